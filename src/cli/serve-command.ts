@@ -1,0 +1,126 @@
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { loadSettings } from '../config/load-settings.js';
+import type { Settings } from '../config/settings.js';
+import { IntakeMetrics } from '../http/intake-metrics.js';
+import { startServer, type RunningServer } from '../http/start-server.js';
+import { loadPolicies } from '../policy/load-policies.js';
+import { FileQueue } from '../queue/file-queue.js';
+import { setUpAuth } from './auth-setup.js';
+import { EXIT, parseFlags, version, type Io } from './cli-support.js';
+import { createLogger } from './create-logger.js';
+
+export const SERVE_HELP = `Usage: amber serve [options]
+
+Runs amber all-in-one: alert intake, policies and the embedded capture queue.
+
+Options (each also as an env var; flag > env > --config file > default):
+  --listen HOST:PORT        where to listen            AMBER_LISTEN     (127.0.0.1:8080)
+  --policies DIR            CapturePolicy YAML files    AMBER_POLICIES   (./policies)
+  --data-dir DIR            journal, keys, auth token   AMBER_DATA_DIR   (./.amber)
+  --store URI               file://DIR | s3://bucket/p  AMBER_STORE      (file://./evidence)
+  --config FILE             YAML settings file
+  --auth-tokens-file FILE   bearer tokens, one a line   AMBER_AUTH_TOKENS_FILE
+  --insecure-no-auth        accept unauthenticated requests (logs a warning)
+  --tls-cert FILE --tls-key FILE   serve HTTPS          AMBER_TLS_CERT, AMBER_TLS_KEY
+  --tls-client-ca FILE      accept client certificates signed by this CA (Falco http_output)
+  --body-limit BYTES        largest request body        AMBER_BODY_LIMIT (1048576)
+  --log-level LEVEL         fatal|error|warn|info|debug AMBER_LOG_LEVEL  (info)
+  -h, --help
+`;
+
+export const SETTINGS_FLAGS = {
+  listen: { type: 'string' },
+  policies: { type: 'string' },
+  'data-dir': { type: 'string' },
+  store: { type: 'string' },
+  config: { type: 'string' },
+  'auth-tokens-file': { type: 'string' },
+  'insecure-no-auth': { type: 'boolean' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'tls-client-ca': { type: 'string' },
+  'body-limit': { type: 'string' },
+  'log-level': { type: 'string' },
+  'shutdown-grace-seconds': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface Serving {
+  readonly server: RunningServer;
+  readonly settings: Readonly<Settings>;
+  readonly log: Logger;
+  /** Graceful stop: no new requests, in-flight ones finish, the journal is closed. */
+  stop(): Promise<void>;
+}
+
+/** Builds every part from settings and starts listening. Throws (with a code) when it cannot. */
+export async function startServe(args: readonly string[], io: Io): Promise<Serving | undefined> {
+  const { values } = parseFlags(args, SETTINGS_FLAGS);
+  if (values.help) {
+    io.out(SERVE_HELP);
+    return undefined;
+  }
+  const settings = await loadSettings({ flags: values, env: io.env, configFile: values.config });
+  const log = createLogger(settings.logLevel);
+  const policies = await loadPolicies(settings.policies);
+  log.info({ dir: resolve(settings.policies), policies: policies.map((p) => p.name) }, 'policies loaded');
+  const auth = await setUpAuth(settings, log);
+  const queue = await FileQueue.open({ dir: resolve(settings.dataDir, 'journal') });
+  let server: RunningServer;
+  try {
+    server = await startServer(
+      {
+        log,
+        queue,
+        policies,
+        auth,
+        metrics: new IntakeMetrics({ processMetrics: true }),
+        bodyLimit: settings.bodyLimit,
+        labelKeys: settings.alertmanager.labels,
+        version: version(),
+      },
+      { listen: settings.listen, tls: settings.tls },
+    );
+  } catch (e) {
+    await queue.close();
+    throw e;
+  }
+  log.info({ url: server.url, dataDir: resolve(settings.dataDir), store: settings.store, version: version() }, 'amber is serving');
+  let stopping: Promise<void> | undefined;
+  return {
+    server,
+    settings,
+    log,
+    stop: () =>
+      (stopping ??= (async () => {
+        await server.close();
+        await queue.close(); // after the server: in-flight requests still append
+        log.info('stopped cleanly');
+      })()),
+  };
+}
+
+/** `amber serve`: runs until SIGTERM/SIGINT, then shuts down within the grace period. */
+export async function serveCommand(args: readonly string[], io: Io): Promise<number> {
+  const serving = await startServe(args, io);
+  if (!serving) return EXIT.OK;
+  const { log, settings } = serving;
+  await new Promise<void>((done) => {
+    const onSignal = (signal: string) => {
+      log.info({ signal }, 'shutting down: no new requests, finishing those in flight');
+      const timer = setTimeout(() => {
+        log.error({ graceSeconds: settings.shutdownGraceSeconds }, 'shutdown took too long; exiting');
+        process.exit(EXIT.CANNOT_RUN);
+      }, settings.shutdownGraceSeconds * 1000);
+      timer.unref();
+      serving.stop().then(done, (e: unknown) => {
+        log.error({ err: e }, 'shutdown failed');
+        done();
+      });
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  });
+  return EXIT.OK;
+}

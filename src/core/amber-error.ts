@@ -1,0 +1,60 @@
+/**
+ * Every failure amber reports carries a stable code. Messages may change between versions;
+ * codes do not, so scripts, dashboards and the HTTP layer key on them.
+ */
+export const ERROR_CODES = {
+  // configuration and start-up
+  CONFIG_INVALID: 'a setting is missing or has the wrong form',
+  CONFIG_FILE_UNREADABLE: 'the --config file cannot be read or is not YAML',
+  // policies
+  POLICY_DIR_UNREADABLE: 'the policies directory cannot be read',
+  POLICY_YAML: 'a policy file is not valid YAML',
+  POLICY_SCHEMA: 'a policy does not fit the CapturePolicy schema',
+  POLICY_BAD_REGEX: 'a /regex/ in a policy does not compile',
+  POLICY_BAD_DURATION: 'a duration in a policy cannot be parsed',
+  POLICY_BAD_PRIORITY: 'a priority comparison in a policy cannot be parsed',
+  POLICY_DUPLICATE_NAME: 'two policies share a name',
+  POLICY_EMPTY_SET: 'no policy was found',
+  // intake
+  INTAKE_BAD_JSON: 'the body is not JSON',
+  INTAKE_UNSUPPORTED_MEDIA_TYPE: 'the body is not application/json',
+  INTAKE_BODY_TOO_LARGE: 'the body is larger than the limit',
+  INTAKE_INVALID_PAYLOAD: 'the JSON does not have the shape of the alert format',
+  INTAKE_BAD_NAME: 'a Kubernetes name in the alert is not a valid name',
+  INTAKE_BAD_TIME: 'a timestamp in the alert cannot be parsed',
+  // auth
+  AUTH_REQUIRED: 'no valid credentials were presented',
+  // queue
+  QUEUE_UNAVAILABLE: 'the capture queue cannot persist right now',
+  QUEUE_LOCKED: 'another amber process holds the journal',
+  QUEUE_CORRUPT: 'the journal holds a record that cannot be read',
+  CAPTURE_NOT_FOUND: 'no capture has this id',
+  // generic
+  NOT_FOUND: 'no such route',
+  INTERNAL: 'an unexpected failure',
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class AmberError extends Error {
+  override readonly name = 'AmberError';
+  constructor(
+    readonly code: ErrorCode,
+    /** Machine-readable facts about the failure (file, path, key…); never secrets. */
+    readonly details: Readonly<Record<string, unknown>> = {},
+    options?: { cause?: unknown; message?: string },
+  ) {
+    super(options?.message ?? describe(code, details), options?.cause === undefined ? undefined : { cause: options.cause });
+  }
+}
+
+function describe(code: ErrorCode, details: Readonly<Record<string, unknown>>): string {
+  const facts = Object.entries(details)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return facts ? `${ERROR_CODES[code]} (${facts})` : ERROR_CODES[code];
+}
+
+export function isAmberError(e: unknown, code?: ErrorCode): e is AmberError {
+  return e instanceof AmberError && (code === undefined || e.code === code);
+}

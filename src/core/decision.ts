@@ -1,0 +1,60 @@
+import type { CaptureSpec, EvidenceSettings, IncludeItem } from './capture.js';
+import type { Signal } from './signal.js';
+
+/** A policy's verdict on a signal: capture this, this way. */
+export interface Decision {
+  readonly policy: string;
+  readonly signal: Signal;
+  readonly containers: 'target' | 'all';
+  readonly cooldownMs: number;
+  readonly timeoutSeconds: number;
+  readonly include: readonly IncludeItem[];
+  readonly evidence: EvidenceSettings;
+}
+
+/** The capture a decision asks for, before the queue gives it an id. */
+export interface PlannedCapture {
+  readonly dedupeKey: string;
+  readonly deliveryKey?: string | undefined;
+  readonly cooldownMs: number;
+  readonly spec: CaptureSpec;
+  readonly signals: readonly unknown[];
+}
+
+/**
+ * Turns a decision into a capture request. The dedupe key is policy/namespace/pod/container
+ * (`*` when every container is captured, or when the alert named none), so one container is
+ * captured at most once per policy per cooldown.
+ */
+export function planCapture(d: Decision): PlannedCapture {
+  const t = d.signal.target;
+  if (t.namespace === undefined || t.pod === undefined) throw new Error('planCapture needs a signal with namespace and pod');
+  const container = d.containers === 'all' ? '*' : (t.container ?? t.containerID ?? '*');
+  return {
+    dedupeKey: `${d.policy}/${t.namespace}/${t.pod}/${container}`,
+    deliveryKey: d.signal.deliveryKey === undefined ? undefined : `${d.policy}/${d.signal.deliveryKey}`,
+    cooldownMs: d.cooldownMs,
+    spec: {
+      target: {
+        namespace: t.namespace,
+        pod: t.pod,
+        ...(t.podUID === undefined ? {} : { podUID: t.podUID }),
+        ...(d.containers === 'all' || t.container === undefined ? {} : { container: t.container }),
+        ...(d.containers === 'all' || t.containerID === undefined ? {} : { containerID: t.containerID }),
+      },
+      trigger: {
+        source: d.signal.source,
+        rule: d.signal.rule,
+        ...(d.signal.priority === undefined ? {} : { priority: d.signal.priority }),
+        time: d.signal.time,
+        policy: d.policy,
+        signalDigest: d.signal.digest,
+      },
+      containers: d.containers,
+      timeoutSeconds: d.timeoutSeconds,
+      include: [...d.include],
+      evidence: { ...d.evidence },
+    },
+    signals: [d.signal.rawText ?? d.signal.raw],
+  };
+}

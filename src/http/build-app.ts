@@ -1,0 +1,118 @@
+import swagger from '@fastify/swagger';
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { AmberError, isAmberError, type ErrorCode } from '../core/amber-error.js';
+import { describeSchemaErrors, type SchemaError } from '../core/schema-problem.js';
+import type { AlertmanagerLabelKeys } from '../intake/normalise-alertmanager.js';
+import type { CompiledPolicy } from '../policy/compile-policy.js';
+import type { CaptureQueue } from '../queue/capture-queue.js';
+import { captureRoutes } from './capture-routes.js';
+import { CODE_BY_FASTIFY_CODE, STATUS_BY_CODE } from './error-status.js';
+import { healthRoutes } from './health-routes.js';
+import type { IntakeMetrics } from './intake-metrics.js';
+import { intakeRoutes } from './intake-routes.js';
+import type { Authenticator } from './token-auth.js';
+
+export interface AppDeps {
+  readonly log: FastifyBaseLogger;
+  readonly queue: CaptureQueue;
+  readonly policies: readonly CompiledPolicy[];
+  readonly auth: Authenticator;
+  readonly metrics: IntakeMetrics;
+  readonly bodyLimit: number;
+  readonly labelKeys: AlertmanagerLabelKeys;
+  readonly version: string;
+  /** Extra server options (https, connection timeouts) from the server wrapper. */
+  readonly serverOptions?: Partial<FastifyServerOptions> & Record<string, unknown>;
+}
+
+export type App = FastifyInstance;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Routes that need a bearer token or client certificate. */
+    auth?: boolean;
+  }
+  interface FastifyRequest {
+    principal?: string;
+    /** The JSON body exactly as received (kept as evidence; see Signal.rawText). */
+    rawBody?: string;
+  }
+}
+
+/**
+ * The HTTP app, built only from what it is given: tests drive it over a real socket, the server
+ * wrapper adds listen, TLS and shutdown. Nothing here reads the environment.
+ */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(deps.serverOptions ?? {}),
+    loggerInstance: deps.log,
+    bodyLimit: deps.bodyLimit,
+    requestIdHeader: 'x-request-id',
+    requestIdLogLabel: 'reqId',
+    disableRequestLogging: false,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    request.rawBody = body as string;
+    parseJson(request, body as string, done);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'amber', version: deps.version, description: 'Alert intake and capture queue of amber' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.routeOptions.config.auth !== true) return;
+    const principal = deps.auth.authenticate(request);
+    if (principal === undefined) {
+      reply.header('www-authenticate', 'Bearer realm="amber"');
+      throw new AmberError('AUTH_REQUIRED');
+    }
+    request.principal = principal;
+  });
+
+  app.setErrorHandler((error: FastifyError & { validation?: SchemaError[] }, request, reply) => {
+    const { code, message, status } = toAnswer(error);
+    if (status >= 500) request.log.error({ err: error, code }, 'request failed');
+    else request.log.warn({ code, problem: message }, 'request refused');
+    return reply.status(status).send({ error: { code, message: status >= 500 && code === 'INTERNAL' ? 'internal error' : message } });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    request.log.info({ code: 'NOT_FOUND' }, 'no such route');
+    return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
+  });
+
+  await app.register(healthRoutes, { queue: deps.queue, metrics: deps.metrics });
+  await app.register(intakeRoutes, { policies: deps.policies, queue: deps.queue, metrics: deps.metrics, labelKeys: deps.labelKeys });
+  await app.register(captureRoutes, { queue: deps.queue });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+function toAnswer(error: FastifyError & { validation?: SchemaError[] }): { code: ErrorCode; message: string; status: number } {
+  if (isAmberError(error)) return { code: error.code, message: error.message, status: STATUS_BY_CODE[error.code] ?? 500 };
+  if (error.validation) {
+    const { path, problem } = describeSchemaErrors(error.validation);
+    return { code: 'INTAKE_INVALID_PAYLOAD', message: `${error.validationContext ?? 'body'} ${path}: ${problem}`, status: 422 };
+  }
+  const mapped = error.code === undefined ? undefined : CODE_BY_FASTIFY_CODE[error.code];
+  if (mapped) return { code: mapped, message: error.message, status: STATUS_BY_CODE[mapped] ?? 400 };
+  if (error instanceof SyntaxError || (error.statusCode === 400 && /JSON/i.test(error.message))) {
+    return { code: 'INTAKE_BAD_JSON', message: `body is not valid JSON: ${error.message}`, status: 400 };
+  }
+  if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+    return { code: 'INTAKE_INVALID_PAYLOAD', message: error.message, status: error.statusCode };
+  }
+  return { code: 'INTERNAL', message: error.message, status: 500 };
+}

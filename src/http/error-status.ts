@@ -1,0 +1,25 @@
+import type { ErrorCode } from '../core/amber-error.js';
+
+/** The HTTP status for each error code the HTTP layer can meet; anything else is a 500. */
+export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  INTAKE_BAD_JSON: 400,
+  AUTH_REQUIRED: 401,
+  CAPTURE_NOT_FOUND: 404,
+  NOT_FOUND: 404,
+  INTAKE_BODY_TOO_LARGE: 413,
+  INTAKE_UNSUPPORTED_MEDIA_TYPE: 415,
+  INTAKE_INVALID_PAYLOAD: 422,
+  INTAKE_BAD_NAME: 422,
+  INTAKE_BAD_TIME: 422,
+  QUEUE_UNAVAILABLE: 503,
+  QUEUE_LOCKED: 503,
+};
+
+/** Fastify's own error codes for body handling, mapped onto ours. */
+export const CODE_BY_FASTIFY_CODE: Readonly<Record<string, ErrorCode>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'INTAKE_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'INTAKE_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INTAKE_BAD_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INTAKE_BAD_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INTAKE_BAD_JSON',
+};

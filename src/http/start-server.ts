@@ -1,0 +1,67 @@
+import { readFile } from 'node:fs/promises';
+import { AmberError } from '../core/amber-error.js';
+import { buildApp, type App, type AppDeps } from './build-app.js';
+
+export interface ServerOptions {
+  /** HOST:PORT; port 0 picks a free one. */
+  readonly listen: string;
+  readonly tls?: { readonly cert?: string | undefined; readonly key?: string | undefined; readonly clientCA?: string | undefined };
+}
+
+export interface RunningServer {
+  readonly app: App;
+  /** `http(s)://host:port` actually bound. */
+  readonly url: string;
+  /** Stops accepting, lets in-flight requests finish, then resolves. */
+  close(): Promise<void>;
+}
+
+export function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(listen.slice(i + 1));
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new AmberError('CONFIG_INVALID', { setting: 'listen', problem: `'${listen}' is not HOST:PORT` });
+  }
+  return { host, port };
+}
+
+/** Builds the app with TLS when configured, and listens. */
+export async function startServer(deps: Omit<AppDeps, 'serverOptions'>, options: ServerOptions): Promise<RunningServer> {
+  const { host, port } = splitListen(options.listen);
+  const tls = options.tls ?? {};
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new AmberError('CONFIG_INVALID', { setting: 'tls', problem: 'tls.cert and tls.key go together' });
+  }
+  if (tls.clientCA !== undefined && tls.cert === undefined) {
+    throw new AmberError('CONFIG_INVALID', { setting: 'tls.clientCA', problem: 'client certificates need TLS: set tls.cert and tls.key' });
+  }
+  const read = async (setting: string, file: string) => {
+    try {
+      return await readFile(file);
+    } catch (cause) {
+      throw new AmberError('CONFIG_INVALID', { setting, file, problem: 'cannot read the file' }, { cause });
+    }
+  };
+  const https =
+    tls.cert !== undefined && tls.key !== undefined
+      ? {
+          cert: await read('tls.cert', tls.cert),
+          key: await read('tls.key', tls.key),
+          ...(tls.clientCA === undefined
+            ? {}
+            : // Ask for a certificate but let bearer-token clients in too; the auth hook decides.
+              { ca: await read('tls.clientCA', tls.clientCA), requestCert: true, rejectUnauthorized: false }),
+        }
+      : undefined;
+  const app = await buildApp({ ...deps, serverOptions: https ? { https } : {} });
+  await app.listen({ host, port });
+  const address = app.server.address();
+  const bound = typeof address === 'object' && address !== null ? address.port : port;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    app,
+    url: `${https ? 'https' : 'http'}://${shownHost}:${bound}`,
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,159 @@
+import { AmberError } from '../core/amber-error.js';
+import type { EvidenceSettings, IncludeItem } from '../core/capture.js';
+import { parseDuration } from '../core/duration.js';
+import { isValidName } from '../core/kube-names.js';
+import { parsePriority, priorityRank, type FieldValue, type Signal, type Source } from '../core/signal.js';
+import { POLICY_DEFAULTS, type CapturePolicy, type FieldCondition } from './capture-policy.js';
+
+type Predicate = (signal: Signal) => boolean;
+
+/** A validated policy with its matchers built once, at load time. */
+export interface CompiledPolicy {
+  readonly name: string;
+  readonly description: string;
+  readonly file: string;
+  readonly disabled: boolean;
+  readonly sources: ReadonlySet<Source>;
+  /** All conditions, in the order they are written; a signal matches when every one holds. */
+  readonly conditions: readonly { readonly what: string; readonly test: Predicate }[];
+  readonly capture: {
+    readonly containers: 'target' | 'all';
+    readonly cooldownMs: number;
+    readonly timeoutSeconds: number;
+    readonly include: readonly IncludeItem[];
+  };
+  readonly evidence: EvidenceSettings;
+}
+
+export function compilePolicy(policy: CapturePolicy, file: string): CompiledPolicy {
+  const { match } = policy.spec;
+  const at = (path: string) => ({ file, policy: policy.metadata.name, path });
+  const conditions: { what: string; test: Predicate }[] = [];
+
+  if (match.rules) {
+    const tests = match.rules.map((r, i) => ruleMatcher(r, at(`/spec/match/rules/${i}`)));
+    conditions.push({ what: 'rules', test: (s) => tests.some((t) => t(s.rule)) });
+  }
+  if (match.priority !== undefined) {
+    const test = priorityMatcher(match.priority, at('/spec/match/priority'));
+    conditions.push({ what: 'priority', test: (s) => s.priority !== undefined && test(s.priority) });
+  }
+  if (match.tags?.any) {
+    const any = match.tags.any;
+    conditions.push({ what: 'tags.any', test: (s) => any.some((t) => s.tags.includes(t)) });
+  }
+  if (match.tags?.all) {
+    const all = match.tags.all;
+    conditions.push({ what: 'tags.all', test: (s) => all.every((t) => s.tags.includes(t)) });
+  }
+  if (match.namespaces?.include) {
+    const inc = new Set(match.namespaces.include);
+    conditions.push({ what: 'namespaces.include', test: (s) => s.target.namespace !== undefined && inc.has(s.target.namespace) });
+  }
+  if (match.namespaces?.exclude) {
+    const exc = new Set(match.namespaces.exclude);
+    conditions.push({ what: 'namespaces.exclude', test: (s) => s.target.namespace === undefined || !exc.has(s.target.namespace) });
+  }
+  for (const [i, cond] of (match.fields ?? []).entries()) {
+    conditions.push({ what: `fields[${i}] ${cond.key} ${cond.op}`, test: fieldMatcher(cond, at(`/spec/match/fields/${i}`)) });
+  }
+  for (const [key, list] of Object.entries(match.namespaces ?? {})) {
+    for (const [i, ns] of (list ?? []).entries()) {
+      if (!isValidName('namespace', ns)) {
+        throw new AmberError('POLICY_SCHEMA', { ...at(`/spec/match/namespaces/${key}/${i}`), problem: `'${ns}' is not a namespace name` });
+      }
+    }
+  }
+
+  const cooldown = policy.spec.capture?.cooldown ?? POLICY_DEFAULTS.cooldown;
+  const cooldownMs = parseDuration(cooldown);
+  if (cooldownMs === undefined) {
+    throw new AmberError('POLICY_BAD_DURATION', { ...at('/spec/capture/cooldown'), value: cooldown });
+  }
+  return {
+    name: policy.metadata.name,
+    description: policy.spec.description,
+    file,
+    disabled: policy.spec.disabled ?? false,
+    sources: new Set(match.sources),
+    conditions,
+    capture: {
+      containers: policy.spec.capture?.containers ?? POLICY_DEFAULTS.containers,
+      cooldownMs,
+      timeoutSeconds: policy.spec.capture?.timeoutSeconds ?? POLICY_DEFAULTS.timeoutSeconds,
+      include: policy.spec.capture?.include ?? [...POLICY_DEFAULTS.include],
+    },
+    evidence: {
+      retentionDays: policy.spec.evidence?.retentionDays ?? POLICY_DEFAULTS.retentionDays,
+      lock: policy.spec.evidence?.lock ?? POLICY_DEFAULTS.lock,
+    },
+  };
+}
+
+type Where = Record<string, unknown>;
+
+/** `/regex/flags` is a regular expression; anything else is an exact name. */
+function toRegex(text: string, where: Where): RegExp | undefined {
+  const m = /^\/(.*)\/([imsu]*)$/s.exec(text);
+  if (!m) return undefined;
+  try {
+    return new RegExp(m[1] ?? '', m[2]);
+  } catch (cause) {
+    throw new AmberError('POLICY_BAD_REGEX', { ...where, value: text }, { cause });
+  }
+}
+
+function ruleMatcher(rule: string, where: Where): (name: string) => boolean {
+  const re = toRegex(rule, where);
+  return re ? (name) => re.test(name) : (name) => name === rule;
+}
+
+const COMPARISONS = {
+  '>=': (a: number, b: number) => a >= b,
+  '<=': (a: number, b: number) => a <= b,
+  '>': (a: number, b: number) => a > b,
+  '<': (a: number, b: number) => a < b,
+  '=': (a: number, b: number) => a === b,
+} as const;
+
+/** `>=Notice` means "Notice or more severe", in Falco's order. A bare name means `=`. */
+function priorityMatcher(text: string, where: Where): (p: string) => boolean {
+  const m = /^\s*(>=|<=|>|<|=)?\s*([A-Za-z]+)\s*$/.exec(text);
+  const wanted = m?.[2] === undefined ? undefined : parsePriority(m[2]);
+  if (!m || wanted === undefined) throw new AmberError('POLICY_BAD_PRIORITY', { ...where, value: text });
+  const cmp = COMPARISONS[(m[1] ?? '=') as keyof typeof COMPARISONS];
+  const rank = priorityRank(wanted);
+  return (p) => {
+    const got = parsePriority(p);
+    return got !== undefined && cmp(priorityRank(got), rank);
+  };
+}
+
+function fieldMatcher(cond: FieldCondition, where: Where): Predicate {
+  const values = cond.values ?? [];
+  if (cond.op !== 'exists' && values.length === 0) {
+    throw new AmberError('POLICY_SCHEMA', { ...where, problem: `op '${cond.op}' needs a non-empty values list` });
+  }
+  const strings = values.map(String);
+  const get = (s: Signal): FieldValue | undefined => s.fields[cond.key];
+  const present = (v: FieldValue | undefined): v is string | number | boolean => v !== undefined && v !== null;
+  switch (cond.op) {
+    case 'in':
+      return (s) => { const v = get(s); return present(v) && strings.includes(String(v)); };
+    case 'notIn':
+      return (s) => { const v = get(s); return !present(v) || !strings.includes(String(v)); };
+    case 'equals':
+      if (values.length !== 1) throw new AmberError('POLICY_SCHEMA', { ...where, problem: "op 'equals' takes exactly one value" });
+      return (s) => { const v = get(s); return present(v) && String(v) === strings[0]; };
+    case 'prefix':
+      return (s) => { const v = get(s); return present(v) && strings.some((p) => String(v).startsWith(p)); };
+    case 'regex': {
+      const res = strings.map((r) => toRegex(r.startsWith('/') ? r : `/${r}/`, { ...where, value: r }) as RegExp);
+      return (s) => { const v = get(s); return present(v) && res.some((re) => re.test(String(v))); };
+    }
+    case 'exists': {
+      const want = values.length === 0 ? true : values[0] !== false && values[0] !== 'false';
+      return (s) => present(get(s)) === want;
+    }
+  }
+}

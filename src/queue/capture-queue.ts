@@ -1,0 +1,41 @@
+import type { Capture, CaptureStatus, Phase } from '../core/capture.js';
+import type { PlannedCapture } from '../core/decision.js';
+
+/**
+ * What the responder asks to be captured; the queue assigns the id and the initial status.
+ * At most one capture per `dedupeKey` per `cooldownMs`; a re-delivered signal (same
+ * `deliveryKey`) is a duplicate whatever the cooldown.
+ */
+export type CaptureRequest = PlannedCapture;
+
+export interface EnqueueResult {
+  readonly capture: Capture;
+  /** True when an existing capture already covers the request; `capture` is that one. */
+  readonly duplicate: boolean;
+}
+
+export interface ListOptions {
+  readonly phase?: Phase | undefined;
+  /** Newest first; at most this many. */
+  readonly limit?: number | undefined;
+}
+
+/**
+ * The durable capture queue. Implementations: the embedded file journal, and (in a cluster)
+ * Capture custom resources.
+ *
+ * `enqueue` resolves only once the capture is durable (journal fsynced / resource created): that is
+ * what a 202 promises. It rejects with AmberError `QUEUE_UNAVAILABLE` when it cannot persist.
+ * Concurrent identical requests converge on one capture.
+ */
+export interface CaptureQueue {
+  enqueue(request: CaptureRequest): Promise<EnqueueResult>;
+  get(id: string): Promise<Capture | undefined>;
+  list(options?: ListOptions): Promise<Capture[]>;
+  /** Durably replaces a capture's status (the capture pipeline's progress). */
+  updateStatus(id: string, status: CaptureStatus): Promise<Capture>;
+  /** False while the queue cannot persist (then intake answers 503). */
+  isReady(): boolean;
+  /** Flushes what was accepted and releases the journal. */
+  close(): Promise<void>;
+}

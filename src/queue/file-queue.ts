@@ -1,0 +1,158 @@
+import { Compile } from 'typebox/compile';
+import { AmberError } from '../core/amber-error.js';
+import { Capture, type CaptureStatus } from '../core/capture.js';
+import { newCaptureId } from '../core/capture-id.js';
+import type { CaptureQueue, CaptureRequest, EnqueueResult, ListOptions } from './capture-queue.js';
+import { JsonlJournal } from './jsonl-journal.js';
+
+const checkCapture = Compile(Capture);
+
+interface Entry {
+  capture: Capture;
+  /** Settles when the capture's first record is on disk; duplicates wait on it too. */
+  durable: Promise<void>;
+}
+
+export interface FileQueueOptions {
+  /** `<data-dir>/journal` */
+  readonly dir: string;
+  readonly now?: () => number;
+}
+
+/**
+ * The embedded capture queue: a JSON-lines journal of whole Capture records (last one wins),
+ * replayed into memory at open. Dedupe is decided synchronously in memory, so concurrent
+ * requests cannot double a capture; the answer waits for the fsync, so 202 means durable.
+ */
+export class FileQueue implements CaptureQueue {
+  private readonly byId = new Map<string, Entry>();
+  private readonly byDedupeKey = new Map<string, Entry>();
+  private readonly byDeliveryKey = new Map<string, Entry>();
+
+  private constructor(
+    private readonly journal: JsonlJournal,
+    private readonly now: () => number,
+  ) {}
+
+  static async open(options: FileQueueOptions): Promise<FileQueue> {
+    const { journal, records } = await JsonlJournal.open(options.dir, 'captures.jsonl');
+    const queue = new FileQueue(journal, options.now ?? Date.now);
+    try {
+      for (const [i, record] of records.entries()) {
+        const capture = (record as { capture?: unknown }).capture;
+        if (!checkCapture.Check(capture)) {
+          throw new AmberError('QUEUE_CORRUPT', { file: `${options.dir}/captures.jsonl`, line: i + 1, problem: 'not a Capture record' });
+        }
+        queue.index(capture, Promise.resolve());
+      }
+      // Status updates append whole records; keep only the newest of each at start-up.
+      if (records.length > queue.byId.size * 2 + 64) {
+        await journal.compact([...queue.byId.values()].map((e) => ({ v: 1, capture: e.capture })));
+      }
+    } catch (e) {
+      await journal.close();
+      throw e;
+    }
+    return queue;
+  }
+
+  private index(capture: Capture, durable: Promise<void>): Entry {
+    const entry: Entry = { capture, durable };
+    const previous = this.byId.get(capture.id);
+    if (previous) {
+      previous.capture = capture;
+      return previous;
+    }
+    this.byId.set(capture.id, entry);
+    const current = this.byDedupeKey.get(capture.dedupeKey);
+    if (!current || current.capture.createdAt <= capture.createdAt) this.byDedupeKey.set(capture.dedupeKey, entry);
+    if (capture.deliveryKey !== undefined) this.byDeliveryKey.set(capture.deliveryKey, entry);
+    return entry;
+  }
+
+  private unindex(entry: Entry): void {
+    const { id, dedupeKey, deliveryKey } = entry.capture;
+    this.byId.delete(id);
+    if (this.byDedupeKey.get(dedupeKey) === entry) this.byDedupeKey.delete(dedupeKey);
+    if (deliveryKey !== undefined && this.byDeliveryKey.get(deliveryKey) === entry) this.byDeliveryKey.delete(deliveryKey);
+  }
+
+  private findDuplicate(request: CaptureRequest, now: number): Entry | undefined {
+    if (request.deliveryKey !== undefined) {
+      const same = this.byDeliveryKey.get(request.deliveryKey);
+      if (same) return same;
+    }
+    const recent = this.byDedupeKey.get(request.dedupeKey);
+    if (recent && now - Date.parse(recent.capture.createdAt) < request.cooldownMs) return recent;
+    return undefined;
+  }
+
+  async enqueue(request: CaptureRequest): Promise<EnqueueResult> {
+    const now = this.now();
+    const existing = this.findDuplicate(request, now);
+    if (existing) {
+      // A duplicate of a capture still being written is only a duplicate once that write holds.
+      await existing.durable;
+      return { capture: existing.capture, duplicate: true };
+    }
+    if (!this.journal.healthy) throw new AmberError('QUEUE_UNAVAILABLE', { reason: 'journal write failed earlier' });
+    const at = new Date(now).toISOString();
+    const capture: Capture = {
+      id: newCaptureId(now),
+      createdAt: at,
+      dedupeKey: request.dedupeKey,
+      ...(request.deliveryKey === undefined ? {} : { deliveryKey: request.deliveryKey }),
+      cooldownMs: request.cooldownMs,
+      spec: request.spec,
+      status: { phase: 'Pending', phaseTimes: { Pending: at }, attempts: 0 },
+      signals: [...request.signals],
+    };
+    const durable = this.journal.append({ v: 1, capture });
+    const entry = this.index(capture, durable);
+    try {
+      await durable;
+    } catch (e) {
+      this.unindex(entry); // not durable, so it never existed
+      throw e;
+    }
+    return { capture, duplicate: false };
+  }
+
+  async get(id: string): Promise<Capture | undefined> {
+    const entry = this.byId.get(id);
+    if (!entry) return undefined;
+    await entry.durable.catch(() => undefined);
+    return this.byId.has(id) ? entry.capture : undefined;
+  }
+
+  async list(options: ListOptions = {}): Promise<Capture[]> {
+    const limit = options.limit ?? 100;
+    const out: Capture[] = [];
+    // Ids sort by creation time; newest first.
+    for (const id of [...this.byId.keys()].sort().reverse()) {
+      const capture = this.byId.get(id)?.capture;
+      if (!capture || (options.phase !== undefined && capture.status.phase !== options.phase)) continue;
+      out.push(capture);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async updateStatus(id: string, status: CaptureStatus): Promise<Capture> {
+    const entry = this.byId.get(id);
+    if (!entry) throw new AmberError('CAPTURE_NOT_FOUND', { id });
+    await entry.durable;
+    const capture: Capture = { ...entry.capture, status };
+    await this.journal.append({ v: 1, capture });
+    entry.capture = capture;
+    return capture;
+  }
+
+  isReady(): boolean {
+    return this.journal.healthy;
+  }
+
+  async close(): Promise<void> {
+    await this.journal.close();
+  }
+}
