@@ -359,12 +359,13 @@ class Child {
 }
 
 let autocannon;
+// One counter for the whole run, so the measured requests never repeat a warm-up pod name.
+let podCounter = 0;
 
 /** One autocannon run. `vary`: a new pod name per request (a new capture each time). */
 function load(url, { connections, duration, amount, vary }) {
-  let n = 0;
   const suffixes = vary
-    ? () => (n++ % 36 ** 5).toString(36).padStart(5, '0')
+    ? () => (podCounter++ % 36 ** 5).toString(36).padStart(5, '0')
     : () => FIXED_POD_SUFFIX;
   return autocannon({
     url: `${url}${ROUTE}`,
@@ -473,7 +474,9 @@ async function main() {
   console.log('# amber bench/intake');
   console.log(`node ${process.version}, ${cpus.length} × ${cpus[0]?.model ?? '?'}, ${os.platform()} ${os.release()}, ${mib(os.totalmem())} RAM`);
   console.log(`body ${body.length} bytes, ${cfg.connections} connections, warm-up ${cfg.warmup} s, measure ${cfg.duration} s, ${cfg.rounds} round(s)`);
-  console.log(`load generator: autocannon in this process; each server in its own child process (both share the ${cpus.length} cores)\n`);
+  console.log(`load generator: autocannon in this process; each server in its own child process (both share the ${cpus.length} cores)`);
+  const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  console.log(`load average before: ${loadavg()} (anything else busy on the machine skews every figure)\n`);
 
   let failed = false;
   const runs = [];
@@ -550,7 +553,8 @@ async function main() {
     );
     console.log(`\nStorm RSS target ≤ 200 MiB: ${storm.memory.maxRss <= 200 * MiB ? 'met' : 'MISSED'}; exactly one capture: ${storm.captures === 1 ? 'yes' : 'NO'}`);
   }
-  console.log(`\nload generator (this process) peak RSS: ${mib(process.resourceUsage().maxRSS * 1024)}`);
+  console.log(`\nload average after: ${loadavg()}`);
+  console.log(`load generator (this process) peak RSS: ${mib(process.resourceUsage().maxRSS * 1024)}`);
 
   if (process.env.BENCH_JSON) {
     await writeFile(process.env.BENCH_JSON, JSON.stringify({ cfg, node: process.version, cpus: cpus.length, runs, storm }, null, 2));
