@@ -218,7 +218,8 @@ async function serve(kind) {
   const memory = () => {
     const rss = process.memoryUsage().rss;
     if (rss > peakRss) peakRss = rss;
-    return { rss, peakRss, maxRss: process.resourceUsage().maxRSS * 1024, heapUsed: process.memoryUsage().heapUsed };
+    const cpu = process.cpuUsage();
+    return { rss, peakRss, maxRss: process.resourceUsage().maxRSS * 1024, heapUsed: process.memoryUsage().heapUsed, cpuMicros: cpu.user + cpu.system };
   };
 
   let close;
@@ -421,12 +422,19 @@ async function throughputRun(name, kind, vary, cfg) {
     await load(child.url, { connections: cfg.connections, duration: cfg.warmup, vary });
     const before = kind === 'amber' ? await amberCounters(child.url) : undefined;
     process.stdout.write(`measuring ${cfg.duration} s … `);
+    const serverCpu0 = (await child.memory()).cpuMicros;
+    const ownCpu0 = process.cpuUsage();
     const result = summarise(await load(child.url, { connections: cfg.connections, duration: cfg.duration, vary }));
-    const after = kind === 'amber' ? await amberCounters(child.url) : undefined;
+    const ownCpu = process.cpuUsage(ownCpu0);
     const memory = await child.memory();
-    console.log(`${fmt(result.rps)} req/s, p99 ${result.p99} ms`);
+    const after = kind === 'amber' ? await amberCounters(child.url) : undefined;
+    // CPU time per answered request: less sensitive than req/s to how the two processes share the cores.
+    const serverCpuPerRequest = (memory.cpuMicros - serverCpu0) / result.requests;
+    const serverCores = (memory.cpuMicros - serverCpu0) / 1e6 / result.seconds;
+    const loadgenCores = (ownCpu.user + ownCpu.system) / 1e6 / result.seconds;
+    console.log(`${fmt(result.rps)} req/s, p99 ${result.p99} ms, server ${fmt(serverCpuPerRequest)} µs CPU/request (${fmt(serverCores, 2)} cores; load generator ${fmt(loadgenCores, 2)})`);
     return {
-      name, kind, vary, policies: ready.policies, ...result, memory,
+      name, kind, vary, policies: ready.policies, ...result, memory, serverCpuPerRequest, serverCores, loadgenCores,
       ...(before && after ? { queued: after.queued - before.queued, duplicates: after.duplicates - before.duplicates } : {}),
     };
   } finally {
@@ -504,7 +512,10 @@ async function main() {
   const agg = (key) => {
     const rs = byKey(key);
     if (rs.length === 0) return undefined;
-    return { name: rs[0].name, rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), peak: Math.max(...rs.map((r) => r.memory.maxRss)), rs };
+    return {
+      key, name: rs[0].name, rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)),
+      cpu: median(rs.map((r) => r.serverCpuPerRequest)), cores: median(rs.map((r) => r.serverCores)), peak: Math.max(...rs.map((r) => r.memory.maxRss)), rs,
+    };
   };
   const bare = agg('bare');
   const rows = ['bare', 'amber-duplicate', 'amber-unique'].map(agg).filter(Boolean);
@@ -529,15 +540,15 @@ async function main() {
   console.log('\n## Results (markdown)\n');
   if (rows.length > 0) {
     console.log(`Throughput: ${cfg.connections} connections, ${cfg.duration} s after ${cfg.warmup} s warm-up, ${body.length}-byte Falco event` + (cfg.rounds > 1 ? `, median of ${cfg.rounds} rounds` : '') + '.\n');
-    console.log('| run | req/s | ratio to bare | p50 ms | p99 ms | captures queued / duplicates | server peak RSS |');
-    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    console.log('| run | req/s | ratio to bare | p50 ms | p99 ms | server CPU µs/req | server cores busy | captures queued / duplicates | server peak RSS |');
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows) {
-      const ratio = bare && r !== bare ? fmt(r.rps / bare.rps, 2) : '—';
+      const ratio = bare && r.key !== 'bare' ? fmt(r.rps / bare.rps, 2) : '—';
       const counts = r.rs[0].kind === 'amber' ? `${fmt(r.rs.reduce((a, x) => a + x.queued, 0))} / ${fmt(r.rs.reduce((a, x) => a + x.duplicates, 0))}` : '—';
-      console.log(`| ${r.name} | ${fmt(r.rps)} | ${ratio} | ${r.p50} | ${r.p99} | ${counts} | ${mib(r.peak)} |`);
+      console.log(`| ${r.name} | ${fmt(r.rps)} | ${ratio} | ${r.p50} | ${r.p99} | ${fmt(r.cpu)} | ${fmt(r.cores, 2)} | ${counts} | ${mib(r.peak)} |`);
     }
     if (bare) {
-      for (const r of rows.filter((x) => x !== bare)) {
+      for (const r of rows.filter((x) => x.key !== 'bare')) {
         const ratio = r.rps / bare.rps;
         console.log(`\n${r.name} / bare: ${fmt(ratio, 2)} (target ≥ 0.70: ${ratio >= 0.7 ? 'met' : 'MISSED'})`);
       }

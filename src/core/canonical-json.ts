@@ -1,21 +1,20 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Deterministic JSON: object keys sorted, no whitespace. Used wherever a hash must be
- * reproducible by someone else (signal digests, custody entries).
+ * Deterministic JSON: object keys sorted by code unit, no whitespace, `undefined` members dropped.
+ * Used wherever a hash must be reproducible by someone else (signal digests, custody entries).
+ * Written out by hand because a JS object always lists integer-like keys first.
  */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value).sort()) out[k] = sortKeys((value as Record<string, unknown>)[k]);
-    return out;
-  }
-  return value;
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  const toJSON = (value as { toJSON?: () => unknown }).toJSON;
+  if (typeof toJSON === 'function') return canonicalJson(toJSON.call(value));
+  const members = Object.keys(value)
+    .sort()
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
+  return `{${members.join(',')}}`;
 }
 
 export function sha256Hex(data: string | Uint8Array): string {

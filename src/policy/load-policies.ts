@@ -30,7 +30,11 @@ export async function loadPolicies(dir: string): Promise<CompiledPolicy[]> {
   const sources: PolicySource[] = [];
   for (const name of names) {
     const file = join(dir, name);
-    sources.push({ file, text: await readFile(file, 'utf8') });
+    try {
+      sources.push({ file, text: await readFile(file, 'utf8') });
+    } catch (cause) {
+      throw new AmberError('POLICY_DIR_UNREADABLE', { dir, file }, { cause });
+    }
   }
   const policies = parsePolicies(sources);
   if (policies.length === 0) throw new AmberError('POLICY_EMPTY_SET', { dir });

@@ -5,7 +5,7 @@ import t from 'tap';
 import { fixture } from '../helpers/fixtures.js';
 import { spawnAmber } from '../helpers/run-amber.js';
 
-async function tempDir(t: Tap.Test): Promise<string> {
+async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'amber-serve-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;

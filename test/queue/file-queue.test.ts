@@ -24,7 +24,7 @@ function request(over: Partial<PlannedCapture> & { pod?: string } = {}): Planned
   };
 }
 
-async function tempDir(t: Tap.Test): Promise<string> {
+async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'amber-queue-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
