@@ -16,15 +16,15 @@
 import { fork } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 const SELF = fileURLToPath(import.meta.url);
 const DIST = new URL('../dist/', import.meta.url);
-const HOST = '127.0.0.1';
-const ROUTE = '/v1/alerts/falco';
-const TOKEN = 'bench-token-5f1c0e9a7d3b4c2e8a6f';
+export const HOST = '127.0.0.1';
+export const ROUTE = '/v1/alerts/falco';
+export const TOKEN = 'bench-token-5f1c0e9a7d3b4c2e8a6f';
 const MiB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
@@ -32,7 +32,7 @@ const MiB = 1024 * 1024;
 // test/fixtures/falco/terminal-shell.json, ~1.5 KiB). `@@POD@@` is replaced per request by a
 // 5-character suffix, so every body has the same length whether or not it varies.
 const POD_PREFIX = 'checkout-7d9f8b6c5-';
-const FIXED_POD_SUFFIX = 'x2x9q';
+export const FIXED_POD_SUFFIX = 'x2x9q';
 const ALERT_TEMPLATE = JSON.stringify({
   hostname: 'ip-10-0-42-17.eu-west-1.compute.internal',
   output:
@@ -68,7 +68,7 @@ const ALERT_TEMPLATE = JSON.stringify({
 }, (_k, v) => (typeof v === 'bigint' ? `@@BIG${v}@@` : v)).replace(/"@@BIG(\d+)@@"/g, '$1');
 const ALERT_PARTS = ALERT_TEMPLATE.split('@@POD@@');
 
-function alertBody(suffix) {
+export function alertBody(suffix) {
   return ALERT_PARTS.join(suffix);
 }
 
@@ -77,7 +77,7 @@ function alertBody(suffix) {
 // the storm must end with exactly one capture. Six more are near misses that pass the rule test
 // and fail a later condition (priority, namespace, tags, fields), so they cost a full evaluation;
 // the rest fail on the rule name (exact names and /regex/ rules), as most policies would.
-function generatePolicyYaml() {
+export function generatePolicyYaml() {
   const docs = [];
   const add = (name, match, capture = {}) => docs.push({ name, match, capture });
   const exclude = { exclude: ['kube-system', 'falco', 'monitoring'] };
@@ -578,7 +578,10 @@ async function cleanup() {
   for (const dir of leftoverDirs) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
 }
 
-if (process.argv[2] === '--serve') {
+const runDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === SELF;
+if (!runDirectly) {
+  // Imported (bench/intake-breakdown.mjs uses the alert and policies): run nothing.
+} else if (process.argv[2] === '--serve') {
   serve(process.argv[3]).catch((e) => {
     console.error(e);
     process.exit(1);

@@ -29,6 +29,11 @@ export const ERROR_CODES = {
   QUEUE_LOCKED: 'another amber process holds the journal',
   QUEUE_CORRUPT: 'the journal holds a record that cannot be read',
   CAPTURE_NOT_FOUND: 'no capture has this id',
+  // evidence store
+  STORE_BAD_KEY: 'an object key would leave the store',
+  STORE_EXISTS: 'an object already exists under this key; evidence is never overwritten',
+  STORE_HASH_MISMATCH: 'the stored bytes do not have the expected SHA-256',
+  STORE_NOT_FOUND: 'no object under this key',
   // generic
   NOT_FOUND: 'no such route',
   INTERNAL: 'an unexpected failure',

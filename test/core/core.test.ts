@@ -109,7 +109,7 @@ t.test('bareContainerID strips the runtime prefix and leaves bare ids alone', as
 
 t.test('newCaptureId', async (t) => {
   t.test('makes 26-character ids that isCaptureId accepts and that are valid Kubernetes names', async (t) => {
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 50; i++) {
       const id = newCaptureId();
       t.equal(id.length, 26);
       t.ok(isCaptureId(id), id);
@@ -194,7 +194,7 @@ t.test('parseRfc3339', async (t) => {
     // Date.parse('2024-02-30T00:00:00Z') is 1 March 2024 in V8: the shape check alone lets these through.
     t.equal(Date.parse('2024-02-30T00:00:00Z'), Date.UTC(2024, 2, 1), 'V8 leniency this test guards against');
     for (const bad of ['2024-02-30T00:00:00Z', '2023-02-29T00:00:00Z', '2025-04-31T00:00:00Z', '2024-01-01T24:00:00Z']) {
-      t.equal(parseRfc3339(bad), undefined, JSON.stringify(bad), { todo: 'parseRfc3339 relies on Date.parse, which rolls impossible dates over' });
+      t.equal(parseRfc3339(bad), undefined, JSON.stringify(bad));
     }
     t.equal(parseRfc3339('2024-02-29T00:00:00Z'), Date.UTC(2024, 1, 29), 'a real leap day');
   });
@@ -223,10 +223,19 @@ t.test('canonicalJson', async (t) => {
   t.test('sorts integer-like keys as text too, as another implementation would', async (t) => {
     // JS objects list integer-like keys first, in numeric order, whatever the insertion order:
     // rebuilding a sorted object does not give a code-unit order for them ("10" < "9").
-    t.equal(canonicalJson({ '9': 'a', '10': 'b', x: 'c' }), '{"10":"b","9":"a","x":"c"}', {
-      todo: 'canonicalJson rebuilds an object, so integer-like keys come out in numeric order',
-    });
+    t.equal(canonicalJson({ '9': 'a', '10': 'b', x: 'c' }), '{"10":"b","9":"a","x":"c"}');
+    t.equal(canonicalJson({ a: { '2': 1, '10': 2 } }), '{"a":{"10":2,"2":1}}', 'nested too');
     t.equal(canonicalJson({ x: 1, '1': 2 }), canonicalJson({ '1': 2, x: 1 }), 'still deterministic');
+  });
+
+  t.test('writes what JSON.stringify would for undefined in arrays, toJSON objects and escapes', async (t) => {
+    t.equal(canonicalJson([1, undefined, 2]), '[1,null,2]');
+    t.equal(canonicalJson({ at: new Date(Date.UTC(2025, 2, 14, 9, 26, 41, 512)) }), '{"at":"2025-03-14T09:26:41.512Z"}');
+    t.equal(canonicalJson({ 'a"b': '\u2028<>&' }), JSON.stringify({ 'a"b': '\u2028<>&' }));
+    t.equal(canonicalJson(undefined), 'null');
+    t.equal(canonicalJson(true), 'true');
+    const value = { z: [{ b: 2, a: 1 }], y: 'é', x: -0.5 };
+    t.same(JSON.parse(canonicalJson(value)), value, 'round-trips');
   });
 
   t.test('sha256Hex hashes strings and bytes alike', async (t) => {

@@ -418,19 +418,15 @@ t.test('loadPolicies over a directory', async (t) => {
     t.equal(notDir.details['dir'], file);
   });
 
-  t.test('reports an unreadable policy file as an AmberError naming it', async (t) => {
+  t.test('reports an unreadable policy file with POLICY_DIR_UNREADABLE naming the file', async (t) => {
     const dir = await tempDir(t);
     await writeFile(join(dir, 'a.yaml'), doc('a'));
     await mkdir(join(dir, 'b.yaml')); // a directory with a policy-like name: readFile fails with EISDIR
-    let caught: unknown;
-    try {
-      await loadPolicies(dir);
-    } catch (e) {
-      caught = e;
-    }
-    t.ok(caught, 'loading fails');
-    const todo = 'loadPolicies lets readFile errors escape as bare Node errors (no code, no file detail)';
-    t.type(caught, AmberError, 'as an AmberError', { todo });
-    t.equal((caught as AmberError | undefined)?.details?.['file'], join(dir, 'b.yaml'), 'naming the file', { todo });
+    const err = await rejected(loadPolicies(dir));
+    t.equal(err.code, 'POLICY_DIR_UNREADABLE');
+    t.equal(err.details['dir'], dir);
+    t.equal(err.details['file'], join(dir, 'b.yaml'));
+    t.equal((err.cause as NodeJS.ErrnoException).code, 'EISDIR');
+    t.ok(err.message.includes(join(dir, 'b.yaml')), 'the message names the file');
   });
 });

@@ -1,0 +1,33 @@
+import type { Readable } from 'node:stream';
+
+export interface PutMeta {
+  /** Expected SHA-256 (hex) of the body; the store refuses to keep an object that does not match. */
+  readonly sha256?: string;
+  /** Small string metadata kept with the object (capture id, artifact hash…). */
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+export interface StoredObject {
+  readonly key: string;
+  readonly size: number;
+  readonly sha256: string;
+}
+
+/**
+ * Where evidence lands. Narrow and streaming, so a many-GiB archive never sits in memory:
+ * implementations are the file store (embedded), the S3 store, and an in-memory fake for tests.
+ *
+ * Objects are write-once: `put` of an existing key rejects with `STORE_EXISTS` (a retry must
+ * check the stored hash instead of overwriting an original). A `put` that fails leaves nothing
+ * visible under the key.
+ */
+export interface ObjectStore {
+  /** A human-readable location for a key (`file:///…`, `s3://…`). */
+  uri(key: string): string;
+  put(key: string, body: Readable, meta?: PutMeta): Promise<StoredObject>;
+  get(key: string): Promise<Readable>;
+  /** Size of the object, or undefined when absent. */
+  head(key: string): Promise<{ size: number } | undefined>;
+  /** Keys under a prefix, sorted. */
+  list(prefix: string): Promise<string[]>;
+}
