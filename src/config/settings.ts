@@ -6,7 +6,10 @@ const LabelKeys = Type.Array(Type.String({ minLength: 1 }), { minItems: 1 });
 /** Every setting amber has: one schema for the YAML file, env vars and flags alike. */
 export const Settings = Type.Object(
   {
-    listen: Type.String({ pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):\\d{1,5}$', description: 'HOST:PORT' }),
+    listen: Type.String({
+      pattern: '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):(6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|\\d{1,4})$',
+      description: 'HOST:PORT',
+    }),
     policies: Type.String({ minLength: 1 }),
     dataDir: Type.String({ minLength: 1 }),
     store: Type.String({ pattern: '^(file|s3)://.+', description: 'file://DIR or s3://bucket/prefix' }),

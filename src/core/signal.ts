@@ -15,7 +15,7 @@ export function priorityRank(p: Priority): number {
 
 const ALIASES: Record<string, Priority> = {
   emergency: 'Emergency', alert: 'Alert', critical: 'Critical', error: 'Error', warning: 'Warning',
-  notice: 'Notice', informational: 'Informational', info: 'Informational', debug: 'Debug',
+  notice: 'Notice', informational: 'Informational', information: 'Informational', info: 'Informational', debug: 'Debug',
   // Prometheus' customary severity labels
   warn: 'Warning', page: 'Critical', high: 'Critical', medium: 'Warning', low: 'Notice',
 };

@@ -1,4 +1,5 @@
 import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
+import { bareContainerID } from '../core/kube-names.js';
 import { parsePriority, type Signal, type SignalTarget } from '../core/signal.js';
 import type { AlertmanagerAlert, AlertmanagerWebhook } from './alertmanager-webhook.js';
 import { checkTarget, checkTime, dropUndefined, present, type IntakeResult } from './intake-result.js';
@@ -49,7 +50,9 @@ export function normaliseAlertmanager(hook: AlertmanagerWebhook, keys: Alertmana
     const [namespace, nsFrom] = pick(keys.namespace);
     const [pod, podFrom] = pick(keys.pod);
     const [container, ctrFrom] = pick(keys.container);
-    const [containerID, idFrom] = pick(keys.containerID);
+    const [rawID, idFrom] = pick(keys.containerID);
+    // kube-state-metrics writes `containerd://<64 hex>`; Falcosidekick the bare 12-char id.
+    const containerID = rawID === undefined ? undefined : bareContainerID(rawID);
     if (namespace === undefined || pod === undefined) {
       result.ignored.push({ index, reason: 'alert names no pod (no namespace/pod label)' });
       continue;
@@ -68,8 +71,8 @@ export function normaliseAlertmanager(hook: AlertmanagerWebhook, keys: Alertmana
 
 function toSignal(hook: AlertmanagerWebhook, alert: AlertmanagerAlert, target: SignalTarget, keys: AlertmanagerLabelKeys): Signal {
   const first = (names: readonly string[]) => names.map((n) => present(alert.labels[n])).find((v) => v !== undefined);
-  const priority = first(keys.priority);
-  const normalised = priority === undefined ? undefined : parsePriority(priority);
+  // The first label that reads as a priority: `priority: P1` must not hide `severity: critical`.
+  const normalised = keys.priority.map((n) => present(alert.labels[n])).map((v) => (v === undefined ? undefined : parsePriority(v))).find((p) => p !== undefined);
   // The group's context travels with the alert so signals.json is self-explanatory.
   const raw = { receiver: hook.receiver, groupKey: hook.groupKey, externalURL: hook.externalURL, alert };
   const identity = alert.fingerprint ?? sha256Hex(canonicalJson(alert.labels)).slice(0, 16);

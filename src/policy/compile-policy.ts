@@ -94,12 +94,19 @@ type Where = Record<string, unknown>;
 
 /** `/regex/flags` is a regular expression; anything else is an exact name. */
 function toRegex(text: string, where: Where): RegExp | undefined {
-  const m = /^\/(.*)\/([imsu]*)$/s.exec(text);
+  const m = /^\/(.*)\/([a-z]*)$/s.exec(text);
   if (!m) return undefined;
+  if (!/^[imsu]*$/.test(m[2] ?? '')) {
+    throw new AmberError('POLICY_BAD_REGEX', { value: text, ...where, problem: `flags '${m[2]}': only i, m, s, u make sense for matching` });
+  }
+  return compileRegex(m[1] ?? '', m[2] ?? '', { value: text, ...where });
+}
+
+function compileRegex(source: string, flags: string, where: Where): RegExp {
   try {
-    return new RegExp(m[1] ?? '', m[2]);
+    return new RegExp(source, flags);
   } catch (cause) {
-    throw new AmberError('POLICY_BAD_REGEX', { ...where, value: text }, { cause });
+    throw new AmberError('POLICY_BAD_REGEX', where, { cause });
   }
 }
 
@@ -148,7 +155,11 @@ function fieldMatcher(cond: FieldCondition, where: Where): Predicate {
     case 'prefix':
       return (s) => { const v = get(s); return present(v) && strings.some((p) => String(v).startsWith(p)); };
     case 'regex': {
-      const res = strings.map((r) => toRegex(r.startsWith('/') ? r : `/${r}/`, { ...where, value: r }) as RegExp);
+      // `/re/flags`, or a bare pattern (field values are often paths: `/tmp/.*` is a pattern, not delimiters).
+      const res = strings.map((r) => {
+        const m = /^\/(.*)\/([imsu]*)$/s.exec(r);
+        return compileRegex(m?.[1] ?? r, m?.[2] ?? '', { value: r, ...where });
+      });
       return (s) => { const v = get(s); return present(v) && res.some((re) => re.test(String(v))); };
     }
     case 'exists': {
