@@ -5,16 +5,7 @@ import t from 'tap';
 import { loadSettings, type SettingsSources } from '../../src/config/load-settings.js';
 import { DEFAULT_SETTINGS } from '../../src/config/settings.js';
 import { AmberError } from '../../src/core/amber-error.js';
-
-async function rejected(p: Promise<unknown>): Promise<AmberError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof AmberError) return e;
-    throw e;
-  }
-  throw new Error('expected an AmberError, the promise resolved');
-}
+import { rejected } from '../helpers/amber-errors.js';
 
 let dir = '';
 t.before(async () => {

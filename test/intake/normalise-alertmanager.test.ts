@@ -8,16 +8,7 @@ import { normaliseAlert } from '../../src/intake/normalise-alert.js';
 import { DEFAULT_LABEL_KEYS, normaliseAlertmanager, type AlertmanagerLabelKeys } from '../../src/intake/normalise-alertmanager.js';
 import { normaliseFalco } from '../../src/intake/normalise-falco.js';
 import { fixture } from '../helpers/fixtures.js';
-
-function thrown(fn: () => unknown): AmberError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof AmberError) return e;
-    throw e;
-  }
-  throw new Error('expected an AmberError, nothing was thrown');
-}
+import { thrown } from '../helpers/amber-errors.js';
 
 const firing = (): AlertmanagerWebhook => fixture<AlertmanagerWebhook>('alertmanager/firing.json');
 const sidekick = (): AlertmanagerWebhook => fixture<AlertmanagerWebhook>('alertmanager/sidekick.json');

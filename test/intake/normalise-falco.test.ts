@@ -5,18 +5,9 @@ import type { Signal } from '../../src/core/signal.js';
 import type { FalcoEvent } from '../../src/intake/falco-event.js';
 import { normaliseFalco } from '../../src/intake/normalise-falco.js';
 import { fixture, fixtureText } from '../helpers/fixtures.js';
+import { thrown } from '../helpers/amber-errors.js';
 
 const SHELL_FULL_ID = '3f9c2a7b1d04dc5e3de2ab426607d3e1f8c6d170c21f3aab0f05ba526f91e88c';
-
-function thrown(fn: () => unknown): AmberError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof AmberError) return e;
-    throw e;
-  }
-  throw new Error('expected an AmberError, nothing was thrown');
-}
 
 /** The one signal of an event that must produce one. */
 function only(event: FalcoEvent, rawText?: string): Signal {

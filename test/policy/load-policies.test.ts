@@ -9,6 +9,7 @@ import type { Signal } from '../../src/core/signal.js';
 import type { CompiledPolicy } from '../../src/policy/compile-policy.js';
 import { evaluatePolicies } from '../../src/policy/evaluate-policies.js';
 import { loadPolicies, parsePolicies } from '../../src/policy/load-policies.js';
+import { rejected, thrown } from '../helpers/amber-errors.js';
 
 const SHIPPED = fileURLToPath(new URL('../../policies', import.meta.url));
 
@@ -36,26 +37,6 @@ function parseOne(text: string, file = 'policies/test.yaml'): CompiledPolicy[] {
 }
 
 /** The AmberError fn throws; anything else (or nothing) fails the test. */
-function thrown(fn: () => unknown): AmberError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof AmberError) return e;
-    throw e;
-  }
-  throw new Error('expected an AmberError, nothing was thrown');
-}
-
-async function rejected(p: Promise<unknown>): Promise<AmberError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof AmberError) return e;
-    throw e;
-  }
-  throw new Error('expected an AmberError, the promise resolved');
-}
-
 function signal(rule: string, source: Signal['source'] = 'falco', priority = 'Critical'): Signal {
   return {
     source,
