@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import t from 'tap';
 import { loadSettings, type SettingsSources } from '../../src/config/load-settings.js';
 import { DEFAULT_SETTINGS } from '../../src/config/settings.js';
-import { AmberError } from '../../src/core/amber-error.js';
 import { rejected } from '../helpers/amber-errors.js';
 
 let dir = '';

@@ -1,5 +1,4 @@
 import t from 'tap';
-import { AmberError } from '../../src/core/amber-error.js';
 import { canonicalJson, sha256Hex } from '../../src/core/canonical-json.js';
 import type { Signal } from '../../src/core/signal.js';
 import type { FalcoEvent } from '../../src/intake/falco-event.js';
