@@ -1,6 +1,7 @@
 import { describeError, EXIT, processIo, UsageError, version, type Io } from './cli-support.js';
 import { policyCommand } from './policy-command.js';
 import { serveCommand } from './serve-command.js';
+import { verifyCommand } from './verify-command.js';
 
 const HELP = `amber ${version()} — preserve suspect Kubernetes containers as signed evidence
 
@@ -10,6 +11,7 @@ Commands:
   serve              all-in-one: alert intake, policies, embedded capture queue
   policy validate    check the policy set exactly as serve does at start-up
   policy test FILE…  show which policies an alert matches and what it would capture
+  verify TARGET      check an evidence bundle's signature, hashes and custody chain
 
 Run 'amber <command> --help' for a command's options.
 Exit codes: 0 ok, 1 the answer is "no" (invalid input), 2 could not run.
@@ -18,6 +20,7 @@ Exit codes: 0 ok, 1 the answer is "no" (invalid input), 2 could not run.
 const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<number>> = {
   serve: serveCommand,
   policy: policyCommand,
+  verify: verifyCommand,
 };
 
 export async function runCli(argv: readonly string[], io: Io = processIo): Promise<number> {

@@ -50,13 +50,58 @@ export const CaptureSpec = Type.Object({
 });
 export type CaptureSpec = Static<typeof CaptureSpec>;
 
+export const CustodyRecord = Type.Object({
+  seq: Type.Integer({ minimum: 0 }),
+  at: Type.String(),
+  actor: Type.Object({
+    component: Type.String(),
+    pod: Type.Optional(Type.String()),
+    node: Type.Optional(Type.String()),
+    serviceAccount: Type.Optional(Type.String()),
+  }),
+  action: Type.String(),
+  details: Type.Record(Type.String(), Type.Unknown()),
+  prev: Type.String(),
+  hash: Type.String(),
+});
+
 export const CaptureStatus = Type.Object({
   phase: Phase,
   /** When each phase was entered (RFC 3339). */
   phaseTimes: Type.Record(Type.String(), Type.String()),
   attempts: Type.Integer({ minimum: 0 }),
+  /** Stable code (an AmberError code, or DiskPressure) when Failed or retrying. */
   reason: Type.Optional(Type.String()),
+  /** Human text; for a runtime failure, the runtime's own message. */
   message: Type.Optional(Type.String()),
+  /** Not before this time (RFC 3339) is the next attempt made. */
+  retryAt: Type.Optional(Type.String()),
+  /** What target resolution found (pod uid, node, containers and image digests). */
+  resolved: Type.Optional(
+    Type.Object({
+      podUID: Type.String(),
+      node: Type.String(),
+      containers: Type.Array(Type.Object({ name: Type.String(), containerID: Type.String(), image: Type.String(), imageID: Type.String() })),
+    }),
+  ),
+  /** Archives the kubelet wrote; once here, a retry reuses them instead of checkpointing again. */
+  checkpoints: Type.Optional(
+    Type.Array(Type.Object({ container: Type.String(), path: Type.String(), requestedAt: Type.String(), writtenAt: Type.String() })),
+  ),
+  /** Artifacts already stored (name, size, sha256): a retry skips them and keeps these originals. */
+  artifacts: Type.Optional(
+    Type.Array(Type.Object({ name: Type.String(), size: Type.Integer({ minimum: 0 }), sha256: Type.String(), mediaType: Type.String() })),
+  ),
+  /** Where the sealed bundle is. */
+  bundle: Type.Optional(
+    Type.Object({
+      uri: Type.String(),
+      archives: Type.Array(Type.Object({ container: Type.String(), size: Type.Integer(), sha256: Type.String() })),
+      signingKeyId: Type.String(),
+    }),
+  ),
+  /** The custody chain so far; it survives restarts with the capture. */
+  custody: Type.Optional(Type.Array(CustodyRecord)),
 });
 export type CaptureStatus = Static<typeof CaptureStatus>;
 

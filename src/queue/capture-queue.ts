@@ -34,6 +34,8 @@ export interface CaptureQueue {
   list(options?: ListOptions): Promise<Capture[]>;
   /** Durably replaces a capture's status (the capture pipeline's progress). */
   updateStatus(id: string, status: CaptureStatus): Promise<Capture>;
+  /** Calls `listener` with each capture newly queued (after it is durable); returns an unsubscribe. */
+  watch(listener: (capture: Capture) => void): () => void;
   /** False while the queue cannot persist (then intake answers 503). */
   isReady(): boolean;
   /** Flushes what was accepted and releases the journal. */

@@ -28,6 +28,7 @@ export class FileQueue implements CaptureQueue {
   private readonly byId = new Map<string, Entry>();
   private readonly byDedupeKey = new Map<string, Entry>();
   private readonly byDeliveryKey = new Map<string, Entry>();
+  private readonly listeners = new Set<(capture: Capture) => void>();
 
   private constructor(
     private readonly journal: JsonlJournal,
@@ -115,6 +116,7 @@ export class FileQueue implements CaptureQueue {
       this.unindex(entry); // not durable, so it never existed
       throw e;
     }
+    for (const listener of this.listeners) listener(capture);
     return { capture, duplicate: false };
   }
 
@@ -146,6 +148,11 @@ export class FileQueue implements CaptureQueue {
     await this.journal.append({ v: 1, capture });
     entry.capture = capture;
     return capture;
+  }
+
+  watch(listener: (capture: Capture) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   isReady(): boolean {

@@ -1,0 +1,57 @@
+import type { Logger } from 'pino';
+import type { CaptureStatus } from '../core/capture.js';
+import type { CustodyActor } from '../evidence/custody-chain.js';
+import type { SigningKey } from '../evidence/signing-key.js';
+import type { KubeApi } from '../kube/kube-api.js';
+import type { CheckpointResult } from '../kube/kubelet-client.js';
+import type { CaptureQueue } from '../queue/capture-queue.js';
+import type { ObjectStore } from '../storage/object-store.js';
+
+/** The one call of the kubelet the pipeline needs (KubeletClient implements it). */
+export interface Checkpointer {
+  checkpoint(kubelet: { host: string; port: number }, namespace: string, pod: string, container: string, timeoutSeconds: number): Promise<CheckpointResult>;
+}
+
+/** Everything the capture pipeline is built from; handed in, never looked up. */
+export interface CaptureDeps {
+  readonly queue: CaptureQueue;
+  readonly api: KubeApi;
+  readonly kubelet: Checkpointer;
+  readonly store: ObjectStore;
+  readonly signingKey: SigningKey;
+  readonly log: Logger;
+  readonly settings: CaptureSettings;
+  readonly actor: CustodyActor;
+  readonly version: string;
+  readonly now?: () => Date;
+}
+
+export interface CaptureSettings {
+  /** Where this node's kubelet writes archives, as mounted here (/var/lib/kubelet/checkpoints). */
+  readonly checkpointDir: string;
+  /** Cluster name in bundle keys. */
+  readonly cluster: string;
+  /** Key prefix inside the store. */
+  readonly storePrefix: string;
+  /** Delete the node's archive once the stored copy is checked. */
+  readonly deleteNodeCopy: boolean;
+  /** Refuse new checkpoints when the checkpoint directory has less free space than this. */
+  readonly minFreeBytes: number;
+  readonly maxAttempts: number;
+  /** First retry delay; doubles per attempt. */
+  readonly retryBaseMs: number;
+  readonly logTailLines: number;
+}
+
+export const DEFAULT_CAPTURE_SETTINGS: CaptureSettings = {
+  checkpointDir: '/var/lib/kubelet/checkpoints',
+  cluster: 'default',
+  storePrefix: '',
+  deleteNodeCopy: true,
+  minFreeBytes: 1024 * 1024 * 1024,
+  maxAttempts: 3,
+  retryBaseMs: 2000,
+  logTailLines: 1000,
+};
+
+export type StatusPatch = Partial<CaptureStatus>;

@@ -1,0 +1,87 @@
+import type { Capture } from '../core/capture.js';
+import type { CaptureDeps } from './capture-context.js';
+import { runCapture } from './run-capture.js';
+
+export interface CaptureWorker {
+  /** Resolves once every running capture has finished its current attempt. */
+  stop(): Promise<void>;
+  /** Resolves when the capture reaches Sealed or Failed (for the demo and tests). */
+  settled(id: string, timeoutMs?: number): Promise<Capture>;
+}
+
+/**
+ * Runs queued captures: each new one at once (the container keeps running while we wait, so
+ * every millisecond is attacker time), unfinished ones found at start-up (a restart resumes
+ * them), and retries when their `retryAt` comes. At most `concurrency` run at a time.
+ */
+export async function startCaptureWorker(deps: CaptureDeps, options: { concurrency?: number } = {}): Promise<CaptureWorker> {
+  const concurrency = options.concurrency ?? 4;
+  const running = new Map<string, Promise<void>>();
+  const waiting: string[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const settledWaiters = new Map<string, ((c: Capture) => void)[]>();
+  let stopped = false;
+
+  const finish = (capture: Capture) => {
+    if (capture.status.phase !== 'Sealed' && capture.status.phase !== 'Failed') return false;
+    for (const w of settledWaiters.get(capture.id) ?? []) w(capture);
+    settledWaiters.delete(capture.id);
+    return true;
+  };
+
+  const pump = () => {
+    while (!stopped && running.size < concurrency && waiting.length > 0) {
+      const id = waiting.shift() as string;
+      if (running.has(id)) continue;
+      const run = runCapture(deps, id)
+        .then((capture) => {
+          if (finish(capture) || !capture.status.retryAt) return;
+          const timer = setTimeout(() => {
+            timers.delete(timer);
+            schedule(id);
+          }, Math.max(0, Date.parse(capture.status.retryAt) - Date.now()));
+          timers.add(timer);
+        })
+        .catch((e: unknown) => deps.log.error({ err: e, capture: id }, 'capture run crashed; it will resume at the next start'))
+        .finally(() => {
+          running.delete(id);
+          pump();
+        });
+      running.set(id, run);
+    }
+  };
+  const schedule = (id: string) => {
+    if (stopped || waiting.includes(id)) return;
+    waiting.push(id);
+    pump();
+  };
+
+  const unwatch = deps.queue.watch((capture) => schedule(capture.id));
+  const open = await deps.queue.list({ limit: Number.MAX_SAFE_INTEGER });
+  for (const c of open.reverse()) {
+    if (c.status.phase === 'Sealed' || c.status.phase === 'Failed') continue;
+    schedule(c.id);
+  }
+
+  return {
+    async stop() {
+      stopped = true;
+      unwatch();
+      for (const t of timers) clearTimeout(t);
+      await Promise.all(running.values());
+    },
+    settled(id, timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`capture ${id} did not settle within ${timeoutMs} ms`)), timeoutMs);
+        const done = (c: Capture) => {
+          clearTimeout(timer);
+          resolve(c);
+        };
+        settledWaiters.set(id, [...(settledWaiters.get(id) ?? []), done]);
+        void deps.queue.get(id).then((c) => {
+          if (c && (c.status.phase === 'Sealed' || c.status.phase === 'Failed')) finish(c);
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,187 @@
+import { createReadStream } from 'node:fs';
+import { stat, statfs, unlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { AmberError, isAmberError, type ErrorCode } from '../core/amber-error.js';
+import type { Capture, CaptureStatus, Phase } from '../core/capture.js';
+import { ARTIFACT_NAMES, bundleLayout } from '../evidence/bundle-layout.js';
+import { CustodyChain, type CustodyEntry } from '../evidence/custody-chain.js';
+import { resolveTarget, type ResolvedTarget } from '../kube/resolve-target.js';
+import type { CaptureDeps } from './capture-context.js';
+import { redactPod } from './redact-pod.js';
+import { sealBundle } from './seal-bundle.js';
+import { storeOnce } from './store-once.js';
+
+const TRANSIENT: ReadonlySet<ErrorCode> = new Set(['KUBE_API_UNAVAILABLE', 'KUBELET_UNREACHABLE', 'QUEUE_UNAVAILABLE']);
+const RESPONDER = { component: 'responder' } as const;
+
+/** `DISK_PRESSURE` → `DiskPressure`: Kubernetes-style reasons for status.reason. */
+export function reasonOf(code: string): string {
+  return code.toLowerCase().split('_').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+}
+
+/**
+ * Runs one capture as far as it can go: checkpoint → store → seal. Progress is written to the
+ * queue after every step, so a restart resumes where it stopped (an archive already written is
+ * reused, never taken twice). Returns the capture as it ends this attempt: Sealed, Failed, or
+ * back in its phase with `retryAt` for a transient failure.
+ */
+export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture> {
+  const now = deps.now ?? (() => new Date());
+  let capture = await deps.queue.get(id);
+  if (!capture) throw new AmberError('CAPTURE_NOT_FOUND', { id });
+  if (capture.status.phase === 'Sealed' || capture.status.phase === 'Failed') return capture;
+  const log = deps.log.child({ capture: id });
+  const chain = new CustodyChain(deps.actor, now, (capture.status.custody ?? []) as CustodyEntry[]);
+  const save = async (patch: Partial<CaptureStatus>, phase?: Phase): Promise<void> => {
+    const current = capture as Capture;
+    const status: CaptureStatus = { ...current.status, ...patch, custody: [...chain.entries] };
+    if (phase && phase !== current.status.phase) {
+      status.phase = phase;
+      status.phaseTimes = { ...current.status.phaseTimes, [phase]: now().toISOString() };
+    }
+    capture = await deps.queue.updateStatus(id, status);
+  };
+
+  if (chain.entries.length === 0) {
+    const t = capture.spec.trigger;
+    chain.append('signal.received', { source: t.source, rule: t.rule, priority: t.priority, signalDigest: t.signalDigest }, RESPONDER, capture.createdAt);
+    chain.append('policy.matched', { policy: t.policy }, RESPONDER, capture.createdAt);
+    chain.append('capture.queued', { captureId: id, target: capture.spec.target }, RESPONDER, capture.createdAt);
+  }
+  const attempts = capture.status.attempts + 1;
+  try {
+    const { retryAt: _r, reason: _reason, message: _m, ...rest } = capture.status;
+    capture = { ...capture, status: rest };
+    let resolved: ResolvedTarget | undefined;
+    if (!checkpointsComplete(capture)) {
+      await save({ attempts }, 'Checkpointing');
+      resolved = await resolveTarget(deps.api, capture.spec);
+      await checkFreeSpace(deps.settings.checkpointDir, deps.settings.minFreeBytes);
+      const done = [...(capture.status.checkpoints ?? [])];
+      for (const c of resolved.containers) {
+        if (done.some((d) => d.container === c.name)) continue;
+        const result = await deps.kubelet.checkpoint(resolved.kubelet, resolved.namespace, resolved.pod, c.name, capture.spec.timeoutSeconds);
+        chain.append('checkpoint.requested', { node: resolved.node, container: c.name, containerID: c.containerID, timeoutSeconds: capture.spec.timeoutSeconds }, deps.actor, result.requestedAt);
+        chain.append('checkpoint.written', { container: c.name, path: result.path }, deps.actor, result.writtenAt);
+        done.push({ container: c.name, ...result });
+        await save({
+          checkpoints: done,
+          resolved: { podUID: resolved.podUID, node: resolved.node, containers: resolved.containers.map(({ runtime: _rt, ...k }) => k) },
+        });
+        log.info({ container: c.name, path: result.path }, 'checkpoint written');
+      }
+    } else {
+      await save({ attempts });
+    }
+    await save({}, 'Uploading');
+    await uploadArtifacts(deps, capture, chain, save, resolved);
+    const layout = layoutOf(deps, capture);
+    if (chain.entries[chain.entries.length - 1]?.action !== 'bundle.sealed') {
+      chain.append('bundle.sealed', { artifacts: (capture.status.artifacts ?? []).length + 1, signingKeyId: deps.signingKey.kid });
+      await save({});
+    }
+    await sealBundle({ capture, chain, layout, store: deps.store, signingKey: deps.signingKey, cluster: deps.settings.cluster, version: deps.version });
+    const archives = (capture.status.checkpoints ?? []).map((c) => {
+      const a = capture?.status.artifacts?.find((x) => x.name === ARTIFACT_NAMES.archive(c.container));
+      return { container: c.container, size: a?.size ?? 0, sha256: a?.sha256 ?? '' };
+    });
+    await save({ bundle: { uri: deps.store.uri(`${layout.dir}/`), archives, signingKeyId: deps.signingKey.kid } }, 'Sealed');
+    log.info({ bundle: capture.status.bundle?.uri }, 'capture sealed');
+    // Node copies go only after the stored copies are hashed and sealed; best-effort cleanup.
+    if (deps.settings.deleteNodeCopy) {
+      for (const c of capture.status.checkpoints ?? []) {
+        await unlink(join(deps.settings.checkpointDir, basename(c.path))).catch((e: unknown) => log.warn({ err: e, path: c.path }, 'could not delete the node copy'));
+      }
+    }
+    return capture;
+  } catch (e) {
+    return await fail(deps, capture, e, attempts, save, log);
+  }
+}
+
+function checkpointsComplete(capture: Capture): boolean {
+  const resolved = capture.status.resolved;
+  const done = capture.status.checkpoints ?? [];
+  return resolved !== undefined && resolved.containers.length > 0 && resolved.containers.every((c) => done.some((d) => d.container === c.name));
+}
+
+function layoutOf(deps: CaptureDeps, capture: Capture) {
+  return bundleLayout({ prefix: deps.settings.storePrefix, cluster: deps.settings.cluster, captureId: capture.id, createdAt: capture.createdAt });
+}
+
+async function checkFreeSpace(dir: string, minFreeBytes: number): Promise<void> {
+  const fs = await statfs(dir).catch((cause: unknown) => {
+    throw new AmberError('CHECKPOINT_ARCHIVE_MISSING', { dir, problem: 'the checkpoint directory is not readable' }, { cause });
+  });
+  const free = fs.bavail * fs.bsize;
+  if (free < minFreeBytes) throw new AmberError('DISK_PRESSURE', { dir, freeBytes: free, minFreeBytes });
+}
+
+type Save = (patch: Partial<CaptureStatus>, phase?: Phase) => Promise<void>;
+
+async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: CustodyChain, save: Save, resolved: ResolvedTarget | undefined): Promise<void> {
+  const layout = layoutOf(deps, capture);
+  const meta = { 'amber-capture-id': capture.id };
+  const artifacts = [...(capture.status.artifacts ?? [])];
+  const has = (name: string) => artifacts.some((a) => a.name === name);
+  const record = async (name: string, key: string, mediaType: string, stored: { size: number; sha256: string; existed: boolean }) => {
+    chain.append('artifact.hashed', { name, size: stored.size, sha256: stored.sha256 });
+    chain.append('artifact.stored', { name, uri: deps.store.uri(key), ...(stored.existed ? { existing: true } : {}) });
+    artifacts.push({ name, size: stored.size, sha256: stored.sha256, mediaType });
+    await save({ artifacts });
+  };
+
+  for (const c of capture.status.checkpoints ?? []) {
+    const name = ARTIFACT_NAMES.archive(c.container);
+    if (has(name)) continue;
+    const local = join(deps.settings.checkpointDir, basename(c.path));
+    const size = await stat(local).then((s) => s.size, () => undefined);
+    if (size === undefined) throw new AmberError('CHECKPOINT_ARCHIVE_MISSING', { path: c.path, lookedIn: deps.settings.checkpointDir });
+    // The archive is streamed, never buffered: hashing happens as the bytes go to the store.
+    const stored = await storeOnce(deps.store, layout.archive(c.container), () => createReadStream(local), meta);
+    if (stored.size !== size) throw new AmberError('EVIDENCE_CONFLICT', { name, nodeSize: size, storedSize: stored.size });
+    await record(name, layout.archive(c.container), 'application/x-tar', stored);
+  }
+  const include = new Set(capture.spec.include);
+  const pod = resolved?.podObject ?? (include.has('podSpec') && !has(ARTIFACT_NAMES.podJson) ? await deps.api.readPod(capture.spec.target.namespace, capture.spec.target.pod).catch(() => undefined) : undefined);
+  if (include.has('podSpec') && !has(ARTIFACT_NAMES.podJson) && pod) {
+    const text = `${JSON.stringify(redactPod(pod), null, 2)}\n`;
+    await record(ARTIFACT_NAMES.podJson, layout.podJson, 'application/json', await storeOnce(deps.store, layout.podJson, () => Readable.from([text]), meta));
+  }
+  if (!has(ARTIFACT_NAMES.signals)) {
+    const text = `${JSON.stringify(capture.signals.map((s) => (typeof s === 'string' ? (JSON.parse(s) as unknown) : s)), null, 2)}\n`;
+    // signals.json: a readable copy; the exact received bytes are kept inside as `raw` when they differ
+    const raw = capture.signals.filter((s): s is string => typeof s === 'string');
+    const body = raw.length > 0 ? `${JSON.stringify({ signals: JSON.parse(text) as unknown, raw }, null, 2)}\n` : text;
+    await record(ARTIFACT_NAMES.signals, layout.signals, 'application/json', await storeOnce(deps.store, layout.signals, () => Readable.from([body]), meta));
+  }
+  if (include.has('logs')) {
+    for (const c of capture.status.checkpoints ?? []) {
+      const name = ARTIFACT_NAMES.logs(c.container);
+      if (has(name)) continue;
+      // logs are best-effort: a capture is not failed for want of them
+      try {
+        const text = await deps.api.readLogs(capture.spec.target.namespace, capture.spec.target.pod, c.container, deps.settings.logTailLines);
+        await record(name, layout.logs(c.container), 'text/plain', await storeOnce(deps.store, layout.logs(c.container), () => Readable.from([text]), meta));
+      } catch (e) {
+        deps.log.warn({ capture: capture.id, container: c.container, err: e }, 'container log not collected');
+      }
+    }
+  }
+}
+
+async function fail(deps: CaptureDeps, capture: Capture | undefined, e: unknown, attempts: number, save: Save, log: CaptureDeps['log']): Promise<Capture> {
+  const code = isAmberError(e) ? e.code : 'INTERNAL';
+  const message = isAmberError(e) ? String(e.details['message'] ?? e.message) : e instanceof Error ? e.message : String(e);
+  const transient = !isAmberError(e) || TRANSIENT.has(e.code);
+  if (transient && attempts < deps.settings.maxAttempts) {
+    const retryAt = new Date(Date.now() + deps.settings.retryBaseMs * 2 ** (attempts - 1)).toISOString();
+    log.warn({ code, err: e, attempts, retryAt }, 'capture attempt failed; will retry');
+    await save({ attempts, reason: reasonOf(code), message, retryAt });
+  } else {
+    log.error({ code, err: e, attempts }, 'capture failed');
+    await save({ attempts, reason: reasonOf(code), message }, 'Failed');
+  }
+  return (await deps.queue.get(capture?.id ?? '')) as Capture;
+}

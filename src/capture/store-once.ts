@@ -1,0 +1,26 @@
+import type { Readable } from 'node:stream';
+import { isAmberError } from '../core/amber-error.js';
+import { HashStream } from '../storage/hash-stream.js';
+import type { ObjectStore, StoredObject } from '../storage/object-store.js';
+
+/**
+ * Stores `body` under `key` unless an object is already there, in which case the stored object
+ * is the original: its size and hash are returned and `body` is discarded. This is what lets a
+ * retried capture continue without ever producing a second, different "original".
+ */
+export async function storeOnce(store: ObjectStore, key: string, body: () => Readable, metadata: Record<string, string>): Promise<StoredObject & { existed: boolean }> {
+  if ((await store.head(key)) === undefined) {
+    try {
+      return { ...(await store.put(key, body(), { metadata })), existed: false };
+    } catch (e) {
+      if (!isAmberError(e, 'STORE_EXISTS')) throw e;
+      // lost a race with ourselves after a restart: fall through and read what is there
+    }
+  }
+  const hash = new HashStream();
+  const stored = await store.get(key);
+  for await (const _ of stored.pipe(hash)) {
+    // drain
+  }
+  return { key, size: hash.size, sha256: hash.sha256, existed: true };
+}

@@ -1,0 +1,74 @@
+import { ApiException, CoreV1Api, KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { AmberError } from '../core/amber-error.js';
+
+/** The subset of the Kubernetes API that capture needs; tests hand in the real client pointed at the sim. */
+export interface KubeApi {
+  /** The pod, or undefined when it does not exist (404). */
+  readPod(namespace: string, name: string): Promise<V1Pod | undefined>;
+  readNode(name: string): Promise<V1Node | undefined>;
+  /** The last `tailLines` lines of a container's log. */
+  readLogs(namespace: string, pod: string, container: string, tailLines: number): Promise<string>;
+}
+
+/**
+ * Kubeconfig from a file when given (or $KUBECONFIG / ~/.kube/config), else the in-cluster
+ * service account. Throws KUBE_CONFIG when neither is usable.
+ */
+export function loadKubeConfig(file?: string): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (file !== undefined) kc.loadFromFile(file);
+    else kc.loadFromDefault();
+  } catch (cause) {
+    throw new AmberError('KUBE_CONFIG', { file: file ?? 'default' }, { cause });
+  }
+  if (!kc.getCurrentCluster()) throw new AmberError('KUBE_CONFIG', { file: file ?? 'default', problem: 'no current cluster' });
+  return kc;
+}
+
+export function kubeApi(kc: KubeConfig): KubeApi {
+  const core = kc.makeApiClient(CoreV1Api);
+  const call = async <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await fn();
+    } catch (e) {
+      throw toAmberError(e, what);
+    }
+  };
+  return {
+    readPod: (namespace, name) => call(`pod ${namespace}/${name}`, () => core.readNamespacedPod({ namespace, name })).catch(notFoundAsUndefined),
+    readNode: (name) => call(`node ${name}`, () => core.readNode({ name })).catch(notFoundAsUndefined),
+    readLogs: async (namespace, pod, container, tailLines) =>
+      (await call(`logs of ${namespace}/${pod}/${container}`, () => core.readNamespacedPodLog({ namespace, name: pod, container, tailLines }))) ?? '',
+  };
+}
+
+function notFoundAsUndefined(e: unknown): undefined {
+  if (e instanceof AmberError && e.details['status'] === 404) return undefined;
+  throw e;
+}
+
+function toAmberError(e: unknown, what: string): AmberError {
+  if (e instanceof ApiException) {
+    const code = e.code;
+    const message = statusMessage(e.body) ?? e.message.split('\n')[0];
+    if (code === 404) return new AmberError('POD_GONE', { what, status: 404, message }, { cause: e });
+    if (code === 401 || code === 403) return new AmberError('KUBE_FORBIDDEN', { what, status: code, message }, { cause: e });
+    return new AmberError('KUBE_API_UNAVAILABLE', { what, status: code, message }, { cause: e });
+  }
+  return new AmberError('KUBE_API_UNAVAILABLE', { what, message: e instanceof Error ? e.message : String(e) }, { cause: e });
+}
+
+/** The `message` of a metav1.Status body, which the client hands over as text or object. */
+function statusMessage(body: unknown): string | undefined {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return body.slice(0, 500);
+    }
+  }
+  const m = (parsed as { message?: unknown } | null)?.message;
+  return typeof m === 'string' ? m : undefined;
+}

@@ -1,0 +1,119 @@
+import { readFile } from 'node:fs/promises';
+import { Agent, request } from 'undici';
+import { AmberError } from '../core/amber-error.js';
+
+export interface KubeletClientOptions {
+  /** Service-account token, or a file re-read on every call (projected tokens rotate). */
+  readonly token: { readonly value: string } | { readonly file: string };
+  /** PEM of the CA that signed the kubelets' serving certificates. */
+  readonly ca?: Buffer | string | undefined;
+  /** Skip certificate verification (the caller logs a warning when it sets this). */
+  readonly insecureSkipTLSVerify?: boolean;
+  /** Extra seconds we wait beyond the checkpoint timeout before giving up on the kubelet. */
+  readonly graceSeconds?: number;
+}
+
+export interface CheckpointResult {
+  /** The archive path the kubelet reported (on the node). */
+  readonly path: string;
+  readonly requestedAt: string;
+  readonly writtenAt: string;
+}
+
+/**
+ * Calls a node's kubelet directly: `POST https://<node>:<port>/checkpoint/<ns>/<pod>/<ctr>?timeout=`,
+ * authorised by RBAC `nodes/checkpoint` create — never through the API server's `nodes/proxy`.
+ *
+ * Checkpoints of one container run one at a time, at least a second apart: the kubelet names
+ * archives with one-second resolution, so two in the same second would collide.
+ */
+export class KubeletClient {
+  private readonly agent: Agent;
+  private readonly lanes = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly options: KubeletClientOptions) {
+    this.agent = new Agent({
+      connect: {
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
+        rejectUnauthorized: options.insecureSkipTLSVerify !== true,
+      },
+      keepAliveTimeout: 30_000,
+    });
+  }
+
+  checkpoint(
+    kubelet: { readonly host: string; readonly port: number },
+    namespace: string,
+    pod: string,
+    container: string,
+    timeoutSeconds: number,
+  ): Promise<CheckpointResult> {
+    const lane = `${kubelet.host}/${namespace}/${pod}/${container}`;
+    const previous = this.lanes.get(lane) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.call(kubelet, namespace, pod, container, timeoutSeconds));
+    // The next checkpoint of this container waits for this one and for the next second to begin.
+    const settled = run.then(nextSecond, nextSecond);
+    this.lanes.set(lane, settled);
+    void settled.then(() => {
+      if (this.lanes.get(lane) === settled) this.lanes.delete(lane);
+    });
+    return run;
+  }
+
+  private async call(kubelet: { host: string; port: number }, namespace: string, pod: string, container: string, timeoutSeconds: number): Promise<CheckpointResult> {
+    const host = kubelet.host.includes(':') ? `[${kubelet.host}]` : kubelet.host;
+    const path = `/checkpoint/${encodeURIComponent(namespace)}/${encodeURIComponent(pod)}/${encodeURIComponent(container)}`;
+    const url = `https://${host}:${kubelet.port}${path}?timeout=${timeoutSeconds}`;
+    const token = 'value' in this.options.token ? this.options.token.value : (await readFile(this.options.token.file, 'utf8')).trim();
+    const waitMs = (timeoutSeconds + (this.options.graceSeconds ?? 30)) * 1000;
+    const where = { node: kubelet.host, namespace, pod, container };
+    const requestedAt = new Date().toISOString();
+    let status: number;
+    let text: string;
+    try {
+      const res = await request(url, {
+        method: 'POST',
+        dispatcher: this.agent,
+        headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+        headersTimeout: waitMs,
+        bodyTimeout: waitMs,
+      });
+      status = res.statusCode;
+      text = await res.body.text();
+    } catch (cause) {
+      const code = (cause as { code?: string }).code;
+      if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+        throw new AmberError('CHECKPOINT_TIMEOUT', { ...where, waitedSeconds: waitMs / 1000 }, { cause });
+      }
+      throw new AmberError('KUBELET_UNREACHABLE', { ...where, problem: (cause as Error).message }, { cause });
+    }
+    const message = text.trim().slice(0, 2000);
+    if (status === 200) {
+      let items: unknown;
+      try {
+        items = (JSON.parse(text) as { items?: unknown }).items;
+      } catch {
+        items = undefined;
+      }
+      const first = Array.isArray(items) ? items[0] : undefined;
+      if (typeof first !== 'string') throw new AmberError('CHECKPOINT_FAILED', { ...where, message: `unexpected kubelet answer: ${message}` });
+      return { path: first, requestedAt, writtenAt: new Date().toISOString() };
+    }
+    if (status === 401) throw new AmberError('KUBELET_UNAUTHORIZED', { ...where, message });
+    if (status === 403) throw new AmberError('KUBELET_FORBIDDEN', { ...where, message });
+    if (status === 404) throw new AmberError('CHECKPOINT_NOT_AVAILABLE', { ...where, message });
+    if (/deadline exceeded|timed out|timeout/i.test(message)) throw new AmberError('CHECKPOINT_TIMEOUT', { ...where, status, message });
+    if (status >= 500 && status !== 500) throw new AmberError('KUBELET_UNREACHABLE', { ...where, status, message });
+    // 500: the runtime's own words are the evidence of why; keep them.
+    throw new AmberError('CHECKPOINT_FAILED', { ...where, status, message });
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+function nextSecond(): Promise<void> {
+  const ms = 1000 - (Date.now() % 1000) + 5;
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
