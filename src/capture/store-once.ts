@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { isAmberError } from '../core/amber-error.js';
-import { HashStream } from '../storage/hash-stream.js';
+import { HashStream } from '../core/hash-stream.js';
 import type { ObjectStore, StoredObject } from '../storage/object-store.js';
 
 /**

@@ -7,6 +7,7 @@ import { startServer, type RunningServer } from '../http/start-server.js';
 import { loadPolicies } from '../policy/load-policies.js';
 import { FileQueue } from '../queue/file-queue.js';
 import { setUpAuth } from './auth-setup.js';
+import { setUpSigning, startCaptureSide, type CaptureSide } from './start-capture.js';
 import { EXIT, parseFlags, version, type Io } from './cli-support.js';
 import { createLogger } from './create-logger.js';
 
@@ -26,6 +27,17 @@ Options (each also as an env var; flag > env > --config file > default):
   --tls-client-ca FILE      accept client certificates signed by this CA (Falco http_output)
   --body-limit BYTES        largest request body        AMBER_BODY_LIMIT (1048576)
   --log-level LEVEL         fatal|error|warn|info|debug AMBER_LOG_LEVEL  (info)
+
+Capture (checkpoint → seal → store):
+  --cluster NAME            cluster name in evidence keys             AMBER_CLUSTER (default)
+  --kubeconfig FILE         else $KUBECONFIG, ~/.kube/config, in-cluster   AMBER_KUBECONFIG
+  --kubelet-ca FILE         CA of the kubelets' serving certs (default: the cluster CA)
+  --kubelet-insecure-skip-tls-verify   do not verify kubelet certificates (warns)
+  --kubelet-token-file FILE token for the kubelet (default: kubeconfig user, else service account)
+  --checkpoint-dir DIR      where the kubelet writes archives   (/var/lib/kubelet/checkpoints)
+  --delete-node-copy BOOL   delete the node's archive once sealed     (true)
+  --min-free-bytes N        no checkpoint below this free space       (1 GiB)
+  --signing-key FILE        JWK or PKCS#8 PEM (Ed25519/P-256); default: generated into <data-dir>/signing
   -h, --help
 `;
 
@@ -43,6 +55,15 @@ export const SETTINGS_FLAGS = {
   'body-limit': { type: 'string' },
   'log-level': { type: 'string' },
   'shutdown-grace-seconds': { type: 'string' },
+  cluster: { type: 'string' },
+  kubeconfig: { type: 'string' },
+  'kubelet-ca': { type: 'string' },
+  'kubelet-insecure-skip-tls-verify': { type: 'boolean' },
+  'kubelet-token-file': { type: 'string' },
+  'checkpoint-dir': { type: 'string' },
+  'delete-node-copy': { type: 'string' },
+  'min-free-bytes': { type: 'string' },
+  'signing-key': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -50,6 +71,7 @@ export interface Serving {
   readonly server: RunningServer;
   readonly settings: Readonly<Settings>;
   readonly log: Logger;
+  readonly capture: CaptureSide;
   /** Graceful stop: no new requests, in-flight ones finish, the journal is closed. */
   stop(): Promise<void>;
 }
@@ -66,9 +88,12 @@ export async function startServe(args: readonly string[], io: Io): Promise<Servi
   const policies = await loadPolicies(settings.policies);
   log.info({ dir: resolve(settings.policies), policies: policies.map((p) => p.name) }, 'policies loaded');
   const auth = await setUpAuth(settings, log);
+  const signingKey = await setUpSigning(settings, log);
   const queue = await FileQueue.open({ dir: resolve(settings.dataDir, 'journal') });
   let server: RunningServer;
+  let capture: CaptureSide | undefined;
   try {
+    capture = await startCaptureSide(settings, queue, signingKey, log, version());
     server = await startServer(
       {
         log,
@@ -79,10 +104,12 @@ export async function startServe(args: readonly string[], io: Io): Promise<Servi
         bodyLimit: settings.bodyLimit,
         labelKeys: settings.alertmanager.labels,
         version: version(),
+        jwks: { keys: [signingKey.publicJwk] },
       },
       { listen: settings.listen, tls: settings.tls },
     );
   } catch (e) {
+    await capture?.close();
     await queue.close();
     throw e;
   }
@@ -92,10 +119,12 @@ export async function startServe(args: readonly string[], io: Io): Promise<Servi
     server,
     settings,
     log,
+    capture: capture as CaptureSide,
     stop: () =>
       (stopping ??= (async () => {
         await server.close();
-        await queue.close(); // after the server: in-flight requests still append
+        await capture?.close(); // running captures finish their current step
+        await queue.close(); // last: requests and captures still append
         log.info('stopped cleanly');
       })()),
   };

@@ -43,7 +43,7 @@ export async function loadSettings(sources: SettingsSources): Promise<Readonly<S
       if (raw === undefined) continue;
       const from = layer === 'env' ? `env ${s.env}` : `flag --${s.flag}`;
       setPath(merged, s.path, coerce(raw, s.kind, s.path, from));
-      origin.set(`/${s.path.replace('.', '/')}`, from);
+      origin.set(`/${s.path.replaceAll('.', '/')}`, from);
     }
   }
   if (!checkSettings.Check(merged)) {

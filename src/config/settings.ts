@@ -51,6 +51,34 @@ export const Settings = Type.Object(
       closed,
     ),
     shutdownGraceSeconds: Type.Integer({ minimum: 0, maximum: 600 }),
+    /** Name of this cluster in evidence keys. */
+    cluster: Type.String({ pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', maxLength: 63 }),
+    /** kubeconfig file; absent: $KUBECONFIG, ~/.kube/config, or the in-cluster service account. */
+    kubeconfig: Type.Optional(Type.String({ minLength: 1 })),
+    kubelet: Type.Object(
+      {
+        /** PEM of the CA that signed the kubelets' serving certificates. */
+        ca: Type.Optional(Type.String({ minLength: 1 })),
+        /** Skip kubelet certificate checks (logs a warning). */
+        insecureSkipTLSVerify: Type.Boolean(),
+        /** Bearer token file for the kubelet; default: the kubeconfig user's token, else the service account's. */
+        tokenFile: Type.Optional(Type.String({ minLength: 1 })),
+        /** Where the kubelet writes archives, as mounted here. */
+        checkpointDir: Type.String({ minLength: 1 }),
+      },
+      closed,
+    ),
+    capture: Type.Object(
+      {
+        deleteNodeCopy: Type.Boolean(),
+        minFreeBytes: Type.Integer({ minimum: 0 }),
+        maxAttempts: Type.Integer({ minimum: 1, maximum: 20 }),
+        concurrency: Type.Integer({ minimum: 1, maximum: 64 }),
+      },
+      closed,
+    ),
+    /** Private signing key (JWK or PKCS#8 PEM, Ed25519 or P-256); absent: generated into <data-dir>/signing. */
+    signingKey: Type.Optional(Type.String({ minLength: 1 })),
   },
   closed,
 );
@@ -76,6 +104,9 @@ export const DEFAULT_SETTINGS: Settings = {
     },
   },
   shutdownGraceSeconds: 25,
+  cluster: 'default',
+  kubelet: { insecureSkipTLSVerify: false, checkpointDir: '/var/lib/kubelet/checkpoints' },
+  capture: { deleteNodeCopy: true, minFreeBytes: 1024 * 1024 * 1024, maxAttempts: 3, concurrency: 4 },
 };
 
 /** The settings that also come from a flag or an `AMBER_*` variable (flag > env > file > default). */
@@ -92,4 +123,13 @@ export const OVERRIDABLE = [
   { path: 'tls.key', flag: 'tls-key', env: 'AMBER_TLS_KEY', kind: 'string' },
   { path: 'tls.clientCA', flag: 'tls-client-ca', env: 'AMBER_TLS_CLIENT_CA', kind: 'string' },
   { path: 'shutdownGraceSeconds', flag: 'shutdown-grace-seconds', env: 'AMBER_SHUTDOWN_GRACE_SECONDS', kind: 'integer' },
+  { path: 'cluster', flag: 'cluster', env: 'AMBER_CLUSTER', kind: 'string' },
+  { path: 'kubeconfig', flag: 'kubeconfig', env: 'AMBER_KUBECONFIG', kind: 'string' },
+  { path: 'kubelet.ca', flag: 'kubelet-ca', env: 'AMBER_KUBELET_CA', kind: 'string' },
+  { path: 'kubelet.insecureSkipTLSVerify', flag: 'kubelet-insecure-skip-tls-verify', env: 'AMBER_KUBELET_INSECURE_SKIP_TLS_VERIFY', kind: 'boolean' },
+  { path: 'kubelet.tokenFile', flag: 'kubelet-token-file', env: 'AMBER_KUBELET_TOKEN_FILE', kind: 'string' },
+  { path: 'kubelet.checkpointDir', flag: 'checkpoint-dir', env: 'AMBER_CHECKPOINT_DIR', kind: 'string' },
+  { path: 'capture.deleteNodeCopy', flag: 'delete-node-copy', env: 'AMBER_DELETE_NODE_COPY', kind: 'boolean' },
+  { path: 'capture.minFreeBytes', flag: 'min-free-bytes', env: 'AMBER_MIN_FREE_BYTES', kind: 'integer' },
+  { path: 'signingKey', flag: 'signing-key', env: 'AMBER_SIGNING_KEY', kind: 'string' },
 ] as const;

@@ -22,6 +22,8 @@ export interface AppDeps {
   readonly bodyLimit: number;
   readonly labelKeys: AlertmanagerLabelKeys;
   readonly version: string;
+  /** Public keys that verify manifest signatures, served at /.well-known/jwks.json. */
+  readonly jwks?: { readonly keys: readonly object[] } | undefined;
   /** Extra server options (https, connection timeouts) from the server wrapper. */
   readonly serverOptions?: Partial<FastifyServerOptions> & Record<string, unknown>;
 }
@@ -93,6 +95,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(healthRoutes, { queue: deps.queue, metrics: deps.metrics });
+  if (deps.jwks) {
+    const jwks = deps.jwks;
+    app.get('/.well-known/jwks.json', { schema: { summary: 'Public keys that verify evidence manifests' } }, async () => jwks);
+  }
   await app.register(intakeRoutes, { policies: deps.policies, queue: deps.queue, metrics: deps.metrics, labelKeys: deps.labelKeys });
   await app.register(captureRoutes, { queue: deps.queue });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -1,4 +1,7 @@
 import { ApiException, CoreV1Api, KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { AmberError } from '../core/amber-error.js';
 
 /** The subset of the Kubernetes API that capture needs; tests hand in the real client pointed at the sim. */
@@ -16,9 +19,13 @@ export interface KubeApi {
  */
 export function loadKubeConfig(file?: string): KubeConfig {
   const kc = new KubeConfig();
+  const home = join(homedir(), '.kube', 'config');
   try {
     if (file !== undefined) kc.loadFromFile(file);
-    else kc.loadFromDefault();
+    else if (process.env['KUBECONFIG'] || existsSync(home)) kc.loadFromDefault();
+    else if (process.env['KUBERNETES_SERVICE_HOST']) kc.loadFromCluster();
+    // the client would otherwise invent http://localhost:8080, which is never what anyone means
+    else throw new Error('no --kubeconfig, $KUBECONFIG, ~/.kube/config or in-cluster service account');
   } catch (cause) {
     throw new AmberError('KUBE_CONFIG', { file: file ?? 'default' }, { cause });
   }

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { AmberError } from '../core/amber-error.js';
-import { HashStream } from './hash-stream.js';
+import { HashStream } from '../core/hash-stream.js';
 import type { ObjectStore, PutMeta, StoredObject } from './object-store.js';
 
 /**
@@ -23,7 +23,7 @@ export class FileStore implements ObjectStore {
 
   private path(key: string): string {
     const p = resolve(this.root, key);
-    if (key === '' || key.includes('\0') || !p.startsWith(this.root + sep)) {
+    if (key === '' || key.includes('\0') || !p.startsWith(this.root + sep) || key.split('/')[0] === PARTIAL_DIR) {
       throw new AmberError('STORE_BAD_KEY', { key });
     }
     return p;
@@ -36,7 +36,9 @@ export class FileStore implements ObjectStore {
   async put(key: string, body: Readable, meta: PutMeta = {}): Promise<StoredObject> {
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
-    const tmp = `${target}.${randomBytes(6).toString('hex')}.partial`;
+    // Temp files live outside every bundle directory, so a crash never leaves debris in a bundle.
+    await mkdir(join(this.root, PARTIAL_DIR), { recursive: true });
+    const tmp = join(this.root, PARTIAL_DIR, `${randomBytes(12).toString('hex')}.partial`);
     const hash = new HashStream();
     try {
       await pipeline(body, hash, createWriteStream(tmp, { flags: 'wx', mode: 0o640 }));
@@ -93,8 +95,8 @@ export class FileStore implements ObjectStore {
       for (const name of names) {
         const p = join(dir, name);
         const s = await stat(p).catch(() => undefined);
-        if (s?.isDirectory()) await walk(p);
-        else if (s?.isFile() && !name.endsWith('.partial')) {
+        if (s?.isDirectory() && p !== join(this.root, PARTIAL_DIR)) await walk(p);
+        else if (s?.isFile()) {
           const key = relative(this.root, p).split(sep).join('/');
           if (key.startsWith(prefix)) out.push(key);
         }
@@ -106,6 +108,8 @@ export class FileStore implements ObjectStore {
     return out.sort();
   }
 }
+
+const PARTIAL_DIR = '.partial';
 
 async function syncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { AmberError } from '../core/amber-error.js';
-import { HashStream } from './hash-stream.js';
+import { HashStream } from '../core/hash-stream.js';
 import type { ObjectStore, PutMeta, StoredObject } from './object-store.js';
 
 /** An in-memory ObjectStore with the same write-once rules, for unit tests of small things. */

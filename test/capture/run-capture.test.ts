@@ -67,7 +67,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, over: Partial<Cap
 t.test('seals a bundle whose manifest lists every artifact, signed, with the custody head', async (t) => {
   const { deps, id, store, kubelet, dir, key } = await setup(t);
   const done = await runCapture(deps, id);
-  t.equal(done.status.phase, 'Sealed', done.status.message);
+  t.equal(done.status.phase, 'Sealed', done.status.message ?? 'sealed');
   t.same(Object.keys(done.status.phaseTimes).sort(), ['Checkpointing', 'Pending', 'Sealed', 'Uploading']);
   t.equal(kubelet.calls.length, 1);
   t.equal(kubelet.calls[0]?.timeoutSeconds, 30, 'the policy timeout goes to the kubelet');
@@ -157,7 +157,7 @@ t.test('a retry after the checkpoint reuses the archive and keeps stored origina
   const archiveKey = (await store.list('')).find((k) => k.endsWith('checkpoint-app.tar')) as string;
   const original = await text(await store.get(archiveKey));
   const second = await runCapture(deps, id);
-  t.equal(second.status.phase, 'Sealed', second.status.message);
+  t.equal(second.status.phase, 'Sealed', second.status.message ?? 'sealed');
   t.equal(kubelet.calls.length, 1, 'the container was checkpointed once');
   t.equal(await text(await store.get(archiveKey)), original);
   t.same(verifyCustodyJsonl(await text(await store.get(archiveKey.replace('checkpoint-app.tar', 'custody.jsonl')))).problems, []);

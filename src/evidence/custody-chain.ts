@@ -1,0 +1,110 @@
+import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
+
+/** Who did something to the evidence. */
+export interface CustodyActor {
+  readonly component: string;
+  readonly pod?: string;
+  readonly node?: string;
+  readonly serviceAccount?: string;
+}
+
+export const CUSTODY_ACTIONS = [
+  'signal.received',
+  'policy.matched',
+  'capture.queued',
+  'checkpoint.requested',
+  'checkpoint.written',
+  'artifact.hashed',
+  'artifact.stored',
+  'bundle.sealed',
+] as const;
+
+/**
+ * One line of custody.jsonl. `hash` = sha256 of the canonical JSON of the entry without `hash`;
+ * `prev` = the previous entry's hash (64 zeros for the first), so dropping, reordering or editing a
+ * line breaks every hash after it, and the manifest's copy of the head hash pins the whole chain.
+ */
+export interface CustodyEntry {
+  readonly seq: number;
+  readonly at: string;
+  readonly actor: CustodyActor;
+  readonly action: string;
+  readonly details: Readonly<Record<string, unknown>>;
+  readonly prev: string;
+  readonly hash: string;
+}
+
+export const GENESIS = '0'.repeat(64);
+
+export function entryHash(entry: Omit<CustodyEntry, 'hash'>): string {
+  const { seq, at, actor, action, details, prev } = entry;
+  return sha256Hex(canonicalJson({ seq, at, actor, action, details, prev }));
+}
+
+/** An append-only custody chain being written. */
+export class CustodyChain {
+  private readonly list: CustodyEntry[];
+
+  /** `existing`: entries written before (a capture resumed after a restart continues its chain). */
+  constructor(
+    private readonly actor: CustodyActor,
+    private readonly now: () => Date = () => new Date(),
+    existing: readonly CustodyEntry[] = [],
+  ) {
+    this.list = [...existing];
+  }
+
+  /** Appends an entry; `at` overrides the time for events that happened earlier (e.g. the signal). */
+  append(action: string, details: Record<string, unknown> = {}, actor: CustodyActor = this.actor, at?: string): CustodyEntry {
+    const last = this.list[this.list.length - 1];
+    const body = { seq: this.list.length, at: at ?? this.now().toISOString(), actor, action, details, prev: last?.hash ?? GENESIS };
+    const entry: CustodyEntry = { ...body, hash: entryHash(body) };
+    this.list.push(entry);
+    return entry;
+  }
+
+  get head(): string {
+    return this.list[this.list.length - 1]?.hash ?? GENESIS;
+  }
+
+  get entries(): readonly CustodyEntry[] {
+    return this.list;
+  }
+
+  /** custody.jsonl: one canonical JSON entry a line. */
+  toJsonl(): string {
+    return this.list.map((e) => `${canonicalJson(e)}\n`).join('');
+  }
+}
+
+export interface ChainProblem {
+  /** 1-based line of custody.jsonl. */
+  readonly line: number;
+  readonly problem: string;
+}
+
+/** Checks every line's hash and link; returns the head hash and every problem found. */
+export function verifyCustodyJsonl(text: string): { head: string; entries: number; problems: ChainProblem[] } {
+  const problems: ChainProblem[] = [];
+  let prev = GENESIS;
+  let count = 0;
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  for (const [i, line] of lines.entries()) {
+    const at = i + 1;
+    let entry: CustodyEntry;
+    try {
+      entry = JSON.parse(line) as CustodyEntry;
+    } catch {
+      problems.push({ line: at, problem: 'not JSON' });
+      continue;
+    }
+    count++;
+    if (entry.seq !== i) problems.push({ line: at, problem: `seq is ${String(entry.seq)}, expected ${i}` });
+    if (entry.prev !== prev) problems.push({ line: at, problem: 'prev does not match the previous entry (line dropped, reordered or inserted)' });
+    const expected = entryHash(entry);
+    if (entry.hash !== expected) problems.push({ line: at, problem: 'hash does not match the entry (entry edited)' });
+    prev = typeof entry.hash === 'string' ? entry.hash : '';
+  }
+  return { head: prev, entries: count, problems };
+}
