@@ -14,6 +14,8 @@ import { storeOnce } from './store-once.js';
 
 const TRANSIENT: ReadonlySet<ErrorCode> = new Set(['KUBE_API_UNAVAILABLE', 'KUBELET_UNREACHABLE', 'QUEUE_UNAVAILABLE']);
 const RESPONDER = { component: 'responder' } as const;
+/** 1 MiB reads: 64 KiB chunks cost more in per-chunk overhead than the hashing; 4 MiB ones in allocation. */
+const STREAM_CHUNK = 1024 * 1024;
 
 /** `DISK_PRESSURE` → `DiskPressure`: Kubernetes-style reasons for status.reason. */
 export function reasonOf(code: string): string {
@@ -139,7 +141,7 @@ async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: Custo
     const size = await stat(local).then((s) => s.size, () => undefined);
     if (size === undefined) throw new AmberError('CHECKPOINT_ARCHIVE_MISSING', { path: c.path, lookedIn: deps.settings.checkpointDir });
     // The archive is streamed, never buffered: hashing happens as the bytes go to the store.
-    const stored = await storeOnce(deps.store, layout.archive(c.container), () => createReadStream(local), meta);
+    const stored = await storeOnce(deps.store, layout.archive(c.container), () => createReadStream(local, { highWaterMark: STREAM_CHUNK }), meta, local);
     if (stored.size !== size) throw new AmberError('EVIDENCE_CONFLICT', { name, nodeSize: size, storedSize: stored.size });
     await record(name, layout.archive(c.container), 'application/x-tar', stored);
   }

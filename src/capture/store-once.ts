@@ -8,10 +8,17 @@ import type { ObjectStore, StoredObject } from '../storage/object-store.js';
  * is the original: its size and hash are returned and `body` is discarded. This is what lets a
  * retried capture continue without ever producing a second, different "original".
  */
-export async function storeOnce(store: ObjectStore, key: string, body: () => Readable, metadata: Record<string, string>): Promise<StoredObject & { existed: boolean }> {
+export async function storeOnce(
+  store: ObjectStore,
+  key: string,
+  body: () => Readable,
+  metadata: Record<string, string>,
+  localFile?: string,
+): Promise<StoredObject & { existed: boolean }> {
   if ((await store.head(key)) === undefined) {
     try {
-      return { ...(await store.put(key, body(), { metadata })), existed: false };
+      const adopted = localFile !== undefined && store.putFile ? await store.putFile(key, localFile, { metadata }) : undefined;
+      return { ...(adopted ?? (await store.put(key, body(), { metadata }))), existed: false };
     } catch (e) {
       if (!isAmberError(e, 'STORE_EXISTS')) throw e;
       // lost a race with ourselves after a restart: fall through and read what is there

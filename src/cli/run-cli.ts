@@ -2,6 +2,7 @@ import { describeError, EXIT, processIo, UsageError, version, type Io } from './
 import { policyCommand } from './policy-command.js';
 import { serveCommand } from './serve-command.js';
 import { verifyCommand } from './verify-command.js';
+import { demoCommand } from './demo-command.js';
 
 const HELP = `amber ${version()} — preserve suspect Kubernetes containers as signed evidence
 
@@ -11,6 +12,7 @@ Commands:
   serve              all-in-one: alert intake, policies, embedded capture queue
   policy validate    check the policy set exactly as serve does at start-up
   policy test FILE…  show which policies an alert matches and what it would capture
+  demo               the whole flow against a simulated cluster: alert → sealed, verified bundle
   verify TARGET      check an evidence bundle's signature, hashes and custody chain
 
 Run 'amber <command> --help' for a command's options.
@@ -21,6 +23,7 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<numb
   serve: serveCommand,
   policy: policyCommand,
   verify: verifyCommand,
+  demo: demoCommand,
 };
 
 export async function runCli(argv: readonly string[], io: Io = processIo): Promise<number> {

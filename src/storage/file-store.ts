@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { AmberError } from '../core/amber-error.js';
-import { HashStream } from '../core/hash-stream.js';
+import { hashFile, HashStream } from '../core/hash-stream.js';
 import type { ObjectStore, PutMeta, StoredObject } from './object-store.js';
 
 /**
@@ -41,7 +41,7 @@ export class FileStore implements ObjectStore {
     const tmp = join(this.root, PARTIAL_DIR, `${randomBytes(12).toString('hex')}.partial`);
     const hash = new HashStream();
     try {
-      await pipeline(body, hash, createWriteStream(tmp, { flags: 'wx', mode: 0o640 }));
+      await pipeline(body, hash, createWriteStream(tmp, { flags: 'wx', mode: 0o640, highWaterMark: 1024 * 1024 }));
       const fh = await open(tmp, 'r');
       try {
         await fh.sync();
@@ -62,6 +62,41 @@ export class FileStore implements ObjectStore {
       await unlink(tmp).catch(() => undefined);
     }
     return { key, size: hash.size, sha256: hash.sha256 };
+  }
+
+  /**
+   * Hard-links the file into the store (no copy: same speed as reading it once), then hashes
+   * the stored inode, so the hash describes exactly what the store holds. Undefined when the file
+   * is on another filesystem; the caller then streams it through `put`.
+   */
+  async putFile(key: string, path: string, meta: PutMeta = {}): Promise<StoredObject | undefined> {
+    const target = this.path(key);
+    await mkdir(dirname(target), { recursive: true });
+    try {
+      await link(path, target);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') throw new AmberError('STORE_EXISTS', { key });
+      if (code === 'EXDEV' || code === 'EPERM' || code === 'EMLINK') return undefined;
+      throw e;
+    }
+    try {
+      const fh = await open(target, 'r');
+      try {
+        await fh.sync(); // the runtime may not have flushed the archive
+      } finally {
+        await fh.close();
+      }
+      await syncDir(dirname(target));
+      const { size, sha256 } = await hashFile(target);
+      if (meta.sha256 !== undefined && meta.sha256 !== sha256) {
+        throw new AmberError('STORE_HASH_MISMATCH', { key, expected: meta.sha256, actual: sha256 });
+      }
+      return { key, size, sha256 };
+    } catch (e) {
+      await unlink(target).catch(() => undefined); // nothing half-kept under the key
+      throw e;
+    }
   }
 
   async get(key: string): Promise<Readable> {

@@ -25,6 +25,12 @@ export interface ObjectStore {
   /** A human-readable location for a key (`file:///…`, `s3://…`). */
   uri(key: string): string;
   put(key: string, body: Readable, meta?: PutMeta): Promise<StoredObject>;
+  /**
+   * Optional fast path for a local file (a checkpoint archive next to the store): the store may
+   * take the file without copying its bytes. Same write-once rules as `put`. A store without it,
+   * or a file it cannot take (another device), is served by `put` with a stream of the file.
+   */
+  putFile?(key: string, path: string, meta?: PutMeta): Promise<StoredObject | undefined>;
   get(key: string): Promise<Readable>;
   /** Size of the object, or undefined when absent. */
   head(key: string): Promise<{ size: number } | undefined>;
