@@ -84,3 +84,23 @@ t.test('FileStore: memory stays flat while streaming 512 MiB', async (t) => {
   t.equal(stored.size, 512 * 1024 * 1024);
   t.ok(peak - before < 100 * 1024 * 1024, `RSS grew ${Math.round((peak - before) / 1048576)} MiB`);
 });
+
+t.test('FileStore.putFile adopts a local file without copying, write-once, and declines another filesystem', async (t) => {
+  const store = await fileStore(t);
+  const { writeFile, stat: statFile, mkdtemp: mk } = await import('node:fs/promises');
+  const src = join(store.root, '..', `archive-${process.pid}.tar`);
+  await writeFile(src, 'checkpoint bytes');
+  t.teardown(() => rm(src, { force: true }));
+  const stored = await store.putFile('b/checkpoint-app.tar', src);
+  t.same(stored, { key: 'b/checkpoint-app.tar', size: 16, sha256: sha('checkpoint bytes') });
+  t.equal((await statFile(src)).ino, (await statFile(join(store.root, 'b/checkpoint-app.tar'))).ino, 'same inode: no copy');
+  await t.rejects(store.putFile('b/checkpoint-app.tar', src), { code: 'STORE_EXISTS' });
+  await t.rejects(store.putFile('c/x.tar', src, { sha256: sha('other') }), { code: 'STORE_HASH_MISMATCH' });
+  t.equal(await store.head('c/x.tar'), undefined, 'a mismatch leaves nothing');
+  const shm = '/dev/shm';
+  const other = await mk(join(shm, 'amber-')).catch(() => undefined);
+  if (other === undefined) return void t.skip('no /dev/shm here');
+  t.teardown(() => rm(other, { recursive: true, force: true }));
+  await writeFile(join(other, 'a.tar'), 'x');
+  t.equal(await store.putFile('d/a.tar', join(other, 'a.tar')), undefined, 'another filesystem: the caller streams instead');
+});
