@@ -35,14 +35,21 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
   if (capture.status.phase === 'Sealed' || capture.status.phase === 'Failed') return capture;
   const log = deps.log.child({ capture: id });
   const chain = new CustodyChain(deps.actor, now, (capture.status.custody ?? []) as CustodyEntry[]);
-  const save = async (patch: Partial<CaptureStatus>, phase?: Phase): Promise<void> => {
-    const current = capture as Capture;
-    const status: CaptureStatus = { ...current.status, ...patch, custody: [...chain.entries] };
-    if (phase && phase !== current.status.phase) {
-      status.phase = phase;
-      status.phaseTimes = { ...current.status.phaseTimes, [phase]: now().toISOString() };
-    }
-    capture = await deps.queue.updateStatus(id, status);
+  // Saves run one after another, in call order, so one may be started without waiting for it.
+  let saving: Promise<void> = Promise.resolve();
+  const save = (patch: Partial<CaptureStatus>, phase?: Phase): Promise<void> => {
+    const custody = [...chain.entries];
+    const at = now().toISOString();
+    saving = saving.catch(() => undefined).then(async () => {
+      const current = capture as Capture;
+      const status: CaptureStatus = { ...current.status, ...patch, custody };
+      if (phase && phase !== current.status.phase) {
+        status.phase = phase;
+        status.phaseTimes = { ...current.status.phaseTimes, [phase]: at };
+      }
+      capture = await deps.queue.updateStatus(id, status);
+    });
+    return saving;
   };
 
   if (chain.entries.length === 0) {
@@ -57,9 +64,12 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
     capture = { ...capture, status: rest };
     let resolved: ResolvedTarget | undefined;
     if (!checkpointsComplete(capture)) {
-      await save({ attempts }, 'Checkpointing');
-      resolved = await resolveTarget(deps.api, capture.spec);
-      await checkFreeSpace(deps.settings.checkpointDir, deps.settings.minFreeBytes);
+      // The attempt is recorded while the API answers: the container runs on while we wait.
+      const recorded = save({ attempts }, 'Checkpointing');
+      recorded.catch(() => undefined); // awaited below; a failure surfaces there
+      const [target] = await Promise.all([resolveTarget(deps.api, capture.spec), checkFreeSpace(deps.settings.checkpointDir, deps.settings.minFreeBytes)]);
+      resolved = target;
+      await recorded;
       const done = [...(capture.status.checkpoints ?? [])];
       for (const c of resolved.containers) {
         if (done.some((d) => d.container === c.name)) continue;
@@ -174,6 +184,7 @@ async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: Custo
 }
 
 async function fail(deps: CaptureDeps, capture: Capture | undefined, e: unknown, attempts: number, save: Save, log: CaptureDeps['log']): Promise<Capture> {
+  // An earlier save may have failed (the queue itself is down); the failure save below will tell.
   const code = isAmberError(e) ? e.code : 'INTERNAL';
   const message = isAmberError(e) ? String(e.details['message'] ?? e.message) : e instanceof Error ? e.message : String(e);
   const transient = !isAmberError(e) || TRANSIENT.has(e.code);

@@ -99,7 +99,10 @@ t.test('FileStore.putFile adopts a local file without copying, write-once, and d
   t.equal(await store.head('c/x.tar'), undefined, 'a mismatch leaves nothing');
   const shm = '/dev/shm';
   const other = await mk(join(shm, 'amber-')).catch(() => undefined);
-  if (other === undefined) return void t.skip('no /dev/shm here');
+  if (other === undefined) {
+    t.comment('no /dev/shm here: the other-filesystem case is not checked');
+    return;
+  }
   t.teardown(() => rm(other, { recursive: true, force: true }));
   await writeFile(join(other, 'a.tar'), 'x');
   t.equal(await store.putFile('d/a.tar', join(other, 'a.tar')), undefined, 'another filesystem: the caller streams instead');
