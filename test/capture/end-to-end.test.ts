@@ -1,0 +1,139 @@
+import { readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { directorySource } from '../../src/evidence/bundle-source.js';
+import { verifyBundle } from '../../src/evidence/verify-bundle.js';
+import { startStack, type Stack } from '../helpers/start-stack.js';
+
+const QUICK_POLICY = `apiVersion: forensics.amber.dev/v1alpha1
+kind: CapturePolicy
+metadata: { name: quick-shell }
+spec:
+  description: a shell in a container, with a short checkpoint timeout for tests
+  match: { sources: [falco], rules: ["Terminal shell in container"] }
+  capture: { timeoutSeconds: 1, cooldown: 1s, include: [podSpec, logs] }
+  evidence: { retentionDays: 1, lock: none }
+`;
+
+async function captureOf(stack: Stack, alert: unknown) {
+  const res = await stack.postFalco(alert);
+  if (res.status !== 202) throw new Error(`intake answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return stack.worker.settled(res.body.captures[0].id as string, 30_000);
+}
+
+async function storedKeys(stack: Stack): Promise<string[]> {
+  return stack.store.list('');
+}
+
+t.test('alert → checkpoint through the kubelet → a sealed bundle that verifies', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  const alert = stack.podWithAlert('checkout-1');
+  stack.sim.setLogs('shop', 'checkout-1', 'app', ['GET /healthz 200', 'bash: no job control in this shell']);
+  const done = await captureOf(stack, alert);
+  t.equal(done.status.phase, 'Sealed', `${done.status.reason ?? ''} ${done.status.message ?? ''}`);
+  t.equal(stack.sim.receipts.length, 1);
+  t.match(stack.sim.receipts[0], { namespace: 'shop', pod: 'checkout-1', container: 'app', timeoutSeconds: 120, status: 200 });
+  const dir = fileURLToPath(done.status.bundle?.uri ?? '');
+  const report = await verifyBundle(directorySource(dir), { jwks: { keys: [stack.key.publicJwk] } });
+  t.equal(report.valid, true, JSON.stringify(report.checks.filter((c) => !c.ok)));
+  t.same((await readdir(dir)).sort(), ['checkpoint-app.tar', 'custody.jsonl', 'logs-app.txt', 'manifest.json', 'manifest.jws', 'pod.json', 'signals.json']);
+  t.match(report.manifest?.target.containers[0], { name: 'app', imageID: /@sha256:[0-9a-f]{64}$/ });
+  t.same(await readdir(stack.sim.checkpointDir('node-a')), [], "the node's copy is gone after sealing");
+  const jwks = await (await fetch(`${stack.url}/.well-known/jwks.json`)).json();
+  t.equal(jwks.keys[0].kid, stack.key.kid);
+});
+
+t.test('each failure of the kubelet and the API ends Failed with its reason and nothing sealed', async (t) => {
+  const cases: { name: string; reason: string; message?: RegExp; policy?: string; kubeletToken?: 'forbidden'; arrange(s: Stack, alert: any): void }[] = [
+    { name: 'the pod is gone before the capture (API 404)', reason: 'PodGone', arrange: (s, a) => s.sim.deletePod('shop', a.output_fields['k8s.pod.name']) },
+    { name: 'checkpointing is off on the kubelet (404)', reason: 'CheckpointNotAvailable', arrange: (s) => (s.sim.faults.checkpointFeatureOff = true) },
+    {
+      name: 'the runtime cannot checkpoint (500)',
+      reason: 'CheckpointFailed',
+      message: /checkpointing of shop\/.+\/app failed \(rpc error: code = Unimplemented desc = method CheckpointContainer not implemented\)/,
+      arrange: (s) => (s.sim.faults.checkpointError = 'rpc error: code = Unimplemented desc = method CheckpointContainer not implemented'),
+    },
+    {
+      name: 'the checkpoint is slower than the timeout',
+      reason: 'CheckpointTimeout',
+      policy: QUICK_POLICY,
+      arrange: (s) => {
+        s.sim.archive.runtimeDefaultTimeoutSeconds = 1;
+        s.sim.faults.checkpointDelayMs = 2500;
+      },
+    },
+    { name: 'the API rejects the token (401)', reason: 'KubeForbidden', arrange: (s) => (s.sim.faults.rejectToken = true) },
+    { name: 'the kubelet denies nodes/checkpoint (403)', reason: 'KubeletForbidden', kubeletToken: 'forbidden', arrange: () => undefined },
+  ];
+  for (const c of cases) {
+    await t.test(c.name, async (t) => {
+      const stack = await startStack({ ...(c.policy ? { policyYaml: c.policy } : {}), ...(c.kubeletToken ? { kubeletToken: c.kubeletToken } : {}) });
+      t.teardown(() => stack.close());
+      const alert = stack.podWithAlert();
+      c.arrange(stack, alert);
+      const done = await captureOf(stack, alert);
+      t.equal(done.status.phase, 'Failed');
+      t.equal(done.status.reason, c.reason, done.status.message ?? '');
+      if (c.message) t.match(done.status.message, c.message);
+      t.notOk((await storedKeys(stack)).some((k) => k.endsWith('manifest.jws')), 'nothing sealed');
+    });
+  }
+});
+
+t.test('a kubelet that is down is retried, then the capture fails with KubeletUnreachable', async (t) => {
+  const stack = await startStack({ capture: { maxAttempts: 2, retryBaseMs: 20 } });
+  t.teardown(() => stack.close());
+  const alert = stack.podWithAlert();
+  stack.sim.faults.kubeletDown = true;
+  const done = await captureOf(stack, alert);
+  t.equal(done.status.phase, 'Failed');
+  t.equal(done.status.reason, 'KubeletUnreachable');
+  t.equal(done.status.attempts, 2);
+});
+
+t.test('a kubelet that comes back within the retries yields one sealed bundle', async (t) => {
+  const stack = await startStack({ capture: { maxAttempts: 3, retryBaseMs: 300 } });
+  t.teardown(() => stack.close());
+  const alert = stack.podWithAlert();
+  stack.sim.faults.kubeletDown = true;
+  const res = await stack.postFalco(alert);
+  const id = res.body.captures[0].id as string;
+  // bring the kubelet back once the first attempt has failed and is waiting for its retry
+  while ((await stack.queue.get(id))?.status.reason !== 'KubeletUnreachable') await new Promise((r) => setTimeout(r, 10));
+  stack.sim.faults.kubeletDown = false;
+  const done = await stack.worker.settled(id, 30_000);
+  t.equal(done.status.phase, 'Sealed');
+  t.equal(done.status.attempts, 2);
+  t.equal(stack.sim.receipts.filter((r) => r.status === 200).length, 1, 'one checkpoint, one original');
+});
+
+t.test('a pod deleted while its checkpoint runs ends cleanly: sealed if the runtime finished, else failed with nothing sealed', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  const alert = stack.podWithAlert();
+  stack.sim.faults.checkpointDelayMs = 800;
+  setTimeout(() => stack.sim.deletePod('shop', alert.output_fields['k8s.pod.name']), 200);
+  const done = await captureOf(stack, alert);
+  const keys = await storedKeys(stack);
+  if (done.status.phase === 'Sealed') {
+    const report = await verifyBundle(directorySource(fileURLToPath(done.status.bundle?.uri ?? '')), { jwks: { keys: [stack.key.publicJwk] } });
+    t.equal(report.valid, true);
+  } else {
+    t.equal(done.status.phase, 'Failed');
+    t.ok(done.status.reason);
+    t.notOk(keys.some((k) => k.endsWith('manifest.jws')));
+  }
+});
+
+t.test('checkpoints of one container are serialised a second apart (archive names have one-second resolution)', async (t) => {
+  const stack = await startStack({ policyYaml: QUICK_POLICY.replace('quick-shell', 'shell-a') + '---\n' + QUICK_POLICY.replace('quick-shell', 'shell-b') });
+  t.teardown(() => stack.close());
+  const alert = stack.podWithAlert();
+  const res = await stack.postFalco(alert);
+  t.equal(res.body.captures.length, 2, 'two policies, two captures of one container');
+  const done = await Promise.all(res.body.captures.map((c: { id: string }) => stack.worker.settled(c.id, 30_000)));
+  t.same(done.map((c) => c.status.phase), ['Sealed', 'Sealed']);
+  const [a, b] = stack.sim.receipts;
+  t.ok(a && b && Math.floor(b.receivedAt / 1000) > Math.floor(a.receivedAt / 1000), 'the second request came in a later second');
+});
