@@ -35,6 +35,7 @@ interface SimModule {
     readonly caFile: string;
     checkpointDir(node: string): string;
     addPod(spec: { namespace: string; name: string; node: string; containers: { name: string; image: string }[] }): object;
+    setLogs(namespace: string, pod: string, container: string, lines: string[]): void;
     close(): Promise<void>;
   }>;
 }
@@ -56,6 +57,11 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
       metadata: { uid: string };
       status: { containerStatuses: { name: string; containerID: string }[] };
     };
+    cluster.setLogs('shop', 'checkout-7d9f8b6c5-x2x9q', 'checkout', [
+      '2026-11-28T10:00:01Z INFO listening on :8080',
+      '2026-11-28T10:02:13Z INFO POST /cart/checkout 200 41ms',
+      '2026-11-28T10:02:15Z WARN unexpected process: /bin/bash -i',
+    ]);
     io.out(`simulated cluster up: pod shop/checkout-7d9f8b6c5-x2x9q on node-a`);
     await mkdir(dataDir, { recursive: true });
     const serving = await startServe(
@@ -96,7 +102,6 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
       io.out('');
       io.out(`bundle: ${dir}`);
       io.out(`verify it yourself: node dist/cli/main.js verify ${dir} --jwks ${jwksFile}`);
-      io.out(`capture status:     curl -H "Authorization: Bearer $(cat ${join(dataDir, 'auth-token')})" ${serving.server.url}/v1/captures/${queued.id}`);
       io.out(report.valid ? 'the sealed bundle VERIFIES' : 'the bundle did NOT verify');
       return report.valid ? EXIT.OK : EXIT.NO;
     } finally {
