@@ -1,4 +1,4 @@
-import { ApiException, CoreV1Api, KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, createConfiguration, KubeConfig, ServerConfiguration, type RequestContext, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +34,7 @@ export function loadKubeConfig(file?: string): KubeConfig {
 }
 
 export function kubeApi(kc: KubeConfig): KubeApi {
-  const core = kc.makeApiClient(CoreV1Api);
+  const core = reusingConnections(kc);
   const call = async <T>(what: string, fn: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await fn();
@@ -42,12 +42,48 @@ export function kubeApi(kc: KubeConfig): KubeApi {
       throw toAmberError(e, what);
     }
   };
+  // A node's address and kubelet port hardly ever change; one read a minute is plenty.
+  const nodes = new Map<string, { node: V1Node; at: number }>();
   return {
     readPod: (namespace, name) => call(`pod ${namespace}/${name}`, () => core.readNamespacedPod({ namespace, name })).catch(notFoundAsUndefined),
-    readNode: (name) => call(`node ${name}`, () => core.readNode({ name })).catch(notFoundAsUndefined),
+    readNode: async (name) => {
+      const cached = nodes.get(name);
+      if (cached && Date.now() - cached.at < 60_000) return cached.node;
+      const node = await call(`node ${name}`, () => core.readNode({ name })).catch(notFoundAsUndefined);
+      if (node) nodes.set(name, { node, at: Date.now() });
+      return node;
+    },
     readLogs: async (namespace, pod, container, tailLines) =>
       (await call(`logs of ${namespace}/${pod}/${container}`, () => core.readNamespacedPodLog({ namespace, name: pod, container, tailLines }))) ?? '',
   };
+}
+
+/**
+ * A CoreV1Api like `kc.makeApiClient(CoreV1Api)`, except that requests share one connection pool.
+ * The client builds a fresh undici dispatcher for every request, so every call pays a TLS
+ * handshake (5–10 ms on loopback); the pod and node reads sit on the path from alert to
+ * checkpoint, where every millisecond is attacker time. The first dispatcher (same cluster, same
+ * TLS options) is kept and reused.
+ */
+function reusingConnections(kc: KubeConfig): CoreV1Api {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new AmberError('KUBE_CONFIG', { problem: 'no current cluster' });
+  let shared: ReturnType<RequestContext['getDispatcher']>;
+  const config = createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kc },
+    promiseMiddleware: [
+      {
+        pre: async (context: RequestContext) => {
+          shared ??= context.getDispatcher();
+          if (shared !== undefined) context.setDispatcher(shared);
+          return context;
+        },
+        post: async (context) => context,
+      },
+    ],
+  });
+  return new CoreV1Api(config);
 }
 
 function notFoundAsUndefined(e: unknown): undefined {
