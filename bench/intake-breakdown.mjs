@@ -11,9 +11,12 @@
 //  - amber: the real buildApp with 50 policies, then with one dependency stubbed out at a time
 //    (no-op logger, no auth, no-op metrics, 1 policy), to price each inside the real app.
 //
+// BENCH_MODE=inject: no sockets and no load generator; fastify's inject drives each app in-process,
+// which prices the app's own user-space work without the two processes fighting over 2 cores.
 // BENCH_DURATION s [5]  BENCH_WARMUP s [1]  BENCH_CONNECTIONS [50]  BENCH_ROUNDS [3]
 // BENCH_ONLY comma list of variant prefixes (e.g. L0,A0)
 import { fork } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,6 +25,8 @@ import { fileURLToPath } from 'node:url';
 import { FIXED_POD_SUFFIX, HOST, ROUTE, TOKEN, alertBody, generatePolicyYaml } from './intake.mjs';
 
 const SELF = fileURLToPath(import.meta.url);
+/** In a server child: its temp data dir, removed even when start-up fails. */
+let serverDataDir;
 const DIST = new URL('../dist/', import.meta.url);
 
 const LADDER = ['L0 bare', 'L1 +body schema', 'L2 +response schema', 'L3 +raw-body parser', 'L4 +pino logger', 'L5 +auth hook', 'L6 +metrics hook', 'L7 +swagger'];
@@ -87,7 +92,7 @@ async function serve(variant) {
     const all = variant.startsWith('A5');
     let policies = parsePolicies([{ file: 'bench-policies.yaml', text: generatePolicyYaml() }]);
     if (all || variant.startsWith('A4')) policies = policies.filter((p) => p.name === 'interactive-shell');
-    const dataDir = await mkdtemp(join(tmpdir(), 'amber-bench-'));
+    const dataDir = (serverDataDir = await mkdtemp(join(tmpdir(), 'amber-bench-')));
     const queue = await FileQueue.open({ dir: join(dataDir, 'journal') });
     const metrics = all || variant.startsWith('A3')
       ? { registry: new IntakeMetrics().registry, signals: noopMetric, policyMatches: noopMetric, capturesQueued: noopMetric, duplicates: noopMetric, intakeSeconds: noopMetric }
@@ -107,6 +112,31 @@ async function serve(variant) {
       await rm(dataDir, { recursive: true, force: true });
     };
   }
+  if (process.env.BENCH_MODE === 'inject') {
+    // No socket, no load generator: fastify's inject drives the same pipeline in-process, 50
+    // requests in flight at a time, so the CPU time is the app's own user-space work.
+    const opts = { method: 'POST', url: ROUTE, headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, payload: alertBody(FIXED_POD_SUFFIX) };
+    const batch = async () => {
+      const answers = await Promise.all(Array.from({ length: 50 }, () => app.inject(opts)));
+      const bad = answers.find((r) => r.statusCode !== 200);
+      if (bad) throw new Error(`${variant}: ${bad.statusCode} ${bad.body}`);
+    };
+    await app.inject(opts); // amber: the first one queues the capture (202); the rest are duplicates
+    const warm = Date.now() + 1000 * Number(process.env.BENCH_WARMUP ?? 1);
+    while (Date.now() < warm) await batch();
+    const c0 = process.cpuUsage();
+    const t0 = Date.now();
+    let n = 0;
+    while (Date.now() - t0 < 1000 * Number(process.env.BENCH_DURATION ?? 5)) {
+      await batch();
+      n += 50;
+    }
+    const c = process.cpuUsage(c0);
+    process.send({ type: 'inject', cpu: (c.user + c.system) / n, rps: n / ((Date.now() - t0) / 1000) });
+    await app.close();
+    await cleanup();
+    process.exit(0);
+  }
   await app.listen({ host: HOST, port: 0 });
   process.send({ type: 'ready', url: `http://${HOST}:${app.server.address().port}` });
   const stop = async () => {
@@ -117,7 +147,7 @@ async function serve(variant) {
   process.on('message', (m) => {
     if (m.type === 'cpu') {
       const c = process.cpuUsage();
-      process.send({ type: 'cpu', micros: c.user + c.system });
+      process.send({ type: 'cpu', micros: c.user + c.system, sys: c.system });
     } else if (m.type === 'stop') void stop();
   });
   process.on('disconnect', () => void stop());
@@ -153,28 +183,42 @@ async function main() {
       requests: [{ setupRequest: (req) => ({ ...req, body: alertBody(FIXED_POD_SUFFIX) }) }],
     });
   const rounds = env('BENCH_ROUNDS', 3);
-  console.log(`# intake breakdown: duplicate path, ${body.length}-byte event, ${connections} connections, ${duration} s after ${warmup} s warm-up, ${rounds} round(s), variants interleaved`);
+  const inject = process.env.BENCH_MODE === 'inject';
+  console.log(
+    `# intake breakdown: duplicate path, ${body.length}-byte event, ` +
+      (inject ? 'in-process app.inject (50 in flight, no sockets)' : `${connections} connections over loopback`) +
+      `, ${duration} s after ${warmup} s warm-up, ${rounds} round(s), variants interleaved`,
+  );
   let failed = false;
   const results = new Map(variants.map((v) => [v, []]));
   for (let round = 1; round <= rounds; round++) {
     for (const variant of variants) {
       const proc = fork(SELF, ['--serve', variant], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+      if (inject) {
+        const m = await once(proc, 'inject');
+        await new Promise((res) => (proc.exitCode !== null ? res() : proc.once('exit', res)));
+        results.get(variant).push({ rps: m.rps, p99: NaN, cpu: m.cpu, sys: NaN });
+        console.error(`  round ${round} ${variant.padEnd(26)} inject: ${Math.round(m.rps)} req/s, ${m.cpu.toFixed(1)} µs CPU/req`);
+        continue;
+      }
       try {
         const { url } = await once(proc, 'ready');
         await run(url, warmup);
         proc.send({ type: 'cpu' });
-        const c0 = (await once(proc, 'cpu')).micros;
+        const m0 = await once(proc, 'cpu');
+        const c0 = m0.micros;
         const r = await run(url, duration);
         proc.send({ type: 'cpu' });
-        const c1 = (await once(proc, 'cpu')).micros;
+        const m1 = await once(proc, 'cpu');
+        const c1 = m1.micros;
         const answered = Object.values(r.statusCodeStats ?? {}).reduce((a, { count }) => a + Number(count), 0);
         if (r.non2xx > 0 || r.errors > 0 || answered === 0) {
           failed = true;
           console.error(`!! ${variant}: ${JSON.stringify(r.statusCodeStats)}, ${r.errors} errors`);
         }
-        const x = { rps: answered / r.duration, p99: r.latency.p99, cpu: (c1 - c0) / answered };
+        const x = { rps: answered / r.duration, p99: r.latency.p99, cpu: (c1 - c0) / answered, sys: (m1.sys - m0.sys) / answered };
         results.get(variant).push(x);
-        console.error(`  round ${round} ${variant.padEnd(26)} ${Math.round(x.rps)} req/s, p99 ${x.p99} ms, ${Math.round(x.cpu)} µs CPU/req`);
+        console.error(`  round ${round} ${variant.padEnd(26)} ${Math.round(x.rps)} req/s, p99 ${x.p99} ms, ${Math.round(x.cpu)} µs CPU/req (${Math.round(x.sys)} system)`);
       } finally {
         proc.send({ type: 'stop' });
         await new Promise((res) => (proc.exitCode !== null ? res() : proc.once('exit', res)));
@@ -185,10 +229,20 @@ async function main() {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
   };
-  console.log('\n| variant | req/s (median) | p99 ms (median) | server CPU µs/req (median) | (min) |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
+  if (inject) {
+    const base = Math.min(...(results.get(variants[0]) ?? []).map((x) => x.cpu));
+    console.log(`\n| variant | inject req/s (median) | CPU µs/req (median) | (min) | min − ${variants[0]} (min) |`);
+    console.log('| --- | ---: | ---: | ---: | ---: |');
+    for (const [variant, xs] of results) {
+      const min = Math.min(...xs.map((x) => x.cpu));
+      console.log(`| ${variant} | ${Math.round(median(xs.map((x) => x.rps)))} | ${median(xs.map((x) => x.cpu)).toFixed(1)} | ${min.toFixed(1)} | ${(min - base).toFixed(1)} |`);
+    }
+    return failed ? 1 : 0;
+  }
+  console.log('\n| variant | req/s (median) | p99 ms (median) | server CPU µs/req (median) | (min) | of which system (median) |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const [variant, xs] of results) {
-    console.log(`| ${variant} | ${Math.round(median(xs.map((x) => x.rps)))} | ${median(xs.map((x) => x.p99))} | ${Math.round(median(xs.map((x) => x.cpu)))} | ${Math.round(Math.min(...xs.map((x) => x.cpu)))} |`);
+    console.log(`| ${variant} | ${Math.round(median(xs.map((x) => x.rps)))} | ${median(xs.map((x) => x.p99))} | ${Math.round(median(xs.map((x) => x.cpu)))} | ${Math.round(Math.min(...xs.map((x) => x.cpu)))} | ${Math.round(median(xs.map((x) => x.sys)))} |`);
   }
   return failed ? 1 : 0;
 }
@@ -196,6 +250,7 @@ async function main() {
 if (process.argv[2] === '--serve') {
   serve(process.argv[3]).catch((e) => {
     console.error(e);
+    if (serverDataDir) rmSync(serverDataDir, { recursive: true, force: true });
     process.exit(1);
   });
 } else if (resolve(process.argv[1] ?? '') === SELF) {

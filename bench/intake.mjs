@@ -8,12 +8,15 @@
 // machine the two processes still share the CPUs: the numbers are relative, not absolute.
 //
 // Environment knobs (defaults in brackets):
-//   BENCH_CONNECTIONS [50]  BENCH_DURATION s [10]  BENCH_WARMUP s [2]  BENCH_ROUNDS [1]
+//   BENCH_CONNECTIONS [50]  BENCH_DURATION s [10]  BENCH_WARMUP s [2]
+//   BENCH_ROUNDS [3]  the three throughput runs are repeated, interleaved; medians are reported
+//   BENCH_LOG_LEVEL [warn]  amber's log level (at info, fastify logs two lines per request)
 //   BENCH_STORM requests [100000]  BENCH_STORM_CONNECTIONS [50]
 //   BENCH_ONLY  comma list of bare,amber-duplicate,amber-unique,storm (default: all)
 //   BENCH_CPU_PROF DIR  write a V8 CPU profile of every server child into DIR (for analysis)
 //   BENCH_JSON FILE     also write the raw results as JSON
 import { fork } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -21,6 +24,8 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 const SELF = fileURLToPath(import.meta.url);
+/** In a server child: its temp data dir, removed even when start-up fails. */
+let serverDataDir;
 const DIST = new URL('../dist/', import.meta.url);
 export const HOST = '127.0.0.1';
 export const ROUTE = '/v1/alerts/falco';
@@ -28,9 +33,10 @@ export const TOKEN = 'bench-token-5f1c0e9a7d3b4c2e8a6f';
 const MiB = 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
-// The alert: Falco's "Terminal shell in container" as http_output sends it (shaped like
-// test/fixtures/falco/terminal-shell.json, ~1.5 KiB). `@@POD@@` is replaced per request by a
-// 5-character suffix, so every body has the same length whether or not it varies.
+// The alert: Falco's "Terminal shell in container" as http_output sends it: the event of
+// test/fixtures/falco/terminal-shell.json (1.5 KiB pretty-printed), compact as Falco sends it,
+// 1,330 bytes. `@@POD@@` is replaced per request by a 5-character suffix, so every body has the
+// same length whether or not it varies.
 const POD_PREFIX = 'checkout-7d9f8b6c5-';
 export const FIXED_POD_SUFFIX = 'x2x9q';
 const ALERT_TEMPLATE = JSON.stringify({
@@ -219,8 +225,34 @@ async function serve(kind) {
     const rss = process.memoryUsage().rss;
     if (rss > peakRss) peakRss = rss;
     const cpu = process.cpuUsage();
-    return { rss, peakRss, maxRss: process.resourceUsage().maxRSS * 1024, heapUsed: process.memoryUsage().heapUsed, cpuMicros: cpu.user + cpu.system };
+    return {
+      rss, peakRss, maxRss: process.resourceUsage().maxRSS * 1024, heapUsed: process.memoryUsage().heapUsed,
+      cpuMicros: cpu.user + cpu.system, cpuSystemMicros: cpu.system, fsync: { ...fsync },
+    };
   };
+  // Count and time the journal's fsyncs (FileHandle.datasync/sync): a timing wrapper only, so
+  // the report can say how many captures each group commit carried and what an fsync costs here.
+  const fsync = { calls: 0, totalMs: 0, maxMs: 0 };
+  if (kind !== 'bare') {
+    const { open: openFile } = await import('node:fs/promises');
+    const probe = await openFile(SELF, 'r');
+    const proto = Object.getPrototypeOf(probe);
+    await probe.close();
+    for (const name of ['datasync', 'sync']) {
+      const original = proto[name];
+      proto[name] = async function timed(...args) {
+        const t0 = performance.now();
+        try {
+          return await original.apply(this, args);
+        } finally {
+          const ms = performance.now() - t0;
+          fsync.calls++;
+          fsync.totalMs += ms;
+          if (ms > fsync.maxMs) fsync.maxMs = ms;
+        }
+      };
+    }
+  }
 
   let close;
   let dataDir;
@@ -242,9 +274,9 @@ async function serve(kind) {
         import(new URL('cli/create-logger.js', DIST)),
         import(new URL('config/settings.js', DIST)),
       ]);
-    dataDir = await mkdtemp(join(tmpdir(), 'amber-bench-'));
+    dataDir = serverDataDir = await mkdtemp(join(tmpdir(), 'amber-bench-'));
     const devNull = new Writable({ write: (_chunk, _enc, done) => done() });
-    const log = createLogger('warn', devNull);
+    const log = createLogger(process.env.BENCH_LOG_LEVEL || 'warn', devNull);
     const policies = parsePolicies([{ file: 'bench-policies.yaml', text: generatePolicyYaml() }]);
     const queue = await FileQueue.open({ dir: join(dataDir, 'journal') });
     const server = await startServer(
@@ -422,7 +454,8 @@ async function throughputRun(name, kind, vary, cfg) {
     await load(child.url, { connections: cfg.connections, duration: cfg.warmup, vary });
     const before = kind === 'amber' ? await amberCounters(child.url) : undefined;
     process.stdout.write(`measuring ${cfg.duration} s … `);
-    const serverCpu0 = (await child.memory()).cpuMicros;
+    const m0 = await child.memory();
+    const serverCpu0 = m0.cpuMicros;
     const ownCpu0 = process.cpuUsage();
     const result = summarise(await load(child.url, { connections: cfg.connections, duration: cfg.duration, vary }));
     const ownCpu = process.cpuUsage(ownCpu0);
@@ -432,10 +465,18 @@ async function throughputRun(name, kind, vary, cfg) {
     const serverCpuPerRequest = (memory.cpuMicros - serverCpu0) / result.requests;
     const serverCores = (memory.cpuMicros - serverCpu0) / 1e6 / result.seconds;
     const loadgenCores = (ownCpu.user + ownCpu.system) / 1e6 / result.seconds;
-    console.log(`${fmt(result.rps)} req/s, p99 ${result.p99} ms, server ${fmt(serverCpuPerRequest)} µs CPU/request (${fmt(serverCores, 2)} cores; load generator ${fmt(loadgenCores, 2)})`);
+    const serverSystemPerRequest = (memory.cpuSystemMicros - m0.cpuSystemMicros) / result.requests;
+    const fsyncs = memory.fsync.calls - m0.fsync.calls;
+    const journal = fsyncs > 0 ? { fsyncs, fsyncMeanMs: (memory.fsync.totalMs - m0.fsync.totalMs) / fsyncs, fsyncMaxMs: memory.fsync.maxMs } : undefined;
+    const queued = before && after ? after.queued - before.queued : undefined;
+    console.log(
+      `${fmt(result.rps)} req/s, p99 ${result.p99} ms, server ${fmt(serverCpuPerRequest)} µs CPU/request ` +
+        `(${fmt(serverSystemPerRequest)} system; ${fmt(serverCores, 2)} cores busy; load generator ${fmt(loadgenCores, 2)})` +
+        (journal ? `; ${fmt(journal.fsyncs)} fsyncs, ${fmt(queued / journal.fsyncs, 1)} captures each, mean ${fmt(journal.fsyncMeanMs, 2)} ms` : ''),
+    );
     return {
-      name, kind, vary, policies: ready.policies, ...result, memory, serverCpuPerRequest, serverCores, loadgenCores,
-      ...(before && after ? { queued: after.queued - before.queued, duplicates: after.duplicates - before.duplicates } : {}),
+      name, kind, vary, policies: ready.policies, ...result, memory, serverCpuPerRequest, serverSystemPerRequest, serverCores, loadgenCores, journal,
+      ...(before && after ? { queued, duplicates: after.duplicates - before.duplicates } : {}),
     };
   } finally {
     await child.stop().catch((e) => console.error(`  (stopping ${name}: ${e.message})`));
@@ -446,7 +487,8 @@ async function stormRun(cfg) {
   const child = new Child('amber');
   try {
     await child.start();
-    console.log(`  storm: ${fmt(cfg.storm)} identical alerts, ${cfg.stormConnections} connections …`);
+    const idle = await child.memory();
+    console.log(`  storm: ${fmt(cfg.storm)} identical alerts, ${cfg.stormConnections} connections (server RSS at start ${mib(idle.rss)}) …`);
     const t0 = process.hrtime.bigint();
     const raw = await load(child.url, { connections: cfg.stormConnections, amount: cfg.storm, vary: false });
     const elapsed = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -454,7 +496,7 @@ async function stormRun(cfg) {
     const memory = await child.memory();
     const captures = await listCaptures(child.url);
     const counters = await amberCounters(child.url);
-    return { ...result, elapsed, captures: captures.length, captureIds: captures.map((c) => c.id), ...counters, memory };
+    return { ...result, elapsed, captures: captures.length, captureIds: captures.map((c) => c.id), ...counters, memory, idleRss: idle.rss };
   } finally {
     await child.stop().catch((e) => console.error(`  (stopping storm server: ${e.message})`));
   }
@@ -471,7 +513,7 @@ async function main() {
     connections: intEnv('BENCH_CONNECTIONS', 50),
     duration: intEnv('BENCH_DURATION', 10),
     warmup: intEnv('BENCH_WARMUP', 2),
-    rounds: intEnv('BENCH_ROUNDS', 1),
+    rounds: intEnv('BENCH_ROUNDS', 3),
     storm: intEnv('BENCH_STORM', 100_000),
     stormConnections: intEnv('BENCH_STORM_CONNECTIONS', 50),
   };
@@ -482,6 +524,7 @@ async function main() {
   console.log('# amber bench/intake');
   console.log(`node ${process.version}, ${cpus.length} × ${cpus[0]?.model ?? '?'}, ${os.platform()} ${os.release()}, ${mib(os.totalmem())} RAM`);
   console.log(`body ${body.length} bytes, ${cfg.connections} connections, warm-up ${cfg.warmup} s, measure ${cfg.duration} s, ${cfg.rounds} round(s)`);
+  console.log(`amber: 50 policies (1 matches the alert), token auth, file journal in a temp dir, log level ${process.env.BENCH_LOG_LEVEL || 'warn'} to a null sink`);
   console.log(`load generator: autocannon in this process; each server in its own child process (both share the ${cpus.length} cores)`);
   const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
   console.log(`load average before: ${loadavg()} (anything else busy on the machine skews every figure)\n`);
@@ -540,7 +583,7 @@ async function main() {
   console.log('\n## Results (markdown)\n');
   if (rows.length > 0) {
     console.log(`Throughput: ${cfg.connections} connections, ${cfg.duration} s after ${cfg.warmup} s warm-up, ${body.length}-byte Falco event` + (cfg.rounds > 1 ? `, median of ${cfg.rounds} rounds` : '') + '.\n');
-    console.log('| run | req/s | ratio to bare | p50 ms | p99 ms | server CPU µs/req | server cores busy | captures queued / duplicates | server peak RSS |');
+    console.log('| run | req/s | ratio to bare | p50 ms | p99 ms | server CPU µs/req | server cores busy | captures queued / duplicates (all rounds) | server peak RSS (max of rounds) |');
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows) {
       const ratio = bare && r.key !== 'bare' ? fmt(r.rps / bare.rps, 2) : '—';
@@ -556,11 +599,11 @@ async function main() {
   }
   if (storm) {
     console.log(`\nStorm: ${fmt(cfg.storm)} identical alerts (same container, same rule), ${cfg.stormConnections} connections.\n`);
-    console.log('| requests | elapsed | req/s | p99 ms | answers | captures | server peak RSS (50 ms samples) | kernel max RSS |');
-    console.log('| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |');
+    console.log('| requests | elapsed | req/s | p99 ms | answers | captures | server RSS at start | server peak RSS (50 ms samples) | kernel max RSS |');
+    console.log('| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |');
     const answers = Object.entries(storm.statuses).map(([c, n]) => `${fmt(n)}× ${c}`).join(', ');
     console.log(
-      `| ${fmt(storm.requests)} | ${fmt(storm.elapsed, 1)} s | ${fmt(storm.requests / storm.elapsed)} | ${storm.p99} | ${answers} | ${storm.captures} | ${mib(storm.memory.peakRss)} | ${mib(storm.memory.maxRss)} |`,
+      `| ${fmt(storm.requests)} | ${fmt(storm.elapsed, 1)} s | ${fmt(storm.requests / storm.elapsed)} | ${storm.p99} | ${answers} | ${storm.captures} | ${mib(storm.idleRss)} | ${mib(storm.memory.peakRss)} | ${mib(storm.memory.maxRss)} |`,
     );
     console.log(`\nStorm RSS target ≤ 200 MiB: ${storm.memory.maxRss <= 200 * MiB ? 'met' : 'MISSED'}; exactly one capture: ${storm.captures === 1 ? 'yes' : 'NO'}`);
   }
@@ -584,6 +627,7 @@ if (!runDirectly) {
 } else if (process.argv[2] === '--serve') {
   serve(process.argv[3]).catch((e) => {
     console.error(e);
+    if (serverDataDir) rmSync(serverDataDir, { recursive: true, force: true });
     process.exit(1);
   });
 } else {
