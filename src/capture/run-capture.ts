@@ -141,8 +141,9 @@ async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: Custo
     chain.append('artifact.hashed', { name, size: stored.size, sha256: stored.sha256 });
     chain.append('artifact.stored', { name, uri: deps.store.uri(key), ...(stored.existed ? { existing: true } : {}) });
     artifacts.push({ name, size: stored.size, sha256: stored.sha256, mediaType });
-    await save({ artifacts });
   };
+  // Saved at two milestones, not per artifact: a retry finds anything stored since (storeOnce)
+  // and keeps it as the original, so per-artifact fsyncs would buy nothing.
 
   for (const c of capture.status.checkpoints ?? []) {
     const name = ARTIFACT_NAMES.archive(c.container);
@@ -155,6 +156,7 @@ async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: Custo
     if (stored.size !== size) throw new AmberError('EVIDENCE_CONFLICT', { name, nodeSize: size, storedSize: stored.size });
     await record(name, layout.archive(c.container), 'application/x-tar', stored);
   }
+  await save({ artifacts: [...artifacts] });
   const include = new Set(capture.spec.include);
   const pod = resolved?.podObject ?? (include.has('podSpec') && !has(ARTIFACT_NAMES.podJson) ? await deps.api.readPod(capture.spec.target.namespace, capture.spec.target.pod).catch(() => undefined) : undefined);
   if (include.has('podSpec') && !has(ARTIFACT_NAMES.podJson) && pod) {
@@ -181,6 +183,7 @@ async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: Custo
       }
     }
   }
+  await save({ artifacts: [...artifacts] });
 }
 
 async function fail(deps: CaptureDeps, capture: Capture | undefined, e: unknown, attempts: number, save: Save, log: CaptureDeps['log']): Promise<Capture> {

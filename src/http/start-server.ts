@@ -62,6 +62,15 @@ export async function startServer(deps: Omit<AppDeps, 'serverOptions'>, options:
   return {
     app,
     url: `${https ? 'https' : 'http'}://${shownHost}:${bound}`,
-    close: () => app.close(),
+    async close() {
+      // close() closes the connections that are idle when it starts; keep-alive connections whose
+      // request was still in flight become idle later, so keep closing idle ones until done.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(sweep);
+      }
+    },
   };
 }

@@ -80,7 +80,7 @@ t.test('SIGTERM finishes in-flight requests, closes the journal and exits 0', as
   await new Promise((r) => setTimeout(r, 5));
   p.child.kill('SIGTERM');
   const statuses = await Promise.all(inflight);
-  t.equal(await p.exited(), 0);
+  t.equal(await p.exited(), 0, p.stdout.slice(-8).join('\n'));
   await p.waitForLog('stopped cleanly');
   const answered = statuses.filter((s) => s === 202).length;
   const journal = (await readFile(join(dir, 'journal', 'captures.jsonl'), 'utf8')).trim().split('\n').filter(Boolean);
