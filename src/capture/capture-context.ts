@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { CaptureStatus } from '../core/capture.js';
 import type { CustodyActor } from '../evidence/custody-chain.js';
 import type { SigningKey } from '../evidence/signing-key.js';
+import type { Semaphore } from './semaphore.js';
 import type { KubeApi } from '../kube/kube-api.js';
 import type { CheckpointResult } from '../kube/kubelet-client.js';
 import type { CaptureQueue } from '../queue/capture-queue.js';
@@ -24,6 +25,11 @@ export interface CaptureDeps {
   readonly actor: CustodyActor;
   readonly version: string;
   readonly now?: () => Date;
+  /**
+   * Bounds the heavy part (upload and sealing) separately from checkpoint requests, so a new
+   * alert's checkpoint never waits behind older captures' uploads. Default: no bound.
+   */
+  readonly uploads?: Semaphore;
 }
 
 export interface CaptureSettings {

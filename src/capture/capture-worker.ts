@@ -1,6 +1,7 @@
 import type { Capture } from '../core/capture.js';
 import type { CaptureDeps } from './capture-context.js';
 import { runCapture } from './run-capture.js';
+import { Semaphore } from './semaphore.js';
 
 export interface CaptureWorker {
   /** Resolves once every running capture has finished its current attempt. */
@@ -12,10 +13,13 @@ export interface CaptureWorker {
 /**
  * Runs queued captures: each new one at once (the container keeps running while we wait, so
  * every millisecond is attacker time), unfinished ones found at start-up (a restart resumes
- * them), and retries when their `retryAt` comes. At most `concurrency` run at a time.
+ * them), and retries when their `retryAt` comes. At most `concurrency` upload at a time; the
+ * checkpoint requests themselves never queue behind uploads.
  */
-export async function startCaptureWorker(deps: CaptureDeps, options: { concurrency?: number } = {}): Promise<CaptureWorker> {
-  const concurrency = options.concurrency ?? 4;
+export async function startCaptureWorker(given: CaptureDeps, options: { concurrency?: number } = {}): Promise<CaptureWorker> {
+  // `concurrency` bounds uploads; checkpoint requests start at once (up to a generous cap).
+  const deps: CaptureDeps = { ...given, uploads: given.uploads ?? new Semaphore(options.concurrency ?? 4) };
+  const concurrency = 256;
   const running = new Map<string, Promise<void>>();
   const waiting: string[] = [];
   const timers = new Set<NodeJS.Timeout>();

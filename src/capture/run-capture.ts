@@ -64,12 +64,13 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
     capture = { ...capture, status: rest };
     let resolved: ResolvedTarget | undefined;
     if (!checkpointsComplete(capture)) {
-      // The attempt is recorded while the API answers: the container runs on while we wait.
+      // The attempt is recorded while the API and the kubelet answer: the container runs on while
+      // we wait, so no fsync stands between the alert and the checkpoint request. (A crash before
+      // the record lands costs only the attempt count; the save chain keeps later saves in order.)
       const recorded = save({ attempts }, 'Checkpointing');
       recorded.catch(() => undefined); // awaited below; a failure surfaces there
       const [target] = await Promise.all([resolveTarget(deps.api, capture.spec), checkFreeSpace(deps.settings.checkpointDir, deps.settings.minFreeBytes)]);
       resolved = target;
-      await recorded;
       const done = [...(capture.status.checkpoints ?? [])];
       for (const c of resolved.containers) {
         if (done.some((d) => d.container === c.name)) continue;
@@ -77,6 +78,7 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
         chain.append('checkpoint.requested', { node: resolved.node, container: c.name, containerID: c.containerID, timeoutSeconds: capture.spec.timeoutSeconds }, deps.actor, result.requestedAt);
         chain.append('checkpoint.written', { container: c.name, path: result.path }, deps.actor, result.writtenAt);
         done.push({ container: c.name, ...result });
+        await recorded;
         await save({
           checkpoints: done,
           resolved: { podUID: resolved.podUID, node: resolved.node, containers: resolved.containers.map(({ runtime: _rt, ...k }) => k) },
@@ -87,13 +89,16 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
       await save({ attempts });
     }
     await save({}, 'Uploading');
-    await uploadArtifacts(deps, capture, chain, save, resolved);
     const layout = layoutOf(deps, capture);
-    if (chain.entries[chain.entries.length - 1]?.action !== 'bundle.sealed') {
-      chain.append('bundle.sealed', { artifacts: (capture.status.artifacts ?? []).length + 1, signingKeyId: deps.signingKey.kid });
-      await save({});
-    }
-    await sealBundle({ capture, chain, layout, store: deps.store, signingKey: deps.signingKey, cluster: deps.settings.cluster, version: deps.version });
+    const upload = async () => {
+      await uploadArtifacts(deps, capture as Capture, chain, save, resolved);
+      if (chain.entries[chain.entries.length - 1]?.action !== 'bundle.sealed') {
+        chain.append('bundle.sealed', { artifacts: (capture?.status.artifacts ?? []).length + 1, signingKeyId: deps.signingKey.kid });
+        await save({});
+      }
+      await sealBundle({ capture: capture as Capture, chain, layout, store: deps.store, signingKey: deps.signingKey, cluster: deps.settings.cluster, version: deps.version });
+    };
+    await (deps.uploads ? deps.uploads.run(upload) : upload());
     const archives = (capture.status.checkpoints ?? []).map((c) => {
       const a = capture?.status.artifacts?.find((x) => x.name === ARTIFACT_NAMES.archive(c.container));
       return { container: c.container, size: a?.size ?? 0, sha256: a?.sha256 ?? '' };
