@@ -52,7 +52,9 @@ export async function respondToSignals(
         metrics.policyMatches.inc({ policy: d.policy });
         const { capture, duplicate } = await deps.queue.enqueue(planCapture(d));
         (duplicate ? metrics.duplicates : metrics.capturesQueued).inc({ policy: d.policy });
-        log.info({ ...about, policy: d.policy, capture: capture.id, duplicate }, duplicate ? 'duplicate of a queued capture' : 'capture queued');
+        // A storm of duplicates must not become a storm of log lines: they are counted in metrics.
+        if (duplicate) log.debug({ ...about, policy: d.policy, capture: capture.id }, 'duplicate of a queued capture');
+        else log.info({ ...about, policy: d.policy, capture: capture.id }, 'capture queued');
         return { id: capture.id, policy: d.policy, target: capture.spec.target, duplicate };
       }),
     );
