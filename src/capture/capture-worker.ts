@@ -40,11 +40,7 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
       const run = runCapture(deps, id)
         .then((capture) => {
           if (finish(capture) || !capture.status.retryAt) return;
-          const timer = setTimeout(() => {
-            timers.delete(timer);
-            schedule(id);
-          }, Math.max(0, Date.parse(capture.status.retryAt) - Date.now()));
-          timers.add(timer);
+          later(id, capture.status.retryAt);
         })
         .catch((e: unknown) => deps.log.error({ err: e, capture: id }, 'capture run crashed; it will resume at the next start'))
         .finally(() => {
@@ -53,6 +49,14 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
         });
       running.set(id, run);
     }
+  };
+  const later = (id: string, retryAt: string) => {
+    if (stopped) return; // a stopped worker arms nothing: the next start resumes the capture
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      schedule(id);
+    }, Math.max(0, Date.parse(retryAt) - Date.now()));
+    timers.add(timer);
   };
   const schedule = (id: string) => {
     if (stopped || waiting.includes(id)) return;
@@ -64,7 +68,8 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
   const open = await deps.queue.list({ limit: Number.MAX_SAFE_INTEGER });
   for (const c of open.reverse()) {
     if (c.status.phase === 'Sealed' || c.status.phase === 'Failed') continue;
-    schedule(c.id);
+    if (c.status.retryAt) later(c.id, c.status.retryAt); // backoff holds across restarts
+    else schedule(c.id);
   }
 
   return {

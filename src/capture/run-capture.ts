@@ -59,6 +59,11 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
     chain.append('capture.queued', { captureId: id, target: capture.spec.target }, RESPONDER, capture.createdAt);
   }
   const attempts = capture.status.attempts + 1;
+  if (capture.status.attempts >= deps.settings.maxAttempts) {
+    // The last attempt never finished (the process died in it): stop rather than crash-loop.
+    await save({ reason: capture.status.reason ?? 'AttemptsExhausted', message: capture.status.message ?? 'the last attempt did not finish' }, 'Failed');
+    return capture;
+  }
   try {
     const { retryAt: _r, reason: _reason, message: _m, ...rest } = capture.status;
     capture = { ...capture, status: rest };
@@ -71,6 +76,10 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
       recorded.catch(() => undefined); // awaited below; a failure surfaces there
       const [target] = await Promise.all([resolveTarget(deps.api, capture.spec), checkFreeSpace(deps.settings.checkpointDir, deps.settings.minFreeBytes)]);
       resolved = target;
+      const pinned = capture.status.resolved;
+      if (pinned && pinned.podUID !== target.podUID) {
+        throw new AmberError('POD_REPLACED', { pod: target.pod, expected: pinned.podUID, found: target.podUID });
+      }
       const done = [...(capture.status.checkpoints ?? [])];
       for (const c of resolved.containers) {
         if (done.some((d) => d.container === c.name)) continue;
@@ -91,7 +100,9 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
     await save({}, 'Uploading');
     const layout = layoutOf(deps, capture);
     const upload = async () => {
-      await uploadArtifacts(deps, capture as Capture, chain, save, resolved);
+      // Once the chain says sealed, the artifact list is closed: a retry only finishes the seal.
+      const sealed = chain.entries.some((e) => e.action === 'bundle.sealed');
+      if (!sealed) await uploadArtifacts(deps, capture as Capture, chain, save, resolved);
       if (chain.entries[chain.entries.length - 1]?.action !== 'bundle.sealed') {
         chain.append('bundle.sealed', { artifacts: (capture?.status.artifacts ?? []).length + 1, signingKeyId: deps.signingKey.kid });
         await save({});
@@ -154,16 +165,28 @@ async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: Custo
     const name = ARTIFACT_NAMES.archive(c.container);
     if (has(name)) continue;
     const local = join(deps.settings.checkpointDir, basename(c.path));
-    const size = await stat(local).then((s) => s.size, () => undefined);
-    if (size === undefined) throw new AmberError('CHECKPOINT_ARCHIVE_MISSING', { path: c.path, lookedIn: deps.settings.checkpointDir });
-    // The archive is streamed, never buffered: hashing happens as the bytes go to the store.
-    const stored = await storeOnce(deps.store, layout.archive(c.container), () => createReadStream(local, { highWaterMark: STREAM_CHUNK }), meta, local);
-    if (stored.size !== size) throw new AmberError('EVIDENCE_CONFLICT', { name, nodeSize: size, storedSize: stored.size });
+    const key = layout.archive(c.container);
+    // Already stored by an interrupted attempt (perhaps moved off the node): that is the original.
+    const size = (await deps.store.head(key)) ? undefined : await stat(local).then((s) => s.size, () => undefined);
+    if (size === undefined && !(await deps.store.head(key))) {
+      throw new AmberError('CHECKPOINT_ARCHIVE_MISSING', { path: c.path, lookedIn: deps.settings.checkpointDir });
+    }
+    // Streamed, never buffered; when the node copy is ours to delete, the store may take the file itself.
+    const take = deps.settings.deleteNodeCopy ? local : undefined;
+    const stored = await storeOnce(deps.store, key, () => createReadStream(local, { highWaterMark: STREAM_CHUNK }), meta, take);
+    if (size !== undefined && !stored.existed && stored.size !== size) {
+      throw new AmberError('EVIDENCE_CONFLICT', { name, nodeSize: size, storedSize: stored.size });
+    }
     await record(name, layout.archive(c.container), 'application/x-tar', stored);
   }
   await save({ artifacts: [...artifacts] });
   const include = new Set(capture.spec.include);
-  const pod = resolved?.podObject ?? (include.has('podSpec') && !has(ARTIFACT_NAMES.podJson) ? await deps.api.readPod(capture.spec.target.namespace, capture.spec.target.pod).catch(() => undefined) : undefined);
+  let pod = resolved?.podObject;
+  if (!pod && include.has('podSpec') && !has(ARTIFACT_NAMES.podJson)) {
+    // resumed after a restart: the pod as it is now, if it is still the same pod
+    const now = await deps.api.readPod(capture.spec.target.namespace, capture.spec.target.pod).catch(() => undefined);
+    pod = now?.metadata?.uid === capture.status.resolved?.podUID ? now : undefined;
+  }
   if (include.has('podSpec') && !has(ARTIFACT_NAMES.podJson) && pod) {
     const text = `${JSON.stringify(redactPod(pod), null, 2)}\n`;
     await record(ARTIFACT_NAMES.podJson, layout.podJson, 'application/json', await storeOnce(deps.store, layout.podJson, () => Readable.from([text]), meta));

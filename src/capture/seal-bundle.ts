@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { AmberError } from '../core/amber-error.js';
 import type { Capture } from '../core/capture.js';
 import { ARTIFACT_NAMES, type BundleLayout } from '../evidence/bundle-layout.js';
 import type { CustodyChain } from '../evidence/custody-chain.js';
@@ -26,6 +28,10 @@ export async function sealBundle(opts: {
   const meta = { 'amber-capture-id': capture.id };
   const custodyText = chain.toJsonl();
   const custody = await storeOnce(store, layout.custody, () => Readable.from([custodyText]), meta);
+  if (custody.existed && custody.sha256 !== createHash('sha256').update(custodyText).digest('hex')) {
+    // the stored chain is the original; a manifest must never name another head
+    throw new AmberError('EVIDENCE_CONFLICT', { name: 'custody.jsonl', problem: 'stored custody log differs from the chain being sealed' });
+  }
   const artifacts: ManifestArtifact[] = [
     ...(status.artifacts ?? []),
     { name: ARTIFACT_NAMES.custody, size: custody.size, sha256: custody.sha256, mediaType: 'application/x-ndjson' },

@@ -1,4 +1,5 @@
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { isAmberError } from '../core/amber-error.js';
 import { HashStream } from '../core/hash-stream.js';
 import type { ObjectStore, StoredObject } from '../storage/object-store.js';
@@ -25,9 +26,7 @@ export async function storeOnce(
     }
   }
   const hash = new HashStream();
-  const stored = await store.get(key);
-  for await (const _ of stored.pipe(hash)) {
-    // drain
-  }
+  // pipeline, not pipe: a read error must reject here, not crash the process
+  await pipeline(await store.get(key), hash, new Writable({ write: (_c, _e, done) => done() }));
   return { key, size: hash.size, sha256: hash.sha256, existed: true };
 }

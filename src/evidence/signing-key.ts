@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   calculateJwkThumbprint,
@@ -89,11 +89,27 @@ export async function loadOrCreateSigningKey(dir: string): Promise<{ key: Signin
   let generated = false;
   try {
     await readFile(file);
-  } catch {
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // unreadable is not absent: never replace a key
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-    await writeFile(file, await exportPKCS8(privateKey), { mode: 0o600, flag: 'wx' });
-    generated = true;
+    // temp file, fsync, link into place: a crash never leaves a half-written key behind
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(await exportPKCS8(privateKey));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await link(tmp, file);
+      generated = true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another process made one first: use it
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
   }
   const key = await loadSigningKey(file);
   await writeJwks(dir, [key.publicJwk]);

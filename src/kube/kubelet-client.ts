@@ -48,7 +48,9 @@ export class KubeletClient {
     container: string,
     timeoutSeconds: number,
   ): Promise<CheckpointResult> {
-    const lane = `${kubelet.host}/${namespace}/${pod}/${container}`;
+    // Lanes are keyed like the archive name (pod_namespace-container): `api`/`team-a`/`web` and
+    // `api`/`team`/`a-web` share a file name, so they must share a lane too.
+    const lane = `${kubelet.host}|${pod}_${namespace}-${container}`;
     const previous = this.lanes.get(lane) ?? Promise.resolve();
     const run = previous.catch(() => undefined).then(() => this.call(kubelet, namespace, pod, container, timeoutSeconds));
     // The next checkpoint of this container waits for this one and for the next second to begin.
@@ -65,7 +67,8 @@ export class KubeletClient {
     const path = `/checkpoint/${encodeURIComponent(namespace)}/${encodeURIComponent(pod)}/${encodeURIComponent(container)}`;
     const url = `https://${host}:${kubelet.port}${path}?timeout=${timeoutSeconds}`;
     const token = 'value' in this.options.token ? this.options.token.value : (await readFile(this.options.token.file, 'utf8')).trim();
-    const waitMs = (timeoutSeconds + (this.options.graceSeconds ?? 30)) * 1000;
+    // The runtime raises a timeout below its default (2 min) to the default: wait at least that long.
+    const waitMs = (Math.max(timeoutSeconds, RUNTIME_DEFAULT_TIMEOUT_SECONDS) + (this.options.graceSeconds ?? 30)) * 1000;
     const where = { node: kubelet.host, namespace, pod, container };
     const requestedAt = new Date().toISOString();
     let status: number;
@@ -96,7 +99,9 @@ export class KubeletClient {
         items = undefined;
       }
       const first = Array.isArray(items) ? items[0] : undefined;
-      if (typeof first !== 'string') throw new AmberError('CHECKPOINT_FAILED', { ...where, message: `unexpected kubelet answer: ${message}` });
+      if (typeof first !== 'string' || !archiveNameFits(first, namespace, pod, container)) {
+        throw new AmberError('CHECKPOINT_FAILED', { ...where, message: `unexpected kubelet answer: ${message}` });
+      }
       return { path: first, requestedAt, writtenAt: new Date().toISOString() };
     }
     if (status === 401) throw new AmberError('KUBELET_UNAUTHORIZED', { ...where, message });
@@ -113,7 +118,21 @@ export class KubeletClient {
   }
 }
 
+const RUNTIME_DEFAULT_TIMEOUT_SECONDS = 120;
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The kubelet names archives `checkpoint-<pod>_<namespace>-<container>-<RFC 3339>.tar`; anything else is refused. */
+export function archiveNameFits(path: string, namespace: string, pod: string, container: string): boolean {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  const time = '\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})';
+  return new RegExp(`^checkpoint-${escape(pod)}_${escape(namespace)}-${escape(container)}-${time}\\.tar$`).test(name);
+}
+
+/**
+ * The kubelet stamps the archive name (one-second resolution) with its own clock when the request
+ * starts; a full second and a margin after the previous answer is safe whatever the clock skew.
+ */
 function nextSecond(): Promise<void> {
-  const ms = 1000 - (Date.now() % 1000) + 5;
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => setTimeout(resolve, 1050));
 }

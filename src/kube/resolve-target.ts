@@ -55,6 +55,11 @@ function pickContainer(statuses: readonly V1ContainerStatus[], spec: CaptureSpec
   if (containerID !== undefined) {
     const byID = statuses.find((s) => s.containerID !== undefined && bareContainerID(s.containerID).startsWith(containerID));
     if (byID) return byID;
+    // The alert's container is gone (restarted or replaced): the one now under that name is not
+    // the suspect, so do not fall back to the name.
+    const sameName = statuses.find((s) => s.name === container);
+    if (sameName && !sameName.state?.running) return sameName; // reported as not running below
+    throw new AmberError('CONTAINER_NOT_FOUND', { pod, container: container ?? null, containerID, problem: 'no container with this id: restarted or replaced' });
   }
   if (container !== undefined) {
     const byName = statuses.find((s) => s.name === container);

@@ -65,7 +65,12 @@ export class JsonlJournal {
       const data = Buffer.from(batch.map((b) => b.line).join(''));
       try {
         if (this.broken) throw this.broken;
-        await this.fh.write(data, 0, data.length, this.size);
+        let written = 0;
+        while (written < data.length) {
+          const { bytesWritten } = await this.fh.write(data, written, data.length - written, this.size + written);
+          if (bytesWritten === 0) throw new Error('journal write made no progress');
+          written += bytesWritten;
+        }
         await this.fh.datasync();
         this.size += data.length;
         for (const b of batch) b.done();

@@ -65,9 +65,10 @@ export class FileStore implements ObjectStore {
   }
 
   /**
-   * Hard-links the file into the store (no copy: same speed as reading it once), then hashes
-   * the stored inode, so the hash describes exactly what the store holds. Undefined when the file
-   * is on another filesystem; the caller then streams it through `put`.
+   * Moves the file into the store without copying (link, then unlink the old name, so nobody can
+   * rewrite the evidence through the kubelet's path — a runtime reuses a name within a second),
+   * fsyncs it, and hashes the stored inode, so the hash describes exactly what the store holds.
+   * Undefined when the file is on another filesystem; the caller then streams it through `put`.
    */
   async putFile(key: string, path: string, meta: PutMeta = {}): Promise<StoredObject | undefined> {
     const target = this.path(key);
@@ -81,22 +82,26 @@ export class FileStore implements ObjectStore {
       throw e;
     }
     try {
-      const fh = await open(target, 'r');
-      try {
-        await fh.sync(); // the runtime may not have flushed the archive
-      } finally {
-        await fh.close();
-      }
-      await syncDir(dirname(target));
-      const { size, sha256 } = await hashFile(target);
-      if (meta.sha256 !== undefined && meta.sha256 !== sha256) {
-        throw new AmberError('STORE_HASH_MISMATCH', { key, expected: meta.sha256, actual: sha256 });
-      }
-      return { key, size, sha256 };
+      await unlink(path);
     } catch (e) {
-      await unlink(target).catch(() => undefined); // nothing half-kept under the key
+      await unlink(target).catch(() => undefined); // not taken: nothing half-kept under the key
       throw e;
     }
+    // From here the store holds the only name of the file: never delete it on a later failure;
+    // a retry finds it under the key and hashes it.
+    await syncDir(dirname(path)).catch(() => undefined);
+    const fh = await open(target, 'r');
+    try {
+      await fh.sync(); // the runtime may not have flushed the archive
+    } finally {
+      await fh.close();
+    }
+    await syncDir(dirname(target));
+    const { size, sha256 } = await hashFile(target);
+    if (meta.sha256 !== undefined && meta.sha256 !== sha256) {
+      throw new AmberError('STORE_HASH_MISMATCH', { key, expected: meta.sha256, actual: sha256 });
+    }
+    return { key, size, sha256 };
   }
 
   async get(key: string): Promise<Readable> {

@@ -26,9 +26,10 @@ export interface ObjectStore {
   uri(key: string): string;
   put(key: string, body: Readable, meta?: PutMeta): Promise<StoredObject>;
   /**
-   * Optional fast path for a local file (a checkpoint archive next to the store): the store may
-   * take the file without copying its bytes. Same write-once rules as `put`. A store without it,
-   * or a file it cannot take (another device), is served by `put` with a stream of the file.
+   * Optional fast path for a local file the caller gives away (a checkpoint archive next to the
+   * store): the store may take the file itself — after a successful call the file is no longer at
+   * `path` — without copying its bytes. Same write-once rules as `put`. Undefined when the store
+   * cannot take it (another device); the caller then streams it through `put`.
    */
   putFile?(key: string, path: string, meta?: PutMeta): Promise<StoredObject | undefined>;
   get(key: string): Promise<Readable>;

@@ -137,3 +137,12 @@ t.test('checkpoints of one container are serialised a second apart (archive name
   const [a, b] = stack.sim.receipts;
   t.ok(a && b && Math.floor(b.receivedAt / 1000) > Math.floor(a.receivedAt / 1000), 'the second request came in a later second');
 });
+
+t.test('the kubelet client accepts only archive names the kubelet would give', async (t) => {
+  const { archiveNameFits } = await import('../../src/kube/kubelet-client.js');
+  t.ok(archiveNameFits('/var/lib/kubelet/checkpoints/checkpoint-web-1_shop-app-2026-11-28T10:00:00Z.tar', 'shop', 'web-1', 'app'));
+  t.ok(archiveNameFits('checkpoint-web-1_shop-app-2026-11-28T10:00:00+01:00.tar', 'shop', 'web-1', 'app'));
+  t.notOk(archiveNameFits('/var/lib/kubelet/checkpoints/checkpoint-other_shop-app-2026-11-28T10:00:00Z.tar', 'shop', 'web-1', 'app'), "another pod's archive");
+  t.notOk(archiveNameFits('/var/lib/kubelet/checkpoints/..', 'shop', 'web-1', 'app'));
+  t.notOk(archiveNameFits('', 'shop', 'web-1', 'app'));
+});

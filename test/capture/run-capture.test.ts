@@ -162,3 +162,49 @@ t.test('a retry after the checkpoint reuses the archive and keeps stored origina
   t.equal(await text(await store.get(archiveKey)), original);
   t.same(verifyCustodyJsonl(await text(await store.get(archiveKey.replace('checkpoint-app.tar', 'custody.jsonl')))).problems, []);
 });
+
+t.test('a retry after the custody log was stored seals a manifest that names that same chain', async (t) => {
+  const { deps, id, store, key } = await setup(t, { maxAttempts: 3 });
+  (deps.api as FakeKube).readLogs = async () => {
+    throw new AmberError('KUBE_API_UNAVAILABLE', { message: 'logs unavailable' });
+  };
+  const realPut = store.put.bind(store);
+  store.put = async (k, body, meta) => {
+    if (k.endsWith('manifest.json')) throw new Error('EIO: disk went away');
+    return realPut(k, body, meta);
+  };
+  const first = await runCapture(deps, id);
+  t.equal(first.status.phase, 'Uploading');
+  store.put = realPut;
+  (deps.api as FakeKube).readLogs = async () => 'logs now available\n';
+  const second = await runCapture(deps, id);
+  t.equal(second.status.phase, 'Sealed', second.status.message ?? 'sealed');
+  const prefix = (await store.list('')).find((k) => k.endsWith('manifest.json'))?.replace('/manifest.json', '') as string;
+  const manifestText = await text(await store.get(`${prefix}/manifest.json`));
+  const manifest = JSON.parse(manifestText);
+  t.equal(verifyCustodyJsonl(await text(await store.get(`${prefix}/custody.jsonl`))).head, manifest.custody.head);
+  t.notOk(manifest.artifacts.some((a: { name: string }) => a.name === 'logs-app.txt'), 'the artifact list closed when the chain said sealed');
+  t.ok(await verifyDetached(await text(await store.get(`${prefix}/manifest.jws`)), Buffer.from(manifestText), { keys: [key.publicJwk] }));
+});
+
+t.test('a capture whose last attempt never finished is failed at the next start, not retried forever', async (t) => {
+  const { deps, id, queue, kubelet } = await setup(t, { maxAttempts: 2 });
+  const c = await queue.get(id);
+  await queue.updateStatus(id, { ...(c as NonNullable<typeof c>).status, phase: 'Checkpointing', attempts: 2 });
+  const done = await runCapture(deps, id);
+  t.equal(done.status.phase, 'Failed');
+  t.equal(done.status.reason, 'AttemptsExhausted');
+  t.equal(kubelet.calls.length, 0);
+});
+
+t.test('a container that restarted since the alert is not captured in its place', async (t) => {
+  const { deps, id, kube, kubelet } = await setup(t);
+  const pod = podObject();
+  const status = pod.status?.containerStatuses?.[0];
+  if (status) status.containerID = `containerd://${'f'.repeat(64)}`; // a new instance under the same name
+  kube.pods.set('shop/web-1', pod);
+  const done = await runCapture(deps, id);
+  t.equal(done.status.phase, 'Failed');
+  t.equal(done.status.reason, 'ContainerNotFound');
+  t.equal(kubelet.calls.length, 0);
+});
