@@ -57,7 +57,8 @@ async function amberSeconds(root, path, name) {
     store: new FileStore(join(root, `store-${name}`)),
     signingKey: key,
     log: pino({ level: 'silent' }),
-    settings: { ...DEFAULT_CAPTURE_SETTINGS, checkpointDir, minFreeBytes: 0, deleteNodeCopy: false, cluster: 'bench' },
+    // default: the node copy is amber's to take (moved into the store); SEAL_KEEP_NODE_COPY=1 measures the copy path
+    settings: { ...DEFAULT_CAPTURE_SETTINGS, checkpointDir, minFreeBytes: 0, cluster: 'bench', deleteNodeCopy: process.env.SEAL_KEEP_NODE_COPY !== '1' },
     actor: { component: 'bench' },
     version: 'bench',
   };
@@ -89,7 +90,7 @@ try {
     const amber = await amberSeconds(root, path, name);
     const mib = (gib * 1024);
     rows.push({ gib, opensslMiBs: mib / ossl, amberMiBs: mib / amber, ratio: ossl / amber, peakRssMiB: peak / 1048576, rssGrowthMiB: (peak - before) / 1048576 });
-    await rm(path);
+    await rm(path, { force: true });
     await rm(join(root, `store-${name}`), { recursive: true, force: true });
   }
 } finally {
