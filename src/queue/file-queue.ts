@@ -20,7 +20,8 @@ export interface FileQueueOptions {
 }
 
 /**
- * The embedded capture queue: a JSON-lines journal of whole Capture records (last one wins),
+ * The embedded capture queue: a JSON-lines journal of new Capture records and one of status
+ * updates (last one wins),
  * replayed into memory at open. Dedupe is decided synchronously in memory, so concurrent
  * requests cannot double a capture; the answer waits for the fsync, so 202 means durable.
  */
@@ -32,12 +33,21 @@ export class FileQueue implements CaptureQueue {
 
   private constructor(
     private readonly journal: JsonlJournal,
+    /** Status updates go to a journal of their own, so an intake's fsync never queues behind them. */
+    private readonly statusJournal: JsonlJournal,
     private readonly now: () => number,
   ) {}
 
   static async open(options: FileQueueOptions): Promise<FileQueue> {
     const { journal, records } = await JsonlJournal.open(options.dir, 'captures.jsonl');
-    const queue = new FileQueue(journal, options.now ?? Date.now);
+    let status: Awaited<ReturnType<typeof JsonlJournal.open>>;
+    try {
+      status = await JsonlJournal.open(options.dir, 'status.jsonl', 'status.LOCK');
+    } catch (e) {
+      await journal.close();
+      throw e;
+    }
+    const queue = new FileQueue(journal, status.journal, options.now ?? Date.now);
     try {
       for (const [i, record] of records.entries()) {
         const capture = (record as { capture?: unknown }).capture;
@@ -46,12 +56,24 @@ export class FileQueue implements CaptureQueue {
         }
         queue.index(capture, Promise.resolve());
       }
-      // Status updates append whole records; keep only the newest of each at start-up.
-      if (records.length > queue.byId.size * 2 + 64) {
+      for (const [i, record] of status.records.entries()) {
+        const { id, status: next } = record as { id?: unknown; status?: unknown };
+        const entry = typeof id === 'string' ? queue.byId.get(id) : undefined;
+        const updated = entry ? { ...entry.capture, status: next } : undefined;
+        if (!updated || !checkCapture.Check(updated)) {
+          throw new AmberError('QUEUE_CORRUPT', { file: `${options.dir}/status.jsonl`, line: i + 1, problem: 'not a status of a known capture' });
+        }
+        (entry as Entry).capture = updated;
+      }
+      // Keep only the newest of each at start-up: merge statuses into the captures, then empty
+      // the status journal (replaying it again after a crash in between is harmless).
+      if (records.length + status.records.length > queue.byId.size * 2 + 64) {
         await journal.compact([...queue.byId.values()].map((e) => ({ v: 1, capture: e.capture })));
+        await status.journal.compact([]);
       }
     } catch (e) {
       await journal.close();
+      await status.journal.close();
       throw e;
     }
     return queue;
@@ -145,7 +167,7 @@ export class FileQueue implements CaptureQueue {
     if (!entry) throw new AmberError('CAPTURE_NOT_FOUND', { id });
     await entry.durable;
     const capture: Capture = { ...entry.capture, status };
-    await this.journal.append({ v: 1, capture });
+    await this.statusJournal.append({ v: 1, id, status });
     entry.capture = capture;
     return capture;
   }
@@ -156,10 +178,11 @@ export class FileQueue implements CaptureQueue {
   }
 
   isReady(): boolean {
-    return this.journal.healthy;
+    return this.journal.healthy && this.statusJournal.healthy;
   }
 
   async close(): Promise<void> {
     await this.journal.close();
+    await this.statusJournal.close();
   }
 }

@@ -25,10 +25,10 @@ export class JsonlJournal {
     this.size = size;
   }
 
-  /** Opens (creating) `<dir>/<name>`, takes `<dir>/LOCK`, and returns the records already in it. */
-  static async open(dir: string, name: string): Promise<{ journal: JsonlJournal; records: unknown[] }> {
+  /** Opens (creating) `<dir>/<name>`, takes `<dir>/<lock>`, and returns the records already in it. */
+  static async open(dir: string, name: string, lock = 'LOCK'): Promise<{ journal: JsonlJournal; records: unknown[] }> {
     await mkdir(dir, { recursive: true });
-    const lockPath = join(dir, 'LOCK');
+    const lockPath = join(dir, lock);
     await takeLock(lockPath);
     const path = join(dir, name);
     try {

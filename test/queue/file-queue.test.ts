@@ -161,3 +161,24 @@ t.test('lists newest first, filtered by phase and limited', async (t) => {
   t.equal((await q.list({ phase: 'Sealed' })).length, 0);
   t.equal((await q.list({ phase: 'Pending' })).length, 5);
 });
+
+t.test('status updates live in their own journal and are replayed onto their captures', async (t) => {
+  const dir = await tempDir(t);
+  const q = await FileQueue.open({ dir });
+  const { capture } = await q.enqueue(request());
+  await q.updateStatus(capture.id, { ...capture.status, phase: 'Checkpointing', attempts: 1 });
+  await q.close();
+  const captures = (await readFile(join(dir, 'captures.jsonl'), 'utf8')).trim().split('\n');
+  const statuses = (await readFile(join(dir, 'status.jsonl'), 'utf8')).trim().split('\n');
+  t.equal(captures.length, 1, 'the intake journal holds only new captures');
+  t.equal(statuses.length, 1);
+  const again = await FileQueue.open({ dir });
+  t.teardown(() => again.close());
+  t.match(await again.get(capture.id), { status: { phase: 'Checkpointing', attempts: 1 } });
+});
+
+t.test('refuses a status journal line for a capture it does not know', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'status.jsonl'), '{"v":1,"id":"nope","status":{}}\n');
+  await t.rejects(FileQueue.open({ dir }), { code: 'QUEUE_CORRUPT', details: { line: 1 } });
+});
