@@ -167,8 +167,9 @@ async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: Custo
     const local = join(deps.settings.checkpointDir, basename(c.path));
     const key = layout.archive(c.container);
     // Already stored by an interrupted attempt (perhaps moved off the node): that is the original.
-    const size = (await deps.store.head(key)) ? undefined : await stat(local).then((s) => s.size, () => undefined);
-    if (size === undefined && !(await deps.store.head(key))) {
+    const alreadyStored = (await deps.store.head(key)) !== undefined;
+    const size = alreadyStored ? undefined : await stat(local).then((s) => s.size, () => undefined);
+    if (!alreadyStored && size === undefined) {
       throw new AmberError('CHECKPOINT_ARCHIVE_MISSING', { path: c.path, lookedIn: deps.settings.checkpointDir });
     }
     // Streamed, never buffered; when the node copy is ours to delete, the store may take the file itself.
