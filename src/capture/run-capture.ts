@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { stat, statfs, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { Readable } from 'node:stream';
 import { AmberError, isAmberError, type ErrorCode } from '../core/amber-error.js';
 import type { Capture, CaptureStatus, Phase } from '../core/capture.js';
 import { ARTIFACT_NAMES, bundleLayout } from '../evidence/bundle-layout.js';
@@ -9,10 +8,10 @@ import { CustodyChain, type CustodyEntry } from '../evidence/custody-chain.js';
 import { resolveTarget, type ResolvedTarget } from '../kube/resolve-target.js';
 import type { CaptureDeps } from './capture-context.js';
 import { redactPod } from './redact-pod.js';
-import { sealBundle } from './seal-bundle.js';
-import { storeOnce } from './store-once.js';
+import { sealBundle, storeMetaOf } from './seal-bundle.js';
+import { storeOnce, storeText } from './store-once.js';
 
-const TRANSIENT: ReadonlySet<ErrorCode> = new Set(['KUBE_API_UNAVAILABLE', 'KUBELET_UNREACHABLE', 'QUEUE_UNAVAILABLE']);
+const TRANSIENT: ReadonlySet<ErrorCode> = new Set(['KUBE_API_UNAVAILABLE', 'KUBELET_UNREACHABLE', 'QUEUE_UNAVAILABLE', 'STORE_UNAVAILABLE', 'STORE_LOCK_FAILED']);
 const RESPONDER = { component: 'responder' } as const;
 /** 1 MiB reads: 64 KiB chunks cost more in per-chunk overhead than the hashing; 4 MiB ones in allocation. */
 const STREAM_CHUNK = 1024 * 1024;
@@ -119,7 +118,10 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
     // Node copies go only after the stored copies are hashed and sealed; best-effort cleanup.
     if (deps.settings.deleteNodeCopy) {
       for (const c of capture.status.checkpoints ?? []) {
-        await unlink(join(deps.settings.checkpointDir, basename(c.path))).catch((e: unknown) => log.warn({ err: e, path: c.path }, 'could not delete the node copy'));
+        await unlink(join(deps.settings.checkpointDir, basename(c.path))).catch((e: unknown) => {
+          // ENOENT: the store took the file when it stored it
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err: e, path: c.path }, 'could not delete the node copy');
+        });
       }
     }
     return capture;
@@ -150,7 +152,7 @@ type Save = (patch: Partial<CaptureStatus>, phase?: Phase) => Promise<void>;
 
 async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: CustodyChain, save: Save, resolved: ResolvedTarget | undefined): Promise<void> {
   const layout = layoutOf(deps, capture);
-  const meta = { 'amber-capture-id': capture.id };
+  const meta = storeMetaOf(capture);
   const artifacts = [...(capture.status.artifacts ?? [])];
   const has = (name: string) => artifacts.some((a) => a.name === name);
   const record = async (name: string, key: string, mediaType: string, stored: { size: number; sha256: string; existed: boolean }) => {
@@ -173,8 +175,11 @@ async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: Custo
       throw new AmberError('CHECKPOINT_ARCHIVE_MISSING', { path: c.path, lookedIn: deps.settings.checkpointDir });
     }
     // Streamed, never buffered; when the node copy is ours to delete, the store may take the file itself.
-    const take = deps.settings.deleteNodeCopy ? local : undefined;
-    const stored = await storeOnce(deps.store, key, () => createReadStream(local, { highWaterMark: STREAM_CHUNK }), meta, take);
+    const stored = await storeOnce(deps.store, key, () => createReadStream(local, { highWaterMark: STREAM_CHUNK }), {
+      ...meta,
+      contentType: 'application/x-tar',
+      file: { path: local, take: deps.settings.deleteNodeCopy },
+    });
     if (size !== undefined && !stored.existed && stored.size !== size) {
       throw new AmberError('EVIDENCE_CONFLICT', { name, nodeSize: size, storedSize: stored.size });
     }
@@ -190,14 +195,14 @@ async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: Custo
   }
   if (include.has('podSpec') && !has(ARTIFACT_NAMES.podJson) && pod) {
     const text = `${JSON.stringify(redactPod(pod), null, 2)}\n`;
-    await record(ARTIFACT_NAMES.podJson, layout.podJson, 'application/json', await storeOnce(deps.store, layout.podJson, () => Readable.from([text]), meta));
+    await record(ARTIFACT_NAMES.podJson, layout.podJson, 'application/json', await storeText(deps.store, layout.podJson, text, { ...meta, contentType: 'application/json' }));
   }
   if (!has(ARTIFACT_NAMES.signals)) {
     const text = `${JSON.stringify(capture.signals.map((s) => (typeof s === 'string' ? (JSON.parse(s) as unknown) : s)), null, 2)}\n`;
     // signals.json: a readable copy; the exact received bytes are kept inside as `raw` when they differ
     const raw = capture.signals.filter((s): s is string => typeof s === 'string');
     const body = raw.length > 0 ? `${JSON.stringify({ signals: JSON.parse(text) as unknown, raw }, null, 2)}\n` : text;
-    await record(ARTIFACT_NAMES.signals, layout.signals, 'application/json', await storeOnce(deps.store, layout.signals, () => Readable.from([body]), meta));
+    await record(ARTIFACT_NAMES.signals, layout.signals, 'application/json', await storeText(deps.store, layout.signals, body, { ...meta, contentType: 'application/json' }));
   }
   if (include.has('logs')) {
     for (const c of capture.status.checkpoints ?? []) {
@@ -206,7 +211,7 @@ async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: Custo
       // logs are best-effort: a capture is not failed for want of them
       try {
         const text = await deps.api.readLogs(capture.spec.target.namespace, capture.spec.target.pod, c.container, deps.settings.logTailLines);
-        await record(name, layout.logs(c.container), 'text/plain', await storeOnce(deps.store, layout.logs(c.container), () => Readable.from([text]), meta));
+        await record(name, layout.logs(c.container), 'text/plain', await storeText(deps.store, layout.logs(c.container), text, { ...meta, contentType: 'text/plain; charset=utf-8' }));
       } catch (e) {
         deps.log.warn({ capture: capture.id, container: c.container, err: e }, 'container log not collected');
       }
@@ -226,6 +231,10 @@ async function fail(deps: CaptureDeps, capture: Capture | undefined, e: unknown,
     await save({ attempts, reason: reasonOf(code), message, retryAt });
   } else {
     log.error({ code, err: e, attempts }, 'capture failed');
+    if (capture !== undefined && deps.store.abortUploads) {
+      // cleanup is best-effort: unfinished uploads under this bundle would otherwise bill forever
+      await deps.store.abortUploads(`${layoutOf(deps, capture).dir}/`).catch((err: unknown) => log.warn({ err }, 'could not abort unfinished uploads of the failed capture'));
+    }
     await save({ attempts, reason: reasonOf(code), message }, 'Failed');
   }
   return (await deps.queue.get(capture?.id ?? '')) as Capture;

@@ -7,7 +7,7 @@ import type { CustodyChain } from '../evidence/custody-chain.js';
 import { MANIFEST_SCHEMA, type Manifest, type ManifestArtifact } from '../evidence/manifest.js';
 import type { SigningKey } from '../evidence/signing-key.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { storeOnce } from './store-once.js';
+import { retentionOf, storeOnce, storeText, type StoreOnceMeta } from './store-once.js';
 
 /**
  * Seals a bundle whose artifacts are stored: custody.jsonl, then manifest.json (listing every
@@ -25,9 +25,9 @@ export async function sealBundle(opts: {
 }): Promise<{ manifest: Manifest }> {
   const { capture, chain, layout, store, signingKey } = opts;
   const status = capture.status;
-  const meta = { 'amber-capture-id': capture.id };
+  const meta = storeMetaOf(capture);
   const custodyText = chain.toJsonl();
-  const custody = await storeOnce(store, layout.custody, () => Readable.from([custodyText]), meta);
+  const custody = await storeText(store, layout.custody, custodyText, { ...meta, contentType: 'application/x-ndjson' });
   if (custody.existed && custody.sha256 !== createHash('sha256').update(custodyText).digest('hex')) {
     // the stored chain is the original; a manifest must never name another head
     throw new AmberError('EVIDENCE_CONFLICT', { name: 'custody.jsonl', problem: 'stored custody log differs from the chain being sealed' });
@@ -68,7 +68,11 @@ export async function sealBundle(opts: {
   };
   const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
   // A stored manifest (from an interrupted earlier attempt) is the original; sign those bytes.
-  const storedManifest = await storeOnce(store, layout.manifest, () => Readable.from([manifestBytes]), meta);
+  const storedManifest = await storeOnce(store, layout.manifest, () => Readable.from([manifestBytes]), {
+    ...meta,
+    contentType: 'application/json',
+    sha256: createHash('sha256').update(manifestBytes).digest('hex'),
+  });
   let signedBytes = manifestBytes;
   if (storedManifest.existed) {
     const chunks: Buffer[] = [];
@@ -76,6 +80,16 @@ export async function sealBundle(opts: {
     signedBytes = Buffer.concat(chunks);
   }
   const jws = await signingKey.sign(signedBytes);
-  await storeOnce(store, layout.manifestJws, () => Readable.from([`${jws}\n`]), meta);
+  await storeText(store, layout.manifestJws, `${jws}\n`, { ...meta, contentType: 'application/jose' });
   return { manifest: JSON.parse(signedBytes.toString('utf8')) as Manifest };
+}
+
+/** Metadata, retention and legal hold every object of a capture's bundle is stored with. */
+export function storeMetaOf(capture: Capture): StoreOnceMeta {
+  const retention = retentionOf(capture.spec.evidence, capture.createdAt);
+  return {
+    metadata: { 'amber-capture-id': capture.id },
+    ...(retention !== undefined ? { retention } : {}),
+    ...(capture.spec.evidence.legalHold === true ? { legalHold: true } : {}),
+  };
 }

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { directorySource } from '../evidence/bundle-source.js';
 import { verifyBundle } from '../evidence/verify-bundle.js';
+import { openBundleTarget } from './bundle-target.js';
 import { EXIT, parseFlags, type Io } from './cli-support.js';
 import { startServe } from './serve-command.js';
 
@@ -16,7 +16,9 @@ Sealed, verifies the bundle, and prints where it is.
 
   --data-dir DIR   everything (evidence, keys, journal, simulated node) goes under DIR (./amber-demo)
   --policies DIR   policy set (./policies)
-  --store URI      evidence store (file://<data-dir>/evidence)
+  --store URI      evidence store (file://<data-dir>/evidence), or s3://bucket/prefix with the
+                   S3 settings from the environment (AMBER_S3_ENDPOINT, AMBER_S3_FORCE_PATH_STYLE,
+                   AWS_ACCESS_KEY_ID…), as for serve
   --log-level L    amber's own log lines (warn)
 Exit 0 only when the sealed bundle verifies.
 `;
@@ -77,7 +79,8 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
         '--checkpoint-dir', cluster.checkpointDir('node-a'),
         '--min-free-bytes', '0',
       ],
-      { ...io, env: {} },
+      // the demo's own flags win; S3 settings (endpoint, path style…) pass through from the environment
+      { ...io, env: Object.fromEntries(Object.entries(io.env).filter(([k]) => k.startsWith('AMBER_S3_'))) },
     );
     if (!serving?.capture.worker) throw new Error('the capture worker did not start');
     try {
@@ -95,15 +98,20 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
       io.out(`${res.status}: capture ${queued.id} queued by policy ${queued.policy}; waiting for it to be sealed…`);
       const done = await serving.capture.worker.settled(queued.id, 120_000);
       if (done.status.phase !== 'Sealed') throw new Error(`capture ended ${done.status.phase}: ${done.status.reason ?? ''} ${done.status.message ?? ''}`);
-      const dir = fileURLToPath(done.status.bundle?.uri ?? '');
+      const uri = done.status.bundle?.uri ?? '';
+      const where = uri.startsWith('file://') ? fileURLToPath(uri) : uri.replace(/\/$/, '');
       const jwksFile = join(dataDir, 'signing', 'jwks.json');
-      const report = await verifyBundle(directorySource(dir), { jwks: JSON.parse(await readFile(jwksFile, 'utf8')) });
-      for (const c of report.checks) io.out(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.artifact ? ` ${c.artifact}` : ''}${c.detail ? `: ${c.detail}` : ''}`);
+      const bundle = await openBundleTarget(where, serving.settings.s3);
+      const report = await verifyBundle(bundle.source, { jwks: JSON.parse(await readFile(jwksFile, 'utf8')) });
+      const locks = bundle.locks ? await bundle.locks((await bundle.source.list()).filter((n) => !n.endsWith('/')), report.manifest) : undefined;
+      const checks = [...report.checks, ...(locks?.checks ?? [])];
+      for (const c of checks) io.out(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.artifact ? ` ${c.artifact}` : ''}${c.detail ? `: ${c.detail}` : ''}`);
+      const valid = report.valid && checks.every((c) => c.ok);
       io.out('');
-      io.out(`bundle: ${dir}`);
-      io.out(`verify it yourself: node dist/cli/main.js verify ${dir} --jwks ${jwksFile}`);
-      io.out(report.valid ? 'the sealed bundle VERIFIES' : 'the bundle did NOT verify');
-      return report.valid ? EXIT.OK : EXIT.NO;
+      io.out(`bundle: ${where}`);
+      io.out(`verify it yourself: node dist/cli/main.js verify ${where} --jwks ${jwksFile}`);
+      io.out(valid ? 'the sealed bundle VERIFIES' : 'the bundle did NOT verify');
+      return valid ? EXIT.OK : EXIT.NO;
     } finally {
       await serving.stop();
     }

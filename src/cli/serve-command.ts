@@ -7,7 +7,7 @@ import { startServer, type RunningServer } from '../http/start-server.js';
 import { loadPolicies } from '../policy/load-policies.js';
 import { FileQueue } from '../queue/file-queue.js';
 import { setUpAuth } from './auth-setup.js';
-import { setUpSigning, startCaptureSide, type CaptureSide } from './start-capture.js';
+import { openCheckedStore, setUpSigning, startCaptureSide, type CaptureSide } from './start-capture.js';
 import { EXIT, parseFlags, version, type Io } from './cli-support.js';
 import { createLogger } from './create-logger.js';
 
@@ -38,6 +38,15 @@ Capture (checkpoint → seal → store):
   --delete-node-copy BOOL   delete the node's archive once sealed     (true)
   --min-free-bytes N        no checkpoint below this free space       (1 GiB)
   --signing-key FILE        JWK or PKCS#8 PEM (Ed25519/P-256); default: generated into <data-dir>/signing
+
+S3 store (--store s3://bucket/prefix; credentials: the AWS SDK's chain — env, profile, IRSA, IMDS):
+  --s3-endpoint URL         S3-compatible endpoint (RGW, MinIO)       AMBER_S3_ENDPOINT
+  --s3-region REGION        (AWS_REGION, else us-east-1)              AMBER_S3_REGION
+  --s3-force-path-style BOOL  path-style addressing                   AMBER_S3_FORCE_PATH_STYLE (false)
+  --s3-part-size-mib N      multipart part size                       AMBER_S3_PART_SIZE_MIB (16)
+  --s3-queue-size N         parts in flight per upload                AMBER_S3_QUEUE_SIZE (4)
+  --s3-sse none|AES256|aws:kms   server-side encryption               AMBER_S3_SSE (none)
+  --s3-kms-key-id ID        KMS key for aws:kms                       AMBER_S3_KMS_KEY_ID
   -h, --help
 `;
 
@@ -64,6 +73,13 @@ export const SETTINGS_FLAGS = {
   'delete-node-copy': { type: 'string' },
   'min-free-bytes': { type: 'string' },
   'signing-key': { type: 'string' },
+  's3-endpoint': { type: 'string' },
+  's3-region': { type: 'string' },
+  's3-force-path-style': { type: 'string' },
+  's3-part-size-mib': { type: 'string' },
+  's3-queue-size': { type: 'string' },
+  's3-sse': { type: 'string' },
+  's3-kms-key-id': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -87,13 +103,14 @@ export async function startServe(args: readonly string[], io: Io): Promise<Servi
   const log = createLogger(settings.logLevel);
   const policies = await loadPolicies(settings.policies);
   log.info({ dir: resolve(settings.policies), policies: policies.map((p) => p.name) }, 'policies loaded');
+  const store = await openCheckedStore(settings, policies, log);
   const auth = await setUpAuth(settings, log);
   const signingKey = await setUpSigning(settings, log);
   const queue = await FileQueue.open({ dir: resolve(settings.dataDir, 'journal') });
   let server: RunningServer;
   let capture: CaptureSide | undefined;
   try {
-    capture = await startCaptureSide(settings, queue, signingKey, log, version());
+    capture = await startCaptureSide(settings, store, queue, signingKey, log, version());
     server = await startServer(
       {
         log,

@@ -8,7 +8,8 @@ import { loadOrCreateSigningKey, loadSigningKey, writeJwks, type SigningKey } fr
 import { kubeApi, loadKubeConfig } from '../kube/kube-api.js';
 import { KubeletClient } from '../kube/kubelet-client.js';
 import type { CaptureQueue } from '../queue/capture-queue.js';
-import { openStore } from '../storage/open-store.js';
+import type { CompiledPolicy } from '../policy/compile-policy.js';
+import { openStore, type OpenedStore } from '../storage/open-store.js';
 import { describeError } from './cli-support.js';
 
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -39,8 +40,8 @@ export interface CaptureSide {
  * The capture side of `serve`: kube client, kubelet client, store and worker. Without any
  * Kubernetes configuration amber still takes alerts; captures then wait as Pending (logged).
  */
-export async function startCaptureSide(settings: Settings, queue: CaptureQueue, signingKey: SigningKey, log: Logger, version: string): Promise<CaptureSide> {
-  const { store, prefix } = openStore(settings.store);
+export async function startCaptureSide(settings: Settings, opened: OpenedStore, queue: CaptureQueue, signingKey: SigningKey, log: Logger, version: string): Promise<CaptureSide> {
+  const { store, prefix } = opened;
   let kc;
   try {
     kc = loadKubeConfig(settings.kubeconfig);
@@ -86,4 +87,33 @@ export async function startCaptureSide(settings: Settings, queue: CaptureQueue, 
       await kubelet.close();
     },
   };
+}
+
+/**
+ * Opens the evidence store and checks it before anything is accepted: the bucket answers, and
+ * has Object Lock when any policy asks for locked evidence (amber refuses to start otherwise —
+ * evidence that can be deleted is not what the policy promised). Unfinished multipart uploads
+ * older than `s3.staleUploadHours` are aborted (best-effort).
+ */
+export async function openCheckedStore(settings: Settings, policies: readonly CompiledPolicy[], log: Logger): Promise<OpenedStore> {
+  const opened = openStore(settings.store, settings.s3);
+  const locking = policies.filter((p) => !p.disabled && p.evidence.lock !== 'none' && p.evidence.retentionDays > 0).map((p) => p.name);
+  if (opened.s3 === undefined) {
+    if (locking.length > 0) {
+      log.warn({ store: settings.store, policies: locking }, 'these policies ask for locked evidence, but a file store cannot enforce retention: use an s3:// store with Object Lock in production');
+    }
+    return opened;
+  }
+  // the bucket check is a hard stop: amber does not take alerts it could not keep
+  await opened.s3.checkBucket(locking.length > 0);
+  log.info({ store: settings.store, objectLock: locking.length > 0 ? 'required and enabled' : 'not required' }, 'evidence store checked');
+  try {
+    // stale-upload cleanup is best-effort: it only saves storage
+    const before = new Date(Date.now() - settings.s3.staleUploadHours * 3600_000);
+    const aborted = await opened.s3.abortUploads(opened.prefix === '' ? '' : `${opened.prefix}/`, before);
+    if (aborted.length > 0) log.info({ aborted: aborted.length, olderThanHours: settings.s3.staleUploadHours }, 'aborted stale multipart uploads');
+  } catch (err) {
+    log.warn({ err }, 'could not list or abort stale multipart uploads');
+  }
+  return opened;
 }

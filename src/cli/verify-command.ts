@@ -1,9 +1,11 @@
-import { readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { JSONWebKeySet } from 'jose';
+import { loadSettings } from '../config/load-settings.js';
+import { DEFAULT_SETTINGS } from '../config/settings.js';
 import { AmberError } from '../core/amber-error.js';
-import { directorySource, verifyBundle, type Check, type VerifyProgress } from '../evidence/verify-bundle.js';
+import { verifyBundle, type Check, type VerifyProgress } from '../evidence/verify-bundle.js';
+import { openBundleTarget } from './bundle-target.js';
 import { EXIT, parseFlags, UsageError, type Io } from './cli-support.js';
 
 export const VERIFY_HELP = `Usage:
@@ -11,10 +13,14 @@ export const VERIFY_HELP = `Usage:
       Checks an evidence bundle offline: the signature over manifest.json against the JWKS,
       every artifact's size and SHA-256, files the manifest does not list, the custody chain's
       links and head, and the manifest's internal consistency. Prints every check and names
-      exactly the artifact or custody line that fails.
+      exactly the artifact or custody line that fails. For a bundle in S3 it also reports each
+      object's Object Lock retention and checks it is what the manifest's policy promised.
       Exit 0 valid, 1 invalid, 2 could not run.
 
-  TARGET           a bundle directory (…/<cluster>/<yyyy>/<mm>/<dd>/<capture-id>) or its file:// URI
+  TARGET           a bundle directory (…/<cluster>/<yyyy>/<mm>/<dd>/<capture-id>), its file:// URI,
+                   or s3://bucket/prefix/…/<capture-id> (streamed; endpoint and credentials as for
+                   serve: AMBER_S3_ENDPOINT, AMBER_S3_FORCE_PATH_STYLE, the AWS SDK's chain, --config)
+  --config FILE    settings YAML (for the S3 settings)
   --jwks FILE|URL  the public keys to verify with: a JWKS file, or an http(s) URL such as
                    https://amber.example/.well-known/jwks.json
                    (default <data-dir>/signing/jwks.json)
@@ -25,6 +31,7 @@ export const VERIFY_HELP = `Usage:
 const FLAGS = {
   jwks: { type: 'string' },
   'data-dir': { type: 'string' },
+  config: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -40,25 +47,29 @@ export async function verifyCommand(args: readonly string[], io: Io): Promise<nu
   }
   if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'verify needs a TARGET' : 'verify takes one TARGET');
   const target = positionals[0] as string;
-  if (target.startsWith('s3://')) {
-    io.err(`amber verify: S3 verification arrives with the S3 store; for now, copy the bundle to a directory and verify that`);
-    return EXIT.CANNOT_RUN;
-  }
-  const dir = await bundleDir(target);
+  const settings = target.startsWith('s3://') ? await loadSettings({ flags: {}, env: io.env, configFile: values.config }) : undefined;
+  const bundle = await openBundleTarget(target, (settings ?? { s3: DEFAULT_SETTINGS.s3 }).s3);
   const jwksFrom = values.jwks ?? join(values['data-dir'] ?? io.env['AMBER_DATA_DIR'] ?? './.amber', 'signing', 'jwks.json');
   const jwks = await loadJwks(jwksFrom, values.jwks === undefined);
 
-  const source = directorySource(dir);
+  const { source } = bundle;
   const report = await verifyBundle(source, { jwks, onProgress: progressPrinter(io) });
+  const locks = bundle.locks ? await bundle.locks((await source.list()).filter((n) => !n.endsWith('/')), report.manifest) : undefined;
+  const checks = [...report.checks, ...(locks?.checks ?? [])];
+  const valid = report.valid && checks.every((c) => c.ok);
   if (values.json) {
-    io.out(JSON.stringify({ valid: report.valid, target: source.location, jwks: jwksFrom, checks: report.checks, manifest: report.manifest }, null, 2));
+    io.out(JSON.stringify({ valid, target: source.location, jwks: jwksFrom, checks, manifest: report.manifest, ...(locks ? { objects: locks.objects } : {}) }, null, 2));
   } else {
     io.out(`bundle ${source.location}\njwks   ${jwksFrom}`);
-    for (const c of report.checks) io.out(renderCheck(c));
-    const failed = report.checks.filter((c) => !c.ok).length;
-    io.out(report.valid ? `VALID: all ${report.checks.length} checks passed` : `INVALID: ${failed} of ${report.checks.length} checks failed`);
+    for (const c of checks) io.out(renderCheck(c));
+    if (locks && locks.checks.length === 0) {
+      // nothing promised: still say what the store holds
+      for (const o of locks.objects) io.out(`info lock ${o.name}: ${o.mode ?? 'no retention'}${o.retainUntil ? ` until ${o.retainUntil}` : ''}${o.legalHold ? ', legal hold' : ''}`);
+    }
+    const failed = checks.filter((c) => !c.ok).length;
+    io.out(valid ? `VALID: all ${checks.length} checks passed` : `INVALID: ${failed} of ${checks.length} checks failed`);
   }
-  return report.valid ? EXIT.OK : EXIT.NO;
+  return valid ? EXIT.OK : EXIT.NO;
 }
 
 /** `ok   signature (kid …)` / `FAIL artifact checkpoint-app.tar: sha256 differs …` */
@@ -66,13 +77,6 @@ export function renderCheck(c: Check): string {
   const what = [c.check, c.artifact, c.line === undefined ? undefined : `line ${c.line}`].filter((s) => s !== undefined).join(' ');
   if (c.ok) return `ok   ${what}${c.detail === undefined ? '' : ` (${c.detail})`}`;
   return `FAIL ${what}${c.detail === undefined ? '' : `: ${c.detail}`}`;
-}
-
-async function bundleDir(target: string): Promise<string> {
-  const dir = target.startsWith('file://') ? fileURLToPath(target) : resolve(target);
-  const s = await stat(dir).catch(() => undefined);
-  if (!s?.isDirectory()) throw new AmberError('BUNDLE_NOT_FOUND', { target, problem: s ? 'not a directory' : 'does not exist' });
-  return dir;
 }
 
 async function loadJwks(from: string, isDefault: boolean): Promise<JSONWebKeySet> {

@@ -77,6 +77,29 @@ export const Settings = Type.Object(
       },
       closed,
     ),
+    /** The S3 store (`--store s3://bucket/prefix`); credentials come from the AWS SDK's usual chain. */
+    s3: Type.Object(
+      {
+        /** Endpoint of an S3-compatible server (Ceph RGW, MinIO…); absent: AWS. */
+        endpoint: Type.Optional(Type.String({ pattern: '^https?://.+' })),
+        /** absent: AWS_REGION, else us-east-1 */
+        region: Type.Optional(Type.String({ minLength: 1 })),
+        /** `http://endpoint/bucket/key` instead of `http://bucket.endpoint/key` (most non-AWS servers). */
+        forcePathStyle: Type.Boolean(),
+        /** Multipart part size; memory per upload is about partSizeMiB × queueSize. */
+        partSizeMiB: Type.Integer({ minimum: 5, maximum: 5120 }),
+        queueSize: Type.Integer({ minimum: 1, maximum: 32 }),
+        sse: Type.Union([Type.Literal('none'), Type.Literal('AES256'), Type.Literal('aws:kms')]),
+        /** KMS key id or ARN for `sse: aws:kms`; absent: the bucket's / account's default key. */
+        kmsKeyId: Type.Optional(Type.String({ minLength: 1 })),
+        /** Attempts per S3 request (5xx, SlowDown, resets, timeouts are retried with backoff). */
+        maxAttempts: Type.Integer({ minimum: 1, maximum: 30 }),
+        requestTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
+        /** Unfinished multipart uploads under the prefix older than this are aborted at start. */
+        staleUploadHours: Type.Integer({ minimum: 1 }),
+      },
+      closed,
+    ),
     /** Private signing key (JWK or PKCS#8 PEM, Ed25519 or P-256); absent: generated into <data-dir>/signing. */
     signingKey: Type.Optional(Type.String({ minLength: 1 })),
   },
@@ -107,6 +130,7 @@ export const DEFAULT_SETTINGS: Settings = {
   cluster: 'default',
   kubelet: { insecureSkipTLSVerify: false, checkpointDir: '/var/lib/kubelet/checkpoints' },
   capture: { deleteNodeCopy: true, minFreeBytes: 1024 * 1024 * 1024, maxAttempts: 3, concurrency: 4 },
+  s3: { forcePathStyle: false, partSizeMiB: 16, queueSize: 4, sse: 'none', maxAttempts: 8, requestTimeoutSeconds: 120, staleUploadHours: 24 },
 };
 
 /** The settings that also come from a flag or an `AMBER_*` variable (flag > env > file > default). */
@@ -132,4 +156,11 @@ export const OVERRIDABLE = [
   { path: 'capture.deleteNodeCopy', flag: 'delete-node-copy', env: 'AMBER_DELETE_NODE_COPY', kind: 'boolean' },
   { path: 'capture.minFreeBytes', flag: 'min-free-bytes', env: 'AMBER_MIN_FREE_BYTES', kind: 'integer' },
   { path: 'signingKey', flag: 'signing-key', env: 'AMBER_SIGNING_KEY', kind: 'string' },
+  { path: 's3.endpoint', flag: 's3-endpoint', env: 'AMBER_S3_ENDPOINT', kind: 'string' },
+  { path: 's3.region', flag: 's3-region', env: 'AMBER_S3_REGION', kind: 'string' },
+  { path: 's3.forcePathStyle', flag: 's3-force-path-style', env: 'AMBER_S3_FORCE_PATH_STYLE', kind: 'boolean' },
+  { path: 's3.partSizeMiB', flag: 's3-part-size-mib', env: 'AMBER_S3_PART_SIZE_MIB', kind: 'integer' },
+  { path: 's3.queueSize', flag: 's3-queue-size', env: 'AMBER_S3_QUEUE_SIZE', kind: 'integer' },
+  { path: 's3.sse', flag: 's3-sse', env: 'AMBER_S3_SSE', kind: 'string' },
+  { path: 's3.kmsKeyId', flag: 's3-kms-key-id', env: 'AMBER_S3_KMS_KEY_ID', kind: 'string' },
 ] as const;

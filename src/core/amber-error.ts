@@ -34,6 +34,9 @@ export const ERROR_CODES = {
   STORE_EXISTS: 'an object already exists under this key; evidence is never overwritten',
   STORE_HASH_MISMATCH: 'the stored bytes do not have the expected SHA-256',
   STORE_NOT_FOUND: 'no object under this key',
+  STORE_UNAVAILABLE: 'the evidence store did not answer or refused the request',
+  STORE_LOCK_FAILED: 'the store did not apply the retention or legal hold the policy asks for',
+  STORE_NO_OBJECT_LOCK: 'a policy asks for locked evidence, but the bucket has no Object Lock',
   // bundle verification (amber verify)
   BUNDLE_NOT_FOUND: 'no evidence bundle directory at the target',
   JWKS_UNREADABLE: 'the JWKS (public keys to verify with) cannot be read or is not a key set',

@@ -37,6 +37,7 @@ export const CaptureTrigger = Type.Object({
 export const EvidenceSettings = Type.Object({
   retentionDays: Type.Integer({ minimum: 0 }),
   lock: LockMode,
+  legalHold: Type.Optional(Type.Boolean()),
 });
 export type EvidenceSettings = Static<typeof EvidenceSettings>;
 

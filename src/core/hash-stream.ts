@@ -1,21 +1,35 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
+import { AmberError } from './amber-error.js';
 
-/** A pass-through that counts and SHA-256-hashes what flows through it. */
+/**
+ * A pass-through that counts and SHA-256-hashes what flows through it. Given an expected digest,
+ * it fails at the end of the stream (STORE_HASH_MISMATCH) instead of ending when the bytes differ,
+ * so a consumer that commits only on a clean end (a multipart upload) never commits them.
+ */
 export class HashStream extends Transform {
   private readonly hash = createHash('sha256');
-  size = 0;
+  /** Bytes seen so far (not `size`: lib-storage reads a body's `size` as its length). */
+  bytes = 0;
   private digestHex: string | undefined;
+
+  constructor(private readonly expected?: string) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.hash.update(chunk);
-    this.size += chunk.length;
+    this.bytes += chunk.length;
     done(null, chunk);
   }
 
   override _flush(done: TransformCallback): void {
     this.digestHex = this.hash.digest('hex');
+    if (this.expected !== undefined && this.expected !== this.digestHex) {
+      done(new AmberError('STORE_HASH_MISMATCH', { expected: this.expected, actual: this.digestHex, size: this.bytes }));
+      return;
+    }
     done();
   }
 

@@ -290,7 +290,7 @@ async function hashStream(
   });
   await pipeline(await source.open(name), hash, sink);
   if (reported !== done) report();
-  return { size: hash.size, sha256: hash.sha256, ...(keep ? { bytes: Buffer.concat(kept) } : {}) };
+  return { size: hash.bytes, sha256: hash.sha256, ...(keep ? { bytes: Buffer.concat(kept) } : {}) };
 }
 
 function chainChecks(bytes: Uint8Array, m: Manifest | undefined, add: (c: Check) => void): void {

@@ -66,6 +66,8 @@ export const CapturePolicy = Type.Object(
             {
               retentionDays: Type.Optional(Type.Integer({ minimum: 0, maximum: 36500 })),
               lock: Type.Optional(LockMode),
+              /** Also place an S3 legal hold on every object (lifted only by someone with s3:PutObjectLegalHold). */
+              legalHold: Type.Optional(Type.Boolean()),
             },
             closed,
           ),

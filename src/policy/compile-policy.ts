@@ -86,6 +86,7 @@ export function compilePolicy(policy: CapturePolicy, file: string): CompiledPoli
     evidence: {
       retentionDays: policy.spec.evidence?.retentionDays ?? POLICY_DEFAULTS.retentionDays,
       lock: policy.spec.evidence?.lock ?? POLICY_DEFAULTS.lock,
+      ...(policy.spec.evidence?.legalHold === true ? { legalHold: true } : {}),
     },
   };
 }

@@ -61,7 +61,7 @@ export class FileStore implements ObjectStore {
     } finally {
       await unlink(tmp).catch(() => undefined);
     }
-    return { key, size: hash.size, sha256: hash.sha256 };
+    return { key, size: hash.bytes, sha256: hash.sha256 };
   }
 
   /**
@@ -70,7 +70,8 @@ export class FileStore implements ObjectStore {
    * fsyncs it, and hashes the stored inode, so the hash describes exactly what the store holds.
    * Undefined when the file is on another filesystem; the caller then streams it through `put`.
    */
-  async putFile(key: string, path: string, meta: PutMeta = {}): Promise<StoredObject | undefined> {
+  async putFile(key: string, path: string, meta: PutMeta & { take?: boolean } = {}): Promise<StoredObject | undefined> {
+    if (meta.take !== true) return undefined; // the file store can only move a file; a copy is a put
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
     try {

@@ -21,7 +21,7 @@ export class MemoryStore implements ObjectStore {
     }
     if (this.objects.has(key)) throw new AmberError('STORE_EXISTS', { key });
     this.objects.set(key, { body: Buffer.concat(chunks), metadata: meta.metadata ?? {} });
-    return { key, size: hash.size, sha256: hash.sha256 };
+    return { key, size: hash.bytes, sha256: hash.sha256 };
   }
 
   async get(key: string): Promise<Readable> {

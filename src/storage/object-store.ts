@@ -1,10 +1,20 @@
 import type { Readable } from 'node:stream';
 
+/** S3 Object Lock retention for an object. */
+export interface Retention {
+  readonly mode: 'COMPLIANCE' | 'GOVERNANCE';
+  readonly retainUntil: Date;
+}
+
 export interface PutMeta {
   /** Expected SHA-256 (hex) of the body; the store refuses to keep an object that does not match. */
   readonly sha256?: string;
   /** Small string metadata kept with the object (capture id, artifact hash…). */
   readonly metadata?: Readonly<Record<string, string>>;
+  readonly contentType?: string;
+  /** WORM retention; stores without Object Lock (file, memory) ignore it. */
+  readonly retention?: Retention;
+  readonly legalHold?: boolean;
 }
 
 export interface StoredObject {
@@ -30,8 +40,16 @@ export interface ObjectStore {
    * store): the store may take the file itself — after a successful call the file is no longer at
    * `path` — without copying its bytes. Same write-once rules as `put`. Undefined when the store
    * cannot take it (another device); the caller then streams it through `put`.
+   * Without `take` the file stays where it is (a store that can only move files returns undefined).
    */
-  putFile?(key: string, path: string, meta?: PutMeta): Promise<StoredObject | undefined>;
+  putFile?(key: string, path: string, meta?: PutMeta & { take?: boolean }): Promise<StoredObject | undefined>;
+  /**
+   * Re-asserts retention and legal hold on an object that is already stored (a retry that found
+   * it): the interrupted attempt may have stopped between the upload and the lock.
+   */
+  protect?(key: string, retention: Retention | undefined, legalHold: boolean | undefined): Promise<void>;
+  /** Aborts unfinished multipart uploads under a prefix (stores that have them). */
+  abortUploads?(prefix: string): Promise<string[]>;
   get(key: string): Promise<Readable>;
   /** Size of the object, or undefined when absent. */
   head(key: string): Promise<{ size: number } | undefined>;

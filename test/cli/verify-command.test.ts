@@ -135,7 +135,7 @@ t.test('could not run: exit 2 with the reason', async (t) => {
     [['verify'], /verify needs a TARGET/],
     [['verify', b.dir, b.dir], /verify takes one TARGET/],
     [['verify', b.dir, '--bogus'], /Unknown option '--bogus'/],
-    [['verify', 's3://evidence/prod/x'], /S3 verification arrives with the S3 store/],
+    [['verify', 's3://Bad_Bucket/x'], /CONFIG_INVALID.*does not name a valid bucket/],
     [['verify', join(b.root, 'missing'), '--jwks', b.jwksFile], /BUNDLE_NOT_FOUND.*does not exist/],
     [['verify', b.path('pod.json'), '--jwks', b.jwksFile], /BUNDLE_NOT_FOUND.*not a directory/],
     [['verify', b.dir, '--jwks', b.path('pod.json')], /JWKS_UNREADABLE.*not a JSON Web Key Set/],

@@ -15,6 +15,7 @@ import type { CompiledPolicy } from '../../src/policy/compile-policy.js';
 import { loadPolicies, parsePolicies } from '../../src/policy/load-policies.js';
 import { FileQueue } from '../../src/queue/file-queue.js';
 import { FileStore } from '../../src/storage/file-store.js';
+import type { ObjectStore } from '../../src/storage/object-store.js';
 import { startSimCluster, type SimCluster } from '../sim/sim-cluster.js';
 import { LogSink } from './log-sink.js';
 import { TOKEN } from './start-test-app.js';
@@ -24,7 +25,7 @@ export interface Stack {
   readonly url: string;
   readonly queue: FileQueue;
   readonly worker: CaptureWorker;
-  readonly store: FileStore;
+  readonly store: ObjectStore;
   readonly key: SigningKey;
   readonly logs: LogSink;
   readonly server: RunningServer;
@@ -38,7 +39,9 @@ export interface Stack {
  * amber in one process — intake, journal, worker, real kube client and kubelet client — against
  * the simulated cluster over HTTPS. Everything real but the cluster.
  */
-export async function startStack(opts: { policyYaml?: string; kubeletToken?: 'forbidden'; capture?: Partial<CaptureSettings> } = {}): Promise<Stack> {
+export async function startStack(
+  opts: { policyYaml?: string; kubeletToken?: 'forbidden'; capture?: Partial<CaptureSettings>; store?: { store: ObjectStore; prefix: string } } = {},
+): Promise<Stack> {
   const root = await mkdtemp(join(tmpdir(), 'amber-stack-'));
   const sim = await startSimCluster({ nodes: ['node-a'], root: join(root, 'sim') });
   const logs = new LogSink();
@@ -46,7 +49,7 @@ export async function startStack(opts: { policyYaml?: string; kubeletToken?: 'fo
   const policies: CompiledPolicy[] = opts.policyYaml !== undefined ? parsePolicies([{ file: 'inline.yaml', text: opts.policyYaml }]) : await loadPolicies('policies');
   const queue = await FileQueue.open({ dir: join(root, 'journal') });
   const { key } = await loadOrCreateSigningKey(join(root, 'signing'));
-  const store = new FileStore(join(root, 'evidence'));
+  const store = opts.store?.store ?? new FileStore(join(root, 'evidence'));
   const kubelet = new KubeletClient({ token: { value: opts.kubeletToken === 'forbidden' ? sim.forbiddenToken : sim.token }, ca: await readFile(sim.caFile) });
   const worker = await startCaptureWorker({
     queue,
@@ -55,7 +58,7 @@ export async function startStack(opts: { policyYaml?: string; kubeletToken?: 'fo
     store,
     signingKey: key,
     log,
-    settings: { ...DEFAULT_CAPTURE_SETTINGS, checkpointDir: sim.checkpointDir('node-a'), cluster: 'sim', minFreeBytes: 0, retryBaseMs: 50, ...opts.capture },
+    settings: { ...DEFAULT_CAPTURE_SETTINGS, checkpointDir: sim.checkpointDir('node-a'), cluster: 'sim', minFreeBytes: 0, retryBaseMs: 50, storePrefix: opts.store?.prefix ?? '', ...opts.capture },
     actor: { component: 'agent', node: 'node-a' },
     version: 'test',
   });

@@ -136,10 +136,10 @@ function serve(state: SimState): (req: IncomingMessage, res: ServerResponse) => 
       }
       case 'node': {
         const n = state.nodes.find((x) => x.name === r.name);
-        return n ? writeJson(res, 200, nodeObject(n.name, n.index, n.kubeletPort, layout, n.createdAt, rv)) : notFound(res, 'nodes', r.name);
+        return n ? writeJson(res, 200, nodeObject(n.name, n.index, n.advertisedPort ?? n.kubeletPort, layout, n.createdAt, rv)) : notFound(res, 'nodes', r.name);
       }
       case 'nodes':
-        return writeJson(res, 200, nodeListObject(state.nodes.map((n) => nodeObject(n.name, n.index, n.kubeletPort, layout, n.createdAt, rv)), rv));
+        return writeJson(res, 200, nodeListObject(state.nodes.map((n) => nodeObject(n.name, n.index, n.advertisedPort ?? n.kubeletPort, layout, n.createdAt, rv)), rv));
       case 'podLog': {
         const rec = state.pods.get(podKey(r.ns, r.name));
         if (!rec) return notFound(res, 'pods', r.name);

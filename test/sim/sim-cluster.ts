@@ -51,6 +51,10 @@ export interface SimCluster {
   setLogs(namespace: string, pod: string, container: string, lines: string[]): void;
   /** the kubelet port of a node (also in the Node's status.daemonEndpoints.kubeletEndpoint.Port) */
   kubeletPort(node: string): number;
+  /** the kubelet's serving key and cert (signed by the sim CA), for a proxy that stands in for it */
+  kubeletTls(node: string): { key: string; cert: string };
+  /** makes the Node object advertise another port (a proxy in front of the kubelet); undefined: the real one */
+  advertiseKubeletPort(node: string, port: number | undefined): void;
   /** stops listeners, removes root (unless started with keepRoot) */
   close(): Promise<void>;
 }
@@ -143,6 +147,16 @@ export async function startSimCluster(opts: { nodes?: string[]; root?: string; k
       set archive(a: ArchiveSettings) { state.archive = a; },
       checkpointDir: (n) => nodeOf(n).checkpointDir,
       kubeletPort: (n) => nodeOf(n).kubeletPort,
+      kubeletTls(n) {
+        const cert = pki.kubelets.get(nodeOf(n).name);
+        if (!cert) throw new Error(`sim: no kubelet cert for ${n}`);
+        return { key: cert.key, cert: cert.cert };
+      },
+      advertiseKubeletPort(n, port) {
+        const node = nodeOf(n);
+        if (port === undefined) delete node.advertisedPort;
+        else node.advertisedPort = port;
+      },
       addPod(spec) {
         const node = nodeOf(spec.node);
         if (state.pods.has(podKey(spec.namespace, spec.name))) throw new Error(`sim: pod ${spec.namespace}/${spec.name} already exists`);

@@ -43,7 +43,7 @@ export interface ArchiveSettings {
 
 export interface Identity { user: string; allowed: boolean }
 
-export interface SimNode { name: string; index: number; kubeletPort: number; createdAt: number; checkpointDir: string }
+export interface SimNode { name: string; index: number; kubeletPort: number; advertisedPort?: number; createdAt: number; checkpointDir: string }
 
 export interface SimState {
   readonly faults: SimFaults;

@@ -92,12 +92,13 @@ t.test('FileStore.putFile takes a local file without copying, write-once, and de
   t.teardown(() => rm(src, { force: true }));
   await writeFile(src, 'checkpoint bytes');
   const inode = (await statFile(src)).ino;
-  const stored = await store.putFile('b/checkpoint-app.tar', src);
+  t.equal(await store.putFile('b/checkpoint-app.tar', src), undefined, 'not given away (no take): the file store declines, the caller copies');
+  const stored = await store.putFile('b/checkpoint-app.tar', src, { take: true });
   t.same(stored, { key: 'b/checkpoint-app.tar', size: 16, sha256: sha('checkpoint bytes') });
   t.equal((await statFile(join(store.root, 'b/checkpoint-app.tar'))).ino, inode, 'same inode: no copy');
   await t.rejects(statFile(src), 'the old name is gone: nobody can rewrite the evidence through it');
   await writeFile(src, 'a second checkpoint in the same second');
-  await t.rejects(store.putFile('b/checkpoint-app.tar', src), { code: 'STORE_EXISTS' });
+  await t.rejects(store.putFile('b/checkpoint-app.tar', src, { take: true }), { code: 'STORE_EXISTS' });
   t.equal(await text(await store.get('b/checkpoint-app.tar')), 'checkpoint bytes', 'the original is untouched');
   t.equal((await statFile(src)).size, 38, 'a file not taken stays where it was');
   const shm = '/dev/shm';
@@ -108,6 +109,6 @@ t.test('FileStore.putFile takes a local file without copying, write-once, and de
   }
   t.teardown(() => rm(other, { recursive: true, force: true }));
   await writeFile(join(other, 'a.tar'), 'x');
-  t.equal(await store.putFile('d/a.tar', join(other, 'a.tar')), undefined, 'another filesystem: the caller streams instead');
+  t.equal(await store.putFile('d/a.tar', join(other, 'a.tar'), { take: true }), undefined, 'another filesystem: the caller streams instead');
   t.equal((await statFile(join(other, 'a.tar'))).size, 1, 'and the file is still there');
 });

@@ -1,0 +1,78 @@
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Settings } from '../config/settings.js';
+import { AmberError } from '../core/amber-error.js';
+import { directorySource, storeSource, type BundleSource } from '../evidence/bundle-source.js';
+import type { Check } from '../evidence/verify-bundle.js';
+import type { Manifest } from '../evidence/manifest.js';
+import { openStore, parseS3Uri } from '../storage/open-store.js';
+import type { S3Store } from '../storage/s3-store.js';
+
+/** The lock state of one stored object of a bundle (S3 only). */
+export interface ObjectLock {
+  readonly name: string;
+  readonly mode?: string;
+  readonly retainUntil?: string;
+  readonly legalHold: boolean;
+}
+
+export interface BundleTarget {
+  readonly source: BundleSource;
+  /** S3 only: each object's retention, and a check that it is what the manifest promised. */
+  locks?(names: readonly string[], manifest: Manifest | undefined): Promise<{ objects: ObjectLock[]; checks: Check[] }>;
+}
+
+/** A bundle directory, its `file://` URI, or `s3://bucket/prefix/…/<capture-id>` (streamed from S3). */
+export async function openBundleTarget(target: string, s3: Settings['s3']): Promise<BundleTarget> {
+  if (target.startsWith('s3://')) {
+    const { bucket, prefix } = parseS3Uri(target);
+    const store = openStore(`s3://${bucket}`, s3).s3 as S3Store;
+    const source = storeSource(store, prefix);
+    if (prefix === '' || (await source.list()).length === 0) {
+      throw new AmberError('BUNDLE_NOT_FOUND', { target, problem: 'no objects under this prefix' });
+    }
+    return { source, locks: (names, manifest) => objectLocks(store, prefix, names, manifest) };
+  }
+  const dir = target.startsWith('file://') ? fileURLToPath(target) : resolve(target);
+  const s = await stat(dir).catch(() => undefined);
+  if (!s?.isDirectory()) throw new AmberError('BUNDLE_NOT_FOUND', { target, problem: s ? 'not a directory' : 'does not exist' });
+  return { source: directorySource(dir) };
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+async function objectLocks(store: S3Store, prefix: string, names: readonly string[], manifest: Manifest | undefined): Promise<{ objects: ObjectLock[]; checks: Check[] }> {
+  const objects: ObjectLock[] = [];
+  const checks: Check[] = [];
+  const evidence = manifest?.evidence;
+  const wanted = evidence !== undefined && evidence.lock !== 'none' && evidence.retentionDays > 0 ? evidence.lock.toUpperCase() : undefined;
+  // the earliest date the policy promised: retentionDays after the capture was queued
+  const promised = wanted !== undefined && manifest !== undefined ? Date.parse(manifest.times.queued) + (evidence?.retentionDays ?? 0) * DAY_MS : undefined;
+  for (const name of names) {
+    const info = await store.headObject(`${prefix}/${name}`);
+    if (info === undefined) continue;
+    const lock: ObjectLock = {
+      name,
+      ...(info.lockMode !== undefined ? { mode: info.lockMode } : {}),
+      ...(info.retainUntil !== undefined ? { retainUntil: info.retainUntil.toISOString() } : {}),
+      legalHold: info.legalHold,
+    };
+    objects.push(lock);
+    if (wanted === undefined || promised === undefined) continue;
+    const until = info.retainUntil?.getTime();
+    const ok = info.lockMode === wanted && until !== undefined && until >= promised - 1000;
+    checks.push({
+      check: 'retention',
+      artifact: name,
+      ok,
+      detail: ok
+        ? `${info.lockMode} until ${lock.retainUntil}${info.legalHold ? ', legal hold' : ''}`
+        : `the manifest promises ${wanted} until at least ${new Date(promised).toISOString()}; the store reports ${info.lockMode ?? 'no lock'}${lock.retainUntil ? ` until ${lock.retainUntil}` : ''}`,
+    });
+    if (evidence?.legalHold === true && !info.legalHold) {
+      checks.push({ check: 'legal hold', artifact: name, ok: false, detail: 'the manifest promises a legal hold; the store reports none' });
+    }
+  }
+  return { objects, checks };
+}
