@@ -60,6 +60,7 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
   const attempts = capture.status.attempts + 1;
   if (capture.status.attempts >= deps.settings.maxAttempts) {
     // The last attempt never finished (the process died in it): stop rather than crash-loop.
+    await abortLeftoverUploads(deps, capture, log);
     await save({ reason: capture.status.reason ?? 'AttemptsExhausted', message: capture.status.message ?? 'the last attempt did not finish' }, 'Failed');
     return capture;
   }
@@ -115,6 +116,7 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
     });
     await save({ bundle: { uri: deps.store.uri(`${layout.dir}/`), archives, signingKeyId: deps.signingKey.kid } }, 'Sealed');
     log.info({ bundle: capture.status.bundle?.uri }, 'capture sealed');
+    await abortLeftoverUploads(deps, capture, log);
     // Node copies go only after the stored copies are hashed and sealed; best-effort cleanup.
     if (deps.settings.deleteNodeCopy) {
       for (const c of capture.status.checkpoints ?? []) {
@@ -220,6 +222,16 @@ async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: Custo
   await save({ artifacts: [...artifacts] });
 }
 
+/**
+ * A capture that ends (Sealed or Failed) leaves no unfinished multipart upload under its bundle:
+ * a create whose answer was lost and was retried, or an attempt killed mid-upload, leaves one
+ * nobody would ever complete. Best-effort: they only cost storage.
+ */
+async function abortLeftoverUploads(deps: CaptureDeps, capture: Capture, log: CaptureDeps['log']): Promise<void> {
+  if (!deps.store.abortUploads) return;
+  await deps.store.abortUploads(`${layoutOf(deps, capture).dir}/`).catch((err: unknown) => log.warn({ err }, 'could not abort unfinished uploads of the capture'));
+}
+
 async function fail(deps: CaptureDeps, capture: Capture | undefined, e: unknown, attempts: number, save: Save, log: CaptureDeps['log']): Promise<Capture> {
   // An earlier save may have failed (the queue itself is down); the failure save below will tell.
   const code = isAmberError(e) ? e.code : 'INTERNAL';
@@ -231,10 +243,7 @@ async function fail(deps: CaptureDeps, capture: Capture | undefined, e: unknown,
     await save({ attempts, reason: reasonOf(code), message, retryAt });
   } else {
     log.error({ code, err: e, attempts }, 'capture failed');
-    if (capture !== undefined && deps.store.abortUploads) {
-      // cleanup is best-effort: unfinished uploads under this bundle would otherwise bill forever
-      await deps.store.abortUploads(`${layoutOf(deps, capture).dir}/`).catch((err: unknown) => log.warn({ err }, 'could not abort unfinished uploads of the failed capture'));
-    }
+    if (capture !== undefined) await abortLeftoverUploads(deps, capture, log);
     await save({ attempts, reason: reasonOf(code), message }, 'Failed');
   }
   return (await deps.queue.get(capture?.id ?? '')) as Capture;

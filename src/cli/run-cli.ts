@@ -1,8 +1,4 @@
 import { describeError, EXIT, processIo, UsageError, version, type Io } from './cli-support.js';
-import { policyCommand } from './policy-command.js';
-import { serveCommand } from './serve-command.js';
-import { verifyCommand } from './verify-command.js';
-import { demoCommand } from './demo-command.js';
 
 const HELP = `amber ${version()} — preserve suspect Kubernetes containers as signed evidence
 
@@ -19,11 +15,17 @@ Run 'amber <command> --help' for a command's options.
 Exit codes: 0 ok, 1 the answer is "no" (invalid input), 2 could not run.
 `;
 
-const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<number>> = {
-  serve: serveCommand,
-  policy: policyCommand,
-  verify: verifyCommand,
-  demo: demoCommand,
+type Command = (args: readonly string[], io: Io) => Promise<number>;
+
+/**
+ * Each command is loaded when it runs: the Kubernetes client alone takes over a second to import,
+ * which `amber verify` and `amber --version` should not pay, nor a restarted agent more than once.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve-command.js')).serveCommand,
+  policy: async () => (await import('./policy-command.js')).policyCommand,
+  verify: async () => (await import('./verify-command.js')).verifyCommand,
+  demo: async () => (await import('./demo-command.js')).demoCommand,
 };
 
 export async function runCli(argv: readonly string[], io: Io = processIo): Promise<number> {
@@ -36,13 +38,13 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
     io.out(version());
     return EXIT.OK;
   }
-  const run = COMMANDS[command];
-  if (!run) {
+  const load = COMMANDS[command];
+  if (!load) {
     io.err(`amber: unknown command '${command}'\n\n${HELP}`);
     return EXIT.CANNOT_RUN;
   }
   try {
-    return await run(rest, io);
+    return await (await load())(rest, io);
   } catch (e) {
     if (e instanceof UsageError) {
       io.err(`amber ${command}: ${e.message} (see 'amber ${command} --help')`);

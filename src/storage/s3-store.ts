@@ -1,8 +1,12 @@
 import { createReadStream } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  type CreateMultipartUploadCommandInput,
+  UploadPartCommand,
   GetObjectCommand,
   GetObjectLockConfigurationCommand,
   HeadBucketCommand,
@@ -65,33 +69,59 @@ export class S3Store implements ObjectStore {
     // Write-once: never a second version of an original (a versioned bucket would keep both).
     if ((await this.headObject(key)) !== undefined) throw new AmberError('STORE_EXISTS', { key });
     const hash = new HashStream(meta.sha256);
-    let streamError: unknown;
-    hash.on('error', (e) => (streamError ??= e));
     body.on('error', (e) => hash.destroy(e));
-    const metadata: Record<string, string> = { ...meta.metadata };
-    if (meta.sha256 !== undefined) metadata[META_SHA256] = meta.sha256;
-    const upload = new Upload({
-      client: this.o.client,
-      partSize: this.o.partSize,
-      queueSize: this.o.queueSize,
-      leavePartsOnError: false, // a failed upload is aborted: no orphaned parts
-      params: {
-        Bucket: this.o.bucket,
-        Key: key,
-        Body: body.pipe(hash),
-        Metadata: metadata,
-        ...(meta.contentType !== undefined ? { ContentType: meta.contentType } : {}),
-        ...this.sseParams(),
-        ...lockParams(meta.retention, meta.legalHold),
-      },
-    });
+    const chunks = body.pipe(hash)[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const params = {
+      Bucket: this.o.bucket,
+      Key: key,
+      Metadata: { ...meta.metadata, ...(meta.sha256 !== undefined ? { [META_SHA256]: meta.sha256 } : {}) },
+      ...(meta.contentType !== undefined ? { ContentType: meta.contentType } : {}),
+      ...this.sseParams(),
+      ...lockParams(meta.retention, meta.legalHold),
+    };
+    // Read up to one part: a body that ends sooner goes up as a one-part multipart upload.
+    const first: Buffer[] = [];
+    let buffered = 0;
+    let ended = false;
     try {
-      await upload.done();
+      while (buffered < this.o.partSize) {
+        const r = await chunks.next();
+        if (r.done === true) {
+          ended = true;
+          break;
+        }
+        first.push(r.value);
+        buffered += r.value.length;
+      }
+    } catch (e) {
+      // the body failed or did not hash as expected before anything was sent
+      throw e instanceof AmberError ? e : storeError('STORE_UNAVAILABLE', key, 'read the body', e);
+    }
+    let streamError: unknown;
+    try {
+      if (ended) {
+        await this.putOnePart(params, Buffer.concat(first));
+      } else {
+        const rest = (async function* () {
+          yield* first;
+          try {
+            for (let r = await chunks.next(); r.done !== true; r = await chunks.next()) yield r.value;
+          } catch (e) {
+            streamError = e;
+            throw e;
+          }
+        })();
+        // a failed upload is aborted (leavePartsOnError: false): no orphaned parts
+        await new Upload({ client: this.o.client, partSize: this.o.partSize, queueSize: this.o.queueSize, leavePartsOnError: false, params: { ...params, Body: Readable.from(rest) } }).done();
+      }
     } catch (cause) {
       // The hash check failed (the upload was not completed); say so even when the abort that
       // followed failed too and lib-storage reports that instead.
       if (streamError instanceof AmberError) throw streamError;
-      throw storeError('STORE_UNAVAILABLE', key, 'upload', cause);
+      if (streamError !== undefined) throw storeError('STORE_UNAVAILABLE', key, 'read the body', streamError);
+      // A completion whose answer was lost and whose retry found the upload gone: if the object
+      // is there with our hash, it is ours — stored once, not twice.
+      if (!(await this.isOurs(key, meta.sha256, hash))) throw storeError('STORE_UNAVAILABLE', key, 'upload', cause);
     }
     const head = await this.headObject(key);
     if (head === undefined || head.size !== hash.bytes) {
@@ -99,6 +129,33 @@ export class S3Store implements ObjectStore {
     }
     if (meta.retention !== undefined || meta.legalHold === true) await this.protect(key, meta.retention, meta.legalHold);
     return { key, size: hash.bytes, sha256: hash.sha256 };
+  }
+
+  /**
+   * A small body as a multipart upload of one part rather than a PutObject: a PutObject whose
+   * answer is lost is retried by the SDK and, on a versioned (Object Lock) bucket, stored twice;
+   * a part is idempotent, and a completion happens once.
+   */
+  private async putOnePart(params: Omit<CreateMultipartUploadCommandInput, 'Bucket' | 'Key'> & { Bucket: string; Key: string }, bytes: Buffer): Promise<void> {
+    const { UploadId } = await this.o.client.send(new CreateMultipartUploadCommand(params));
+    try {
+      const part = await this.o.client.send(new UploadPartCommand({ Bucket: params.Bucket, Key: params.Key, UploadId, PartNumber: 1, Body: bytes }));
+      await this.o.client.send(
+        new CompleteMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }),
+      );
+    } catch (e) {
+      // abort is best-effort: a completed upload is gone already, a dead server leaves debris that
+      // the retry at this key or the start-up sweep removes
+      await this.o.client.send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId })).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /** The object at `key` is the one this upload sent: the body ended, and size and recorded hash match. */
+  private async isOurs(key: string, expected: string | undefined, hash: HashStream): Promise<boolean> {
+    if (expected === undefined || !hash.readableEnded) return false;
+    const head = await this.headObject(key).catch(() => undefined);
+    return head !== undefined && head.metadata[META_SHA256] === expected && head.size === hash.bytes;
   }
 
   /**
