@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 dir="${AMBER_RGW_DIR:-$(mktemp -d /tmp/amber-rgw-test.XXXXXX)}"
 rmdir "$dir" 2>/dev/null || true
 export RGW_PORT="${RGW_PORT:-auto}"
+export AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true # the SDK nags about Node 22 on every client
 trap 'scripts/rgw.sh stop "$dir" >/dev/null 2>&1 || true' EXIT
 env_lines="$(scripts/rgw.sh start "$dir")"
 set -a
