@@ -94,3 +94,18 @@ t.test('serve refuses to start on an S3 store without Object Lock when a policy 
   t.equal(missingBucket.code, 2);
   t.match(missingBucket.stdout + missingBucket.stderr, /no-such-bucket.*does not exist/);
 });
+
+t.test('amber demo takes --store s3://… and --policies like serve, and verifies the bundle in S3', async (t) => {
+  const work = await mkdtemp(join(tmpdir(), 'amber-s3-demo-'));
+  t.teardown(() => rm(work, { recursive: true, force: true }));
+  const policies = join(work, 'policies');
+  await (await import('node:fs/promises')).mkdir(policies);
+  await writeFile(join(policies, 'shell.yaml'), UNLOCKED_POLICY);
+  const res = await runAmber(['demo', '--data-dir', join(work, 'demo'), '--store', 's3://evidence/demo', '--policies', policies], s3Env);
+  t.equal(res.code, 0, res.stdout + res.stderr);
+  t.match(res.stdout, /bundle: s3:\/\/evidence\/demo\/demo\/\d{4}\/\d{2}\/\d{2}\/[0-9a-z]+/);
+  t.match(res.stdout, /the sealed bundle VERIFIES/);
+  const refused = await runAmber(['demo', '--data-dir', join(work, 'demo2'), '--store', 's3://evidence/demo'], s3Env);
+  t.equal(refused.code, 2, 'the default policies ask for compliance locks, which s3rver cannot give');
+  t.match(refused.stderr, /STORE_NO_OBJECT_LOCK/);
+});

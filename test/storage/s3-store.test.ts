@@ -146,3 +146,28 @@ t.test('the retry strategy retries transient, throttling and 5xx errors with bac
   const hinted = await strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken(), { errorType: 'THROTTLING', retryAfterHint: new Date(Date.now() + 500) });
   t.ok(hinted.getRetryDelay() > 400, 'Retry-After is honoured');
 });
+
+t.test('server-side encryption settings travel on every object created', async (t) => {
+  const { startFaultProxy } = await import('../helpers/fault-proxy.js');
+  const seen: { method: string; url: string; headers: Record<string, unknown> }[] = [];
+  // the proxy injects nothing here; its filter hook is where the requests are observed
+  const proxy = await startFaultProxy({ target: s3.endpoint, faults: { match: (req) => (seen.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers } }), false) } });
+  t.teardown(() => proxy.close());
+  const client = createS3Client({ endpoint: proxy.url, forcePathStyle: true, maxAttempts: 2, requestTimeoutMs: 10_000 });
+  t.teardown(() => client.destroy());
+  const kms = new S3Store({ client, bucket: 'evidence', partSize: 5 * MiB, queueSize: 2, sse: { mode: 'aws:kms', kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/amber' } });
+  await kms.put('t9/small.json', Readable.from(['{}']));
+  const b = body(6 * MiB, 9);
+  await kms.put('t9/large.tar', b.stream(), { sha256: b.sha256 });
+  const creates = seen.filter((r) => r.method === 'POST' && /[?&]uploads(=|&|$)/.test(r.url));
+  t.equal(creates.length, 2, 'both objects began as multipart uploads');
+  for (const c of creates) {
+    t.equal(c.headers['x-amz-server-side-encryption'], 'aws:kms', c.url);
+    t.equal(c.headers['x-amz-server-side-encryption-aws-kms-key-id'], 'arn:aws:kms:eu-west-1:111122223333:key/amber');
+  }
+  seen.length = 0;
+  const s3sse = new S3Store({ client, bucket: 'evidence', partSize: 5 * MiB, queueSize: 2, sse: { mode: 'AES256' } });
+  await s3sse.put('t9/sse-s3.json', Readable.from(['{}']));
+  t.equal(seen.find((r) => r.method === 'POST' && /[?&]uploads/.test(r.url))?.headers['x-amz-server-side-encryption'], 'AES256');
+  t.notOk(seen.some((r) => r.method === 'PUT' && !/partNumber=/.test(r.url)), 'no PutObject: a retried PutObject could store a second version');
+});
