@@ -95,8 +95,8 @@ export const Settings = Type.Object(
         /** Attempts per S3 request (5xx, SlowDown, resets, timeouts are retried with backoff). */
         maxAttempts: Type.Integer({ minimum: 1, maximum: 30 }),
         requestTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
-        /** Unfinished multipart uploads under the prefix older than this are aborted at start. */
-        staleUploadHours: Type.Integer({ minimum: 1 }),
+        /** Unfinished multipart uploads under the prefix older than this are aborted at start (0: all — only when one amber writes the prefix). */
+        staleUploadHours: Type.Integer({ minimum: 0 }),
       },
       closed,
     ),

@@ -111,3 +111,30 @@ t.test('amber serve refuses to start on a bucket without Object Lock, and says h
   t.match(res.stderr, /--object-lock-enabled-for-bucket/);
   t.notMatch(res.stderr, /does not implement Object Lock/, 'RGW implements it; the bucket just does not have it');
 });
+
+t.test('unfinished multipart uploads are aborted: per key before a re-upload, and under the prefix at start', async (t) => {
+  const { CreateMultipartUploadCommand, ListMultipartUploadsCommand } = await import('@aws-sdk/client-s3');
+  const bucket = await createBucket(client, 'amber-stale', true);
+  const store = new S3Store({ client, bucket, partSize: 5 * MiB, queueSize: 2 });
+  for (const key of ['evidence/a/checkpoint-app.tar', 'evidence/b/checkpoint-app.tar', 'other/c.tar']) {
+    await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  }
+  const keys = async () => ((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).map((u) => u.Key).sort();
+  t.same(await store.abortUploads('evidence/a/checkpoint-app.tar'), ['evidence/a/checkpoint-app.tar']);
+  t.same(await keys(), ['evidence/b/checkpoint-app.tar', 'other/c.tar']);
+  t.same(await store.abortUploads('evidence/', new Date(Date.now() - 3600_000)), [], 'a recent upload is not stale');
+
+  const work = await mkdtemp(join(tmpdir(), 'amber-rgw-stale-'));
+  t.teardown(() => rm(work, { recursive: true, force: true }));
+  const config = join(work, 'amber.yaml');
+  await writeFile(config, 's3: { staleUploadHours: 0 }\n');
+  const { spawnAmber } = await import('../helpers/run-amber.js');
+  const amber = spawnAmber(['serve', '--config', config, '--store', `s3://${bucket}/evidence`, '--data-dir', join(work, 'data'), '--listen', '127.0.0.1:0'], env);
+  t.teardown(() => amber.child.kill('SIGKILL'));
+  const swept = await amber.waitForLog('aborted stale multipart uploads', 30_000);
+  t.equal(swept['aborted'], 1);
+  await amber.waitForLog('amber is serving', 30_000);
+  t.same(await keys(), ['other/c.tar'], "only amber's prefix is swept");
+  amber.child.kill('SIGTERM');
+  await amber.exited();
+});
