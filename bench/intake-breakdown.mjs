@@ -64,18 +64,24 @@ async function serve(variant) {
       });
     }
     if (level >= 7) await app.register((await import('@fastify/swagger')).default, { openapi: { openapi: '3.1.0', info: { title: 'x', version: '0' } } });
+    // As amber attaches them (2026-11-28): route-level, callback-style hooks; no routeOptions lookups.
+    const routeHooks = {};
     if (level >= 5) {
-      app.addHook('onRequest', async (request, reply) => {
-        if (request.routeOptions.config.auth !== true) return;
+      routeHooks.onRequest = (request, reply, done) => {
         const principal = auth.authenticate(request);
-        if (principal === undefined) return reply.code(401).send({});
+        if (principal === undefined) {
+          reply.code(401).send({});
+          return;
+        }
         request.principal = principal;
-      });
+        done();
+      };
     }
     if (level >= 6) {
-      app.addHook('onResponse', async (request, reply) => {
-        metrics.intakeSeconds.observe({ route: request.routeOptions.url ?? 'unknown', status: String(reply.statusCode) }, reply.elapsedTime / 1000);
-      });
+      routeHooks.onResponse = (request, reply, done) => {
+        metrics.observeIntake(ROUTE, reply.statusCode, reply.elapsedTime / 1000);
+        done();
+      };
     }
     const answer = {
       captures: [{ id: '01jd3x5k7m9p2q4r6s8t0v1w2x', policy: 'interactive-shell', target: { namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9q', container: 'checkout' }, duplicate: true }],
@@ -83,6 +89,7 @@ async function serve(variant) {
     };
     app.post(ROUTE, {
       config: { auth: true },
+      ...routeHooks,
       schema: { ...(level >= 1 ? { body: FalcoEvent } : {}), ...(level >= 2 ? { response: { 200: IntakeAnswer } } : {}) },
     }, async () => (level >= 2 ? answer : {}));
   } else {
@@ -95,7 +102,10 @@ async function serve(variant) {
     const dataDir = (serverDataDir = await mkdtemp(join(tmpdir(), 'amber-bench-')));
     const queue = await FileQueue.open({ dir: join(dataDir, 'journal') });
     const metrics = all || variant.startsWith('A3')
-      ? { registry: new IntakeMetrics().registry, signals: noopMetric, policyMatches: noopMetric, capturesQueued: noopMetric, duplicates: noopMetric, intakeSeconds: noopMetric }
+      ? {
+          registry: new IntakeMetrics().registry, signals: noopMetric, policyMatches: noopMetric, capturesQueued: noopMetric, duplicates: noopMetric, intakeSeconds: noopMetric,
+          countSignal: noop, countMatch: noop, countQueued: noop, countDuplicate: noop, observeIntake: noop,
+        }
       : new IntakeMetrics({ processMetrics: true });
     app = await buildApp({
       log: all || variant.startsWith('A1') ? noopLogger : createLogger('warn', devNull),

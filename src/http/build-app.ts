@@ -1,6 +1,12 @@
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyServerOptions,
+  type onRequestHookHandler,
+} from 'fastify';
 import { AmberError, isAmberError, type ErrorCode } from '../core/amber-error.js';
 import { describeSchemaErrors, type SchemaError } from '../core/schema-problem.js';
 import type { AlertmanagerLabelKeys } from '../intake/normalise-alertmanager.js';
@@ -73,14 +79,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.config.auth !== true) return;
+  // Authentication runs first thing, before the body is read or parsed: a route-level onRequest
+  // hook on every route that says `config: { auth: true }`. Attached when the route is declared
+  // rather than a global hook that looks at the route's config on every request (fastify builds a
+  // fresh routeOptions object each time it is read), and callback-style, so an authenticated
+  // request goes on to body parsing synchronously instead of through a promise.
+  const authenticate: onRequestHookHandler = (request, reply, done) => {
     const principal = deps.auth.authenticate(request);
     if (principal === undefined) {
       reply.header('www-authenticate', 'Bearer realm="amber"');
-      throw new AmberError('AUTH_REQUIRED');
+      done(new AmberError('AUTH_REQUIRED'));
+      return;
     }
     request.principal = principal;
+    done();
+  };
+  app.addHook('onRoute', (route) => {
+    if (route.config?.auth !== true) return;
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    // The automatic HEAD route of a GET route arrives with the GET route's hooks, auth included.
+    if (!own.includes(authenticate)) route.onRequest = [authenticate, ...own];
   });
 
   app.setErrorHandler((error: FastifyError & { validation?: SchemaError[] }, request, reply) => {

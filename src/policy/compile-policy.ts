@@ -2,7 +2,7 @@ import { AmberError } from '../core/amber-error.js';
 import type { EvidenceSettings, IncludeItem } from '../core/capture.js';
 import { parseDuration } from '../core/duration.js';
 import { isValidName } from '../core/kube-names.js';
-import { parsePriority, priorityRank, type FieldValue, type Signal, type Source } from '../core/signal.js';
+import { PRIORITIES, parsePriority, priorityRank, type FieldValue, type Signal, type Source } from '../core/signal.js';
 import { POLICY_DEFAULTS, type CapturePolicy, type FieldCondition } from './capture-policy.js';
 
 type Predicate = (signal: Signal) => boolean;
@@ -16,6 +16,12 @@ export interface CompiledPolicy {
   readonly sources: ReadonlySet<Source>;
   /** All conditions, in the order they are written; a signal matches when every one holds. */
   readonly conditions: readonly { readonly what: string; readonly test: Predicate }[];
+  /**
+   * The rule names of `match.rules` when every one is an exact name (no `/regex/`): the intake
+   * indexes policies by them (see PolicyIndex). Absent when a rule is a regex or the policy names
+   * no rules, and on hand-built policies: such a policy is evaluated for every signal.
+   */
+  readonly exactRules?: readonly string[];
   readonly capture: {
     readonly containers: 'target' | 'all';
     readonly cooldownMs: number;
@@ -30,9 +36,12 @@ export function compilePolicy(policy: CapturePolicy, file: string): CompiledPoli
   const at = (path: string) => ({ file, policy: policy.metadata.name, path });
   const conditions: { what: string; test: Predicate }[] = [];
 
+  let exactRules: string[] | undefined;
   if (match.rules) {
-    const tests = match.rules.map((r, i) => ruleMatcher(r, at(`/spec/match/rules/${i}`)));
+    const rules = match.rules;
+    const tests = rules.map((r, i) => ruleMatcher(r, at(`/spec/match/rules/${i}`)));
     conditions.push({ what: 'rules', test: (s) => tests.some((t) => t(s.rule)) });
+    if (!rules.some((r) => REGEX_RULE.test(r))) exactRules = [...rules];
   }
   if (match.priority !== undefined) {
     const test = priorityMatcher(match.priority, at('/spec/match/priority'));
@@ -77,6 +86,7 @@ export function compilePolicy(policy: CapturePolicy, file: string): CompiledPoli
     disabled: policy.spec.disabled ?? false,
     sources: new Set(match.sources),
     conditions,
+    ...(exactRules === undefined ? {} : { exactRules }),
     capture: {
       containers: policy.spec.capture?.containers ?? POLICY_DEFAULTS.containers,
       cooldownMs,
@@ -94,8 +104,10 @@ export function compilePolicy(policy: CapturePolicy, file: string): CompiledPoli
 type Where = Record<string, unknown>;
 
 /** `/regex/flags` is a regular expression; anything else is an exact name. */
+const REGEX_RULE = /^\/(.*)\/([a-z]*)$/s;
+
 function toRegex(text: string, where: Where): RegExp | undefined {
-  const m = /^\/(.*)\/([a-z]*)$/s.exec(text);
+  const m = REGEX_RULE.exec(text);
   if (!m) return undefined;
   if (!/^[imsu]*$/.test(m[2] ?? '')) {
     throw new AmberError('POLICY_BAD_REGEX', { value: text, ...where, problem: `flags '${m[2]}': only i, m, s, u make sense for matching` });
@@ -131,7 +143,13 @@ function priorityMatcher(text: string, where: Where): (p: string) => boolean {
   if (!m || wanted === undefined) throw new AmberError('POLICY_BAD_PRIORITY', { ...where, value: text });
   const cmp = COMPARISONS[(m[1] ?? '=') as keyof typeof COMPARISONS];
   const rank = priorityRank(wanted);
+  // Signals arrive with their priority already normalised (normaliseFalco, normaliseAlertmanager),
+  // so the verdict for each of the eight canonical names is decided here, once; any other spelling
+  // still goes through parsePriority.
+  const verdict = new Map<string, boolean>(PRIORITIES.map((p) => [p, cmp(priorityRank(p), rank)]));
   return (p) => {
+    const known = verdict.get(p);
+    if (known !== undefined) return known;
     const got = parsePriority(p);
     return got !== undefined && cmp(priorityRank(got), rank);
   };

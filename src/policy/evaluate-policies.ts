@@ -1,5 +1,5 @@
 import type { Decision } from '../core/decision.js';
-import type { Signal } from '../core/signal.js';
+import type { Signal, Source } from '../core/signal.js';
 import type { CompiledPolicy } from './compile-policy.js';
 
 /** Every enabled policy whose conditions all hold for the signal, in load order. */
@@ -8,7 +8,7 @@ export function evaluatePolicies(policies: readonly CompiledPolicy[], signal: Si
   for (const policy of policies) {
     if (policy.disabled || !policy.sources.has(signal.source)) continue;
     if (!policy.conditions.every((c) => c.test(signal))) continue;
-    out.push({ policy: policy.name, signal, ...policy.capture, evidence: policy.evidence });
+    out.push(decide(policy, signal));
   }
   return out;
 }
@@ -18,4 +18,69 @@ export function firstFailedCondition(policy: CompiledPolicy, signal: Signal): st
   if (policy.disabled) return 'disabled';
   if (!policy.sources.has(signal.source)) return 'sources';
   return policy.conditions.find((c) => !c.test(signal))?.what;
+}
+
+function decide(policy: CompiledPolicy, signal: Signal): Decision {
+  return { policy: policy.name, signal, ...policy.capture, evidence: policy.evidence };
+}
+
+/** A policy as the index evaluates it: the conditions left to test once it is a candidate. */
+interface Candidate {
+  readonly policy: CompiledPolicy;
+  readonly tests: readonly ((signal: Signal) => boolean)[];
+}
+
+const NONE: readonly Candidate[] = [];
+
+/**
+ * The same answers as `evaluatePolicies` over a fixed policy list, without testing every policy:
+ * most policies name their Falco rules exactly, and a signal has one rule, so the policies that
+ * can match a signal are those naming its rule plus those with a `/regex/` rule or no rule
+ * condition. The candidate list for each (source, exact rule name) is merged in load order when
+ * the index is built, so decisions come out in the same order as a straight scan; disabled
+ * policies and other sources are left out up front. Only rule names that some policy names get a
+ * list of their own, so hostile rule names cannot grow the index.
+ */
+export class PolicyIndex {
+  /** Per source: exact rule name → candidates in load order. */
+  private readonly byRule = new Map<Source, Map<string, readonly Candidate[]>>();
+  /** Per source: the candidates for any other rule name (regex rules, no rule condition). */
+  private readonly anyRule = new Map<Source, readonly Candidate[]>();
+
+  constructor(readonly policies: readonly CompiledPolicy[]) {
+    const enabled = policies.filter((p) => !p.disabled);
+    const sources = new Set(enabled.flatMap((p) => [...p.sources]));
+    for (const source of sources) {
+      const mine = enabled.filter((p) => p.sources.has(source));
+      const toCandidate = (p: CompiledPolicy): Candidate => ({
+        policy: p,
+        // The rule test of an indexed policy has already held when it is a candidate.
+        tests: (p.exactRules === undefined ? p.conditions : p.conditions.filter((c) => c.what !== 'rules')).map((c) => c.test),
+      });
+      this.anyRule.set(source, mine.filter((p) => p.exactRules === undefined).map(toCandidate));
+      const names = new Set(mine.flatMap((p) => p.exactRules ?? []));
+      const byName = new Map<string, readonly Candidate[]>();
+      for (const name of names) {
+        byName.set(name, mine.filter((p) => p.exactRules === undefined || p.exactRules.includes(name)).map(toCandidate));
+      }
+      this.byRule.set(source, byName);
+    }
+  }
+
+  /** Every enabled policy whose conditions all hold for the signal, in load order. */
+  evaluate(signal: Signal): Decision[] {
+    const candidates = this.byRule.get(signal.source)?.get(signal.rule) ?? this.anyRule.get(signal.source) ?? NONE;
+    const out: Decision[] = [];
+    for (const { policy, tests } of candidates) {
+      let ok = true;
+      for (const test of tests) {
+        if (!test(signal)) {
+          ok = false;
+          break;
+        }
+      }
+      if (ok) out.push(decide(policy, signal));
+    }
+    return out;
+  }
 }
