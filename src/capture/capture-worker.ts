@@ -64,7 +64,11 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
     pump();
   };
 
-  const unwatch = deps.queue.watch((capture) => schedule(capture.id));
+  const unwatch = deps.queue.watch((capture) => {
+    if (capture.status.phase === 'Sealed' || capture.status.phase === 'Failed') return;
+    if (capture.status.retryAt) later(capture.id, capture.status.retryAt);
+    else schedule(capture.id);
+  });
   const open = await deps.queue.list({ limit: Number.MAX_SAFE_INTEGER });
   for (const c of open.reverse()) {
     if (c.status.phase === 'Sealed' || c.status.phase === 'Failed') continue;

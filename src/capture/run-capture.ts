@@ -53,7 +53,15 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
 
   if (chain.entries.length === 0) {
     const t = capture.spec.trigger;
-    chain.append('signal.received', { source: t.source, rule: t.rule, priority: t.priority, signalDigest: t.signalDigest }, RESPONDER, capture.createdAt);
+    chain.append(
+      'signal.received',
+      {
+        source: t.source, rule: t.rule, priority: t.priority, signalDigest: t.signalDigest,
+        ...(t.user !== undefined ? { user: t.user } : {}), ...(t.groups !== undefined ? { groups: t.groups } : {}), ...(t.command !== undefined ? { command: t.command } : {}),
+      },
+      RESPONDER,
+      capture.createdAt,
+    );
     chain.append('policy.matched', { policy: t.policy }, RESPONDER, capture.createdAt);
     chain.append('capture.queued', { captureId: id, target: capture.spec.target }, RESPONDER, capture.createdAt);
   }

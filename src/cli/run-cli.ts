@@ -6,6 +6,8 @@ Usage: amber <command> [options]
 
 Commands:
   serve              all-in-one: alert intake, policies, embedded capture queue
+  responder          in a cluster: intake and policies; creates Capture resources
+  agent              in a cluster, one per node: runs the Captures of its node
   policy validate    check the policy set exactly as serve does at start-up
   policy test FILE…  show which policies an alert matches and what it would capture
   demo               the whole flow against a simulated cluster: alert → sealed, verified bundle
@@ -23,6 +25,14 @@ type Command = (args: readonly string[], io: Io) => Promise<number>;
  */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve-command.js')).serveCommand,
+  responder: async () => {
+    const { serveCommand } = await import('./serve-command.js');
+    return (args, io) => serveCommand(args, io, 'responder');
+  },
+  agent: async () => {
+    const { serveCommand } = await import('./serve-command.js');
+    return (args, io) => serveCommand(args, io, 'agent');
+  },
   policy: async () => (await import('./policy-command.js')).policyCommand,
   verify: async () => (await import('./verify-command.js')).verifyCommand,
   demo: async () => (await import('./demo-command.js')).demoCommand,

@@ -6,6 +6,11 @@ import { IntakeMetrics } from '../http/intake-metrics.js';
 import { startServer, type RunningServer } from '../http/start-server.js';
 import { loadPolicies } from '../policy/load-policies.js';
 import { FileQueue } from '../queue/file-queue.js';
+import { AmberError } from '../core/amber-error.js';
+import { startHealthServer } from '../http/start-health-server.js';
+import { kubeApi, loadKubeConfig } from '../kube/kube-api.js';
+import { KubeQueue } from '../kube/kube-queue.js';
+import { placeTarget } from '../kube/place-target.js';
 import { setUpAuth } from './auth-setup.js';
 import { openCheckedStore, setUpSigning, startCaptureSide, type CaptureSide } from './start-capture.js';
 import { EXIT, parseFlags, version, type Io } from './cli-support.js';
@@ -38,6 +43,10 @@ Capture (checkpoint → seal → store):
   --delete-node-copy BOOL   delete the node's archive once sealed     (true)
   --min-free-bytes N        no checkpoint below this free space       (1 GiB)
   --signing-key FILE        JWK or PKCS#8 PEM (Ed25519/P-256); default: generated into <data-dir>/signing
+
+Kubernetes-native roles (amber responder / amber agent):
+  --namespace NS            where Capture resources live    AMBER_NAMESPACE (POD_NAMESPACE, else amber-system)
+  --node NAME               the agent's node                AMBER_NODE (NODE_NAME)
 
 S3 store (--store s3://bucket/prefix; credentials: the AWS SDK's chain — env, profile, IRSA, IMDS):
   --s3-endpoint URL         S3-compatible endpoint (RGW, MinIO)       AMBER_S3_ENDPOINT
@@ -80,10 +89,20 @@ export const SETTINGS_FLAGS = {
   's3-queue-size': { type: 'string' },
   's3-sse': { type: 'string' },
   's3-kms-key-id': { type: 'string' },
+  namespace: { type: 'string' },
+  node: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/**
+ * The three roles of the one binary: `serve` is everything in one process on the embedded file
+ * journal; in a cluster, `responder` replicas take alerts and create Capture resources, and one
+ * `agent` per node runs the captures for its node.
+ */
+export type Role = 'serve' | 'responder' | 'agent';
+
 export interface Serving {
+  readonly role: Role;
   readonly server: RunningServer;
   readonly settings: Readonly<Settings>;
   readonly log: Logger;
@@ -93,39 +112,43 @@ export interface Serving {
 }
 
 /** Builds every part from settings and starts listening. Throws (with a code) when it cannot. */
-export async function startServe(args: readonly string[], io: Io): Promise<Serving | undefined> {
+export async function startServe(args: readonly string[], io: Io, role: Role = 'serve'): Promise<Serving | undefined> {
   const { values } = parseFlags(args, SETTINGS_FLAGS);
   if (values.help) {
-    io.out(SERVE_HELP);
+    io.out(role === 'serve' ? SERVE_HELP : ROLE_HELP[role]);
     return undefined;
   }
   const settings = await loadSettings({ flags: values, env: io.env, configFile: values.config });
-  const log = createLogger(settings.logLevel);
+  const log = createLogger(settings.logLevel).child({ role });
   const policies = await loadPolicies(settings.policies);
   log.info({ dir: resolve(settings.policies), policies: policies.map((p) => p.name) }, 'policies loaded');
-  const store = await openCheckedStore(settings, policies, log);
-  const auth = await setUpAuth(settings, log);
-  const signingKey = await setUpSigning(settings, log);
-  const queue = await FileQueue.open({ dir: resolve(settings.dataDir, 'journal') });
+  // the responder never writes evidence: only the agent (and serve) open the store
+  const store = role === 'responder' ? undefined : await openCheckedStore(settings, policies, log);
+  const auth = role === 'agent' ? undefined : await setUpAuth(settings, log);
+  const signingKey = role === 'responder' ? undefined : await setUpSigning(settings, log);
+  const queue = role === 'serve' ? await FileQueue.open({ dir: resolve(settings.dataDir, 'journal') }) : kubeQueueFor(role, settings, io.env, log);
   let server: RunningServer;
   let capture: CaptureSide | undefined;
+  let sweeper: NodeJS.Timeout | undefined;
   try {
-    capture = await startCaptureSide(settings, store, queue, signingKey, log, version());
-    server = await startServer(
+    if (store !== undefined && signingKey !== undefined) capture = await startCaptureSide(settings, store, queue, signingKey, log, version());
+    if (role === 'responder' && queue instanceof KubeQueue) sweeper = sweepUnclaimed(queue, settings, log);
+    server = role === 'agent' ? await startHealthServer({ queue, log, metrics: new IntakeMetrics({ processMetrics: true }) }, { listen: settings.listen, tls: settings.tls }) : await startServer(
       {
         log,
         queue,
         policies,
-        auth,
+        auth: auth as NonNullable<typeof auth>,
         metrics: new IntakeMetrics({ processMetrics: true }),
         bodyLimit: settings.bodyLimit,
         labelKeys: settings.alertmanager.labels,
         version: version(),
-        jwks: { keys: [signingKey.publicJwk] },
+        jwks: { keys: signingKey ? [signingKey.publicJwk] : [] },
       },
       { listen: settings.listen, tls: settings.tls },
     );
   } catch (e) {
+    clearInterval(sweeper);
     await capture?.close();
     await queue.close();
     throw e;
@@ -133,12 +156,14 @@ export async function startServe(args: readonly string[], io: Io): Promise<Servi
   log.info({ url: server.url, dataDir: resolve(settings.dataDir), store: settings.store, version: version() }, 'amber is serving');
   let stopping: Promise<void> | undefined;
   return {
+    role,
     server,
     settings,
     log,
     capture: capture as CaptureSide,
     stop: () =>
       (stopping ??= (async () => {
+        clearInterval(sweeper);
         await server.close();
         await capture?.close(); // running captures finish their current step
         await queue.close(); // last: requests and captures still append
@@ -147,9 +172,37 @@ export async function startServe(args: readonly string[], io: Io): Promise<Servi
   };
 }
 
-/** `amber serve`: runs until SIGTERM/SIGINT, then shuts down within the grace period. */
-export async function serveCommand(args: readonly string[], io: Io): Promise<number> {
-  const serving = await startServe(args, io);
+function kubeQueueFor(role: 'responder' | 'agent', settings: Settings, env: Io['env'], log: Logger): KubeQueue {
+  const kc = loadKubeConfig(settings.kubeconfig);
+  const namespace = settings.kube.namespace ?? env['POD_NAMESPACE'] ?? 'amber-system';
+  if (role === 'agent') {
+    const node = settings.kube.node ?? env['NODE_NAME'];
+    if (node === undefined || node === '') {
+      throw new AmberError('CONFIG_INVALID', { setting: 'kube.node', problem: 'an agent needs its node name (--node, AMBER_NODE, or NODE_NAME from the downward API)' });
+    }
+    log.info({ namespace, node }, 'agent: taking the Captures of this node');
+    return new KubeQueue({ kc, namespace, node, log });
+  }
+  const api = kubeApi(kc);
+  log.info({ namespace }, 'responder: Captures are created as resources');
+  return new KubeQueue({ kc, namespace, log, place: (target) => placeTarget(api, target) });
+}
+
+/** Every minute, Captures no agent took within `kube.unclaimedSeconds` fail with NoAgent (any replica may do it). */
+function sweepUnclaimed(queue: KubeQueue, settings: Settings, log: Logger): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    queue.failUnclaimed(settings.kube.unclaimedSeconds * 1000).then(
+      (ids) => ids.length > 0 && log.warn({ captures: ids, afterSeconds: settings.kube.unclaimedSeconds }, 'captures no agent took are failed (NoAgent)'),
+      (err: unknown) => log.warn({ err }, 'could not check for unclaimed captures'),
+    );
+  }, Math.min(60_000, settings.kube.unclaimedSeconds * 500));
+  timer.unref();
+  return timer;
+}
+
+/** `amber serve|responder|agent`: runs until SIGTERM/SIGINT, then shuts down within the grace period. */
+export async function serveCommand(args: readonly string[], io: Io, role: Role = 'serve'): Promise<number> {
+  const serving = await startServe(args, io, role);
   if (!serving) return EXIT.OK;
   const { log, settings } = serving;
   await new Promise<void>((done) => {
@@ -170,3 +223,21 @@ export async function serveCommand(args: readonly string[], io: Io): Promise<num
   });
   return EXIT.OK;
 }
+
+const ROLE_HELP: Record<'responder' | 'agent', string> = {
+  responder: `Usage: amber responder [options]
+
+The cluster's intake: takes alerts (and admission requests), matches policies, finds each target's
+node and creates a Capture resource (captures.forensics.amber.dev) in --namespace; replicas need no
+leader (the Capture's name is derived from the dedupe key, so the second create is a duplicate).
+Captures no agent takes within kube.unclaimedSeconds (300) fail with reason NoAgent.
+Options as for 'amber serve' (see 'amber serve --help'), plus --namespace.
+`,
+  agent: `Usage: amber agent [options]
+
+One per node (a DaemonSet): watches the Captures for its node (--node, or NODE_NAME), checkpoints
+through the local kubelet, seals and stores the evidence, and writes progress to the Capture's
+status. Serves only /healthz, /readyz and /metrics on --listen.
+Options as for 'amber serve' (see 'amber serve --help'), plus --namespace and --node.
+`,
+};

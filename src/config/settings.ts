@@ -100,6 +100,18 @@ export const Settings = Type.Object(
       },
       closed,
     ),
+    /** The Kubernetes-native roles (`amber responder`, `amber agent`). */
+    kube: Type.Object(
+      {
+        /** Where Capture resources live; absent: $POD_NAMESPACE (downward API), else amber-system. */
+        namespace: Type.Optional(Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 })),
+        /** The agent's node; absent: $NODE_NAME (downward API). */
+        node: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+        /** A Capture no agent took within this many seconds fails with NoAgent. */
+        unclaimedSeconds: Type.Integer({ minimum: 10 }),
+      },
+      closed,
+    ),
     /** Private signing key (JWK or PKCS#8 PEM, Ed25519 or P-256); absent: generated into <data-dir>/signing. */
     signingKey: Type.Optional(Type.String({ minLength: 1 })),
   },
@@ -130,6 +142,7 @@ export const DEFAULT_SETTINGS: Settings = {
   cluster: 'default',
   kubelet: { insecureSkipTLSVerify: false, checkpointDir: '/var/lib/kubelet/checkpoints' },
   capture: { deleteNodeCopy: true, minFreeBytes: 1024 * 1024 * 1024, maxAttempts: 3, concurrency: 4 },
+  kube: { unclaimedSeconds: 300 },
   s3: { forcePathStyle: false, partSizeMiB: 16, queueSize: 4, sse: 'none', maxAttempts: 8, requestTimeoutSeconds: 120, staleUploadHours: 24 },
 };
 
@@ -156,6 +169,8 @@ export const OVERRIDABLE = [
   { path: 'capture.deleteNodeCopy', flag: 'delete-node-copy', env: 'AMBER_DELETE_NODE_COPY', kind: 'boolean' },
   { path: 'capture.minFreeBytes', flag: 'min-free-bytes', env: 'AMBER_MIN_FREE_BYTES', kind: 'integer' },
   { path: 'signingKey', flag: 'signing-key', env: 'AMBER_SIGNING_KEY', kind: 'string' },
+  { path: 'kube.namespace', flag: 'namespace', env: 'AMBER_NAMESPACE', kind: 'string' },
+  { path: 'kube.node', flag: 'node', env: 'AMBER_NODE', kind: 'string' },
   { path: 's3.endpoint', flag: 's3-endpoint', env: 'AMBER_S3_ENDPOINT', kind: 'string' },
   { path: 's3.region', flag: 's3-region', env: 'AMBER_S3_REGION', kind: 'string' },
   { path: 's3.forcePathStyle', flag: 's3-force-path-style', env: 'AMBER_S3_FORCE_PATH_STYLE', kind: 'boolean' },

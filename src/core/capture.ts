@@ -32,6 +32,10 @@ export const CaptureTrigger = Type.Object({
   time: Type.String(),
   policy: Type.String(),
   signalDigest: Type.String(),
+  /** Admission signals: who opened the session, and what they ran (also in the custody log). */
+  user: Type.Optional(Type.String()),
+  groups: Type.Optional(Type.Array(Type.String())),
+  command: Type.Optional(Type.String()),
 });
 
 export const EvidenceSettings = Type.Object({

@@ -49,6 +49,7 @@ export function planCapture(d: Decision): PlannedCapture {
         time: d.signal.time,
         policy: d.policy,
         signalDigest: d.signal.digest,
+        ...admissionActor(d.signal),
       },
       containers: d.containers,
       timeoutSeconds: d.timeoutSeconds,
@@ -56,5 +57,19 @@ export function planCapture(d: Decision): PlannedCapture {
       evidence: { ...d.evidence },
     },
     signals: [d.signal.rawText ?? d.signal.raw],
+  };
+}
+
+/** For an admission signal, the requesting user, their groups and the command, from the signal's fields. */
+function admissionActor(signal: Decision['signal']): { user?: string; groups?: string[]; command?: string } {
+  if (signal.source !== 'admission') return {};
+  const f = signal.fields;
+  const user = f['user.name'];
+  const groups = f['user.groups'];
+  const command = f['exec.command'];
+  return {
+    ...(typeof user === 'string' ? { user } : {}),
+    ...(typeof groups === 'string' && groups !== '' ? { groups: groups.split(',') } : {}),
+    ...(typeof command === 'string' ? { command } : {}),
   };
 }

@@ -18,6 +18,7 @@ import { healthRoutes } from './health-routes.js';
 import type { IntakeMetrics } from './intake-metrics.js';
 import { intakeRoutes } from './intake-routes.js';
 import type { Authenticator } from './token-auth.js';
+import { admissionRoutes } from './admission-routes.js';
 
 export interface AppDeps {
   readonly log: FastifyBaseLogger;
@@ -118,6 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app.get('/.well-known/jwks.json', { schema: { summary: 'Public keys that verify evidence manifests' } }, async () => jwks);
   }
   await app.register(intakeRoutes, { policies: deps.policies, queue: deps.queue, metrics: deps.metrics, labelKeys: deps.labelKeys });
+  await app.register(admissionRoutes, { policies: deps.policies, queue: deps.queue, metrics: deps.metrics });
   await app.register(captureRoutes, { queue: deps.queue });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -61,6 +61,19 @@ export const CapturePolicy = Type.Object(
             closed,
           ),
         ),
+        admission: Type.Optional(
+          Type.Object(
+            {
+              /** Hold the exec/attach/debug answer until the target's checkpoint is written (fail-open after maxWaitSeconds). */
+              holdUntil: Type.Optional(Type.Literal('checkpointed')),
+              /** At most this long (the webhook's own timeout is at most 30 s). */
+              maxWaitSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 25 })),
+              /** Deny DELETE and eviction of the target pod while its capture has not reached Uploading. */
+              holdDeletes: Type.Optional(Type.Boolean()),
+            },
+            closed,
+          ),
+        ),
         evidence: Type.Optional(
           Type.Object(
             {

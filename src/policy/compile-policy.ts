@@ -29,6 +29,8 @@ export interface CompiledPolicy {
     readonly include: readonly IncludeItem[];
   };
   readonly evidence: EvidenceSettings;
+  /** What the admission webhook does for this policy's captures. */
+  readonly admission: { readonly holdUntilCheckpointedMs: number; readonly holdDeletes: boolean };
 }
 
 export function compilePolicy(policy: CapturePolicy, file: string): CompiledPolicy {
@@ -97,6 +99,10 @@ export function compilePolicy(policy: CapturePolicy, file: string): CompiledPoli
       retentionDays: policy.spec.evidence?.retentionDays ?? POLICY_DEFAULTS.retentionDays,
       lock: policy.spec.evidence?.lock ?? POLICY_DEFAULTS.lock,
       ...(policy.spec.evidence?.legalHold === true ? { legalHold: true } : {}),
+    },
+    admission: {
+      holdUntilCheckpointedMs: policy.spec.admission?.holdUntil === 'checkpointed' ? (policy.spec.admission.maxWaitSeconds ?? 10) * 1000 : 0,
+      holdDeletes: policy.spec.admission?.holdDeletes === true,
     },
   };
 }

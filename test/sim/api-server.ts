@@ -1,14 +1,18 @@
 /**
- * The simulated kube-apiserver: only the read paths amber uses, with the real authn → authz →
+ * The simulated kube-apiserver: the pod/node read paths amber uses (and, through
+ * custom-resources.ts, the Capture custom resource), with the real authn → authz →
  * routing order and the real metav1.Status error bodies (k8s.io/apimachinery/pkg/api/errors:
  * NewUnauthorized, NewForbidden, NewNotFound, NewBadRequest; apiserver
  * endpoints/handlers/responsewriters/errors.go forbiddenMessage).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { forbidden as forbiddenError } from './api-errors.js';
+import { serveCustomResources } from './custom-resources.js';
 import { nodeListObject, nodeObject, podListObject, podObject, statusObject } from './k8s-objects.js';
 import type { PodRecord } from './k8s-objects.js';
-import { authenticate, logKey, podKey, send, type SimState } from './sim-state.js';
+import { matchesLabels, parseLabelSelector } from './label-selector.js';
+import { authenticate, logKey, podKey, send, writeJson, type SimState } from './sim-state.js';
 
 type Route =
   | { kind: 'pod'; ns: string; name: string }
@@ -38,29 +42,19 @@ function route(path: string): Route | undefined {
   return undefined;
 }
 
-function writeJson(res: ServerResponse, status: number, obj: unknown): void {
-  send(res, status, `${JSON.stringify(obj)}\n`, 'application/json', {
-    'Audit-Id': randomUUID(), 'Cache-Control': 'no-cache, private',
-    'X-Kubernetes-Pf-Flowschema-Uid': '8f3e1a94-5d7e-4b8e-9c52-0f1a2b3c4d5e', 'X-Kubernetes-Pf-Prioritylevel-Uid': '2c9b7f10-6e4d-4a3b-8f21-9d8c7b6a5e4f',
-  });
-}
-
 function forbidden(res: ServerResponse, user: string, verb: string, r: Route): void {
-  const resource = r.kind === 'podLog' ? 'pods/log' : r.kind.startsWith('pod') ? 'pods' : 'nodes';
-  const group = resource.startsWith('pods') ? 'pods' : 'nodes';
-  const name = 'name' in r ? r.name : '';
-  const ns = 'ns' in r ? r.ns : undefined;
-  const scope = ns ? `in the namespace "${ns}"` : 'at the cluster scope';
-  const why = `User "${user}" cannot ${verb} resource "${resource}" in API group "" ${scope}`;
-  const message = name ? `${group} "${name}" is forbidden: ${why}` : `${group} is forbidden: ${why}`;
-  writeJson(res, 403, statusObject(403, 'Forbidden', message, { name: name || undefined, kind: group }));
+  const e = forbiddenError(user, {
+    verb, group: '', resource: r.kind.startsWith('pod') ? 'pods' : 'nodes', ...(r.kind === 'podLog' ? { subresource: 'log' } : {}),
+    ...('name' in r ? { name: r.name } : {}), ...('ns' in r && r.ns ? { namespace: r.ns } : {}),
+  });
+  writeJson(res, e.code, e.body);
 }
 
 const notFound = (res: ServerResponse, kind: 'pods' | 'nodes', name: string) =>
   writeJson(res, 404, statusObject(404, 'NotFound', `${kind} "${name}" not found`, { name, kind }));
 const badRequest = (res: ServerResponse, message: string) => writeJson(res, 400, statusObject(400, 'BadRequest', message));
 
-/** labelSelector / fieldSelector equality terms (`a=b`, `a==b`, `a!=b`), comma-separated. */
+/** fieldSelector equality terms (`a=b`, `a==b`, `a!=b`), comma-separated. */
 function selector(expr: string | null, get: (key: string) => string | undefined | null): boolean | string {
   if (!expr) return true;
   for (const term of expr.split(',').map((t) => t.trim()).filter(Boolean)) {
@@ -107,6 +101,7 @@ function serve(state: SimState): (req: IncomingMessage, res: ServerResponse) => 
     const auth = authenticate(state, req);
     if (auth.kind === 'unauthorized') return writeJson(res, 401, statusObject(401, 'Unauthorized', 'Unauthorized'));
     const id = auth.kind === 'ok' ? auth.id : { user: 'system:anonymous', allowed: false };
+    if (serveCustomResources(state, req, res, url, { ...id, authenticated: auth.kind === 'ok' })) return;
     const r = route(url.pathname);
     if (!r) return writeJson(res, 404, statusObject(404, 'NotFound', 'the server could not find the requested resource', {}));
     if (req.method !== 'GET') {
@@ -123,13 +118,13 @@ function serve(state: SimState): (req: IncomingMessage, res: ServerResponse) => 
       }
       case 'pods': {
         const items: PodRecord[] = [];
+        const labels = parseLabelSelector(url.searchParams.get('labelSelector'));
+        if (typeof labels === 'string') return badRequest(res, labels);
         for (const rec of state.pods.values()) {
           if (r.ns && rec.spec.namespace !== r.ns) continue;
           const f = selector(url.searchParams.get('fieldSelector'), (k) => podField(rec, k));
           if (typeof f === 'string') return badRequest(res, f);
-          const l = selector(url.searchParams.get('labelSelector'), (k) => podObject(rec, layout).metadata?.labels?.[k]);
-          if (typeof l === 'string') return badRequest(res, l);
-          if (f && l) items.push(rec);
+          if (f && matchesLabels(labels, podObject(rec, layout).metadata?.labels)) items.push(rec);
         }
         items.sort((a, b) => (podKey(a.spec.namespace, a.spec.name) < podKey(b.spec.namespace, b.spec.name) ? -1 : 1));
         return writeJson(res, 200, podListObject(items.map((p) => podObject(p, layout)), rv));

@@ -181,12 +181,27 @@ export function nodeListObject(items: INode[], resourceVersion: string): INodeLi
   return { ...list, items: items.map(withoutKind) };
 }
 
+/** metav1.StatusDetails (field order of the Go struct). */
+export interface StatusDetails {
+  name?: string;
+  group?: string;
+  kind?: string;
+  uid?: string;
+  causes?: { reason?: string; message?: string; field?: string }[];
+}
+
 /** metav1.Status as apimachinery's StatusError writes it (field order of the Go struct). */
-export function statusObject(code: number, reason: string, message: string, details?: { name?: string; kind?: string }): IStatus {
+export function statusObject(code: number, reason: string, message: string, details?: StatusDetails): IStatus {
   const s: IStatus = {
-    kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason,
-    ...(details ? { details: JSON.parse(JSON.stringify(details)) as { name?: string; kind?: string } } : {}), code,
+    kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, ...(reason ? { reason } : {}),
+    ...(details ? { details: JSON.parse(JSON.stringify(details)) as StatusDetails } : {}), code,
   };
+  return check('Status', s, () => new Status(s).validate());
+}
+
+/** The Status a successful DELETE answers when the registry does not return the object (custom resources). */
+export function successStatus(details: StatusDetails): IStatus {
+  const s: IStatus = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: JSON.parse(JSON.stringify(details)) as StatusDetails };
   return check('Status', s, () => new Status(s).validate());
 }
 

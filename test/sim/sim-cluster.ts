@@ -12,17 +12,21 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { apiServerHandler } from './api-server.js';
+import { captureKey, createCapture, deleteCapture, isApiError } from './capture-store.js';
 import { podObject, uuidFrom, type PodRecord, type SimPodSpec } from './k8s-objects.js';
 import { hostPid, kubeletHandler } from './kubelet.js';
 import { makePki } from './pki.js';
+import type { JsonObject } from './object-patch.js';
 import {
   logKey, podKey, type ArchiveSettings, type CheckpointReceipt, type Identity, type SimFaults, type SimNode, type SimState,
 } from './sim-state.js';
+import { WatchHub } from './watch-stream.js';
 
 export type { SimContainer, SimEnv, SimPodSpec } from './k8s-objects.js';
 export type { ArchiveSettings, CheckpointReceipt, SimFaults } from './sim-state.js';
 export { RUNTIME_ERRORS } from './kubelet.js';
 export { MINER_POOL, MINER_WALLET, REVERSE_SHELL } from './criu-dump.js';
+export { CAPTURE } from './capture-store.js';
 
 export interface SimCluster {
   /** https://127.0.0.1:<port> */
@@ -55,6 +59,28 @@ export interface SimCluster {
   kubeletTls(node: string): { key: string; cert: string };
   /** makes the Node object advertise another port (a proxy in front of the kubelet); undefined: the real one */
   advertiseKubeletPort(node: string, port: number | undefined): void;
+  /** Captures as the API serves them (copies), ordered by namespace then name; all namespaces when none is given */
+  captures(namespace?: string): Record<string, any>[];
+  /**
+   * stores a Capture as a POST would (validated, uid/creationTimestamp/generation/resourceVersion
+   * filled in, ADDED event) but keeps `.status` if given; namespace: metadata.namespace or
+   * amber-system. Throws with the API's message on a name that exists or an invalid object.
+   */
+  addCapture(capture: object): Record<string, any>;
+  /** as a DELETE request (a DELETED event; with finalizers only a deletionTimestamp); nothing if it does not exist */
+  deleteCapture(namespace: string, name: string): void;
+  /**
+   * forgets every remembered Capture event (as after etcd compaction or an API server restart):
+   * a watch from any resourceVersion before now gets 410 Expired
+   */
+  expireWatchHistory(): void;
+  /**
+   * ends every open watch stream now: `close` ends the chunked response cleanly (as an API server
+   * shutting down), `reset` destroys the connection. Returns how many were open.
+   */
+  endWatches(how?: 'close' | 'reset'): number;
+  /** watch streams currently open */
+  openWatches(): number;
   /** stops listeners, removes root (unless started with keepRoot) */
   close(): Promise<void>;
 }
@@ -96,13 +122,20 @@ export async function startSimCluster(opts: { nodes?: string[]; root?: string; k
   const closing = new AbortController();
   const token = saToken(SA_USER);
   const forbiddenToken = saToken(FORBIDDEN_USER);
+  const faults: SimFaults = {
+    apiDown: false, kubeletDown: false, checkpointError: undefined, checkpointDelayMs: 0, rejectToken: false, checkpointFeatureOff: false,
+    watchWindow: 100, watchBookmarkMs: 60_000,
+  };
+  const startRv = 1000;
   const state: SimState = {
-    faults: { apiDown: false, kubeletDown: false, checkpointError: undefined, checkpointDelayMs: 0, rejectToken: false, checkpointFeatureOff: false },
+    faults,
     receipts: [],
     archive: { layout: 'containerd', pagesBytes: 256 * 1024, runtimeDefaultTimeoutSeconds: 120 },
     pods: new Map(), logs: new Map(), nodes: [],
     tokens: new Map<string, Identity>([[token, { user: SA_USER, allowed: true }], [forbiddenToken, { user: FORBIDDEN_USER, allowed: false }]]),
-    resourceVersion: 1000,
+    resourceVersion: startRv,
+    captures: new Map(),
+    captureWatch: new WatchHub(startRv, () => faults.watchWindow, () => faults.apiDown),
     closing: closing.signal,
   };
   const servers: Server[] = [];
@@ -181,10 +214,28 @@ export async function startSimCluster(opts: { nodes?: string[]; root?: string; k
       setLogs(ns, pod, container, lines) {
         state.logs.set(logKey(ns, pod, container), [...lines]);
       },
+      captures(ns) {
+        return [...state.captures.entries()].filter(([k]) => ns === undefined || k.startsWith(`${ns}/`))
+          .sort(([a], [b]) => (a < b ? -1 : 1)).map(([, o]) => structuredClone(o));
+      },
+      addCapture(capture) {
+        const c = structuredClone(capture) as JsonObject;
+        const meta = (c.metadata ?? {}) as JsonObject;
+        const out = createCapture(state, typeof meta.namespace === 'string' ? meta.namespace : SA_NAMESPACE, c, { keepStatus: true });
+        if (isApiError(out)) throw new Error(`sim: addCapture: ${out.body.message ?? ''}`);
+        return structuredClone(out.body as JsonObject);
+      },
+      deleteCapture(ns, name) {
+        if (state.captures.has(captureKey(ns, name))) deleteCapture(state, ns, name, Buffer.alloc(0));
+      },
+      expireWatchHistory: () => state.captureWatch.expire(state.resourceVersion),
+      endWatches: (how = 'close') => state.captureWatch.endAll(how),
+      openWatches: () => state.captureWatch.open,
       async close() {
         if (closed) return;
         closed = true;
         closing.abort();
+        state.captureWatch.endAll('reset');
         const stopped = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
         for (const s of sockets) s.destroy();
         await stopped;

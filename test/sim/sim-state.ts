@@ -1,7 +1,10 @@
 /** The state the sim's listeners share, and small HTTP helpers. */
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PodRecord } from './k8s-objects.js';
+import type { JsonObject } from './object-patch.js';
 import type { RuntimeLayout } from './runtime-metadata.js';
+import type { WatchHub } from './watch-stream.js';
 
 export interface SimFaults {
   /** API listener answers nothing: sockets are destroyed */
@@ -16,6 +19,14 @@ export interface SimFaults {
   rejectToken: boolean;
   /** kubelet answers 404 for /checkpoint/... like a kubelet without the ContainerCheckpoint gate */
   checkpointFeatureOff: boolean;
+  /**
+   * how many past Capture events the API server remembers for watches (its watch cache; default
+   * 100). A watch from a resourceVersion older than the window gets 410 Expired. 0: none — every
+   * watch from a resourceVersion before the latest Capture write is expired.
+   */
+  watchWindow: number;
+  /** interval of BOOKMARK events on watches that ask for them (the real cacher: about a minute) */
+  watchBookmarkMs: number;
 }
 
 export interface CheckpointReceipt {
@@ -54,6 +65,9 @@ export interface SimState {
   readonly nodes: SimNode[];
   readonly tokens: Map<string, Identity>;
   resourceVersion: number;
+  /** Captures as served, keyed `namespace/name` */
+  readonly captures: Map<string, JsonObject>;
+  readonly captureWatch: WatchHub;
   /** aborted by close(): running checkpoints stop waiting and write nothing */
   readonly closing: AbortSignal;
 }
@@ -78,6 +92,14 @@ export function send(res: ServerResponse, status: number, body: string | Buffer,
   if (contentType) h['Content-Type'] = contentType;
   res.writeHead(status, h);
   res.end(body);
+}
+
+/** A JSON API answer with the headers the real API server adds. */
+export function writeJson(res: ServerResponse, status: number, obj: unknown): void {
+  send(res, status, `${JSON.stringify(obj)}\n`, 'application/json', {
+    'Audit-Id': randomUUID(), 'Cache-Control': 'no-cache, private',
+    'X-Kubernetes-Pf-Flowschema-Uid': '8f3e1a94-5d7e-4b8e-9c52-0f1a2b3c4d5e', 'X-Kubernetes-Pf-Prioritylevel-Uid': '2c9b7f10-6e4d-4a3b-8f21-9d8c7b6a5e4f',
+  });
 }
 
 /** Go's http.Error: text/plain; charset=utf-8, nosniff, message + "\n". */

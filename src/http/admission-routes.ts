@@ -1,0 +1,127 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Capture } from '../core/capture.js';
+import { AdmissionAnswer, AdmissionReview } from '../intake/admission-review.js';
+import { normaliseAdmission } from '../intake/normalise-admission.js';
+import type { CompiledPolicy } from '../policy/compile-policy.js';
+import { PolicyIndex } from '../policy/evaluate-policies.js';
+import type { CaptureQueue } from '../queue/capture-queue.js';
+import type { IntakeMetrics } from './intake-metrics.js';
+import { ErrorAnswer } from './intake-routes.js';
+import { respondToSignals, type ResponderDeps } from './respond-to-signals.js';
+
+export interface AdmissionRouteOptions {
+  readonly policies: readonly CompiledPolicy[];
+  readonly queue: CaptureQueue;
+  readonly metrics: IntakeMetrics;
+  /** How often a held answer looks at the capture again. */
+  readonly pollMs?: number;
+}
+
+/** The webhook must answer within its timeoutSeconds (≤ 30): no hold may come near it. */
+const HOLD_CEILING_MS = 25_000;
+
+/**
+ * `POST /v1/admission`: the validating webhook for exec/attach/debug (a signal for the policies)
+ * and for pod deletion and eviction (the evidence hold). It allows everything, always within the
+ * webhook timeout, except: with `admission.holdUntil: checkpointed` the answer to an exec waits
+ * until the target's checkpoint is written (fail-open after maxWaitSeconds), and with
+ * `admission.holdDeletes` a DELETE or eviction of a pod whose capture has not reached Uploading
+ * is denied, naming the capture. Errors of amber's own never deny: the request is allowed and the
+ * failure logged. No bearer token: the API server calls it over TLS (see the chart).
+ */
+export const admissionRoutes: FastifyPluginAsyncTypebox<AdmissionRouteOptions> = async (app, opts) => {
+  const deps: ResponderDeps = { policies: opts.policies, index: new PolicyIndex(opts.policies), queue: opts.queue, metrics: opts.metrics };
+  const byName = new Map(opts.policies.map((p) => [p.name, p]));
+  const pollMs = opts.pollMs ?? 50;
+
+  app.post(
+    '/v1/admission',
+    {
+      schema: {
+        summary: 'Kubernetes validating admission webhook (AdmissionReview v1)',
+        body: AdmissionReview,
+        response: { 200: AdmissionAnswer, 400: ErrorAnswer, 413: ErrorAnswer, 415: ErrorAnswer, 422: ErrorAnswer },
+      },
+    },
+    async (request) => {
+      const review = request.body;
+      const uid = review.request.uid;
+      const answer = (allowed: boolean, extra: Partial<AdmissionAnswer['response']> = {}): AdmissionAnswer => ({
+        apiVersion: 'admission.k8s.io/v1',
+        kind: 'AdmissionReview',
+        response: { uid, allowed, ...extra },
+      });
+      const log = request.log.child({ admission: uid, operation: review.request.operation, resource: `pods/${review.request.subResource ?? ''}`, pod: `${review.request.namespace ?? ''}/${review.request.name ?? ''}` });
+      try {
+        const event = normaliseAdmission(review, request.rawBody);
+        if (event.kind === 'other') return answer(true);
+        if (event.kind === 'removal') return await holdRemoval(event.namespace, event.pod, byName, opts.queue, log).then((deny) => (deny ? answer(false, deny) : answer(true)));
+        if (event.dryRun) {
+          log.debug('dry run: nothing is captured');
+          return answer(true);
+        }
+        const outcome = await respondToSignals('admission', event.result, deps, log);
+        const holdMs = Math.min(HOLD_CEILING_MS, Math.max(0, ...outcome.body.captures.map((c) => byName.get(c.policy)?.admission.holdUntilCheckpointedMs ?? 0)));
+        if (holdMs > 0) {
+          const ids = outcome.body.captures.filter((c) => (byName.get(c.policy)?.admission.holdUntilCheckpointedMs ?? 0) > 0).map((c) => c.id);
+          const started = Date.now();
+          const done = await waitForCheckpoints(opts.queue, ids, holdMs, pollMs);
+          if (done) log.info({ captures: ids, heldMs: Date.now() - started }, 'exec held until the checkpoint was written');
+          else log.warn({ captures: ids, heldMs: Date.now() - started }, 'checkpoint not written within maxWaitSeconds: allowing (fail-open)');
+        }
+        return answer(true);
+      } catch (err) {
+        // fail-open: a webhook that denies on its own errors would lock operators out
+        log.error({ err }, 'admission request could not be processed; allowing it');
+        return answer(true, { warnings: ['amber could not process this request; it was allowed'] });
+      }
+    },
+  );
+};
+
+/** True once every capture has its checkpoint written (or has ended); false when time ran out. */
+async function waitForCheckpoints(queue: CaptureQueue, ids: readonly string[], holdMs: number, pollMs: number): Promise<boolean> {
+  const until = Date.now() + holdMs;
+  for (;;) {
+    const captures = await Promise.all(ids.map((id) => queue.get(id)));
+    if (captures.every((c) => c === undefined || checkpointed(c))) return true;
+    if (Date.now() + pollMs > until) return false;
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+function checkpointed(c: Capture): boolean {
+  const p = c.status.phase;
+  return p === 'Uploading' || p === 'Sealed' || p === 'Failed' || (c.status.checkpoints ?? []).length > 0;
+}
+
+/** A denial when a held capture of this pod has not reached Uploading within its timeout. */
+async function holdRemoval(
+  namespace: string,
+  pod: string,
+  policies: ReadonlyMap<string, CompiledPolicy>,
+  queue: CaptureQueue,
+  log: FastifyBaseLogger,
+): Promise<{ status: { code: number; reason: string; message: string } } | undefined> {
+  if (![...policies.values()].some((p) => p.admission.holdDeletes)) return undefined;
+  const now = Date.now();
+  const open = [...(await queue.list({ phase: 'Pending', limit: 500 })), ...(await queue.list({ phase: 'Checkpointing', limit: 500 }))];
+  const holding = open.find(
+    (c) =>
+      c.spec.target.namespace === namespace &&
+      c.spec.target.pod === pod &&
+      policies.get(c.spec.trigger.policy)?.admission.holdDeletes === true &&
+      now < Date.parse(c.createdAt) + c.spec.timeoutSeconds * 1000,
+  );
+  if (!holding) return undefined;
+  const until = new Date(Date.parse(holding.createdAt) + holding.spec.timeoutSeconds * 1000).toISOString();
+  log.warn({ capture: holding.id, until }, 'removal of a pod under evidence hold denied');
+  return {
+    status: {
+      code: 403,
+      reason: 'Forbidden',
+      message: `amber is preserving evidence of ${namespace}/${pod}: capture ${holding.id} (policy ${holding.spec.trigger.policy}) is ${holding.status.phase}; the hold ends when it reaches Uploading, at the latest ${until}`,
+    },
+  };
+}

@@ -1,0 +1,77 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { runCli } from '../../src/cli/run-cli.js';
+import { startSimCluster } from '../sim/sim-cluster.js';
+import { spawnAmber, type AmberProcess } from '../helpers/run-amber.js';
+
+t.test('responder + agent: the alert becomes a Capture resource, the agent killed mid-capture resumes it, the bundle verifies', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'amber-roles-'));
+  const sim = await startSimCluster({ nodes: ['node-a'], root: join(root, 'sim') });
+  const procs: AmberProcess[] = [];
+  t.teardown(async () => {
+    for (const p of procs) p.child.kill('SIGKILL');
+    await sim.close();
+    await rm(root, { recursive: true, force: true });
+  });
+  sim.archive.pagesBytes = 512 * 1024 * 1024; // the upload takes long enough to be interrupted
+  const pod = sim.addPod({ namespace: 'shop', name: 'web-1', node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] }) as any;
+  const common = ['--kubeconfig', sim.kubeconfigPath, '--namespace', 'amber-system', '--cluster', 'sim', '--listen', '127.0.0.1:0'];
+  const responderData = join(root, 'responder');
+  const responder = spawnAmber(['responder', ...common, '--data-dir', responderData]);
+  procs.push(responder);
+  const { url } = await responder.waitForLog('amber is serving', 30_000);
+  const agentArgs = [
+    'agent', ...common, '--node', 'node-a', '--data-dir', join(root, 'agent'), '--store', `file://${join(root, 'evidence')}`,
+    '--kubelet-ca', sim.caFile, '--checkpoint-dir', sim.checkpointDir('node-a'), '--min-free-bytes', '0',
+  ];
+  const agent = spawnAmber(agentArgs);
+  procs.push(agent);
+  await agent.waitForLog('amber is serving', 30_000);
+
+  const token = (await readFile(join(responderData, 'auth-token'), 'utf8')).trim();
+  const auth = { authorization: `Bearer ${token}` };
+  const full = String(pod.status.containerStatuses[0].containerID).replace(/^[a-z-]+:\/\//, '');
+  const alert = JSON.stringify({
+    time: new Date().toISOString(), rule: 'Terminal shell in container', priority: 'Notice', output: 'shell', source: 'syscall', tags: [],
+    output_fields: { 'container.id': full.slice(0, 12), 'container.name': 'app', 'k8s.ns.name': 'shop', 'k8s.pod.name': 'web-1' },
+  });
+  const post = () => fetch(`${url as string}/v1/alerts/falco`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: alert });
+  const res = await post();
+  t.equal(res.status, 202);
+  const id = ((await res.json()) as { captures: { id: string }[] }).captures[0]?.id as string;
+  const again = (await (await post()).json()) as { captures: { id: string; duplicate: boolean }[] };
+  t.match(again.captures[0], { id, duplicate: true }, 'the same alert again is a duplicate of the Capture');
+  t.equal(sim.captures('amber-system').length, 1, 'one Capture resource');
+
+  const phaseOf = async () => ((await (await fetch(`${url as string}/v1/captures/${id}`, { headers: auth })).json()) as { status: { phase: string } }).status.phase;
+  let phase = '';
+  for (let i = 0; i < 3000 && phase !== 'Uploading' && phase !== 'Sealed'; i++) {
+    phase = await phaseOf();
+    if (phase !== 'Uploading') await new Promise((r) => setTimeout(r, 10));
+  }
+  t.equal(phase, 'Uploading', 'the responder reads the progress the agent writes to the Capture');
+  agent.child.kill('SIGKILL');
+  await agent.exited();
+
+  const second = spawnAmber(agentArgs);
+  procs.push(second);
+  const sealed = await second.waitForLog('capture sealed', 120_000);
+  t.equal(sealed['capture'], id);
+  t.equal(sim.receipts.filter((r) => r.status === 200).length, 1, 'checkpointed once');
+  const capture = (await (await fetch(`${url as string}/v1/captures/${id}`, { headers: auth })).json()) as { status: { phase: string; bundle: { uri: string } } };
+  t.equal(capture.status.phase, 'Sealed');
+  const out: string[] = [];
+  const code = await runCli(['verify', fileURLToPath(capture.status.bundle.uri), '--jwks', join(root, 'agent', 'signing', 'jwks.json')], {
+    out: (s) => out.push(s),
+    err: (s) => out.push(s),
+    env: {},
+  });
+  t.equal(code, 0, out.join('\n'));
+  for (const p of [second, responder]) {
+    p.child.kill('SIGTERM');
+    t.equal(await p.exited(), 0);
+  }
+});
