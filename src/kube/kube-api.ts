@@ -103,7 +103,7 @@ function toAmberError(e: unknown, what: string): AmberError {
 }
 
 /** The `message` of a metav1.Status body, which the client hands over as text or object. */
-function statusMessage(body: unknown): string | undefined {
+export function statusMessage(body: unknown): string | undefined {
   let parsed = body;
   if (typeof body === 'string') {
     try {

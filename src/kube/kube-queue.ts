@@ -2,8 +2,8 @@ import { ApiException, CustomObjectsApi, Watch, type KubeConfig } from '@kuberne
 import type { Logger } from 'pino';
 import { AmberError } from '../core/amber-error.js';
 import type { Capture, CaptureStatus } from '../core/capture.js';
-import { newCaptureId } from '../core/capture-id.js';
-import type { CaptureQueue, CaptureRequest, EnqueueResult, ListOptions } from '../queue/capture-queue.js';
+import { newCapture, type CaptureQueue, type CaptureRequest, type EnqueueResult, type ListOptions } from '../queue/capture-queue.js';
+import { statusMessage } from './kube-api.js';
 import { CAPTURE_GROUP, CAPTURE_PLURAL, CAPTURE_VERSION, captureName, digest40, fromResource, LABELS, toResource, type CaptureResource } from './capture-resource.js';
 
 /** Where the responder learns a target's node before it creates the Capture (the agent there takes it). */
@@ -65,20 +65,13 @@ export class KubeQueue implements CaptureQueue {
     const at = new Date(now).toISOString();
     const placed = this.o.place ? await this.o.place(request.spec.target) : undefined;
     const node = placed !== undefined && 'node' in placed ? placed.node : undefined;
-    const capture: Capture = {
-      id: newCaptureId(now),
-      createdAt: at,
-      dedupeKey: request.dedupeKey,
-      ...(request.deliveryKey === undefined ? {} : { deliveryKey: request.deliveryKey }),
-      cooldownMs: request.cooldownMs,
+    const capture = newCapture(request, now, {
       spec: { ...request.spec, target: { ...request.spec.target, ...(node !== undefined ? { node } : {}) } },
       // a target that cannot be placed is accepted and recorded as failed, with the reason
-      status:
-        placed !== undefined && 'reason' in placed
-          ? { phase: 'Failed', phaseTimes: { Pending: at, Failed: at }, attempts: 0, reason: placed.reason, message: placed.message }
-          : { phase: 'Pending', phaseTimes: { Pending: at }, attempts: 0 },
-      signals: [...request.signals],
-    };
+      ...(placed !== undefined && 'reason' in placed
+        ? { status: { phase: 'Failed' as const, phaseTimes: { Pending: at, Failed: at }, attempts: 0, reason: placed.reason, message: placed.message } }
+        : {}),
+    });
     const name = captureName(request.dedupeKey, seq);
     try {
       const created = (await this.call('create', () => this.api.createNamespacedCustomObject({ ...this.base, body: toResource(capture, name, node) }))) as CaptureResource;
@@ -290,17 +283,4 @@ export class KubeQueue implements CaptureQueue {
 function seqOf(c: Capture, names: ReadonlyMap<string, string>): number {
   const m = /-(\d+)$/.exec(names.get(c.id) ?? '');
   return m ? Number(m[1]) : 0;
-}
-
-function statusMessage(body: unknown): string | undefined {
-  let parsed = body;
-  if (typeof body === 'string') {
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      return body.slice(0, 500);
-    }
-  }
-  const m = (parsed as { message?: unknown } | null)?.message;
-  return typeof m === 'string' ? m : undefined;
 }

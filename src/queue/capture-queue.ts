@@ -1,4 +1,5 @@
 import type { Capture, CaptureStatus, Phase } from '../core/capture.js';
+import { newCaptureId } from '../core/capture-id.js';
 import type { PlannedCapture } from '../core/decision.js';
 
 /**
@@ -40,4 +41,19 @@ export interface CaptureQueue {
   isReady(): boolean;
   /** Flushes what was accepted and releases the journal. */
   close(): Promise<void>;
+}
+
+/** A new capture for a request, as every queue stores it: a fresh id, Pending unless told otherwise. */
+export function newCapture(request: CaptureRequest, now: number, overrides: { spec?: Capture['spec']; status?: CaptureStatus } = {}): Capture {
+  const at = new Date(now).toISOString();
+  return {
+    id: newCaptureId(now),
+    createdAt: at,
+    dedupeKey: request.dedupeKey,
+    ...(request.deliveryKey === undefined ? {} : { deliveryKey: request.deliveryKey }),
+    cooldownMs: request.cooldownMs,
+    spec: overrides.spec ?? request.spec,
+    status: overrides.status ?? { phase: 'Pending', phaseTimes: { Pending: at }, attempts: 0 },
+    signals: [...request.signals],
+  };
 }

@@ -1,8 +1,7 @@
 import { Compile } from 'typebox/compile';
 import { AmberError } from '../core/amber-error.js';
 import { Capture, type CaptureStatus } from '../core/capture.js';
-import { newCaptureId } from '../core/capture-id.js';
-import type { CaptureQueue, CaptureRequest, EnqueueResult, ListOptions } from './capture-queue.js';
+import { newCapture, type CaptureQueue, type CaptureRequest, type EnqueueResult, type ListOptions } from './capture-queue.js';
 import { JsonlJournal } from './jsonl-journal.js';
 
 const checkCapture = Compile(Capture);
@@ -119,17 +118,7 @@ export class FileQueue implements CaptureQueue {
       return { capture: existing.capture, duplicate: true };
     }
     if (!this.journal.healthy) throw new AmberError('QUEUE_UNAVAILABLE', { reason: 'journal write failed earlier' });
-    const at = new Date(now).toISOString();
-    const capture: Capture = {
-      id: newCaptureId(now),
-      createdAt: at,
-      dedupeKey: request.dedupeKey,
-      ...(request.deliveryKey === undefined ? {} : { deliveryKey: request.deliveryKey }),
-      cooldownMs: request.cooldownMs,
-      spec: request.spec,
-      status: { phase: 'Pending', phaseTimes: { Pending: at }, attempts: 0 },
-      signals: [...request.signals],
-    };
+    const capture = newCapture(request, now);
     const durable = this.journal.append({ v: 1, capture });
     const entry = this.index(capture, durable);
     try {
