@@ -14,7 +14,7 @@ t.test('killed during the upload, amber resumes after a restart and the bundle v
     await sim.close();
     await rm(root, { recursive: true, force: true });
   });
-  sim.archive.pagesBytes = 768 * 1024 * 1024; // big enough that the upload takes a while
+  sim.archive.pagesBytes = 320 * 1024 * 1024; // big enough that the upload takes a while
   const pod = sim.addPod({ namespace: 'shop', name: 'web-1', node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] }) as any;
   const dataDir = join(root, 'data');
   const args = [

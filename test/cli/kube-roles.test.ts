@@ -16,7 +16,7 @@ t.test('responder + agent: the alert becomes a Capture resource, the agent kille
     await sim.close();
     await rm(root, { recursive: true, force: true });
   });
-  sim.archive.pagesBytes = 512 * 1024 * 1024; // the upload takes long enough to be interrupted
+  sim.archive.pagesBytes = 192 * 1024 * 1024; // the upload takes long enough to be interrupted
   const pod = sim.addPod({ namespace: 'shop', name: 'web-1', node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] }) as any;
   const common = ['--kubeconfig', sim.kubeconfigPath, '--namespace', 'amber-system', '--cluster', 'sim', '--listen', '127.0.0.1:0'];
   const responderData = join(root, 'responder');

@@ -66,3 +66,15 @@ export async function runAmber(args: readonly string[], env: Record<string, stri
   const code = await p.exited();
   return { code, stdout: p.stdout.join('\n'), stderr: p.stderr.join('') };
 }
+
+/** The CLI in this process (no dist/, no child): for commands that need neither dist/sim nor a clean stdout. */
+export async function runCliHere(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { runCli } = await import('../../src/cli/run-cli.js');
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runCli(args, { out: (s) => out.push(s), err: (s) => err.push(s), env });
+  return { code, stdout: out.join('\n'), stderr: err.join('\n') };
+}
+
+/** Child processes started without tap's coverage instrumentation, which triples their start-up. */
+export const UNINSTRUMENTED = { NODE_OPTIONS: '' } as const;

@@ -39,10 +39,10 @@ export async function runS3FaultScenario(opts: {
     target: opts.upstream,
     s3: true,
     seed: opts.seed ?? 7,
-    faults: { error5xx: 0.1, slowDown: 0.08, resetMidBody: 0.08, stall: 0.04, stallMs: 10_000 },
+    faults: { error5xx: 0.1, slowDown: 0.08, resetMidBody: 0.08, stall: 0.04, stallMs: 5_000 },
   });
   // Short timeouts so a stalled request is retried quickly; many attempts, as in production.
-  const client = createS3Client({ endpoint: s3Proxy.url, forcePathStyle: true, maxAttempts: 12, retryBaseMs: 20, requestTimeoutMs: 2_000 });
+  const client = createS3Client({ endpoint: s3Proxy.url, forcePathStyle: true, maxAttempts: 12, retryBaseMs: 20, requestTimeoutMs: 1_000 });
   const store = new S3Store({ client, bucket: opts.bucket, partSize: 5 * MiB, queueSize: 2 });
   const stack = await startStack({ policyYaml: opts.policyYaml, store: { store, prefix: 'faults' }, capture: { maxAttempts: 8 } });
   const kubeletProxy = await startFaultProxy({

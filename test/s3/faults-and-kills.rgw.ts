@@ -54,7 +54,7 @@ t.test('amber killed at random points of uploads, 20 times: every accepted captu
     await sim.close();
     await rm(root, { recursive: true, force: true });
   });
-  sim.archive.pagesBytes = 24 * MiB; // several 5 MiB parts: a kill lands inside a multipart upload
+  sim.archive.pagesBytes = 16 * MiB; // several 5 MiB parts: a kill lands inside a multipart upload
   const policies = join(root, 'policies');
   await (await import('node:fs/promises')).mkdir(policies);
   await (await import('node:fs/promises')).writeFile(join(policies, 'locked.yaml'), LOCKED);
@@ -121,7 +121,7 @@ t.test('amber killed at random points of uploads, 20 times: every accepted captu
       phase = await phaseOf(url, auth, id);
       if (phase !== 'Uploading') await new Promise((r) => setTimeout(r, 5));
     }
-    await new Promise((r) => setTimeout(r, Math.floor(random() * 1500)));
+    await new Promise((r) => setTimeout(r, Math.floor(random() * 1000)));
     const at = await phaseOf(url, auth, id).catch(() => 'unknown');
     killedIn[at] = (killedIn[at] ?? 0) + 1;
     proc.child.kill('SIGKILL');

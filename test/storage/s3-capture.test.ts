@@ -5,7 +5,7 @@ import t from 'tap';
 import { S3Store } from '../../src/storage/s3-store.js';
 import { storeSource } from '../../src/evidence/bundle-source.js';
 import { verifyBundle } from '../../src/evidence/verify-bundle.js';
-import { runAmber } from '../helpers/run-amber.js';
+import { runAmber, runCliHere, UNINSTRUMENTED } from '../helpers/run-amber.js';
 import { startS3rver, S3RVER_CREDENTIALS } from '../helpers/start-s3rver.js';
 import { startStack } from '../helpers/start-stack.js';
 
@@ -59,11 +59,11 @@ t.test('a capture lands in S3 as a sealed bundle that `amber verify s3://…` ac
   t.teardown(() => rm(work, { recursive: true, force: true }));
   const jwks = join(work, 'jwks.json');
   await writeFile(jwks, JSON.stringify({ keys: [stack.key.publicJwk] }));
-  const cli = await runAmber(['verify', uri, '--jwks', jwks], s3Env);
+  const cli = await runCliHere(['verify', uri, '--jwks', jwks], s3Env);
   t.equal(cli.code, 0, cli.stdout + cli.stderr);
   t.match(cli.stdout, /VALID: all \d+ checks passed/);
   t.match(cli.stdout, /info lock checkpoint-app\.tar: no retention/, 'what the store holds is reported even when nothing was promised');
-  const json = await runAmber(['verify', uri, '--jwks', jwks, '--json'], s3Env);
+  const json = await runCliHere(['verify', uri, '--jwks', jwks, '--json'], s3Env);
   const parsed = JSON.parse(json.stdout) as { valid: boolean; objects: { name: string; legalHold: boolean }[] };
   t.equal(parsed.valid, true);
   t.equal(parsed.objects.length, 7);
@@ -73,11 +73,11 @@ t.test('a capture lands in S3 as a sealed bundle that `amber verify s3://…` ac
   const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
   await s3.client.send(new DeleteObjectCommand({ Bucket: 'evidence', Key: `${dir}/signals.json` }));
   await s3.client.send(new PutObjectCommand({ Bucket: 'evidence', Key: `${dir}/signals.json`, Body: '[{"forged":true}]\n' }));
-  const bad = await runAmber(['verify', uri, '--jwks', jwks], s3Env);
+  const bad = await runCliHere(['verify', uri, '--jwks', jwks], s3Env);
   t.equal(bad.code, 1);
   t.match(bad.stdout, /FAIL artifact signals\.json/);
 
-  const missing = await runAmber(['verify', 's3://evidence/prod/amber/nothing-here', '--jwks', jwks], s3Env);
+  const missing = await runCliHere(['verify', 's3://evidence/prod/amber/nothing-here', '--jwks', jwks], s3Env);
   t.equal(missing.code, 2, missing.stderr);
   t.match(missing.stderr, /BUNDLE_NOT_FOUND|no objects under this prefix/);
 });
@@ -85,12 +85,12 @@ t.test('a capture lands in S3 as a sealed bundle that `amber verify s3://…` ac
 t.test('serve refuses to start on an S3 store without Object Lock when a policy asks for a lock', async (t) => {
   const work = await mkdtemp(join(tmpdir(), 'amber-s3-serve-'));
   t.teardown(() => rm(work, { recursive: true, force: true }));
-  const res = await runAmber(['serve', '--store', 's3://evidence/prod', '--data-dir', join(work, 'data'), '--listen', '127.0.0.1:0'], s3Env);
+  const res = await runAmber(['serve', '--store', 's3://evidence/prod', '--data-dir', join(work, 'data'), '--listen', '127.0.0.1:0'], { ...s3Env, ...UNINSTRUMENTED });
   t.equal(res.code, 2, res.stdout + res.stderr);
   const all = res.stdout + res.stderr;
   t.match(all, /STORE_NO_OBJECT_LOCK/);
   t.match(all, /object-lock-enabled-for-bucket/, 'the message says how to fix it');
-  const missingBucket = await runAmber(['serve', '--store', 's3://no-such-bucket/prod', '--data-dir', join(work, 'data'), '--listen', '127.0.0.1:0'], s3Env);
+  const missingBucket = await runAmber(['serve', '--store', 's3://no-such-bucket/prod', '--data-dir', join(work, 'data'), '--listen', '127.0.0.1:0'], { ...s3Env, ...UNINSTRUMENTED });
   t.equal(missingBucket.code, 2);
   t.match(missingBucket.stdout + missingBucket.stderr, /no-such-bucket.*does not exist/);
 });
@@ -101,11 +101,11 @@ t.test('amber demo takes --store s3://… and --policies like serve, and verifie
   const policies = join(work, 'policies');
   await (await import('node:fs/promises')).mkdir(policies);
   await writeFile(join(policies, 'shell.yaml'), UNLOCKED_POLICY);
-  const res = await runAmber(['demo', '--data-dir', join(work, 'demo'), '--store', 's3://evidence/demo', '--policies', policies], s3Env);
+  const res = await runAmber(['demo', '--data-dir', join(work, 'demo'), '--store', 's3://evidence/demo', '--policies', policies], { ...s3Env, ...UNINSTRUMENTED });
   t.equal(res.code, 0, res.stdout + res.stderr);
   t.match(res.stdout, /bundle: s3:\/\/evidence\/demo\/demo\/\d{4}\/\d{2}\/\d{2}\/[0-9a-z]+/);
   t.match(res.stdout, /the sealed bundle VERIFIES/);
-  const refused = await runAmber(['demo', '--data-dir', join(work, 'demo2'), '--store', 's3://evidence/demo'], s3Env);
+  const refused = await runAmber(['demo', '--data-dir', join(work, 'demo2'), '--store', 's3://evidence/demo'], { ...s3Env, ...UNINSTRUMENTED });
   t.equal(refused.code, 2, 'the default policies ask for compliance locks, which s3rver cannot give');
   t.match(refused.stderr, /STORE_NO_OBJECT_LOCK/);
 });
