@@ -44,6 +44,7 @@ interface Token {
 interface ErrorInfo {
   errorType: 'TRANSIENT' | 'THROTTLING' | 'SERVER_ERROR' | 'CLIENT_ERROR';
   retryAfterHint?: Date;
+  error?: { $metadata?: { httpStatusCode?: number } };
 }
 
 /**
@@ -62,7 +63,9 @@ export function evidenceRetryStrategy(maxAttempts: number, baseMs: number) {
     },
     async refreshRetryTokenForRetry(t: Token, info: ErrorInfo): Promise<Token> {
       const count = t.getRetryCount() + 1;
-      if (info.errorType === 'CLIENT_ERROR' || count >= maxAttempts) throw new Error('no more retries');
+      // 501 Not Implemented is a 5xx that no retry changes (a server without Object Lock, say)
+      const permanent = info.errorType === 'CLIENT_ERROR' || info.error?.$metadata?.httpStatusCode === 501;
+      if (permanent || count >= maxAttempts) throw new Error('no more retries');
       const hint = info.retryAfterHint ? Math.max(0, info.retryAfterHint.getTime() - Date.now()) : 0;
       const delay = Math.max(hint, Math.random() * Math.min(10_000, baseMs * 2 ** (count - 1)));
       return token(count, delay);

@@ -143,6 +143,7 @@ t.test('the retry strategy retries transient, throttling and 5xx errors with bac
   t.equal(token.getRetryCount(), 3);
   await t.rejects(strategy.refreshRetryTokenForRetry(token, { errorType: 'TRANSIENT' }), 'the 4th attempt was the last');
   await t.rejects(strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken(), { errorType: 'CLIENT_ERROR' }), 'a 4xx is final');
+  await t.rejects(strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken(), { errorType: 'SERVER_ERROR', error: { $metadata: { httpStatusCode: 501 } } }), '501 Not Implemented is final');
   const hinted = await strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken(), { errorType: 'THROTTLING', retryAfterHint: new Date(Date.now() + 500) });
   t.ok(hinted.getRetryDelay() > 400, 'Retry-After is honoured');
 });
