@@ -6,6 +6,7 @@ import { AmberError } from '../core/amber-error.js';
 import { directorySource, storeSource, type BundleSource } from '../evidence/bundle-source.js';
 import type { Check } from '../evidence/verify-bundle.js';
 import type { Manifest } from '../evidence/manifest.js';
+import { retentionOf } from '../capture/store-once.js';
 import { openStore, parseS3Uri } from '../storage/open-store.js';
 import type { S3Store } from '../storage/s3-store.js';
 
@@ -40,15 +41,14 @@ export async function openBundleTarget(target: string, s3: Settings['s3']): Prom
   return { source: directorySource(dir) };
 }
 
-const DAY_MS = 24 * 60 * 60 * 1000;
-
 async function objectLocks(store: S3Store, prefix: string, names: readonly string[], manifest: Manifest | undefined): Promise<{ objects: ObjectLock[]; checks: Check[] }> {
   const objects: ObjectLock[] = [];
   const checks: Check[] = [];
   const evidence = manifest?.evidence;
-  const wanted = evidence !== undefined && evidence.lock !== 'none' && evidence.retentionDays > 0 ? evidence.lock.toUpperCase() : undefined;
-  // the earliest date the policy promised: retentionDays after the capture was queued
-  const promised = wanted !== undefined && manifest !== undefined ? Date.parse(manifest.times.queued) + (evidence?.retentionDays ?? 0) * DAY_MS : undefined;
+  // what the capture asked the store for (the same computation), so what the policy promised
+  const retention = evidence !== undefined && manifest !== undefined ? retentionOf(evidence, manifest.times.queued) : undefined;
+  const wanted = retention?.mode;
+  const promised = retention?.retainUntil.getTime();
   for (const name of names) {
     const info = await store.headObject(`${prefix}/${name}`);
     if (info === undefined) continue;
