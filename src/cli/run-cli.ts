@@ -12,6 +12,7 @@ Commands:
   policy test FILE…  show which policies an alert matches and what it would capture
   demo               the whole flow against a simulated cluster: alert → sealed, verified bundle
   verify TARGET      check an evidence bundle's signature, hashes and custody chain
+  jwks               print the public key set that verifies the manifests
 
 Run 'amber <command> --help' for a command's options.
 Exit codes: 0 ok, 1 the answer is "no" (invalid input), 2 could not run.
@@ -36,6 +37,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   policy: async () => (await import('./policy-command.js')).policyCommand,
   verify: async () => (await import('./verify-command.js')).verifyCommand,
   demo: async () => (await import('./demo-command.js')).demoCommand,
+  jwks: async () => (await import('./jwks-command.js')).jwksCommand,
 };
 
 export async function runCli(argv: readonly string[], io: Io = processIo): Promise<number> {

@@ -11,6 +11,7 @@ import { startHealthServer } from '../http/start-health-server.js';
 import { kubeApi, loadKubeConfig } from '../kube/kube-api.js';
 import { KubeQueue } from '../kube/kube-queue.js';
 import { placeTarget } from '../kube/place-target.js';
+import { loadPublicJwks, mergeJwks } from '../evidence/signing-key.js';
 import { setUpAuth } from './auth-setup.js';
 import { openCheckedStore, setUpSigning, startCaptureSide, type CaptureSide } from './start-capture.js';
 import { EXIT, parseFlags, version, type Io } from './cli-support.js';
@@ -43,6 +44,8 @@ Capture (checkpoint → seal → store):
   --delete-node-copy BOOL   delete the node's archive once sealed     (true)
   --min-free-bytes N        no checkpoint below this free space       (1 GiB)
   --signing-key FILE        JWK or PKCS#8 PEM (Ed25519/P-256); default: generated into <data-dir>/signing
+  --jwks-file FILE          more public keys to publish at /.well-known/jwks.json   AMBER_JWKS_FILE
+                            (earlier keys after a rotation; the responder's copy of the agents' key)
 
 Kubernetes-native roles (amber responder / amber agent):
   --namespace NS            where Capture resources live    AMBER_NAMESPACE (POD_NAMESPACE, else amber-system)
@@ -82,6 +85,7 @@ export const SETTINGS_FLAGS = {
   'delete-node-copy': { type: 'string' },
   'min-free-bytes': { type: 'string' },
   'signing-key': { type: 'string' },
+  'jwks-file': { type: 'string' },
   's3-endpoint': { type: 'string' },
   's3-region': { type: 'string' },
   's3-force-path-style': { type: 'string' },
@@ -126,6 +130,10 @@ export async function startServe(args: readonly string[], io: Io, role: Role = '
   const store = role === 'responder' ? undefined : await openCheckedStore(settings, policies, log);
   const auth = role === 'agent' ? undefined : await setUpAuth(settings, log);
   const signingKey = role === 'responder' ? undefined : await setUpSigning(settings, log);
+  const published = settings.jwksFile === undefined ? [] : await loadPublicJwks(settings.jwksFile);
+  const jwks = mergeJwks(signingKey ? [signingKey.publicJwk] : [], published);
+  // the responder verifies nothing itself, but analysts fetch the keys from it
+  if (role === 'responder' && jwks.keys.length === 0) log.warn('no public keys to publish at /.well-known/jwks.json: set --jwks-file (the Helm chart does)');
   const queue = role === 'serve' ? await FileQueue.open({ dir: resolve(settings.dataDir, 'journal') }) : kubeQueueFor(role, settings, io.env, log);
   let server: RunningServer;
   let capture: CaptureSide | undefined;
@@ -143,7 +151,7 @@ export async function startServe(args: readonly string[], io: Io, role: Role = '
         bodyLimit: settings.bodyLimit,
         labelKeys: settings.alertmanager.labels,
         version: version(),
-        jwks: { keys: signingKey ? [signingKey.publicJwk] : [] },
+        jwks,
       },
       { listen: settings.listen, tls: settings.tls },
     );

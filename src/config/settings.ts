@@ -114,6 +114,11 @@ export const Settings = Type.Object(
     ),
     /** Private signing key (JWK or PKCS#8 PEM, Ed25519 or P-256); absent: generated into <data-dir>/signing. */
     signingKey: Type.Optional(Type.String({ minLength: 1 })),
+    /**
+     * A JWKS of public keys served at /.well-known/jwks.json besides amber's own: earlier signing
+     * keys after a rotation, or — for the responder, which holds no private key — the agents' key.
+     */
+    jwksFile: Type.Optional(Type.String({ minLength: 1 })),
   },
   closed,
 );
@@ -169,6 +174,7 @@ export const OVERRIDABLE = [
   { path: 'capture.deleteNodeCopy', flag: 'delete-node-copy', env: 'AMBER_DELETE_NODE_COPY', kind: 'boolean' },
   { path: 'capture.minFreeBytes', flag: 'min-free-bytes', env: 'AMBER_MIN_FREE_BYTES', kind: 'integer' },
   { path: 'signingKey', flag: 'signing-key', env: 'AMBER_SIGNING_KEY', kind: 'string' },
+  { path: 'jwksFile', flag: 'jwks-file', env: 'AMBER_JWKS_FILE', kind: 'string' },
   { path: 'kube.namespace', flag: 'namespace', env: 'AMBER_NAMESPACE', kind: 'string' },
   { path: 'kube.node', flag: 'node', env: 'AMBER_NODE', kind: 'string' },
   { path: 's3.endpoint', flag: 's3-endpoint', env: 'AMBER_S3_ENDPOINT', kind: 'string' },

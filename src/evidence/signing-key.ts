@@ -129,3 +129,51 @@ export async function verifyDetached(jws: string, payload: Uint8Array, jwks: JSO
   const { protectedHeader } = await compactVerify(full, createLocalJWKSet(jwks), { algorithms: ['EdDSA', 'ES256'] });
   return { kid: protectedHeader.kid, alg: protectedHeader.alg };
 }
+
+/**
+ * Public keys from a JWKS file, checked at load time: each must be an Ed25519 or P-256 public key
+ * (a private part is refused: the file is served to anyone), and gets its RFC 7638 thumbprint as
+ * `kid` when it has none. Used for the keys a server publishes besides its own: earlier keys after
+ * a rotation, or — for the responder, which holds no private key — the agents' key.
+ */
+export async function loadPublicJwks(file: string): Promise<JWK[]> {
+  const bad = (problem: string, cause?: unknown): never => {
+    throw new AmberError('CONFIG_INVALID', { setting: 'jwksFile', file, problem }, cause === undefined ? undefined : { cause });
+  };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (cause) {
+    return bad(cause instanceof SyntaxError ? 'not JSON' : 'cannot read the file', cause);
+  }
+  const keys = (parsed as { keys?: unknown }).keys;
+  if (!Array.isArray(keys)) return bad('not a JWKS: no "keys" array');
+  const out: JWK[] = [];
+  for (const [i, raw] of keys.entries()) {
+    const jwk = raw as JWK;
+    if (typeof jwk !== 'object' || jwk === null) return bad(`keys[${i}] is not an object`);
+    if (jwk.d !== undefined) return bad(`keys[${i}] holds a private key: publish only the public half (amber jwks prints it)`);
+    let alg: SigningAlg;
+    try {
+      alg = algOf(jwk);
+      await importJWK(jwk, alg);
+    } catch (cause) {
+      return bad(`keys[${i}] is not a usable Ed25519 or P-256 public key`, cause);
+    }
+    const kid = jwk.kid ?? (await calculateJwkThumbprint(jwk));
+    out.push({ ...jwk, kid, alg, use: 'sig' });
+  }
+  return out;
+}
+
+/** One JWKS from several sources, the first key of each kid winning. */
+export function mergeJwks(...sets: readonly (readonly JWK[])[]): { keys: JWK[] } {
+  const seen = new Set<string>();
+  const keys: JWK[] = [];
+  for (const k of sets.flat()) {
+    if (k.kid !== undefined && seen.has(k.kid)) continue;
+    if (k.kid !== undefined) seen.add(k.kid);
+    keys.push(k);
+  }
+  return { keys };
+}

@@ -139,7 +139,12 @@ t.test('defaults: responder Deployment, agent DaemonSet, CRD, Secrets generated 
   t.equal(env(agent, 'AMBER_SIGNING_KEY'), '/etc/amber/signing/signing-key');
   t.ok(agent.volumeMounts?.some((m) => m.mountPath === '/etc/amber/signing'), 'the agent signs');
   t.equal(env(responder, 'AMBER_SIGNING_KEY'), undefined, 'the responder never signs: no key');
-  t.notOk(responder.volumeMounts?.some((m) => m.name === 'signing-key'));
+  t.notOk(responder.volumeMounts?.some((m) => m.name === 'signing-key'), 'the serving container never mounts the private key');
+  const publicKeys = (podSpec(one(objects, 'Deployment')) as unknown as { initContainers?: Container[] }).initContainers?.find((c) => c.name === 'public-keys');
+  t.same(publicKeys?.args, ['jwks', '--signing-key', '/etc/amber/signing/signing-key', '--out', '/var/run/amber/jwks/jwks.json'], 'an init container prints the public keys');
+  t.ok(publicKeys?.volumeMounts?.some((m) => m.name === 'public-keys' && !m.readOnly), 'into a shared emptyDir');
+  t.equal(env(responder, 'AMBER_JWKS_FILE'), '/var/run/amber/jwks/jwks.json', 'which the responder publishes');
+  t.ok(responder.volumeMounts?.some((m) => m.name === 'public-keys' && m.readOnly === true));
   t.equal(env(responder, 'AMBER_S3_SSE'), undefined, 'nor S3 settings');
   t.equal(env(responder, 'AMBER_AUTH_TOKENS_FILE'), '/etc/amber/auth/tokens');
   t.equal(env(agent, 'AMBER_AUTH_TOKENS_FILE'), undefined, 'the agent takes no alerts and gets no tokens');

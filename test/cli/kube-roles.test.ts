@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { runCli } from '../../src/cli/run-cli.js';
+import { loadOrCreateSigningKey } from '../../src/evidence/signing-key.js';
 import { startSimCluster } from '../sim/sim-cluster.js';
 import { spawnAmber, type AmberProcess } from '../helpers/run-amber.js';
 
@@ -20,7 +21,12 @@ t.test('responder + agent: the alert becomes a Capture resource, the agent kille
   const pod = sim.addPod({ namespace: 'shop', name: 'web-1', node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] }) as any;
   const common = ['--kubeconfig', sim.kubeconfigPath, '--namespace', 'amber-system', '--cluster', 'sim', '--listen', '127.0.0.1:0'];
   const responderData = join(root, 'responder');
-  const responder = spawnAmber(['responder', ...common, '--data-dir', responderData]);
+  // The responder holds no private key: it publishes the agents' public key, printed by `amber jwks`.
+  await loadOrCreateSigningKey(join(root, 'agent', 'signing'));
+  const jwksFile = join(root, 'agents-jwks.json');
+  const printed: string[] = [];
+  t.equal(await runCli(['jwks', '--data-dir', join(root, 'agent'), '--out', jwksFile], { out: (s) => printed.push(s), err: (s) => printed.push(s), env: {} }), 0, printed.join('\n'));
+  const responder = spawnAmber(['responder', ...common, '--data-dir', responderData, '--jwks-file', jwksFile]);
   procs.push(responder);
   const { url } = await responder.waitForLog('amber is serving', 30_000);
   const agentArgs = [
@@ -64,12 +70,13 @@ t.test('responder + agent: the alert becomes a Capture resource, the agent kille
   const capture = (await (await fetch(`${url as string}/v1/captures/${id}`, { headers: auth })).json()) as { status: { phase: string; bundle: { uri: string } } };
   t.equal(capture.status.phase, 'Sealed');
   const out: string[] = [];
-  const code = await runCli(['verify', fileURLToPath(capture.status.bundle.uri), '--jwks', join(root, 'agent', 'signing', 'jwks.json')], {
+  const code = await runCli(['verify', fileURLToPath(capture.status.bundle.uri), '--jwks', `${url as string}/.well-known/jwks.json`], {
     out: (s) => out.push(s),
     err: (s) => out.push(s),
     env: {},
   });
   t.equal(code, 0, out.join('\n'));
+  t.match(out.join('\n'), /ok +signature/, "verified against the keys the responder publishes");
   for (const p of [second, responder]) {
     p.child.kill('SIGTERM');
     t.equal(await p.exited(), 0);
