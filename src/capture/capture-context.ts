@@ -47,6 +47,8 @@ export interface CaptureSettings {
   /** First retry delay; doubles per attempt. */
   readonly retryBaseMs: number;
   readonly logTailLines: number;
+  /** After sealing, analyse the archives into report.json under a signed addendum. */
+  readonly report: boolean;
 }
 
 export const DEFAULT_CAPTURE_SETTINGS: CaptureSettings = {
@@ -58,6 +60,7 @@ export const DEFAULT_CAPTURE_SETTINGS: CaptureSettings = {
   maxAttempts: 3,
   retryBaseMs: 2000,
   logTailLines: 1000,
+  report: true,
 };
 
 export type StatusPatch = Partial<CaptureStatus>;

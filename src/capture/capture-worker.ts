@@ -6,7 +6,7 @@ import { Semaphore } from './semaphore.js';
 export interface CaptureWorker {
   /** Resolves once every running capture has finished its current attempt. */
   stop(): Promise<void>;
-  /** Resolves when the capture reaches Sealed or Failed (for the demo and tests). */
+  /** Resolves when the capture is Failed, or Sealed with its report made or given up (for the demo and tests). */
   settled(id: string, timeoutMs?: number): Promise<Capture>;
 }
 
@@ -27,7 +27,7 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
   let stopped = false;
 
   const finish = (capture: Capture) => {
-    if (capture.status.phase !== 'Sealed' && capture.status.phase !== 'Failed') return false;
+    if (!isSettled(capture)) return false;
     for (const w of settledWaiters.get(capture.id) ?? []) w(capture);
     settledWaiters.delete(capture.id);
     return true;
@@ -65,13 +65,13 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
   };
 
   const unwatch = deps.queue.watch((capture) => {
-    if (capture.status.phase === 'Sealed' || capture.status.phase === 'Failed') return;
+    if (isSettled(capture)) return;
     if (capture.status.retryAt) later(capture.id, capture.status.retryAt);
     else schedule(capture.id);
   });
   const open = await deps.queue.list({ limit: Number.MAX_SAFE_INTEGER });
   for (const c of open.reverse()) {
-    if (c.status.phase === 'Sealed' || c.status.phase === 'Failed') continue;
+    if (isSettled(c)) continue;
     if (c.status.retryAt) later(c.id, c.status.retryAt); // backoff holds across restarts
     else schedule(c.id);
   }
@@ -92,9 +92,14 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
         };
         settledWaiters.set(id, [...(settledWaiters.get(id) ?? []), done]);
         void deps.queue.get(id).then((c) => {
-          if (c && (c.status.phase === 'Sealed' || c.status.phase === 'Failed')) finish(c);
+          if (c && isSettled(c)) finish(c);
         });
       });
     },
   };
+}
+
+/** Nothing left to do: Failed, or Sealed and no triage report still to make. */
+export function isSettled(c: Capture): boolean {
+  return c.status.phase === 'Failed' || (c.status.phase === 'Sealed' && c.status.report?.state !== 'Pending');
 }

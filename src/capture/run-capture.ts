@@ -8,6 +8,8 @@ import { CustodyChain, type CustodyEntry } from '../evidence/custody-chain.js';
 import { resolveTarget, type ResolvedTarget } from '../kube/resolve-target.js';
 import type { CaptureDeps } from './capture-context.js';
 import { redactPod } from './redact-pod.js';
+import { produceReport } from './produce-report.js';
+import { layoutOf, localArchive, uploadArtifacts, type Save } from './upload-artifacts.js';
 import { sealBundle, storeMetaOf } from './seal-bundle.js';
 import { storeOnce, storeText } from './store-once.js';
 
@@ -31,8 +33,13 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
   const now = deps.now ?? (() => new Date());
   let capture = await deps.queue.get(id);
   if (!capture) throw new AmberError('CAPTURE_NOT_FOUND', { id });
-  if (capture.status.phase === 'Sealed' || capture.status.phase === 'Failed') return capture;
   const log = deps.log.child({ capture: id });
+  if (capture.status.phase === 'Sealed' && capture.status.report?.state === 'Pending') {
+    const done = await reportStep(deps, capture, log);
+    if (deps.settings.deleteNodeCopy) await deleteNodeCopies(deps, done, log);
+    return done;
+  }
+  if (capture.status.phase === 'Sealed' || capture.status.phase === 'Failed') return capture;
   const chain = new CustodyChain(deps.actor, now, (capture.status.custody ?? []) as CustodyEntry[]);
   // Saves run one after another, in call order, so one may be started without waiting for it.
   let saving: Promise<void> = Promise.resolve();
@@ -119,24 +126,63 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
     };
     await (deps.uploads ? deps.uploads.run(upload) : upload());
     const archives = (capture.status.checkpoints ?? []).map((c) => {
-      const a = capture?.status.artifacts?.find((x) => x.name === ARTIFACT_NAMES.archive(c.container));
-      return { container: c.container, size: a?.size ?? 0, sha256: a?.sha256 ?? '' };
+      const a = capture?.status.artifacts?.find((x) => (x.plaintext?.name ?? x.name) === ARTIFACT_NAMES.archive(c.container));
+      // the evidence's identity: for an encrypted archive, the hash of what is inside
+      const identity = a?.plaintext ?? a;
+      return { container: c.container, size: identity?.size ?? 0, sha256: identity?.sha256 ?? '' };
     });
-    await save({ bundle: { uri: deps.store.uri(`${layout.dir}/`), archives, signingKeyId: deps.signingKey.kid } }, 'Sealed');
+    await save({ bundle: { uri: deps.store.uri(`${layout.dir}/`), archives, signingKeyId: deps.signingKey.kid }, ...(deps.settings.report ? { report: { state: 'Pending' as const } } : {}) }, 'Sealed');
     log.info({ bundle: capture.status.bundle?.uri }, 'capture sealed');
     await abortLeftoverUploads(deps, capture, log);
+    // The report reads the node copy when it is still there (an encrypted archive can be read nowhere else).
+    if (deps.settings.report) capture = await reportStep(deps, capture, log);
     // Node copies go only after the stored copies are hashed and sealed; best-effort cleanup.
-    if (deps.settings.deleteNodeCopy) {
-      for (const c of capture.status.checkpoints ?? []) {
-        await unlink(join(deps.settings.checkpointDir, basename(c.path))).catch((e: unknown) => {
-          // ENOENT: the store took the file when it stored it
-          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err: e, path: c.path }, 'could not delete the node copy');
-        });
-      }
-    }
+    if (deps.settings.deleteNodeCopy) await deleteNodeCopies(deps, capture, log);
     return capture;
   } catch (e) {
     return await fail(deps, capture, e, attempts, save, log);
+  }
+}
+
+/**
+ * The triage report of a sealed capture. Best-effort: the evidence is sealed already, so a report
+ * that cannot be made is recorded (report.state Failed, with the reason) and logged, never fatal.
+ */
+async function reportStep(deps: CaptureDeps, capture: Capture, log: CaptureDeps['log']): Promise<Capture> {
+  const chain = new CustodyChain(deps.actor, deps.now, (capture.status.custody ?? []) as CustodyEntry[]);
+  const run = () =>
+    produceReport({
+      capture, chain, layout: layoutOf(deps, capture), store: deps.store, signingKey: deps.signingKey, version: deps.version,
+      localArchive: (c) => localArchive(deps, c),
+      recordPlaintext: async (name, p) => {
+        status = { ...status, plaintexts: { ...(status.plaintexts ?? {}), [name]: p } };
+        await deps.queue.updateStatus(capture.id, status);
+      },
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+  let report: CaptureStatus['report'];
+  let status = capture.status;
+  let custody = capture.status.custody ?? [];
+  try {
+    const made = await (deps.uploads ? deps.uploads.run(run) : run());
+    report = { state: 'Written', sha256: made.sha256, indicators: made.indicators };
+    const from = made.custody[0]?.seq ?? custody.length;
+    custody = [...custody.filter((e) => e.seq < from), ...made.custody];
+    log.info({ indicators: made.indicators }, 'triage report written');
+  } catch (e) {
+    const code = isAmberError(e) ? e.code : 'INTERNAL';
+    report = { state: 'Failed', reason: reasonOf(code), message: e instanceof Error ? e.message : String(e) };
+    log.warn({ err: e, code }, 'triage report not written; the sealed evidence is unaffected');
+  }
+  return await deps.queue.updateStatus(capture.id, { ...status, custody, report });
+}
+
+async function deleteNodeCopies(deps: CaptureDeps, capture: Capture, log: CaptureDeps['log']): Promise<void> {
+  for (const c of capture.status.checkpoints ?? []) {
+    await unlink(localArchive(deps, c)).catch((e: unknown) => {
+      // ENOENT: the store took the file when it stored it
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err: e, path: c.path }, 'could not delete the node copy');
+    });
   }
 }
 
@@ -146,9 +192,6 @@ function checkpointsComplete(capture: Capture): boolean {
   return resolved !== undefined && resolved.containers.length > 0 && resolved.containers.every((c) => done.some((d) => d.container === c.name));
 }
 
-function layoutOf(deps: CaptureDeps, capture: Capture) {
-  return bundleLayout({ prefix: deps.settings.storePrefix, cluster: deps.settings.cluster, captureId: capture.id, createdAt: capture.createdAt });
-}
 
 async function checkFreeSpace(dir: string, minFreeBytes: number): Promise<void> {
   const fs = await statfs(dir).catch((cause: unknown) => {
@@ -156,78 +199,6 @@ async function checkFreeSpace(dir: string, minFreeBytes: number): Promise<void> 
   });
   const free = fs.bavail * fs.bsize;
   if (free < minFreeBytes) throw new AmberError('DISK_PRESSURE', { dir, freeBytes: free, minFreeBytes });
-}
-
-type Save = (patch: Partial<CaptureStatus>, phase?: Phase) => Promise<void>;
-
-async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: CustodyChain, save: Save, resolved: ResolvedTarget | undefined): Promise<void> {
-  const layout = layoutOf(deps, capture);
-  const meta = storeMetaOf(capture);
-  const artifacts = [...(capture.status.artifacts ?? [])];
-  const has = (name: string) => artifacts.some((a) => a.name === name);
-  const record = async (name: string, key: string, mediaType: string, stored: { size: number; sha256: string; existed: boolean }) => {
-    chain.append('artifact.hashed', { name, size: stored.size, sha256: stored.sha256 });
-    chain.append('artifact.stored', { name, uri: deps.store.uri(key), ...(stored.existed ? { existing: true } : {}) });
-    artifacts.push({ name, size: stored.size, sha256: stored.sha256, mediaType });
-  };
-  // Saved at two milestones, not per artifact: a retry finds anything stored since (storeOnce)
-  // and keeps it as the original, so per-artifact fsyncs would buy nothing.
-
-  for (const c of capture.status.checkpoints ?? []) {
-    const name = ARTIFACT_NAMES.archive(c.container);
-    if (has(name)) continue;
-    const local = join(deps.settings.checkpointDir, basename(c.path));
-    const key = layout.archive(c.container);
-    // Already stored by an interrupted attempt (perhaps moved off the node): that is the original.
-    const alreadyStored = (await deps.store.head(key)) !== undefined;
-    const size = alreadyStored ? undefined : await stat(local).then((s) => s.size, () => undefined);
-    if (!alreadyStored && size === undefined) {
-      throw new AmberError('CHECKPOINT_ARCHIVE_MISSING', { path: c.path, lookedIn: deps.settings.checkpointDir });
-    }
-    // Streamed, never buffered; when the node copy is ours to delete, the store may take the file itself.
-    const stored = await storeOnce(deps.store, key, () => createReadStream(local, { highWaterMark: STREAM_CHUNK }), {
-      ...meta,
-      contentType: 'application/x-tar',
-      file: { path: local, take: deps.settings.deleteNodeCopy },
-    });
-    if (size !== undefined && !stored.existed && stored.size !== size) {
-      throw new AmberError('EVIDENCE_CONFLICT', { name, nodeSize: size, storedSize: stored.size });
-    }
-    await record(name, layout.archive(c.container), 'application/x-tar', stored);
-  }
-  await save({ artifacts: [...artifacts] });
-  const include = new Set(capture.spec.include);
-  let pod = resolved?.podObject;
-  if (!pod && include.has('podSpec') && !has(ARTIFACT_NAMES.podJson)) {
-    // resumed after a restart: the pod as it is now, if it is still the same pod
-    const now = await deps.api.readPod(capture.spec.target.namespace, capture.spec.target.pod).catch(() => undefined);
-    pod = now?.metadata?.uid === capture.status.resolved?.podUID ? now : undefined;
-  }
-  if (include.has('podSpec') && !has(ARTIFACT_NAMES.podJson) && pod) {
-    const text = `${JSON.stringify(redactPod(pod), null, 2)}\n`;
-    await record(ARTIFACT_NAMES.podJson, layout.podJson, 'application/json', await storeText(deps.store, layout.podJson, text, { ...meta, contentType: 'application/json' }));
-  }
-  if (!has(ARTIFACT_NAMES.signals)) {
-    const text = `${JSON.stringify(capture.signals.map((s) => (typeof s === 'string' ? (JSON.parse(s) as unknown) : s)), null, 2)}\n`;
-    // signals.json: a readable copy; the exact received bytes are kept inside as `raw` when they differ
-    const raw = capture.signals.filter((s): s is string => typeof s === 'string');
-    const body = raw.length > 0 ? `${JSON.stringify({ signals: JSON.parse(text) as unknown, raw }, null, 2)}\n` : text;
-    await record(ARTIFACT_NAMES.signals, layout.signals, 'application/json', await storeText(deps.store, layout.signals, body, { ...meta, contentType: 'application/json' }));
-  }
-  if (include.has('logs')) {
-    for (const c of capture.status.checkpoints ?? []) {
-      const name = ARTIFACT_NAMES.logs(c.container);
-      if (has(name)) continue;
-      // logs are best-effort: a capture is not failed for want of them
-      try {
-        const text = await deps.api.readLogs(capture.spec.target.namespace, capture.spec.target.pod, c.container, deps.settings.logTailLines);
-        await record(name, layout.logs(c.container), 'text/plain', await storeText(deps.store, layout.logs(c.container), text, { ...meta, contentType: 'text/plain; charset=utf-8' }));
-      } catch (e) {
-        deps.log.warn({ capture: capture.id, container: c.container, err: e }, 'container log not collected');
-      }
-    }
-  }
-  await save({ artifacts: [...artifacts] });
 }
 
 /**

@@ -12,6 +12,7 @@ Commands:
   policy test FILE…  show which policies an alert matches and what it would capture
   demo               the whole flow against a simulated cluster: alert → sealed, verified bundle
   verify TARGET      check an evidence bundle's signature, hashes and custody chain
+  inspect TARGET     what a checkpoint holds: processes, connections, dropped files, memory search
   jwks               print the public key set that verifies the manifests
 
 Run 'amber <command> --help' for a command's options.
@@ -38,6 +39,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   verify: async () => (await import('./verify-command.js')).verifyCommand,
   demo: async () => (await import('./demo-command.js')).demoCommand,
   jwks: async () => (await import('./jwks-command.js')).jwksCommand,
+  inspect: async () => (await import('./inspect-command.js')).inspectCommand,
 };
 
 export async function runCli(argv: readonly string[], io: Io = processIo): Promise<number> {

@@ -13,6 +13,7 @@ import { KubeQueue } from '../kube/kube-queue.js';
 import { placeTarget } from '../kube/place-target.js';
 import { loadPublicJwks, mergeJwks } from '../evidence/signing-key.js';
 import { setUpAuth } from './auth-setup.js';
+import { defaultRecipients } from './encryption-setup.js';
 import { openCheckedStore, setUpSigning, startCaptureSide, type CaptureSide } from './start-capture.js';
 import { EXIT, parseFlags, version, type Io } from './cli-support.js';
 import { createLogger } from './create-logger.js';
@@ -43,7 +44,10 @@ Capture (checkpoint → seal → store):
   --checkpoint-dir DIR      where the kubelet writes archives   (/var/lib/kubelet/checkpoints)
   --delete-node-copy BOOL   delete the node's archive once sealed     (true)
   --min-free-bytes N        no checkpoint below this free space       (1 GiB)
+  --report BOOL             analyse each sealed archive into report.json   AMBER_REPORT (true)
   --signing-key FILE        JWK or PKCS#8 PEM (Ed25519/P-256); default: generated into <data-dir>/signing
+  --encryption-recipients-file FILE   encrypt evidence to these age recipients (one age1… a line)
+                            unless a policy says otherwise   AMBER_ENCRYPTION_RECIPIENTS_FILE
   --jwks-file FILE          more public keys to publish at /.well-known/jwks.json   AMBER_JWKS_FILE
                             (earlier keys after a rotation; the responder's copy of the agents' key)
 
@@ -84,8 +88,10 @@ export const SETTINGS_FLAGS = {
   'checkpoint-dir': { type: 'string' },
   'delete-node-copy': { type: 'string' },
   'min-free-bytes': { type: 'string' },
+  report: { type: 'string' },
   'signing-key': { type: 'string' },
   'jwks-file': { type: 'string' },
+  'encryption-recipients-file': { type: 'string' },
   's3-endpoint': { type: 'string' },
   's3-region': { type: 'string' },
   's3-force-path-style': { type: 'string' },
@@ -124,7 +130,7 @@ export async function startServe(args: readonly string[], io: Io, role: Role = '
   }
   const settings = await loadSettings({ flags: values, env: io.env, configFile: values.config });
   const log = createLogger(settings.logLevel).child({ role });
-  const policies = await loadPolicies(settings.policies);
+  const policies = await loadPolicies(settings.policies, { recipients: await defaultRecipients(settings) });
   log.info({ dir: resolve(settings.policies), policies: policies.map((p) => p.name) }, 'policies loaded');
   // the responder never writes evidence: only the agent (and serve) open the store
   const store = role === 'responder' ? undefined : await openCheckedStore(settings, policies, log);

@@ -4,12 +4,13 @@ import type { JSONWebKeySet } from 'jose';
 import { loadSettings } from '../config/load-settings.js';
 import { DEFAULT_SETTINGS } from '../config/settings.js';
 import { AmberError } from '../core/amber-error.js';
+import { readIdentities } from './encryption-setup.js';
 import { verifyBundle, type Check, type VerifyProgress } from '../evidence/verify-bundle.js';
 import { openBundleTarget } from './bundle-target.js';
 import { EXIT, parseFlags, UsageError, type Io } from './cli-support.js';
 
 export const VERIFY_HELP = `Usage:
-  amber verify TARGET [--jwks FILE|URL] [--data-dir DIR] [--json]
+  amber verify TARGET [--jwks FILE|URL] [--identity FILE] [--data-dir DIR] [--json]
       Checks an evidence bundle offline: the signature over manifest.json against the JWKS,
       every artifact's size and SHA-256, files the manifest does not list, the custody chain's
       links and head, and the manifest's internal consistency. Prints every check and names
@@ -24,12 +25,17 @@ export const VERIFY_HELP = `Usage:
   --jwks FILE|URL  the public keys to verify with: a JWKS file, or an http(s) URL such as
                    https://amber.example/.well-known/jwks.json
                    (default <data-dir>/signing/jwks.json)
+  --identity FILE  an age identity file (AGE-SECRET-KEY-1…, as age-keygen writes it): encrypted
+                   artifacts (<name>.age) are then decrypted, streamed, and their plaintext size
+                   and SHA-256 checked too. Without it their stored bytes, the signature and the
+                   custody are still checked — no key needed for that.
   --data-dir DIR   where the default JWKS lives (AMBER_DATA_DIR, default ./.amber)
   --json           print the report as JSON
 `;
 
 const FLAGS = {
   jwks: { type: 'string' },
+  identity: { type: 'string' },
   'data-dir': { type: 'string' },
   config: { type: 'string' },
   json: { type: 'boolean' },
@@ -53,7 +59,8 @@ export async function verifyCommand(args: readonly string[], io: Io): Promise<nu
   const jwks = await loadJwks(jwksFrom, values.jwks === undefined);
 
   const { source } = bundle;
-  const report = await verifyBundle(source, { jwks, onProgress: progressPrinter(io) });
+  const identities = values.identity === undefined ? [] : await readIdentities(values.identity);
+  const report = await verifyBundle(source, { jwks, identities, onProgress: progressPrinter(io) });
   const locks = bundle.locks ? await bundle.locks((await source.list()).filter((n) => !n.endsWith('/')), report.manifest) : undefined;
   const checks = [...report.checks, ...(locks?.checks ?? [])];
   const valid = report.valid && checks.every((c) => c.ok);
@@ -66,6 +73,8 @@ export async function verifyCommand(args: readonly string[], io: Io): Promise<nu
       // nothing promised: still say what the store holds
       for (const o of locks.objects) io.out(`info lock ${o.name}: ${o.mode ?? 'no retention'}${o.retainUntil ? ` until ${o.retainUntil}` : ''}${o.legalHold ? ', legal hold' : ''}`);
     }
+    const sealedEncrypted = report.manifest?.artifacts.filter((a) => a.plaintext !== undefined).length ?? 0;
+    if (sealedEncrypted > 0 && identities.length === 0) io.out(`info ${sealedEncrypted} artifacts are encrypted (age): their stored bytes are checked; pass --identity to check what is inside`);
     const failed = checks.filter((c) => !c.ok).length;
     io.out(valid ? `VALID: all ${checks.length} checks passed` : `INVALID: ${failed} of ${checks.length} checks failed`);
   }
@@ -124,3 +133,4 @@ function progressPrinter(io: Io): (p: VerifyProgress) => void {
     io.err(`hashing ${name}: ${tenth * 10}% of ${(total / 2 ** 20).toFixed(1)} MiB`);
   };
 }
+

@@ -74,6 +74,8 @@ export const Settings = Type.Object(
         minFreeBytes: Type.Integer({ minimum: 0 }),
         maxAttempts: Type.Integer({ minimum: 1, maximum: 20 }),
         concurrency: Type.Integer({ minimum: 1, maximum: 64 }),
+        /** Analyse every sealed archive into report.json (a signed addendum), after sealing. */
+        report: Type.Boolean(),
       },
       closed,
     ),
@@ -112,6 +114,18 @@ export const Settings = Type.Object(
       },
       closed,
     ),
+    /**
+     * Evidence confidentiality: the age recipients (`age1…`) that captures are encrypted to when
+     * their policy names none (`evidence.encryption.recipients`); a policy's `recipients: []` opts out.
+     */
+    encryption: Type.Object(
+      {
+        recipients: Type.Array(Type.String({ minLength: 1 }), { maxItems: 32 }),
+        /** A recipients file as `age -R` reads it (one `age1…` a line, `#` comments), added to `recipients`. */
+        recipientsFile: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      closed,
+    ),
     /** Private signing key (JWK or PKCS#8 PEM, Ed25519 or P-256); absent: generated into <data-dir>/signing. */
     signingKey: Type.Optional(Type.String({ minLength: 1 })),
     /**
@@ -146,8 +160,9 @@ export const DEFAULT_SETTINGS: Settings = {
   shutdownGraceSeconds: 25,
   cluster: 'default',
   kubelet: { insecureSkipTLSVerify: false, checkpointDir: '/var/lib/kubelet/checkpoints' },
-  capture: { deleteNodeCopy: true, minFreeBytes: 1024 * 1024 * 1024, maxAttempts: 3, concurrency: 4 },
+  capture: { deleteNodeCopy: true, minFreeBytes: 1024 * 1024 * 1024, maxAttempts: 3, concurrency: 4, report: true },
   kube: { unclaimedSeconds: 300 },
+  encryption: { recipients: [] },
   s3: { forcePathStyle: false, partSizeMiB: 16, queueSize: 4, sse: 'none', maxAttempts: 8, requestTimeoutSeconds: 120, staleUploadHours: 24 },
 };
 
@@ -173,8 +188,10 @@ export const OVERRIDABLE = [
   { path: 'kubelet.checkpointDir', flag: 'checkpoint-dir', env: 'AMBER_CHECKPOINT_DIR', kind: 'string' },
   { path: 'capture.deleteNodeCopy', flag: 'delete-node-copy', env: 'AMBER_DELETE_NODE_COPY', kind: 'boolean' },
   { path: 'capture.minFreeBytes', flag: 'min-free-bytes', env: 'AMBER_MIN_FREE_BYTES', kind: 'integer' },
+  { path: 'capture.report', flag: 'report', env: 'AMBER_REPORT', kind: 'boolean' },
   { path: 'signingKey', flag: 'signing-key', env: 'AMBER_SIGNING_KEY', kind: 'string' },
   { path: 'jwksFile', flag: 'jwks-file', env: 'AMBER_JWKS_FILE', kind: 'string' },
+  { path: 'encryption.recipientsFile', flag: 'encryption-recipients-file', env: 'AMBER_ENCRYPTION_RECIPIENTS_FILE', kind: 'string' },
   { path: 'kube.namespace', flag: 'namespace', env: 'AMBER_NAMESPACE', kind: 'string' },
   { path: 'kube.node', flag: 'node', env: 'AMBER_NODE', kind: 'string' },
   { path: 's3.endpoint', flag: 's3-endpoint', env: 'AMBER_S3_ENDPOINT', kind: 'string' },

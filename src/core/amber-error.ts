@@ -40,6 +40,14 @@ export const ERROR_CODES = {
   // bundle verification (amber verify)
   BUNDLE_NOT_FOUND: 'no evidence bundle directory at the target',
   JWKS_UNREADABLE: 'the JWKS (public keys to verify with) cannot be read or is not a key set',
+  // age encryption of evidence (age-encryption.org/v1)
+  AGE_BAD_RECIPIENT: 'a recipient is not an age X25519 public key (age1…)',
+  AGE_BAD_IDENTITY: 'an age identity file cannot be read, or holds something other than AGE-SECRET-KEY-1… keys',
+  AGE_NO_IDENTITY_MATCHED: 'none of the given age identities opens any recipient stanza of the file',
+  AGE_BAD_HEADER: 'the age header is malformed, of an unsupported version, or fails its MAC',
+  AGE_AUTH_FAILED: 'a chunk of the age payload fails authentication (tampered or corrupt)',
+  AGE_TRUNCATED: 'the age file ends before its final chunk',
+  AGE_BAD_PAYLOAD: 'the age payload breaks the format (data after the final chunk, or an empty final chunk after data)',
   // target resolution and kubelet (the capture's status.reason carries these)
   KUBE_CONFIG: 'no usable kubeconfig or in-cluster configuration',
   KUBE_API_UNAVAILABLE: 'the Kubernetes API did not answer',
@@ -60,6 +68,9 @@ export const ERROR_CODES = {
   CHECKPOINT_ARCHIVE_MISSING: 'the kubelet named an archive that is not in the checkpoints directory',
   DISK_PRESSURE: 'the node\'s checkpoint directory is short of free space',
   EVIDENCE_CONFLICT: 'an object already stored for this capture differs from the one being stored',
+  // analysis (amber inspect, the triage report)
+  NOT_A_CHECKPOINT: 'the input is not a checkpoint archive (no tar, or a tar with neither checkpoint/ nor CRIU images)',
+  SEARCH_BAD_PATTERN: 'the memory search pattern is empty or its /regex/ does not compile',
   // generic
   NOT_FOUND: 'no such route',
   INTERNAL: 'an unexpected failure',

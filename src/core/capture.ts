@@ -42,6 +42,8 @@ export const EvidenceSettings = Type.Object({
   retentionDays: Type.Integer({ minimum: 0 }),
   lock: LockMode,
   legalHold: Type.Optional(Type.Boolean()),
+  /** Store the secret-bearing artifacts encrypted to these age X25519 recipients (`age1…`). */
+  encryption: Type.Optional(Type.Object({ recipients: Type.Array(Type.String({ pattern: '^age1[02-9ac-hj-np-z]{58}$' }), { minItems: 1, maxItems: 32 }) })),
 });
 export type EvidenceSettings = Static<typeof EvidenceSettings>;
 
@@ -95,8 +97,22 @@ export const CaptureStatus = Type.Object({
   ),
   /** Artifacts already stored (name, size, sha256): a retry skips them and keeps these originals. */
   artifacts: Type.Optional(
-    Type.Array(Type.Object({ name: Type.String(), size: Type.Integer({ minimum: 0 }), sha256: Type.String(), mediaType: Type.String() })),
+    Type.Array(
+      Type.Object({
+        name: Type.String(),
+        size: Type.Integer({ minimum: 0 }),
+        sha256: Type.String(),
+        mediaType: Type.String(),
+        /** For an encrypted artifact (`<name>.age`): the evidence itself, hashed before encryption. */
+        plaintext: Type.Optional(Type.Object({ name: Type.String(), size: Type.Integer({ minimum: 0 }), sha256: Type.String(), mediaType: Type.String() })),
+      }),
+    ),
   ),
+  /**
+   * Plaintext size and SHA-256 of encrypted text artifacts, recorded before their upload: a retry
+   * that finds the ciphertext stored cannot hash what is inside it, and must not guess.
+   */
+  plaintexts: Type.Optional(Type.Record(Type.String(), Type.Object({ size: Type.Integer({ minimum: 0 }), sha256: Type.String() }))),
   /** Where the sealed bundle is. */
   bundle: Type.Optional(
     Type.Object({
@@ -107,6 +123,20 @@ export const CaptureStatus = Type.Object({
   ),
   /** The custody chain so far; it survives restarts with the capture. */
   custody: Type.Optional(Type.Array(CustodyRecord)),
+  /**
+   * The triage report, made after sealing (Pending from the moment the capture is Sealed): report.json
+   * under a signed addendum, or why there is none. A restart finishes a Pending one.
+   */
+  report: Type.Optional(
+    Type.Object({
+      state: Type.Union([Type.Literal('Pending'), Type.Literal('Written'), Type.Literal('Failed')]),
+      sha256: Type.Optional(Type.String()),
+      /** Indicator ids found (`reverse-shell`, `executable-added`, …), most severe first. */
+      indicators: Type.Optional(Type.Array(Type.String())),
+      reason: Type.Optional(Type.String()),
+      message: Type.Optional(Type.String()),
+    }),
+  ),
 });
 export type CaptureStatus = Static<typeof CaptureStatus>;
 

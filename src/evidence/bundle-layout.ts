@@ -3,7 +3,7 @@
  *
  *   <prefix>/<cluster>/<yyyy>/<mm>/<dd>/<capture-id>/
  *     checkpoint-<container>.tar  pod.json  signals.json  logs-<container>.txt  report.json
- *     custody.jsonl  manifest.json  manifest.jws
+ *     custody.jsonl  manifest.json  manifest.jws  addendum.json  addendum.jws
  */
 export interface BundleLayout {
   /** `<prefix>/<cluster>/<yyyy>/<mm>/<dd>/<capture-id>` (no trailing slash). */
@@ -17,6 +17,9 @@ export interface BundleLayout {
   readonly manifest: string;
   /** Written last: a bundle without it is visibly unsealed. */
   readonly manifestJws: string;
+  /** Evidence added after sealing (the triage report), signed on its own: addendum.json + .jws. */
+  readonly addendum: string;
+  readonly addendumJws: string;
 }
 
 /** Artifact file names inside a bundle directory (the manifest lists these names). */
@@ -29,6 +32,10 @@ export const ARTIFACT_NAMES = {
   custody: 'custody.jsonl',
   manifest: 'manifest.json',
   manifestJws: 'manifest.jws',
+  addendum: 'addendum.json',
+  addendumJws: 'addendum.jws',
+  /** An artifact stored encrypted to age recipients: `<name>.age` (also for keys). */
+  encrypted: (nameOrKey: string) => `${nameOrKey}.age`,
 } as const;
 
 export function bundleLayout(opts: { prefix: string; cluster: string; captureId: string; createdAt: string }): BundleLayout {
@@ -49,5 +56,7 @@ export function bundleLayout(opts: { prefix: string; cluster: string; captureId:
     custody: at(ARTIFACT_NAMES.custody),
     manifest: at(ARTIFACT_NAMES.manifest),
     manifestJws: at(ARTIFACT_NAMES.manifestJws),
+    addendum: at(ARTIFACT_NAMES.addendum),
+    addendumJws: at(ARTIFACT_NAMES.addendumJws),
   };
 }

@@ -15,8 +15,11 @@ export const CUSTODY_ACTIONS = [
   'checkpoint.requested',
   'checkpoint.written',
   'artifact.hashed',
+  'artifact.encrypted',
   'artifact.stored',
   'bundle.sealed',
+  // after sealing, in a signed addendum
+  'report.produced',
 ] as const;
 
 /**

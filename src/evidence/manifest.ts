@@ -6,11 +6,17 @@ export const MANIFEST_SCHEMA = 'forensics.amber.dev/manifest/v1';
 const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
 
 export const ManifestArtifact = Type.Object({
-  /** File name inside the bundle directory, e.g. `checkpoint-app.tar`. */
+  /** File name inside the bundle directory, e.g. `checkpoint-app.tar` (or `checkpoint-app.tar.age`). */
   name: Type.String({ minLength: 1 }),
+  /** Size and SHA-256 of the stored object: what anyone can check without a key. */
   size: Type.Integer({ minimum: 0 }),
   sha256: Sha256,
   mediaType: Type.String(),
+  /**
+   * For an artifact stored encrypted (age, `<name>.age`): the evidence itself — its name, size and
+   * SHA-256 before encryption. `verify --identity` decrypts and checks these.
+   */
+  plaintext: Type.Optional(Type.Object({ name: Type.String({ minLength: 1 }), size: Type.Integer({ minimum: 0 }), sha256: Sha256, mediaType: Type.String() })),
 });
 export type ManifestArtifact = Static<typeof ManifestArtifact>;
 

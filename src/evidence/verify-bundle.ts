@@ -10,6 +10,9 @@ import { isSafeArtifactName, type BundleSource } from './bundle-source.js';
 import { verifyCustodyJsonl } from './custody-chain.js';
 import { Manifest, type ManifestArtifact } from './manifest.js';
 import { verifyDetached } from './signing-key.js';
+import { verifyAddendum } from './verify-addendum.js';
+import { plaintextCheck } from './verify-plaintext.js';
+import type { AgeIdentity } from './age-keys.js';
 
 export type { BundleSource } from './bundle-source.js';
 export { directorySource, storeSource } from './bundle-source.js';
@@ -17,7 +20,9 @@ export { directorySource, storeSource } from './bundle-source.js';
 /**
  * One finding. `check` is a stable name: `manifest`, `signature`, `artifact names`, `capture id`,
  * `archives`, `times`, `signing key`, `custody listed`, `artifact`, `unlisted file`,
- * `custody chain`, `custody head`, `custody entries`. `artifact` names the file, `line` the
+ * `custody chain`, `custody head`, `custody entries`, and for a bundle with an addendum (the
+ * triage report) `addendum`, `addendum signature`, `addendum custody`; with age identities,
+ * `plaintext` for each encrypted artifact. `artifact` names the file, `line` the
  * 1-based line of custody.jsonl.
  */
 export interface Check {
@@ -43,6 +48,8 @@ export interface VerifyProgress {
 
 export interface VerifyOptions {
   readonly jwks: JSONWebKeySet;
+  /** age identities: encrypted artifacts are then decrypted (streamed) and their plaintext hashes checked. */
+  readonly identities?: readonly AgeIdentity[];
   /** Called while an artifact is hashed: at its start, every ~1% (at least 1 MiB) and at its end. */
   readonly onProgress?: (p: VerifyProgress) => void;
 }
@@ -82,13 +89,28 @@ export async function verifyBundle(source: BundleSource, opts: VerifyOptions): P
   consistencyChecks(manifest, source, header, add);
 
   let custodyBytes: Uint8Array | undefined;
-  for (const a of manifest.artifacts) {
+  const identities = opts.identities ?? [];
+  const checkArtifact = async (a: ManifestArtifact) => {
     const kept = await artifactCheck(source, a, opts.onProgress, add);
+    if (identities.length > 0) await plaintextCheck(source, a, identities, add);
+    return kept;
+  };
+  for (const a of manifest.artifacts) {
+    const kept = await checkArtifact(a);
     if (a.name === CUSTODY && kept) custodyBytes = kept;
   }
-  const listed = new Set<string>([...manifest.artifacts.map((a) => a.name), ARTIFACT_NAMES.manifest, ARTIFACT_NAMES.manifestJws]);
+  const byAddendum =
+    manifestBytes instanceof Uint8Array
+      ? await verifyAddendum(manifest, manifestBytes, opts.jwks, {
+          present,
+          add,
+          readSmall: (name, limit) => readSmall(source, present, name, limit),
+          checkArtifact,
+        })
+      : [];
+  const listed = new Set<string>([...manifest.artifacts.map((a) => a.name), ARTIFACT_NAMES.manifest, ARTIFACT_NAMES.manifestJws, ...byAddendum]);
   for (const name of present) {
-    if (!listed.has(name)) add({ check: 'unlisted file', ok: false, artifact: name, detail: 'in the bundle but not listed in the manifest' });
+    if (!listed.has(name)) add({ check: 'unlisted file', ok: false, artifact: name, detail: 'in the bundle but listed neither in the manifest nor in a signed addendum' });
   }
 
   if (custodyBytes === undefined && present.has(CUSTODY)) {
@@ -199,7 +221,8 @@ function consistencyChecks(m: Manifest, source: BundleSource, header: ProtectedH
   }
 
   const containers = m.target.containers.map((c) => c.name);
-  const missing = containers.filter((c) => !names.includes(ARTIFACT_NAMES.archive(c))).map(ARTIFACT_NAMES.archive);
+  const evidence = m.artifacts.map((a) => a.plaintext?.name ?? a.name);
+  const missing = containers.filter((c) => !evidence.includes(ARTIFACT_NAMES.archive(c))).map(ARTIFACT_NAMES.archive);
   if (containers.length === 0) add({ check: 'archives', ok: false, detail: 'the manifest names no target container' });
   else if (missing.length > 0) add({ check: 'archives', ok: false, detail: `not listed: ${missing.join(', ')}` });
   else add({ check: 'archives', ok: true, detail: containers.map(ARTIFACT_NAMES.archive).join(', ') });

@@ -81,6 +81,11 @@ export const CapturePolicy = Type.Object(
               lock: Type.Optional(LockMode),
               /** Also place an S3 legal hold on every object (lifted only by someone with s3:PutObjectLegalHold). */
               legalHold: Type.Optional(Type.Boolean()),
+              /**
+               * Encrypt the archive, pod.json, logs, signals.json and report.json to these age
+               * recipients; `recipients: []` opts out of a configured default.
+               */
+              encryption: Type.Optional(Type.Object({ recipients: Type.Array(Type.String(), { maxItems: 32 }) }, closed)),
             },
             closed,
           ),

@@ -1,4 +1,5 @@
 import { AmberError } from '../core/amber-error.js';
+import { ageRecipientProblem } from '../core/bech32.js';
 import type { EvidenceSettings, IncludeItem } from '../core/capture.js';
 import { parseDuration } from '../core/duration.js';
 import { isValidName } from '../core/kube-names.js';
@@ -33,7 +34,7 @@ export interface CompiledPolicy {
   readonly admission: { readonly holdUntilCheckpointedMs: number; readonly holdDeletes: boolean };
 }
 
-export function compilePolicy(policy: CapturePolicy, file: string): CompiledPolicy {
+export function compilePolicy(policy: CapturePolicy, file: string, defaultRecipients: readonly string[] = []): CompiledPolicy {
   const { match } = policy.spec;
   const at = (path: string) => ({ file, policy: policy.metadata.name, path });
   const conditions: { what: string; test: Predicate }[] = [];
@@ -76,6 +77,12 @@ export function compilePolicy(policy: CapturePolicy, file: string): CompiledPoli
     }
   }
 
+  const recipients = policy.spec.evidence?.encryption?.recipients ?? defaultRecipients;
+  for (const [i, r] of (policy.spec.evidence?.encryption?.recipients ?? []).entries()) {
+    const problem = ageRecipientProblem(r);
+    if (problem !== undefined) throw new AmberError('POLICY_SCHEMA', { ...at(`/spec/evidence/encryption/recipients/${i}`), problem: `'${r}' is not an age recipient (age1…): ${problem}` });
+  }
+
   const cooldown = policy.spec.capture?.cooldown ?? POLICY_DEFAULTS.cooldown;
   const cooldownMs = parseDuration(cooldown);
   if (cooldownMs === undefined) {
@@ -99,6 +106,7 @@ export function compilePolicy(policy: CapturePolicy, file: string): CompiledPoli
       retentionDays: policy.spec.evidence?.retentionDays ?? POLICY_DEFAULTS.retentionDays,
       lock: policy.spec.evidence?.lock ?? POLICY_DEFAULTS.lock,
       ...(policy.spec.evidence?.legalHold === true ? { legalHold: true } : {}),
+      ...(recipients.length > 0 ? { encryption: { recipients: recipients.map((r) => r.toLowerCase()) } } : {}),
     },
     admission: {
       holdUntilCheckpointedMs: policy.spec.admission?.holdUntil === 'checkpointed' ? (policy.spec.admission.maxWaitSeconds ?? 10) * 1000 : 0,

@@ -20,7 +20,13 @@ export interface PolicySource {
  * them. Throws an AmberError naming the file and the path inside it on the first problem:
  * the server refuses to start on an invalid set, and `amber policy validate` runs this same code.
  */
-export async function loadPolicies(dir: string): Promise<CompiledPolicy[]> {
+/** Settings that apply to every policy that does not say otherwise. */
+export interface PolicyDefaults {
+  /** age recipients for policies without `evidence.encryption` (from the config's `encryption`). */
+  readonly recipients?: readonly string[];
+}
+
+export async function loadPolicies(dir: string, defaults: PolicyDefaults = {}): Promise<CompiledPolicy[]> {
   let names: string[];
   try {
     names = (await readdir(dir)).filter((n) => /\.ya?ml$/.test(n)).sort();
@@ -36,12 +42,12 @@ export async function loadPolicies(dir: string): Promise<CompiledPolicy[]> {
       throw new AmberError('POLICY_DIR_UNREADABLE', { dir, file }, { cause });
     }
   }
-  const policies = parsePolicies(sources);
+  const policies = parsePolicies(sources, defaults);
   if (policies.length === 0) throw new AmberError('POLICY_EMPTY_SET', { dir });
   return policies;
 }
 
-export function parsePolicies(sources: readonly PolicySource[]): CompiledPolicy[] {
+export function parsePolicies(sources: readonly PolicySource[], defaults: PolicyDefaults = {}): CompiledPolicy[] {
   const out: CompiledPolicy[] = [];
   const seen = new Map<string, string>();
   for (const { file, text } of sources) {
@@ -56,7 +62,7 @@ export function parsePolicies(sources: readonly PolicySource[]): CompiledPolicy[
       if (!checkPolicy.Check(value)) {
         throw new AmberError('POLICY_SCHEMA', { ...where, ...describeSchemaErrors(checkPolicy.Errors(value)) });
       }
-      const compiled = compilePolicy(value, file);
+      const compiled = compilePolicy(value, file, defaults.recipients);
       const other = seen.get(compiled.name);
       if (other !== undefined) throw new AmberError('POLICY_DUPLICATE_NAME', { file, name: compiled.name, firstIn: other });
       seen.set(compiled.name, file);

@@ -37,7 +37,12 @@ t.test('alert → checkpoint through the kubelet → a sealed bundle that verifi
   const dir = fileURLToPath(done.status.bundle?.uri ?? '');
   const report = await verifyBundle(directorySource(dir), { jwks: { keys: [stack.key.publicJwk] } });
   t.equal(report.valid, true, JSON.stringify(report.checks.filter((c) => !c.ok)));
-  t.same((await readdir(dir)).sort(), ['checkpoint-app.tar', 'custody.jsonl', 'logs-app.txt', 'manifest.json', 'manifest.jws', 'pod.json', 'signals.json']);
+  t.same((await readdir(dir)).sort(), [
+    'addendum.json', 'addendum.jws', 'checkpoint-app.tar', 'custody.jsonl', 'logs-app.txt', 'manifest.json', 'manifest.jws', 'pod.json', 'report.json', 'signals.json',
+  ]);
+  t.match(done.status.report, { state: 'Written', indicators: ['mining-cmdline', 'mining-port', 'reverse-shell', 'reverse-shell-port', 'executable-added', 'frozen-time'] }, 'the triage report, made after sealing');
+  t.same(done.status.custody?.slice(-3).map((e) => e.action), ['report.produced', 'artifact.hashed', 'artifact.stored'], 'its custody continues the chain');
+  t.ok((done.status.phaseTimes['Sealed'] ?? '') <= (done.status.custody?.at(-3)?.at ?? ''), 'the report is made after the capture is sealed');
   t.match(report.manifest?.target.containers[0], { name: 'app', imageID: /@sha256:[0-9a-f]{64}$/ });
   t.same(await readdir(stack.sim.checkpointDir('node-a')), [], "the node's copy is gone after sealing");
   const jwks = (await (await fetch(`${stack.url}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] };

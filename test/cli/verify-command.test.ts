@@ -71,7 +71,7 @@ t.test('an invalid bundle: exit 1, FAIL lines name exactly what is wrong', async
   t.match(fails, [
     /^FAIL artifact checkpoint-checkout\.tar: sha256 differs: manifest [0-9a-f]{64}, file [0-9a-f]{64}$/,
     /^FAIL artifact custody\.jsonl: size is \d+ bytes, manifest says \d+$/,
-    /^FAIL unlisted file planted\.sh: in the bundle but not listed in the manifest$/,
+    /^FAIL unlisted file planted\.sh: in the bundle but listed neither in the manifest nor in a signed addendum$/,
     /^FAIL custody chain line 4: seq is 4, expected 3 \(the \d+ lines after it carry the same shift\)$/,
     /^FAIL custody chain line 4: prev does not match the previous entry/,
     /^FAIL custody entries: custody\.jsonl has \d+ entries, manifest says \d+$/,
@@ -105,7 +105,7 @@ t.test('--json prints the report with the target and the JWKS used', async (t) =
   t.equal(report.target, b.dir);
   t.equal(report.jwks, b.jwksFile);
   t.same(report.manifest, b.manifest);
-  t.same(report.checks.filter((c: { ok: boolean }) => !c.ok), [{ check: 'unlisted file', ok: false, artifact: 'extra.txt', detail: 'in the bundle but not listed in the manifest' }]);
+  t.same(report.checks.filter((c: { ok: boolean }) => !c.ok), [{ check: 'unlisted file', ok: false, artifact: 'extra.txt', detail: 'in the bundle but listed neither in the manifest nor in a signed addendum' }]);
   t.match(report.checks.find((c: { check: string }) => c.check === 'signature'), { ok: true, detail: `kid ${b.key.kid}, EdDSA` });
   for (const c of report.checks) t.same(Object.keys(c).filter((k) => !['check', 'ok', 'detail', 'artifact', 'line'].includes(k)), []);
 });

@@ -73,7 +73,11 @@ export class FakeKube implements KubeApi {
 export class FakeKubelet implements Checkpointer {
   calls: { namespace: string; pod: string; container: string; timeoutSeconds: number }[] = [];
   failNext: AmberError[] = [];
-  constructor(private readonly dir: string) {}
+  /** `writeArchive`: writes the archive file (default: a few KiB of text, not a real checkpoint). */
+  constructor(
+    private readonly dir: string,
+    private readonly writeArchive?: (file: string, container: string) => Promise<void>,
+  ) {}
   async checkpoint(_k: { host: string; port: number }, namespace: string, pod: string, container: string, timeoutSeconds: number) {
     this.calls.push({ namespace, pod, container, timeoutSeconds });
     const f = this.failNext.shift();
@@ -81,7 +85,9 @@ export class FakeKubelet implements Checkpointer {
     const at = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     const path = `/var/lib/kubelet/checkpoints/checkpoint-${pod}_${namespace}-${container}-${at}-${this.calls.length}.tar`;
     await mkdir(this.dir, { recursive: true });
-    await writeFile(join(this.dir, path.split('/').pop() as string), `archive of ${container} #${this.calls.length}\n`.repeat(100));
+    const file = join(this.dir, path.split('/').pop() as string);
+    if (this.writeArchive) await this.writeArchive(file, container);
+    else await writeFile(file, `archive of ${container} #${this.calls.length}\n`.repeat(100));
     return { path, requestedAt: new Date().toISOString(), writtenAt: new Date().toISOString() };
   }
 }

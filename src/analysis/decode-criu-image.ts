@@ -1,0 +1,47 @@
+/**
+ * One CRIU image → its kind and its records as plain decoded messages (for golden tests, `inspect`
+ * debugging, and the join in read-criu-dump.ts). Never throws: damage becomes warnings.
+ */
+import type { AnalysisWarning } from './criu-model.js';
+import { classifyImage, frameImage, issuesToWarnings, type ImageKind } from './criu-image.js';
+import { CORE, CREDS, FS, INVENTORY, MM, PAGEMAP_ENTRY, PAGEMAP_HEAD, PSTREE, STATS, TASK_KOBJ_IDS } from './criu-messages.js';
+import { FDINFO, FILE_ENTRY, FIFO, INET_SK, MEMFD_INODE, PIPE, REG_FILE, TTY_FILE, UNIX_SK } from './criu-file-messages.js';
+import { decodeMessage, readFields, toU64, type DecodedMessage, type DecodedValue, type MessageSchema, type ProtoIssue } from './proto-reader.js';
+
+export interface DecodedImage {
+  kind: ImageKind;
+  /** one plain object per record, keyed by .proto field names (field numbers for unknown images) */
+  records: DecodedMessage[];
+  /** byte offset of each record's length prefix, parallel to `records` */
+  offsets: number[];
+  warnings: AnalysisWarning[];
+}
+
+const SCHEMAS: Partial<Record<ImageKind, MessageSchema>> = {
+  inventory: INVENTORY, pstree: PSTREE, core: CORE, ids: TASK_KOBJ_IDS, creds: CREDS, mm: MM, fs: FS, stats: STATS,
+  files: FILE_ENTRY, fdinfo: FDINFO, 'reg-files': REG_FILE, pipes: PIPE, fifo: FIFO, inetsk: INET_SK, unixsk: UNIX_SK,
+  tty: TTY_FILE, memfd: MEMFD_INODE,
+};
+
+/** Fields by number, for images we have no schema for: enough to look at, never to rely on. */
+function generic(buf: Buffer, base: number, issues: ProtoIssue[]): DecodedMessage {
+  const out: DecodedMessage = {};
+  for (const f of readFields(buf, base, issues)) {
+    const value: DecodedValue = f.bytes ? Buffer.from(f.bytes) : toU64(f.int!);
+    const prev = out[f.field];
+    out[f.field] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+  }
+  return out;
+}
+
+export function decodeImage(name: string, data: Buffer, file: string = name): DecodedImage {
+  const { kind } = classifyImage(name);
+  const framed = frameImage(data, file, kind);
+  const issues: ProtoIssue[] = [];
+  const records = framed.records.map((r, i) => {
+    // pagemap-N.img: a pagemap_head, then pagemap_entry records.
+    const schema = kind === 'pagemap' ? (i === 0 ? PAGEMAP_HEAD : PAGEMAP_ENTRY) : SCHEMAS[kind];
+    return schema ? decodeMessage(schema, r.data, r.offset + 4, issues) : generic(r.data, r.offset + 4, issues);
+  });
+  return { kind, records, offsets: framed.records.map((r) => r.offset), warnings: [...issuesToWarnings(file, issues), ...framed.warnings] };
+}

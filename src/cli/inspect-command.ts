@@ -1,0 +1,140 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { inspectCheckpoint } from '../analysis/inspect-checkpoint.js';
+import { readFileChunks } from '../analysis/read-file-chunks.js';
+import type { Inspection, MemoryMatch } from '../analysis/inspection.js';
+import { triageIndicators, type Indicator } from '../analysis/triage-indicators.js';
+import { loadSettings } from '../config/load-settings.js';
+import { DEFAULT_SETTINGS } from '../config/settings.js';
+import { isAmberError } from '../core/amber-error.js';
+import { createAgeDecryptStream } from '../evidence/age-decrypt.js';
+import type { AgeIdentity } from '../evidence/age-keys.js';
+import { openBundleTarget } from './bundle-target.js';
+import { readIdentities } from './encryption-setup.js';
+import { describeError, EXIT, parseFlags, UsageError, type Io } from './cli-support.js';
+import { renderInspection, renderMatches } from './render-inspection.js';
+
+export const INSPECT_HELP = `Usage:
+  amber inspect ARCHIVE|BUNDLE [--json] [--search TEXT|/REGEX/flags] [--pid N] [--identity FILE] [--config FILE]
+      Reads a checkpoint archive without CRIU and without restoring anything: the container,
+      the process tree with command lines, open files and connections per process, the
+      filesystem changes, how long the container was frozen, and triage indicators. The archive
+      is streamed (any size, flat memory). Damaged parts are reported as warnings.
+
+  ARCHIVE          a checkpoint-….tar as the kubelet wrote it (CRI-O or containerd layout)
+  BUNDLE           an evidence bundle: its directory, file:// URI or s3://bucket/…/<capture-id>
+                   (every checkpoint-<container>.tar in it is read)
+  --json           one JSON object: {"container","processes","rootfsDiff","stats","warnings","indicators"}
+                   (a bundle with several archives: {"checkpoints":[…]} of those)
+  --search S       search all process memory for TEXT, or /REGEX/flags; prints each match's
+                   process, address and surrounding bytes ({"matches":[…]} with --json)
+  --pid N          only this process (and, with --search, only its memory)
+  --identity FILE  an age identity file: reads encrypted archives (checkpoint-….tar.age, or an
+                   ARCHIVE.age file) by decrypting them as a stream
+  --config FILE    settings YAML (for S3: endpoint, path style)
+Exit 0 read (with or without warnings), 1 not a checkpoint, 2 could not run.
+`;
+
+const FLAGS = {
+  json: { type: 'boolean' },
+  search: { type: 'string' },
+  pid: { type: 'string' },
+  identity: { type: 'string' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+interface Input {
+  readonly name: string;
+  open(): Promise<Readable | AsyncIterable<Buffer>>;
+}
+
+export async function inspectCommand(args: readonly string[], io: Io): Promise<number> {
+  const { values, positionals } = parseFlags(args, FLAGS);
+  if (values.help) {
+    io.out(INSPECT_HELP);
+    return EXIT.OK;
+  }
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'inspect needs an ARCHIVE or BUNDLE' : 'inspect takes one ARCHIVE or BUNDLE');
+  let pid: number | undefined;
+  if (values.pid !== undefined) {
+    pid = Number(values.pid);
+    if (!Number.isInteger(pid) || pid <= 0) throw new UsageError(`--pid must be a process id, not '${values.pid}'`);
+  }
+  if (values.search === '') throw new UsageError('--search needs a text or a /regex/');
+  const identities = values.identity === undefined ? undefined : await readIdentities(values.identity);
+  const inputs = await inputsOf(positionals[0] as string, io, values.config, identities);
+  const options = { ...(values.search !== undefined ? { search: values.search } : {}), ...(pid !== undefined ? { pid } : {}) };
+
+  const results: { input: Input; inspection: Inspection; matches?: MemoryMatch[]; indicators: Indicator[] }[] = [];
+  for (const input of inputs) {
+    try {
+      const { inspection, matches } = await inspectCheckpoint(() => input.open(), options);
+      results.push({ input, inspection, indicators: triageIndicators(inspection), ...(matches ? { matches } : {}) });
+    } catch (e) {
+      if (isAmberError(e) && e.code.startsWith('AGE_')) {
+        io.err(`amber inspect: ${input.name} cannot be decrypted: ${describeError(e)}`);
+        return EXIT.CANNOT_RUN;
+      }
+      if (isAmberError(e, 'NOT_A_CHECKPOINT')) {
+        io.err(`amber inspect: ${input.name} is not a checkpoint archive: ${describeError(e)}`);
+        return EXIT.NO;
+      }
+      if (e instanceof UsageError) throw e;
+      if (isAmberError(e, 'SEARCH_BAD_PATTERN')) throw new UsageError(describeError(e));
+      throw e;
+    }
+  }
+
+  if (values.search !== undefined) {
+    const matches = results.flatMap((r) => (r.matches ?? []).map((m) => ({ ...(results.length > 1 ? { archive: r.input.name } : {}), ...m })));
+    const warnings = results.flatMap((r) => r.inspection.warnings);
+    if (values.json) io.out(JSON.stringify({ matches, ...(warnings.length > 0 ? { warnings } : {}) }, null, 2));
+    else io.out(renderMatches(matches, warnings));
+    return EXIT.OK;
+  }
+  if (values.json) {
+    const objects = results.map((r) => ({ ...(results.length > 1 ? { archive: r.input.name } : {}), ...r.inspection, indicators: r.indicators }));
+    io.out(JSON.stringify(objects.length === 1 ? objects[0] : { checkpoints: objects }, null, 2));
+  } else {
+    io.out(results.map((r) => renderInspection(r.input.name, r.inspection, r.indicators)).join('\n'));
+  }
+  return EXIT.OK;
+}
+
+/**
+ * A plain file is an archive; a directory, file:// or s3:// target is a bundle. Encrypted ones
+ * (`.age`) are decrypted on the fly with the identities; without them they are a usage error.
+ */
+async function inputsOf(target: string, io: Io, configFile: string | undefined, identities: readonly AgeIdentity[] | undefined): Promise<Input[]> {
+  const decrypting = (name: string, open: () => Promise<Readable>): Input => {
+    if (!name.endsWith('.age')) return { name, open };
+    if (identities === undefined) throw new UsageError(`${name} is encrypted: pass --identity FILE (an age identity of one of its recipients)`);
+    return {
+      name,
+      open: async () => {
+        const decrypt = createAgeDecryptStream(identities);
+        const body = await open();
+        body.on('error', (e) => decrypt.destroy(e));
+        return body.pipe(decrypt);
+      },
+    };
+  };
+  if (!target.startsWith('s3://')) {
+    const path = target.startsWith('file://') ? fileURLToPath(target) : resolve(target);
+    const s = await stat(path).catch(() => undefined);
+    if (s?.isFile()) {
+      // readFileChunks reuses its buffers (about 3× a read stream): only for inspectCheckpoint, which copies what it keeps
+      if (!path.endsWith('.age')) return [{ name: path, open: async () => readFileChunks(path) }];
+      return [decrypting(path, async () => createReadStream(path, { highWaterMark: 1024 * 1024 }))];
+    }
+  }
+  const settings = target.startsWith('s3://') ? await loadSettings({ flags: {}, env: io.env, configFile }) : undefined;
+  const { source } = await openBundleTarget(target, (settings ?? { s3: DEFAULT_SETTINGS.s3 }).s3);
+  const archives = (await source.list()).filter((n) => /^checkpoint-.+\.tar(\.age)?$/.test(n));
+  if (archives.length === 0) throw new UsageError(`${source.location} holds no checkpoint-<container>.tar`);
+  return archives.map((name) => decrypting(`${source.location}/${name}`, () => source.open(name)));
+}

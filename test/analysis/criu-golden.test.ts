@@ -1,0 +1,146 @@
+/**
+ * Our CRIU reader against a real dump written by CRIU itself, with CRIU's own `crit` JSON decode of
+ * every image beside it (../shared/criu-samples/aarch64-loop2, see its README). Every field we
+ * decode must be the value crit printed; skipped where that folder is absent.
+ */
+import t from 'tap';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { decodeImage, readCriuDump, readStatsDump } from '../../src/analysis/read-criu-dump.js';
+
+const dir = fileURLToPath(new URL('../../../shared/criu-samples/aarch64-loop2/', import.meta.url));
+if (!existsSync(dir)) {
+  t.plan(0, `no CRIU samples at ${dir} (a clone outside the workplace): skipped`);
+  process.exit(0);
+}
+
+type J = Record<string, any>;
+/** crit JSON (files.txt starts with stray binary), integers too large for a double kept exact as BigInt. */
+function crit(name: string): J[] {
+  let raw = readFileSync(dir + name, 'latin1');
+  raw = raw.slice(raw.indexOf('{\n'));
+  const text = raw.replace(/([:\[,]\s*)(\d{16,})(?=\s*[,\]\n}])/g, '$1"#big:$2"');
+  return (JSON.parse(text, (_k, v: unknown) => (typeof v === 'string' && v.startsWith('#big:') ? BigInt(v.slice(5)) : v)) as { entries: J[] }).entries;
+}
+const img = (name: string) => readFileSync(dir + name);
+
+// crit prints enums by name and flag fields as `A | B | 0x4000`; these are the names this dump uses,
+// with the values of the kernel/CRIU headers (crit names rfile flags with the x86-64 O_* values).
+const ENUMS: Record<string, Record<string, number>> = {
+  mtype: { X86_64: 1, AARCH64: 3 }, task_state: { Alive: 1, Dead: 2, Stopped: 3, Zombie: 6 }, lsmtype: { NO_LSM: 0 },
+  type: { REG: 1, PIPE: 2, INETSK: 4, UNIXSK: 5, TTY: 11 },
+};
+const FLAGS: Record<string, Record<string, number>> = {
+  prot: { PROT_READ: 1, PROT_WRITE: 2, PROT_EXEC: 4 },
+  'mm.flags': { MAP_SHARED: 1, MAP_PRIVATE: 2, MAP_ANON: 0x20, MAP_GROWSDOWN: 0x100 },
+  status: { VMA_AREA_REGULAR: 1, VMA_AREA_STACK: 2, VMA_AREA_VDSO: 8, VMA_AREA_HEAP: 32, VMA_FILE_PRIVATE: 64, VMA_FILE_SHARED: 128, VMA_ANON_SHARED: 256, VMA_ANON_PRIVATE: 512, VMA_AREA_VVAR: 4096 },
+  'pagemap.flags': { PE_PARENT: 1, PE_LAZY: 2, PE_PRESENT: 4 },
+  'files.flags': { O_WRONLY: 1, O_RDWR: 2, O_LARGEFILE: 0o100000, O_DIRECTORY: 0o200000, O_NOFOLLOW: 0o400000 },
+};
+
+function critNumber(v: unknown, key: string, kind: string): bigint | undefined {
+  if (typeof v === 'number' || typeof v === 'bigint') return BigInt(v);
+  if (typeof v !== 'string') return undefined;
+  if (/^0x[0-9a-f]+$/i.test(v)) return BigInt(v);
+  const en = ENUMS[key]?.[v];
+  if (en !== undefined) return BigInt(en);
+  const table = FLAGS[`${kind}.${key}`] ?? FLAGS[key];
+  if (!table) return undefined;
+  if (v === '') return 0n;
+  let n = 0n;
+  for (const part of v.split('|').map((s) => s.trim())) {
+    const bit = part.startsWith('0x') ? Number.parseInt(part, 16) : table[part];
+    if (bit === undefined) return undefined;
+    n |= BigInt(bit);
+  }
+  return n;
+}
+
+/** Walks what we decoded; every leaf must equal crit's value at the same path. Returns [mismatches, leaves compared]. */
+function agree(ours: unknown, theirs: unknown, kind: string, path = '', key = ''): [string[], number] {
+  if (ours !== null && typeof ours === 'object' && !Array.isArray(ours) && !Buffer.isBuffer(ours)) {
+    if (typeof theirs !== 'object' || theirs === null) return [[`${path}: crit has ${JSON.stringify(theirs)}, we have an object`], 0];
+    let bad: string[] = [], n = 0;
+    for (const [k, v] of Object.entries(ours)) {
+      const [b, c] = agree(v, (theirs as J)[k], kind, `${path}.${k}`, k);
+      bad = bad.concat(b); n += c;
+    }
+    return [bad, n];
+  }
+  if (Array.isArray(ours)) {
+    if (!Array.isArray(theirs) || theirs.length !== ours.length) return [[`${path}: crit has ${Array.isArray(theirs) ? theirs.length : 'no'} elements, we have ${ours.length}`], 0];
+    let bad: string[] = [], n = 0;
+    ours.forEach((v, i) => { const [b, c] = agree(v, theirs[i], kind, `${path}[${i}]`, key); bad = bad.concat(b); n += c; });
+    return [bad, n];
+  }
+  if (typeof ours === 'number' || typeof ours === 'bigint') {
+    const want = critNumber(theirs, key, kind);
+    return [want === BigInt(ours) ? [] : [`${path}: crit ${String(theirs)}, we ${String(ours)}`], 1];
+  }
+  return [ours === theirs ? [] : [`${path}: crit ${String(theirs)}, we ${String(ours)}`], 1];
+}
+
+for (const [image, kind, minLeaves] of [
+  ['inventory.img', 'inventory', 14], ['pstree.img', 'pstree', 5], ['core-2956.img', 'core', 60], ['mm-2956.img', 'mm', 250],
+  ['pagemap-2956.img', 'pagemap', 55], ['files.img', 'files', 90], ['fdinfo-2.img', 'fdinfo', 12], ['fs-2956.img', 'fs', 3],
+  ['ids-2956.img', 'ids', 11], ['stats-dump', 'stats', 14],
+] as const) {
+  t.test(`${image}: every field we decode is what crit decoded`, async (t) => {
+    const d = decodeImage(image, img(image));
+    t.equal(d.kind, kind);
+    t.same(d.warnings, [], 'a real image decodes without warnings');
+    const theirs = crit(`${image.replace(/\.img$/, '')}.txt`);
+    t.equal(d.records.length, theirs.length, 'one record per crit entry');
+    const [bad, leaves] = agree(d.records, theirs, kind);
+    t.same(bad, [], 'no field differs from crit');
+    t.ok(leaves >= minLeaves, `${leaves} values compared`);
+  });
+}
+
+t.test('fields the analysis relies on are decoded, not merely absent', async (t) => {
+  const core = decodeImage('core-2956.img', img('core-2956.img')).records[0] as J;
+  t.match(core, { mtype: 3, tc: { task_state: 1, comm: 'loop2' }, thread_core: { creds: { uid: 2000, euid: 2000, gid: 2000, egid: 2000 } } });
+  t.ok(core.ti_aarch64?.gpregs?.pc, 'aarch64 thread info (core_entry field 8) is decoded');
+  const mm = decodeImage('mm-2956.img', img('mm-2956.img')).records[0] as J;
+  const [m] = crit('mm-2956.txt') as [J];
+  t.equal(mm.vmas.length, m.vmas.length, 'every VMA');
+  for (const k of ['mm_arg_start', 'mm_arg_end', 'mm_env_start', 'mm_env_end']) t.equal(BigInt(mm[k]), BigInt(m[k]), k);
+  const pm = decodeImage('pagemap-2956.img', img('pagemap-2956.img')).records;
+  t.ok(pm.slice(1).every((e) => typeof e.flags === 'number' && e.in_parent === undefined), 'this CRIU writes the flags form');
+});
+
+const images = new Map<string, Buffer>();
+for (const name of readdirSync(dir)) if (name.endsWith('.img') && !name.startsWith('pages-')) images.set(name, img(name));
+
+t.test('readCriuDump on the folder: one process loop2 with exe, cwd, creds and its terminal', async (t) => {
+  const model = readCriuDump(images, { statsDump: img('stats-dump') });
+  t.same(model.warnings, []);
+  t.equal(model.imgVersion, 2);
+  t.equal(model.processes.length, 1);
+  const p = model.processes[0]!;
+  t.match(p, { pid: 2956, ppid: 0, pgid: 2956, sid: 1945, threads: [2956], comm: 'loop2', state: 'alive', arch: 'aarch64',
+    creds: { uid: 2000, gid: 2000, euid: 2000, egid: 2000 }, exe: '/data/local/tmp/loop2', cwd: '/data/local/tmp', root: '/' });
+  t.same(p.fds.map((f) => [f.fd, f.file.kind, f.file.path]), [[0, 'tty', '/dev/ttyAMA3'], [1, 'tty', '/dev/ttyAMA3'], [2, 'tty', '/dev/ttyAMA3']]);
+  const d = (crit('stats-dump.txt')[0] as J).dump as J;
+  t.same(model.stats, { freezingTimeUs: d.freezing_time, frozenTimeUs: d.frozen_time, memdumpTimeUs: d.memdump_time, memwriteTimeUs: d.memwrite_time,
+    pagesScanned: d.pages_scanned, pagesSkippedParent: d.pages_skipped_parent, pagesWritten: d.pages_written, pagesLazy: d.pages_lazy });
+  t.same(readStatsDump(img('stats-dump')).stats, model.stats);
+});
+
+t.test('the pagemap offsets put argv at mm_arg_start in pages-1.img (PE_LAZY | PE_PRESENT pages are in the file)', async (t) => {
+  const p = readCriuDump(images).processes[0]!;
+  const pages = img('pages-1.img');
+  const runs = p.pagemap!.runs;
+  t.equal(p.pagemap!.pagesId, 1);
+  t.ok(runs.some((r) => r.lazy) && runs.every((r) => r.inFile), 'lazy runs with PE_PRESENT count as stored');
+  const last = runs[runs.length - 1]!;
+  t.equal(last.offset + last.nrPages * 4096, pages.length, 'the runs cover pages-1.img exactly');
+  const [m] = crit('mm-2956.txt') as [J];
+  const read = (from: number, to: number) => {
+    const r = runs.find((x) => from >= x.vaddr && to <= x.vaddr + x.nrPages * 4096);
+    return r ? pages.toString('latin1', r.offset + from - r.vaddr, r.offset + to - r.vaddr) : undefined;
+  };
+  t.equal(read(Number(BigInt(m.mm_arg_start)), Number(BigInt(m.mm_arg_end))), './loop2\0');
+  const env = read(Number(BigInt(m.mm_env_start)), Number(BigInt(m.mm_env_end)));
+  t.match(env, /^[A-Z_]+=[^\0]*\0/, 'the environment block starts with NAME=value strings');
+});
