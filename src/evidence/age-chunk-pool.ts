@@ -24,7 +24,7 @@ export interface ChunkResultMessage {
   readonly input: ArrayBuffer;
 }
 
-export type ChunkResultHandler = (output: Buffer, input: ArrayBuffer) => void;
+export type ChunkResultHandler = (output: Buffer[], input: ArrayBuffer) => void;
 
 interface PoolWorker {
   readonly thread: Worker;
@@ -55,12 +55,13 @@ export class AgeChunkPool {
   constructor(
     key: Uint8Array,
     size: number,
+    pieces: boolean,
     private readonly onError: (error: Error) => void,
   ) {
     const shared = new SharedArrayBuffer(key.length);
     this.key = new Uint8Array(shared);
     this.key.set(key);
-    const workerData: ChunkWorkerData = { key: shared };
+    const workerData = { key: shared, pieces };
     for (let i = 0; i < size; i++) this.workers.push(this.start(workerData));
   }
 
@@ -89,8 +90,9 @@ export class AgeChunkPool {
     await Promise.all(this.workers.map((w) => w.thread.terminate()));
   }
 
-  private start(workerData: ChunkWorkerData): PoolWorker {
-    const thread = new Worker(WORKER_URL, { workerData });
+  private start(workerData: ChunkWorkerData & { pieces: boolean }): PoolWorker {
+    const young = Number(process.env.EXP_YOUNG ?? 0);
+    const thread = new Worker(WORKER_URL, young ? { workerData, resourceLimits: { maxYoungGenerationSizeMb: young } } : { workerData });
     const w: PoolWorker = { thread, ready: false, pending: [] };
     thread.unref();
     thread.on('message', (m: ChunkResultMessage | 'ready') => {
@@ -101,7 +103,8 @@ export class AgeChunkPool {
       }
       const done = w.pending.shift() as ChunkResultHandler;
       if (w.pending.length === 0) thread.unref();
-      done(Buffer.from(m.output, 0, m.length), m.input);
+      const mm = m as ChunkResultMessage & { pieces?: ArrayBuffer[] };
+      done(mm.pieces ? mm.pieces.map((b) => Buffer.from(b)) : [Buffer.from(m.output, 0, m.length)], m.input);
     });
     thread.on('error', (e) => this.fail(e));
     thread.on('exit', (code) => this.fail(new Error(`exited with code ${code}`)));

@@ -3,14 +3,14 @@ import { availableParallelism } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import { AmberError } from '../core/amber-error.js';
 import { AgeChunkPool } from './age-chunk-pool.js';
-import { CHUNK_SIZE, FILE_KEY_SIZE, PAYLOAD_NONCE_SIZE, formatHeader, payloadKey, sealChunksInto, sealedSize, wrapFileKeyX25519 } from './age-format.js';
+import { CHUNK_SIZE, FILE_KEY_SIZE, PAYLOAD_NONCE_SIZE, formatHeader, payloadKey, sealChunks, sealChunksInto, sealedSize, wrapFileKeyX25519 } from './age-format.js';
 import { parseAgeRecipient } from './age-keys.js';
 
 /** Plaintext sealed per job (inline or on a worker), and pushed as one output piece. */
-const JOB_CHUNKS = 16;
+const JOB_CHUNKS = Number(process.env.EXP_JOB ?? 16);
 const JOB_SIZE = JOB_CHUNKS * CHUNK_SIZE;
 /** Jobs sealed or being sealed but not yet pushed: bounds memory to a few MiB. */
-const MAX_JOBS_IN_FLIGHT = 4;
+const MAX_JOBS_IN_FLIGHT = Number(process.env.EXP_INFLIGHT ?? 4);
 
 /** Tuning, for benchmarks and tests; the defaults suit amber. */
 export interface AgeEncryptOptions {
@@ -18,6 +18,8 @@ export interface AgeEncryptOptions {
   readonly workers?: number;
   /** Plaintext bytes sealed inline before the workers start; smaller files never start one. Default 8 MiB. */
   readonly workersAfter?: number;
+  readonly pieces?: boolean;
+  readonly hybrid?: number;
 }
 
 /**
@@ -41,12 +43,14 @@ export function createAgeEncryptStream(recipients: readonly string[], options: A
   return new AgeEncryptStream(Buffer.concat([header, nonce]), key, {
     workers: options.workers ?? Math.min(3, Math.max(1, availableParallelism() - 1)),
     workersAfter: options.workersAfter ?? 8 * 1024 * 1024,
+    pieces: options.pieces ?? false,
+    hybrid: options.hybrid ?? Infinity,
   });
 }
 
 /** A run of chunks in file order; `output` is set once it is sealed. */
 interface Slot {
-  output?: Buffer;
+  output?: Buffer[];
 }
 
 class AgeEncryptStream extends Transform {
@@ -74,7 +78,7 @@ class AgeEncryptStream extends Transform {
     private readonly options: Required<AgeEncryptOptions>,
   ) {
     super({ readableHighWaterMark: MAX_JOBS_IN_FLIGHT * JOB_SIZE });
-    this.queue.push({ output: prefix });
+    this.queue.push({ output: [prefix] });
   }
 
   // Transform's own _write holds a write's callback back until _read when the readable side
@@ -164,18 +168,22 @@ class AgeEncryptStream extends Transform {
     const slot: Slot = {};
     this.queue.push(slot);
     if (this.pool === undefined && !final && this.options.workers > 0 && this.received > this.options.workersAfter) {
-      this.pool = new AgeChunkPool(this.key, this.options.workers, (e) => this.destroy(e));
+      this.pool = new AgeChunkPool(this.key, this.options.workers, this.options.pieces, (e) => this.destroy(e));
     }
     const onWorker = this.pool?.submit({ first, final, input: buffer, length }, (output, input) => {
       slot.output = output;
       this.spare.push(input);
       this.drain();
       this.unpause();
-    });
+    }, this.options.hybrid);
     if (onWorker === true) return;
-    const output = Buffer.allocUnsafeSlow(sealedSize(length));
-    sealChunksInto(this.key, first, final, job.subarray(0, length), output);
-    slot.output = output;
+    if (this.options.pieces) {
+      slot.output = sealChunks(this.key, first, final, job.subarray(0, length));
+    } else {
+      const output = Buffer.allocUnsafeSlow(sealedSize(length));
+      sealChunksInto(this.key, first, final, job.subarray(0, length), output);
+      slot.output = [output];
+    }
     this.spare.push(buffer);
     this.drain();
   }
@@ -184,7 +192,7 @@ class AgeEncryptStream extends Transform {
   private drain(): void {
     while (this.queue[0]?.output !== undefined) {
       // Readable's contract: after push() says false, wait for the next _read, which it then owes us.
-      if (!this.push((this.queue.shift() as Slot).output)) this.full = true;
+      for (const piece of (this.queue.shift() as Slot).output as Buffer[]) if (!this.push(piece)) this.full = true;
     }
     if (this.flushed === undefined || this.queue.length > 0) return;
     const done = this.flushed;

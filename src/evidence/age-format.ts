@@ -256,6 +256,24 @@ export function sealChunksInto(key: Uint8Array, firstIndex: number, final: boole
   }
 }
 
+/**
+ * Seals `plaintext` as consecutive chunks numbered from `firstIndex`, the last of them as the
+ * file's final chunk when `final`: [ciphertext, tag] of each chunk in turn, every one a Buffer
+ * that owns its whole ArrayBuffer (so it can be transferred to another thread as is).
+ */
+export function sealChunks(key: Uint8Array, firstIndex: number, final: boolean, plaintext: Uint8Array): Buffer[] {
+  const pieces: Buffer[] = [];
+  for (let pos = 0, index = firstIndex; ; pos += CHUNK_SIZE, index++) {
+    const end = Math.min(pos + CHUNK_SIZE, plaintext.length);
+    const last = end === plaintext.length;
+    const cipher = createCipheriv('chacha20-poly1305', key, chunkNonce(index, final && last), { authTagLength: TAG_SIZE });
+    pieces.push(cipher.update(plaintext.subarray(pos, end)));
+    cipher.final();
+    pieces.push(cipher.getAuthTag());
+    if (last) return pieces;
+  }
+}
+
 /** One chunk's plaintext, or undefined when it does not authenticate as (index, last). */
 export function openChunk(key: Uint8Array, index: number, last: boolean, sealed: Uint8Array): Buffer | undefined {
   return open(key, chunkNonce(index, last), sealed);

@@ -4,25 +4,18 @@
  * decode must be the value crit printed; skipped where that folder is absent.
  */
 import t from 'tap';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { crit, CRIU_SAMPLE_DIR, criuSamplesPresent, sampleImage, type CritEntry } from '../helpers/criu-samples.js';
+import { readdirSync } from 'node:fs';
 import { decodeImage, readCriuDump, readStatsDump } from '../../src/analysis/read-criu-dump.js';
 
-const dir = fileURLToPath(new URL('../../../shared/criu-samples/aarch64-loop2/', import.meta.url));
-if (!existsSync(dir)) {
+const dir = CRIU_SAMPLE_DIR;
+if (!criuSamplesPresent()) {
   t.plan(0, `no CRIU samples at ${dir} (a clone outside the workplace): skipped`);
   process.exit(0);
 }
 
-type J = Record<string, any>;
-/** crit JSON (files.txt starts with stray binary), integers too large for a double kept exact as BigInt. */
-function crit(name: string): J[] {
-  let raw = readFileSync(dir + name, 'latin1');
-  raw = raw.slice(raw.indexOf('{\n'));
-  const text = raw.replace(/([:\[,]\s*)(\d{16,})(?=\s*[,\]\n}])/g, '$1"#big:$2"');
-  return (JSON.parse(text, (_k, v: unknown) => (typeof v === 'string' && v.startsWith('#big:') ? BigInt(v.slice(5)) : v)) as { entries: J[] }).entries;
-}
-const img = (name: string) => readFileSync(dir + name);
+type J = CritEntry;
+const img = sampleImage;
 
 // crit prints enums by name and flag fields as `A | B | 0x4000`; these are the names this dump uses,
 // with the values of the kernel/CRIU headers (crit names rfile flags with the x86-64 O_* values).

@@ -125,6 +125,9 @@ t.test('inspect --identity reads the encrypted archive; without one it says what
   const without = await cli(['inspect', b.bundle]);
   t.equal(without.code, 2);
   t.match(without.err, /checkpoint-app\.tar\.age is encrypted: pass --identity FILE/);
+  const wrong = await cli(['inspect', b.bundle, '--identity', await b.identity(stranger, 'stranger')]);
+  t.equal(wrong.code, 2);
+  t.match(wrong.err, /checkpoint-app\.tar\.age cannot be decrypted: AGE_NO_IDENTITY_MATCHED/, 'a wrong key is named, not a crash');
   const read = await cli(['inspect', b.bundle, '--identity', await b.identity(team, 'team'), '--json']);
   t.equal(read.code, 0, read.err);
   const inspection = JSON.parse(read.out) as { processes: { pid: number; env: string[] }[] };

@@ -411,3 +411,23 @@ t.test('loadPolicies over a directory', async (t) => {
     t.ok(err.message.includes(join(dir, 'b.yaml')), 'the message names the file');
   });
 });
+
+t.test('evidence.encryption: recipients checked at load, a configured default, and an explicit opt-out', async (t) => {
+  const team = 'age1g6w8gl22nx6vgf6t58jndq762l49lz5yg2kqhlxlzam8evnchu5q8uw8c0';
+  const escrow = 'age1pq9a94q5gp4edxxmy7tdg3qa4xcxt5rcg65e3wznzv2q5lmx5ykqsefx4m';
+  const [own] = parseOne(doc('own', `  evidence:\n    encryption:\n      recipients: [${team}]`));
+  t.same(own?.evidence.encryption, { recipients: [team] });
+
+  const text = `${doc('plain')}\n---\n${doc('opted-out', '  evidence:\n    encryption:\n      recipients: []')}\n---\n${doc('own', `  evidence:\n    encryption:\n      recipients: [${team}]`)}`;
+  const [plain, optedOut, kept] = parsePolicies([{ file: 'p.yaml', text }], { recipients: [escrow] });
+  t.same(plain?.evidence.encryption, { recipients: [escrow] }, 'no word in the policy: the configured default');
+  t.equal(optedOut?.evidence.encryption, undefined, 'recipients: [] opts out of the default');
+  t.same(kept?.evidence.encryption, { recipients: [team] }, "the policy's own recipients win");
+
+  const typo = `${team.slice(0, -1)}q`;
+  const e = thrown(() => parseOne(doc('typo', `  evidence:\n    encryption:\n      recipients: [${team}, ${typo}]`)));
+  t.equal(e.code, 'POLICY_SCHEMA');
+  t.match(e.details, { path: '/spec/evidence/encryption/recipients/1', problem: /is not an age recipient \(age1…\): checksum mismatch/ });
+  const ssh = thrown(() => parseOne(doc('ssh', '  evidence:\n    encryption:\n      recipients: [ssh-ed25519 AAAA]')));
+  t.match(ssh.details, { path: '/spec/evidence/encryption/recipients/0' });
+});

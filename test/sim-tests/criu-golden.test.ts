@@ -4,8 +4,7 @@
  * Data: ../shared/criu-samples/aarch64-loop2 (see its README); skipped where that folder is absent.
  */
 import t from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { crit, CRIU_SAMPLE_DIR, criuSamplesPresent, sampleImage, type CritEntry } from '../helpers/criu-samples.js';
 import {
   MAGIC, criuImage as encodeImage, encodeFdinfo, encodeFileEntry, encodeFs, encodeIds, encodeMm, encodePagemapEntry,
   encodePagemapHead, encodePstree, encodeTaskCore, encodeThreadCore, inventoryImage, statsImage,
@@ -13,21 +12,14 @@ import {
 } from '../sim/criu-images.js';
 import { criuImage, decode } from './helpers.js';
 
-const dir = fileURLToPath(new URL('../../../shared/criu-samples/aarch64-loop2/', import.meta.url));
-if (!existsSync(dir)) {
+const dir = CRIU_SAMPLE_DIR;
+if (!criuSamplesPresent()) {
   t.plan(0, `no CRIU samples at ${dir} (a clone outside the workplace): skipped`);
   process.exit(0);
 }
 
-type J = Record<string, any>;
-/** crit JSON, with integers too large for a double kept exact as BigInt. */
-function crit(name: string): J[] {
-  let raw = readFileSync(dir + name, 'latin1');
-  raw = raw.slice(raw.indexOf('{\n'));
-  const text = raw.replace(/([:\[,]\s*)(\d{16,})(?=\s*[,\]\n}])/g, '$1"#big:$2"');
-  return (JSON.parse(text, (_k, v: unknown) => (typeof v === 'string' && v.startsWith('#big:') ? BigInt(v.slice(5)) : v)) as { entries: J[] }).entries;
-}
-const img = (name: string) => readFileSync(dir + name);
+type J = CritEntry;
+const img = sampleImage;
 const hex = (s: string | number | bigint) => (typeof s === 'string' ? BigInt(s) : s);
 /** crit's flag strings ("PE_LAZY | PE_PRESENT", "MAP_PRIVATE | MAP_ANON | 0x4000") back to numbers. */
 function flags(s: string, table: Record<string, number>): number {

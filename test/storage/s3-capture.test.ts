@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { S3Store } from '../../src/storage/s3-store.js';
+import { formatAgeIdentityFile, generateAgeIdentity } from '../../src/evidence/age-keys.js';
 import { storeSource } from '../../src/evidence/bundle-source.js';
 import { verifyBundle } from '../../src/evidence/verify-bundle.js';
 import { runAmber, runCliHere, UNINSTRUMENTED } from '../helpers/run-amber.js';
@@ -44,7 +45,10 @@ t.test('a capture lands in S3 as a sealed bundle that `amber verify s3://…` ac
   t.match(uri, /^s3:\/\/evidence\/prod\/amber\/sim\/\d{4}\/\d{2}\/\d{2}\/[^/]+\/$/);
   const dir = uri.slice('s3://evidence/'.length, -1);
   const keys = await store.list(`${dir}/`);
-  t.same(keys.map((k) => k.slice(dir.length + 1)), ['checkpoint-app.tar', 'custody.jsonl', 'logs-app.txt', 'manifest.json', 'manifest.jws', 'pod.json', 'signals.json']);
+  t.same(keys.map((k) => k.slice(dir.length + 1)), [
+    'addendum.json', 'addendum.jws', 'checkpoint-app.tar', 'custody.jsonl', 'logs-app.txt', 'manifest.json', 'manifest.jws', 'pod.json', 'report.json', 'signals.json',
+  ]);
+  t.match(done.status.report, { state: 'Written' }, 'the report read the archive back from S3 (the node copy was taken)');
   const archive = await store.headObject(`${dir}/checkpoint-app.tar`);
   t.ok((archive?.size ?? 0) > 16 * MiB);
   t.equal(archive?.metadata['amber-capture-id'], done.id);
@@ -66,7 +70,7 @@ t.test('a capture lands in S3 as a sealed bundle that `amber verify s3://…` ac
   const json = await runCliHere(['verify', uri, '--jwks', jwks, '--json'], s3Env);
   const parsed = JSON.parse(json.stdout) as { valid: boolean; objects: { name: string; legalHold: boolean }[] };
   t.equal(parsed.valid, true);
-  t.equal(parsed.objects.length, 7);
+  t.equal(parsed.objects.length, 10);
 
   // a flipped byte in S3 is named
   const { PutObjectCommand } = await import('@aws-sdk/client-s3');
@@ -80,6 +84,34 @@ t.test('a capture lands in S3 as a sealed bundle that `amber verify s3://…` ac
   const missing = await runCliHere(['verify', 's3://evidence/prod/amber/nothing-here', '--jwks', jwks], s3Env);
   t.equal(missing.code, 2, missing.stderr);
   t.match(missing.stderr, /BUNDLE_NOT_FOUND|no objects under this prefix/);
+});
+
+t.test('encrypted evidence streams to S3; verify and inspect read it from there with an identity', async (t) => {
+  const team = generateAgeIdentity();
+  const store = new S3Store({ client: s3.client, bucket: 'evidence', partSize: 5 * MiB, queueSize: 2 });
+  const policy = UNLOCKED_POLICY.replace('lock: none }', `lock: none, encryption: { recipients: [${team.recipient}] } }`);
+  const stack = await startStack({ policyYaml: policy, store: { store, prefix: 'sealed' } });
+  t.teardown(() => stack.close());
+  stack.sim.archive.pagesBytes = 12 * MiB; // a multipart upload of ciphertext whose length nobody knew in advance
+  const res = await stack.postFalco(stack.podWithAlert('checkout-age'));
+  const done = await stack.worker.settled(res.body.captures[0].id as string, 60_000);
+  t.equal(done.status.phase, 'Sealed', `${done.status.reason ?? ''} ${done.status.message ?? ''}`);
+  t.match(done.status.report, { state: 'Written' });
+  const uri = done.status.bundle?.uri ?? '';
+  const dir = uri.slice('s3://evidence/'.length, -1);
+  t.ok((await store.list(`${dir}/`)).some((k) => k.endsWith('/checkpoint-app.tar.age')));
+  const work = await mkdtemp(join(tmpdir(), 'amber-s3-age-'));
+  t.teardown(() => rm(work, { recursive: true, force: true }));
+  const jwks = join(work, 'jwks.json');
+  await writeFile(jwks, JSON.stringify({ keys: [stack.key.publicJwk] }));
+  const key = join(work, 'key.txt');
+  await writeFile(key, formatAgeIdentityFile(team.secretKey), { mode: 0o600 });
+  const verified = await runCliHere(['verify', uri, '--jwks', jwks, '--identity', key], s3Env);
+  t.equal(verified.code, 0, verified.stdout + verified.stderr);
+  t.match(verified.stdout, /ok {3}plaintext checkpoint-app\.tar\.age \(checkpoint-app\.tar: \d+ bytes/);
+  const inspected = await runCliHere(['inspect', uri, '--identity', key, '--search', 'stratum+tcp'], s3Env);
+  t.equal(inspected.code, 0, inspected.stderr);
+  t.match(inspected.stdout, /pid 7 0x[0-9a-f]+ .*stratum\+tcp:\/\/198\.51\.100\.7:3333/);
 });
 
 t.test('serve refuses to start on an S3 store without Object Lock when a policy asks for a lock', async (t) => {
