@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # amber: one image, one binary. `amber responder` runs as uid 65532 (the image's user); the Helm
 # chart runs `amber agent` as root because the kubelet writes checkpoint archives root:root 0600.
-# Not built in amber's CI (no Docker engine there): see helm/README.md.
+# Not built in amber's CI (no Docker engine there); scripts/image-dry-run.sh assembles the runtime
+# stage's contents (production dependencies, dist/, policies/) and runs them as uid 65532.
 
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
