@@ -8,7 +8,8 @@
  * either somewhere in the pages file or absent for a stated reason — never guessed.
  */
 import type { AnalysisWarning, CriuProcess, MmInfo, PageRun } from './criu-model.js';
-import { PE, type MmEntry, type PagemapEntry } from './criu-messages.js';
+import type { MmEntry, PagemapEntry } from './criu-messages.js';
+import { pageRunOf } from './read-criu-dump.js';
 import { decodeImage } from './decode-criu-image.js';
 import { safeNumber, type U64 } from './proto-reader.js';
 
@@ -279,12 +280,9 @@ export function memoryLayouts(images: ReadonlyMap<string, Buffer>): CriuProcess[
     for (const r of records.slice(1) as unknown as PagemapEntry[]) {
       const vaddr = n64(r.vaddr), nrPages = n64(r.nr_pages);
       if (vaddr === undefined || nrPages === undefined) break;
-      let flags = r.flags ?? 0;
-      if (r.in_parent === true) flags |= PE.PARENT;
-      else if (r.flags === undefined) flags = PE.PRESENT;
-      const present = (flags & PE.PRESENT) !== 0, inParent = (flags & PE.PARENT) !== 0;
-      runs.push({ vaddr, nrPages, offset, inParent, lazy: (flags & PE.LAZY) !== 0, inFile: present && !inParent, flags });
-      if (present) offset += nrPages * PAGE_SIZE;
+      const { run, advance } = pageRunOf(r, vaddr, nrPages, offset);
+      runs.push(run);
+      offset += advance;
     }
     const proc: CriuProcess = { pid, ppid: 0, pgid: 0, sid: 0, threads: [pid], fds: [], pagemap: { pagesId, runs } };
     const mmData = images.get(`mm-${pid}.img`);

@@ -112,11 +112,21 @@ function mmInfo(m: MmEntry): MmInfo {
 }
 
 /**
+ * One pagemap entry as a run at `offset`, and how far it moves the pages-file offset.
  * criu/pagemap.c: an old entry's `in_parent` means PE_PARENT and an entry without flags means
  * PE_PRESENT (init_compat_pagemap_entry); the pages-N.img offset advances only over entries
  * with PE_PRESENT (skip_pagemap_pages). PE_PARENT pages live in the parent checkpoint; PE_LAZY
  * without PE_PRESENT were left for the lazy-pages daemon; PE_LAZY | PE_PRESENT are in the file.
  */
+export function pageRunOf(e: Pick<PagemapEntry, 'flags' | 'in_parent'>, vaddr: number, nrPages: number, offset: number): { run: PageRun; advance: number } {
+  let flags = e.flags ?? 0;
+  if (e.in_parent === true) flags |= PE.PARENT;
+  else if (e.flags === undefined) flags = PE.PRESENT;
+  const present = (flags & PE.PRESENT) !== 0;
+  const inParent = (flags & PE.PARENT) !== 0;
+  return { run: { vaddr, nrPages, offset, inParent, lazy: (flags & PE.LAZY) !== 0, inFile: present && !inParent, flags }, advance: present ? nrPages * PAGE_SIZE : 0 };
+}
+
 function pagemapOf(records: DecodedMessage[], offsets: number[], name: string, img: DumpImages): Pagemap | undefined {
   const pagesId = num(records[0]?.pages_id);
   if (pagesId === undefined) {
@@ -135,14 +145,10 @@ function pagemapOf(records: DecodedMessage[], offsets: number[], name: string, i
       img.warn(name, `pagemap entry ${i} lacks vaddr or nr_pages; the ${records.length - i} entries from here are dropped`, offsets[i]);
       break;
     }
-    let flags = e.flags ?? 0;
-    if (e.in_parent === true) flags |= PE.PARENT;
-    else if (e.flags === undefined) flags = PE.PRESENT;
-    const present = (flags & PE.PRESENT) !== 0;
-    const inParent = (flags & PE.PARENT) !== 0;
     if (vaddr % PAGE_SIZE !== 0 || vaddr < prevEnd) img.warn(name, `pagemap entry ${i} at 0x${vaddr.toString(16)} is ${vaddr < prevEnd ? 'out of order' : 'not page-aligned'}`, offsets[i]);
-    runs.push({ vaddr, nrPages, offset, inParent, lazy: (flags & PE.LAZY) !== 0, inFile: present && !inParent, flags });
-    if (present) offset += nrPages * PAGE_SIZE;
+    const { run, advance } = pageRunOf(e, vaddr, nrPages, offset);
+    runs.push(run);
+    offset += advance;
     prevEnd = Math.max(prevEnd, vaddr + nrPages * PAGE_SIZE);
   }
   return { pagesId, runs };
