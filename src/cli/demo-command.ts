@@ -110,6 +110,13 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
       io.out('');
       io.out(`bundle: ${where}`);
       io.out(`verify it yourself: node dist/cli/main.js verify ${where} --jwks ${jwksFile}`);
+      const triage = done.status.report;
+      if (triage?.state === 'Written') {
+        io.out(`triage report: ${(triage.indicators ?? []).join(', ') || 'no indicators'}`);
+        io.out(`see what was running: node dist/cli/main.js inspect ${where}`);
+      } else if (triage?.state === 'Failed') {
+        io.out(`triage report not made: ${triage.reason ?? ''} ${triage.message ?? ''}`);
+      }
       io.out(valid ? 'the sealed bundle VERIFIES' : 'the bundle did NOT verify');
       return valid ? EXIT.OK : EXIT.NO;
     } finally {

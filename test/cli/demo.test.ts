@@ -12,6 +12,7 @@ t.test('amber demo seals a bundle against the simulated cluster, verifies it, an
   t.match(stdout, /202: capture [0-9a-z]{26} queued by policy interactive-shell/);
   t.match(stdout, /ok {3}signature/);
   t.match(stdout, /the sealed bundle VERIFIES/);
+  t.match(stdout, /^triage report: .*reverse-shell.*executable-added/m, 'the newcomer sees what the report found');
   const bundle = /bundle: (\S+)/.exec(stdout)?.[1] as string;
   t.ok(bundle.startsWith(join(dir, 'evidence')), 'everything lives under --data-dir');
   t.same((await readdir(bundle)).sort(), [
