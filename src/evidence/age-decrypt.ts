@@ -1,20 +1,24 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import type { Transform, TransformCallback } from 'node:stream';
 import { AmberError } from '../core/amber-error.js';
+import { AgeChunkStream, RUN_CHUNKS, type AgeStreamOptions, type RunResult } from './age-chunk-stream.js';
 import {
+  CHUNK_SIZE,
   ENCRYPTED_CHUNK_SIZE,
   MAX_HEADER_SIZE,
-  OutputBatch,
   PAYLOAD_NONCE_SIZE,
   TAG_SIZE,
   couldBeAgeHeader,
   headerLength,
   openChunk,
+  openChunksInto,
   parseHeader,
   payloadKey,
   unwrapFileKeyX25519,
   verifyHeaderMac,
 } from './age-format.js';
 import type { AgeIdentity } from './age-keys.js';
+
+export type { AgeStreamOptions } from './age-chunk-stream.js';
 
 /**
  * A Transform from an age v1 file (binary) to its plaintext, opened by any one of `identities`.
@@ -23,57 +27,48 @@ import type { AgeIdentity } from './age-keys.js';
  * it authenticated as the final one; so a consumer that trusts only a cleanly ended stream
  * never trusts tampered bytes. Failures are stream errors (AmberError): AGE_BAD_HEADER,
  * AGE_NO_IDENTITY_MATCHED, AGE_AUTH_FAILED (with the chunk index and its offset in the file),
- * AGE_TRUNCATED, AGE_BAD_PAYLOAD. Memory is one encrypted chunk (64 KiB + 16) plus the header.
+ * AGE_TRUNCATED, AGE_BAD_PAYLOAD. Chunks are opened in runs of 16 (1 MiB), on worker threads as
+ * in createAgeEncryptStream; memory is a few runs plus the header, whatever the file size.
  */
-export function createAgeDecryptStream(identities: readonly AgeIdentity[]): Transform {
-  return new AgeDecryptStream([...identities]);
+export function createAgeDecryptStream(identities: readonly AgeIdentity[], options: AgeStreamOptions = {}): Transform {
+  return new AgeDecryptStream([...identities], options);
 }
 
 type Phase = 'header' | 'nonce' | 'payload';
 
-class AgeDecryptStream extends Transform {
+class AgeDecryptStream extends AgeChunkStream {
   private phase: Phase = 'header';
   /** Header bytes (then nonce bytes) received so far. */
   private head: Buffer = Buffer.alloc(0);
   private headerSize = 0;
   private fileKey: Buffer | undefined;
-  private key: Buffer | undefined;
-  /** The encrypted chunk being filled. */
-  private readonly pending = Buffer.allocUnsafe(ENCRYPTED_CHUNK_SIZE);
-  private filled = 0;
-  private index = 0;
-  private readonly out = new OutputBatch((piece) => this.push(piece));
 
-  constructor(private readonly identities: readonly AgeIdentity[]) {
-    super();
+  constructor(
+    private readonly identities: readonly AgeIdentity[],
+    options: AgeStreamOptions,
+  ) {
+    super('open', RUN_CHUNKS * ENCRYPTED_CHUNK_SIZE, options);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    let rest: Buffer = chunk;
     try {
-      let rest: Buffer = chunk;
       if (this.phase === 'header') rest = this.takeHeader(rest);
       if (this.phase === 'nonce') rest = this.takeNonce(rest);
-      if (this.phase === 'payload') this.takePayload(rest);
-      this.out.flush();
-      done();
     } catch (e) {
-      this.out.flush(); // the chunks that did authenticate, and only those
       done(e as Error);
+      return;
     }
+    if (this.phase === 'payload') this.takePayload(rest, 0, done);
+    else done();
   }
 
   override _flush(done: TransformCallback): void {
-    try {
-      if (this.phase !== 'payload') {
-        throw new AmberError('AGE_TRUNCATED', { reason: this.phase === 'header' ? 'the file ends inside the header' : 'the file ends inside the payload nonce' });
-      }
-      this.finish();
-      this.out.flush();
-      done();
-    } catch (e) {
-      this.out.flush();
-      done(e as Error);
+    if (this.phase === 'payload') {
+      this.endPayload(done);
+      return;
     }
+    done(new AmberError('AGE_TRUNCATED', { reason: this.phase === 'header' ? 'the file ends inside the header' : 'the file ends inside the payload nonce' }));
   }
 
   /** Collects the header; once complete, opens it. Returns the bytes after it. */
@@ -120,66 +115,59 @@ class AgeDecryptStream extends Transform {
     if (this.head.length < PAYLOAD_NONCE_SIZE) return Buffer.alloc(0);
     this.key = payloadKey(this.fileKey as Buffer, this.head);
     (this.fileKey as Buffer).fill(0);
+    this.head = Buffer.alloc(0);
     this.phase = 'payload';
     return chunk.subarray(need);
   }
 
-  private takePayload(chunk: Buffer): void {
-    let pos = 0;
-    while (pos < chunk.length) {
-      // A full chunk followed by at least one more byte cannot be the final one.
-      if (this.filled === ENCRYPTED_CHUNK_SIZE) {
-        this.openMiddle(this.pending);
-        this.filled = 0;
-      }
-      if (this.filled === 0 && chunk.length - pos > ENCRYPTED_CHUNK_SIZE) {
-        this.openMiddle(chunk.subarray(pos, pos + ENCRYPTED_CHUNK_SIZE));
-        pos += ENCRYPTED_CHUNK_SIZE;
-        continue;
-      }
-      const n = chunk.copy(this.pending, this.filled, pos, Math.min(chunk.length, pos + ENCRYPTED_CHUNK_SIZE - this.filled));
-      this.filled += n;
-      pos += n;
-    }
-  }
-
-  private openMiddle(sealed: Buffer): void {
+  /** The last run ends with the final chunk, which is whatever follows the last full chunk. */
+  protected override runInline(sealed: Buffer, first: number, final: boolean): RunResult {
     const key = this.key as Buffer;
-    const plaintext = openChunk(key, this.index, false, sealed);
-    if (plaintext === undefined) {
-      if (openChunk(key, this.index, true, sealed) !== undefined) {
-        throw new AmberError('AGE_BAD_PAYLOAD', { reason: 'data after the final chunk', chunk: this.index, offset: this.chunkOffset(this.index + 1) });
-      }
-      throw this.authFailed();
+    const middle = final ? Math.max(1, Math.ceil(sealed.length / ENCRYPTED_CHUNK_SIZE)) - 1 : sealed.length / ENCRYPTED_CHUNK_SIZE;
+    const output = Buffer.allocUnsafeSlow((middle + (final ? 1 : 0)) * CHUNK_SIZE);
+    const opened = openChunksInto(key, first, sealed.subarray(0, middle * ENCRYPTED_CHUNK_SIZE), output);
+    if (opened < middle) return this.middleFailed(output, sealed, first, opened);
+    if (!final) return { output };
+    const index = first + middle;
+    const done = output.subarray(0, middle * CHUNK_SIZE);
+    const last = sealed.subarray(middle * ENCRYPTED_CHUNK_SIZE);
+    if (last.length < TAG_SIZE) {
+      return { output: done, error: new AmberError('AGE_TRUNCATED', { reason: 'the file ends before its final chunk', chunk: index, offset: this.chunkOffset(index) }) };
     }
-    this.out.add(plaintext);
-    this.index++;
-  }
-
-  /** At the end of the input: what is left must be the final chunk. */
-  private finish(): void {
-    const key = this.key as Buffer;
-    const sealed = this.pending.subarray(0, this.filled);
-    if (this.filled < TAG_SIZE) {
-      throw new AmberError('AGE_TRUNCATED', { reason: 'the file ends before its final chunk', chunk: this.index, offset: this.chunkOffset(this.index) });
-    }
-    const plaintext = openChunk(key, this.index, true, sealed);
+    const plaintext = openChunk(key, index, true, last);
     if (plaintext === undefined) {
-      if (this.filled === ENCRYPTED_CHUNK_SIZE && openChunk(key, this.index, false, sealed) !== undefined) {
+      if (last.length === ENCRYPTED_CHUNK_SIZE && openChunk(key, index, false, last) !== undefined) {
         // A valid middle chunk with nothing after it: cut at a chunk boundary.
-        throw new AmberError('AGE_TRUNCATED', { reason: 'the file ends after a non-final chunk', chunk: this.index + 1, offset: this.chunkOffset(this.index + 1) });
+        const cut = new AmberError('AGE_TRUNCATED', { reason: 'the file ends after a non-final chunk', chunk: index + 1, offset: this.chunkOffset(index + 1) });
+        return { output: done, error: cut };
       }
-      throw this.authFailed();
+      return { output: done, error: this.authFailed(index) };
     }
-    if (plaintext.length === 0 && this.index > 0) {
-      throw new AmberError('AGE_BAD_PAYLOAD', { reason: 'an empty final chunk after data', chunk: this.index, offset: this.chunkOffset(this.index) });
+    if (plaintext.length === 0 && index > 0) {
+      return { output: done, error: new AmberError('AGE_BAD_PAYLOAD', { reason: 'an empty final chunk after data', chunk: index, offset: this.chunkOffset(index) }) };
     }
-    this.out.add(plaintext);
-    key.fill(0);
+    output.set(plaintext, done.length);
+    return { output: output.subarray(0, done.length + plaintext.length) };
   }
 
-  private authFailed(): AmberError {
-    return new AmberError('AGE_AUTH_FAILED', { chunk: this.index, offset: this.chunkOffset(this.index) });
+  protected override runResult(output: Buffer, sealed: Buffer, first: number): RunResult {
+    const opened = output.length / CHUNK_SIZE;
+    return opened < sealed.length / ENCRYPTED_CHUNK_SIZE ? this.middleFailed(output, sealed, first, opened) : { output };
+  }
+
+  /** Chunk first + opened of a run failed as a middle chunk: the chunks before it, and why. */
+  private middleFailed(output: Buffer, sealed: Buffer, first: number, opened: number): RunResult {
+    const index = first + opened;
+    const chunk = sealed.subarray(opened * ENCRYPTED_CHUNK_SIZE, (opened + 1) * ENCRYPTED_CHUNK_SIZE);
+    const error =
+      openChunk(this.key as Buffer, index, true, chunk) === undefined
+        ? this.authFailed(index)
+        : new AmberError('AGE_BAD_PAYLOAD', { reason: 'data after the final chunk', chunk: index, offset: this.chunkOffset(index + 1) });
+    return { output: output.subarray(0, opened * CHUNK_SIZE), error };
+  }
+
+  private authFailed(index: number): AmberError {
+    return new AmberError('AGE_AUTH_FAILED', { chunk: index, offset: this.chunkOffset(index) });
   }
 
   /** Where chunk `index` starts in the age file. */

@@ -257,54 +257,21 @@ export function sealChunksInto(key: Uint8Array, firstIndex: number, final: boole
 }
 
 /**
- * Seals `plaintext` as consecutive chunks numbered from `firstIndex`, the last of them as the
- * file's final chunk when `final`: [ciphertext, tag] of each chunk in turn, every one a Buffer
- * that owns its whole ArrayBuffer (so it can be transferred to another thread as is).
+ * Opens `sealed`, whole non-final chunks numbered from `firstIndex`, into `out` (CHUNK_SIZE
+ * bytes each) until one fails to authenticate; returns how many opened. What the chunk that
+ * failed is (tampered, or a final chunk with data after it) is the caller's to tell.
  */
-export function sealChunks(key: Uint8Array, firstIndex: number, final: boolean, plaintext: Uint8Array): Buffer[] {
-  const pieces: Buffer[] = [];
-  for (let pos = 0, index = firstIndex; ; pos += CHUNK_SIZE, index++) {
-    const end = Math.min(pos + CHUNK_SIZE, plaintext.length);
-    const last = end === plaintext.length;
-    const cipher = createCipheriv('chacha20-poly1305', key, chunkNonce(index, final && last), { authTagLength: TAG_SIZE });
-    pieces.push(cipher.update(plaintext.subarray(pos, end)));
-    cipher.final();
-    pieces.push(cipher.getAuthTag());
-    if (last) return pieces;
+export function openChunksInto(key: Uint8Array, firstIndex: number, sealed: Uint8Array, out: Uint8Array): number {
+  const count = sealed.length / ENCRYPTED_CHUNK_SIZE;
+  for (let i = 0; i < count; i++) {
+    const plaintext = openChunk(key, firstIndex + i, false, sealed.subarray(i * ENCRYPTED_CHUNK_SIZE, (i + 1) * ENCRYPTED_CHUNK_SIZE));
+    if (plaintext === undefined) return i;
+    out.set(plaintext, i * CHUNK_SIZE);
   }
+  return count;
 }
 
 /** One chunk's plaintext, or undefined when it does not authenticate as (index, last). */
 export function openChunk(key: Uint8Array, index: number, last: boolean, sealed: Uint8Array): Buffer | undefined {
   return open(key, chunkNonce(index, last), sealed);
-}
-
-/** Output is pushed in pieces of about this size: see OutputBatch. */
-export const BATCH_SIZE = 1024 * 1024;
-
-/**
- * Gathers a Transform's 64 KiB chunks and pushes them in pieces of about BATCH_SIZE. Pushed one
- * by one, each chunk became its own write(2) on a file stream: 430–460 MB/s against 560–600
- * batched (docs/benchmarks.md, Encryption). Memory stays bounded by BATCH_SIZE.
- */
-export class OutputBatch {
-  private parts: Buffer[] = [];
-  private bytes = 0;
-
-  constructor(private readonly push: (piece: Buffer) => void) {}
-
-  add(...pieces: readonly Buffer[]): void {
-    for (const p of pieces) {
-      this.parts.push(p);
-      this.bytes += p.length;
-    }
-    if (this.bytes >= BATCH_SIZE) this.flush();
-  }
-
-  flush(): void {
-    if (this.parts.length === 0) return;
-    this.push(this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.bytes));
-    this.parts = [];
-    this.bytes = 0;
-  }
 }
