@@ -36,6 +36,7 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
   const log = deps.log.child({ capture: id });
   if (capture.status.phase === 'Sealed' && capture.status.report?.state === 'Pending') {
     const done = await reportStep(deps, capture, log);
+    await abortLeftoverUploads(deps, done, log); // the report's retried uploads too
     if (deps.settings.deleteNodeCopy) await deleteNodeCopies(deps, done, log);
     return done;
   }
@@ -135,7 +136,10 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
     log.info({ bundle: capture.status.bundle?.uri }, 'capture sealed');
     await abortLeftoverUploads(deps, capture, log);
     // The report reads the node copy when it is still there (an encrypted archive can be read nowhere else).
-    if (deps.settings.report) capture = await reportStep(deps, capture, log);
+    if (deps.settings.report) {
+      capture = await reportStep(deps, capture, log);
+      await abortLeftoverUploads(deps, capture, log); // the report's retried uploads too
+    }
     // Node copies go only after the stored copies are hashed and sealed; best-effort cleanup.
     if (deps.settings.deleteNodeCopy) await deleteNodeCopies(deps, capture, log);
     return capture;

@@ -41,7 +41,7 @@ t.test('a capture is stored under compliance retention; verify on the s3:// URI 
   const uri = done.status.bundle?.uri ?? '';
   const dir = uri.slice(`s3://${bucket}/`.length, -1);
   const keys = await store.list(`${dir}/`);
-  t.equal(keys.length, 7);
+  t.equal(keys.length, 10, 'seven sealed objects, report.json and its addendum');
   const promised = Date.parse(done.createdAt) + 24 * 3600_000;
   for (const key of keys) {
     const r = await client.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: key }));
