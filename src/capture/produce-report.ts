@@ -14,7 +14,7 @@ import { inspectCheckpoint } from '../analysis/inspect-checkpoint.js';
 import type { Inspection } from '../analysis/inspection.js';
 import { triageIndicators, type Indicator } from '../analysis/triage-indicators.js';
 import type { ObjectStore } from '../storage/object-store.js';
-import { storeArtifact } from './store-artifact.js';
+import { recordStored, storeArtifact } from './store-artifact.js';
 import { storeOnce, storeText } from './store-once.js';
 import { storeMetaOf } from './seal-bundle.js';
 
@@ -110,9 +110,7 @@ export async function produceReport(opts: {
   }
   const stored = await storeArtifact(store, layout.report, ARTIFACT_NAMES.report, 'application/json', { text }, meta, recipients, earlier);
   const identity = stored.artifact.plaintext ?? stored.artifact;
-  chain.append('artifact.hashed', { name: identity.name, size: identity.size, sha256: identity.sha256 });
-  if (stored.artifact.plaintext) chain.append('artifact.encrypted', { name: stored.artifact.name, format: 'age', recipients: [...(recipients ?? [])], size: stored.artifact.size, sha256: stored.artifact.sha256 });
-  chain.append('artifact.stored', { name: stored.artifact.name, uri: store.uri(stored.key), ...(stored.existed ? { existing: true } : {}) });
+  recordStored(chain, store, stored, recipients);
   const artifact: ManifestArtifact = stored.artifact;
   const custody = chain.entries.slice(start);
   const addendum: Addendum = {

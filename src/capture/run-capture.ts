@@ -1,22 +1,16 @@
-import { createReadStream } from 'node:fs';
-import { stat, statfs, unlink } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { statfs, unlink } from 'node:fs/promises';
 import { AmberError, isAmberError, type ErrorCode } from '../core/amber-error.js';
 import type { Capture, CaptureStatus, Phase } from '../core/capture.js';
-import { ARTIFACT_NAMES, bundleLayout } from '../evidence/bundle-layout.js';
+import { ARTIFACT_NAMES } from '../evidence/bundle-layout.js';
 import { CustodyChain, type CustodyEntry } from '../evidence/custody-chain.js';
 import { resolveTarget, type ResolvedTarget } from '../kube/resolve-target.js';
 import type { CaptureDeps } from './capture-context.js';
-import { redactPod } from './redact-pod.js';
 import { produceReport } from './produce-report.js';
 import { layoutOf, localArchive, uploadArtifacts, type Save } from './upload-artifacts.js';
-import { sealBundle, storeMetaOf } from './seal-bundle.js';
-import { storeOnce, storeText } from './store-once.js';
+import { sealBundle } from './seal-bundle.js';
 
 const TRANSIENT: ReadonlySet<ErrorCode> = new Set(['KUBE_API_UNAVAILABLE', 'KUBELET_UNREACHABLE', 'QUEUE_UNAVAILABLE', 'STORE_UNAVAILABLE', 'STORE_LOCK_FAILED']);
 const RESPONDER = { component: 'responder' } as const;
-/** 1 MiB reads: 64 KiB chunks cost more in per-chunk overhead than the hashing; 4 MiB ones in allocation. */
-const STREAM_CHUNK = 1024 * 1024;
 
 /** `DISK_PRESSURE` → `DiskPressure`: Kubernetes-style reasons for status.reason. */
 export function reasonOf(code: string): string {

@@ -5,6 +5,7 @@ import { AmberError } from '../core/amber-error.js';
 import { hashFile, HashStream } from '../core/hash-stream.js';
 import { createAgeEncryptStream } from '../evidence/age-encrypt.js';
 import { ARTIFACT_NAMES } from '../evidence/bundle-layout.js';
+import type { CustodyChain } from '../evidence/custody-chain.js';
 import type { ManifestArtifact } from '../evidence/manifest.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { storeOnce, storeText, type StoreOnceMeta } from './store-once.js';
@@ -76,6 +77,15 @@ export async function storeArtifact(
   );
   const inside = !stored.existed && hashed !== undefined ? { size: hashed.bytes, sha256: hashed.sha256 } : await hashFile(body.file);
   return { artifact: { name: sealedName, size: stored.size, sha256: stored.sha256, mediaType: AGE_MEDIA_TYPE, plaintext: { name, ...inside, mediaType } }, key: sealedKey, existed: stored.existed };
+}
+
+/** The custody entries of one stored artifact: hashed (the evidence's identity), encrypted when it is, stored. */
+export function recordStored(chain: CustodyChain, store: ObjectStore, stored: StoredArtifact, recipients: readonly string[] | undefined): void {
+  const a = stored.artifact;
+  const identity = a.plaintext ?? a;
+  chain.append('artifact.hashed', { name: identity.name, size: identity.size, sha256: identity.sha256 });
+  if (a.plaintext) chain.append('artifact.encrypted', { name: a.name, format: 'age', recipients: [...(recipients ?? [])], size: a.size, sha256: a.sha256 });
+  chain.append('artifact.stored', { name: a.name, uri: store.uri(stored.key), ...(stored.existed ? { existing: true } : {}) });
 }
 
 function contentTypeOf(mediaType: string): string {

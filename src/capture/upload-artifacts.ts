@@ -9,7 +9,7 @@ import type { ResolvedTarget } from '../kube/resolve-target.js';
 import type { CaptureDeps } from './capture-context.js';
 import { redactPod } from './redact-pod.js';
 import { storeMetaOf } from './seal-bundle.js';
-import { storeArtifact, type ArtifactBody, type StoredArtifact } from './store-artifact.js';
+import { recordStored, storeArtifact, type ArtifactBody, type StoredArtifact } from './store-artifact.js';
 
 export type Save = (patch: Partial<CaptureStatus>, phase?: Phase) => Promise<void>;
 type Artifact = NonNullable<CaptureStatus['artifacts']>[number];
@@ -23,14 +23,6 @@ export function localArchive(deps: CaptureDeps, checkpoint: { path: string }): s
   return join(deps.settings.checkpointDir, basename(checkpoint.path));
 }
 
-/** The custody entries of one stored artifact: hashed (the evidence's identity), encrypted when it is, stored. */
-export function recordStored(chain: CustodyChain, deps: CaptureDeps, stored: StoredArtifact, recipients: readonly string[] | undefined): void {
-  const a = stored.artifact;
-  const identity = a.plaintext ?? a;
-  chain.append('artifact.hashed', { name: identity.name, size: identity.size, sha256: identity.sha256 });
-  if (a.plaintext) chain.append('artifact.encrypted', { name: a.name, format: 'age', recipients: [...(recipients ?? [])], size: a.size, sha256: a.sha256 });
-  chain.append('artifact.stored', { name: a.name, uri: deps.store.uri(stored.key), ...(stored.existed ? { existing: true } : {}) });
-}
 
 /**
  * Stores every artifact of the capture that is not stored yet: the archives (streamed), pod.json,
@@ -44,7 +36,7 @@ export async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain
   const plaintexts = { ...(capture.status.plaintexts ?? {}) };
   const has = (name: string) => artifacts.some((a) => (a.plaintext?.name ?? a.name) === name);
   const record = (stored: StoredArtifact) => {
-    recordStored(chain, deps, stored, recipients);
+    recordStored(chain, deps.store, stored, recipients);
     artifacts.push(stored.artifact);
   };
   /**
