@@ -64,9 +64,7 @@ t.test('amber killed at random points of uploads, 20 times: every accepted captu
     '--kubeconfig', sim.kubeconfigPath, '--kubelet-ca', sim.caFile, '--checkpoint-dir', sim.checkpointDir('node-a'), '--min-free-bytes', '0', '--cluster', 'sim',
     '--log-level', 'info',
   ];
-  // NODE_OPTIONS cleared: tap's per-process instrumentation triples the start of a child process,
-  // and 21 starts are what this test is made of
-  const procEnv = { ...env, AMBER_S3_PART_SIZE_MIB: '5', AMBER_S3_QUEUE_SIZE: '2', NODE_OPTIONS: '' };
+  const procEnv = { ...env, AMBER_S3_PART_SIZE_MIB: '5', AMBER_S3_QUEUE_SIZE: '2' };
   const start = async (): Promise<{ proc: AmberProcess; url: string; auth: Record<string, string> }> => {
     const proc = spawnAmber(args, procEnv);
     const url = (await proc.waitForLog('amber is serving', 30_000))['url'] as string;

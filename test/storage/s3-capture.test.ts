@@ -6,7 +6,7 @@ import { S3Store } from '../../src/storage/s3-store.js';
 import { formatAgeIdentityFile, generateAgeIdentity } from '../../src/evidence/age-keys.js';
 import { storeSource } from '../../src/evidence/bundle-source.js';
 import { verifyBundle } from '../../src/evidence/verify-bundle.js';
-import { runAmber, runCliHere, UNINSTRUMENTED } from '../helpers/run-amber.js';
+import { runAmber, runCliHere } from '../helpers/run-amber.js';
 import { startS3rver, S3RVER_CREDENTIALS } from '../helpers/start-s3rver.js';
 import { startStack } from '../helpers/start-stack.js';
 
@@ -117,12 +117,12 @@ t.test('encrypted evidence streams to S3; verify and inspect read it from there 
 t.test('serve refuses to start on an S3 store without Object Lock when a policy asks for a lock', async (t) => {
   const work = await mkdtemp(join(tmpdir(), 'amber-s3-serve-'));
   t.teardown(() => rm(work, { recursive: true, force: true }));
-  const res = await runAmber(['serve', '--store', 's3://evidence/prod', '--data-dir', join(work, 'data'), '--listen', '127.0.0.1:0'], { ...s3Env, ...UNINSTRUMENTED });
+  const res = await runAmber(['serve', '--store', 's3://evidence/prod', '--data-dir', join(work, 'data'), '--listen', '127.0.0.1:0'], s3Env);
   t.equal(res.code, 2, res.stdout + res.stderr);
   const all = res.stdout + res.stderr;
   t.match(all, /STORE_NO_OBJECT_LOCK/);
   t.match(all, /object-lock-enabled-for-bucket/, 'the message says how to fix it');
-  const missingBucket = await runAmber(['serve', '--store', 's3://no-such-bucket/prod', '--data-dir', join(work, 'data'), '--listen', '127.0.0.1:0'], { ...s3Env, ...UNINSTRUMENTED });
+  const missingBucket = await runAmber(['serve', '--store', 's3://no-such-bucket/prod', '--data-dir', join(work, 'data'), '--listen', '127.0.0.1:0'], s3Env);
   t.equal(missingBucket.code, 2);
   t.match(missingBucket.stdout + missingBucket.stderr, /no-such-bucket.*does not exist/);
 });
@@ -133,11 +133,11 @@ t.test('amber demo takes --store s3://… and --policies like serve, and verifie
   const policies = join(work, 'policies');
   await (await import('node:fs/promises')).mkdir(policies);
   await writeFile(join(policies, 'shell.yaml'), UNLOCKED_POLICY);
-  const res = await runAmber(['demo', '--data-dir', join(work, 'demo'), '--store', 's3://evidence/demo', '--policies', policies], { ...s3Env, ...UNINSTRUMENTED });
+  const res = await runAmber(['demo', '--data-dir', join(work, 'demo'), '--store', 's3://evidence/demo', '--policies', policies], s3Env);
   t.equal(res.code, 0, res.stdout + res.stderr);
   t.match(res.stdout, /bundle: s3:\/\/evidence\/demo\/demo\/\d{4}\/\d{2}\/\d{2}\/[0-9a-z]+/);
   t.match(res.stdout, /the sealed bundle VERIFIES/);
-  const refused = await runAmber(['demo', '--data-dir', join(work, 'demo2'), '--store', 's3://evidence/demo'], { ...s3Env, ...UNINSTRUMENTED });
+  const refused = await runAmber(['demo', '--data-dir', join(work, 'demo2'), '--store', 's3://evidence/demo'], s3Env);
   t.equal(refused.code, 2, 'the default policies ask for compliance locks, which s3rver cannot give');
   t.match(refused.stderr, /STORE_NO_OBJECT_LOCK/);
 });
