@@ -3,6 +3,8 @@
 // amber runs in this process; the simulated API server and kubelet in a child process (as they
 // would be other machines in a cluster), over real HTTPS on loopback.
 // Usage: npm run build && node bench/latency.mjs [N=1000]
+// BENCH_REPORT=0: no triage reports after sealing. BENCH_ISOLATE=1: wait until each capture has
+// settled before the next alert (the floor: no older capture's work overlaps a new alert).
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +43,7 @@ const { key } = await loadOrCreateSigningKey(join(root, 'signing'));
 const kubelet = new KubeletClient({ token: { value: sim.token }, ca: await readFile(sim.caFile) });
 const worker = await startCaptureWorker({
   queue, api: kubeApi(loadKubeConfig(sim.kubeconfigPath)), kubelet, store: new FileStore(join(root, 'evidence')), signingKey: key, log,
-  settings: { ...DEFAULT_CAPTURE_SETTINGS, checkpointDir: sim.checkpointDir, minFreeBytes: 0, cluster: 'bench' },
+  settings: { ...DEFAULT_CAPTURE_SETTINGS, checkpointDir: sim.checkpointDir, minFreeBytes: 0, cluster: 'bench', report: process.env.BENCH_REPORT !== '0' },
   actor: { component: 'bench' }, version: 'bench',
 });
 const server = await startServer({
@@ -63,11 +65,12 @@ try {
     const sent = performance.timeOrigin + performance.now();
     const res = await fetch(`${server.url}/v1/alerts/falco`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer t' }, body });
     if (res.status !== 202) throw new Error(`alert ${i}: ${res.status} ${await res.text()}`);
-    await res.arrayBuffer();
+    const answer = await res.json();
     while (receipts.length === before) await new Promise((r) => setImmediate(r));
     const receipt = receipts[before];
     if (receipt.pod !== name) throw new Error(`receipt for ${receipt.pod}, expected ${name}`);
     lat.push(receipt.receivedAt - sent);
+    if (process.env.BENCH_ISOLATE === '1') await worker.settled(answer.captures[0].id);
   }
 } finally {
   await server.close();

@@ -30,6 +30,8 @@ export interface CaptureDeps {
    * alert's checkpoint never waits behind older captures' uploads. Default: no bound.
    */
   readonly uploads?: Semaphore;
+  /** Bounds captures in their checkpoint step (pod read, kubelet request). Default: no bound. */
+  readonly checkpoints?: Semaphore;
 }
 
 export interface CaptureSettings {

@@ -1,4 +1,5 @@
 import type { Capture } from '../core/capture.js';
+import { resolveTarget, type ResolvedTarget } from '../kube/resolve-target.js';
 import type { CaptureDeps } from './capture-context.js';
 import { runCapture } from './run-capture.js';
 import { Semaphore } from './semaphore.js';
@@ -17,9 +18,11 @@ export interface CaptureWorker {
  * checkpoint requests themselves never queue behind uploads.
  */
 export async function startCaptureWorker(given: CaptureDeps, options: { concurrency?: number } = {}): Promise<CaptureWorker> {
-  // `concurrency` bounds uploads; checkpoint requests start at once (up to a generous cap).
-  const deps: CaptureDeps = { ...given, uploads: given.uploads ?? new Semaphore(options.concurrency ?? 4) };
-  const concurrency = 256;
+  // `concurrency` bounds uploads; checkpoint requests start at once (up to a generous cap of
+  // their own, so a backlog of uploads and reports never holds a new capture back).
+  const deps: CaptureDeps = { ...given, uploads: given.uploads ?? new Semaphore(options.concurrency ?? 4), checkpoints: given.checkpoints ?? new Semaphore(256) };
+  /** Pods read while the intake's journal was flushed, for the first attempt of a new capture. */
+  const prepared = new Map<string, Promise<ResolvedTarget>>();
   const running = new Map<string, Promise<void>>();
   const waiting: string[] = [];
   const timers = new Set<NodeJS.Timeout>();
@@ -34,10 +37,12 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
   };
 
   const pump = () => {
-    while (!stopped && running.size < concurrency && waiting.length > 0) {
+    while (!stopped && waiting.length > 0) {
       const id = waiting.shift() as string;
       if (running.has(id)) continue;
-      const run = runCapture(deps, id)
+      const target = prepared.get(id);
+      prepared.delete(id);
+      const run = runCapture(deps, id, target ? { target } : {})
         .then((capture) => {
           if (finish(capture) || !capture.status.retryAt) return;
           later(id, capture.status.retryAt);
@@ -64,6 +69,15 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
     pump();
   };
 
+  // A new capture's pod is read while the intake's journal is flushed: reading changes nothing,
+  // and the checkpoint request still waits until the capture is durable and `watch` schedules it.
+  const unaccept = deps.queue.watchAccepted?.((capture, durable) => {
+    if (stopped || isSettled(capture) || capture.status.retryAt) return;
+    const target = resolveTarget(deps.api, capture.spec);
+    target.catch(() => undefined); // runCapture meets the error, if it comes to run
+    prepared.set(capture.id, target);
+    durable.catch(() => prepared.delete(capture.id));
+  });
   const unwatch = deps.queue.watch((capture) => {
     if (isSettled(capture)) return;
     if (capture.status.retryAt) later(capture.id, capture.status.retryAt);
@@ -80,6 +94,8 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
     async stop() {
       stopped = true;
       unwatch();
+      unaccept?.();
+      prepared.clear();
       for (const t of timers) clearTimeout(t);
       await Promise.all(running.values());
     },

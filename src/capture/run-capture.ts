@@ -23,7 +23,7 @@ export function reasonOf(code: string): string {
  * reused, never taken twice). Returns the capture as it ends this attempt: Sealed, Failed, or
  * back in its phase with `retryAt` for a transient failure.
  */
-export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture> {
+export async function runCapture(deps: CaptureDeps, id: string, prepared: { target?: Promise<ResolvedTarget> } = {}): Promise<Capture> {
   const now = deps.now ?? (() => new Date());
   let capture = await deps.queue.get(id);
   if (!capture) throw new AmberError('CAPTURE_NOT_FOUND', { id });
@@ -78,32 +78,38 @@ export async function runCapture(deps: CaptureDeps, id: string): Promise<Capture
     const { retryAt: _r, reason: _reason, message: _m, ...rest } = capture.status;
     capture = { ...capture, status: rest };
     let resolved: ResolvedTarget | undefined;
-    if (!checkpointsComplete(capture)) {
+    const current = capture;
+    const takeCheckpoints = async (): Promise<ResolvedTarget> => {
       // The attempt is recorded while the API and the kubelet answer: the container runs on while
       // we wait, so no fsync stands between the alert and the checkpoint request. (A crash before
       // the record lands costs only the attempt count; the save chain keeps later saves in order.)
       const recorded = save({ attempts }, 'Checkpointing');
       recorded.catch(() => undefined); // awaited below; a failure surfaces there
-      const [target] = await Promise.all([resolveTarget(deps.api, capture.spec), checkFreeSpace(deps.settings.checkpointDir, deps.settings.minFreeBytes)]);
-      resolved = target;
-      const pinned = capture.status.resolved;
+      // the pod may have been read while the intake's journal was flushed (see the capture worker)
+      const [target] = await Promise.all([prepared.target ?? resolveTarget(deps.api, current.spec), checkFreeSpace(deps.settings.checkpointDir, deps.settings.minFreeBytes)]);
+      const pinned = current.status.resolved;
       if (pinned && pinned.podUID !== target.podUID) {
         throw new AmberError('POD_REPLACED', { pod: target.pod, expected: pinned.podUID, found: target.podUID });
       }
-      const done = [...(capture.status.checkpoints ?? [])];
-      for (const c of resolved.containers) {
+      const done = [...(current.status.checkpoints ?? [])];
+      for (const c of target.containers) {
         if (done.some((d) => d.container === c.name)) continue;
-        const result = await deps.kubelet.checkpoint(resolved.kubelet, resolved.namespace, resolved.pod, c.name, capture.spec.timeoutSeconds);
-        chain.append('checkpoint.requested', { node: resolved.node, container: c.name, containerID: c.containerID, timeoutSeconds: capture.spec.timeoutSeconds }, deps.actor, result.requestedAt);
+        const result = await deps.kubelet.checkpoint(target.kubelet, target.namespace, target.pod, c.name, current.spec.timeoutSeconds);
+        chain.append('checkpoint.requested', { node: target.node, container: c.name, containerID: c.containerID, timeoutSeconds: current.spec.timeoutSeconds }, deps.actor, result.requestedAt);
         chain.append('checkpoint.written', { container: c.name, path: result.path }, deps.actor, result.writtenAt);
         done.push({ container: c.name, ...result });
         await recorded;
         await save({
           checkpoints: done,
-          resolved: { podUID: resolved.podUID, node: resolved.node, containers: resolved.containers.map(({ runtime: _rt, ...k }) => k) },
+          resolved: { podUID: target.podUID, node: target.node, containers: target.containers.map(({ runtime: _rt, ...k }) => k) },
         });
         log.info({ container: c.name, path: result.path }, 'checkpoint written');
       }
+      return target;
+    };
+    if (!checkpointsComplete(capture)) {
+      // bounded on its own: a new capture's checkpoint never waits behind older captures' uploads
+      resolved = await (deps.checkpoints ? deps.checkpoints.run(takeCheckpoints) : takeCheckpoints());
     } else {
       await save({ attempts });
     }

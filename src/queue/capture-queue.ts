@@ -37,6 +37,13 @@ export interface CaptureQueue {
   updateStatus(id: string, status: CaptureStatus): Promise<Capture>;
   /** Calls `listener` with each capture newly queued (after it is durable); returns an unsubscribe. */
   watch(listener: (capture: Capture) => void): () => void;
+  /**
+   * Optional: calls `listener` as soon as a new capture is accepted, before it is durable, with the
+   * promise of its durability (`watch` follows once it holds). For preparation that changes
+   * nothing outside this process: the worker reads the pod while the journal is flushed. Nothing
+   * irreversible may start before `durable` resolves: a capture whose write fails never existed.
+   */
+  watchAccepted?(listener: (capture: Capture, durable: Promise<void>) => void): () => void;
   /** False while the queue cannot persist (then intake answers 503). */
   isReady(): boolean;
   /** Flushes what was accepted and releases the journal. */

@@ -29,6 +29,7 @@ export class FileQueue implements CaptureQueue {
   private readonly byDedupeKey = new Map<string, Entry>();
   private readonly byDeliveryKey = new Map<string, Entry>();
   private readonly listeners = new Set<(capture: Capture) => void>();
+  private readonly acceptListeners = new Set<(capture: Capture, durable: Promise<void>) => void>();
 
   private constructor(
     private readonly journal: JsonlJournal,
@@ -121,6 +122,7 @@ export class FileQueue implements CaptureQueue {
     const capture = newCapture(request, now);
     const durable = this.journal.append({ v: 1, capture });
     const entry = this.index(capture, durable);
+    for (const listener of this.acceptListeners) listener(capture, durable);
     try {
       await durable;
     } catch (e) {
@@ -164,6 +166,11 @@ export class FileQueue implements CaptureQueue {
   watch(listener: (capture: Capture) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  watchAccepted(listener: (capture: Capture, durable: Promise<void>) => void): () => void {
+    this.acceptListeners.add(listener);
+    return () => this.acceptListeners.delete(listener);
   }
 
   isReady(): boolean {

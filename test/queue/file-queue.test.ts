@@ -182,3 +182,23 @@ t.test('refuses a status journal line for a capture it does not know', async (t)
   await writeFile(join(dir, 'status.jsonl'), '{"v":1,"id":"nope","status":{}}\n');
   await t.rejects(FileQueue.open({ dir }), { code: 'QUEUE_CORRUPT', details: { line: 1 } });
 });
+
+t.test('tells accept listeners of a new capture before it is durable, and whether it became so', async (t) => {
+  const dir = await tempDir(t);
+  const q = await FileQueue.open({ dir });
+  const seen: { id: string; durableAtCall: boolean; durable: Promise<void> }[] = [];
+  let durableSeen = false;
+  q.watch(() => (durableSeen = true));
+  const stop = q.watchAccepted((capture, durable) => seen.push({ id: capture.id, durableAtCall: durableSeen, durable }));
+  const first = await q.enqueue(request({ pod: 'web-1' }));
+  t.same(seen.map((s) => [s.id, s.durableAtCall]), [[first.capture.id, false]], 'called before watch, i.e. before the fsync');
+  await t.resolves(seen[0]?.durable as Promise<void>);
+  await q.enqueue(request({ pod: 'web-1' }));
+  t.equal(seen.length, 1, 'a duplicate is not a new capture');
+  await (q as unknown as { journal: { fh: { close(): Promise<void> } } }).journal.fh.close();
+  await t.rejects(q.enqueue(request({ pod: 'lost' })), { code: 'QUEUE_UNAVAILABLE' });
+  t.equal(seen.length, 2);
+  await t.rejects(seen[1]?.durable as Promise<void>, { code: 'QUEUE_UNAVAILABLE' }, 'its listener learns the capture never existed');
+  stop();
+  await q.close().catch(() => undefined);
+});
