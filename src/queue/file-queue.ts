@@ -8,6 +8,8 @@ const checkCapture = Compile(Capture);
 
 interface Entry {
   capture: Capture;
+  /** `capture.createdAt` in ms: the cooldown test runs on every duplicate. */
+  readonly createdMs: number;
   /** Settles when the capture's first record is on disk; duplicates wait on it too. */
   durable: Promise<void>;
 }
@@ -80,7 +82,7 @@ export class FileQueue implements CaptureQueue {
   }
 
   private index(capture: Capture, durable: Promise<void>): Entry {
-    const entry: Entry = { capture, durable };
+    const entry: Entry = { capture, durable, createdMs: Date.parse(capture.createdAt) };
     const previous = this.byId.get(capture.id);
     if (previous) {
       previous.capture = capture;
@@ -106,7 +108,7 @@ export class FileQueue implements CaptureQueue {
       if (same) return same;
     }
     const recent = this.byDedupeKey.get(request.dedupeKey);
-    if (recent && now - Date.parse(recent.capture.createdAt) < request.cooldownMs) return recent;
+    if (recent && now - recent.createdMs < request.cooldownMs) return recent;
     return undefined;
   }
 
