@@ -24,7 +24,6 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
   /** Pods read while the intake's journal was flushed, for the first attempt of a new capture. */
   const prepared = new Map<string, Promise<ResolvedTarget>>();
   const running = new Map<string, Promise<void>>();
-  const waiting: string[] = [];
   const timers = new Set<NodeJS.Timeout>();
   const settledWaiters = new Map<string, ((c: Capture) => void)[]>();
   let stopped = false;
@@ -36,24 +35,19 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
     return true;
   };
 
-  const pump = () => {
-    while (!stopped && waiting.length > 0) {
-      const id = waiting.shift() as string;
-      if (running.has(id)) continue;
-      const target = prepared.get(id);
-      prepared.delete(id);
-      const run = runCapture(deps, id, target ? { target } : {})
-        .then((capture) => {
-          if (finish(capture) || !capture.status.retryAt) return;
-          later(id, capture.status.retryAt);
-        })
-        .catch((e: unknown) => deps.log.error({ err: e, capture: id }, 'capture run crashed; it will resume at the next start'))
-        .finally(() => {
-          running.delete(id);
-          pump();
-        });
-      running.set(id, run);
-    }
+  /** Starts the capture's next attempt at once, unless one is running (its end arms any retry). */
+  const schedule = (id: string) => {
+    if (stopped || running.has(id)) return;
+    const target = prepared.get(id);
+    prepared.delete(id);
+    const run = runCapture(deps, id, target ? { target } : {})
+      .then((capture) => {
+        if (finish(capture) || !capture.status.retryAt) return;
+        later(id, capture.status.retryAt);
+      })
+      .catch((e: unknown) => deps.log.error({ err: e, capture: id }, 'capture run crashed; it will resume at the next start'))
+      .finally(() => running.delete(id));
+    running.set(id, run);
   };
   const later = (id: string, retryAt: string) => {
     if (stopped) return; // a stopped worker arms nothing: the next start resumes the capture
@@ -62,11 +56,6 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
       schedule(id);
     }, Math.max(0, Date.parse(retryAt) - Date.now()));
     timers.add(timer);
-  };
-  const schedule = (id: string) => {
-    if (stopped || waiting.includes(id)) return;
-    waiting.push(id);
-    pump();
   };
 
   // A new capture's pod is read while the intake's journal is flushed: reading changes nothing,
