@@ -1,5 +1,5 @@
 import type { CaptureSpec, EvidenceSettings, IncludeItem } from './capture.js';
-import type { Signal } from './signal.js';
+import { signalDigest, type Signal } from './signal.js';
 
 /** A policy's verdict on a signal: capture this, this way. */
 export interface Decision {
@@ -12,28 +12,46 @@ export interface Decision {
   readonly evidence: EvidenceSettings;
 }
 
-/** The capture a decision asks for, before the queue gives it an id. */
-export interface PlannedCapture {
+/** What decides whether a decision's capture already exists: its dedupe and delivery keys and the cooldown. */
+export interface CaptureKeys {
   readonly dedupeKey: string;
   readonly deliveryKey?: string | undefined;
   readonly cooldownMs: number;
+}
+
+/** The capture a decision asks for, before the queue gives it an id. */
+export interface PlannedCapture extends CaptureKeys {
   readonly spec: CaptureSpec;
   readonly signals: readonly unknown[];
 }
 
 /**
- * Turns a decision into a capture request. The dedupe key is policy/namespace/pod/container
+ * The keys of the capture a decision asks for. The dedupe key is policy/namespace/pod/container
  * (`*` when every container is captured, or when the alert named none), so one container is
  * captured at most once per policy per cooldown.
  */
-export function planCapture(d: Decision): PlannedCapture {
+export function captureKeys(d: Decision): CaptureKeys {
   const t = d.signal.target;
-  if (t.namespace === undefined || t.pod === undefined) throw new Error('planCapture needs a signal with namespace and pod');
+  if (t.namespace === undefined || t.pod === undefined) throw new Error('a capture needs a signal with namespace and pod');
   const container = d.containers === 'all' ? '*' : (t.container ?? t.containerID ?? '*');
   return {
     dedupeKey: `${d.policy}/${t.namespace}/${t.pod}/${container}`,
     deliveryKey: d.signal.deliveryKey === undefined ? undefined : `${d.policy}/${d.signal.deliveryKey}`,
     cooldownMs: d.cooldownMs,
+  };
+}
+
+/**
+ * Turns a decision into a capture request: its keys (`keys`, when the caller already made them)
+ * and everything the capture will need, including the signal's digest.
+ */
+export function planCapture(d: Decision, keys: CaptureKeys = captureKeys(d)): PlannedCapture {
+  const t = d.signal.target;
+  if (t.namespace === undefined || t.pod === undefined) throw new Error('a capture needs a signal with namespace and pod');
+  return {
+    dedupeKey: keys.dedupeKey,
+    deliveryKey: keys.deliveryKey,
+    cooldownMs: keys.cooldownMs,
     spec: {
       target: {
         namespace: t.namespace,
@@ -48,7 +66,7 @@ export function planCapture(d: Decision): PlannedCapture {
         ...(d.signal.priority === undefined ? {} : { priority: d.signal.priority }),
         time: d.signal.time,
         policy: d.policy,
-        signalDigest: d.signal.digest,
+        signalDigest: signalDigest(d.signal),
         ...admissionActor(d.signal),
       },
       containers: d.containers,

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { canonicalJson, sha256Hex } from './canonical-json.js';
 
 
 export const Source = Type.Union([Type.Literal('falco'), Type.Literal('alertmanager'), Type.Literal('admission')]);
@@ -56,8 +57,6 @@ export const Signal = Type.Object({
    * Falcosidekick's uuid. Absent when the source gives none.
    */
   deliveryKey: Type.Optional(Type.String()),
-  /** sha256 (hex) of the bytes received, or of the event's canonical JSON when those are not kept. */
-  digest: Type.String(),
   /** The event as received (one alert of a batch, with its group's context). */
   raw: Type.Unknown(),
   /**
@@ -67,3 +66,12 @@ export const Signal = Type.Object({
   rawText: Type.Optional(Type.String()),
 });
 export type Signal = Static<typeof Signal>;
+
+/**
+ * sha256 (hex) of the bytes received (`rawText`), or of the event's canonical JSON when those are
+ * not kept: what a capture records as its trigger's `signalDigest`. Computed when a capture is
+ * planned, not at intake: a duplicate alert (most of a storm) never needs it.
+ */
+export function signalDigest(signal: Pick<Signal, 'raw' | 'rawText'>): string {
+  return sha256Hex(signal.rawText ?? canonicalJson(signal.raw));
+}

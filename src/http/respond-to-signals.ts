@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import Type, { type Static } from 'typebox';
 import { CaptureTarget, type Capture } from '../core/capture.js';
-import { planCapture, type Decision } from '../core/decision.js';
+import { captureKeys, planCapture, type Decision } from '../core/decision.js';
 import type { Signal, Source } from '../core/signal.js';
 import type { IntakeResult } from '../intake/intake-result.js';
 import type { CompiledPolicy } from '../policy/compile-policy.js';
@@ -58,10 +58,21 @@ function about(signal: Signal): Record<string, unknown> {
   return { source: signal.source, rule: signal.rule, priority: signal.priority, target: signal.target };
 }
 
+/**
+ * The queue's answer for one decision: the existing capture when the queue can tell at once that
+ * there is one (no plan made, no digest computed), else whatever `enqueue` makes of the plan.
+ */
+function enqueue(d: Decision, queue: CaptureQueue): Promise<{ capture: Capture; duplicate: boolean }> {
+  const keys = captureKeys(d);
+  const existing = queue.existing?.(keys);
+  if (existing) return existing.then((capture) => ({ capture, duplicate: true }));
+  return queue.enqueue(planCapture(d, keys));
+}
+
 /** Queues one decision's capture, counts it and logs it. */
 async function queueOne(d: Decision, deps: ResponderDeps, log: FastifyBaseLogger): Promise<Answer> {
   deps.metrics.countMatch(d.policy);
-  const { capture, duplicate } = await deps.queue.enqueue(planCapture(d));
+  const { capture, duplicate } = await enqueue(d, deps.queue);
   return settled(d, capture, duplicate, deps, log);
 }
 
@@ -91,7 +102,7 @@ async function respondToOne(signal: Signal, deps: ResponderDeps, log: FastifyBas
     if (only) {
       // queueOne inlined: one promise fewer per request on the common path.
       metrics.countMatch(only.policy);
-      const { capture, duplicate } = await deps.queue.enqueue(planCapture(only));
+      const { capture, duplicate } = await enqueue(only, deps.queue);
       captures = [settled(only, capture, duplicate, deps, log)];
     } else {
       captures = await Promise.all(decisions.map((d) => queueOne(d, deps, log)));

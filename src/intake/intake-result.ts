@@ -1,4 +1,3 @@
-import * as crypto from 'node:crypto';
 import { AmberError } from '../core/amber-error.js';
 import { isValidName, type NameKind } from '../core/kube-names.js';
 import type { FieldValue, Signal, SignalTarget } from '../core/signal.js';
@@ -91,13 +90,3 @@ export function clip(value: string): string {
 export function dropUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
-
-/**
- * sha256 (hex) of a string's UTF-8 bytes, as `sha256Hex` in core/canonical-json computes it, with
- * Node's one-shot `crypto.hash` where it exists (Node ≥ 20.12): no Hash object per call, which is
- * a third of the digest's cost for an alert-sized body.
- */
-export const sha256HexOf: (text: string) => string =
-  typeof crypto.hash === 'function'
-    ? (text) => crypto.hash('sha256', text, 'hex')
-    : (text) => crypto.createHash('sha256').update(text).digest('hex');

@@ -1,7 +1,7 @@
 import { AmberError } from '../core/amber-error.js';
 import type { FieldValue, SignalTarget } from '../core/signal.js';
 import type { AdmissionReview } from './admission-review.js';
-import { checkTarget, clip, sha256HexOf, type IntakeResult } from './intake-result.js';
+import { checkTarget, clip, type IntakeResult } from './intake-result.js';
 
 /** What an admission request is to amber. */
 export type AdmissionEvent =
@@ -47,7 +47,6 @@ export function normaliseAdmission(review: AdmissionReview, rawText?: string): A
   if (command !== undefined) fields['exec.command'] = command.join(' ');
   if (container !== undefined) fields['exec.container'] = container;
   if (tty !== undefined) fields['exec.tty'] = tty;
-  const text = rawText ?? JSON.stringify(review);
   const who = r.userInfo.username ?? 'someone';
   return {
     kind: 'session',
@@ -63,7 +62,6 @@ export function normaliseAdmission(review: AdmissionReview, rawText?: string): A
           target,
           summary: clip(`${who} ${sub === 'ephemeralcontainers' ? 'added a debug container to' : sub} ${r.namespace}/${r.name}${container ? `/${container}` : ''}${command ? `: ${command.join(' ')}` : ''}`),
           deliveryKey: `admission/${r.uid}`,
-          digest: sha256HexOf(text),
           raw: review,
           ...(rawText !== undefined ? { rawText } : {}),
         },

@@ -1,8 +1,8 @@
-import { canonicalJson } from '../core/canonical-json.js';
+import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
 import { bareContainerID } from '../core/kube-names.js';
 import { parsePriority, type Signal, type SignalTarget } from '../core/signal.js';
 import type { AlertmanagerAlert, AlertmanagerWebhook } from './alertmanager-webhook.js';
-import { checkTarget, checkTime, dropUndefined, present, sha256HexOf, type IntakeResult } from './intake-result.js';
+import { checkTarget, checkTime, dropUndefined, present, type IntakeResult } from './intake-result.js';
 
 /** Which alert labels name the target; the first label present wins. Configurable per install. */
 export interface AlertmanagerLabelKeys {
@@ -75,7 +75,7 @@ function toSignal(hook: AlertmanagerWebhook, alert: AlertmanagerAlert, target: S
   const normalised = keys.priority.map((n) => present(alert.labels[n])).map((v) => (v === undefined ? undefined : parsePriority(v))).find((p) => p !== undefined);
   // The group's context travels with the alert so signals.json is self-explanatory.
   const raw = { receiver: hook.receiver, groupKey: hook.groupKey, externalURL: hook.externalURL, alert };
-  const identity = alert.fingerprint ?? sha256HexOf(canonicalJson(alert.labels)).slice(0, 16);
+  const identity = alert.fingerprint ?? sha256Hex(canonicalJson(alert.labels)).slice(0, 16);
   const summary = alert.annotations?.['summary'] ?? alert.annotations?.['description'];
   return {
     source: 'alertmanager',
@@ -88,7 +88,6 @@ function toSignal(hook: AlertmanagerWebhook, alert: AlertmanagerAlert, target: S
     ...(summary === undefined ? {} : { summary }),
     // HA Alertmanager pairs deliver the same alert twice: (fingerprint, startsAt) is its identity.
     deliveryKey: `alertmanager:${identity}:${alert.startsAt}`,
-    digest: sha256HexOf(canonicalJson(raw)),
     raw,
   };
 }

@@ -1,8 +1,7 @@
 import { AmberError } from '../core/amber-error.js';
-import { canonicalJson } from '../core/canonical-json.js';
 import { parsePriority, type SignalTarget } from '../core/signal.js';
 import type { FalcoEvent } from './falco-event.js';
-import { checkTarget, checkTime, clip, flattenFields, present, sha256HexOf, type IntakeResult } from './intake-result.js';
+import { checkTarget, checkTime, clip, flattenFields, present, type IntakeResult } from './intake-result.js';
 
 /** Rules that describe Falco itself or a delivery test, never a workload. */
 function ignoredRule(rule: string): string | undefined {
@@ -66,7 +65,6 @@ export function normaliseFalco(event: FalcoEvent, rawText?: string): IntakeResul
         target,
         ...(event.output === undefined ? {} : { summary: event.output }),
         ...(event.uuid === undefined ? {} : { deliveryKey: `falcosidekick:${event.uuid}` }),
-        digest: sha256HexOf(rawText ?? canonicalJson(event)),
         raw: event,
         ...(rawText === undefined ? {} : { rawText }),
       },

@@ -1,6 +1,6 @@
 import type { Capture, CaptureStatus, Phase } from '../core/capture.js';
 import { newCaptureId } from '../core/capture-id.js';
-import type { PlannedCapture } from '../core/decision.js';
+import type { CaptureKeys, PlannedCapture } from '../core/decision.js';
 
 /**
  * What the responder asks to be captured; the queue assigns the id and the initial status.
@@ -31,6 +31,13 @@ export interface ListOptions {
  */
 export interface CaptureQueue {
   enqueue(request: CaptureRequest): Promise<EnqueueResult>;
+  /**
+   * Optional, for queues that can tell without I/O: the capture that `enqueue` would answer a
+   * request with these keys with as a duplicate (resolving once that capture is durable), or
+   * undefined when it would queue a new one. The responder asks before planning a capture, so a
+   * duplicate alert (most of a storm) costs no plan and no digest. A hint only: `enqueue` decides.
+   */
+  existing?(keys: CaptureKeys): Promise<Capture> | undefined;
   get(id: string): Promise<Capture | undefined>;
   list(options?: ListOptions): Promise<Capture[]>;
   /** Durably replaces a capture's status (the capture pipeline's progress). */

@@ -1,6 +1,7 @@
 import { Compile } from 'typebox/compile';
 import { AmberError } from '../core/amber-error.js';
 import { Capture, type CaptureStatus } from '../core/capture.js';
+import type { CaptureKeys } from '../core/decision.js';
 import { newCapture, type CaptureQueue, type CaptureRequest, type EnqueueResult, type ListOptions } from './capture-queue.js';
 import { JsonlJournal } from './jsonl-journal.js';
 
@@ -102,7 +103,7 @@ export class FileQueue implements CaptureQueue {
     if (deliveryKey !== undefined && this.byDeliveryKey.get(deliveryKey) === entry) this.byDeliveryKey.delete(deliveryKey);
   }
 
-  private findDuplicate(request: CaptureRequest, now: number): Entry | undefined {
+  private findDuplicate(request: CaptureKeys, now: number): Entry | undefined {
     if (request.deliveryKey !== undefined) {
       const same = this.byDeliveryKey.get(request.deliveryKey);
       if (same) return same;
@@ -110,6 +111,12 @@ export class FileQueue implements CaptureQueue {
     const recent = this.byDedupeKey.get(request.dedupeKey);
     if (recent && now - recent.createdMs < request.cooldownMs) return recent;
     return undefined;
+  }
+
+  existing(keys: CaptureKeys): Promise<Capture> | undefined {
+    const entry = this.findDuplicate(keys, this.now());
+    // A duplicate of a capture still being written is only a duplicate once that write holds.
+    return entry?.durable.then(() => entry.capture);
   }
 
   async enqueue(request: CaptureRequest): Promise<EnqueueResult> {

@@ -51,7 +51,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, store: MemoryStor
         policy: 'interactive-shell',
         signal: {
           source: 'falco', rule: 'Terminal shell in container', priority: 'Notice', time: '2026-11-29T10:00:00Z', tags: [], fields: {},
-          target: { namespace: 'shop', pod, container: 'app' }, digest: 'd'.repeat(64), raw: {}, rawText: '{}',
+          target: { namespace: 'shop', pod, container: 'app' }, raw: {}, rawText: '{}',
         },
         containers: 'target', cooldownMs: 60_000, timeoutSeconds: 30, include: [], evidence: { retentionDays: 30, lock: 'none' },
       }),

@@ -56,7 +56,7 @@ async function encryptedBundle(t: { teardown(fn: () => unknown): void }) {
     policy: 'interactive-shell',
     signal: {
       source: 'falco', rule: 'Terminal shell in container', priority: 'Notice', time: '2026-11-28T12:00:00Z', tags: [], fields: {},
-      target: { namespace: 'shop', pod: 'web-1', container: 'app', containerID: 'aaaaaaaaaaaa' }, digest: 'd'.repeat(64), raw: { secret: 'in-the-signal' },
+      target: { namespace: 'shop', pod: 'web-1', container: 'app', containerID: 'aaaaaaaaaaaa' }, raw: { secret: 'in-the-signal' },
     },
     containers: 'target', cooldownMs: 60_000, timeoutSeconds: 30, include: ['podSpec', 'logs'],
     evidence: { retentionDays: 30, lock: 'none', encryption: { recipients: [team.recipient, escrow.recipient] } },

@@ -50,7 +50,6 @@ async function setup(t: { teardown(fn: () => unknown): void }, over: Partial<Cap
         tags: [],
         fields: {},
         target: { namespace: 'shop', pod: 'web-1', container: 'app', containerID: 'aaaaaaaaaaaa' },
-        digest: 'd'.repeat(64),
         raw: { rule: 'Terminal shell in container' },
         rawText: '{"rule":"Terminal shell in container","evt.time":1741944401512873014}',
       },

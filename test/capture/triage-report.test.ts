@@ -45,7 +45,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, opts: { realArchi
     policy: 'interactive-shell',
     signal: {
       source: 'falco', rule: 'Terminal shell in container', priority: 'Notice', time: '2026-11-28T12:00:00Z', tags: [], fields: {},
-      target: { namespace: 'shop', pod: 'web-1', container: 'app', containerID: 'aaaaaaaaaaaa' }, digest: 'd'.repeat(64), raw: {},
+      target: { namespace: 'shop', pod: 'web-1', container: 'app', containerID: 'aaaaaaaaaaaa' }, raw: {},
     },
     containers: 'target', cooldownMs: 60_000, timeoutSeconds: 30, include: ['podSpec'], evidence: { retentionDays: 30, lock: 'none' },
   }));

@@ -2,6 +2,8 @@ import t from 'tap';
 import { Compile } from 'typebox/compile';
 import Type from 'typebox';
 import { canonicalJson, sha256Hex } from '../../src/core/canonical-json.js';
+import { captureKeys, planCapture, type Decision } from '../../src/core/decision.js';
+import { signalDigest, type Signal } from '../../src/core/signal.js';
 import { isCaptureId, newCaptureId } from '../../src/core/capture-id.js';
 import { parseDuration } from '../../src/core/duration.js';
 import { bareContainerID, isValidName } from '../../src/core/kube-names.js';
@@ -307,5 +309,38 @@ t.test('describeSchemaErrors', async (t) => {
     t.equal(low.path, '/n');
     t.match(low.problem, />= 1/);
     t.same(describe('text'), { path: '/', problem: 'must be object' });
+  });
+});
+
+t.test('captureKeys and planCapture', async (t) => {
+  const signal = (over: Partial<Signal> = {}): Signal => ({
+    source: 'falco', rule: 'Terminal shell in container', priority: 'Notice', time: '2026-11-28T10:00:00Z', tags: [], fields: {},
+    target: { namespace: 'shop', pod: 'web-1', container: 'app', containerID: 'aaaaaaaaaaaa' }, raw: { rule: 'Terminal shell in container', b: 1 }, ...over,
+  });
+  const decision = (over: Partial<Decision> = {}): Decision => ({
+    policy: 'shell', signal: signal(), containers: 'target', cooldownMs: 60_000, timeoutSeconds: 120, include: ['podSpec'],
+    evidence: { retentionDays: 30, lock: 'none' }, ...over,
+  });
+
+  t.test('key one container per policy, or the whole pod when every container is captured', async (t) => {
+    t.same(captureKeys(decision()), { dedupeKey: 'shell/shop/web-1/app', deliveryKey: undefined, cooldownMs: 60_000 });
+    t.equal(captureKeys(decision({ containers: 'all' })).dedupeKey, 'shell/shop/web-1/*');
+    t.equal(captureKeys(decision({ signal: signal({ deliveryKey: 'falcosidekick:u-1' }) })).deliveryKey, 'shell/falcosidekick:u-1');
+    t.throws(() => captureKeys(decision({ signal: signal({ target: { namespace: 'shop' } }) })), /namespace and pod/);
+  });
+
+  t.test('the plan records the digest of the bytes received, or of the canonical JSON when none were kept', async (t) => {
+    const kept = '{"rule": "Terminal shell in container", "b": 1}';
+    t.equal(planCapture(decision({ signal: signal({ rawText: kept }) })).spec.trigger.signalDigest, sha256Hex(kept));
+    t.equal(planCapture(decision()).spec.trigger.signalDigest, sha256Hex(canonicalJson({ b: 1, rule: 'Terminal shell in container' })));
+    t.equal(signalDigest(signal({ rawText: kept })), sha256Hex(kept));
+  });
+
+  t.test('the plan carries the keys it was given and the target the policy asks for', async (t) => {
+    const d = decision({ containers: 'all' });
+    const plan = planCapture(d, captureKeys(d));
+    t.equal(plan.dedupeKey, 'shell/shop/web-1/*');
+    t.same(plan.spec.target, { namespace: 'shop', pod: 'web-1' }, 'no container named when all are captured');
+    t.same(planCapture(decision()).spec.target, { namespace: 'shop', pod: 'web-1', container: 'app', containerID: 'aaaaaaaaaaaa' });
   });
 });

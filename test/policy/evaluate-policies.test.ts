@@ -40,7 +40,6 @@ function signal(over: Partial<Signal> = {}): Signal {
       'fd.is_server': false,
     },
     target: { namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9q', container: 'checkout', containerID: '3f9c2a7b1d04' },
-    digest: 'a'.repeat(64),
     raw: {},
     ...over,
   };

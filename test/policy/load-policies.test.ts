@@ -46,7 +46,6 @@ function signal(rule: string, source: Signal['source'] = 'falco', priority = 'Cr
     tags: [],
     fields: {},
     target: { namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9q', container: 'checkout' },
-    digest: '0'.repeat(64),
     raw: {},
   };
 }

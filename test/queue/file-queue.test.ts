@@ -202,3 +202,33 @@ t.test('tells accept listeners of a new capture before it is durable, and whethe
   stop();
   await q.close().catch(() => undefined);
 });
+
+t.test('existing answers what enqueue would answer a duplicate with, without planning a capture', async (t) => {
+  const dir = await tempDir(t);
+  let now = Date.parse('2026-11-28T10:00:00Z');
+  const q = await FileQueue.open({ dir, now: () => now });
+  t.teardown(() => q.close().catch(() => undefined));
+  const keys = { dedupeKey: 'p/shop/web-1/app', cooldownMs: 60_000 };
+  t.equal(q.existing(keys), undefined, 'nothing queued yet');
+  const first = await q.enqueue(request());
+  t.equal((await q.existing(keys))?.id, first.capture.id);
+  t.equal(q.existing({ ...keys, dedupeKey: 'p/shop/web-2/app' }), undefined, 'another container');
+  now += 61_000;
+  t.equal(q.existing(keys), undefined, 'after the cooldown a new capture is due');
+  const redelivered = await q.enqueue(request({ pod: 'web-3', deliveryKey: 'p/falcosidekick:u-1' }));
+  t.equal((await q.existing({ dedupeKey: 'p/shop/web-9/app', deliveryKey: 'p/falcosidekick:u-1', cooldownMs: 0 }))?.id, redelivered.capture.id, 'a re-delivery whatever the cooldown');
+});
+
+t.test('existing waits for a capture being written, and fails with it', async (t) => {
+  const dir = await tempDir(t);
+  const q = await FileQueue.open({ dir });
+  const keys = { dedupeKey: 'p/shop/lost/app', cooldownMs: 60_000 };
+  await (q as unknown as { journal: { fh: { close(): Promise<void> } } }).journal.fh.close();
+  const writing = q.enqueue(request({ pod: 'lost' }));
+  const duplicate = q.existing(keys);
+  t.ok(duplicate, 'the capture being written is the one a duplicate would get');
+  await t.rejects(writing, { code: 'QUEUE_UNAVAILABLE' });
+  await t.rejects(duplicate as Promise<unknown>, { code: 'QUEUE_UNAVAILABLE' }, 'no duplicate of a capture that never existed');
+  t.equal(q.existing(keys), undefined);
+  await q.close().catch(() => undefined);
+});

@@ -21,7 +21,6 @@ function request(pod: string, opts: { cooldownMs?: number; deliveryKey?: string 
       tags: [],
       fields: {},
       target: { namespace: 'shop', pod, container: 'app' },
-      digest: 'd'.repeat(64),
       raw: {},
       ...(opts.deliveryKey !== undefined ? { deliveryKey: opts.deliveryKey } : {}),
     },

@@ -1,12 +1,15 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import t from 'tap';
 import { sha256Hex } from '../../src/core/canonical-json.js';
 import { parseRfc3339 } from '../../src/core/rfc3339.js';
-import { flattenFields, isRfc3339, sha256HexOf } from '../../src/intake/intake-result.js';
+import { flattenFields, isRfc3339 } from '../../src/intake/intake-result.js';
 
-t.test('sha256HexOf is sha256Hex for any string (one-shot crypto.hash where Node has it)', async (t) => {
-  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 2000 }), (s) => sha256HexOf(s) === sha256Hex(s)), { numRuns: 500 });
-  t.equal(sha256HexOf(''), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+t.test('sha256Hex (one-shot crypto.hash where Node has it) is a Hash object\'s sha256 of any string or bytes', async (t) => {
+  const viaHash = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
+  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 2000 }), (s) => sha256Hex(s) === viaHash(s)), { numRuns: 500 });
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 2000 }), (b) => sha256Hex(b) === viaHash(b)), { numRuns: 200 });
+  t.equal(sha256Hex(''), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
 });
 
 t.test('flattenFields: scalars as they are, nested values as JSON text (property)', async (t) => {
