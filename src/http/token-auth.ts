@@ -1,5 +1,3 @@
-import * as crypto from 'node:crypto';
-import { timingSafeEqual } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 
@@ -14,17 +12,22 @@ export interface Authenticator {
 }
 
 /**
- * sha256 of a string's UTF-8 bytes. Node's one-shot `crypto.hash` (Node ≥ 20.12) makes no Hash
- * object: about 0.6 µs less per request than createHash on this path.
+ * Whether `presented` is `secret`, doing the same work whatever `presented` holds: every code unit
+ * of the secret is compared (the presented text read cyclically) and the lengths' difference is
+ * folded into the result, so the time taken tells neither how much of a guess was right nor
+ * whether its length was. Plain arithmetic on the strings: hashing both sides to compare digests
+ * (the usual way to hide lengths) cost an OpenSSL call and a buffer on every request.
  */
-const sha256: (text: string) => Buffer =
-  typeof crypto.hash === 'function' ? (text) => crypto.hash('sha256', text, 'buffer') : (text) => crypto.createHash('sha256').update(text).digest();
+export function sameSecret(secret: string, presented: string): boolean {
+  const n = presented.length;
+  let diff = secret.length ^ n;
+  for (let i = 0; i < secret.length; i++) diff |= secret.charCodeAt(i) ^ (n === 0 ? 0 : presented.charCodeAt(i % n));
+  return diff === 0 && secret.length > 0;
+}
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
 export function tokenAuthenticator(tokens: readonly string[], options: { acceptClientCerts: boolean }): Authenticator {
-  // Compare digests, so the comparison is constant-time whatever the token lengths.
-  const digests = tokens.map(sha256);
   // The principal names, made once rather than per request.
   const principals = tokens.map((_t, i) => `token:${i + 1}`);
   return {
@@ -34,11 +37,10 @@ export function tokenAuthenticator(tokens: readonly string[], options: { acceptC
       if (typeof header === 'string' && header.length <= 4096) {
         const m = BEARER.exec(header);
         if (m?.[1] !== undefined) {
-          const presented = sha256(m[1]);
-          // Every configured digest is compared, whichever one matches, so the time taken does
+          // Every configured token is compared, whichever one matches, so the time taken does
           // not tell which token (or how many) a guess came close to.
           let found = -1;
-          for (let i = 0; i < digests.length; i++) if (timingSafeEqual(digests[i] as Buffer, presented) && found === -1) found = i;
+          for (let i = 0; i < tokens.length; i++) if (sameSecret(tokens[i] as string, m[1]) && found === -1) found = i;
           if (found !== -1) return principals[found];
         }
       }
