@@ -9,6 +9,7 @@ import { normaliseFalco } from '../intake/normalise-falco.js';
 import type { CompiledPolicy } from '../policy/compile-policy.js';
 import { PolicyIndex } from '../policy/evaluate-policies.js';
 import type { CaptureQueue } from '../queue/capture-queue.js';
+import { EndOfTurn } from './end-of-turn.js';
 import type { IntakeMetrics } from './intake-metrics.js';
 import { IntakeAnswer, respondToSignals, type ResponderDeps } from './respond-to-signals.js';
 
@@ -33,19 +34,21 @@ export interface IntakeRouteOptions {
 }
 
 /**
- * Sends the responder's answer, or its failure through the error handler (as a rejected async
- * handler would). The handlers are plain functions that send from here rather than async ones
- * that `return reply`: fastify then waits on one promise per request instead of three.
+ * Sends the responder's answer at the end of the turn (see EndOfTurn), or its failure through the
+ * error handler at once (as a rejected async handler would). The handlers are plain functions that
+ * send from here rather than async ones that `return reply`: fastify then waits on one promise
+ * per request instead of three.
  */
-function answer(reply: FastifyReply, work: ReturnType<typeof respondToSignals>): void {
+function answer(reply: FastifyReply, work: ReturnType<typeof respondToSignals>, endOfTurn: EndOfTurn): void {
   work.then(
-    ({ status, body }) => {
-      try {
-        reply.code(status).send(body);
-      } catch (e) {
-        fail(reply, e);
-      }
-    },
+    ({ status, body }) =>
+      endOfTurn.run(() => {
+        try {
+          reply.code(status).send(body);
+        } catch (e) {
+          fail(reply, e);
+        }
+      }),
     (e: unknown) => fail(reply, e),
   );
 }
@@ -61,6 +64,8 @@ export const intakeRoutes: FastifyPluginAsyncTypebox<IntakeRouteOptions> = async
   const { metrics } = opts;
   // The policy set is fixed for the life of the app: index it by rule name once.
   const deps: ResponderDeps = { policies: opts.policies, index: new PolicyIndex(opts.policies), queue: opts.queue, metrics };
+  // fail() cannot throw in practice; if a send ever did, the other answers of the turn still go out
+  const endOfTurn = new EndOfTurn((err) => app.log.error({ err }, 'sending an intake answer failed'));
   // Route-level, callback-style hooks: each route knows its own URL and source, so nothing is
   // looked up per request, and no promise is made per hook.
   const hooks = (route: string, source: Source): { onResponse: onResponseHookHandler; onError: onErrorHookHandler } => ({
@@ -88,7 +93,7 @@ export const intakeRoutes: FastifyPluginAsyncTypebox<IntakeRouteOptions> = async
     },
     (request, reply) => {
       const result = normaliseFalco(request.body, request.rawBody);
-      answer(reply, respondToSignals('falco', result, deps, request.log));
+      answer(reply, respondToSignals('falco', result, deps, request.log), endOfTurn);
     },
   );
 
@@ -106,7 +111,7 @@ export const intakeRoutes: FastifyPluginAsyncTypebox<IntakeRouteOptions> = async
     },
     (request, reply) => {
       const result = normaliseAlertmanager(request.body, opts.labelKeys);
-      answer(reply, respondToSignals('alertmanager', result, deps, request.log));
+      answer(reply, respondToSignals('alertmanager', result, deps, request.log), endOfTurn);
     },
   );
 };
