@@ -23,6 +23,11 @@ export interface CompiledPolicy {
    * no rules, and on hand-built policies: such a policy is evaluated for every signal.
    */
   readonly exactRules?: readonly string[];
+  /**
+   * The `match.rules` condition on a rule name alone (the rules condition is exactly this applied
+   * to the signal's rule). Absent when the policy names no rules, and on hand-built policies.
+   */
+  readonly matchesRule?: (rule: string) => boolean;
   readonly capture: {
     readonly containers: 'target' | 'all';
     readonly cooldownMs: number;
@@ -40,10 +45,13 @@ export function compilePolicy(policy: CapturePolicy, file: string, defaultRecipi
   const conditions: { what: string; test: Predicate }[] = [];
 
   let exactRules: string[] | undefined;
+  let matchesRule: ((rule: string) => boolean) | undefined;
   if (match.rules) {
     const rules = match.rules;
     const tests = rules.map((r, i) => ruleMatcher(r, at(`/spec/match/rules/${i}`)));
-    conditions.push({ what: 'rules', test: (s) => tests.some((t) => t(s.rule)) });
+    const matches = (rule: string) => tests.some((t) => t(rule));
+    matchesRule = matches;
+    conditions.push({ what: 'rules', test: (s) => matches(s.rule) });
     if (!rules.some((r) => REGEX_RULE.test(r))) exactRules = [...rules];
   }
   if (match.priority !== undefined) {
@@ -96,6 +104,7 @@ export function compilePolicy(policy: CapturePolicy, file: string, defaultRecipi
     sources: new Set(match.sources),
     conditions,
     ...(exactRules === undefined ? {} : { exactRules }),
+    ...(matchesRule === undefined ? {} : { matchesRule }),
     capture: {
       containers: policy.spec.capture?.containers ?? POLICY_DEFAULTS.containers,
       cooldownMs,

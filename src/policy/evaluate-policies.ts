@@ -38,8 +38,9 @@ const NONE: readonly Candidate[] = [];
  * can match a signal are those naming its rule plus those with a `/regex/` rule or no rule
  * condition. The candidate list for each (source, exact rule name) is merged in load order when
  * the index is built, so decisions come out in the same order as a straight scan; disabled
- * policies and other sources are left out up front. Only rule names that some policy names get a
- * list of their own, so hostile rule names cannot grow the index.
+ * policies and other sources are left out up front. A `/regex/` rule is tried on each exact name
+ * then, too, so a signal with a known rule name runs no rule test at all. Only rule names that
+ * some policy names get a list of their own, so hostile rule names cannot grow the index.
  */
 export class PolicyIndex {
   /** Per source: exact rule name → candidates in load order. */
@@ -52,16 +53,27 @@ export class PolicyIndex {
     const sources = new Set(enabled.flatMap((p) => [...p.sources]));
     for (const source of sources) {
       const mine = enabled.filter((p) => p.sources.has(source));
-      const toCandidate = (p: CompiledPolicy): Candidate => ({
+      // `ruleHeld`: the policy's rule condition is known to hold for the name the list is for.
+      const toCandidate = (p: CompiledPolicy, ruleHeld: boolean): Candidate => ({
         policy: p,
-        // The rule test of an indexed policy has already held when it is a candidate.
-        tests: (p.exactRules === undefined ? p.conditions : p.conditions.filter((c) => c.what !== 'rules')).map((c) => c.test),
+        tests: (ruleHeld ? p.conditions.filter((c) => c.what !== 'rules') : p.conditions).map((c) => c.test),
       });
-      this.anyRule.set(source, mine.filter((p) => p.exactRules === undefined).map(toCandidate));
+      const unindexed = mine.filter((p) => p.exactRules === undefined);
+      this.anyRule.set(source, unindexed.map((p) => toCandidate(p, false)));
       const names = new Set(mine.flatMap((p) => p.exactRules ?? []));
       const byName = new Map<string, readonly Candidate[]>();
       for (const name of names) {
-        byName.set(name, mine.filter((p) => p.exactRules === undefined || p.exactRules.includes(name)).map(toCandidate));
+        const list: Candidate[] = [];
+        for (const p of mine) {
+          if (p.exactRules !== undefined) {
+            if (p.exactRules.includes(name)) list.push(toCandidate(p, true));
+          } else if (p.matchesRule === undefined) {
+            list.push(toCandidate(p, false)); // no rule condition, or a hand-built policy: test everything
+          } else if (p.matchesRule(name)) {
+            list.push(toCandidate(p, true));
+          }
+        }
+        byName.set(name, list);
       }
       this.byRule.set(source, byName);
     }

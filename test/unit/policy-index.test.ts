@@ -55,7 +55,6 @@ function toSignal(s: { source: Source; rule: string; priority: string | undefine
     tags: s.tags,
     fields: { 'proc.name': 'bash' },
     target: { namespace: s.namespace, pod: 'web-1', container: 'app' },
-    digest: 'a'.repeat(64),
     raw: {},
   };
 }
@@ -103,4 +102,26 @@ t.test('only exact rule lists are indexed; regex and rule-less policies are cand
   t.same(names('falco', 'unknown'), ['any']);
   t.same(names('alertmanager', 'B'), ['exact-b']);
   t.same(names('admission', 'A'), []);
+});
+
+t.test('a regex rule is tried on the known rule names when the index is built, not on each signal', async (t) => {
+  const text = [
+    { name: 'exact', match: { sources: ['falco'], rules: ['A'] } },
+    { name: 'regex', match: { sources: ['falco'], rules: ['/^A|^C/'] } },
+    { name: 'regex-miss', match: { sources: ['falco'], rules: ['/^Z/'] } },
+  ]
+    .map(({ name, match }) => JSON.stringify({ apiVersion: 'forensics.amber.dev/v1alpha1', kind: 'CapturePolicy', metadata: { name }, spec: { description: 'x', match } }))
+    .join('\n---\n');
+  let ruleTests = 0;
+  // The same policies, with each rules condition counting its calls on signals.
+  const policies = parsePolicies([{ file: 'p.yaml', text }]).map((p) => ({
+    ...p,
+    conditions: p.conditions.map((c) => (c.what === 'rules' ? { ...c, test: (s: Signal) => (ruleTests++, c.test(s)) } : c)),
+  }));
+  const index = new PolicyIndex(policies);
+  const names = (rule: string) => index.evaluate(toSignal({ source: 'falco', rule, priority: 'Notice', namespace: 'shop', tags: [] })).map((d) => d.policy);
+  t.same(names('A'), ['exact', 'regex']);
+  t.equal(ruleTests, 0, 'a known name runs no rule test');
+  t.same(names('Cx'), ['regex']);
+  t.equal(ruleTests, 2, 'any other name runs the regex policies\' rule tests');
 });
