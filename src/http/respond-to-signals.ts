@@ -27,6 +27,11 @@ export interface ResponderDeps {
 
 type Answer = IntakeAnswer['captures'][number];
 type Outcome = { status: 200 | 202; body: IntakeAnswer };
+type Queued = { capture: Capture; duplicate: boolean };
+
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown }).then === 'function';
+}
 
 const NO_MATCH = 'no policy matched';
 const DUPLICATE = 'duplicate of an existing capture';
@@ -35,8 +40,10 @@ const DUPLICATE = 'duplicate of an existing capture';
  * Matches each signal against the policies and queues a capture per decision.
  * 202 when at least one new capture is durable; 200 when nothing new was queued (with a reason).
  * A queue failure propagates (QUEUE_UNAVAILABLE → 503): nothing is acknowledged that is not on disk.
+ * The answer comes at once, not as a promise, when nothing had to wait: an alert that matched no
+ * policy, or one whose capture the queue already holds on disk (the duplicates of a storm).
  */
-export function respondToSignals(source: Source, result: IntakeResult, deps: ResponderDeps, log: FastifyBaseLogger): Promise<Outcome> {
+export function respondToSignals(source: Source, result: IntakeResult, deps: ResponderDeps, log: FastifyBaseLogger): Outcome | Promise<Outcome> {
   const signal = result.signals[0];
   // A Falco event is always one signal: it gets a straight-line path (no per-signal closures,
   // no Promise.all, no reason set): that bookkeeping was most of what this function cost.
@@ -62,11 +69,11 @@ function about(signal: Signal): Record<string, unknown> {
  * The queue's answer for one decision: the existing capture when the queue can tell at once that
  * there is one (no plan made, no digest computed), else whatever `enqueue` makes of the plan.
  */
-function enqueue(d: Decision, queue: CaptureQueue): Promise<{ capture: Capture; duplicate: boolean }> {
+function enqueue(d: Decision, queue: CaptureQueue): Queued | Promise<Queued> {
   const keys = captureKeys(d);
   const existing = queue.existing?.(keys);
-  if (existing) return existing.then((capture) => ({ capture, duplicate: true }));
-  return queue.enqueue(planCapture(d, keys));
+  if (existing === undefined) return queue.enqueue(planCapture(d, keys));
+  return isPromise(existing) ? existing.then((capture) => ({ capture, duplicate: true })) : { capture: existing, duplicate: true };
 }
 
 /** Queues one decision's capture, counts it and logs it. */
@@ -88,9 +95,12 @@ function settled(d: Decision, capture: Capture, duplicate: boolean, deps: Respon
   return { id: capture.id, policy: d.policy, target: capture.spec.target, duplicate };
 }
 
-async function respondToOne(signal: Signal, deps: ResponderDeps, log: FastifyBaseLogger): Promise<Outcome> {
+function respondToOne(signal: Signal, deps: ResponderDeps, log: FastifyBaseLogger): Outcome | Promise<Outcome> {
   const { metrics } = deps;
-  let captures: Answer[];
+  const failed = (e: unknown): never => {
+    metrics.countSignal(signal.source, 'failed');
+    throw e;
+  };
   try {
     const decisions = evaluate(deps, signal);
     if (decisions.length === 0) {
@@ -99,20 +109,20 @@ async function respondToOne(signal: Signal, deps: ResponderDeps, log: FastifyBas
       return { status: 200, body: { captures: [], reason: NO_MATCH } };
     }
     const only = decisions.length === 1 ? (decisions[0] as Decision) : undefined;
-    if (only) {
-      // queueOne inlined: one promise fewer per request on the common path.
-      metrics.countMatch(only.policy);
-      const { capture, duplicate } = await enqueue(only, deps.queue);
-      captures = [settled(only, capture, duplicate, deps, log)];
-    } else {
-      captures = await Promise.all(decisions.map((d) => queueOne(d, deps, log)));
-    }
+    if (only === undefined) return Promise.all(decisions.map((d) => queueOne(d, deps, log))).then((captures) => outcome(signal, captures, deps)).catch(failed);
+    // queueOne inlined, and no promise at all when the queue answers at once.
+    metrics.countMatch(only.policy);
+    const queued = enqueue(only, deps.queue);
+    const answerFor = ({ capture, duplicate }: Queued) => outcome(signal, [settled(only, capture, duplicate, deps, log)], deps);
+    return isPromise(queued) ? queued.then(answerFor).catch(failed) : answerFor(queued);
   } catch (e) {
-    metrics.countSignal(signal.source, 'failed');
-    throw e;
+    return failed(e);
   }
+}
+
+function outcome(signal: Signal, captures: Answer[], deps: ResponderDeps): Outcome {
   const fresh = captures.some((a) => !a.duplicate);
-  metrics.countSignal(signal.source, fresh ? 'queued' : 'duplicate');
+  deps.metrics.countSignal(signal.source, fresh ? 'queued' : 'duplicate');
   return fresh ? { status: 202, body: { captures } } : { status: 200, body: { captures, reason: DUPLICATE } };
 }
 

@@ -33,11 +33,12 @@ export interface CaptureQueue {
   enqueue(request: CaptureRequest): Promise<EnqueueResult>;
   /**
    * Optional, for queues that can tell without I/O: the capture that `enqueue` would answer a
-   * request with these keys with as a duplicate (resolving once that capture is durable), or
-   * undefined when it would queue a new one. The responder asks before planning a capture, so a
-   * duplicate alert (most of a storm) costs no plan and no digest. A hint only: `enqueue` decides.
+   * request with these keys with as a duplicate — itself when it is durable, a promise of it while
+   * it is being written — or undefined when `enqueue` would queue a new one. The responder asks
+   * before planning a capture, so a duplicate alert (most of a storm) costs no plan, no digest
+   * and no wait. A hint only: `enqueue` decides.
    */
-  existing?(keys: CaptureKeys): Promise<Capture> | undefined;
+  existing?(keys: CaptureKeys): Capture | Promise<Capture> | undefined;
   get(id: string): Promise<Capture | undefined>;
   list(options?: ListOptions): Promise<Capture[]>;
   /** Durably replaces a capture's status (the capture pipeline's progress). */

@@ -13,6 +13,8 @@ interface Entry {
   readonly createdMs: number;
   /** Settles when the capture's first record is on disk; duplicates wait on it too. */
   durable: Promise<void>;
+  /** True once `durable` has resolved: a duplicate can then be answered without waiting. */
+  onDisk: boolean;
 }
 
 export interface FileQueueOptions {
@@ -57,7 +59,7 @@ export class FileQueue implements CaptureQueue {
         if (!checkCapture.Check(capture)) {
           throw new AmberError('QUEUE_CORRUPT', { file: `${options.dir}/captures.jsonl`, line: i + 1, problem: 'not a Capture record' });
         }
-        queue.index(capture, Promise.resolve());
+        queue.index(capture, Promise.resolve()).onDisk = true;
       }
       for (const [i, record] of status.records.entries()) {
         const { id, status: next } = record as { id?: unknown; status?: unknown };
@@ -83,7 +85,7 @@ export class FileQueue implements CaptureQueue {
   }
 
   private index(capture: Capture, durable: Promise<void>): Entry {
-    const entry: Entry = { capture, durable, createdMs: Date.parse(capture.createdAt) };
+    const entry: Entry = { capture, durable, createdMs: Date.parse(capture.createdAt), onDisk: false };
     const previous = this.byId.get(capture.id);
     if (previous) {
       previous.capture = capture;
@@ -113,10 +115,11 @@ export class FileQueue implements CaptureQueue {
     return undefined;
   }
 
-  existing(keys: CaptureKeys): Promise<Capture> | undefined {
+  existing(keys: CaptureKeys): Capture | Promise<Capture> | undefined {
     const entry = this.findDuplicate(keys, this.now());
+    if (entry === undefined || entry.onDisk) return entry?.capture;
     // A duplicate of a capture still being written is only a duplicate once that write holds.
-    return entry?.durable.then(() => entry.capture);
+    return entry.durable.then(() => entry.capture);
   }
 
   async enqueue(request: CaptureRequest): Promise<EnqueueResult> {
@@ -138,6 +141,7 @@ export class FileQueue implements CaptureQueue {
       this.unindex(entry); // not durable, so it never existed
       throw e;
     }
+    entry.onDisk = true;
     for (const listener of this.listeners) listener(capture);
     return { capture, duplicate: false };
   }

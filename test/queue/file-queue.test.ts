@@ -211,7 +211,9 @@ t.test('existing answers what enqueue would answer a duplicate with, without pla
   const keys = { dedupeKey: 'p/shop/web-1/app', cooldownMs: 60_000 };
   t.equal(q.existing(keys), undefined, 'nothing queued yet');
   const first = await q.enqueue(request());
-  t.equal((await q.existing(keys))?.id, first.capture.id);
+  const known = q.existing(keys);
+  t.equal(known instanceof Promise, false, 'a durable capture is answered at once, not as a promise');
+  t.equal((await known)?.id, first.capture.id);
   t.equal(q.existing({ ...keys, dedupeKey: 'p/shop/web-2/app' }), undefined, 'another container');
   now += 61_000;
   t.equal(q.existing(keys), undefined, 'after the cooldown a new capture is due');

@@ -63,7 +63,9 @@ t.test('a duplicate alert is answered from the queue without planning a capture'
   t.equal(first.status, 202);
   t.equal(planned.length, 1);
   t.equal(planned[0]?.spec.trigger.signalDigest, sha256Hex(canonicalJson(signal.raw)), 'the new capture records the digest');
-  const again = await respondToSignals('falco', { signals: [signal], ignored: [] }, deps, log);
+  const answer = respondToSignals('falco', { signals: [signal], ignored: [] }, deps, log);
+  t.equal(answer instanceof Promise, false, 'the duplicate is answered at once, without a promise');
+  const again = await answer;
   t.equal(again.status, 200);
   t.same(again.body.captures.map((c) => [c.id, c.duplicate]), [[first.body.captures[0]?.id, true]]);
   t.equal(planned.length, 1, 'enqueue was not asked again');
