@@ -13,9 +13,11 @@
 //   BENCH_LOG_LEVEL [warn]  amber's log level (at info, fastify logs two lines per request)
 //   BENCH_STORM requests [100000]  BENCH_STORM_CONNECTIONS [50]
 //   BENCH_ONLY  comma list of bare,amber-duplicate,amber-unique,storm (default: all)
+//   BENCH_PIN=1  server children on CPU 1, this process (the load generator) on CPU 0 (taskset):
+//                each side gets a core of its own instead of sharing both with the other
 //   BENCH_CPU_PROF DIR  write a V8 CPU profile of every server child into DIR (for analysis)
 //   BENCH_JSON FILE     also write the raw results as JSON
-import { fork } from 'node:child_process';
+import { fork, spawn, spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os, { tmpdir } from 'node:os';
@@ -333,6 +335,7 @@ const intEnv = (name, dflt) => {
 };
 
 const children = new Set();
+const PIN = process.env.BENCH_PIN === '1';
 const leftoverDirs = new Set();
 
 class Child {
@@ -341,10 +344,10 @@ class Child {
     this.inbox = [];
     this.waiters = [];
     const prof = process.env.BENCH_CPU_PROF;
-    this.proc = fork(SELF, ['--serve', kind], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      execArgv: prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${kind}-${Date.now()}.cpuprofile`] : [],
-    });
+    const execArgv = prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${kind}-${Date.now()}.cpuprofile`] : [];
+    this.proc = PIN
+      ? spawn('taskset', ['-c', '1', process.execPath, ...execArgv, SELF, '--serve', kind], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      : fork(SELF, ['--serve', kind], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     children.add(this.proc);
     this.proc.on('message', (msg) => {
       const i = this.waiters.findIndex((w) => w.type === msg.type);
@@ -521,11 +524,19 @@ async function main() {
   const body = alertBody(FIXED_POD_SUFFIX);
   JSON.parse(body); // the template is valid JSON
   const cpus = os.cpus();
+  if (PIN) {
+    const pinned = spawnSync('taskset', ['-p', '-c', '0', String(process.pid)], { encoding: 'utf8' });
+    if (pinned.status !== 0) throw new Error(`BENCH_PIN: taskset failed: ${pinned.stderr || pinned.error?.message}`);
+  }
   console.log('# amber bench/intake');
   console.log(`node ${process.version}, ${cpus.length} × ${cpus[0]?.model ?? '?'}, ${os.platform()} ${os.release()}, ${mib(os.totalmem())} RAM`);
   console.log(`body ${body.length} bytes, ${cfg.connections} connections, warm-up ${cfg.warmup} s, measure ${cfg.duration} s, ${cfg.rounds} round(s)`);
   console.log(`amber: 50 policies (1 matches the alert), token auth, file journal in a temp dir, log level ${process.env.BENCH_LOG_LEVEL || 'warn'} to a null sink`);
-  console.log(`load generator: autocannon in this process; each server in its own child process (both share the ${cpus.length} cores)`);
+  console.log(
+    PIN
+      ? 'load generator: autocannon in this process, pinned to CPU 0; each server in its own child process, pinned to CPU 1'
+      : `load generator: autocannon in this process; each server in its own child process (both share the ${cpus.length} cores)`,
+  );
   const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
   console.log(`load average before: ${loadavg()} (anything else busy on the machine skews every figure)\n`);
 
