@@ -13,12 +13,12 @@ import { FIXED_POD_SUFFIX, TOKEN, alertBody, generatePolicyYaml } from './intake
 const DIST = new URL('../dist/', import.meta.url);
 const imp = (p) => import(new URL(p, DIST));
 const [
-  { parsePolicies }, { normaliseFalco }, { evaluatePolicies, PolicyIndex }, { planCapture }, { FileQueue }, { IntakeMetrics },
-  { respondToSignals, IntakeAnswer }, { createLogger }, { tokenAuthenticator }, { FalcoEvent }, { sha256HexOf },
+  { parsePolicies }, { normaliseFalco }, { evaluatePolicies, PolicyIndex }, { captureKeys, planCapture }, { FileQueue }, { IntakeMetrics },
+  { respondToSignals, IntakeAnswer }, { createLogger }, { tokenAuthenticator }, { FalcoEvent }, { signalDigest },
 ] = await Promise.all([
   imp('policy/load-policies.js'), imp('intake/normalise-falco.js'), imp('policy/evaluate-policies.js'), imp('core/decision.js'),
   imp('queue/file-queue.js'), imp('http/intake-metrics.js'), imp('http/respond-to-signals.js'), imp('cli/create-logger.js'),
-  imp('http/token-auth.js'), imp('intake/falco-event.js'), imp('intake/intake-result.js'),
+  imp('http/token-auth.js'), imp('intake/falco-event.js'), imp('core/signal.js'),
 ]);
 const { TypeBoxValidatorCompiler } = await import('@fastify/type-provider-typebox');
 const { default: fastJsonStringify } = await import('fast-json-stringify');
@@ -57,16 +57,17 @@ try {
   const stages = [
     ['JSON parse, as amber (secure-json-parse, proto+constructor checks)', () => secureJson.parse(text, { protoAction: 'error', constructorAction: 'error' })],
     ['TypeBox validation of FalcoEvent (body)', () => validate(event)],
-    ['normaliseFalco (incl. sha256 of the body)', () => normaliseFalco(event, text)],
-    ['  of which sha256 of the 1,330-byte body', () => sha256HexOf(text)],
+    ['normaliseFalco', () => normaliseFalco(event, text)],
+    ['signalDigest: sha256 of the 1,330-byte body (new captures only)', () => signalDigest(signal)],
     ['evaluatePolicies, 50 policies', () => evaluatePolicies(policies, signal)],
     ['evaluatePolicies, 1 policy', () => evaluatePolicies(onePolicy, signal)],
     ['PolicyIndex.evaluate, 50 policies (what the intake uses)', () => index.evaluate(signal)],
-    ['planCapture', () => planCapture(decisions[0])],
+    ['planCapture (new captures only)', () => planCapture(decisions[0])],
+    ['queue.existing, duplicate (what the intake asks first)', () => queue.existing(captureKeys(decisions[0]))],
     ['queue.enqueue, duplicate', () => queue.enqueue(planCapture(decisions[0]))],
     ['respondToSignals (normalise + evaluate + enqueue + metrics), log level warn', () => respondToSignals('falco', normaliseFalco(event, text), deps, log)],
     ['respondToSignals, log level info', () => respondToSignals('falco', normaliseFalco(event, text), deps, infoLog)],
-    ['token auth (sha256 + timingSafeEqual)', () => auth.authenticate(request)],
+    ['token auth (character-by-character comparison)', () => auth.authenticate(request)],
     ['metrics: prom-client histogram observe with labels (before)', () => promHistogram.observe({ route: '/v1/alerts/falco', status: '200' }, 0.002)],
     ['metrics: prom-client counter inc with labels (before)', () => metrics.signals.inc({ source: 'falco', outcome: 'duplicate' })],
     ['metrics: intake histogram, observeIntake (now)', () => metrics.observeIntake('/v1/alerts/falco', 200, 0.002)],
