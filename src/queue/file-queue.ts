@@ -123,13 +123,9 @@ export class FileQueue implements CaptureQueue {
   }
 
   async enqueue(request: CaptureRequest): Promise<EnqueueResult> {
+    const existing = this.existing(request);
+    if (existing !== undefined) return { capture: await existing, duplicate: true };
     const now = this.now();
-    const existing = this.findDuplicate(request, now);
-    if (existing) {
-      // A duplicate of a capture still being written is only a duplicate once that write holds.
-      await existing.durable;
-      return { capture: existing.capture, duplicate: true };
-    }
     if (!this.journal.healthy) throw new AmberError('QUEUE_UNAVAILABLE', { reason: 'journal write failed earlier' });
     const capture = newCapture(request, now);
     const durable = this.journal.append({ v: 1, capture });
