@@ -6,7 +6,7 @@ import type { Signal, Source } from '../core/signal.js';
 import type { IntakeResult } from '../intake/intake-result.js';
 import type { CompiledPolicy } from '../policy/compile-policy.js';
 import { evaluatePolicies, type PolicyIndex } from '../policy/evaluate-policies.js';
-import type { CaptureQueue } from '../queue/capture-queue.js';
+import type { CaptureQueue, CaptureRef } from '../queue/capture-queue.js';
 import type { IntakeMetrics } from './intake-metrics.js';
 
 export const IntakeAnswer = Type.Object({
@@ -27,7 +27,8 @@ export interface ResponderDeps {
 
 type Answer = IntakeAnswer['captures'][number];
 type Outcome = { status: 200 | 202; body: IntakeAnswer };
-type Queued = { capture: Capture; duplicate: boolean };
+/** What the queue answered: the capture it made (or, from `enqueue`, the one it had), or the existing one's reference. */
+type Queued = { capture: Capture | CaptureRef; duplicate: boolean };
 
 export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown }).then === 'function';
@@ -84,7 +85,7 @@ async function queueOne(d: Decision, deps: ResponderDeps, log: FastifyBaseLogger
 }
 
 /** Counts and logs what the queue made of a decision (duplicates at debug: a storm must not become a storm of log lines). */
-function settled(d: Decision, capture: Capture, duplicate: boolean, deps: ResponderDeps, log: FastifyBaseLogger): Answer {
+function settled(d: Decision, capture: Capture | CaptureRef, duplicate: boolean, deps: ResponderDeps, log: FastifyBaseLogger): Answer {
   if (duplicate) {
     deps.metrics.countDuplicate(d.policy);
     if (enabled(log, 'debug')) log.debug({ ...about(d.signal), policy: d.policy, capture: capture.id }, 'duplicate of a queued capture');
@@ -92,7 +93,7 @@ function settled(d: Decision, capture: Capture, duplicate: boolean, deps: Respon
     deps.metrics.countQueued(d.policy);
     if (enabled(log, 'info')) log.info({ ...about(d.signal), policy: d.policy, capture: capture.id }, 'capture queued');
   }
-  return { id: capture.id, policy: d.policy, target: capture.spec.target, duplicate };
+  return { id: capture.id, policy: d.policy, target: 'spec' in capture ? capture.spec.target : capture.target, duplicate };
 }
 
 function respondToOne(signal: Signal, deps: ResponderDeps, log: FastifyBaseLogger): Outcome | Promise<Outcome> {

@@ -1,4 +1,4 @@
-import type { Capture, CaptureStatus, Phase } from '../core/capture.js';
+import type { Capture, CaptureStatus, CaptureTarget, Phase } from '../core/capture.js';
 import { newCaptureId } from '../core/capture-id.js';
 import type { CaptureKeys, PlannedCapture } from '../core/decision.js';
 
@@ -13,6 +13,12 @@ export interface EnqueueResult {
   readonly capture: Capture;
   /** True when an existing capture already covers the request; `capture` is that one. */
   readonly duplicate: boolean;
+}
+
+/** What a duplicate is answered with: the existing capture's id and target. */
+export interface CaptureRef {
+  readonly id: string;
+  readonly target: CaptureTarget;
 }
 
 export interface ListOptions {
@@ -33,12 +39,12 @@ export interface CaptureQueue {
   enqueue(request: CaptureRequest): Promise<EnqueueResult>;
   /**
    * Optional, for queues that can tell without I/O: the capture that `enqueue` would answer a
-   * request with these keys with as a duplicate — itself when it is durable, a promise of it while
-   * it is being written — or undefined when `enqueue` would queue a new one. The responder asks
-   * before planning a capture, so a duplicate alert (most of a storm) costs no plan, no digest
-   * and no wait. A hint only: `enqueue` decides.
+   * request with these keys with as a duplicate — its id and target when it is durable, a promise
+   * of them while it is being written — or undefined when `enqueue` would queue a new one. The
+   * responder asks before planning a capture, so a duplicate alert (most of a storm) costs no
+   * plan, no digest and no wait. A hint only: `enqueue` decides.
    */
-  existing?(keys: CaptureKeys): Capture | Promise<Capture> | undefined;
+  existing?(keys: CaptureKeys): CaptureRef | Promise<CaptureRef> | undefined;
   get(id: string): Promise<Capture | undefined>;
   list(options?: ListOptions): Promise<Capture[]>;
   /** Durably replaces a capture's status (the capture pipeline's progress). */
@@ -51,7 +57,7 @@ export interface CaptureQueue {
    * nothing outside this process: the worker reads the pod while the journal is flushed. Nothing
    * irreversible may start before `durable` resolves: a capture whose write fails never existed.
    */
-  watchAccepted?(listener: (capture: Capture, durable: Promise<void>) => void): () => void;
+  watchAccepted?(listener: (capture: Capture, durable: Promise<unknown>) => void): () => void;
   /** False while the queue cannot persist (then intake answers 503). */
   isReady(): boolean;
   /** Flushes what was accepted and releases the journal. */

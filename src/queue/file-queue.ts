@@ -1,20 +1,34 @@
 import { Compile } from 'typebox/compile';
 import { AmberError } from '../core/amber-error.js';
-import { Capture, type CaptureStatus } from '../core/capture.js';
+import { Capture, CaptureStatus, type Phase } from '../core/capture.js';
 import type { CaptureKeys } from '../core/decision.js';
-import { newCapture, type CaptureQueue, type CaptureRequest, type EnqueueResult, type ListOptions } from './capture-queue.js';
-import { JsonlJournal } from './jsonl-journal.js';
+import { newCapture, type CaptureQueue, type CaptureRef, type CaptureRequest, type EnqueueResult, type ListOptions } from './capture-queue.js';
+import { JsonlJournal, type JournalPosition } from './jsonl-journal.js';
 
 const checkCapture = Compile(Capture);
+const checkStatus = Compile(CaptureStatus);
+/** Captures read from disk at a time when listing. */
+const LIST_READS = 32;
 
+/**
+ * What the queue keeps in memory of one capture: its keys, its phase, what a duplicate is answered
+ * with, and where its records are on disk. The capture itself (signals, spec, status with its
+ * artifacts and custody log) is read back from the journals when asked for, so memory grows by a
+ * few hundred bytes per capture, not by the alert text and everything the pipeline recorded.
+ */
 interface Entry {
-  capture: Capture;
+  readonly ref: CaptureRef;
+  readonly dedupeKey: string;
+  readonly deliveryKey: string | undefined;
   /** `capture.createdAt` in ms: the cooldown test runs on every duplicate. */
   readonly createdMs: number;
-  /** Settles when the capture's first record is on disk; duplicates wait on it too. */
-  durable: Promise<void>;
-  /** True once `durable` has resolved: a duplicate can then be answered without waiting. */
-  onDisk: boolean;
+  phase: Phase;
+  /** Until its record is on disk: the capture itself and the write (duplicates wait on it too). */
+  writing: { readonly capture: Capture; readonly durable: Promise<unknown> } | undefined;
+  /** Its record in captures.jsonl, once written. */
+  at: JournalPosition | undefined;
+  /** Its latest status record in status.jsonl, if the pipeline has written one. */
+  statusAt: JournalPosition | undefined;
 }
 
 export interface FileQueueOptions {
@@ -25,16 +39,18 @@ export interface FileQueueOptions {
 
 /**
  * The embedded capture queue: a JSON-lines journal of new Capture records and one of status
- * updates (last one wins),
- * replayed into memory at open. Dedupe is decided synchronously in memory, so concurrent
- * requests cannot double a capture; the answer waits for the fsync, so 202 means durable.
+ * updates (last one wins), replayed at open into an in-memory index of where each capture's
+ * records are. Dedupe is decided synchronously in memory, so concurrent requests cannot double a
+ * capture; the answer waits for the fsync, so 202 means durable.
  */
 export class FileQueue implements CaptureQueue {
   private readonly byId = new Map<string, Entry>();
+  /** Every entry in the order it was accepted (ids sort the same way, to the millisecond). */
+  private readonly order: Entry[] = [];
   private readonly byDedupeKey = new Map<string, Entry>();
   private readonly byDeliveryKey = new Map<string, Entry>();
   private readonly listeners = new Set<(capture: Capture) => void>();
-  private readonly acceptListeners = new Set<(capture: Capture, durable: Promise<void>) => void>();
+  private readonly acceptListeners = new Set<(capture: Capture, durable: Promise<unknown>) => void>();
 
   private constructor(
     private readonly journal: JsonlJournal,
@@ -54,27 +70,41 @@ export class FileQueue implements CaptureQueue {
     }
     const queue = new FileQueue(journal, status.journal, options.now ?? Date.now);
     try {
-      for (const [i, record] of records.entries()) {
-        const capture = (record as { capture?: unknown }).capture;
+      // Replay: every record is checked here, so a later read-back meets only checked records.
+      // The captures are held until the end of the replay only (they may be rewritten below).
+      const replayed = new Map<string, Capture>();
+      for (const [i, { value, at }] of records.entries()) {
+        const capture = (value as { capture?: unknown }).capture;
         if (!checkCapture.Check(capture)) {
           throw new AmberError('QUEUE_CORRUPT', { file: `${options.dir}/captures.jsonl`, line: i + 1, problem: 'not a Capture record' });
         }
-        queue.index(capture, Promise.resolve()).onDisk = true;
+        // A capture recorded twice (journals of older versions re-recorded it): the last one wins.
+        const entry = queue.index(capture, undefined);
+        entry.at = at;
+        entry.phase = capture.status.phase;
+        replayed.set(capture.id, capture);
       }
-      for (const [i, record] of status.records.entries()) {
-        const { id, status: next } = record as { id?: unknown; status?: unknown };
+      for (const [i, { value, at }] of status.records.entries()) {
+        const { id, status: next } = value as { id?: unknown; status?: unknown };
         const entry = typeof id === 'string' ? queue.byId.get(id) : undefined;
-        const updated = entry ? { ...entry.capture, status: next } : undefined;
-        if (!updated || !checkCapture.Check(updated)) {
+        const capture = entry && replayed.get(entry.ref.id);
+        if (!entry || !capture || !checkStatus.Check(next)) {
           throw new AmberError('QUEUE_CORRUPT', { file: `${options.dir}/status.jsonl`, line: i + 1, problem: 'not a status of a known capture' });
         }
-        (entry as Entry).capture = updated;
+        replayed.set(capture.id, { ...capture, status: next });
+        entry.phase = next.phase;
+        entry.statusAt = at;
       }
       // Keep only the newest of each at start-up: merge statuses into the captures, then empty
       // the status journal (replaying it again after a crash in between is harmless).
       if (records.length + status.records.length > queue.byId.size * 2 + 64) {
-        await journal.compact([...queue.byId.values()].map((e) => ({ v: 1, capture: e.capture })));
+        const entries = [...queue.byId.values()];
+        const positions = await journal.compact(entries.map((e) => ({ v: 1, capture: replayed.get(e.ref.id) })));
         await status.journal.compact([]);
+        for (const [i, e] of entries.entries()) {
+          e.at = positions[i];
+          e.statusAt = undefined;
+        }
       }
     } catch (e) {
       await journal.close();
@@ -84,23 +114,32 @@ export class FileQueue implements CaptureQueue {
     return queue;
   }
 
-  private index(capture: Capture, durable: Promise<void>): Entry {
-    const entry: Entry = { capture, durable, createdMs: Date.parse(capture.createdAt), onDisk: false };
+  private index(capture: Capture, durable: Promise<unknown> | undefined): Entry {
+    const entry: Entry = {
+      ref: { id: capture.id, target: capture.spec.target },
+      dedupeKey: capture.dedupeKey,
+      deliveryKey: capture.deliveryKey,
+      createdMs: Date.parse(capture.createdAt),
+      phase: capture.status.phase,
+      writing: durable && { capture, durable },
+      at: undefined,
+      statusAt: undefined,
+    };
     const previous = this.byId.get(capture.id);
-    if (previous) {
-      previous.capture = capture;
-      return previous;
-    }
+    if (previous) return previous;
     this.byId.set(capture.id, entry);
+    this.order.push(entry);
     const current = this.byDedupeKey.get(capture.dedupeKey);
-    if (!current || current.capture.createdAt <= capture.createdAt) this.byDedupeKey.set(capture.dedupeKey, entry);
+    if (!current || current.createdMs <= entry.createdMs) this.byDedupeKey.set(capture.dedupeKey, entry);
     if (capture.deliveryKey !== undefined) this.byDeliveryKey.set(capture.deliveryKey, entry);
     return entry;
   }
 
   private unindex(entry: Entry): void {
-    const { id, dedupeKey, deliveryKey } = entry.capture;
-    this.byId.delete(id);
+    const { ref, dedupeKey, deliveryKey } = entry;
+    this.byId.delete(ref.id);
+    const i = this.order.lastIndexOf(entry);
+    if (i >= 0) this.order.splice(i, 1);
     if (this.byDedupeKey.get(dedupeKey) === entry) this.byDedupeKey.delete(dedupeKey);
     if (deliveryKey !== undefined && this.byDeliveryKey.get(deliveryKey) === entry) this.byDeliveryKey.delete(deliveryKey);
   }
@@ -115,49 +154,68 @@ export class FileQueue implements CaptureQueue {
     return undefined;
   }
 
-  existing(keys: CaptureKeys): Capture | Promise<Capture> | undefined {
+  existing(keys: CaptureKeys): CaptureRef | Promise<CaptureRef> | undefined {
     const entry = this.findDuplicate(keys, this.now());
-    if (entry === undefined || entry.onDisk) return entry?.capture;
+    if (entry === undefined) return undefined;
     // A duplicate of a capture still being written is only a duplicate once that write holds.
-    return entry.durable.then(() => entry.capture);
+    return entry.writing ? entry.writing.durable.then(() => entry.ref) : entry.ref;
   }
 
   async enqueue(request: CaptureRequest): Promise<EnqueueResult> {
-    const existing = this.existing(request);
-    if (existing !== undefined) return { capture: await existing, duplicate: true };
-    const now = this.now();
+    const duplicate = this.findDuplicate(request, this.now());
+    if (duplicate !== undefined) {
+      await duplicate.writing?.durable;
+      return { capture: await this.load(duplicate), duplicate: true };
+    }
     if (!this.journal.healthy) throw new AmberError('QUEUE_UNAVAILABLE', { reason: 'journal write failed earlier' });
-    const capture = newCapture(request, now);
-    const durable = this.journal.append({ v: 1, capture });
-    const entry = this.index(capture, durable);
-    for (const listener of this.acceptListeners) listener(capture, durable);
+    const capture = newCapture(request, this.now());
+    const written = this.journal.append({ v: 1, capture });
+    const entry = this.index(capture, written);
+    for (const listener of this.acceptListeners) listener(capture, written);
     try {
-      await durable;
+      entry.at = await written;
     } catch (e) {
       this.unindex(entry); // not durable, so it never existed
       throw e;
+    } finally {
+      entry.writing = undefined;
     }
-    entry.onDisk = true;
     for (const listener of this.listeners) listener(capture);
     return { capture, duplicate: false };
+  }
+
+  /** The capture as first recorded, from the journal (from memory while that record is being written). */
+  private async record(entry: Entry): Promise<Capture> {
+    if (entry.writing) return entry.writing.capture;
+    if (entry.at === undefined) throw new AmberError('CAPTURE_NOT_FOUND', { id: entry.ref.id });
+    return ((await this.journal.read(entry.at)) as { capture: Capture }).capture;
+  }
+
+  /** The capture with its latest status. */
+  private async load(entry: Entry): Promise<Capture> {
+    const [capture, status] = await Promise.all([this.record(entry), entry.statusAt && this.statusJournal.read(entry.statusAt)]);
+    return status === undefined ? capture : { ...capture, status: (status as { status: CaptureStatus }).status };
   }
 
   async get(id: string): Promise<Capture | undefined> {
     const entry = this.byId.get(id);
     if (!entry) return undefined;
-    await entry.durable.catch(() => undefined);
-    return this.byId.has(id) ? entry.capture : undefined;
+    await entry.writing?.durable.catch(() => undefined);
+    return this.byId.has(id) ? await this.load(entry) : undefined;
   }
 
   async list(options: ListOptions = {}): Promise<Capture[]> {
     const limit = options.limit ?? 100;
+    const chosen: Entry[] = [];
+    // Newest first.
+    for (let i = this.order.length - 1; i >= 0 && chosen.length < limit; i--) {
+      const entry = this.order[i] as Entry;
+      if (options.phase === undefined || entry.phase === options.phase) chosen.push(entry);
+    }
     const out: Capture[] = [];
-    // Ids sort by creation time; newest first.
-    for (const id of [...this.byId.keys()].sort().reverse()) {
-      const capture = this.byId.get(id)?.capture;
-      if (!capture || (options.phase !== undefined && capture.status.phase !== options.phase)) continue;
-      out.push(capture);
-      if (out.length >= limit) break;
+    for (let i = 0; i < chosen.length; i += LIST_READS) {
+      const read = await Promise.all(chosen.slice(i, i + LIST_READS).map((e) => this.get(e.ref.id)));
+      for (const capture of read) if (capture) out.push(capture);
     }
     return out;
   }
@@ -165,11 +223,14 @@ export class FileQueue implements CaptureQueue {
   async updateStatus(id: string, status: CaptureStatus): Promise<Capture> {
     const entry = this.byId.get(id);
     if (!entry) throw new AmberError('CAPTURE_NOT_FOUND', { id });
-    await entry.durable;
-    const capture: Capture = { ...entry.capture, status };
-    await this.statusJournal.append({ v: 1, id, status });
-    entry.capture = capture;
-    return capture;
+    await entry.writing?.durable;
+    const at = await this.statusJournal.append({ v: 1, id, status });
+    // Concurrent updates land in append order; the last one written is the status.
+    if (entry.statusAt === undefined || at.offset > entry.statusAt.offset) {
+      entry.statusAt = at;
+      entry.phase = status.phase;
+    }
+    return { ...(await this.record(entry)), status };
   }
 
   watch(listener: (capture: Capture) => void): () => void {
@@ -177,7 +238,7 @@ export class FileQueue implements CaptureQueue {
     return () => this.listeners.delete(listener);
   }
 
-  watchAccepted(listener: (capture: Capture, durable: Promise<void>) => void): () => void {
+  watchAccepted(listener: (capture: Capture, durable: Promise<unknown>) => void): () => void {
     this.acceptListeners.add(listener);
     return () => this.acceptListeners.delete(listener);
   }

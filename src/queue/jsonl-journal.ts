@@ -2,6 +2,18 @@ import { open, readFile, rename, mkdir, writeFile, unlink, type FileHandle } fro
 import { join } from 'node:path';
 import { AmberError } from '../core/amber-error.js';
 
+/** Where one record's line is in the file: its first byte and its length without the newline. */
+export interface JournalPosition {
+  readonly offset: number;
+  readonly length: number;
+}
+
+/** A record read at open, and where its line is. */
+export interface JournalRecord {
+  readonly value: unknown;
+  readonly at: JournalPosition;
+}
+
 /**
  * An append-only file of JSON lines, fsynced before an append resolves. Appends that arrive
  * while a write is in flight are written together with one fsync (group commit), so durability
@@ -9,9 +21,12 @@ import { AmberError } from '../core/amber-error.js';
  *
  * Recovery: a final line without its newline is a write the process died in; it was never
  * acknowledged, so it is cut off. Any other unreadable line is corruption and stops the open.
+ *
+ * Records can be read back by position (`read`) through a handle of their own, so a caller can
+ * keep positions in memory instead of the records, and reads still work after a write failed.
  */
 export class JsonlJournal {
-  private pending: { line: string; done: (e?: Error) => void }[] = [];
+  private pending: { line: string; done: (e?: Error, at?: JournalPosition) => void }[] = [];
   private flushing: Promise<void> | undefined;
   private size: number;
   private broken: Error | undefined;
@@ -19,6 +34,8 @@ export class JsonlJournal {
   private constructor(
     private readonly path: string,
     private fh: FileHandle,
+    /** Read-only: reads go on when the writing handle has failed (or been closed under us). */
+    private reader: FileHandle,
     size: number,
     private readonly lockPath: string,
   ) {
@@ -26,7 +43,7 @@ export class JsonlJournal {
   }
 
   /** Opens (creating) `<dir>/<name>`, takes `<dir>/<lock>`, and returns the records already in it. */
-  static async open(dir: string, name: string, lock = 'LOCK'): Promise<{ journal: JsonlJournal; records: unknown[] }> {
+  static async open(dir: string, name: string, lock = 'LOCK'): Promise<{ journal: JsonlJournal; records: JournalRecord[] }> {
     await mkdir(dir, { recursive: true });
     const lockPath = join(dir, lock);
     await takeLock(lockPath);
@@ -34,11 +51,18 @@ export class JsonlJournal {
     try {
       const { records, goodBytes, totalBytes } = await readRecords(path);
       const fh = await open(path, 'a+');
-      if (goodBytes < totalBytes) {
-        await fh.truncate(goodBytes); // an unacknowledged, half-written last line
-        await fh.datasync();
+      let reader: FileHandle;
+      try {
+        if (goodBytes < totalBytes) {
+          await fh.truncate(goodBytes); // an unacknowledged, half-written last line
+          await fh.datasync();
+        }
+        reader = await open(path, 'r');
+      } catch (e) {
+        await fh.close();
+        throw e;
       }
-      return { journal: new JsonlJournal(path, fh, goodBytes, lockPath), records };
+      return { journal: new JsonlJournal(path, fh, reader, goodBytes, lockPath), records };
     } catch (e) {
       await unlink(lockPath).catch(() => undefined);
       throw e;
@@ -49,20 +73,40 @@ export class JsonlJournal {
     return this.broken === undefined;
   }
 
-  /** Resolves once `record` is on disk. */
-  append(record: unknown): Promise<void> {
+  /** Resolves once `record` is on disk, with where its line is. */
+  append(record: unknown): Promise<JournalPosition> {
     if (this.broken) return Promise.reject(unavailable(this.broken));
     return new Promise((resolve, reject) => {
-      this.pending.push({ line: `${JSON.stringify(record)}\n`, done: (e) => (e ? reject(e) : resolve()) });
+      this.pending.push({ line: `${JSON.stringify(record)}\n`, done: (e, at) => (e ? reject(e) : resolve(at as JournalPosition)) });
       this.flushing ??= this.flush();
     });
+  }
+
+  /** The record whose line is at `at` (a position `append` or `open` gave). */
+  async read(at: JournalPosition): Promise<unknown> {
+    const buf = Buffer.allocUnsafe(at.length);
+    let got = 0;
+    while (got < at.length) {
+      const { bytesRead } = await this.reader.read(buf, got, at.length - got, at.offset + got);
+      if (bytesRead === 0) throw new AmberError('QUEUE_CORRUPT', { file: this.path, offset: at.offset, problem: 'record past the end of the file' });
+      got += bytesRead;
+    }
+    try {
+      return JSON.parse(buf.toString('utf8'));
+    } catch (cause) {
+      throw new AmberError('QUEUE_CORRUPT', { file: this.path, offset: at.offset }, { cause });
+    }
   }
 
   private async flush(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending;
       this.pending = [];
-      const data = Buffer.from(batch.map((b) => b.line).join(''));
+      const text = batch.map((b) => b.line).join('');
+      const data = Buffer.from(text);
+      // Every character took one byte (ASCII only): each line's byte length is its length.
+      const ascii = data.length === text.length;
+      const base = this.size;
       try {
         if (this.broken) throw this.broken;
         let written = 0;
@@ -73,7 +117,12 @@ export class JsonlJournal {
         }
         await this.fh.datasync();
         this.size += data.length;
-        for (const b of batch) b.done();
+        let offset = base;
+        for (const b of batch) {
+          const bytes = ascii ? b.line.length : Buffer.byteLength(b.line);
+          b.done(undefined, { offset, length: bytes - 1 });
+          offset += bytes;
+        }
       } catch (cause) {
         this.broken ??= cause instanceof Error ? cause : new Error(String(cause));
         // Cut back anything partly written so the file stays readable after a restart.
@@ -88,9 +137,10 @@ export class JsonlJournal {
    * Rewrites the file to hold exactly `records` (temp file, fsync, rename), e.g. to drop
    * superseded status records at start-up. Only call before any append.
    */
-  async compact(records: readonly unknown[]): Promise<void> {
+  async compact(records: readonly unknown[]): Promise<JournalPosition[]> {
     const tmp = `${this.path}.compact`;
-    const text = records.map((r) => `${JSON.stringify(r)}\n`).join('');
+    const lines = records.map((r) => `${JSON.stringify(r)}\n`);
+    const text = lines.join('');
     const fh = await open(tmp, 'w');
     try {
       await fh.writeFile(text);
@@ -101,15 +151,33 @@ export class JsonlJournal {
     await rename(tmp, this.path);
     // Reopen onto the new inode: the old handle points at the replaced file.
     const fresh = await open(this.path, 'a+');
+    const freshReader = await open(this.path, 'r').catch(async (e: unknown) => {
+      await fresh.close();
+      throw e;
+    });
     await this.fh.close();
+    await this.reader.close();
     this.fh = fresh;
-    this.size = Buffer.byteLength(text);
+    this.reader = freshReader;
+    const positions: JournalPosition[] = [];
+    let offset = 0;
+    for (const line of lines) {
+      const bytes = Buffer.byteLength(line);
+      positions.push({ offset, length: bytes - 1 });
+      offset += bytes;
+    }
+    this.size = offset;
+    return positions;
   }
 
   async close(): Promise<void> {
     while (this.flushing) await this.flushing;
-    await this.fh.close();
-    await unlink(this.lockPath).catch(() => undefined);
+    try {
+      await this.fh.close();
+    } finally {
+      await this.reader.close().catch(() => undefined);
+      await unlink(this.lockPath).catch(() => undefined);
+    }
   }
 }
 
@@ -117,7 +185,7 @@ function unavailable(cause: unknown): AmberError {
   return new AmberError('QUEUE_UNAVAILABLE', {}, { cause });
 }
 
-async function readRecords(path: string): Promise<{ records: unknown[]; goodBytes: number; totalBytes: number }> {
+async function readRecords(path: string): Promise<{ records: JournalRecord[]; goodBytes: number; totalBytes: number }> {
   let buf: Buffer;
   try {
     buf = await readFile(path);
@@ -125,7 +193,7 @@ async function readRecords(path: string): Promise<{ records: unknown[]; goodByte
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], goodBytes: 0, totalBytes: 0 };
     throw e;
   }
-  const records: unknown[] = [];
+  const records: JournalRecord[] = [];
   let start = 0;
   let line = 0;
   while (start < buf.length) {
@@ -134,7 +202,7 @@ async function readRecords(path: string): Promise<{ records: unknown[]; goodByte
     if (nl === -1) break; // torn tail: never acknowledged
     const text = buf.subarray(start, nl).toString('utf8');
     try {
-      records.push(JSON.parse(text));
+      records.push({ value: JSON.parse(text), at: { offset: start, length: nl - start } });
     } catch (cause) {
       throw new AmberError('QUEUE_CORRUPT', { file: path, line }, { cause });
     }

@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -186,19 +186,19 @@ t.test('refuses a status journal line for a capture it does not know', async (t)
 t.test('tells accept listeners of a new capture before it is durable, and whether it became so', async (t) => {
   const dir = await tempDir(t);
   const q = await FileQueue.open({ dir });
-  const seen: { id: string; durableAtCall: boolean; durable: Promise<void> }[] = [];
+  const seen: { id: string; durableAtCall: boolean; durable: Promise<unknown> }[] = [];
   let durableSeen = false;
   q.watch(() => (durableSeen = true));
   const stop = q.watchAccepted((capture, durable) => seen.push({ id: capture.id, durableAtCall: durableSeen, durable }));
   const first = await q.enqueue(request({ pod: 'web-1' }));
   t.same(seen.map((s) => [s.id, s.durableAtCall]), [[first.capture.id, false]], 'called before watch, i.e. before the fsync');
-  await t.resolves(seen[0]?.durable as Promise<void>);
+  await t.resolves(seen[0]?.durable as Promise<unknown>);
   await q.enqueue(request({ pod: 'web-1' }));
   t.equal(seen.length, 1, 'a duplicate is not a new capture');
   await (q as unknown as { journal: { fh: { close(): Promise<void> } } }).journal.fh.close();
   await t.rejects(q.enqueue(request({ pod: 'lost' })), { code: 'QUEUE_UNAVAILABLE' });
   t.equal(seen.length, 2);
-  await t.rejects(seen[1]?.durable as Promise<void>, { code: 'QUEUE_UNAVAILABLE' }, 'its listener learns the capture never existed');
+  await t.rejects(seen[1]?.durable as Promise<unknown>, { code: 'QUEUE_UNAVAILABLE' }, 'its listener learns the capture never existed');
   stop();
   await q.close().catch(() => undefined);
 });
@@ -233,4 +233,46 @@ t.test('existing waits for a capture being written, and fails with it', async (t
   await t.rejects(duplicate as Promise<unknown>, { code: 'QUEUE_UNAVAILABLE' }, 'no duplicate of a capture that never existed');
   t.equal(q.existing(keys), undefined);
   await q.close().catch(() => undefined);
+});
+
+t.test('captures are read back from the journals whole: signals, spec and the latest status', async (t) => {
+  const dir = await tempDir(t);
+  const q = await FileQueue.open({ dir });
+  const signal = { rule: 'Terminal shell in container', output: 'a shell in café-0 😀' };
+  const { capture } = await q.enqueue(request({ signals: [signal] }));
+  const updated = await q.updateStatus(capture.id, { ...capture.status, phase: 'Checkpointing', attempts: 1 });
+  t.same(updated.signals, [signal], 'updateStatus answers the whole capture');
+  t.same(await q.get(capture.id), { ...capture, status: updated.status });
+  t.same((await q.list({ phase: 'Checkpointing' })).map((c) => c.id), [capture.id], 'the phase filter follows the update');
+  t.same(await q.list({ phase: 'Pending' }), []);
+  await q.close();
+  const again = await FileQueue.open({ dir });
+  t.teardown(() => again.close());
+  t.same(await again.get(capture.id), { ...capture, status: updated.status }, 'and after a restart');
+});
+
+t.test('a capture is read from disk when asked for: a record changed underneath is reported, not served', async (t) => {
+  const dir = await tempDir(t);
+  const q = await FileQueue.open({ dir });
+  t.teardown(() => q.close());
+  const { capture } = await q.enqueue(request());
+  const fh = await open(join(dir, 'captures.jsonl'), 'r+');
+  await fh.write('#', 0); // the first byte of its line
+  await fh.close();
+  await t.rejects(q.get(capture.id), { code: 'QUEUE_CORRUPT' });
+  t.same(q.existing({ dedupeKey: capture.dedupeKey, cooldownMs: 60_000 }), { id: capture.id, target: capture.spec.target }, 'dedupe answers from memory');
+});
+
+t.test('a capture recorded twice (as older versions re-recorded it) is the last record', async (t) => {
+  const dir = await tempDir(t);
+  const q = await FileQueue.open({ dir });
+  const { capture } = await q.enqueue(request());
+  await q.close();
+  const failed = { ...capture, status: { ...capture.status, phase: 'Failed' as const, reason: 'CHECKPOINT_FAILED' } };
+  await appendFile(join(dir, 'captures.jsonl'), `${JSON.stringify({ v: 1, capture: failed })}\n`);
+  const again = await FileQueue.open({ dir });
+  t.teardown(() => again.close());
+  t.same(await again.get(capture.id), failed);
+  t.same((await again.list({ phase: 'Failed' })).map((c) => c.id), [capture.id]);
+  t.equal((await again.list()).length, 1, 'one capture, not two');
 });
