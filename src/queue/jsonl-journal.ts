@@ -26,7 +26,7 @@ export interface JournalRecord {
  * keep positions in memory instead of the records, and reads still work after a write failed.
  */
 export class JsonlJournal {
-  private pending: { line: string; done: (e?: Error, at?: JournalPosition) => void }[] = [];
+  private pending: { line: Buffer; done: (e?: Error, at?: JournalPosition) => void }[] = [];
   private flushing: Promise<void> | undefined;
   private size: number;
   private broken: Error | undefined;
@@ -76,8 +76,12 @@ export class JsonlJournal {
   /** Resolves once `record` is on disk, with where its line is. */
   append(record: unknown): Promise<JournalPosition> {
     if (this.broken) return Promise.reject(unavailable(this.broken));
+    // Encoded at once: the text dies young, and the bytes wait for the write outside V8's heap
+    // (a line kept as a string until its group is written outlives a few minor GCs and is copied
+    // by each; under a stream of new captures that was a large part of the GC's work).
+    const line = Buffer.from(`${JSON.stringify(record)}\n`);
     return new Promise((resolve, reject) => {
-      this.pending.push({ line: `${JSON.stringify(record)}\n`, done: (e, at) => (e ? reject(e) : resolve(at as JournalPosition)) });
+      this.pending.push({ line, done: (e, at) => (e ? reject(e) : resolve(at as JournalPosition)) });
       this.flushing ??= this.flush();
     });
   }
@@ -102,10 +106,7 @@ export class JsonlJournal {
     while (this.pending.length > 0) {
       const batch = this.pending;
       this.pending = [];
-      const text = batch.map((b) => b.line).join('');
-      const data = Buffer.from(text);
-      // Every character took one byte (ASCII only): each line's byte length is its length.
-      const ascii = data.length === text.length;
+      const data = batch.length === 1 ? (batch[0] as (typeof batch)[number]).line : Buffer.concat(batch.map((b) => b.line));
       const base = this.size;
       try {
         if (this.broken) throw this.broken;
@@ -119,9 +120,8 @@ export class JsonlJournal {
         this.size += data.length;
         let offset = base;
         for (const b of batch) {
-          const bytes = ascii ? b.line.length : Buffer.byteLength(b.line);
-          b.done(undefined, { offset, length: bytes - 1 });
-          offset += bytes;
+          b.done(undefined, { offset, length: b.line.length - 1 });
+          offset += b.line.length;
         }
       } catch (cause) {
         this.broken ??= cause instanceof Error ? cause : new Error(String(cause));
