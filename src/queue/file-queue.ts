@@ -23,8 +23,8 @@ interface Entry {
   /** `capture.createdAt` in ms: the cooldown test runs on every duplicate. */
   readonly createdMs: number;
   phase: Phase;
-  /** Until its record is on disk: the capture itself and the write (duplicates wait on it too). */
-  writing: { readonly capture: Capture; readonly durable: Promise<unknown> } | undefined;
+  /** Until its record is on disk: the write. Duplicates and readers wait on it (then `at` is set). */
+  writing: Promise<unknown> | undefined;
   /** Its record in captures.jsonl, once written. */
   at: JournalPosition | undefined;
   /** Its latest status record in status.jsonl, if the pipeline has written one. */
@@ -121,7 +121,7 @@ export class FileQueue implements CaptureQueue {
       deliveryKey: capture.deliveryKey,
       createdMs: Date.parse(capture.createdAt),
       phase: capture.status.phase,
-      writing: durable && { capture, durable },
+      writing: durable,
       at: undefined,
       statusAt: undefined,
     };
@@ -158,13 +158,13 @@ export class FileQueue implements CaptureQueue {
     const entry = this.findDuplicate(keys, this.now());
     if (entry === undefined) return undefined;
     // A duplicate of a capture still being written is only a duplicate once that write holds.
-    return entry.writing ? entry.writing.durable.then(() => entry.ref) : entry.ref;
+    return entry.writing ? entry.writing.then(() => entry.ref) : entry.ref;
   }
 
   async enqueue(request: CaptureRequest): Promise<EnqueueResult> {
     const duplicate = this.findDuplicate(request, this.now());
     if (duplicate !== undefined) {
-      await duplicate.writing?.durable;
+      await duplicate.writing;
       return { capture: await this.load(duplicate), duplicate: true };
     }
     if (!this.journal.healthy) throw new AmberError('QUEUE_UNAVAILABLE', { reason: 'journal write failed earlier' });
@@ -184,9 +184,8 @@ export class FileQueue implements CaptureQueue {
     return { capture, duplicate: false };
   }
 
-  /** The capture as first recorded, from the journal (from memory while that record is being written). */
+  /** The capture as first recorded, from the journal; callers have waited for its write. */
   private async record(entry: Entry): Promise<Capture> {
-    if (entry.writing) return entry.writing.capture;
     if (entry.at === undefined) throw new AmberError('CAPTURE_NOT_FOUND', { id: entry.ref.id });
     return ((await this.journal.read(entry.at)) as { capture: Capture }).capture;
   }
@@ -200,7 +199,7 @@ export class FileQueue implements CaptureQueue {
   async get(id: string): Promise<Capture | undefined> {
     const entry = this.byId.get(id);
     if (!entry) return undefined;
-    await entry.writing?.durable.catch(() => undefined);
+    await entry.writing?.catch(() => undefined);
     return this.byId.has(id) ? await this.load(entry) : undefined;
   }
 
@@ -223,7 +222,7 @@ export class FileQueue implements CaptureQueue {
   async updateStatus(id: string, status: CaptureStatus): Promise<Capture> {
     const entry = this.byId.get(id);
     if (!entry) throw new AmberError('CAPTURE_NOT_FOUND', { id });
-    await entry.writing?.durable;
+    await entry.writing;
     const at = await this.statusJournal.append({ v: 1, id, status });
     // Concurrent updates land in append order; the last one written is the status.
     if (entry.statusAt === undefined || at.offset > entry.statusAt.offset) {
