@@ -157,12 +157,22 @@ export interface MmEntry {
 export const PAGEMAP_HEAD: MessageSchema = { name: 'pagemap_head', fields: { 1: ['pages_id', 'uint32', R] } };
 export interface PagemapHead { pages_id: number }
 
-/** Older CRIU writes `in_parent`; newer CRIU writes `flags` (criu/include/pagemap.h PE_*). */
+/**
+ * images/pagemap.proto. Older CRIU writes `in_parent`; newer CRIU writes `flags` (criu/include/pagemap.h
+ * PE_*). Field 2 was `nr_pages` until CRIU 4.2 moved the count to the 64-bit field 5 (afb2e6c3f); it writes
+ * `compat_nr_pages = 0` and `nr_pages` beside it, and reads field 2 only when field 5 is absent
+ * (init_compat_pagemap_entry). `pagemapEntryPages` applies that rule.
+ */
 export const PAGEMAP_ENTRY: MessageSchema = {
   name: 'pagemap_entry',
-  fields: { 1: ['vaddr', 'uint64', R], 2: ['nr_pages', 'uint32', R], 3: ['in_parent', 'bool'], 4: ['flags', 'uint32'] },
+  fields: { 1: ['vaddr', 'uint64', R], 2: ['compat_nr_pages', 'uint32', R], 3: ['in_parent', 'bool'], 4: ['flags', 'uint32'], 5: ['nr_pages', 'uint64'] },
 };
-export interface PagemapEntry { vaddr: U64; nr_pages: number; in_parent?: boolean; flags?: number }
+export interface PagemapEntry { vaddr: U64; compat_nr_pages: number; in_parent?: boolean; flags?: number; nr_pages?: U64 }
+
+/** The number of pages of an entry: `nr_pages` when written (CRIU 4.2 and later), else the old 32-bit count. */
+export function pagemapEntryPages(e: Pick<PagemapEntry, 'compat_nr_pages' | 'nr_pages'>): U64 | undefined {
+  return e.nr_pages ?? e.compat_nr_pages;
+}
 export const PE = { PARENT: 1, LAZY: 2, PRESENT: 4 } as const;
 
 export const FS: MessageSchema = { name: 'fs_entry', fields: { 1: ['cwd_id', 'uint32', R], 2: ['root_id', 'uint32', R], 3: ['umask', 'uint32'] } };

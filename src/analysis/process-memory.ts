@@ -8,7 +8,7 @@
  * either somewhere in the pages file or absent for a stated reason — never guessed.
  */
 import type { AnalysisWarning, CriuProcess, MmInfo, PageRun } from './criu-model.js';
-import type { MmEntry, PagemapEntry } from './criu-messages.js';
+import { pagemapEntryPages, type MmEntry, type PagemapEntry } from './criu-messages.js';
 import { pageRunOf } from './read-criu-dump.js';
 import { decodeImage } from './decode-criu-image.js';
 import { safeNumber, type U64 } from './proto-reader.js';
@@ -278,7 +278,7 @@ export function memoryLayouts(images: ReadonlyMap<string, Buffer>): CriuProcess[
     const runs: PageRun[] = [];
     let offset = 0;
     for (const r of records.slice(1) as unknown as PagemapEntry[]) {
-      const vaddr = n64(r.vaddr), nrPages = n64(r.nr_pages);
+      const vaddr = n64(r.vaddr), nrPages = n64(pagemapEntryPages(r));
       if (vaddr === undefined || nrPages === undefined) break;
       const { run, advance } = pageRunOf(r, vaddr, nrPages, offset);
       runs.push(run);

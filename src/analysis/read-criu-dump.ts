@@ -10,7 +10,7 @@
  */
 import type { AnalysisWarning, CriuDumpModel, CriuFd, CriuFile, CriuProcess, DumpStatsInfo, MmInfo, PageRun, Pagemap } from './criu-model.js';
 import { decodeImage, type DecodedImage } from './decode-criu-image.js';
-import { MARCH_NAMES, PE, TASK_STATES, type CoreEntry, type CredsEntry, type FsEntry, type InventoryEntry, type MmEntry, type PagemapEntry, type PstreeEntry, type StatsEntry, type TaskKobjIdsEntry } from './criu-messages.js';
+import { MARCH_NAMES, PE, pagemapEntryPages, TASK_STATES, type CoreEntry, type CredsEntry, type FsEntry, type InventoryEntry, type MmEntry, type PagemapEntry, type PstreeEntry, type StatsEntry, type TaskKobjIdsEntry } from './criu-messages.js';
 import { FD_TYPES, LEGACY_FILE_IMAGES, type FdinfoEntry, type FileEntry, type MemfdInodeEntry } from './criu-file-messages.js';
 import { resolveCriuFile } from './resolve-criu-file.js';
 import { safeNumber, type DecodedMessage, type U64 } from './proto-reader.js';
@@ -139,7 +139,7 @@ function pagemapOf(records: DecodedMessage[], offsets: number[], name: string, i
   for (let i = 1; i < records.length; i++) {
     const e = records[i] as unknown as PagemapEntry;
     const vaddr = num(e.vaddr);
-    const nrPages = num(e.nr_pages);
+    const nrPages = num(pagemapEntryPages(e));
     if (vaddr === undefined || nrPages === undefined) {
       // Without the size of this run, no later offset can be trusted.
       img.warn(name, `pagemap entry ${i} lacks vaddr or nr_pages; the ${records.length - i} entries from here are dropped`, offsets[i]);

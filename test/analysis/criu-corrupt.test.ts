@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildCriuDump } from '../sim/criu-dump.js';
 import { MAGIC, criuImage, encodePstree } from '../sim/criu-images.js';
@@ -114,14 +114,12 @@ t.test('a pstree with a cycle or a duplicate pid: warnings, each pid read once',
   t.match(about(model.warnings, 'pstree.img'), [{ offset: third, message: /pid 7 appears twice/ }]);
 });
 
-/** Every image of the sim's dump and of the real sample (when present), by name. */
+/** Every image of the sim's dump and of the real sample, by name. */
 function corpus(): [string, Buffer][] {
   const out: [string, Buffer][] = dump.images.map((i) => [i.name, i.data]);
   out.push(['stats-dump', dump.statsDump]);
-  const real = fileURLToPath(new URL('../../../shared/criu-samples/aarch64-loop2/', import.meta.url));
-  if (existsSync(real)) {
-    for (const n of readdirSync(real)) if ((n.endsWith('.img') && !n.startsWith('pages-')) || n === 'stats-dump') out.push([`real/${n}`, readFileSync(real + n)]);
-  }
+  const real = fileURLToPath(new URL('../fixtures/criu-samples/aarch64-loop2/', import.meta.url));
+  for (const n of readdirSync(real)) if ((n.endsWith('.img') && !n.startsWith('pages-')) || n === 'stats-dump') out.push([`real/${n}`, readFileSync(real + n)]);
   return out;
 }
 

@@ -1,18 +1,14 @@
 /**
  * Our CRIU reader against a real dump written by CRIU itself, with CRIU's own `crit` JSON decode of
- * every image beside it (../shared/criu-samples/aarch64-loop2, see its README). Every field we
+ * every image beside it (test/fixtures/criu-samples/aarch64-loop2, see its README). Every field we
  * decode must be the value crit printed; skipped where that folder is absent.
  */
 import t from 'tap';
-import { crit, CRIU_SAMPLE_DIR, criuSamplesPresent, sampleImage, type CritEntry } from '../helpers/criu-samples.js';
+import { crit, CRIU_SAMPLE_DIR, sampleImage, type CritEntry } from '../helpers/criu-samples.js';
 import { readdirSync } from 'node:fs';
 import { decodeImage, readCriuDump, readStatsDump } from '../../src/analysis/read-criu-dump.js';
 
 const dir = CRIU_SAMPLE_DIR;
-if (!criuSamplesPresent()) {
-  t.plan(0, `no CRIU samples at ${dir} (a clone outside the workplace): skipped`);
-  process.exit(0);
-}
 
 type J = CritEntry;
 const img = sampleImage;
@@ -82,7 +78,9 @@ for (const [image, kind, minLeaves] of [
     const d = decodeImage(image, img(image));
     t.equal(d.kind, kind);
     t.same(d.warnings, [], 'a real image decodes without warnings');
-    const theirs = crit(`${image.replace(/\.img$/, '')}.txt`);
+    // This dump's crit predates CRIU 4.2, which renamed pagemap field 2 from nr_pages to compat_nr_pages.
+    const theirs = crit(`${image.replace(/\.img$/, '')}.txt`).map((e) => (kind === 'pagemap' && 'nr_pages' in e
+      ? Object.fromEntries(Object.entries(e).map(([k, v]) => [k === 'nr_pages' ? 'compat_nr_pages' : k, v])) : e));
     t.equal(d.records.length, theirs.length, 'one record per crit entry');
     const [bad, leaves] = agree(d.records, theirs, kind);
     t.same(bad, [], 'no field differs from crit');

@@ -156,7 +156,7 @@ t.test('decodeImage names the kind and keeps .proto field names; unknown images 
   t.same(pstree.records[1], { pid: 7, ppid: 1, pgid: 1, sid: 1, threads: [7, 8] });
   t.same(pstree.offsets.length, 3);
   const pm = decodeImage('pagemap-7.img', simImages().get('pagemap-7.img')!);
-  t.match(pm.records, [{ pages_id: 2 }, { nr_pages: Number, flags: PE.PRESENT }]);
+  t.match(pm.records, [{ pages_id: 2 }, { compat_nr_pages: Number, flags: PE.PRESENT }]);
   const other = decodeImage('timens-0.img', criuImage(0x43114433, [proto().uint(1, 276).string(2, 'x').finish()]));
   t.same(other, { kind: 'unknown', records: [{ 1: 276, 2: Buffer.from('x') }], offsets: [8], warnings: [] });
   t.same(decodeImage('pages-1.img', Buffer.alloc(4096)), { kind: 'pages', records: [], offsets: [], warnings: [] });

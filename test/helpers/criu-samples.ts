@@ -1,12 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** The real CRIU dump in ../shared/criu-samples (see its README); absent in a clone outside the workplace. */
-export const CRIU_SAMPLE_DIR = fileURLToPath(new URL('../../../shared/criu-samples/aarch64-loop2/', import.meta.url));
-
-export function criuSamplesPresent(): boolean {
-  return existsSync(CRIU_SAMPLE_DIR);
-}
+/** The real CRIU dump copied into test/fixtures/criu-samples (see its README). */
+export const CRIU_SAMPLE_DIR = fileURLToPath(new URL('../fixtures/criu-samples/aarch64-loop2/', import.meta.url));
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type CritEntry = Record<string, any>;
