@@ -34,12 +34,19 @@ export const CRIU_MAGIC = {
   TTY_FILES: 0x59433025,
   MEMFD_INODE: 0x48453499,
   STATS: 0x57093306,
+  TCP_STREAM: 0x51465506,
+  SK_QUEUES: 0x56264026,
+  MNTS: 0x55563928,
+  NETNS: 0x55933752,
 } as const;
 
 export type ImageKind =
   | 'inventory' | 'pstree' | 'core' | 'ids' | 'creds' | 'mm' | 'pagemap' | 'files' | 'fdinfo' | 'fs' | 'stats'
   /* older CRIU kept each file type in its own image instead of files.img */
   | 'reg-files' | 'pipes' | 'fifo' | 'inetsk' | 'unixsk' | 'tty' | 'memfd'
+  /* socket data: records followed by raw queue bytes */
+  | 'tcp-stream' | 'sk-queues'
+  | 'mountpoints' | 'netns'
   /* no records: raw pages, or data CRIU appends after its messages */
   | 'pages' | 'raw'
   | 'unknown';
@@ -53,12 +60,14 @@ export interface ImageName {
 const BY_NAME: Readonly<Record<string, ImageKind>> = {
   'inventory.img': 'inventory', 'pstree.img': 'pstree', 'files.img': 'files', 'reg-files.img': 'reg-files',
   'pipes.img': 'pipes', 'fifo.img': 'fifo', 'inetsk.img': 'inetsk', 'unixsk.img': 'unixsk', 'tty.img': 'tty', 'memfd.img': 'memfd',
+  'sk-queues.img': 'sk-queues',
 };
 const BY_PREFIX: Readonly<Record<string, ImageKind>> = {
   core: 'core', ids: 'ids', creds: 'creds', mm: 'mm', pagemap: 'pagemap', fdinfo: 'fdinfo', fs: 'fs', pages: 'pages',
+  mountpoints: 'mountpoints', netns: 'netns',
 };
 /** Images whose bytes are not (only) length-prefixed messages: pipe/fifo/tty/socket queue data, tarballs, netlink dumps. */
-const RAW = /^(pipes-data|fifo-data|tty-data|sk-queues|tcp-stream-[0-9a-f]+|ghost-file-[0-9a-f]+|ipcns-shm-\d+|(ifaddr|route6?|rule|iptables|ip6tables|nftables|netns-ct|netns-exp)-\d+)\.img$|\.tar(\.gz)?$/;
+const RAW = /^(pipes-data|fifo-data|tty-data|ghost-file-[0-9a-f]+|ipcns-shm-\d+|(ifaddr|route6?|rule|iptables|ip6tables|nftables|netns-ct|netns-exp)-\d+)\.img$|\.tar(\.gz)?$/;
 
 /** What a file in a checkpoint folder holds, from its name alone (as CRIU names them). */
 export function classifyImage(name: string): ImageName {
@@ -66,6 +75,9 @@ export function classifyImage(name: string): ImageName {
   if (known) return { kind: known };
   if (name === 'stats-dump' || name === 'stats-restore') return { kind: 'stats' };
   if (RAW.test(name)) return { kind: 'raw' };
+  // tcp-stream-<socket inode in hex>.img
+  const tcp = /^tcp-stream-([0-9a-f]+)\.img$/.exec(name);
+  if (tcp) return { kind: 'tcp-stream', id: Number.parseInt(tcp[1]!, 16) };
   const m = /^([a-z]+)-(\d+)\.img$/.exec(name);
   const kind = m ? BY_PREFIX[m[1]!] : undefined;
   if (m && kind) return { kind, id: Number(m[2]) };
@@ -77,6 +89,7 @@ const TYPE_MAGIC: Partial<Record<ImageKind, number>> = {
   pagemap: CRIU_MAGIC.PAGEMAP, files: CRIU_MAGIC.FILES, fdinfo: CRIU_MAGIC.FDINFO, fs: CRIU_MAGIC.FS,
   'reg-files': CRIU_MAGIC.REG_FILES, pipes: CRIU_MAGIC.PIPES, fifo: CRIU_MAGIC.FIFO, inetsk: CRIU_MAGIC.INETSK,
   unixsk: CRIU_MAGIC.UNIXSK, tty: CRIU_MAGIC.TTY_FILES, memfd: CRIU_MAGIC.MEMFD_INODE,
+  'tcp-stream': CRIU_MAGIC.TCP_STREAM, 'sk-queues': CRIU_MAGIC.SK_QUEUES, mountpoints: CRIU_MAGIC.MNTS, netns: CRIU_MAGIC.NETNS,
 };
 
 /** The header words an image of this kind must start with; `undefined` in a slot accepts any value. */
@@ -90,7 +103,15 @@ export interface ImageRecord {
   /** offset of the record's length prefix; the message starts 4 bytes later */
   offset: number;
   data: Buffer;
+  /** raw bytes CRIU wrote right after this record (a socket's queued data), when the kind has them */
+  payload?: { offset: number; length: number };
 }
+
+/**
+ * How many raw bytes follow a record (tcp-stream: the queues after its one entry; sk-queues: each
+ * packet after its entry); `undefined` when the record's message does not say (damage).
+ */
+export type PayloadLength = (record: Buffer, index: number, bytesLeft: number) => number | undefined;
 
 export interface FramedImage { records: ImageRecord[]; warnings: AnalysisWarning[] }
 
@@ -102,7 +123,7 @@ export const MAX_RECORD_BYTES = 64 << 20;
 
 const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 
-export function frameImage(data: Buffer, file: string, kind: ImageKind): FramedImage {
+export function frameImage(data: Buffer, file: string, kind: ImageKind, payloadLength?: PayloadLength): FramedImage {
   const records: ImageRecord[] = [];
   const warnings: AnalysisWarning[] = [];
   const warn = (offset: number, message: string) => { warnings.push({ file, offset, message }); return { records, warnings }; };
@@ -122,8 +143,16 @@ export function frameImage(data: Buffer, file: string, kind: ImageKind): FramedI
     const size = data.readUInt32LE(pos);
     if (size > MAX_RECORD_BYTES) return warn(pos, `absurd record length ${size} (${hex(size)}): the image is damaged here`);
     if (size > data.length - pos - 4) return warn(pos, `truncated record: length ${size} runs past the end of the image (${data.length - pos - 4} bytes left)`);
-    records.push({ offset: pos, data: data.subarray(pos + 4, pos + 4 + size) });
+    const record: ImageRecord = { offset: pos, data: data.subarray(pos + 4, pos + 4 + size) };
+    records.push(record);
     pos += 4 + size;
+    if (payloadLength) {
+      const length = payloadLength(record.data, records.length - 1, data.length - pos);
+      if (length === undefined) return warn(record.offset, 'the record does not say how much data follows it: the rest of the image is not read');
+      if (length > data.length - pos) return warn(pos, `${length} bytes of data should follow the record, but only ${data.length - pos} are left`);
+      record.payload = { offset: pos, length };
+      pos += length;
+    }
   }
   return { records, warnings };
 }

@@ -70,6 +70,14 @@ export interface CriuSocket {
   peer?: number;
   /** SOCK_STREAM | SOCK_DGRAM | … as `stream` | `dgram` | `seqpacket` | `raw` */
   type?: string;
+  /** SO_SNDBUF / SO_RCVBUF (sk-opts), as getsockopt returns them (the kernel doubles what was set) */
+  sendBufferBytes?: number; recvBufferBytes?: number;
+  /**
+   * Bytes waiting in the socket's queues when it was dumped: TCP from `tcp-stream-<inode>.img`
+   * (inq_len, outq_len, and of outq the unsent unsq_len; only with --tcp-established), unix and
+   * packet sockets from `sk-queues.img` (the receive queue).
+   */
+  inQueueBytes?: number; outQueueBytes?: number; unsentQueueBytes?: number;
 }
 
 export interface CriuFd { fd: number; file: CriuFile }

@@ -3,9 +3,10 @@
  * debugging, and the join in read-criu-dump.ts). Never throws: damage becomes warnings.
  */
 import type { AnalysisWarning } from './criu-model.js';
-import { classifyImage, frameImage, issuesToWarnings, type ImageKind } from './criu-image.js';
+import { classifyImage, frameImage, issuesToWarnings, type ImageKind, type PayloadLength } from './criu-image.js';
 import { CORE, CREDS, FS, INVENTORY, MM, PAGEMAP_ENTRY, PAGEMAP_HEAD, PSTREE, STATS, TASK_KOBJ_IDS } from './criu-messages.js';
-import { FDINFO, FILE_ENTRY, FIFO, INET_SK, MEMFD_INODE, PIPE, REG_FILE, TTY_FILE, UNIX_SK } from './criu-file-messages.js';
+import { FDINFO, FILE_ENTRY, FIFO, INET_SK, MEMFD_INODE, PIPE, REG_FILE, SK_PACKET, TCP_STREAM, TTY_FILE, UNIX_SK } from './criu-file-messages.js';
+import { MNT, NETNS } from './criu-ns-messages.js';
 import { decodeMessage, readFields, toU64, type DecodedMessage, type DecodedValue, type MessageSchema, type ProtoIssue } from './proto-reader.js';
 
 export interface DecodedImage {
@@ -14,13 +15,28 @@ export interface DecodedImage {
   records: DecodedMessage[];
   /** byte offset of each record's length prefix, parallel to `records` */
   offsets: number[];
+  /** the raw data after a record (a socket's queued bytes), parallel to `records`, for tcp-stream and sk-queues */
+  payloads?: ({ offset: number; length: number } | undefined)[];
   warnings: AnalysisWarning[];
 }
 
 const SCHEMAS: Partial<Record<ImageKind, MessageSchema>> = {
   inventory: INVENTORY, pstree: PSTREE, core: CORE, ids: TASK_KOBJ_IDS, creds: CREDS, mm: MM, fs: FS, stats: STATS,
   files: FILE_ENTRY, fdinfo: FDINFO, 'reg-files': REG_FILE, pipes: PIPE, fifo: FIFO, inetsk: INET_SK, unixsk: UNIX_SK,
-  tty: TTY_FILE, memfd: MEMFD_INODE,
+  tty: TTY_FILE, memfd: MEMFD_INODE, 'tcp-stream': TCP_STREAM, 'sk-queues': SK_PACKET, mountpoints: MNT, netns: NETNS,
+};
+
+/** The wire value of a uint32 field of a record, without decoding the rest (for framing). */
+function uintField(record: Buffer, field: number): number | undefined {
+  for (const f of readFields(record, 0, [])) if (f.field === field && f.int !== undefined) return Number(f.int);
+  return undefined;
+}
+
+const PAYLOADS: Partial<Record<ImageKind, PayloadLength>> = {
+  // one tcp_stream_entry, then inq_len bytes of the receive queue and outq_len of the send queue
+  'tcp-stream': (r, i, left) => (i === 0 ? left : undefined),
+  // every sk_packet_entry is followed by its `length` bytes
+  'sk-queues': (r) => uintField(r, 2),
 };
 
 /** Fields by number, for images we have no schema for: enough to look at, never to rely on. */
@@ -36,12 +52,14 @@ function generic(buf: Buffer, base: number, issues: ProtoIssue[]): DecodedMessag
 
 export function decodeImage(name: string, data: Buffer, file: string = name): DecodedImage {
   const { kind } = classifyImage(name);
-  const framed = frameImage(data, file, kind);
+  const framed = frameImage(data, file, kind, PAYLOADS[kind]);
   const issues: ProtoIssue[] = [];
   const records = framed.records.map((r, i) => {
     // pagemap-N.img: a pagemap_head, then pagemap_entry records.
     const schema = kind === 'pagemap' ? (i === 0 ? PAGEMAP_HEAD : PAGEMAP_ENTRY) : SCHEMAS[kind];
     return schema ? decodeMessage(schema, r.data, r.offset + 4, issues) : generic(r.data, r.offset + 4, issues);
   });
-  return { kind, records, offsets: framed.records.map((r) => r.offset), warnings: [...issuesToWarnings(file, issues), ...framed.warnings] };
+  const out: DecodedImage = { kind, records, offsets: framed.records.map((r) => r.offset), warnings: [...issuesToWarnings(file, issues), ...framed.warnings] };
+  if (PAYLOADS[kind]) out.payloads = framed.records.map((r) => r.payload);
+  return out;
 }

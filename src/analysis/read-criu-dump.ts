@@ -8,10 +8,10 @@
  * Damage never throws: a missing or broken image is a warning naming it, and the rest is still
  * read. Images we do not use (cgroup, seccomp, tty-info, timens, …) are ignored.
  */
-import type { AnalysisWarning, CriuDumpModel, CriuFd, CriuFile, CriuProcess, DumpStatsInfo, MmInfo, PageRun, Pagemap } from './criu-model.js';
+import type { AnalysisWarning, CriuDumpModel, CriuFd, CriuFile, CriuProcess, CriuSocket, DumpStatsInfo, MmInfo, PageRun, Pagemap } from './criu-model.js';
 import { decodeImage, type DecodedImage } from './decode-criu-image.js';
 import { MARCH_NAMES, PE, pagemapEntryPages, TASK_STATES, type CoreEntry, type CredsEntry, type FsEntry, type InventoryEntry, type MmEntry, type PagemapEntry, type PstreeEntry, type StatsEntry, type TaskKobjIdsEntry } from './criu-messages.js';
-import { FD_TYPES, LEGACY_FILE_IMAGES, type FdinfoEntry, type FileEntry, type MemfdInodeEntry } from './criu-file-messages.js';
+import { FD_TYPES, LEGACY_FILE_IMAGES, type FdinfoEntry, type FileEntry, type MemfdInodeEntry, type SkPacketEntry, type TcpStreamEntry } from './criu-file-messages.js';
 import { resolveCriuFile } from './resolve-criu-file.js';
 import { safeNumber, type DecodedMessage, type U64 } from './proto-reader.js';
 
@@ -61,6 +61,8 @@ class FileTable {
   private readonly entries = new Map<number, FileEntry>();
   private readonly memfd = new Map<number, string>();
   private readonly resolved = new Map<number, CriuFile>();
+  /** sk-queues.img: bytes queued per socket file id */
+  private readonly queued = new Map<number, number>();
   constructor(private readonly img: DumpImages) {
     const add = (e: FileEntry, name: string, offset?: number) => {
       if (typeof e.id !== 'number') return;
@@ -78,6 +80,9 @@ class FileTable {
       const id = num(m.inode_id);
       if (id !== undefined && typeof m.name === 'string') this.memfd.set(id, m.name);
     }
+    for (const p of img.records<SkPacketEntry>('sk-queues.img') ?? []) {
+      if (typeof p.id_for === 'number' && typeof p.length === 'number') this.queued.set(p.id_for, (this.queued.get(p.id_for) ?? 0) + p.length);
+    }
   }
 
   get size(): number { return this.entries.size; }
@@ -89,8 +94,22 @@ class FileTable {
     if (!e) return undefined;
     const { file, problem } = resolveCriuFile(e, { file: (i) => this.entries.get(i), memfdName: (i) => this.memfd.get(i) });
     if (problem) this.img.warn('files.img', problem);
+    if (file.socket) this.addQueues(file.id, file.socket);
     this.resolved.set(id, file);
     return file;
+  }
+
+  /** What was waiting in a socket's queues: a connected TCP socket's tcp-stream image, or sk-queues. */
+  private addQueues(id: number, s: CriuSocket): void {
+    const queued = this.queued.get(id);
+    if (queued !== undefined) s.inQueueBytes = queued;
+    if (s.kind !== 'inet' || s.protocol !== 'tcp') return;
+    // Only with --tcp-established does CRIU dump a connection's stream; without it there is no image.
+    const stream = this.img.records<TcpStreamEntry>(`tcp-stream-${s.inode.toString(16)}.img`)?.[0];
+    if (!stream) return;
+    if (typeof stream.inq_len === 'number') s.inQueueBytes = stream.inq_len;
+    if (typeof stream.outq_len === 'number') s.outQueueBytes = stream.outq_len;
+    if (typeof stream.unsq_len === 'number') s.unsentQueueBytes = stream.unsq_len;
   }
 
   path(id: number | undefined): string | undefined {

@@ -3,7 +3,7 @@
  * state and endpoints. Numbers are the kernel's (CRIU stores them as it got them from sock_diag).
  */
 import type { CriuFile, CriuSocket, FileKind } from './criu-model.js';
-import { FD_TYPES, type FileEntry, type InetSkEntry, type UnixSkEntry } from './criu-file-messages.js';
+import { FD_TYPES, type FileEntry, type InetSkEntry, type SkOptsEntry, type UnixSkEntry } from './criu-file-messages.js';
 import { safeNumber } from './proto-reader.js';
 
 export interface FileLookup {
@@ -64,7 +64,7 @@ function inetSocket(s: InetSkEntry): CriuSocket {
   const family = s.family === AF_INET ? 'ipv4' : s.family === AF_INET6 ? 'ipv6' : undefined;
   const out: CriuSocket = {
     kind: 'inet', inode: s.ino, protocol: IP_PROTOCOLS[s.proto] ?? `proto-${s.proto}`, state: tcpState(s.state),
-    type: SOCK_TYPES[s.type] ?? `type-${s.type}`, localPort: s.src_port, remotePort: s.dst_port,
+    type: SOCK_TYPES[s.type] ?? `type-${s.type}`, localPort: s.src_port, remotePort: s.dst_port, ...buffers(s.opts),
   };
   if (family) {
     out.family = family;
@@ -82,8 +82,12 @@ export function unixName(s: Pick<UnixSkEntry, 'name' | 'name_dir'>): string | un
   return s.name_dir && !name.startsWith('/') ? `${s.name_dir.replace(/\/$/, '')}/${name}` : name;
 }
 
+function buffers(opts: SkOptsEntry | undefined): Pick<CriuSocket, 'sendBufferBytes' | 'recvBufferBytes'> {
+  return opts ? { sendBufferBytes: opts.so_sndbuf, recvBufferBytes: opts.so_rcvbuf } : {};
+}
+
 function unixSocket(s: UnixSkEntry): CriuSocket {
-  const out: CriuSocket = { kind: 'unix', inode: s.ino, state: tcpState(s.state), type: SOCK_TYPES[s.type] ?? `type-${s.type}` };
+  const out: CriuSocket = { kind: 'unix', inode: s.ino, state: tcpState(s.state), type: SOCK_TYPES[s.type] ?? `type-${s.type}`, ...buffers(s.opts) };
   const path = unixName(s);
   if (path !== undefined) out.path = path;
   if (s.peer) out.peer = s.peer;

@@ -6,7 +6,10 @@
 import type { InspectedProcess, InspectedSocket, Inspection } from './inspection.js';
 
 export interface Indicator {
-  /** stable, for scripts: `reverse-shell`, `executable-added`, `exe-deleted`, `exe-memfd`, `mining-port`, `mining-cmdline`, `reverse-shell-port`, `backdoor-listener`, `frozen-time` */
+  /**
+   * stable, for scripts: `reverse-shell`, `reverse-shell-cmdline`, `executable-added`, `exe-deleted`, `exe-memfd`, `mining-port`,
+   * `mining-cmdline`, `reverse-shell-port`, `backdoor-listener`, `frozen-time`
+   */
   id: string;
   severity: 'high' | 'medium' | 'info';
   summary: string;
@@ -28,6 +31,19 @@ export const SHELLS: ReadonlySet<string> = new Set(['sh', 'bash', 'dash', 'zsh',
 const SCRATCH = /^\/(tmp|var\/tmp|dev\/shm|run\/shm)\/|\/\.[^/]+\//;
 const DELETED_SUFFIX = ' (deleted)';
 const MINER_ARGS = /stratum\+(tcp|ssl|tls):\/\/|--donate-level|\bxmrig\b|cryptonight|randomx|\brx\/0\b/i;
+
+/**
+ * The reverse-shell one-liners of the usual cheat sheets, as they appear in a command line (often
+ * inside a `sh -c` script): a netcat that executes a shell, bash's /dev/tcp redirection, socat
+ * exec, a fifo piped through nc or telnet, and interpreter one-liners that dup a socket onto a shell.
+ */
+const REVERSE_SHELL_COMMANDS: readonly RegExp[] = [
+  /\b(nc|ncat|netcat)\b[^|;&\n]*\s-[a-z]*[ec]\s*['"]?\S*\b(sh|bash|dash|ash|zsh)\b/,
+  /\/dev\/(tcp|udp)\/[^\s/]+\/\d+/,
+  /\bsocat\b[^;\n]*\b(exec|system):/i,
+  /\bmk(fifo|nod)\b[^\n]*\|\s*(\S*\/)?(nc|ncat|netcat|telnet|openssl)\b/,
+  /\b(python[23]?|perl|ruby|php)\b[^\n]*\bsocket\b[^\n]*\b(dup2|pty\.spawn|fsockopen|subprocess)\b/i,
+];
 
 const base = (p: string | undefined) => (p ? p.slice(p.lastIndexOf('/') + 1) : '');
 
@@ -90,6 +106,10 @@ export function triageIndicators(inspection: Inspection): Indicator[] {
     }
 
     const args = p.cmdline.join(' ');
+    const revCmd = REVERSE_SHELL_COMMANDS.map((re) => re.exec(args)).find((m) => m);
+    if (revCmd) {
+      out.push({ id: 'reverse-shell-cmdline', severity: 'high', pid: p.pid, summary: `${p.comm} (pid ${p.pid}) runs a reverse-shell command (${revCmd[0]})`, evidence: { cmdline: p.cmdline, match: revCmd[0] } });
+    }
     const miner = MINER_ARGS.exec(args);
     if (miner) {
       out.push({ id: 'mining-cmdline', severity: 'high', pid: p.pid, summary: `${p.comm} (pid ${p.pid}) has a crypto-miner argument (${miner[0]})`, evidence: { cmdline: p.cmdline } });

@@ -1,73 +1,18 @@
 /**
  * Our CRIU reader against a real dump written by CRIU itself, with CRIU's own `crit` JSON decode of
  * every image beside it (test/fixtures/criu-samples/aarch64-loop2, see its README). Every field we
- * decode must be the value crit printed; skipped where that folder is absent.
+ * decode must be the value crit printed.
  */
 import t from 'tap';
 import { crit, CRIU_SAMPLE_DIR, sampleImage, type CritEntry } from '../helpers/criu-samples.js';
 import { readdirSync } from 'node:fs';
+import { agree } from '../helpers/crit-compare.js';
 import { decodeImage, readCriuDump, readStatsDump } from '../../src/analysis/read-criu-dump.js';
 
 const dir = CRIU_SAMPLE_DIR;
 
 type J = CritEntry;
 const img = sampleImage;
-
-// crit prints enums by name and flag fields as `A | B | 0x4000`; these are the names this dump uses,
-// with the values of the kernel/CRIU headers (crit names rfile flags with the x86-64 O_* values).
-const ENUMS: Record<string, Record<string, number>> = {
-  mtype: { X86_64: 1, AARCH64: 3 }, task_state: { Alive: 1, Dead: 2, Stopped: 3, Zombie: 6 }, lsmtype: { NO_LSM: 0 },
-  type: { REG: 1, PIPE: 2, INETSK: 4, UNIXSK: 5, TTY: 11 },
-};
-const FLAGS: Record<string, Record<string, number>> = {
-  prot: { PROT_READ: 1, PROT_WRITE: 2, PROT_EXEC: 4 },
-  'mm.flags': { MAP_SHARED: 1, MAP_PRIVATE: 2, MAP_ANON: 0x20, MAP_GROWSDOWN: 0x100 },
-  status: { VMA_AREA_REGULAR: 1, VMA_AREA_STACK: 2, VMA_AREA_VDSO: 8, VMA_AREA_HEAP: 32, VMA_FILE_PRIVATE: 64, VMA_FILE_SHARED: 128, VMA_ANON_SHARED: 256, VMA_ANON_PRIVATE: 512, VMA_AREA_VVAR: 4096 },
-  'pagemap.flags': { PE_PARENT: 1, PE_LAZY: 2, PE_PRESENT: 4 },
-  'files.flags': { O_WRONLY: 1, O_RDWR: 2, O_LARGEFILE: 0o100000, O_DIRECTORY: 0o200000, O_NOFOLLOW: 0o400000 },
-};
-
-function critNumber(v: unknown, key: string, kind: string): bigint | undefined {
-  if (typeof v === 'number' || typeof v === 'bigint') return BigInt(v);
-  if (typeof v !== 'string') return undefined;
-  if (/^0x[0-9a-f]+$/i.test(v)) return BigInt(v);
-  const en = ENUMS[key]?.[v];
-  if (en !== undefined) return BigInt(en);
-  const table = FLAGS[`${kind}.${key}`] ?? FLAGS[key];
-  if (!table) return undefined;
-  if (v === '') return 0n;
-  let n = 0n;
-  for (const part of v.split('|').map((s) => s.trim())) {
-    const bit = part.startsWith('0x') ? Number.parseInt(part, 16) : table[part];
-    if (bit === undefined) return undefined;
-    n |= BigInt(bit);
-  }
-  return n;
-}
-
-/** Walks what we decoded; every leaf must equal crit's value at the same path. Returns [mismatches, leaves compared]. */
-function agree(ours: unknown, theirs: unknown, kind: string, path = '', key = ''): [string[], number] {
-  if (ours !== null && typeof ours === 'object' && !Array.isArray(ours) && !Buffer.isBuffer(ours)) {
-    if (typeof theirs !== 'object' || theirs === null) return [[`${path}: crit has ${JSON.stringify(theirs)}, we have an object`], 0];
-    let bad: string[] = [], n = 0;
-    for (const [k, v] of Object.entries(ours)) {
-      const [b, c] = agree(v, (theirs as J)[k], kind, `${path}.${k}`, k);
-      bad = bad.concat(b); n += c;
-    }
-    return [bad, n];
-  }
-  if (Array.isArray(ours)) {
-    if (!Array.isArray(theirs) || theirs.length !== ours.length) return [[`${path}: crit has ${Array.isArray(theirs) ? theirs.length : 'no'} elements, we have ${ours.length}`], 0];
-    let bad: string[] = [], n = 0;
-    ours.forEach((v, i) => { const [b, c] = agree(v, theirs[i], kind, `${path}[${i}]`, key); bad = bad.concat(b); n += c; });
-    return [bad, n];
-  }
-  if (typeof ours === 'number' || typeof ours === 'bigint') {
-    const want = critNumber(theirs, key, kind);
-    return [want === BigInt(ours) ? [] : [`${path}: crit ${String(theirs)}, we ${String(ours)}`], 1];
-  }
-  return [ours === theirs ? [] : [`${path}: crit ${String(theirs)}, we ${String(ours)}`], 1];
-}
 
 for (const [image, kind, minLeaves] of [
   ['inventory.img', 'inventory', 14], ['pstree.img', 'pstree', 5], ['core-2956.img', 'core', 60], ['mm-2956.img', 'mm', 250],

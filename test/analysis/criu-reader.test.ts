@@ -127,7 +127,7 @@ t.test('IPv6 and IPv4-mapped addresses, abstract and path unix names, other fd t
   const words = (hex: string) => Array.from({ length: 4 }, (_, i) => Buffer.from(hex, 'hex').readUInt32LE(i * 4));
   const inet6 = (id: number, src: string, dst: string) => proto().uint(1, 4).uint(2, id).message(4, proto().uint(1, id).uint(2, 900 + id).uint(3, 10).uint(4, 1).uint(5, 6)
     .uint(6, 1).uint(7, 443).uint(8, 51000).uint(9, 2).uint(10, 0).repeatedUint(11, words(src)).repeatedUint(12, words(dst))
-    .message(13, proto().uint(1, 0).uint(2, 0).uint(3, 0).uint(4, 0).uint(5, 0).finish()).message(14, proto().uint(1, 1).uint(2, 1).finish()).finish()).finish();
+    .message(13, proto().uint(1, 0).uint(2, 0).uint(3, 0).uint(4, 0).uint(5, 0).finish()).message(14, proto().uint(1, 1).uint(2, 1).uint(3, 0).uint(4, 0).uint(5, 0).uint(6, 0).finish()).finish()).finish();
   const unix = (id: number, name: Buffer) => encodeFileEntry({ type: FD_TYPE.UNIXSK, id, usk: { id, ino: 500 + id, type: 2, state: 7, flags: 2, uflags: 0, backlog: 0, peer: 0, fown: NO_FOWN, opts: { sndbuf: 1, rcvbuf: 1 }, name } });
   const images = new Map<string, Buffer>([
     ['inventory.img', inventoryImage({ imgVersion: 2, fdinfoPerId: true })],

