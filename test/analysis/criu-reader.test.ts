@@ -175,3 +175,38 @@ t.test('proto2 reader: packed and unpacked repeated, zigzag, sign-extended int32
   t.same(readFields(Buffer.from([0x08, 0x80, 0x80]), 40, issues).length, 0);
   t.match(issues.at(-1), { offset: 41, message: /malformed varint/ });
 });
+
+t.test('sk-queues.img: each packet record is followed by its bytes; the bytes queued on a unix socket are counted, damage is a warning', async (t) => {
+  const packet = (idFor: number, data: string) => {
+    const rec = proto().uint(1, idFor).uint(2, Buffer.byteLength(data)).finish();
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(rec.length);
+    return Buffer.concat([len, rec, Buffer.from(data)]);
+  };
+  const header = Buffer.alloc(8);
+  header.writeUInt32LE(0x54564319, 0);
+  header.writeUInt32LE(0x56264026, 4); // SK_QUEUES_MAGIC
+  const image = Buffer.concat([header, packet(2, 'hello'), packet(2, 'world!'), packet(3, 'x')]);
+  const d = decodeImage('sk-queues.img', image);
+  t.equal(d.kind, 'sk-queues');
+  t.same(d.records, [{ id_for: 2, length: 5 }, { id_for: 2, length: 6 }, { id_for: 3, length: 1 }]);
+  t.same(d.payloads?.map((p) => p && image.toString('utf8', p.offset, p.offset + p.length)), ['hello', 'world!', 'x']);
+  t.same(d.warnings, []);
+
+  const cut = decodeImage('sk-queues.img', image.subarray(0, image.length - 1));
+  t.equal(cut.records.length, 3, 'the last record is read; its data is missing');
+  t.match(cut.warnings, [{ file: 'sk-queues.img', message: '1 bytes of data should follow the record, but only 0 are left' }]);
+
+  const unix = (id: number) => encodeFileEntry({ type: FD_TYPE.UNIXSK, id, usk: { id, ino: 700 + id, type: 1, state: 1, flags: 2, uflags: 0, backlog: 0, peer: 0, fown: NO_FOWN, opts: { sndbuf: 212992, rcvbuf: 212992 }, name: Buffer.alloc(0) } });
+  const model = readCriuDump(new Map<string, Buffer>([
+    ['inventory.img', inventoryImage({ imgVersion: 2, fdinfoPerId: true })],
+    ['pstree.img', criuImage(MAGIC.PSTREE, [encodePstree({ pid: 3, ppid: 0, pgid: 3, sid: 3, threads: [3] })])],
+    ['ids-3.img', criuImage(MAGIC.IDS, [encodeIds({ vmId: 1, filesId: 1, fsId: 1, sighandId: 1 })])],
+    ['files.img', criuImage(MAGIC.FILES, [unix(2), unix(3)])],
+    ['fdinfo-1.img', criuImage(MAGIC.FDINFO, [2, 3].map((id) => encodeFdinfo({ id, flags: 0, type: 5, fd: id })))],
+    ['sk-queues.img', image],
+  ]));
+  const fds = fdsOf(model.processes[0]!);
+  t.match(fds.get(2)?.socket, { kind: 'unix', inQueueBytes: 11, sendBufferBytes: 212992, recvBufferBytes: 212992 });
+  t.match(fds.get(3)?.socket, { inQueueBytes: 1 });
+});
