@@ -1,6 +1,6 @@
 import { statfs, unlink } from 'node:fs/promises';
 import { AmberError, isAmberError, type ErrorCode } from '../core/amber-error.js';
-import type { Capture, CaptureStatus, Phase } from '../core/capture.js';
+import type { Capture, CaptureStatus, CaptureTrigger, Phase } from '../core/capture.js';
 import { ARTIFACT_NAMES } from '../evidence/bundle-layout.js';
 import { CustodyChain, type CustodyEntry } from '../evidence/custody-chain.js';
 import { resolveTarget, type ResolvedTarget } from '../kube/resolve-target.js';
@@ -55,15 +55,7 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
 
   if (chain.entries.length === 0) {
     const t = capture.spec.trigger;
-    chain.append(
-      'signal.received',
-      {
-        source: t.source, rule: t.rule, priority: t.priority, signalDigest: t.signalDigest,
-        ...(t.user !== undefined ? { user: t.user } : {}), ...(t.groups !== undefined ? { groups: t.groups } : {}), ...(t.command !== undefined ? { command: t.command } : {}),
-      },
-      RESPONDER,
-      capture.createdAt,
-    );
+    chain.append('signal.received', signalDetails(t), RESPONDER, capture.createdAt);
     chain.append('policy.matched', { policy: t.policy }, RESPONDER, capture.createdAt);
     chain.append('capture.queued', { captureId: id, target: capture.spec.target }, RESPONDER, capture.createdAt);
   }
@@ -113,7 +105,9 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
     } else {
       await save({ attempts });
     }
+    // From here no signal joins: the ones that did (while Pending or Checkpointing) are in `capture` now.
     await save({}, 'Uploading');
+    if (recordJoins(chain, capture)) await save({});
     const layout = layoutOf(deps, capture);
     const upload = async () => {
       // Once the chain says sealed, the artifact list is closed: a retry only finishes the seal.
@@ -146,6 +140,29 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
   } catch (e) {
     return await fail(deps, capture, e, attempts, save, log);
   }
+}
+
+function signalDetails(t: CaptureTrigger): Record<string, unknown> {
+  return {
+    source: t.source, rule: t.rule, priority: t.priority, signalDigest: t.signalDigest,
+    ...(t.user !== undefined ? { user: t.user } : {}), ...(t.groups !== undefined ? { groups: t.groups } : {}), ...(t.command !== undefined ? { command: t.command } : {}),
+  };
+}
+
+/**
+ * The signals that joined the capture (core/join-capture.ts) enter its custody log, each with the
+ * time it joined: its signal, its policy, and that it joined this capture instead of freezing the
+ * container again. Once per join, across restarts. True when anything was added.
+ */
+function recordJoins(chain: CustodyChain, capture: Capture): boolean {
+  const done = chain.entries.filter((e) => e.action === 'capture.joined').length;
+  const fresh = (capture.joined ?? []).slice(done);
+  for (const j of fresh) {
+    chain.append('signal.received', signalDetails(j.trigger), RESPONDER, j.at);
+    chain.append('policy.matched', { policy: j.trigger.policy }, RESPONDER, j.at);
+    chain.append('capture.joined', { captureId: capture.id, policy: j.trigger.policy, phase: j.phase }, RESPONDER, j.at);
+  }
+  return fresh.length > 0;
 }
 
 /**

@@ -37,6 +37,7 @@ export const CaptureTrigger = Type.Object({
   groups: Type.Optional(Type.Array(Type.String())),
   command: Type.Optional(Type.String()),
 });
+export type CaptureTrigger = Static<typeof CaptureTrigger>;
 
 export const EvidenceSettings = Type.Object({
   retentionDays: Type.Integer({ minimum: 0 }),
@@ -141,6 +142,23 @@ export const CaptureStatus = Type.Object({
 export type CaptureStatus = Static<typeof CaptureStatus>;
 
 /**
+ * A signal that matched while this capture of its container was still Pending or Checkpointing,
+ * and joined it instead of freezing the container again (core/join-capture.ts). Its signal is in
+ * `signals`; its keys make later alerts of its policy duplicates of this capture.
+ */
+export const JoinedSignal = Type.Object({
+  /** When it joined (RFC 3339): its policy's cooldown runs from here. */
+  at: Type.String(),
+  dedupeKey: Type.String(),
+  deliveryKey: Type.Optional(Type.String()),
+  cooldownMs: Type.Integer({ minimum: 0 }),
+  trigger: CaptureTrigger,
+  /** The phase the capture was in when the signal joined. */
+  phase: Type.Union([Type.Literal('Pending'), Type.Literal('Checkpointing')]),
+});
+export type JoinedSignal = Static<typeof JoinedSignal>;
+
+/**
  * A capture request and its progress. Shaped like the `captures.forensics.amber.dev` custom
  * resource (spec/status) so the file journal and the kube queue store the same thing.
  */
@@ -156,5 +174,7 @@ export const Capture = Type.Object({
   status: CaptureStatus,
   /** The signal(s) that triggered it, for signals.json: the received text where kept, else the parsed event. */
   signals: Type.Array(Type.Unknown()),
+  /** Signals of other policies that joined it (their signals are in `signals` too), in the order they came. */
+  joined: Type.Optional(Type.Array(JoinedSignal)),
 });
 export type Capture = Static<typeof Capture>;

@@ -12,6 +12,8 @@ export const CUSTODY_ACTIONS = [
   'signal.received',
   'policy.matched',
   'capture.queued',
+  // a signal of another policy joined the capture before its container was checkpointed
+  'capture.joined',
   'checkpoint.requested',
   'checkpoint.written',
   'artifact.hashed',

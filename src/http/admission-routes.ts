@@ -107,11 +107,13 @@ async function holdRemoval(
   if (![...policies.values()].some((p) => p.admission.holdDeletes)) return undefined;
   const now = Date.now();
   const open = [...(await queue.list({ phase: 'Pending', limit: 500 })), ...(await queue.list({ phase: 'Checkpointing', limit: 500 }))];
+  // the capture's own policy, or one whose signal joined it
+  const holdingPolicy = (c: Capture) => [c.spec.trigger.policy, ...(c.joined ?? []).map((j) => j.trigger.policy)].find((p) => policies.get(p)?.admission.holdDeletes === true);
   const holding = open.find(
     (c) =>
       c.spec.target.namespace === namespace &&
       c.spec.target.pod === pod &&
-      policies.get(c.spec.trigger.policy)?.admission.holdDeletes === true &&
+      holdingPolicy(c) !== undefined &&
       now < Date.parse(c.createdAt) + c.spec.timeoutSeconds * 1000,
   );
   if (!holding) return undefined;
@@ -121,7 +123,7 @@ async function holdRemoval(
     status: {
       code: 403,
       reason: 'Forbidden',
-      message: `amber is preserving evidence of ${namespace}/${pod}: capture ${holding.id} (policy ${holding.spec.trigger.policy}) is ${holding.status.phase}; the hold ends when it reaches Uploading, at the latest ${until}`,
+      message: `amber is preserving evidence of ${namespace}/${pod}: capture ${holding.id} (policy ${holdingPolicy(holding)}) is ${holding.status.phase}; the hold ends when it reaches Uploading, at the latest ${until}`,
     },
   };
 }

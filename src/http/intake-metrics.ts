@@ -140,6 +140,7 @@ export class IntakeMetrics {
   private readonly matchCounts = new PendingCounts<string>((policy) => ({ policy }));
   private readonly queuedCounts = new PendingCounts<string>((policy) => ({ policy }));
   private readonly duplicateCounts = new PendingCounts<string>((policy) => ({ policy }));
+  private readonly joinCounts = new PendingCounts<string>((policy) => ({ policy }));
 
   readonly signals = pendingCounter(
     this.registry,
@@ -157,10 +158,17 @@ export class IntakeMetrics {
     ['policy'] as const,
     this.duplicateCounts,
   );
+  readonly joins = pendingCounter(
+    this.registry,
+    'amber_capture_joins_total',
+    'Capture requests that joined a capture of the same container instead of checkpointing it again, by policy',
+    ['policy'] as const,
+    this.joinCounts,
+  );
   readonly intakeSeconds = new IntakeHistogram();
 
   constructor(options: { processMetrics?: boolean } = {}) {
-    // Registered after the four counters and before the process metrics: the registry lists
+    // Registered after the counters and before the process metrics: the registry lists
     // metrics in registration order, and this is the order the exposition always had.
     this.registry.registerMetric(this.intakeSeconds as unknown as Parameters<Registry['registerMetric']>[0]);
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'amber_' });
@@ -184,6 +192,11 @@ export class IntakeMetrics {
   /** amber_capture_duplicates_total{policy} += 1. */
   countDuplicate(policy: string): void {
     this.duplicateCounts.add(policy, 1);
+  }
+
+  /** amber_capture_joins_total{policy} += 1. */
+  countJoined(policy: string): void {
+    this.joinCounts.add(policy, 1);
   }
 
   /** amber_intake_duration_seconds{route, status}. */

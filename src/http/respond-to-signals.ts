@@ -11,7 +11,11 @@ import type { IntakeMetrics } from './intake-metrics.js';
 
 export const IntakeAnswer = Type.Object({
   captures: Type.Array(
-    Type.Object({ id: Type.String(), policy: Type.String(), target: CaptureTarget, duplicate: Type.Boolean() }),
+    Type.Object({
+      id: Type.String(), policy: Type.String(), target: CaptureTarget, duplicate: Type.Boolean(),
+      /** the signal joined a capture of the same container that was not yet checkpointed (one freeze per container) */
+      joined: Type.Optional(Type.Boolean()),
+    }),
   ),
   reason: Type.Optional(Type.String()),
 });
@@ -28,7 +32,7 @@ export interface ResponderDeps {
 type Answer = IntakeAnswer['captures'][number];
 type Outcome = { status: 200 | 202; body: IntakeAnswer };
 /** What the queue answered: the capture it made (or, from `enqueue`, the one it had), or the existing one's reference. */
-type Queued = { capture: Capture | CaptureRef; duplicate: boolean };
+type Queued = { capture: Capture | CaptureRef; duplicate: boolean; joined?: boolean | undefined };
 
 export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown }).then === 'function';
@@ -80,20 +84,23 @@ function enqueue(d: Decision, queue: CaptureQueue): Queued | Promise<Queued> {
 /** Queues one decision's capture, counts it and logs it. */
 async function queueOne(d: Decision, deps: ResponderDeps, log: FastifyBaseLogger): Promise<Answer> {
   deps.metrics.countMatch(d.policy);
-  const { capture, duplicate } = await enqueue(d, deps.queue);
-  return settled(d, capture, duplicate, deps, log);
+  return settled(d, await enqueue(d, deps.queue), deps, log);
 }
 
 /** Counts and logs what the queue made of a decision (duplicates at debug: a storm must not become a storm of log lines). */
-function settled(d: Decision, capture: Capture | CaptureRef, duplicate: boolean, deps: ResponderDeps, log: FastifyBaseLogger): Answer {
+function settled(d: Decision, { capture, duplicate, joined }: Queued, deps: ResponderDeps, log: FastifyBaseLogger): Answer {
   if (duplicate) {
     deps.metrics.countDuplicate(d.policy);
     if (enabled(log, 'debug')) log.debug({ ...about(d.signal), policy: d.policy, capture: capture.id }, 'duplicate of a queued capture');
+  } else if (joined === true) {
+    deps.metrics.countJoined(d.policy);
+    if (enabled(log, 'info')) log.info({ ...about(d.signal), policy: d.policy, capture: capture.id }, 'signal joined a capture of the same container (one freeze per container)');
   } else {
     deps.metrics.countQueued(d.policy);
     if (enabled(log, 'info')) log.info({ ...about(d.signal), policy: d.policy, capture: capture.id }, 'capture queued');
   }
-  return { id: capture.id, policy: d.policy, target: 'spec' in capture ? capture.spec.target : capture.target, duplicate };
+  const target = 'spec' in capture ? capture.spec.target : capture.target;
+  return joined === true ? { id: capture.id, policy: d.policy, target, duplicate, joined } : { id: capture.id, policy: d.policy, target, duplicate };
 }
 
 function respondToOne(signal: Signal, deps: ResponderDeps, log: FastifyBaseLogger): Outcome | Promise<Outcome> {
@@ -114,7 +121,7 @@ function respondToOne(signal: Signal, deps: ResponderDeps, log: FastifyBaseLogge
     // queueOne inlined, and no promise at all when the queue answers at once.
     metrics.countMatch(only.policy);
     const queued = enqueue(only, deps.queue);
-    const answerFor = ({ capture, duplicate }: Queued) => outcome(signal, [settled(only, capture, duplicate, deps, log)], deps);
+    const answerFor = (queued: Queued) => outcome(signal, [settled(only, queued, deps, log)], deps);
     return isPromise(queued) ? queued.then(answerFor).catch(failed) : answerFor(queued);
   } catch (e) {
     return failed(e);

@@ -13,6 +13,11 @@ export interface EnqueueResult {
   readonly capture: Capture;
   /** True when an existing capture already covers the request; `capture` is that one. */
   readonly duplicate: boolean;
+  /**
+   * True when the request joined a capture of the same container still Pending or Checkpointing
+   * (core/join-capture.ts): its signal and policy were durably added to `capture`.
+   */
+  readonly joined?: boolean;
 }
 
 /** What a duplicate is answered with: the existing capture's id and target. */
@@ -33,7 +38,8 @@ export interface ListOptions {
  *
  * `enqueue` resolves only once the capture is durable (journal fsynced / resource created): that is
  * what a 202 promises. It rejects with AmberError `QUEUE_UNAVAILABLE` when it cannot persist.
- * Concurrent identical requests converge on one capture.
+ * Concurrent identical requests converge on one capture; a request for a container another
+ * capture is about to checkpoint joins that capture (one freeze per container).
  */
 export interface CaptureQueue {
   enqueue(request: CaptureRequest): Promise<EnqueueResult>;

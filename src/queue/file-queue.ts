@@ -2,6 +2,7 @@ import { Compile } from 'typebox/compile';
 import { AmberError } from '../core/amber-error.js';
 import { Capture, CaptureStatus, type Phase } from '../core/capture.js';
 import type { CaptureKeys } from '../core/decision.js';
+import { canJoin, JOINABLE_PHASES, joinCapture, podKey, type JoinView } from '../core/join-capture.js';
 import { newCapture, type CaptureQueue, type CaptureRef, type CaptureRequest, type EnqueueResult, type ListOptions } from './capture-queue.js';
 import { JsonlJournal, type JournalPosition } from './jsonl-journal.js';
 
@@ -29,6 +30,21 @@ interface Entry {
   at: JournalPosition | undefined;
   /** Its latest status record in status.jsonl, if the pipeline has written one. */
   statusAt: JournalPosition | undefined;
+  /** What a join is decided on (target, containers, evidence); kept while the capture is joinable. */
+  joinSpec: JoinView['spec'] | undefined;
+  /** The joins being written, one after another; readers of the capture wait for them. */
+  joining: Promise<unknown> | undefined;
+}
+
+/**
+ * What a dedupe or delivery key points to: a capture, and since when (its creation, or the moment
+ * the key's signal joined it). `writing` is set while the key's join is being written: a duplicate
+ * waits for it, and `entry` may still change to a capture of its own if the join came too late.
+ */
+interface KeyRef {
+  entry: Entry;
+  ms: number;
+  writing: Promise<unknown> | undefined;
 }
 
 export interface FileQueueOptions {
@@ -47,8 +63,10 @@ export class FileQueue implements CaptureQueue {
   private readonly byId = new Map<string, Entry>();
   /** Every entry in the order it was accepted (ids sort the same way, to the millisecond). */
   private readonly order: Entry[] = [];
-  private readonly byDedupeKey = new Map<string, Entry>();
-  private readonly byDeliveryKey = new Map<string, Entry>();
+  private readonly byDedupeKey = new Map<string, KeyRef>();
+  private readonly byDeliveryKey = new Map<string, KeyRef>();
+  /** Captures still Pending or Checkpointing, by `namespace/pod`: what a new signal may join. */
+  private readonly joinable = new Map<string, Set<Entry>>();
   private readonly listeners = new Set<(capture: Capture) => void>();
   private readonly acceptListeners = new Set<(capture: Capture, durable: Promise<unknown>) => void>();
 
@@ -78,10 +96,11 @@ export class FileQueue implements CaptureQueue {
         if (!checkCapture.Check(capture)) {
           throw new AmberError('QUEUE_CORRUPT', { file: `${options.dir}/captures.jsonl`, line: i + 1, problem: 'not a Capture record' });
         }
-        // A capture recorded twice (journals of older versions re-recorded it): the last one wins.
+        // A capture recorded twice (a join re-records it; older versions did too): the last one wins.
         const entry = queue.index(capture, undefined);
         entry.at = at;
-        entry.phase = capture.status.phase;
+        queue.indexJoins(entry, capture);
+        queue.setPhase(entry, capture.status.phase);
         replayed.set(capture.id, capture);
       }
       for (const [i, { value, at }] of status.records.entries()) {
@@ -92,7 +111,7 @@ export class FileQueue implements CaptureQueue {
           throw new AmberError('QUEUE_CORRUPT', { file: `${options.dir}/status.jsonl`, line: i + 1, problem: 'not a status of a known capture' });
         }
         replayed.set(capture.id, { ...capture, status: next });
-        entry.phase = next.phase;
+        queue.setPhase(entry, next.phase);
         entry.statusAt = at;
       }
       // Keep only the newest of each at start-up: merge statuses into the captures, then empty
@@ -124,15 +143,52 @@ export class FileQueue implements CaptureQueue {
       writing: durable,
       at: undefined,
       statusAt: undefined,
+      joinSpec: capture.spec,
+      joining: undefined,
     };
     const previous = this.byId.get(capture.id);
-    if (previous) return previous;
+    if (previous) {
+      previous.joinSpec = capture.spec;
+      return previous;
+    }
     this.byId.set(capture.id, entry);
     this.order.push(entry);
-    const current = this.byDedupeKey.get(capture.dedupeKey);
-    if (!current || current.createdMs <= entry.createdMs) this.byDedupeKey.set(capture.dedupeKey, entry);
-    if (capture.deliveryKey !== undefined) this.byDeliveryKey.set(capture.deliveryKey, entry);
+    this.indexKeys({ dedupeKey: capture.dedupeKey, deliveryKey: capture.deliveryKey }, { entry, ms: entry.createdMs, writing: undefined });
+    this.setPhase(entry, capture.status.phase);
     return entry;
+  }
+
+  /** The keys of the signals that joined a capture point to it, from the moment each joined. */
+  private indexJoins(entry: Entry, capture: Capture): void {
+    for (const j of capture.joined ?? []) this.indexKeys(j, { entry, ms: Date.parse(j.at), writing: undefined });
+  }
+
+  private indexKeys(keys: { dedupeKey: string; deliveryKey?: string | undefined }, ref: KeyRef): void {
+    const current = this.byDedupeKey.get(keys.dedupeKey);
+    if (!current || current.ms <= ref.ms) this.byDedupeKey.set(keys.dedupeKey, ref);
+    if (keys.deliveryKey !== undefined) this.byDeliveryKey.set(keys.deliveryKey, ref);
+  }
+
+  private unindexKeys(keys: { dedupeKey: string; deliveryKey?: string | undefined }, ref: KeyRef, previous: KeyRef | undefined): void {
+    if (this.byDedupeKey.get(keys.dedupeKey) === ref) {
+      if (previous) this.byDedupeKey.set(keys.dedupeKey, previous);
+      else this.byDedupeKey.delete(keys.dedupeKey);
+    }
+    if (keys.deliveryKey !== undefined && this.byDeliveryKey.get(keys.deliveryKey) === ref) this.byDeliveryKey.delete(keys.deliveryKey);
+  }
+
+  /** Keeps the index of joinable captures with the phase. */
+  private setPhase(entry: Entry, phase: Phase): void {
+    entry.phase = phase;
+    const pod = podKey(entry.ref.target);
+    const set = this.joinable.get(pod);
+    if (JOINABLE_PHASES.has(phase)) {
+      if (set) set.add(entry);
+      else this.joinable.set(pod, new Set([entry]));
+      return;
+    }
+    entry.joinSpec = undefined;
+    if (set?.delete(entry) && set.size === 0) this.joinable.delete(pod);
   }
 
   private unindex(entry: Entry): void {
@@ -140,37 +196,72 @@ export class FileQueue implements CaptureQueue {
     this.byId.delete(ref.id);
     const i = this.order.lastIndexOf(entry);
     if (i >= 0) this.order.splice(i, 1);
-    if (this.byDedupeKey.get(dedupeKey) === entry) this.byDedupeKey.delete(dedupeKey);
-    if (deliveryKey !== undefined && this.byDeliveryKey.get(deliveryKey) === entry) this.byDeliveryKey.delete(deliveryKey);
+    if (this.byDedupeKey.get(dedupeKey)?.entry === entry) this.byDedupeKey.delete(dedupeKey);
+    if (deliveryKey !== undefined && this.byDeliveryKey.get(deliveryKey)?.entry === entry) this.byDeliveryKey.delete(deliveryKey);
+    const set = this.joinable.get(podKey(ref.target));
+    if (set?.delete(entry) && set.size === 0) this.joinable.delete(podKey(ref.target));
   }
 
-  private findDuplicate(request: CaptureKeys, now: number): Entry | undefined {
+  private findDuplicate(request: CaptureKeys, now: number): KeyRef | undefined {
     if (request.deliveryKey !== undefined) {
       const same = this.byDeliveryKey.get(request.deliveryKey);
       if (same) return same;
     }
     const recent = this.byDedupeKey.get(request.dedupeKey);
-    if (recent && now - recent.createdMs < request.cooldownMs) return recent;
+    if (recent && now - recent.ms < request.cooldownMs) return recent;
+    return undefined;
+  }
+
+  /** A capture of the same container that `request` may join (the oldest, so that joins converge on one). */
+  private findHost(request: CaptureRequest): Entry | undefined {
+    for (const entry of this.joinable.get(podKey(request.spec.target)) ?? []) {
+      if (entry.joinSpec && canJoin({ spec: entry.joinSpec, status: { phase: entry.phase } }, request)) return entry;
+    }
     return undefined;
   }
 
   existing(keys: CaptureKeys): CaptureRef | Promise<CaptureRef> | undefined {
-    const entry = this.findDuplicate(keys, this.now());
-    if (entry === undefined) return undefined;
-    // A duplicate of a capture still being written is only a duplicate once that write holds.
-    return entry.writing ? entry.writing.then(() => entry.ref) : entry.ref;
+    const ref = this.findDuplicate(keys, this.now());
+    if (ref === undefined) return undefined;
+    // A duplicate of a capture (or a join) still being written is only a duplicate once that write holds.
+    const writing = ref.writing ?? ref.entry.writing;
+    return writing ? writing.then(() => ref.entry.ref) : ref.entry.ref;
   }
 
   async enqueue(request: CaptureRequest): Promise<EnqueueResult> {
-    const duplicate = this.findDuplicate(request, this.now());
+    const now = this.now();
+    const duplicate = this.findDuplicate(request, now);
     if (duplicate !== undefined) {
-      await duplicate.writing;
-      return { capture: await this.load(duplicate), duplicate: true };
+      await (duplicate.writing ?? duplicate.entry.writing);
+      return { capture: await this.load(duplicate.entry), duplicate: true };
     }
     if (!this.journal.healthy) throw new AmberError('QUEUE_UNAVAILABLE', { reason: 'journal write failed earlier' });
-    const capture = newCapture(request, this.now());
+    const host = this.findHost(request);
+    if (host === undefined) return this.create(request, now);
+    // Decided here, synchronously: a duplicate of this signal arriving meanwhile waits for the join.
+    const ref: KeyRef = { entry: host, ms: now, writing: undefined };
+    const previous = this.byDedupeKey.get(request.dedupeKey);
+    this.indexKeys(request, ref);
+    const joining = (host.joining ?? Promise.resolve()).catch(() => undefined).then(() => this.join(host, request, now, ref));
+    host.joining = joining;
+    ref.writing = joining;
+    try {
+      return await joining;
+    } catch (e) {
+      this.unindexKeys(request, ref, previous); // not durable, so it never joined
+      throw e;
+    } finally {
+      ref.writing = undefined;
+      if (host.joining === joining) host.joining = undefined;
+    }
+  }
+
+  /** A new capture, durable before it is announced. `ref`: a key already pointing at a join that came too late. */
+  private async create(request: CaptureRequest, now: number, ref?: KeyRef): Promise<EnqueueResult> {
+    const capture = newCapture(request, now);
     const written = this.journal.append({ v: 1, capture });
     const entry = this.index(capture, written);
+    if (ref) ref.entry = entry;
     for (const listener of this.acceptListeners) listener(capture, written);
     try {
       entry.at = await written;
@@ -184,7 +275,23 @@ export class FileQueue implements CaptureQueue {
     return { capture, duplicate: false };
   }
 
-  /** The capture as first recorded, from the journal; callers have waited for its write. */
+  /**
+   * Records `request` as joined to `host`, re-recording the capture with its signals, joins and
+   * merged spec. The phase is checked again now that earlier writes are done: a capture that has
+   * moved on to Uploading meanwhile has its archive, and the request gets a capture of its own.
+   */
+  private async join(host: Entry, request: CaptureRequest, now: number, ref: KeyRef): Promise<EnqueueResult> {
+    await host.writing;
+    const current = await this.load(host);
+    if (!this.byId.has(host.ref.id) || !canJoin(current, request)) return this.create(request, now, ref);
+    // the record carries the status as it is now; later status records still win on replay
+    const record = joinCapture(current, request, new Date(now).toISOString());
+    host.at = await this.journal.append({ v: 1, capture: record });
+    if (host.joinSpec) host.joinSpec = record.spec;
+    return { capture: record, duplicate: false, joined: true };
+  }
+
+  /** The capture as last recorded (created, or re-recorded by a join), from the journal; callers have waited for its write. */
   private async record(entry: Entry): Promise<Capture> {
     if (entry.at === undefined) throw new AmberError('CAPTURE_NOT_FOUND', { id: entry.ref.id });
     return ((await this.journal.read(entry.at)) as { capture: Capture }).capture;
@@ -200,6 +307,7 @@ export class FileQueue implements CaptureQueue {
     const entry = this.byId.get(id);
     if (!entry) return undefined;
     await entry.writing?.catch(() => undefined);
+    await entry.joining?.catch(() => undefined);
     return this.byId.has(id) ? await this.load(entry) : undefined;
   }
 
@@ -227,8 +335,10 @@ export class FileQueue implements CaptureQueue {
     // Concurrent updates land in append order; the last one written is the status.
     if (entry.statusAt === undefined || at.offset > entry.statusAt.offset) {
       entry.statusAt = at;
-      entry.phase = status.phase;
+      this.setPhase(entry, status.phase);
     }
+    // A join decided before this status was written is part of the capture this answers with.
+    await entry.joining?.catch(() => undefined);
     return { ...(await this.record(entry)), status };
   }
 

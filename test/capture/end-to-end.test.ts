@@ -1,8 +1,9 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { directorySource } from '../../src/evidence/bundle-source.js';
 import { verifyBundle } from '../../src/evidence/verify-bundle.js';
+import { KubeletClient } from '../../src/kube/kubelet-client.js';
 import { startStack, type Stack } from '../helpers/start-stack.js';
 
 const QUICK_POLICY = `apiVersion: forensics.amber.dev/v1alpha1
@@ -131,14 +132,46 @@ t.test('a pod deleted while its checkpoint runs ends cleanly: sealed if the runt
   }
 });
 
-t.test('checkpoints of one container are serialised a second apart (archive names have one-second resolution)', async (t) => {
-  const stack = await startStack({ policyYaml: QUICK_POLICY.replace('quick-shell', 'shell-a') + '---\n' + QUICK_POLICY.replace('quick-shell', 'shell-b') });
+t.test('two policies matching one container at once freeze it once: the second signal joins the first capture, with the stricter evidence settings', async (t) => {
+  const a = QUICK_POLICY.replace('quick-shell', 'shell-a').replace('cooldown: 1s', 'cooldown: 10m');
+  const b = a.replace('shell-a', 'shell-b').replace('retentionDays: 1, lock: none', 'retentionDays: 30, lock: governance');
+  const stack = await startStack({ policyYaml: `${a}---\n${b}` });
   t.teardown(() => stack.close());
   const alert = stack.podWithAlert();
   const res = await stack.postFalco(alert);
-  t.equal(res.body.captures.length, 2, 'two policies, two captures of one container');
-  const done = await Promise.all(res.body.captures.map((c: { id: string }) => stack.worker.settled(c.id, 30_000)));
-  t.same(done.map((c) => c.status.phase), ['Sealed', 'Sealed']);
+  t.equal(res.status, 202);
+  t.equal(res.body.captures.length, 2, 'one answer per policy');
+  const [first, second] = res.body.captures as { id: string; policy: string; duplicate: boolean; joined?: boolean }[];
+  t.equal(first!.id, second!.id, 'one capture');
+  t.same(res.body.captures.map((c: { joined?: boolean }) => c.joined === true).sort(), [false, true], 'one queued it, the other joined it');
+  const done = await stack.worker.settled(first!.id, 30_000);
+  t.equal(done.status.phase, 'Sealed', `${done.status.reason ?? ''} ${done.status.message ?? ''}`);
+  t.equal(stack.sim.receipts.length, 1, 'the container was checkpointed once');
+  t.match(done.spec.evidence, { retentionDays: 30, lock: 'governance' }, 'the stricter settings won');
+  const actions = (done.status.custody ?? []).map((e) => `${e.action}${e.action === 'policy.matched' ? `:${String(e.details['policy'])}` : ''}`);
+  t.same(actions.filter((a) => a.startsWith('policy.matched')).sort(), ['policy.matched:shell-a', 'policy.matched:shell-b'], 'both policies are in the custody log');
+  t.equal(actions.filter((a) => a === 'signal.received').length, 2, 'and both signals');
+  t.ok(actions.includes('capture.joined'), 'with the join');
+  const dir = fileURLToPath(done.status.bundle?.uri ?? '');
+  const signals = JSON.parse(await readFile(`${dir}/signals.json`, 'utf8')) as unknown;
+  t.equal((Array.isArray(signals) ? signals : (signals as { signals: unknown[] }).signals).length, 2, 'signals.json holds both signals');
+  const report = await verifyBundle(directorySource(dir), { jwks: { keys: [stack.key.publicJwk] } });
+  t.equal(report.valid, true, JSON.stringify(report.checks.filter((c) => !c.ok)));
+  t.match(report.manifest?.evidence, { retentionDays: 30, lock: 'governance' });
+
+  const again = await stack.postFalco(alert);
+  t.equal(again.status, 200, 'the same alert again, within both cooldowns: a duplicate for both policies, the joined one too');
+  t.same(again.body.captures.map((x: { id: string; duplicate: boolean }) => [x.id, x.duplicate]), [[first!.id, true], [first!.id, true]]);
+});
+
+t.test('checkpoints of one container are serialised a second apart (archive names have one-second resolution)', async (t) => {
+  const stack = await startStack();
+  t.teardown(() => stack.close());
+  stack.podWithAlert('web-1');
+  const kubelet = new KubeletClient({ token: { value: stack.sim.token }, ca: await readFile(stack.sim.caFile) });
+  t.teardown(() => kubelet.close());
+  const node = { host: '127.0.0.1', port: stack.sim.kubeletPort('node-a') };
+  await Promise.all([kubelet.checkpoint(node, 'shop', 'web-1', 'app', 5), kubelet.checkpoint(node, 'shop', 'web-1', 'app', 5)]);
   const [a, b] = stack.sim.receipts;
   t.ok(a && b && Math.floor(b.receivedAt / 1000) > Math.floor(a.receivedAt / 1000), 'the second request came in a later second');
 });

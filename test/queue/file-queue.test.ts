@@ -54,6 +54,8 @@ t.test('dedupes one container within the cooldown and queues again after it', as
   t.equal(second.duplicate, true);
   t.equal(second.capture.id, first.capture.id);
   now += 2_000;
+  // the first capture has its archive by now: one still Pending would be joined instead
+  await q.updateStatus(first.capture.id, { ...first.capture.status, phase: 'Uploading' });
   const third = await q.enqueue(request());
   t.equal(third.duplicate, false);
   t.not(third.capture.id, first.capture.id);

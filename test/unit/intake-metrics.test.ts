@@ -10,7 +10,7 @@ import { IntakeMetrics, type SignalOutcome } from '../../src/http/intake-metrics
 
 type Op =
   | { kind: 'signal'; source: Source; outcome: SignalOutcome; n: number }
-  | { kind: 'match' | 'queued' | 'duplicate'; policy: string }
+  | { kind: 'match' | 'queued' | 'duplicate' | 'joined'; policy: string }
   | { kind: 'intake'; route: string; status: number; seconds: number }
   | { kind: 'scrape' };
 
@@ -21,7 +21,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     outcome: fc.constantFrom<SignalOutcome>('queued', 'duplicate', 'unmatched', 'ignored', 'rejected', 'failed'),
     n: fc.integer({ min: 1, max: 3 }),
   }),
-  fc.record({ kind: fc.constantFrom('match' as const, 'queued' as const, 'duplicate' as const), policy: fc.constantFrom('interactive-shell', 'crypto-miners', 'p"q\\r') }),
+  fc.record({ kind: fc.constantFrom('match' as const, 'queued' as const, 'duplicate' as const, 'joined' as const), policy: fc.constantFrom('interactive-shell', 'crypto-miners', 'p"q\\r') }),
   fc.record({
     kind: fc.constant('intake' as const),
     route: fc.constantFrom('/v1/alerts/falco', '/v1/alerts/alertmanager'),
@@ -38,6 +38,10 @@ function reference() {
   const matches = new Counter({ name: 'amber_policy_matches_total', help: 'Signals matched, by policy', labelNames: ['policy'], registers: [registry] });
   const queued = new Counter({ name: 'amber_captures_queued_total', help: 'Captures durably queued, by policy', labelNames: ['policy'], registers: [registry] });
   const duplicates = new Counter({ name: 'amber_capture_duplicates_total', help: 'Capture requests answered with an existing capture, by policy', labelNames: ['policy'], registers: [registry] });
+  const joins = new Counter({
+    name: 'amber_capture_joins_total', help: 'Capture requests that joined a capture of the same container instead of checkpointing it again, by policy',
+    labelNames: ['policy'], registers: [registry],
+  });
   const seconds = new Histogram({
     name: 'amber_intake_duration_seconds',
     help: 'Time from request to answer on the intake routes',
@@ -45,7 +49,7 @@ function reference() {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  return { registry, signals, matches, queued, duplicates, seconds };
+  return { registry, signals, matches, queued, duplicates, joins, seconds };
 }
 
 t.test('a scrape shows what prom-client would show for the same updates (property)', async (t) => {
@@ -70,6 +74,10 @@ t.test('a scrape shows what prom-client would show for the same updates (propert
           case 'duplicate':
             mine.countDuplicate(o.policy);
             ref.duplicates.inc({ policy: o.policy });
+            break;
+          case 'joined':
+            mine.countJoined(o.policy);
+            ref.joins.inc({ policy: o.policy });
             break;
           case 'intake':
             mine.observeIntake(o.route, o.status, o.seconds);
