@@ -9,7 +9,11 @@ import { produceReport } from './produce-report.js';
 import { layoutOf, localArchive, uploadArtifacts, type Save } from './upload-artifacts.js';
 import { sealBundle } from './seal-bundle.js';
 
-const TRANSIENT: ReadonlySet<ErrorCode> = new Set(['KUBE_API_UNAVAILABLE', 'KUBELET_UNREACHABLE', 'QUEUE_UNAVAILABLE', 'STORE_UNAVAILABLE', 'STORE_LOCK_FAILED']);
+const TRANSIENT: ReadonlySet<ErrorCode> = new Set([
+  'KUBE_API_UNAVAILABLE', 'KUBELET_UNREACHABLE', 'QUEUE_UNAVAILABLE', 'STORE_UNAVAILABLE', 'STORE_LOCK_FAILED',
+  // another client's checkpoint of the container holds it paused: the next attempt finds it free
+  'CHECKPOINT_IN_PROGRESS',
+]);
 const RESPONDER = { component: 'responder' } as const;
 
 /** `DISK_PRESSURE` → `DiskPressure`: Kubernetes-style reasons for status.reason. */
@@ -218,7 +222,10 @@ async function abortLeftoverUploads(deps: CaptureDeps, capture: Capture, log: Ca
 async function fail(deps: CaptureDeps, capture: Capture | undefined, e: unknown, attempts: number, save: Save, log: CaptureDeps['log']): Promise<Capture> {
   // An earlier save may have failed (the queue itself is down); the failure save below will tell.
   const code = isAmberError(e) ? e.code : 'INTERNAL';
-  const message = isAmberError(e) ? String(e.details['message'] ?? e.message) : e instanceof Error ? e.message : String(e);
+  const remedy = isAmberError(e) && typeof e.details['remedy'] === 'string' ? e.details['remedy'] : undefined;
+  const said = isAmberError(e) ? String(e.details['message'] ?? e.message) : e instanceof Error ? e.message : String(e);
+  // the runtime's own words first, then what the operator can do about them
+  const message = remedy === undefined ? said : `${said} — remedy: ${remedy}`;
   const transient = !isAmberError(e) || TRANSIENT.has(e.code);
   if (transient && attempts < deps.settings.maxAttempts) {
     const retryAt = new Date(Date.now() + deps.settings.retryBaseMs * 2 ** (attempts - 1)).toISOString();
