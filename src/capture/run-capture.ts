@@ -4,6 +4,7 @@ import type { Capture, CaptureStatus, Phase } from '../core/capture.js';
 import { ARTIFACT_NAMES } from '../evidence/bundle-layout.js';
 import { CustodyChain, type CustodyEntry } from '../evidence/custody-chain.js';
 import { resolveTarget, type ResolvedTarget } from '../kube/resolve-target.js';
+import { checkCheckpointDir } from './archive-access.js';
 import type { CaptureDeps } from './capture-context.js';
 import { produceReport } from './produce-report.js';
 import { layoutOf, localArchive, uploadArtifacts, type Save } from './upload-artifacts.js';
@@ -202,6 +203,7 @@ function checkpointsComplete(capture: Capture): boolean {
 
 
 async function checkFreeSpace(dir: string, minFreeBytes: number): Promise<void> {
+  await checkCheckpointDir(dir);
   const fs = await statfs(dir).catch((cause: unknown) => {
     throw new AmberError('CHECKPOINT_ARCHIVE_MISSING', { dir, problem: 'the checkpoint directory is not readable' }, { cause });
   });
