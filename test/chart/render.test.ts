@@ -235,6 +235,14 @@ t.test('ServiceMonitor and NetworkPolicy when enabled', async (t) => {
   t.same(agentPolicy.ingress, [{ ports: [{ protocol: 'TCP', port: 9090 }] }], 'the agent: its metrics port only, from anywhere');
 });
 
+t.test('the agent reaches its own kubelet at NODE_IP (status.hostIP) unless agent.kubelet.address says where', async (t) => {
+  const agent = container(render(), 'DaemonSet');
+  t.same(env(agent, 'NODE_IP'), { fieldRef: { fieldPath: 'status.hostIP' } });
+  t.equal(env(agent, 'AMBER_KUBELET_ADDRESS'), undefined);
+  t.equal(env(container(render({ agent: { kubelet: { address: '[fd00::7]:10250' } } }), 'DaemonSet'), 'AMBER_KUBELET_ADDRESS'), '[fd00::7]:10250');
+  t.not(template({ agent: { kubelet: { address: 'a b' } } }).status, 0, 'not HOST[:PORT]: refused by the values schema');
+});
+
 t.test('a custom checkpoint dir is mounted at the same path, with the kubelet CA and priority class', async (t) => {
   const objects = variant('custom checkpoint dir, kubelet CA and priority class');
   const ds = podSpec(one(objects, 'DaemonSet'));
