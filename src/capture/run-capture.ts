@@ -91,7 +91,10 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
       const recorded = save({ attempts }, 'Checkpointing');
       recorded.catch(() => undefined); // awaited below; a failure surfaces there
       // the pod may have been read while the intake's journal was flushed (see the capture worker)
-      const [target] = await Promise.all([prepared.target ?? resolveTarget(deps.api, current.spec, deps.settings.kubeletAddress), checkFreeSpace(deps.settings.checkpointDir, deps.settings.minFreeBytes)]);
+      const [target] = await Promise.all([
+        prepared.target ?? resolveTarget(deps.api, current.spec, deps.settings.kubeletAddress),
+        checkFreeSpace(deps.settings.checkpointDir, deps.settings.minFreeBytes),
+      ]);
       const pinned = current.status.resolved;
       if (pinned && pinned.podUID !== target.podUID) {
         throw new AmberError('POD_REPLACED', { pod: target.pod, expected: pinned.podUID, found: target.podUID });

@@ -149,7 +149,9 @@ export async function startServe(args: readonly string[], io: Io, role: Role = '
   let capture: CaptureSide | undefined;
   let sweeper: NodeJS.Timeout | undefined;
   try {
-    if (store !== undefined && signingKey !== undefined) capture = await startCaptureSide(settings, store, queue, signingKey, log, version(), kubeletAddressFor(role, settings, io.env));
+    if (store !== undefined && signingKey !== undefined) {
+      capture = await startCaptureSide(settings, store, queue, signingKey, log, version(), kubeletAddressFor(role, settings, io.env));
+    }
     if (role === 'responder' && queue instanceof KubeQueue) sweeper = sweepUnclaimed(queue, settings, log);
     server = role === 'agent' ? await startHealthServer({ queue, log, metrics: new IntakeMetrics({ processMetrics: true }) }, { listen: settings.listen, tls: settings.tls }) : await startServer(
       {

@@ -73,10 +73,11 @@ export async function resolveTarget(api: KubeApi, spec: CaptureSpec, address?: K
   const containers = chosen.map((s) => describeContainer(s, namespace, name));
   const given = address !== undefined && (address.node === undefined || address.node === nodeName) ? address : undefined;
   // host and port given: the Node has nothing more to tell, and its read would only delay the checkpoint
-  if (given?.port !== undefined) return { namespace, pod: name, podUID: uid, node: nodeName, kubelet: { host: given.host, port: given.port }, containers, podObject: pod };
+  const found = { namespace, pod: name, podUID: uid, node: nodeName, containers, podObject: pod };
+  if (given?.port !== undefined) return { ...found, kubelet: { host: given.host, port: given.port } };
   const node = await api.readNode(nodeName);
   if (!node) throw new AmberError('NODE_ADDRESS_UNKNOWN', { node: nodeName, problem: 'node not found' });
-  return { namespace, pod: name, podUID: uid, node: nodeName, kubelet: kubeletEndpoint(node, given), containers, podObject: pod };
+  return { ...found, kubelet: kubeletEndpoint(node, given) };
 }
 
 function pickContainer(statuses: readonly V1ContainerStatus[], spec: CaptureSpec, pod: string): V1ContainerStatus {

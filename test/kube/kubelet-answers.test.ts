@@ -30,7 +30,8 @@ t.beforeEach(() => {
 /** A fresh pod per case: amber keeps checkpoints of one container a second apart. */
 function newPod(opts: { running?: boolean } = {}): { ns: string; pod: string; id: string } {
   const pod = `victim-${++seq}`;
-  const served = sim.addPod({ namespace: 'kube-real', name: pod, node: 'node-a', containers: [{ name: 'app', image: 'docker.io/library/busybox:1.36', ...(opts.running === false ? { running: false } : {}) }] }) as Obj;
+  const app = { name: 'app', image: 'docker.io/library/busybox:1.36', ...(opts.running === false ? { running: false } : {}) };
+  const served = sim.addPod({ namespace: 'kube-real', name: pod, node: 'node-a', containers: [app] }) as Obj;
   return { ns: 'kube-real', pod, id: String(served.status.containerStatuses[0].containerID).replace(/^[a-z-]+:\/\//, '') };
 }
 
@@ -79,7 +80,8 @@ t.test('an overlapping checkpoint by another client (fixture 16): CheckpointInPr
   while (!sim.receipts.some((r) => r.pod === p.pod)) await new Promise((r) => setTimeout(r, 5));
   const e = await failure(p);
   t.equal(e.code, 'CHECKPOINT_IN_PROGRESS');
-  t.equal(e.details['message'], `checkpointing of ${p.ns}/${p.pod}/app failed (rpc error: code = Unknown desc = failed to pause container "${p.id}" before checkpointing: container not running : container process not found)`);
+  t.equal(e.details['message'], `checkpointing of ${p.ns}/${p.pod}/app failed (rpc error: code = Unknown desc = `
+    + `failed to pause container "${p.id}" before checkpointing: container not running : container process not found)`);
   t.match(e.details['remedy'], /amber retries/);
   t.equal((await other).status, 200, 'the other checkpoint completes');
   const recorded = readStatusBodyAnswers('16-parallel-3-requests.txt')[1]?.body ?? '';

@@ -12,7 +12,8 @@ export const RUNTIME_ERRORS = {
   /** CRI-O with `enable_criu_support = false`, or no CRIU it can use (server/container_checkpoint.go: a bare error, so gRPC's Unknown) */
   criuSupportOff: 'rpc error: code = Unknown desc = checkpoint/restore support not available',
   /** containerd 2.x without CRIU (or one older than 3.16) */
-  criuMissing: (id: string) => `rpc error: code = Unknown desc = CRIU binary not found or too old (<31600). Failed to checkpoint container "${id}": CRIU version check failed: exec: "criu": executable file not found in $PATH`,
+  criuMissing: (id: string) => `rpc error: code = Unknown desc = CRIU binary not found or too old (<31600). Failed to checkpoint container "${id}": `
+    + 'CRIU version check failed: exec: "criu": executable file not found in $PATH',
   deadline: 'rpc error: code = DeadlineExceeded desc = context deadline exceeded',
 } as const;
 
