@@ -62,7 +62,7 @@ export const ERROR_CODES = {
   KUBELET_UNREACHABLE: 'the kubelet did not answer',
   KUBELET_UNAUTHORIZED: 'the kubelet refused the token (401)',
   KUBELET_FORBIDDEN: 'the kubelet denied nodes/checkpoint create (403)',
-  CHECKPOINT_NOT_AVAILABLE: 'the kubelet answered 404 for a reason amber has no remedy for (its text is in the message)',
+  CHECKPOINT_NOT_AVAILABLE: 'the kubelet refused the request (404 or another 4xx) for a reason amber has no remedy for (its text is in the message)',
   CHECKPOINT_FEATURE_GATE_OFF: 'the kubelet has no checkpoint API (404 page not found): its ContainerCheckpoint feature gate is off, or it predates the gate',
   CHECKPOINTING_NOT_ENABLED: 'the container runtime cannot checkpoint: its checkpoint support is off, CRIU is missing or too old, or it has no CRI checkpoint call',
   TCP_ESTABLISHED_REQUIRED: 'CRIU refused to dump a live TCP connection: tcp-established is not in its configuration on the node',

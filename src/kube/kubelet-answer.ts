@@ -75,6 +75,8 @@ function classify(status: number, raw: string): Verdict {
   }
   // 502/503/504: something between amber and the kubelet (a proxy, a load balancer) could not reach it
   if (status > 500) return { code: 'KUBELET_UNREACHABLE' };
+  // 405, 406, 400: not an answer to the request amber sends (something in between rewrote it)
+  if (status >= 400) return { code: 'CHECKPOINT_NOT_AVAILABLE' };
   return { code: 'CHECKPOINT_FAILED' };
 }
 

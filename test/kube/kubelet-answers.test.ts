@@ -4,7 +4,7 @@
 import t from 'tap';
 import { isAmberError, type AmberError } from '../../src/core/amber-error.js';
 import { KubeletClient } from '../../src/kube/kubelet-client.js';
-import { trimRuntimeText } from '../../src/kube/kubelet-answer.js';
+import { kubeletFailure, trimRuntimeText } from '../../src/kube/kubelet-answer.js';
 import { readCurlAnswer, readStatusBodyAnswers } from '../helpers/real-kubelet.js';
 import { RUNTIME_ERRORS, startSimCluster, type SimCluster } from '../sim/sim-cluster.js';
 import { https } from '../sim-tests/helpers.js';
@@ -171,4 +171,21 @@ t.test('a 200 on the real shape (fixture 01): the path, named in the kubelet\'s 
   const r = await amber.checkpoint(kubelet(), p.ns, p.pod, 'app', 30);
   t.match(r.path, new RegExp(`/checkpoint-${p.pod}_${p.ns}-app-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\+02:00\\.tar$`));
   t.match(readCurlAnswer('01-sa-ok.txt').body, /^\{"items":\["\/var\/lib\/kubelet\/checkpoints\/checkpoint-victim_kube-real-app-[^"]+\.tar"\]\}$/, 'the shape the sim gives');
+});
+
+t.test('every non-200 the real kubelet answered has its code, the request forms amber never sends included', async (t) => {
+  const where = { node: 'node-a', namespace: 'kube-real', pod: 'victim', container: 'app' };
+  const expected: Record<string, string> = {
+    '02-nocreds.txt': 'KUBELET_UNAUTHORIZED', '21-bad-token.txt': 'KUBELET_UNAUTHORIZED', '03-norbac.txt': 'KUBELET_FORBIDDEN',
+    '04-unknown-pod.txt': 'POD_GONE', '05-unknown-ctr.txt': 'CONTAINER_NOT_FOUND', '17-tcp-established-500.txt': 'TCP_ESTABLISHED_REQUIRED',
+    // a GET, a short path, a timeout that is not a number: amber sends none of these; if a proxy did, no remedy is invented
+    '08-get.txt': 'CHECKPOINT_NOT_AVAILABLE', '09-short.txt': 'CHECKPOINT_NOT_AVAILABLE', '12-badtimeout.txt': 'CHECKPOINT_NOT_AVAILABLE',
+  };
+  for (const [file, code] of Object.entries(expected)) {
+    const real = readCurlAnswer(file);
+    t.equal(kubeletFailure(real.status, real.body, where).code, code, file);
+  }
+  for (const a of readStatusBodyAnswers('16-parallel-3-requests.txt').filter((x) => x.status !== 200)) {
+    t.equal(kubeletFailure(a.status, a.body, where).code, 'CHECKPOINT_IN_PROGRESS', '16: the overlapping requests');
+  }
 });
