@@ -5,6 +5,7 @@ import type { SigningKey } from '../evidence/signing-key.js';
 import type { Semaphore } from './semaphore.js';
 import type { KubeApi } from '../kube/kube-api.js';
 import type { CheckpointResult } from '../kube/kubelet-client.js';
+import type { KubeletAddress } from '../kube/resolve-target.js';
 import type { CaptureQueue } from '../queue/capture-queue.js';
 import type { ObjectStore } from '../storage/object-store.js';
 
@@ -51,6 +52,8 @@ export interface CaptureSettings {
   readonly logTailLines: number;
   /** After sealing, analyse the archives into report.json under a signed addendum. */
   readonly report: boolean;
+  /** Where the kubelet is, instead of the Node's addresses (the agent's NODE_IP, --kubelet-address). */
+  readonly kubeletAddress?: KubeletAddress | undefined;
 }
 
 export const DEFAULT_CAPTURE_SETTINGS: CaptureSettings = {

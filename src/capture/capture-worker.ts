@@ -62,7 +62,7 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
   // and the checkpoint request still waits until the capture is durable and `watch` schedules it.
   const unaccept = deps.queue.watchAccepted?.((capture, durable) => {
     if (stopped || isSettled(capture) || capture.status.retryAt) return;
-    const target = resolveTarget(deps.api, capture.spec);
+    const target = resolveTarget(deps.api, capture.spec, deps.settings.kubeletAddress);
     target.catch(() => undefined); // runCapture meets the error, if it comes to run
     prepared.set(capture.id, target);
     durable.catch(() => prepared.delete(capture.id));

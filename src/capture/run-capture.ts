@@ -4,12 +4,17 @@ import type { Capture, CaptureStatus, CaptureTrigger, Phase } from '../core/capt
 import { ARTIFACT_NAMES } from '../evidence/bundle-layout.js';
 import { CustodyChain, type CustodyEntry } from '../evidence/custody-chain.js';
 import { resolveTarget, type ResolvedTarget } from '../kube/resolve-target.js';
+import { checkCheckpointDir } from './archive-access.js';
 import type { CaptureDeps } from './capture-context.js';
 import { produceReport } from './produce-report.js';
 import { layoutOf, localArchive, uploadArtifacts, type Save } from './upload-artifacts.js';
 import { sealBundle } from './seal-bundle.js';
 
-const TRANSIENT: ReadonlySet<ErrorCode> = new Set(['KUBE_API_UNAVAILABLE', 'KUBELET_UNREACHABLE', 'QUEUE_UNAVAILABLE', 'STORE_UNAVAILABLE', 'STORE_LOCK_FAILED']);
+const TRANSIENT: ReadonlySet<ErrorCode> = new Set([
+  'KUBE_API_UNAVAILABLE', 'KUBELET_UNREACHABLE', 'QUEUE_UNAVAILABLE', 'STORE_UNAVAILABLE', 'STORE_LOCK_FAILED',
+  // another client's checkpoint of the container holds it paused: the next attempt finds it free
+  'CHECKPOINT_IN_PROGRESS',
+]);
 const RESPONDER = { component: 'responder' } as const;
 
 /** `DISK_PRESSURE` → `DiskPressure`: Kubernetes-style reasons for status.reason. */
@@ -78,7 +83,10 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
       const recorded = save({ attempts }, 'Checkpointing');
       recorded.catch(() => undefined); // awaited below; a failure surfaces there
       // the pod may have been read while the intake's journal was flushed (see the capture worker)
-      const [target] = await Promise.all([prepared.target ?? resolveTarget(deps.api, current.spec), checkFreeSpace(deps.settings.checkpointDir, deps.settings.minFreeBytes)]);
+      const [target] = await Promise.all([
+        prepared.target ?? resolveTarget(deps.api, current.spec, deps.settings.kubeletAddress),
+        checkFreeSpace(deps.settings.checkpointDir, deps.settings.minFreeBytes),
+      ]);
       const pinned = current.status.resolved;
       if (pinned && pinned.podUID !== target.podUID) {
         throw new AmberError('POD_REPLACED', { pod: target.pod, expected: pinned.podUID, found: target.podUID });
@@ -215,6 +223,7 @@ function checkpointsComplete(capture: Capture): boolean {
 
 
 async function checkFreeSpace(dir: string, minFreeBytes: number): Promise<void> {
+  await checkCheckpointDir(dir);
   const fs = await statfs(dir).catch((cause: unknown) => {
     throw new AmberError('CHECKPOINT_ARCHIVE_MISSING', { dir, problem: 'the checkpoint directory is not readable' }, { cause });
   });
@@ -235,7 +244,10 @@ async function abortLeftoverUploads(deps: CaptureDeps, capture: Capture, log: Ca
 async function fail(deps: CaptureDeps, capture: Capture | undefined, e: unknown, attempts: number, save: Save, log: CaptureDeps['log']): Promise<Capture> {
   // An earlier save may have failed (the queue itself is down); the failure save below will tell.
   const code = isAmberError(e) ? e.code : 'INTERNAL';
-  const message = isAmberError(e) ? String(e.details['message'] ?? e.message) : e instanceof Error ? e.message : String(e);
+  const remedy = isAmberError(e) && typeof e.details['remedy'] === 'string' ? e.details['remedy'] : undefined;
+  const said = isAmberError(e) ? String(e.details['message'] ?? e.message) : e instanceof Error ? e.message : String(e);
+  // the runtime's own words first, then what the operator can do about them
+  const message = remedy === undefined ? said : `${said} — remedy: ${remedy}`;
   const transient = !isAmberError(e) || TRANSIENT.has(e.code);
   if (transient && attempts < deps.settings.maxAttempts) {
     const retryAt = new Date(Date.now() + deps.settings.retryBaseMs * 2 ** (attempts - 1)).toISOString();

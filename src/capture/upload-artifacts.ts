@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { AmberError } from '../core/amber-error.js';
+import { AmberError, isAmberError } from '../core/amber-error.js';
 import type { Capture, CaptureStatus, Phase } from '../core/capture.js';
 import { ARTIFACT_NAMES, bundleLayout, type BundleLayout } from '../evidence/bundle-layout.js';
 import type { CustodyChain } from '../evidence/custody-chain.js';
 import type { ResolvedTarget } from '../kube/resolve-target.js';
 import type { CaptureDeps } from './capture-context.js';
+import { archiveSize } from './archive-access.js';
 import { redactPod } from './redact-pod.js';
 import { storeMetaOf } from './seal-bundle.js';
 import { recordStored, storeArtifact, type ArtifactBody, type StoredArtifact } from './store-artifact.js';
@@ -66,7 +66,11 @@ export async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain
     const key = layout.archive(c.container);
     // Already stored by an interrupted attempt (perhaps moved off the node): that is the original.
     const alreadyStored = (await deps.store.head(recipients ? ARTIFACT_NAMES.encrypted(key) : key)) !== undefined;
-    const size = await stat(local).then((s) => s.size, () => undefined);
+    // hard stop on a file amber may not read (ArchiveUnreadable, not missing) — unless the stored copy is all it needs
+    const size = await archiveSize(local).catch((e: unknown) => {
+      if (alreadyStored && !recipients && isAmberError(e, 'ARCHIVE_UNREADABLE')) return undefined;
+      throw e;
+    });
     if (size === undefined && (!alreadyStored || recipients)) {
       throw new AmberError('CHECKPOINT_ARCHIVE_MISSING', { path: c.path, lookedIn: deps.settings.checkpointDir });
     }

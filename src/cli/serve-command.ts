@@ -11,6 +11,7 @@ import { startHealthServer } from '../http/start-health-server.js';
 import { kubeApi, loadKubeConfig } from '../kube/kube-api.js';
 import { KubeQueue } from '../kube/kube-queue.js';
 import { placeTarget } from '../kube/place-target.js';
+import { parseKubeletAddress, type KubeletAddress } from '../kube/resolve-target.js';
 import { loadPublicJwks, mergeJwks } from '../evidence/signing-key.js';
 import { setUpAuth } from './auth-setup.js';
 import { defaultRecipients } from './encryption-setup.js';
@@ -41,6 +42,8 @@ Capture (checkpoint → seal → store):
   --kubelet-ca FILE         CA of the kubelets' serving certs (default: the cluster CA)
   --kubelet-insecure-skip-tls-verify   do not verify kubelet certificates (warns)
   --kubelet-token-file FILE token for the kubelet (default: kubeconfig user, else service account)
+  --kubelet-address HOST[:PORT]   where the kubelet is   AMBER_KUBELET_ADDRESS
+                            (default: the agent's $NODE_IP, else the Node's addresses; port: the Node's)
   --checkpoint-dir DIR      where the kubelet writes archives   (/var/lib/kubelet/checkpoints)
   --delete-node-copy BOOL   delete the node's archive once sealed     (true)
   --min-free-bytes N        no checkpoint below this free space       (1 GiB)
@@ -85,6 +88,7 @@ export const SETTINGS_FLAGS = {
   'kubelet-ca': { type: 'string' },
   'kubelet-insecure-skip-tls-verify': { type: 'boolean' },
   'kubelet-token-file': { type: 'string' },
+  'kubelet-address': { type: 'string' },
   'checkpoint-dir': { type: 'string' },
   'delete-node-copy': { type: 'string' },
   'min-free-bytes': { type: 'string' },
@@ -145,7 +149,9 @@ export async function startServe(args: readonly string[], io: Io, role: Role = '
   let capture: CaptureSide | undefined;
   let sweeper: NodeJS.Timeout | undefined;
   try {
-    if (store !== undefined && signingKey !== undefined) capture = await startCaptureSide(settings, store, queue, signingKey, log, version());
+    if (store !== undefined && signingKey !== undefined) {
+      capture = await startCaptureSide(settings, store, queue, signingKey, log, version(), kubeletAddressFor(role, settings, io.env));
+    }
     if (role === 'responder' && queue instanceof KubeQueue) sweeper = sweepUnclaimed(queue, settings, log);
     server = role === 'agent' ? await startHealthServer({ queue, log, metrics: new IntakeMetrics({ processMetrics: true }) }, { listen: settings.listen, tls: settings.tls }) : await startServer(
       {
@@ -200,6 +206,24 @@ function kubeQueueFor(role: 'responder' | 'agent', settings: Settings, env: Io['
   const api = kubeApi(kc);
   log.info({ namespace }, 'responder: Captures are created as resources');
   return new KubeQueue({ kc, namespace, log, place: (target) => placeTarget(api, target) });
+}
+
+/**
+ * Where the capture side reaches the kubelet: `--kubelet-address` for every role; for the agent,
+ * else its node's IP from the downward API (NODE_IP = status.hostIP, the chart sets it), which is
+ * the address its kubelet serves on whatever order the Node lists its addresses in. Anything else
+ * (serve): the Node's addresses, as each target's node may be another.
+ */
+function kubeletAddressFor(role: Role, settings: Settings, env: Io['env']): KubeletAddress | undefined {
+  const node = role === 'agent' ? settings.kube.node ?? env['NODE_NAME'] : undefined;
+  if (settings.kubelet.address !== undefined) {
+    const given = parseKubeletAddress(settings.kubelet.address);
+    if (given === undefined) throw new AmberError('CONFIG_INVALID', { setting: 'kubelet.address', problem: `'${settings.kubelet.address}' is not HOST[:PORT]` });
+    return { ...given, node };
+  }
+  const nodeIP = env['NODE_IP']?.trim();
+  if (role === 'agent' && nodeIP) return { host: nodeIP, node };
+  return undefined;
 }
 
 /** Every minute, Captures no agent took within `kube.unclaimedSeconds` fail with NoAgent (any replica may do it). */

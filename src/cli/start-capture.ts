@@ -7,6 +7,7 @@ import type { Settings } from '../config/settings.js';
 import { loadOrCreateSigningKey, loadSigningKey, writeJwks, type SigningKey } from '../evidence/signing-key.js';
 import { kubeApi, loadKubeConfig } from '../kube/kube-api.js';
 import { KubeletClient } from '../kube/kubelet-client.js';
+import type { KubeletAddress } from '../kube/resolve-target.js';
 import type { CaptureQueue } from '../queue/capture-queue.js';
 import type { CompiledPolicy } from '../policy/compile-policy.js';
 import { openStore, type OpenedStore } from '../storage/open-store.js';
@@ -40,7 +41,10 @@ export interface CaptureSide {
  * The capture side of `serve`: kube client, kubelet client, store and worker. Without any
  * Kubernetes configuration amber still takes alerts; captures then wait as Pending (logged).
  */
-export async function startCaptureSide(settings: Settings, opened: OpenedStore, queue: CaptureQueue, signingKey: SigningKey, log: Logger, version: string): Promise<CaptureSide> {
+export async function startCaptureSide(
+  settings: Settings, opened: OpenedStore, queue: CaptureQueue, signingKey: SigningKey, log: Logger, version: string,
+  kubeletAddress?: KubeletAddress,
+): Promise<CaptureSide> {
   const { store, prefix } = opened;
   let kc;
   try {
@@ -74,13 +78,15 @@ export async function startCaptureSide(settings: Settings, opened: OpenedStore, 
         minFreeBytes: settings.capture.minFreeBytes,
         maxAttempts: settings.capture.maxAttempts,
         report: settings.capture.report,
+        kubeletAddress,
       },
       actor: { component: 'agent', ...(process.env['NODE_NAME'] ? { node: process.env['NODE_NAME'] } : {}), ...(process.env['POD_NAME'] ? { pod: process.env['POD_NAME'] } : {}) },
       version,
     },
     { concurrency: settings.capture.concurrency },
   );
-  log.info({ cluster: cluster?.server, checkpointDir: settings.kubelet.checkpointDir, store: settings.store }, 'capture worker started');
+  const kubeletAt = kubeletAddress === undefined ? 'the Node\'s addresses' : `${kubeletAddress.host}:${kubeletAddress.port ?? 'the Node\'s kubelet port'}`;
+  log.info({ cluster: cluster?.server, checkpointDir: settings.kubelet.checkpointDir, store: settings.store, kubelet: kubeletAt }, 'capture worker started');
   return {
     worker,
     async close() {

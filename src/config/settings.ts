@@ -2,6 +2,8 @@ import Type, { type Static } from 'typebox';
 
 const closed = { additionalProperties: false } as const;
 const LabelKeys = Type.Array(Type.String({ minLength: 1 }), { minItems: 1 });
+/** 1–65535 */
+const PORT = '(6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3})';
 
 /** Every setting amber has: one schema for the YAML file, env vars and flags alike. */
 export const Settings = Type.Object(
@@ -65,6 +67,15 @@ export const Settings = Type.Object(
         tokenFile: Type.Optional(Type.String({ minLength: 1 })),
         /** Where the kubelet writes archives, as mounted here. */
         checkpointDir: Type.String({ minLength: 1 }),
+        /**
+         * Where to reach the kubelet: `HOST[:PORT]` (`[IPv6]:PORT` with a port). Absent: the agent
+         * uses $NODE_IP (the downward API's status.hostIP), anything else the Node's addresses. A
+         * missing port is the Node's status.daemonEndpoints.kubeletEndpoint.Port.
+         */
+        address: Type.Optional(Type.String({
+          pattern: `^(\\[[0-9a-fA-F:.]+\\](:${PORT})?|[^:\\[\\]\\s]+(:${PORT})?|[0-9a-fA-F]*:[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$`,
+          description: 'HOST[:PORT]',
+        })),
       },
       closed,
     ),
@@ -186,6 +197,7 @@ export const OVERRIDABLE = [
   { path: 'kubelet.insecureSkipTLSVerify', flag: 'kubelet-insecure-skip-tls-verify', env: 'AMBER_KUBELET_INSECURE_SKIP_TLS_VERIFY', kind: 'boolean' },
   { path: 'kubelet.tokenFile', flag: 'kubelet-token-file', env: 'AMBER_KUBELET_TOKEN_FILE', kind: 'string' },
   { path: 'kubelet.checkpointDir', flag: 'checkpoint-dir', env: 'AMBER_CHECKPOINT_DIR', kind: 'string' },
+  { path: 'kubelet.address', flag: 'kubelet-address', env: 'AMBER_KUBELET_ADDRESS', kind: 'string' },
   { path: 'capture.deleteNodeCopy', flag: 'delete-node-copy', env: 'AMBER_DELETE_NODE_COPY', kind: 'boolean' },
   { path: 'capture.minFreeBytes', flag: 'min-free-bytes', env: 'AMBER_MIN_FREE_BYTES', kind: 'integer' },
   { path: 'capture.report', flag: 'report', env: 'AMBER_REPORT', kind: 'boolean' },

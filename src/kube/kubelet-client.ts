@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
 import { AmberError } from '../core/amber-error.js';
+import { kubeletFailure, trimRuntimeText } from './kubelet-answer.js';
 
 export interface KubeletClientOptions {
   /** Service-account token, or a file re-read on every call (projected tokens rotate). */
@@ -90,7 +91,6 @@ export class KubeletClient {
       }
       throw new AmberError('KUBELET_UNREACHABLE', { ...where, problem: (cause as Error).message }, { cause });
     }
-    const message = text.trim().slice(0, 2000);
     if (status === 200) {
       let items: unknown;
       try {
@@ -100,17 +100,11 @@ export class KubeletClient {
       }
       const first = Array.isArray(items) ? items[0] : undefined;
       if (typeof first !== 'string' || !archiveNameFits(first, namespace, pod, container)) {
-        throw new AmberError('CHECKPOINT_FAILED', { ...where, message: `unexpected kubelet answer: ${message}` });
+        throw new AmberError('CHECKPOINT_FAILED', { ...where, message: `unexpected kubelet answer: ${trimRuntimeText(text)}` });
       }
       return { path: first, requestedAt, writtenAt: new Date().toISOString() };
     }
-    if (status === 401) throw new AmberError('KUBELET_UNAUTHORIZED', { ...where, message });
-    if (status === 403) throw new AmberError('KUBELET_FORBIDDEN', { ...where, message });
-    if (status === 404) throw new AmberError('CHECKPOINT_NOT_AVAILABLE', { ...where, message });
-    if (/deadline exceeded|timed out|timeout/i.test(message)) throw new AmberError('CHECKPOINT_TIMEOUT', { ...where, status, message });
-    if (status >= 500 && status !== 500) throw new AmberError('KUBELET_UNREACHABLE', { ...where, status, message });
-    // 500: the runtime's own words are the evidence of why; keep them.
-    throw new AmberError('CHECKPOINT_FAILED', { ...where, status, message });
+    throw kubeletFailure(status, text, where);
   }
 
   async close(): Promise<void> {

@@ -28,11 +28,37 @@ export interface ResolvedTarget {
 export const KUBELET_DEFAULT_PORT = 10250;
 
 /**
+ * Where to reach the kubelet instead of the Node's addresses: the agent's own node's IP (NODE_IP
+ * from the downward API's status.hostIP) or `--kubelet-address HOST[:PORT]`. A missing port is
+ * the Node's status.daemonEndpoints.kubeletEndpoint.Port.
+ */
+export interface KubeletAddress {
+  /** Only the pods of this node are reached there (the agent's node); absent: every pod's. */
+  readonly node?: string | undefined;
+  readonly host: string;
+  readonly port?: number | undefined;
+}
+
+/**
+ * `HOST`, `HOST:PORT`, `[IPv6]`, `[IPv6]:PORT`, or a bare IPv6 address (no port). The settings
+ * schema has checked the form; undefined for anything else.
+ */
+export function parseKubeletAddress(text: string): { host: string; port?: number } | undefined {
+  const bracketed = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(text);
+  const plain = /^([^:[\]\s]+)(?::(\d+))?$/.exec(text);
+  const m = bracketed ?? plain;
+  if (!m) return /^[0-9a-fA-F]*:[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$/.test(text) ? { host: text } : undefined;
+  const port = m[2] === undefined ? undefined : Number(m[2]);
+  if (port !== undefined && (port < 1 || port > 65535)) return undefined;
+  return { host: m[1] as string, ...(port === undefined ? {} : { port }) };
+}
+
+/**
  * Finds the pod, its node and the container(s) to checkpoint. The container is matched by the
  * alert's container id (Falco's 12-char prefix of the runtime id) first, by name second — names
  * can be reused after a restart, ids cannot. Every failure has a stable code for status.reason.
  */
-export async function resolveTarget(api: KubeApi, spec: CaptureSpec): Promise<ResolvedTarget> {
+export async function resolveTarget(api: KubeApi, spec: CaptureSpec, address?: KubeletAddress): Promise<ResolvedTarget> {
   const { namespace, pod: name } = spec.target;
   const pod = await api.readPod(namespace, name);
   if (!pod) throw new AmberError('POD_GONE', { namespace, pod: name });
@@ -45,9 +71,13 @@ export async function resolveTarget(api: KubeApi, spec: CaptureSpec): Promise<Re
   const statuses = pod.status?.containerStatuses ?? [];
   const chosen = spec.containers === 'all' ? statuses : [pickContainer(statuses, spec, name)];
   const containers = chosen.map((s) => describeContainer(s, namespace, name));
+  const given = address !== undefined && (address.node === undefined || address.node === nodeName) ? address : undefined;
+  // host and port given: the Node has nothing more to tell, and its read would only delay the checkpoint
+  const found = { namespace, pod: name, podUID: uid, node: nodeName, containers, podObject: pod };
+  if (given?.port !== undefined) return { ...found, kubelet: { host: given.host, port: given.port } };
   const node = await api.readNode(nodeName);
   if (!node) throw new AmberError('NODE_ADDRESS_UNKNOWN', { node: nodeName, problem: 'node not found' });
-  return { namespace, pod: name, podUID: uid, node: nodeName, kubelet: kubeletEndpoint(node), containers, podObject: pod };
+  return { ...found, kubelet: kubeletEndpoint(node, given) };
 }
 
 function pickContainer(statuses: readonly V1ContainerStatus[], spec: CaptureSpec, pod: string): V1ContainerStatus {
@@ -88,13 +118,14 @@ function describeContainer(s: V1ContainerStatus, namespace: string, pod: string)
 }
 
 /**
- * The kubelet's address: the node's InternalIP (else ExternalIP, else Hostname) and the port
- * the node reports in status.daemonEndpoints (10250 unless the kubelet says otherwise).
+ * The kubelet's address: the given host, else the node's InternalIP (else ExternalIP, else
+ * Hostname); the given port, else the one the node reports in status.daemonEndpoints (10250
+ * unless the kubelet says otherwise).
  */
-export function kubeletEndpoint(node: V1Node): { host: string; port: number } {
+export function kubeletEndpoint(node: V1Node, given?: { host: string; port?: number | undefined }): { host: string; port: number } {
   const addresses = node.status?.addresses ?? [];
-  const host = ['InternalIP', 'ExternalIP', 'Hostname'].map((type) => addresses.find((a) => a.type === type)?.address).find((a) => a);
+  const host = given?.host ?? ['InternalIP', 'ExternalIP', 'Hostname'].map((type) => addresses.find((a) => a.type === type)?.address).find((a) => a);
   if (!host) throw new AmberError('NODE_ADDRESS_UNKNOWN', { node: node.metadata?.name ?? '?' });
-  const port = node.status?.daemonEndpoints?.kubeletEndpoint?.Port;
+  const port = given?.port ?? node.status?.daemonEndpoints?.kubeletEndpoint?.Port;
   return { host, port: typeof port === 'number' && port > 0 ? port : KUBELET_DEFAULT_PORT };
 }

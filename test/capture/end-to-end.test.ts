@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { directorySource } from '../../src/evidence/bundle-source.js';
@@ -20,6 +21,18 @@ async function captureOf(stack: Stack, alert: unknown) {
   const res = await stack.postFalco(alert);
   if (res.status !== 202) throw new Error(`intake answered ${res.status}: ${JSON.stringify(res.body)}`);
   return stack.worker.settled(res.body.captures[0].id as string, 30_000);
+}
+
+/** A checkpoint request from someone other than amber (kubectl, a script). */
+function fetchKubelet(stack: Stack, path: string): Promise<{ status: number }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`https://127.0.0.1:${stack.sim.kubeletPort('node-a')}/checkpoint/${path}`, { method: 'POST', ca: stack.sim.caCert, headers: { authorization: `Bearer ${stack.sim.token}` } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 async function storedKeys(stack: Stack): Promise<string[]> {
@@ -53,12 +66,29 @@ t.test('alert → checkpoint through the kubelet → a sealed bundle that verifi
 t.test('each failure of the kubelet and the API ends Failed with its reason and nothing sealed', async (t) => {
   const cases: { name: string; reason: string; message?: RegExp; policy?: string; kubeletToken?: 'forbidden'; arrange(s: Stack, alert: any): void }[] = [
     { name: 'the pod is gone before the capture (API 404)', reason: 'PodGone', arrange: (s, a) => s.sim.deletePod('shop', a.output_fields['k8s.pod.name']) },
-    { name: 'checkpointing is off on the kubelet (404)', reason: 'CheckpointNotAvailable', arrange: (s) => (s.sim.faults.checkpointFeatureOff = true) },
     {
-      name: 'the runtime cannot checkpoint (500)',
-      reason: 'CheckpointFailed',
-      message: /checkpointing of shop\/.+\/app failed \(rpc error: code = Unimplemented desc = method CheckpointContainer not implemented\)/,
+      name: 'the kubelet\'s ContainerCheckpoint gate is off (404 page not found)',
+      reason: 'CheckpointFeatureGateOff',
+      message: /^404 page not found — remedy: enable the ContainerCheckpoint feature gate/,
+      arrange: (s) => (s.sim.faults.checkpointFeatureOff = true),
+    },
+    {
+      name: 'the runtime has no checkpoint call (500)',
+      reason: 'CheckpointingNotEnabled',
+      message: /^checkpointing of shop\/.+\/app failed \(rpc error: code = Unimplemented desc = method CheckpointContainer not implemented\) — remedy: .*containerd 2\.0 or newer/,
       arrange: (s) => (s.sim.faults.checkpointError = 'rpc error: code = Unimplemented desc = method CheckpointContainer not implemented'),
+    },
+    {
+      name: 'CRIU meets a live TCP connection without tcp-established (500, CRIU\'s log)',
+      reason: 'TcpEstablishedRequired',
+      message: /consider using --tcp-established option\..* — remedy: add a line `tcp-established` to \/etc\/criu\/runc\.conf/,
+      arrange: (s) => (s.sim.faults.tcpEstablishedMissing = true),
+    },
+    {
+      name: 'a 500 no one has classified',
+      reason: 'CheckpointFailed',
+      message: /failed \(rpc error: code = Unknown desc = the disk caught fire\)$/,
+      arrange: (s) => (s.sim.faults.checkpointError = 'rpc error: code = Unknown desc = the disk caught fire'),
     },
     {
       name: 'the checkpoint is slower than the timeout',
@@ -112,6 +142,32 @@ t.test('a kubelet that comes back within the retries yields one sealed bundle', 
   t.equal(done.status.phase, 'Sealed');
   t.equal(done.status.attempts, 2);
   t.equal(stack.sim.receipts.filter((r) => r.status === 200).length, 1, 'one checkpoint, one original');
+});
+
+t.test('a checkpoint another client holds is retried (CheckpointInProgress), then sealed: one archive of amber\'s', async (t) => {
+  // the retry comes in a later second than the other archive (same-second names collide on the node)
+  const stack = await startStack({ capture: { maxAttempts: 3, retryBaseMs: 1100 } });
+  t.teardown(() => stack.close());
+  const alert = stack.podWithAlert();
+  const pod = alert.output_fields['k8s.pod.name'] as string;
+  stack.sim.faults.checkpointDelayMs = 300;
+  // someone else — kubectl, a script, a second amber — checkpoints the container first
+  const other = fetchKubelet(stack, `shop/${pod}/app`);
+  while (!stack.sim.receipts.some((r) => r.pod === pod)) await new Promise((r) => setTimeout(r, 5));
+  const res = await stack.postFalco(alert);
+  const id = res.body.captures[0].id as string;
+  let seen: { reason?: string; message?: string; retryAt?: string } = {};
+  while (seen.reason === undefined && (await stack.queue.get(id))?.status.phase !== 'Sealed') {
+    seen = (await stack.queue.get(id))?.status ?? {};
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  t.equal(seen.reason, 'CheckpointInProgress');
+  t.match(seen.message, /container process not found\) — remedy: nothing: another client/);
+  t.ok(seen.retryAt, 'a retry is scheduled');
+  t.equal((await other).status, 200);
+  const done = await stack.worker.settled(id, 30_000);
+  t.equal(done.status.phase, 'Sealed', `${done.status.reason ?? ''} ${done.status.message ?? ''}`);
+  t.equal(done.status.attempts, 2);
 });
 
 t.test('a pod deleted while its checkpoint runs ends cleanly: sealed if the runtime finished, else failed with nothing sealed', async (t) => {

@@ -235,6 +235,14 @@ t.test('ServiceMonitor and NetworkPolicy when enabled', async (t) => {
   t.same(agentPolicy.ingress, [{ ports: [{ protocol: 'TCP', port: 9090 }] }], 'the agent: its metrics port only, from anywhere');
 });
 
+t.test('the agent reaches its own kubelet at NODE_IP (status.hostIP) unless agent.kubelet.address says where', async (t) => {
+  const agent = container(render(), 'DaemonSet');
+  t.same(env(agent, 'NODE_IP'), { fieldRef: { fieldPath: 'status.hostIP' } });
+  t.equal(env(agent, 'AMBER_KUBELET_ADDRESS'), undefined);
+  t.equal(env(container(render({ agent: { kubelet: { address: '[fd00::7]:10250' } } }), 'DaemonSet'), 'AMBER_KUBELET_ADDRESS'), '[fd00::7]:10250');
+  t.not(template({ agent: { kubelet: { address: 'a b' } } }).status, 0, 'not HOST[:PORT]: refused by the values schema');
+});
+
 t.test('a custom checkpoint dir is mounted at the same path, with the kubelet CA and priority class', async (t) => {
   const objects = variant('custom checkpoint dir, kubelet CA and priority class');
   const ds = podSpec(one(objects, 'DaemonSet'));
@@ -417,6 +425,25 @@ t.test('securityContext: the agent runs as root by default, to read the kubelet\
   const nonRoot = podSpec(one(render({ agent: { runAsRoot: false, runAsUser: 1234 } }), 'DaemonSet'));
   t.equal(effective(nonRoot, nonRoot.containers[0] as Container, 'runAsUser'), 1234);
   t.equal(effective(nonRoot, nonRoot.containers[0] as Container, 'runAsNonRoot'), true);
+});
+
+t.test('securityContext: the agent can read the kubelet\'s root:root 0600 archives with no capability — uid 0 in the node\'s user namespace — and nothing more', async (t) => {
+  for (const values of [{}, { agent: { deleteNodeCopy: false } }, { agent: { podSecurityContext: { runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } } } }]) {
+    const what = JSON.stringify(values);
+    const spec = podSpec(one(render(values), 'DaemonSet'));
+    const agent = spec.containers[0] as Container;
+    t.equal((spec as unknown as { hostUsers?: boolean }).hostUsers, true, `${what}: no user namespace (uid 0 must be the node's uid 0, the archives' owner)`);
+    t.equal(effective(spec, agent, 'runAsUser'), 0, `${what}: uid 0, whatever podSecurityContext says`);
+    t.equal(spec.securityContext?.['runAsGroup'], 0);
+    t.equal(effective(spec, agent, 'runAsNonRoot'), false);
+    // owner permissions suffice: neither CAP_DAC_OVERRIDE nor CAP_DAC_READ_SEARCH
+    t.same(agent.securityContext?.['capabilities'], { drop: ['ALL'] }, `${what}: every capability dropped, none added`);
+    t.match(agent.securityContext, { privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+    const hostPaths = (spec.volumes ?? []).filter((v) => v['hostPath']);
+    t.same(hostPaths.map((v) => v.name), ['checkpoints'], 'the checkpoint directory is the only hostPath');
+    const mount = agent.volumeMounts?.find((m) => m.name === 'checkpoints');
+    t.equal(mount?.readOnly, JSON.stringify(values).includes('deleteNodeCopy') ? true : false, `${what}: read-only unless the agent deletes the node copy`);
+  }
 });
 
 t.test('securityContext: the only hostPath is the checkpoint directory; Secrets are mounted read-only', async (t) => {

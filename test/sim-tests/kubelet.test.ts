@@ -20,7 +20,7 @@ t.before(async () => {
 });
 t.teardown(() => sim.close());
 t.beforeEach(() => {
-  Object.assign(sim.faults, { apiDown: false, kubeletDown: false, checkpointError: undefined, checkpointDelayMs: 0, rejectToken: false, checkpointFeatureOff: false });
+  Object.assign(sim.faults, { apiDown: false, kubeletDown: false, checkpointError: undefined, checkpointDelayMs: 0, rejectToken: false, checkpointFeatureOff: false, tcpEstablishedMissing: false });
   sim.archive.runtimeDefaultTimeoutSeconds = 120;
   for (const n of ['node-a', 'node-b']) for (const f of readdirSync(sim.checkpointDir(n))) rmSync(join(sim.checkpointDir(n), f));
 });
@@ -40,7 +40,7 @@ t.test('a checkpoint: 200 {"items":[path]}, the archive in the node checkpoint d
   t.equal(r.headers['content-type'], 'application/json');
   const path = r.json<{ items: string[] }>().items[0] ?? '';
   t.equal(r.text, `{"items":["${path}"]}`, 'byte for byte the kubelet body');
-  t.match(path, new RegExp(`^${sim.checkpointDir('node-a')}/checkpoint-web_shop-app-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ\\.tar$`));
+  t.match(path, new RegExp(`^${sim.checkpointDir('node-a')}/checkpoint-web_shop-app-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\+02:00\\.tar$`), 'named in the kubelet\'s local time (the sim\'s default zone: +02:00)');
   t.equal(statSync(path).mode & 0o777, 0o600, 'archive readable by its owner only');
   const names = (await readTar(path)).map((e) => e.header.name);
   t.ok(names.includes('checkpoint/pages-1.img') && names.includes('config.dump'));
@@ -70,9 +70,9 @@ t.test('401 and 403 as the kubelet writes them', async (t) => {
   sim.faults.rejectToken = false;
   const f = await cp({ token: sim.forbiddenToken });
   t.equal(f.status, 403);
-  t.equal(f.text, `Forbidden (user=${FORBIDDEN_USER}, verb=create, resource=nodes, subresource(s)=[checkpoint])`);
+  t.equal(f.text, `Forbidden (user=${FORBIDDEN_USER}, verb=create, resource=nodes, subresource(s)=[checkpoint])\n`);
   const g = await cp({ token: sim.forbiddenToken, method: 'GET' });
-  t.equal(g.text, `Forbidden (user=${FORBIDDEN_USER}, verb=get, resource=nodes, subresource(s)=[checkpoint])`);
+  t.equal(g.text, `Forbidden (user=${FORBIDDEN_USER}, verb=get, resource=nodes, subresource(s)=[checkpoint])\n`);
   t.same(newestArchive(), [], 'nothing written');
 });
 
@@ -162,7 +162,9 @@ t.test('two overlapping checkpoints of one container: the second fails', async (
   sim.faults.checkpointDelayMs = 500;
   const [a, b] = await Promise.all([cp(), sleep(100).then(() => cp())]);
   t.equal(a.status, 200);
-  t.same([b.status, b.text], [500, `checkpointing of shop/web/app failed (rpc error: code = Unknown desc = container ${appId} is not running)`]);
+  t.equal(b.status, 500);
+  t.match(b.text, `checkpointing of shop/web/app failed (rpc error: code = Unknown desc = failed to pause container "${appId}" before checkpointing: `);
+  t.ok(b.text.endsWith('level=error msg="container not running"\n : container process not found)'), 'runc\'s answer: the first checkpoint holds the container paused');
 });
 
 t.test('two checkpoints in one second: same name, the second overwrites the first in place (no truncation)', async (t) => {
@@ -227,4 +229,19 @@ t.test('close() during a slow checkpoint: returns at once, the request is droppe
   t.ok(Date.now() - started < 1000, 'close() does not wait for the runtime');
   t.equal(await pending, 'dropped');
   t.notOk(existsSync(other.root));
+});
+
+t.test('archive names follow the nodes\' time zone: Z at offset 0, the offset otherwise, an IANA zone at that instant', async (t) => {
+  for (const [timeZone, suffix] of [['UTC', 'Z'], ['-03:30', '-03:30'], ['Asia/Kolkata', '+05:30']] as const) {
+    const other = await startSimCluster({ timeZone });
+    t.teardown(() => other.close());
+    other.addPod({ namespace: 'x', name: 'p', node: 'node-a', containers: [{ name: 'c', image: 'alpine:3.20' }] });
+    const before = Date.now();
+    const r = await https(`https://127.0.0.1:${other.kubeletPort('node-a')}/checkpoint/x/p/c`, { method: 'POST', ca: other.caCert, token: other.token });
+    const name = r.json<{ items: string[] }>().items[0]?.split('/').pop() ?? '';
+    const time = /-(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d))\.tar$/.exec(name)?.[1] ?? '';
+    t.ok(time.endsWith(suffix), `${timeZone}: ${name}`);
+    t.ok(Math.abs(Date.parse(time) - before) < 2000, `${time} is the same instant, in local time`);
+  }
+  await t.rejects(startSimCluster({ timeZone: 'Mars/Olympus' }), /unknown time zone/);
 });

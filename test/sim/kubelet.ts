@@ -15,18 +15,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { writeCheckpointArchive } from './checkpoint-archive.js';
 import { imageDigestRef, sha256hex, type PodRecord } from './k8s-objects.js';
+import { pausedByAnotherCheckpoint, rfc3339InZone, RUNTIME_ERRORS, tcpEstablishedMissing } from './runtime-errors.js';
 import type { ContainerContext } from './runtime-metadata.js';
 import {
-  authenticate, goHttpError, logKey, podKey, restfulError, rfc3339Seconds, send,
+  authenticate, goHttpError, logKey, podKey, restfulError, send,
   type CheckpointReceipt, type SimNode, type SimState,
 } from './sim-state.js';
 
-/** Texts real runtimes put in the 500 (gRPC status as the kubelet's CRI client formats it). */
-export const RUNTIME_ERRORS = {
-  notImplemented: 'rpc error: code = Unimplemented desc = method CheckpointContainer not implemented',
-  criuMissing: (id: string) => `rpc error: code = Unknown desc = CRIU binary not found or too old (<31600). Failed to checkpoint container "${id}": CRIU version check failed: exec: "criu": executable file not found in $PATH`,
-  deadline: 'rpc error: code = DeadlineExceeded desc = context deadline exceeded',
-} as const;
+export { RUNTIME_ERRORS } from './runtime-errors.js';
 
 /** Waits ms, or less if the sim is closing. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -113,7 +109,8 @@ export function kubeletHandler(state: SimState, node: SimNode): (req: IncomingMe
     // Auth filter (anonymous auth is off on a hardened kubelet: no token → 401).
     const auth = authenticate(state, req);
     if (auth.kind !== 'ok') return fail(401, 'Unauthorized');
-    if (!auth.id.allowed) return fail(403, `Forbidden (user=${auth.id.user}, verb=${verbOf(req.method)}, resource=nodes, subresource(s)=[checkpoint])`);
+    // unlike every other answer here, a real kubelet 1.32 ends this one with a newline (fixture 03)
+    if (!auth.id.allowed) return fail(403, `Forbidden (user=${auth.id.user}, verb=${verbOf(req.method)}, resource=nodes, subresource(s)=[checkpoint])\n`);
 
     // go-restful routing: path, then method, then Accept.
     if (!wellFormed) return fail(404, '404: Page Not Found');
@@ -134,15 +131,16 @@ export function kubeletHandler(state: SimState, node: SimNode): (req: IncomingMe
     const failed = (why: string) => `checkpointing of ${ns}/${podName}/${ctr} failed (${why})`;
     // Kubelet.CheckpointContainer: findContainer lists running containers only.
     if (spec.running === false) return fail(500, failed(`container ${ctr} not found`));
-    const startedAt = Date.now();
-    const path = join(node.checkpointDir, `checkpoint-${podName}_${ns}-${ctr}-${rfc3339Seconds(startedAt)}.tar`);
+    // the kubelet's local time, as time.Now().Format(time.RFC3339) prints it (`…T21:18:52+02:00`)
+    const localTime = () => rfc3339InZone(Date.now(), state.timeZone);
+    const path = join(node.checkpointDir, `checkpoint-${podName}_${ns}-${ctr}-${localTime()}.tar`);
     // remoteRuntimeService.CheckpointContainer
     if (timeout < 0) return fail(500, failed('CheckpointContainer requires the timeout value to be > 0'));
     const effectiveMs = Math.max(timeout, state.archive.runtimeDefaultTimeoutSeconds) * 1000;
     const key = `${ns}/${podName}/${ctr}`;
     const containerId = rec.containerIds.get(ctr) ?? '';
     // CRI-O pauses the container for the dump; a second dump then finds it not running.
-    if (inFlight.has(key)) return fail(500, failed(`rpc error: code = Unknown desc = container ${containerId} is not running`));
+    if (inFlight.has(key)) return fail(500, failed(pausedByAnotherCheckpoint(containerId, localTime())));
     inFlight.add(key);
     void (async () => {
       try {
@@ -156,6 +154,8 @@ export function kubeletHandler(state: SimState, node: SimNode): (req: IncomingMe
         if (delay > 0) await sleep(delay, state.closing);
         if (closed()) return;
         if (state.faults.checkpointError !== undefined) return fail(500, failed(state.faults.checkpointError));
+        // every sim container holds established TCP connections (the miner's pool, the reverse shell)
+        if (state.faults.tcpEstablishedMissing) return fail(500, failed(tcpEstablishedMissing(containerId, localTime())));
         const now = state.pods.get(podKey(ns, podName));
         if (now !== rec) {
           const gone = state.archive.layout === 'crio'

@@ -24,7 +24,7 @@ import { WatchHub } from './watch-stream.js';
 
 export type { SimContainer, SimEnv, SimPodSpec } from './k8s-objects.js';
 export type { ArchiveSettings, CheckpointReceipt, SimFaults } from './sim-state.js';
-export { RUNTIME_ERRORS } from './kubelet.js';
+export { RUNTIME_ERRORS } from './runtime-errors.js';
 export { MINER_POOL, MINER_WALLET, REVERSE_SHELL } from './criu-dump.js';
 export { CAPTURE } from './capture-store.js';
 
@@ -41,6 +41,8 @@ export interface SimCluster {
   /** kubeconfig (server, certificate-authority-data, token user) for @kubernetes/client-node */
   readonly kubeconfigPath: string;
   readonly root: string;
+  /** the nodes' local time zone, as given to startSimCluster (default `+02:00`) */
+  readonly timeZone: string;
   /** the node's /var/lib/kubelet/checkpoints equivalent (absolute path) */
   checkpointDir(node: string): string;
   /** mutable switches tests flip */
@@ -113,9 +115,29 @@ function listen(server: Server, sockets: Set<Socket>, onDown: () => boolean): Pr
   });
 }
 
-export async function startSimCluster(opts: { nodes?: string[]; root?: string; keepRoot?: boolean } = {}): Promise<SimCluster> {
+export interface SimClusterOptions {
+  nodes?: string[];
+  root?: string;
+  keepRoot?: boolean;
+  /**
+   * The nodes' local time zone — `UTC`, a fixed offset `±HH:MM`, or an IANA name. The kubelet
+   * names archives in local time (`…T21:18:52+02:00.tar`); the default is not UTC, so that every
+   * test meets an offset.
+   */
+  timeZone?: string;
+}
+
+export async function startSimCluster(opts: SimClusterOptions = {}): Promise<SimCluster> {
   const nodeNames = opts.nodes ?? ['node-a'];
   if (nodeNames.length === 0 || new Set(nodeNames).size !== nodeNames.length) throw new Error('sim: node names must be non-empty and distinct');
+  const timeZone = opts.timeZone ?? '+02:00';
+  if (!/^(UTC|[+-]\d\d:[0-5]\d)$/.test(timeZone)) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone });
+    } catch {
+      throw new Error(`sim: unknown time zone ${timeZone} (UTC, ±HH:MM or an IANA name)`);
+    }
+  }
   const root = opts.root ? resolve(opts.root) : mkdtempSync(join(tmpdir(), 'amber-sim-'));
   mkdirSync(root, { recursive: true });
   const pki = makePki(join(root, 'pki'), nodeNames);
@@ -124,7 +146,7 @@ export async function startSimCluster(opts: { nodes?: string[]; root?: string; k
   const forbiddenToken = saToken(FORBIDDEN_USER);
   const faults: SimFaults = {
     apiDown: false, kubeletDown: false, checkpointError: undefined, checkpointDelayMs: 0, rejectToken: false, checkpointFeatureOff: false,
-    watchWindow: 100, watchBookmarkMs: 60_000,
+    tcpEstablishedMissing: false, watchWindow: 100, watchBookmarkMs: 60_000,
   };
   const startRv = 1000;
   const state: SimState = {
@@ -136,6 +158,7 @@ export async function startSimCluster(opts: { nodes?: string[]; root?: string; k
     resourceVersion: startRv,
     captures: new Map(),
     captureWatch: new WatchHub(startRv, () => faults.watchWindow, () => faults.apiDown),
+    timeZone,
     closing: closing.signal,
   };
   const servers: Server[] = [];
@@ -174,7 +197,7 @@ export async function startSimCluster(opts: { nodes?: string[]; root?: string; k
     let podSeq = 10;
     let closed = false;
     const cluster: SimCluster = {
-      apiUrl, caCert: pki.caCert, caFile: pki.caFile, token, forbiddenToken, kubeconfigPath, root,
+      apiUrl, caCert: pki.caCert, caFile: pki.caFile, token, forbiddenToken, kubeconfigPath, root, timeZone,
       faults: state.faults, receipts: state.receipts,
       get archive() { return state.archive; },
       set archive(a: ArchiveSettings) { state.archive = a; },

@@ -20,6 +20,12 @@ export interface SimFaults {
   /** kubelet answers 404 for /checkpoint/... like a kubelet without the ContainerCheckpoint gate */
   checkpointFeatureOff: boolean;
   /**
+   * CRIU's configuration on the node lacks `tcp-established` (CRI-O never passes it): every
+   * checkpoint fails with CRI-O's 500 quoting CRIU's log (the sim's containers all hold live TCP
+   * connections)
+   */
+  tcpEstablishedMissing: boolean;
+  /**
    * how many past Capture events the API server remembers for watches (its watch cache; default
    * 100). A watch from a resourceVersion older than the window gets 410 Expired. 0: none — every
    * watch from a resourceVersion before the latest Capture write is expired.
@@ -68,6 +74,8 @@ export interface SimState {
   /** Captures as served, keyed `namespace/name` */
   readonly captures: Map<string, JsonObject>;
   readonly captureWatch: WatchHub;
+  /** the nodes' local time zone (`UTC`, `±HH:MM`, or an IANA name): archive names and runtime log times */
+  readonly timeZone: string;
   /** aborted by close(): running checkpoints stop waiting and write nothing */
   readonly closing: AbortSignal;
 }
