@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { AmberError } from '../core/amber-error.js';
 import type { Capture, CaptureStatus } from '../core/capture.js';
 import { newCapture, type CaptureQueue, type CaptureRequest, type EnqueueResult, type ListOptions } from '../queue/capture-queue.js';
-import { statusMessage } from './kube-api.js';
+import { statusMessage } from './api-failure.js';
 import { CAPTURE_GROUP, CAPTURE_PLURAL, CAPTURE_VERSION, captureName, digest40, fromResource, LABELS, toResource, type CaptureResource } from './capture-resource.js';
 
 /** Where the responder learns a target's node before it creates the Capture (the agent there takes it). */
