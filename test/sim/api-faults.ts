@@ -98,10 +98,17 @@ function applies(f: ApiFault, verb: string, path: string): boolean {
   return typeof f.path === 'string' ? path.startsWith(f.path) : f.path.test(path);
 }
 
-/** The first fault (of those `wanted`) that applies to the request, consumed: times − 1, arrival noted. */
-function take(state: SimState, wanted: (f: ApiFault) => boolean, verb: string, path: string): ApiFault | undefined {
-  const f = state.faults.apiFaults.find((x) => wanted(x) && applies(x, verb, path));
-  if (!f) return undefined;
+/**
+ * The first fault in the list that applies to the request (verb, path, times left): faults are
+ * used in list order. It is answered only at its own stage of the chain; an earlier answer (401,
+ * 403) leaves it for the next request.
+ */
+function first(state: SimState, verb: string, path: string): ApiFault | undefined {
+  return state.faults.apiFaults.find((x) => applies(x, verb, path));
+}
+
+/** Counts a fault down and notes when the request it answers arrived. */
+function consume(f: ApiFault): ApiFault {
   f.times = (f.times ?? 1) - 1;
   (f.answeredAt ??= []).push(performance.timeOrigin + performance.now());
   return f;
@@ -116,8 +123,9 @@ const retryAfter = (f: ApiFault) => Math.max(1, Math.floor(f.retryAfterSeconds ?
  */
 export function answerFault(state: SimState, stage: Stage, req: IncomingMessage, res: ServerResponse, url: URL, allowed = true): boolean {
   if (stage === 'storage' && !allowed) return false;
-  const f = take(state, (x) => STAGE[x.answer] === stage && x.answer !== 'cutWatch', requestVerb(req.method ?? 'GET', url), url.pathname);
-  if (!f) return false;
+  const next = first(state, requestVerb(req.method ?? 'GET', url), url.pathname);
+  if (!next || STAGE[next.answer] !== stage || next.answer === 'cutWatch') return false;
+  const f = consume(next);
   switch (f.answer) {
     case 'reset':
       req.socket.destroy();
@@ -157,8 +165,9 @@ export function answerFault(state: SimState, stage: Stage, req: IncomingMessage,
 
 /** The cut planned for a Capture watch about to be served, if a `cutWatch` fault applies (consumed). */
 export function takeWatchCut(state: SimState, path: string): WatchCut | undefined {
-  const f = take(state, (x) => x.answer === 'cutWatch', 'watch', path);
-  if (!f) return undefined;
+  const next = first(state, 'watch', path);
+  if (!next || next.answer !== 'cutWatch') return undefined;
+  const f = consume(next);
   const afterEvents = f.afterEvents ?? (f.afterMs === undefined ? 0 : undefined);
   return { how: f.cut ?? 'reset', ...(afterEvents !== undefined ? { afterEvents } : {}), ...(f.afterMs !== undefined ? { afterMs: f.afterMs } : {}) };
 }
