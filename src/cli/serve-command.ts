@@ -192,20 +192,32 @@ export async function startServe(args: readonly string[], io: Io, role: Role = '
   };
 }
 
+/**
+ * The Capture-resource queue, already talking to the API server: it lists (an agent also
+ * watches), retrying with backoff until the API answers — /readyz says 503 until then, the
+ * process never exits over it.
+ */
 function kubeQueueFor(role: 'responder' | 'agent', settings: Settings, env: Io['env'], log: Logger): KubeQueue {
+  const queue = newKubeQueue(role, settings, env, log);
+  queue.start();
+  return queue;
+}
+
+function newKubeQueue(role: 'responder' | 'agent', settings: Settings, env: Io['env'], log: Logger): KubeQueue {
   const kc = loadKubeConfig(settings.kubeconfig);
   const namespace = settings.kube.namespace ?? env['POD_NAMESPACE'] ?? 'amber-system';
+  const backoff = { baseMs: settings.kube.apiBackoffBaseMs, maxMs: settings.kube.apiBackoffMaxMs };
   if (role === 'agent') {
     const node = settings.kube.node ?? env['NODE_NAME'];
     if (node === undefined || node === '') {
       throw new AmberError('CONFIG_INVALID', { setting: 'kube.node', problem: 'an agent needs its node name (--node, AMBER_NODE, or NODE_NAME from the downward API)' });
     }
     log.info({ namespace, node }, 'agent: taking the Captures of this node');
-    return new KubeQueue({ kc, namespace, node, log });
+    return new KubeQueue({ kc, namespace, node, log, backoff });
   }
   const api = kubeApi(kc);
   log.info({ namespace }, 'responder: Captures are created as resources');
-  return new KubeQueue({ kc, namespace, log, place: (target) => placeTarget(api, target) });
+  return new KubeQueue({ kc, namespace, log, backoff, place: (target) => placeTarget(api, target) });
 }
 
 /**

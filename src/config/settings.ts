@@ -122,6 +122,10 @@ export const Settings = Type.Object(
         node: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
         /** A Capture no agent took within this many seconds fails with NoAgent. */
         unclaimedSeconds: Type.Integer({ minimum: 10 }),
+        /** First wait after a failed list or watch of Captures; doubled (with jitter) for each failure in a row. */
+        apiBackoffBaseMs: Type.Integer({ minimum: 10, maximum: 60_000 }),
+        /** Longest such wait; a longer Retry-After from the API server is still honoured (up to 60 s). */
+        apiBackoffMaxMs: Type.Integer({ minimum: 10, maximum: 600_000 }),
       },
       closed,
     ),
@@ -172,7 +176,7 @@ export const DEFAULT_SETTINGS: Settings = {
   cluster: 'default',
   kubelet: { insecureSkipTLSVerify: false, checkpointDir: '/var/lib/kubelet/checkpoints' },
   capture: { deleteNodeCopy: true, minFreeBytes: 1024 * 1024 * 1024, maxAttempts: 3, concurrency: 4, report: true },
-  kube: { unclaimedSeconds: 300 },
+  kube: { unclaimedSeconds: 300, apiBackoffBaseMs: 1000, apiBackoffMaxMs: 30_000 },
   encryption: { recipients: [] },
   s3: { forcePathStyle: false, partSizeMiB: 16, queueSize: 4, sse: 'none', maxAttempts: 8, requestTimeoutSeconds: 120, staleUploadHours: 24 },
 };

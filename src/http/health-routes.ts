@@ -10,8 +10,10 @@ export const healthRoutes: FastifyPluginAsync<{ queue: CaptureQueue; metrics: In
   });
   app.get('/healthz', { schema: { hide: true }, logLevel: 'warn' }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: { hide: true }, logLevel: 'warn' }, async (_request, reply) => {
-    const ready = !closing && queue.isReady();
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', queue: queue.isReady() ? 'ok' : 'cannot persist' });
+    const queueReady = queue.isReady();
+    const ready = !closing && queueReady;
+    const reason = closing ? 'shutting down' : queueReady ? undefined : (queue.unready?.() ?? 'the queue cannot persist');
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', queue: queueReady ? 'ok' : 'cannot persist', ...(reason !== undefined ? { reason } : {}) });
   });
   app.get('/metrics', { schema: { hide: true }, logLevel: 'warn' }, async (_request, reply) => {
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());

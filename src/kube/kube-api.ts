@@ -1,8 +1,9 @@
-import { ApiException, CoreV1Api, createConfiguration, KubeConfig, ServerConfiguration, type RequestContext, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, createConfiguration, KubeConfig, ServerConfiguration, type RequestContext, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { AmberError } from '../core/amber-error.js';
+import { apiFailure } from './api-failure.js';
 
 /** The subset of the Kubernetes API that capture needs; tests hand in the real client pointed at the sim. */
 export interface KubeApi {
@@ -91,27 +92,20 @@ function notFoundAsUndefined(e: unknown): undefined {
   throw e;
 }
 
+/**
+ * The AmberError for a failed read. 429, 5xx and lost connections become KUBE_API_UNAVAILABLE,
+ * which a capture retries; the details carry the status, the server's message and Retry-After,
+ * never client-node's error, whose message holds the whole body and headers.
+ */
 function toAmberError(e: unknown, what: string): AmberError {
-  if (e instanceof ApiException) {
-    const code = e.code;
-    const message = statusMessage(e.body) ?? e.message.split('\n')[0];
-    if (code === 404) return new AmberError('POD_GONE', { what, status: 404, message }, { cause: e });
-    if (code === 401 || code === 403) return new AmberError('KUBE_FORBIDDEN', { what, status: code, message }, { cause: e });
-    return new AmberError('KUBE_API_UNAVAILABLE', { what, status: code, message }, { cause: e });
-  }
-  return new AmberError('KUBE_API_UNAVAILABLE', { what, message: e instanceof Error ? e.message : String(e) }, { cause: e });
-}
-
-/** The `message` of a metav1.Status body, which the client hands over as text or object. */
-export function statusMessage(body: unknown): string | undefined {
-  let parsed = body;
-  if (typeof body === 'string') {
-    try {
-      parsed = JSON.parse(body);
-    } catch {
-      return body.slice(0, 500);
-    }
-  }
-  const m = (parsed as { message?: unknown } | null)?.message;
-  return typeof m === 'string' ? m : undefined;
+  const f = apiFailure(e);
+  const details = {
+    what,
+    ...(f.status !== undefined ? { status: f.status } : {}),
+    message: f.message,
+    ...(f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds } : {}),
+  };
+  if (f.status === 404) return new AmberError('POD_GONE', details);
+  if (f.status === 401 || f.status === 403) return new AmberError('KUBE_FORBIDDEN', details);
+  return new AmberError('KUBE_API_UNAVAILABLE', details);
 }

@@ -1,10 +1,10 @@
-import { ApiException, CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { AmberError } from '../core/amber-error.js';
 import type { Capture, CaptureStatus } from '../core/capture.js';
 import { newCapture, type CaptureQueue, type CaptureRequest, type EnqueueResult, type ListOptions } from '../queue/capture-queue.js';
-import { statusMessage } from './kube-api.js';
-import { CAPTURE_GROUP, CAPTURE_PLURAL, CAPTURE_VERSION, captureName, digest40, fromResource, LABELS, toResource, type CaptureResource } from './capture-resource.js';
+import { apiFailure, describeFailure, retryDelayMs, type Backoff } from './api-failure.js';
+import { ANNOTATIONS, CAPTURE_GROUP, CAPTURE_PLURAL, CAPTURE_VERSION, captureName, digest40, fromResource, LABELS, toResource, type CaptureResource } from './capture-resource.js';
 
 /** Where the responder learns a target's node before it creates the Capture (the agent there takes it). */
 export type PlaceTarget = (target: Capture['spec']['target']) => Promise<{ node: string } | { reason: string; message: string }>;
@@ -20,9 +20,14 @@ export interface KubeQueueOptions {
   readonly place?: PlaceTarget;
   /** Delay before a watch is reopened after it ended without a 410. */
   readonly rewatchMs?: number;
+  /** Backoff after failed lists and watches in a row (default DEFAULT_BACKOFF). */
+  readonly backoff?: Backoff;
 }
 
 const UPDATE_RETRIES = 5;
+export const DEFAULT_BACKOFF: Backoff = { baseMs: 1000, maxMs: 30_000 };
+/** A watch that ends this soon with nothing received counts as a failure (client-go's "very short watch"). */
+const SHORT_WATCH_MS = 1000;
 
 /**
  * The capture queue on Kubernetes: one `captures.forensics.amber.dev` resource per capture, in
@@ -32,6 +37,11 @@ const UPDATE_RETRIES = 5;
  * Agents list and watch the Captures labelled with their node; a watch that ends with 410 Gone
  * (its resourceVersion compacted away) relists, and a capture first seen in a relist is reported
  * like a newly watched one, so none is lost.
+ *
+ * The API server may refuse for a while (429 with Retry-After while a new CRD's storage starts,
+ * priority and fairness, 5xx, cut connections): the first list, and every list and watch after,
+ * are retried with exponential backoff and jitter, one log line per failure, never giving up.
+ * The queue is not ready (/readyz 503, with the reason) until a list has succeeded.
  */
 export class KubeQueue implements CaptureQueue {
   private readonly api: CustomObjectsApi;
@@ -39,9 +49,17 @@ export class KubeQueue implements CaptureQueue {
   private readonly seen = new Set<string>();
   private readonly names = new Map<string, string>();
   private healthy = true;
+  /** a list of Captures has succeeded: until then the queue is not ready */
+  private listed = false;
+  /** the last transient failure, for /readyz */
+  private lastFailure: string | undefined;
   private closed = false;
   private watching: AbortController | undefined;
   private watchLoop: Promise<void> | undefined;
+  private firstList: Promise<void> | undefined;
+  /** an agent's Captures as its list + watch last saw them */
+  private readonly cache = new Map<string, Capture>();
+  private readonly sleepers = new Set<() => void>();
 
   constructor(private readonly o: KubeQueueOptions) {
     this.api = o.kc.makeApiClient(CustomObjectsApi);
@@ -93,8 +111,13 @@ export class KubeQueue implements CaptureQueue {
     return found[0];
   }
 
+  /**
+   * An agent whose list + watch runs answers from what they saw: they report every Capture they
+   * list to the watchers, so before the first list has succeeded this is empty, not an error (an
+   * agent starting while the API server answers 429 must not stop).
+   */
   async list(options: ListOptions = {}): Promise<Capture[]> {
-    const all = await this.listResources(undefined);
+    const all = this.watchLoop !== undefined ? [...this.cache.values()] : await this.listResources(undefined);
     const limit = options.limit ?? 100;
     return all
       .filter((c) => options.phase === undefined || c.status.phase === options.phase)
@@ -122,14 +145,33 @@ export class KubeQueue implements CaptureQueue {
     return () => this.listeners.delete(listener);
   }
 
+  /**
+   * Starts talking to the API server: an agent lists and watches its Captures, a responder lists
+   * once — retried with backoff until one succeeds (not ready until then). Calling it again does nothing.
+   */
+  start(): void {
+    if (this.o.node !== undefined) this.watchLoop ??= this.runWatch();
+    else this.firstList ??= this.listUntilAnswered();
+  }
+
   isReady(): boolean {
-    return this.healthy && !this.closed;
+    return this.listed && this.healthy && !this.closed;
+  }
+
+  /** Why the queue is not ready, for /readyz; undefined when it is. */
+  unready(): string | undefined {
+    if (this.closed) return 'closing';
+    const last = this.lastFailure !== undefined ? ` (last answer: ${this.lastFailure})` : '';
+    if (!this.listed) return `waiting for the first list of Captures to succeed${last}`;
+    return this.healthy ? undefined : `the API server failed the last request${last}`;
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.watching?.abort();
+    for (const wake of [...this.sleepers]) wake();
     await this.watchLoop?.catch(() => undefined);
+    await this.firstList?.catch(() => undefined);
   }
 
   /**
@@ -180,6 +222,7 @@ export class KubeQueue implements CaptureQueue {
   private async listResources(labelSelector: string | undefined): Promise<Capture[]> {
     const selector = [this.o.node !== undefined ? `${LABELS.node}=${this.o.node}` : undefined, labelSelector].filter((s) => s !== undefined).join(',');
     const out = (await this.call('list', () => this.api.listNamespacedCustomObject({ ...this.base, ...(selector !== '' ? { labelSelector: selector } : {}) }))) as { items?: unknown[] };
+    this.listed = true;
     return (out.items ?? []).flatMap((r) => {
       try {
         return [this.remember(r as CaptureResource)];
@@ -190,81 +233,164 @@ export class KubeQueue implements CaptureQueue {
     });
   }
 
+  private forget(r: CaptureResource): void {
+    const id = r.metadata?.annotations?.[ANNOTATIONS.id];
+    if (id !== undefined) this.cache.delete(id);
+  }
+
   private remember(r: CaptureResource): Capture {
     const c = fromResource(r);
     this.names.set(c.id, r.metadata.name);
     return c;
   }
 
+  /**
+   * One API call. A failure becomes an AmberError whose details say what, the status, the
+   * server's message and Retry-After — never client-node's error itself, whose message carries
+   * the whole body and headers. 429, 5xx and lost connections make the queue unhealthy until a
+   * call succeeds.
+   */
   private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
       const out = await fn();
       this.healthy = true;
       return out;
     } catch (e) {
-      if (e instanceof ApiException) {
-        const status = e.code;
-        const message = statusMessage(e.body) ?? e.message.split('\n')[0];
-        if (status === 409 || status === 404) throw new AmberError('QUEUE_UNAVAILABLE', { what, status, message }, { cause: e });
-        if (status >= 500 || status === 429) this.healthy = false;
-        throw new AmberError(status === 401 || status === 403 ? 'KUBE_FORBIDDEN' : 'QUEUE_UNAVAILABLE', { what, status, message }, { cause: e });
+      const f = apiFailure(e);
+      if (f.transient) {
+        this.healthy = false;
+        this.lastFailure = `${what}: ${describeFailure(f)}`;
       }
-      this.healthy = false;
-      throw new AmberError('QUEUE_UNAVAILABLE', { what, message: e instanceof Error ? e.message : String(e) }, { cause: e });
+      const details = {
+        what, ...(f.status !== undefined ? { status: f.status } : {}), message: f.message,
+        ...(f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds } : {}),
+      };
+      throw new AmberError(f.status === 401 || f.status === 403 ? 'KUBE_FORBIDDEN' : 'QUEUE_UNAVAILABLE', details);
     }
   }
 
-  /** list → watch from the list's resourceVersion → on 410 relist, on any other end re-watch; until closed. */
+  /**
+   * Logs one line for the `attempt`-th failure in a row of a list or watch, and says how long to
+   * wait: the backoff step with jitter, or the server's Retry-After when that is longer.
+   */
+  private failed(what: 'list' | 'watch', e: unknown, attempt: number): number {
+    const f = apiFailure(e);
+    const delayMs = retryDelayMs(attempt, this.o.backoff ?? DEFAULT_BACKOFF, f.retryAfterSeconds);
+    if (what === 'watch' && f.transient) this.lastFailure = `watch: ${describeFailure(f)}`;
+    const fields = {
+      what, ...(f.status !== undefined ? { status: f.status } : {}), problem: f.message,
+      ...(f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds } : {}), attempt, retryInMs: delayMs,
+    };
+    const msg = what === 'list' ? 'Capture list failed; retrying' : 'Capture watch failed; watching again';
+    // a refusal (403) or a missing CRD (404) will not pass by itself: someone has to act
+    if (f.transient) this.o.log.warn(fields, msg);
+    else this.o.log.error(fields, msg);
+    return delayMs;
+  }
+
+  /** Waits, or less if the queue is closed meanwhile. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
+    });
+  }
+
+  /** The responder's first list: retried until the API server answers it (readiness waits for it). */
+  private async listUntilAnswered(): Promise<void> {
+    for (let attempt = 1; !this.closed && !this.listed; attempt++) {
+      try {
+        await this.call('list', () => this.api.listNamespacedCustomObject({ ...this.base, limit: 1 }));
+        this.listed = true;
+      } catch (e) {
+        await this.pause(this.failed('list', e, attempt));
+      }
+    }
+  }
+
+  /**
+   * list → watch from the list's resourceVersion → on 410 relist, on any other end re-watch from
+   * the last resourceVersion seen; until closed. A failed list or watch (or a watch that ends at
+   * once with nothing received) waits the backoff, longer after each failure in a row.
+   */
   private async runWatch(): Promise<void> {
-    const path = `/apis/${CAPTURE_GROUP}/${CAPTURE_VERSION}/namespaces/${this.o.namespace}/${CAPTURE_PLURAL}`;
     const labelSelector = this.o.node !== undefined ? `${LABELS.node}=${this.o.node}` : undefined;
     let resourceVersion: string | undefined;
+    let failures = 0;
     while (!this.closed) {
-      try {
-        if (resourceVersion === undefined) {
+      if (resourceVersion === undefined) {
+        try {
           const out = (await this.call('list', () =>
             this.api.listNamespacedCustomObject({ ...this.base, ...(labelSelector !== undefined ? { labelSelector } : {}) }),
           )) as { items?: CaptureResource[]; metadata?: { resourceVersion?: string } };
+          this.listed = true;
+          failures = 0;
+          this.cache.clear();
           for (const r of out.items ?? []) this.report(r);
           resourceVersion = out.metadata?.resourceVersion;
+        } catch (e) {
+          if (!this.closed) await this.pause(this.failed('list', e, ++failures));
+          continue;
         }
-        const ended = await new Promise<{ gone: boolean }>((resolve) => {
-          let gone = false;
-          void new Watch(this.o.kc)
-            .watch(
-              path,
-              { allowWatchBookmarks: true, ...(labelSelector !== undefined ? { labelSelector } : {}), ...(resourceVersion !== undefined ? { resourceVersion } : {}) },
-              (type, obj: CaptureResource & { code?: number }) => {
-                if (type === 'ERROR') {
-                  gone ||= obj.code === 410;
-                  return;
-                }
-                if (obj.metadata?.resourceVersion !== undefined) resourceVersion = obj.metadata.resourceVersion;
-                if (type === 'ADDED' || type === 'MODIFIED') this.report(obj);
-              },
-              (err: unknown) => resolve({ gone: gone || (err as { code?: number; statusCode?: number } | null)?.statusCode === 410 }),
-            )
-            .then(
-              (controller) => {
-                this.watching = controller;
-                if (this.closed) controller.abort();
-              },
-              (err: unknown) => {
-                this.o.log.warn({ err }, 'Capture watch could not start');
-                resolve({ gone: false });
-              },
-            );
-        });
-        if (ended.gone) {
-          this.o.log.info({ resourceVersion }, 'Capture watch expired (410 Gone): relisting');
-          resourceVersion = undefined;
-        }
-      } catch (err) {
-        this.o.log.warn({ err }, 'Capture list failed; retrying');
-        resourceVersion = undefined;
       }
-      if (!this.closed) await new Promise((r) => setTimeout(r, this.o.rewatchMs ?? 500));
+      const started = Date.now();
+      const ended = await this.watchOnce(labelSelector, resourceVersion, (rv) => (resourceVersion = rv));
+      if (this.closed) break;
+      // a watch that brought something or lasted was working: a failure after it is the first in a row
+      const worked = ended.events > 0 || Date.now() - started >= SHORT_WATCH_MS;
+      if (worked) failures = 0;
+      let delayMs = this.o.rewatchMs ?? 500;
+      if (ended.gone) {
+        this.o.log.info({ resourceVersion }, 'Capture watch expired (410 Gone): relisting');
+        resourceVersion = undefined;
+      } else if (ended.error !== undefined) {
+        delayMs = this.failed('watch', ended.error, ++failures);
+      } else if (!worked) {
+        delayMs = this.failed('watch', new Error('the watch ended at once, with nothing received'), ++failures);
+      }
+      await this.pause(delayMs);
     }
+  }
+
+  /** One watch, until it ends: how (410, an error) and how many events it brought. */
+  private watchOnce(labelSelector: string | undefined, resourceVersion: string | undefined, seenRv: (rv: string) => void): Promise<{ gone: boolean; error?: unknown; events: number }> {
+    const path = `/apis/${CAPTURE_GROUP}/${CAPTURE_VERSION}/namespaces/${this.o.namespace}/${CAPTURE_PLURAL}`;
+    return new Promise((resolve) => {
+      let gone = false;
+      let events = 0;
+      void new Watch(this.o.kc)
+        .watch(
+          path,
+          { allowWatchBookmarks: true, ...(labelSelector !== undefined ? { labelSelector } : {}), ...(resourceVersion !== undefined ? { resourceVersion } : {}) },
+          (type, obj: CaptureResource & { code?: number }) => {
+            events++;
+            if (type === 'ERROR') {
+              gone ||= obj.code === 410;
+              return;
+            }
+            if (obj.metadata?.resourceVersion !== undefined) seenRv(obj.metadata.resourceVersion);
+            if (type === 'ADDED' || type === 'MODIFIED') this.report(obj);
+            if (type === 'DELETED') this.forget(obj);
+          },
+          (err: unknown) => {
+            const statusCode = (err as { statusCode?: number } | null)?.statusCode;
+            if (gone || statusCode === 410) resolve({ gone: true, events });
+            else resolve({ gone: false, events, ...(err !== null && err !== undefined ? { error: err } : {}) });
+          },
+        )
+        .then(
+          (controller) => {
+            this.watching = controller;
+            if (this.closed) controller.abort();
+          },
+          (err: unknown) => resolve({ gone: false, error: err, events }),
+        );
+    });
   }
 
   private report(r: CaptureResource): void {
@@ -274,6 +400,7 @@ export class KubeQueue implements CaptureQueue {
     } catch {
       return; // not amber-shaped: logged where it is listed
     }
+    this.cache.set(c.id, c);
     if (this.seen.has(c.id)) return;
     this.seen.add(c.id);
     for (const l of this.listeners) l(c);

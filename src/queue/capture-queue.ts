@@ -66,6 +66,8 @@ export interface CaptureQueue {
   watchAccepted?(listener: (capture: Capture, durable: Promise<unknown>) => void): () => void;
   /** False while the queue cannot persist (then intake answers 503). */
   isReady(): boolean;
+  /** Optional: why the queue is not ready, in a sentence (for /readyz); undefined when it is. */
+  unready?(): string | undefined;
   /** Flushes what was accepted and releases the journal. */
   close(): Promise<void>;
 }

@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { forbidden as forbiddenError } from './api-errors.js';
+import { answerFault } from './api-faults.js';
 import { serveCustomResources } from './custom-resources.js';
 import { nodeListObject, nodeObject, podListObject, podObject, statusObject } from './k8s-objects.js';
 import type { PodRecord } from './k8s-objects.js';
@@ -98,9 +99,13 @@ function serve(state: SimState): (req: IncomingMessage, res: ServerResponse) => 
       return;
     }
     const url = new URL(req.url ?? '/', 'https://sim');
+    if (answerFault(state, 'connection', req, res, url)) return;
     const auth = authenticate(state, req);
     if (auth.kind === 'unauthorized') return writeJson(res, 401, statusObject(401, 'Unauthorized', 'Unauthorized'));
     const id = auth.kind === 'ok' ? auth.id : { user: 'system:anonymous', allowed: false };
+    if (answerFault(state, 'flowControl', req, res, url)) return;
+    // RBAC here is all or nothing: a request that passes authorization reaches storage
+    if (answerFault(state, 'storage', req, res, url, id.allowed)) return;
     if (serveCustomResources(state, req, res, url, { ...id, authenticated: auth.kind === 'ok' })) return;
     const r = route(url.pathname);
     if (!r) return writeJson(res, 404, statusObject(404, 'NotFound', 'the server could not find the requested resource', {}));

@@ -15,6 +15,7 @@ import {
   CAPTURE, STORAGE_VERSION_HASH, captureKey, captureList, createCapture, deleteCapture, listCaptures, metaOf, patchCapture, replaceCapture,
   type Result, type Subresource,
 } from './capture-store.js';
+import { takeWatchCut } from './api-faults.js';
 import { matchesLabels, parseLabelSelector } from './label-selector.js';
 import type { JsonObject } from './object-patch.js';
 import { writeJson, type SimState } from './sim-state.js';
@@ -175,6 +176,7 @@ export function serveCustomResources(state: SimState, req: IncomingMessage, res:
       bookmarkMs: state.faults.watchBookmarkMs,
       bookmark: (rv) => ({ apiVersion: CAPTURE.apiVersion, kind: CAPTURE.kind, metadata: { resourceVersion: String(rv) } }),
       rv: () => state.resourceVersion,
+      cut: () => takeWatchCut(state, url.pathname),
     });
     return true;
   }

@@ -188,6 +188,7 @@ export interface StatusDetails {
   kind?: string;
   uid?: string;
   causes?: { reason?: string; message?: string; field?: string }[];
+  retryAfterSeconds?: number;
 }
 
 /** metav1.Status as apimachinery's StatusError writes it (field order of the Go struct). */

@@ -24,6 +24,7 @@ import { WatchHub } from './watch-stream.js';
 
 export type { SimContainer, SimEnv, SimPodSpec } from './k8s-objects.js';
 export type { ArchiveSettings, CheckpointReceipt, SimFaults } from './sim-state.js';
+export type { ApiFault, ApiFaultAnswer } from './api-faults.js';
 export { RUNTIME_ERRORS } from './runtime-errors.js';
 export { MINER_POOL, MINER_WALLET, REVERSE_SHELL } from './criu-dump.js';
 export { CAPTURE } from './capture-store.js';
@@ -146,7 +147,7 @@ export async function startSimCluster(opts: SimClusterOptions = {}): Promise<Sim
   const forbiddenToken = saToken(FORBIDDEN_USER);
   const faults: SimFaults = {
     apiDown: false, kubeletDown: false, checkpointError: undefined, checkpointDelayMs: 0, rejectToken: false, checkpointFeatureOff: false,
-    tcpEstablishedMissing: false, watchWindow: 100, watchBookmarkMs: 60_000,
+    tcpEstablishedMissing: false, watchWindow: 100, watchBookmarkMs: 60_000, apiFaults: [],
   };
   const startRv = 1000;
   const state: SimState = {

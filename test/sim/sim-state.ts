@@ -1,6 +1,7 @@
 /** The state the sim's listeners share, and small HTTP helpers. */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ApiFault } from './api-faults.js';
 import type { PodRecord } from './k8s-objects.js';
 import type { JsonObject } from './object-patch.js';
 import type { RuntimeLayout } from './runtime-metadata.js';
@@ -33,6 +34,11 @@ export interface SimFaults {
   watchWindow: number;
   /** interval of BOOKMARK events on watches that ask for them (the real cacher: about a minute) */
   watchBookmarkMs: number;
+  /**
+   * scripted API server failures (429 with Retry-After, 500, 503, cut connections, cut watches),
+   * consumed in order by the requests they apply to; see api-faults.ts and the README
+   */
+  apiFaults: ApiFault[];
 }
 
 export interface CheckpointReceipt {

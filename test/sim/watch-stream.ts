@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { WatchEvent } from '@kubernetes-models/apimachinery/apis/meta/v1/WatchEvent';
 import { expired } from './api-errors.js';
+import type { WatchCut } from './api-faults.js';
 import type { JsonObject } from './object-patch.js';
 
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -28,9 +29,11 @@ export interface WatchOptions {
   bookmark: (rv: number) => JsonObject;
   /** the global resourceVersion now */
   rv: () => number;
+  /** a planned cut of this stream (a `cutWatch` fault), asked once the stream is served */
+  cut?: () => WatchCut | undefined;
 }
 
-interface Stream { res: ServerResponse; opts: WatchOptions; stop: () => void }
+interface Stream { res: ServerResponse; opts: WatchOptions; stop: () => void; send: (text: string) => void }
 
 function line(type: string, object: JsonObject): string {
   const ev = { type, object };
@@ -70,7 +73,7 @@ export class WatchHub {
     for (const s of [...this.streams]) {
       if (this.down()) { s.res.socket?.destroy(); continue; }
       const v = view(c, s.opts.matches);
-      if (v) s.res.write(line(v.type, v.object));
+      if (v) s.send(line(v.type, v.object));
     }
   }
 
@@ -112,20 +115,54 @@ export class WatchHub {
     const replay = opts.fromRv === undefined
       ? opts.current().filter(opts.matches).map((object) => ({ type: 'ADDED' as const, object }))
       : this.log.filter((c) => c.rv > (opts.fromRv ?? 0)).map((c) => view(c, opts.matches)).filter((v) => v !== undefined);
-    for (const v of replay) res.write(line(v.type, v.object));
     const timers: NodeJS.Timeout[] = [];
+    const cut = opts.cut?.();
+    let written = 0;
+    let ended = false;
+    // what was written reaches the client before the connection is destroyed
+    let unflushed = 0;
+    let destroyWhenFlushed = false;
+    const write = (text: string) => {
+      unflushed++;
+      res.write(text, () => {
+        if (--unflushed === 0 && destroyWhenFlushed) res.socket?.destroy();
+      });
+    };
+    const end = (how: WatchCut['how'], text?: string) => {
+      ended = true;
+      stream.stop();
+      if (how === 'close') return void res.end();
+      // truncate: half of a line, as a connection lost in the middle of an event leaves it
+      if (how === 'truncate' && text !== undefined) write(text.slice(0, Math.max(1, Math.floor(text.length / 2))));
+      destroyWhenFlushed = true;
+      if (unflushed === 0) res.socket?.destroy();
+    };
     const stream: Stream = {
       res, opts,
       stop: () => {
         for (const t of timers) clearTimeout(t);
         this.streams.delete(stream);
       },
+      send: (text) => {
+        if (ended) return;
+        if (cut?.how === 'truncate' && cut.afterEvents !== undefined && written >= cut.afterEvents) return end('truncate', text);
+        write(text);
+        written++;
+        if (cut && cut.how !== 'truncate' && cut.afterEvents !== undefined && written >= cut.afterEvents) end(cut.how);
+      },
     };
     this.streams.add(stream);
+    if (cut && cut.how !== 'truncate' && cut.afterEvents === 0) {
+      end(cut.how);
+      return;
+    }
+    for (const v of replay) stream.send(line(v.type, v.object));
+    if (ended) return;
     const sendBookmark = () => {
       if (this.down()) res.socket?.destroy();
-      else res.write(line('BOOKMARK', opts.bookmark(opts.rv())));
+      else stream.send(line('BOOKMARK', opts.bookmark(opts.rv())));
     };
+    if (cut?.afterMs !== undefined) timers.push(setTimeout(() => end(cut.how, line('BOOKMARK', opts.bookmark(opts.rv()))), cut.afterMs));
     if (opts.bookmarks) timers.push(setInterval(sendBookmark, Math.max(10, opts.bookmarkMs)));
     timers.push(setTimeout(() => {
       // the watch cache sends a last bookmark as the timeout nears, so the client resumes from it
