@@ -62,7 +62,7 @@ export async function readRootfsDiff(body: AsyncIterable<Buffer>, file = 'rootfs
     if (type === 'hardlink' && header.linkname) change.linkTarget = absolute(header.linkname.replace(/^(\.\/)+/, ''));
     added.push(change);
   });
-  if (walk.entries === 0 && walk.damage) warnings.push({ file, message: `not a readable tar${walk.gzip ? ' (gzip)' : ''}: ${walk.damage.message}` });
+  if (walk.entries === 0 && walk.damage) warnings.push({ file, message: `not a readable tar${walk.compression !== 'none' ? ` (${walk.compression})` : ''}: ${walk.damage.message}` });
   else if (walk.damage) warnings.push({ file, message: `damaged after ${walk.entries} entries: ${walk.damage.message}; the changes after that are unknown` });
   for (const e of walk.entryErrors) warnings.push({ file, message: `an entry could not be read: ${e.message}` });
   if (skipped > 0) warnings.push({ file, message: `${skipped} further changed paths not listed (more than ${MAX_ROOTFS_ENTRIES})` });
