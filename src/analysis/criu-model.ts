@@ -70,6 +70,13 @@ export interface CriuSocket {
   peer?: number;
   /** SOCK_STREAM | SOCK_DGRAM | … as `stream` | `dgram` | `seqpacket` | `raw` */
   type?: string;
+  /** so_sndbuf / so_rcvbuf from the socket's opts */
+  sendBufferBytes?: number;
+  recvBufferBytes?: number;
+  /** TCP: inq_len / outq_len / unsq_len from `tcp-stream-<inode hex>.img` */
+  inQueueBytes?: number;
+  outQueueBytes?: number;
+  unsentQueueBytes?: number;
 }
 
 export interface CriuFd { fd: number; file: CriuFile }
