@@ -51,7 +51,7 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-interface Input {
+export interface Input {
   readonly name: string;
   open(): Promise<Readable | AsyncIterable<Buffer>>;
 }
@@ -113,7 +113,7 @@ export async function inspectCommand(args: readonly string[], io: Io): Promise<n
  * A plain file is an archive; a directory, file:// or s3:// target is a bundle. Encrypted ones
  * (`.age`) are decrypted on the fly with the identities; without them they are a usage error.
  */
-async function inputsOf(target: string, io: Io, configFile: string | undefined, identities: readonly AgeIdentity[] | undefined): Promise<Input[]> {
+export async function inputsOf(target: string, io: Io, configFile: string | undefined, identities: readonly AgeIdentity[] | undefined): Promise<Input[]> {
   const decrypting = (name: string, open: () => Promise<Readable>): Input => {
     if (!name.endsWith('.age')) return { name, open };
     if (identities === undefined) throw new UsageError(`${name} is encrypted: pass --identity FILE (an age identity of one of its recipients)`);
