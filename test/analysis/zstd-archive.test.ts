@@ -13,7 +13,9 @@ import { Readable } from 'node:stream';
 import { inspectCheckpoint, type OpenArchive } from '../../src/analysis/inspect-checkpoint.js';
 import { readFileChunks } from '../../src/analysis/read-file-chunks.js';
 import { createZstdDecompress, MAX_WINDOW } from '../../src/analysis/zstd-decompress.js';
+import { pack } from 'tar-stream';
 import { writeCheckpointArchive } from '../sim/checkpoint-archive.js';
+import { readTar } from '../sim-tests/helpers.js';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures');
 const PLAIN = join(FIXTURES, 'real-checkpoints/shell.tar');
@@ -95,6 +97,26 @@ t.test('any chunking decodes to the same bytes; skippable frames are passed over
   for (const size of [1, 3, 17, 4096, z.length]) t.ok((await decode(pieces(z, size))).equals(want), `chunks of ${size} bytes`);
   const skippable = Buffer.concat([Buffer.from([0x5a, 0x2a, 0x4d, 0x18, 5, 0, 0, 0]), Buffer.from('hello')]);
   t.ok((await decode([skippable, z, skippable])).equals(want), 'a skippable frame before, between and after');
+});
+
+t.test('a zstd-compressed rootfs-diff.tar is read too (no engine writes one: CRI-O and Podman write it plain, containerd gzip)', async (t) => {
+  const entries = await readTar(PLAIN, () => true);
+  const data = (e: (typeof entries)[number]) => e.data ?? Buffer.alloc(0);
+  const diff = entries.find((e) => e.header.name === 'rootfs-diff.tar')!;
+  const zstdDiff = Buffer.concat([frameHeader(17), rawBlockHeader(data(diff).length, true), data(diff)]);
+  const p = pack();
+  const chunks: Buffer[] = [];
+  p.on('data', (c: unknown) => chunks.push(c as Buffer));
+  const ended = new Promise<void>((resolve) => p.on('end', () => resolve()));
+  for (const e of entries) p.entry({ ...e.header, ...(e === diff && { size: zstdDiff.length }) }, e === diff ? zstdDiff : data(e));
+  p.finalize();
+  await ended;
+  const repacked = join(dir, 'zstd-rootfs.tar');
+  writeFileSync(repacked, Buffer.concat(chunks));
+  const [plain, nested] = [await inspectCheckpoint(open(PLAIN)), await inspectCheckpoint(open(repacked))];
+  t.same(nested.inspection.rootfsDiff, plain.inspection.rootfsDiff);
+  t.ok(nested.inspection.rootfsDiff.added.some((f) => f.path === '/tmp/.x/dropper' && f.executable));
+  t.same(nested.inspection.warnings, []);
 });
 
 t.test('bad zstd is a warning or NOT_A_CHECKPOINT with a reason, never a crash', async (t) => {
