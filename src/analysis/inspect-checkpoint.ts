@@ -3,9 +3,9 @@
  * (collect-archive.ts says what is taken from each member).
  *
  * Each `checkpoint/pages-N.img` is handed chunk by chunk to the argv/env reader and the memory
- * search as it streams past. Those need every process's pagemap and mm before its pages arrive, which the
- * runtimes' archives give (CRIU images are tarred in lexical order: mm-*, pagemap-* before
- * pages-*). The process tree comes later (pstree.img sorts after pages-*), so the pages are read
+ * search as it streams past. Those need every process's pagemap and mm before its pages arrive,
+ * which the engines' archives give (CRIU images are tarred in lexical order: mm-*, pagemap-*
+ * before pages-*). The process tree comes later (pstree.img sorts after pages-*), so the pages are read
  * with layouts decoded from mm/pagemap alone; when the full reader's layouts turn out different
  * (an archive in another order, an orphan pagemap), the memory part is read again from a fresh
  * `open()`, and only then.
