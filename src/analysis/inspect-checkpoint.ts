@@ -1,27 +1,26 @@
 /**
- * One checkpoint archive → an Inspection (and memory matches), read as a stream in one pass.
+ * One checkpoint archive → an Inspection (and memory matches), read as a stream in one pass
+ * (collect-archive.ts says what is taken from each member).
  *
- * Small entries (CRIU images, the runtime's metadata files) are buffered up to a limit; logs are
- * skipped; `rootfs-diff.tar` is read as a nested stream (hashing each file); each
- * `checkpoint/pages-N.img` is handed chunk by chunk to the argv/env reader and the memory search
- * as it streams past. Those need every process's pagemap and mm before its pages arrive, which the
- * runtimes' archives give (CRIU images are tarred in lexical order: mm-*, pagemap-* before
- * pages-*). The process tree comes later (pstree.img sorts after pages-*), so the pages are read
+ * Each `checkpoint/pages-N.img` is handed chunk by chunk to the argv/env reader and the memory
+ * search as it streams past. Those need every process's pagemap and mm before its pages arrive,
+ * which the engines' archives give (CRIU images are tarred in lexical order: mm-*, pagemap-*
+ * before pages-*). The process tree comes later (pstree.img sorts after pages-*), so the pages are read
  * with layouts decoded from mm/pagemap alone; when the full reader's layouts turn out different
  * (an archive in another order, an orphan pagemap), the memory part is read again from a fresh
  * `open()`, and only then.
  */
 import type { Readable } from 'node:stream';
 import { AmberError } from '../core/amber-error.js';
-import { classifyImage } from './criu-image.js';
-import type { AnalysisWarning, CriuDumpModel, CriuFd, CriuProcess, DumpStatsInfo } from './criu-model.js';
+import { CHECKPOINT_DIR as DIR, collectArchive, imageName, PAGES } from './collect-archive.js';
+import type { AnalysisWarning, CriuDumpModel, CriuProcess, DumpStatsInfo } from './criu-model.js';
 import { containerFacts } from './container-facts.js';
-import type { InspectedFile, InspectedProcess, InspectedSocket, Inspection, MemoryMatch, RootfsChange } from './inspection.js';
+import { inspectedProcess } from './inspected-process.js';
+import type { Inspection, MemoryMatch } from './inspection.js';
 import { MemorySearch, parseMemoryPattern, type MemoryPattern } from './memory-search.js';
-import { ArgvEnvReader, layoutKey, memoryLayouts, type PagesConsumer, type ProcessStrings } from './process-memory.js';
+import { ArgvEnvReader, layoutKey, memoryLayouts, type PagesConsumer } from './process-memory.js';
 import { readCriuDump, readStatsDump } from './read-criu-dump.js';
-import { readRootfsDiff } from './rootfs-diff.js';
-import { walkTar, type TarEntry } from './tar-walk.js';
+import { walkTar, type TarWalk } from './tar-walk.js';
 
 export interface InspectOptions {
   /** a literal, or `/regex/flags`, searched in all dumped memory */
@@ -43,22 +42,6 @@ export interface InspectOptions {
  */
 export type OpenArchive = () => ArchiveSource | Promise<ArchiveSource>;
 export type ArchiveSource = Readable | AsyncIterable<Buffer | Uint8Array>;
-
-const DIR = 'checkpoint';
-const METADATA = new Set(['config.dump', 'spec.dump', 'status.dump', 'stats-dump', 'deleted.files']);
-const PAGES = /^pages-\d+\.img$/;
-
-/** What one pass over the archive collected. */
-interface Collected {
-  images: Map<string, Buffer>;
-  metadata: Map<string, Buffer>;
-  names: Set<string>;
-  checkpointDir: boolean;
-  rootfs?: { added: RootfsChange[]; deleted: string[] };
-  /** key of each pages file's layout when it streamed past, with the consumers that read it */
-  streamed: Map<string, string>;
-  warnings: AnalysisWarning[];
-}
 
 interface Memory { reader: ArgvEnvReader; search?: MemorySearch; processes: CriuProcess[] }
 
@@ -85,24 +68,7 @@ async function streamPages(file: string, body: AsyncIterable<Buffer>, memory: Me
   }
 }
 
-/** The image name of an entry: `checkpoint/x` → `x`; a top-level CRIU image (a tarred dump folder) as is. */
-function imageName(name: string): string | undefined {
-  if (name.startsWith(`${DIR}/`)) return name.slice(DIR.length + 1) || undefined;
-  if (!name.includes('/') && name.endsWith('.img') && classifyImage(name).kind !== 'unknown') return name;
-  return undefined;
-}
-
-async function buffered(e: TarEntry, limit: number, warnings: AnalysisWarning[]): Promise<Buffer | undefined> {
-  if (e.header.size > limit) {
-    warnings.push({ file: e.name, message: `${e.header.size} bytes, more than the ${limit} read for an image or metadata file; skipped` });
-    return undefined;
-  }
-  const chunks: Buffer[] = [];
-  for await (const c of e.body) chunks.push(Buffer.from(c)); // a copy: the source may reuse its buffers
-  return Buffer.concat(chunks);
-}
-
-function tarWarnings(w: Awaited<ReturnType<typeof walkTar>>, warnings: AnalysisWarning[], file: string): void {
+function tarWarnings(w: TarWalk, warnings: AnalysisWarning[], file: string): void {
   if (w.damage && w.entries > 0) warnings.push({ file, message: `the archive is damaged after ${w.entries} entries (${w.damage.message}); what follows is not read` });
   if (w.trailingData) warnings.push({ file, message: `${w.trailing} bytes after the end-of-archive marker (an older archive overwritten in place?) were not read` });
   for (const e of w.entryErrors) warnings.push({ file, message: `an entry could not be read: ${e.message}` });
@@ -114,56 +80,27 @@ async function* chunksOf(open: OpenArchive): AsyncIterable<Buffer | Uint8Array> 
 }
 
 /**
- * Reads a checkpoint archive (CRI-O or containerd layout, or a tarred CRIU folder; plain or gzip)
- * into an Inspection, and searches the dumped memory when `opts.search` is given. Damage anywhere
- * is a warning in the result. Throws AmberError NOT_A_CHECKPOINT when the input is no tar, or a
- * tar with neither `checkpoint/` nor CRIU images; SEARCH_BAD_PATTERN before reading anything when
- * the pattern is empty or its /regex/ does not compile; and the source's own error when reading it
- * fails.
+ * Reads a checkpoint archive (CRI-O, containerd or Podman layout, or a tarred CRIU folder; plain,
+ * gzip or zstd, told by its first bytes) into an Inspection, and searches the dumped memory when
+ * `opts.search` is given. Damage anywhere is a warning in the result. Throws AmberError
+ * NOT_A_CHECKPOINT when the input is no tar, or a tar with neither `checkpoint/` nor CRIU images;
+ * SEARCH_BAD_PATTERN before reading anything when the pattern is empty or its /regex/ does not
+ * compile; and the source's own error when reading it fails.
  */
 export async function inspectCheckpoint(open: OpenArchive, opts: InspectOptions = {}): Promise<{ inspection: Inspection; matches?: MemoryMatch[] }> {
   const pattern = opts.search === undefined ? undefined : parseMemoryPattern(opts.search);
   const limit = opts.maxEntryBytes ?? 64 * 1024 * 1024;
-  const c: Collected = { images: new Map(), metadata: new Map(), names: new Set(), checkpointDir: false, streamed: new Map(), warnings: [] };
   let memory: Memory | undefined;
+  /** key of each pages file's layout when it streamed past */
+  const streamed = new Map<string, string>();
 
-  const walk = await walkTar(chunksOf(open), async (e) => {
-    const { name, header } = e;
-    if (name === '') return;
-    c.names.add(name.replace(/\/$/, ''));
-    if (name === `${DIR}/` || name === DIR) { c.checkpointDir = true; return; }
-    if (header.type === 'directory') return;
-    const image = imageName(name);
-    if (image !== undefined) {
-      c.checkpointDir ||= name.startsWith(`${DIR}/`);
-      if (header.type !== 'file' && header.type !== 'contiguous-file') return;
-      if (PAGES.test(image)) {
-        if (c.streamed.has(image)) { c.warnings.push({ file: name, message: 'appears twice in the archive; the first copy was read' }); return; }
-        memory ??= buildMemory(memoryLayouts(c.images), pattern, opts);
-        c.streamed.set(image, layoutKey(memory.processes, image));
-        await streamPages(image, e.body, memory);
-        return;
-      }
-      if (c.images.has(image)) { c.warnings.push({ file: name, message: 'appears twice in the archive; the first copy was read' }); return; }
-      const data = await buffered(e, limit, c.warnings);
-      if (data) c.images.set(image, data);
-      return;
-    }
-    if (name === 'rootfs-diff.tar') {
-      if (c.rootfs) { c.warnings.push({ file: name, message: 'appears twice in the archive; the first copy was read' }); return; }
-      const diff = await readRootfsDiff(e.body, name);
-      c.rootfs = { added: diff.added, deleted: diff.deleted };
-      c.warnings.push(...diff.warnings);
-      return;
-    }
-    if (METADATA.has(name) && !c.metadata.has(name)) {
-      const data = await buffered(e, limit, c.warnings);
-      if (data) c.metadata.set(name, data);
-    }
-    // Logs (dump.log, container.log, io.kubernetes.cri-o.LogPath) and anything else: not read.
-  }, { drain: false });
-
-  if (!c.checkpointDir && c.images.size === 0 && c.streamed.size === 0) {
+  const c = await collectArchive(chunksOf(open), limit, async (image, body, images) => {
+    memory ??= buildMemory(memoryLayouts(images), pattern, opts);
+    streamed.set(image, layoutKey(memory.processes, image));
+    await streamPages(image, body, memory);
+  });
+  const walk = c.walk;
+  if (!c.checkpointDir && c.images.size === 0 && c.pagesStreamed.size === 0) {
     throw new AmberError('NOT_A_CHECKPOINT', walk.entries === 0
       ? { reason: walk.damage ? `not a tar: ${walk.damage.message}` : 'empty: no tar entries' }
       : { reason: `a tar of ${walk.entries} entries, with neither ${DIR}/ nor CRIU images` });
@@ -182,9 +119,9 @@ export async function inspectCheckpoint(open: OpenArchive, opts: InspectOptions 
 
   // The memory part again, from a fresh open(), only if what streamed past was read with other layouts.
   const finalMemory = buildMemory(model.processes, pattern, opts);
-  const first = memory;
-  const files = new Set([...c.streamed.keys(), ...finalMemory.processes.flatMap((p) => (p.pagemap ? [`pages-${p.pagemap.pagesId}.img`] : []))]);
-  const stale = first !== undefined && [...files].some((f) => layoutKey(finalMemory.processes, f) !== (c.streamed.get(f) ?? layoutKey(first.processes, f)));
+  const first = memory as Memory | undefined;
+  const files = new Set([...streamed.keys(), ...finalMemory.processes.flatMap((p) => (p.pagemap ? [`pages-${p.pagemap.pagesId}.img`] : []))]);
+  const stale = first !== undefined && [...files].some((f) => layoutKey(finalMemory.processes, f) !== (streamed.get(f) ?? layoutKey(first.processes, f)));
   if (stale) {
     const again = await walkTar(chunksOf(open), async (e) => {
       const image = imageName(e.name);
@@ -197,7 +134,10 @@ export async function inspectCheckpoint(open: OpenArchive, opts: InspectOptions 
   const strings = used.reader.result();
   const searched = used.search?.result();
 
-  const meta = containerFacts({ config: c.metadata.get('config.dump'), spec: c.metadata.get('spec.dump'), status: c.metadata.get('status.dump'), entryNames: c.names });
+  const meta = containerFacts({
+    config: c.metadata.get('config.dump'), spec: c.metadata.get('spec.dump'), status: c.metadata.get('status.dump'),
+    networkStatus: c.metadata.get('network.status'), dumpLogHead: c.dumpLogHead, entryNames: c.names,
+  });
   const statsRead = stats ? readStatsDump(stats, 'stats-dump') : undefined;
   const deletedFiles = parseDeletedFiles(c.metadata.get('deleted.files'), c.warnings);
 
@@ -211,6 +151,9 @@ export async function inspectCheckpoint(open: OpenArchive, opts: InspectOptions 
     container: { ...meta.facts, ...(arch && { arch }) },
     processes: processes.map((p) => inspectedProcess(p, strings.byPid.get(p.pid))),
     rootfsDiff: { added: c.rootfs?.added ?? [], deleted: [...new Set([...deletedFiles, ...(c.rootfs?.deleted ?? [])])] },
+    mounts: meta.mounts,
+    checkpointSize: c.sizes,
+    compression: walk.compression,
     stats: statsRead?.stats ?? ({} as DumpStatsInfo),
     warnings: [...c.warnings, ...meta.warnings, ...(statsRead?.warnings ?? []), ...model.warnings, ...strings.warnings, ...(searched?.warnings ?? [])],
   };
@@ -227,39 +170,4 @@ function parseDeletedFiles(data: Buffer | undefined, warnings: AnalysisWarning[]
     warnings.push({ file: 'deleted.files', message: `not JSON: ${(e as Error).message}` });
   }
   return [];
-}
-
-const octal = (mode: number | undefined) => (mode === undefined ? undefined : (mode & 0o7777).toString(8).padStart(4, '0'));
-const hostPort = (addr: string | undefined, port: number | undefined, family: string | undefined) =>
-  addr === undefined ? undefined : `${family === 'ipv6' ? `[${addr}]` : addr}:${port ?? 0}`;
-const unspecified = (addr: string | undefined) => addr === undefined || addr === '0.0.0.0' || addr === '::';
-
-function compact<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
-  return o;
-}
-
-function inspectedFile({ fd, file: f }: CriuFd): InspectedFile {
-  return compact({ fd, kind: f.kind === 'other' && f.type ? f.type.toLowerCase() : f.kind, path: f.path, mode: octal(f.mode), flags: f.flags, pipeId: f.pipeId });
-}
-
-function inspectedSocket({ fd, file: f }: CriuFd): InspectedSocket {
-  const s = f.socket;
-  if (!s) return { fd, kind: 'other', inode: 0 };
-  const connected = !(s.remotePort === 0 || s.remotePort === undefined) || !unspecified(s.remoteAddress);
-  return compact({
-    fd, kind: s.kind, family: s.family, protocol: s.protocol, state: s.state, type: s.type,
-    local: s.kind === 'inet' ? hostPort(s.localAddress, s.localPort, s.family) : undefined,
-    remote: s.kind === 'inet' && connected ? hostPort(s.remoteAddress, s.remotePort, s.family) : undefined,
-    path: s.path ?? f.path, inode: s.inode, peer: s.peer,
-  });
-}
-
-function inspectedProcess(p: CriuProcess, strings: ProcessStrings | undefined): InspectedProcess {
-  return compact({
-    pid: p.pid, ppid: p.ppid, comm: p.comm ?? '', threads: p.threads, state: p.state, uid: p.creds?.uid, exe: p.exe,
-    cmdline: strings?.argv ?? [], env: strings?.env ?? [], cwd: p.cwd, root: p.root,
-    files: p.fds.filter((d) => d.file.kind !== 'socket').map(inspectedFile),
-    sockets: p.fds.filter((d) => d.file.kind === 'socket').map(inspectedSocket),
-  });
 }

@@ -1,10 +1,11 @@
 /**
  * The container's filesystem changes from a checkpoint's `rootfs-diff.tar`, streamed.
  *
- * CRI-O writes a plain tar of the changed paths (deletions go to `deleted.files`); containerd
- * writes the container's rw layer as an OCI layer blob, gzip-compressed, where a deletion is a
- * whiteout entry `.wh.<name>` and `.wh..wh..opq` marks a directory whose lower contents are
- * hidden. Regular files are hashed (SHA-256) as they stream past; nothing is kept but the facts.
+ * CRI-O and Podman write a plain tar of the changed paths (deletions go to `deleted.files`);
+ * containerd writes the container's rw layer as an OCI layer blob, gzip-compressed whatever the
+ * member's name says, where a deletion is a whiteout entry `.wh.<name>` and `.wh..wh..opq` marks a
+ * directory whose lower contents are hidden. No engine writes it zstd-compressed; walkTar would
+ * read that too (the compression is told by the first bytes). Regular files are hashed (SHA-256) as they stream past; nothing is kept but the facts.
  */
 import { createHash } from 'node:crypto';
 import type { AnalysisWarning } from './criu-model.js';
@@ -62,7 +63,7 @@ export async function readRootfsDiff(body: AsyncIterable<Buffer>, file = 'rootfs
     if (type === 'hardlink' && header.linkname) change.linkTarget = absolute(header.linkname.replace(/^(\.\/)+/, ''));
     added.push(change);
   });
-  if (walk.entries === 0 && walk.damage) warnings.push({ file, message: `not a readable tar${walk.gzip ? ' (gzip)' : ''}: ${walk.damage.message}` });
+  if (walk.entries === 0 && walk.damage) warnings.push({ file, message: `not a readable tar${walk.compression !== 'none' ? ` (${walk.compression})` : ''}: ${walk.damage.message}` });
   else if (walk.damage) warnings.push({ file, message: `damaged after ${walk.entries} entries: ${walk.damage.message}; the changes after that are unknown` });
   for (const e of walk.entryErrors) warnings.push({ file, message: `an entry could not be read: ${e.message}` });
   if (skipped > 0) warnings.push({ file, message: `${skipped} further changed paths not listed (more than ${MAX_ROOTFS_ENTRIES})` });

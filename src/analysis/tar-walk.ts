@@ -1,7 +1,7 @@
 /**
- * Walks a tar stream (plain, or gzip by its magic 1f 8b) entry by entry with tar-stream's
- * `extract`, with flat memory: every entry body is a stream the caller reads or leaves (what it
- * leaves is drained here).
+ * Walks a tar stream (plain, or compressed: gzip by its magic 1f 8b, zstd by 28 b5 2f fd; never by
+ * a file name) entry by entry with tar-stream's `extract`, with flat memory: every entry body is a
+ * stream the caller reads or leaves (what it leaves is drained here).
  *
  * Two things tar-stream does not do, and checkpoint archives need:
  * - Stop at the end-of-archive marker. The runtimes open the archive without O_TRUNC, so a second
@@ -12,8 +12,10 @@
  * - Never destroy an entry stream: in tar-stream that destroys the whole parser, so a damaged
  *   nested tar (rootfs-diff.tar) would take the outer archive down with it.
  */
+import type { Transform } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract, type Header } from 'tar-stream';
+import { createZstdDecompress, type ZstdDecompress } from './zstd-decompress.js';
 
 export interface TarEntry {
   /** the entry name without a leading `./` or `/` */
@@ -22,9 +24,12 @@ export interface TarEntry {
   body: AsyncIterable<Buffer>;
 }
 
+export type Compression = 'none' | 'gzip' | 'zstd';
+
 export interface TarWalk {
   entries: number;
-  gzip: boolean;
+  /** what the bytes were compressed with, told by their first bytes */
+  compression: Compression;
   /** the parse failed here (damaged or truncated archive); entries before it were delivered */
   damage?: Error;
   /** bytes after the end-of-archive marker, not parsed */
@@ -136,6 +141,15 @@ function drained(w: WritableLike): Promise<void> {
   });
 }
 
+const MAGIC_BYTES = 4;
+
+/** gzip (RFC 1952) starts 1f 8b; a zstd frame (RFC 8878) 28 b5 2f fd; a tar has no magic at its start. */
+export function compressionOf(start: Buffer): Compression {
+  if (start[0] === 0x1f && start[1] === 0x8b) return 'gzip';
+  if (start.length >= 4 && start.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
 /**
  * Reads `source` as a tar and calls `onEntry` for each entry, one at a time. Resolves when the
  * archive ends (or is found damaged: `damage`); rejects only when `source` itself fails.
@@ -145,7 +159,7 @@ export async function walkTar(
   opts: { /** read the source to its end even after the archive ended (it is another tar's entry) */ drain?: boolean } = {},
 ): Promise<TarWalk> {
   const ex = extract();
-  const result: TarWalk = { entries: 0, gzip: false, trailing: 0, trailingData: false, entryErrors: [] };
+  const result: TarWalk = { entries: 0, compression: 'none', trailing: 0, trailingData: false, entryErrors: [] };
   ex.on('error', (e: unknown) => { result.damage ??= asError(e); });
   const reading = (async () => {
     try {
@@ -172,32 +186,31 @@ export async function walkTar(
     }
     if (part.length > 0 && !ex.destroyed && !ex.write(part)) await drained(ex as unknown as WritableLike);
   };
-  let gunzip: ReturnType<typeof createGunzip> | undefined;
-  let gunzipDone: Promise<void> | undefined;
+  let decoder: Transform | undefined;
+  let decoderDone: Promise<void> | undefined;
   let head: Buffer | undefined = Buffer.alloc(0);
   const write = async (chunk: Buffer) => {
-    if (gunzip) {
-      if (!gunzip.destroyed && !gunzip.write(chunk)) await drained(gunzip);
+    if (decoder) {
+      if (!decoder.destroyed && !decoder.write(chunk)) await drained(decoder);
     } else {
       await toTar(chunk);
     }
   };
-  const startGunzip = () => {
-    const gz = createGunzip();
-    gunzipDone = (async () => {
+  const startDecoder = (d: Transform) => {
+    decoderDone = (async () => {
       try {
-        for await (const c of gz) await toTar(c as Buffer);
+        for await (const c of d) await toTar(c as Buffer);
       } catch (e) {
         result.damage ??= asError(e);
         ex.destroy(asError(e));
       }
     })();
-    return gz;
+    return d;
   };
   try {
     for await (const raw of source) {
       let chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-      const over = result.damage !== undefined || ex.destroyed || (tracker.end !== undefined && !gunzip);
+      const over = result.damage !== undefined || ex.destroyed || (tracker.end !== undefined && !decoder);
       if (over) {
         if (opts.drain === false) break;
         if (!result.damage && !ex.destroyed) await toTar(chunk); // only counts the bytes after the end
@@ -205,22 +218,27 @@ export async function walkTar(
       }
       if (head) {
         chunk = Buffer.concat([head, chunk]);
-        if (chunk.length < 2) { head = chunk; continue; }
+        if (chunk.length < MAGIC_BYTES) { head = chunk; continue; }
         head = undefined;
-        if (chunk[0] === 0x1f && chunk[1] === 0x8b) { result.gzip = true; gunzip = startGunzip(); }
+        result.compression = compressionOf(chunk);
+        if (result.compression === 'gzip') decoder = startDecoder(createGunzip());
+        if (result.compression === 'zstd') decoder = startDecoder(createZstdDecompress());
       }
       await write(chunk);
     }
     if (head && head.length > 0) await toTar(head);
   } catch (e) {
     ex.destroy(asError(e));
-    gunzip?.destroy();
+    decoder?.destroy();
     await reading;
     throw e;
   }
-  if (gunzip) {
-    gunzip.end();
-    await gunzipDone;
+  if (decoder) {
+    decoder.end();
+    await decoderDone;
+    // the zstd decoder ends cleanly at a fault and says what it was (zstd-decompress.ts)
+    const failure = (decoder as ZstdDecompress).failure;
+    if (failure) result.damage ??= failure;
   }
   if (!ex.destroyed) ex.end(null);
   await reading;

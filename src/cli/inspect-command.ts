@@ -19,15 +19,19 @@ import { renderInspection, renderMatches } from './render-inspection.js';
 
 export const INSPECT_HELP = `Usage:
   amber inspect ARCHIVE|BUNDLE [--json] [--search TEXT|/REGEX/flags] [--pid N] [--identity FILE] [--config FILE]
-      Reads a checkpoint archive without CRIU and without restoring anything: the container,
-      the process tree with command lines, open files and connections per process, the
-      filesystem changes, how long the container was frozen, and triage indicators. The archive
-      is streamed (any size, flat memory). Damaged parts are reported as warnings.
+      Reads a checkpoint archive without CRIU and without restoring anything: the container
+      (engine, OCI runtime, image, pod, addresses, mounts, annotations), the process tree with
+      command lines and environments, open files and connections (with their queues) per
+      process, the filesystem changes, the checkpoint's sizes, CRIU's dump statistics, and
+      triage indicators. The archive is streamed (any size, flat memory). Damaged parts are
+      reported as warnings.
 
-  ARCHIVE          a checkpoint-….tar as the kubelet wrote it (CRI-O or containerd layout)
+  ARCHIVE          a checkpoint archive as CRI-O, containerd or Podman wrote it: plain, gzip or
+                   zstd (told by its first bytes, not its name)
   BUNDLE           an evidence bundle: its directory, file:// URI or s3://bucket/…/<capture-id>
                    (every checkpoint-<container>.tar in it is read)
-  --json           one JSON object: {"container","processes","rootfsDiff","stats","warnings","indicators"}
+  --json           one JSON object: {"container","processes","rootfsDiff","mounts","checkpointSize",
+                   "compression","stats","warnings","indicators"}
                    (a bundle with several archives: {"checkpoints":[…]} of those)
   --search S       search all process memory for TEXT, or /REGEX/flags; prints each match's
                    process, address and surrounding bytes ({"matches":[…]} with --json)
@@ -47,7 +51,7 @@ const FLAGS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-interface Input {
+export interface Input {
   readonly name: string;
   open(): Promise<Readable | AsyncIterable<Buffer>>;
 }
@@ -109,7 +113,7 @@ export async function inspectCommand(args: readonly string[], io: Io): Promise<n
  * A plain file is an archive; a directory, file:// or s3:// target is a bundle. Encrypted ones
  * (`.age`) are decrypted on the fly with the identities; without them they are a usage error.
  */
-async function inputsOf(target: string, io: Io, configFile: string | undefined, identities: readonly AgeIdentity[] | undefined): Promise<Input[]> {
+export async function inputsOf(target: string, io: Io, configFile: string | undefined, identities: readonly AgeIdentity[] | undefined): Promise<Input[]> {
   const decrypting = (name: string, open: () => Promise<Readable>): Input => {
     if (!name.endsWith('.age')) return { name, open };
     if (identities === undefined) throw new UsageError(`${name} is encrypted: pass --identity FILE (an age identity of one of its recipients)`);

@@ -13,6 +13,7 @@ Commands:
   demo               the whole flow against a simulated cluster: alert → sealed, verified bundle
   verify TARGET      check an evidence bundle's signature, hashes and custody chain
   inspect TARGET     what a checkpoint holds: processes, connections, dropped files, memory search
+  diff A B           what changed between two checkpoints: processes, command lines, files, sockets
   jwks               print the public key set that verifies the manifests
 
 Run 'amber <command> --help' for a command's options.
@@ -40,6 +41,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   demo: async () => (await import('./demo-command.js')).demoCommand,
   jwks: async () => (await import('./jwks-command.js')).jwksCommand,
   inspect: async () => (await import('./inspect-command.js')).inspectCommand,
+  diff: async () => (await import('./diff-command.js')).diffCommand,
 };
 
 export async function runCli(argv: readonly string[], io: Io = processIo): Promise<number> {

@@ -101,7 +101,7 @@ for (const layout of ['crio', 'containerd'] as const) {
     t.equal(matches, undefined, 'no search, no matches');
     t.same(inspection.warnings, []);
     t.match(inspection.container, {
-      runtime: layout === 'crio' ? 'cri-o' : 'containerd', name: 'app', pod: 'web', namespace: 'shop', id: c.containerId, image: c.image,
+      engine: layout === 'crio' ? 'cri-o' : 'containerd', name: 'app', pod: 'web', namespace: 'shop', id: c.containerId, image: c.image,
       imageRef: layout === 'crio' ? c.imageId : c.imageRef, createdAt: new Date(c.createdAt).toISOString().replace('.000', ''),
       checkpointedAt: new Date(c.checkpointedAt).toISOString().replace('.000', ''), arch: 'x86_64',
     });
@@ -284,7 +284,9 @@ t.test('a gzip-compressed archive reads like the plain one', async (t) => {
   const { path } = await archive('containerd');
   const gz = join(dir, 'checkpoint.tar.gz');
   writeFileSync(gz, gzipSync(readFileSync(path)));
-  t.same(await inspectCheckpoint(opener(gz), { search: 'bash' }), await inspectCheckpoint(opener(path), { search: 'bash' }));
+  const fromGzip = await inspectCheckpoint(opener(gz), { search: 'bash' });
+  t.equal(fromGzip.inspection.compression, 'gzip', 'told by its magic bytes');
+  t.same({ ...fromGzip, inspection: { ...fromGzip.inspection, compression: 'none' } }, await inspectCheckpoint(opener(path), { search: 'bash' }));
   truncateSync(gz, statSync(gz).size - 5000);
   const cut = await inspectCheckpoint(opener(gz));
   t.ok(cut.inspection.warnings.some((w) => w.file === 'archive'), 'a cut gzip stream is damage');

@@ -69,6 +69,7 @@ t.test('a sealed capture gains report.json under a signed addendum, made after t
   const archive = done.status.bundle?.archives[0];
   t.same(report.checkpoints[0]?.archive, { container: 'app', name: 'checkpoint-app.tar', size: archive?.size, sha256: archive?.sha256 }, 'the report names the sealed archive it read');
   t.same(report.checkpoints[0]?.processes.map((p) => p.pid), [1, 7, 9]);
+  t.match(report.checkpoints[0], { container: { engine: 'cri-o', ociRuntime: String }, compression: 'none', checkpointSize: { totalBytes: Number }, mounts: Array }, 'what amber inspect --json shows');
   const manifest = JSON.parse(await text(await store.get(`${dir}/manifest.json`))) as { artifacts: { name: string }[] };
   t.notOk(manifest.artifacts.some((a) => a.name === 'report.json'), 'the manifest was sealed without waiting for the report');
   const r = await verify();

@@ -26,8 +26,8 @@ t.test('--json prints one object with the container, processes, filesystem chang
   const r = await cli(archive, '--json');
   t.equal(r.code, 0, r.err);
   const o = JSON.parse(r.out) as Record<string, any>;
-  t.same(Object.keys(o).sort(), ['container', 'indicators', 'processes', 'rootfsDiff', 'stats', 'warnings']);
-  t.match(o['container'], { name: 'app', pod: 'web-1', namespace: 'shop', runtime: 'cri-o' });
+  t.same(Object.keys(o).sort(), ['checkpointSize', 'compression', 'container', 'indicators', 'mounts', 'processes', 'rootfsDiff', 'stats', 'warnings']);
+  t.match(o['container'], { name: 'app', pod: 'web-1', namespace: 'shop', engine: 'cri-o' });
   const bash = (o['processes'] as any[]).find((p) => p.pid === 9);
   t.same(bash.cmdline, written.processes.find((p) => p.pid === 9)?.argv, 'argv read from memory');
   t.match(bash.sockets[0], { fd: 0, protocol: 'tcp', state: 'ESTABLISHED', remote: '203.0.113.50:4444' });
