@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Compile } from 'typebox/compile';
 import { AmberError } from '../core/amber-error.js';
 import { Capture, type CaptureStatus } from '../core/capture.js';
+import { podKey } from '../core/join-capture.js';
 
 export const CAPTURE_GROUP = 'forensics.amber.dev';
 export const CAPTURE_VERSION = 'v1alpha1';
@@ -14,6 +15,8 @@ export const LABELS = {
   node: `${CAPTURE_GROUP}/node`,
   dedupe: `${CAPTURE_GROUP}/dedupe`,
   delivery: `${CAPTURE_GROUP}/delivery`,
+  /** digest40 of `namespace/pod`: the captures a new signal for that pod may join */
+  pod: `${CAPTURE_GROUP}/pod`,
 } as const;
 
 /** What the spec's schema does not hold travels in annotations (a structural schema would prune it). */
@@ -24,6 +27,8 @@ export const ANNOTATIONS = {
   deliveryKey: `${CAPTURE_GROUP}/delivery-key`,
   cooldownMs: `${CAPTURE_GROUP}/cooldown-ms`,
   signals: `${CAPTURE_GROUP}/signals`,
+  /** JoinedSignal[] as JSON: the signals of other policies that joined this capture */
+  joined: `${CAPTURE_GROUP}/joined`,
 } as const;
 
 export interface CaptureResource {
@@ -63,6 +68,7 @@ export function toResource(capture: Capture, name: string, node: string | undefi
       labels: {
         [LABELS.id]: capture.id,
         [LABELS.dedupe]: digest40(capture.dedupeKey),
+        [LABELS.pod]: digest40(podKey(capture.spec.target)),
         ...(node !== undefined ? { [LABELS.node]: node } : {}),
         ...(capture.deliveryKey !== undefined ? { [LABELS.delivery]: digest40(capture.deliveryKey) } : {}),
       },
@@ -73,10 +79,28 @@ export function toResource(capture: Capture, name: string, node: string | undefi
         [ANNOTATIONS.cooldownMs]: String(capture.cooldownMs),
         [ANNOTATIONS.signals]: JSON.stringify(capture.signals),
         ...(capture.deliveryKey !== undefined ? { [ANNOTATIONS.deliveryKey]: capture.deliveryKey } : {}),
+        ...(capture.joined !== undefined ? { [ANNOTATIONS.joined]: JSON.stringify(capture.joined) } : {}),
       },
     },
     spec: capture.spec,
     status: capture.status,
+  };
+}
+
+/**
+ * The resource `r` rewritten to hold `joined` (a join: more signals, the joined list, the merged
+ * spec). It keeps `r`'s resourceVersion, so the API server refuses it (409) when anything — the
+ * agent writing the status included — changed the Capture since `r` was read.
+ */
+export function withJoins(r: CaptureResource, joined: Capture): CaptureResource {
+  const { status: _status, ...rest } = r;
+  return {
+    ...rest,
+    metadata: {
+      ...r.metadata,
+      annotations: { ...r.metadata.annotations, [ANNOTATIONS.signals]: JSON.stringify(joined.signals), [ANNOTATIONS.joined]: JSON.stringify(joined.joined ?? []) },
+    },
+    spec: joined.spec,
   };
 }
 
@@ -87,12 +111,15 @@ export function fromResource(r: unknown): Capture {
   const res = r as Partial<CaptureResource> | null;
   const a = res?.metadata?.annotations ?? {};
   const name = res?.metadata?.name ?? '?';
-  let signals: unknown = [];
-  try {
-    signals = JSON.parse(a[ANNOTATIONS.signals] ?? '[]');
-  } catch {
-    throw new AmberError('QUEUE_CORRUPT', { resource: name, problem: `annotation ${ANNOTATIONS.signals} is not JSON` });
-  }
+  const json = (key: string, absent: string): unknown => {
+    try {
+      return JSON.parse(a[key] ?? absent);
+    } catch {
+      throw new AmberError('QUEUE_CORRUPT', { resource: name, problem: `annotation ${key} is not JSON` });
+    }
+  };
+  const signals = json(ANNOTATIONS.signals, '[]');
+  const joined = a[ANNOTATIONS.joined] === undefined ? undefined : json(ANNOTATIONS.joined, '[]');
   const capture = {
     id: a[ANNOTATIONS.id],
     createdAt: a[ANNOTATIONS.createdAt] ?? res?.metadata?.creationTimestamp,
@@ -103,6 +130,7 @@ export function fromResource(r: unknown): Capture {
     // a Capture created by hand (kubectl) has no status yet: it is Pending
     status: res?.status ?? { phase: 'Pending', phaseTimes: {}, attempts: 0 },
     signals,
+    ...(joined !== undefined ? { joined } : {}),
   };
   if (!checkCapture.Check(capture)) {
     const first = [...checkCapture.Errors(capture)][0];
