@@ -10,7 +10,12 @@
  * fields are written in ascending number, as protobuf-c does. The encoders are checked byte for
  * byte against a real CRIU dump (test/sim-tests/criu-golden.test.ts).
  */
-import { proto, type Int } from './protobuf.js';
+import { encodeMessage, proto, type Int, type MessageSchema, type ProtoMessage } from './protobuf.js';
+import {
+  CGROUP_ENTRY, CORE_ENTRY, FS_ENTRY, INVENTORY_ENTRY, IPC_VAR_ENTRY, MM_ENTRY, NETNS_ENTRY, PAGEMAP_ENTRY, PAGEMAP_HEAD, PSTREE_ENTRY,
+  SECCOMP_ENTRY, STATS_ENTRY, TASK_KOBJ_IDS_ENTRY, TIMENS_ENTRY, UTSNS_ENTRY,
+} from './criu-schema.js';
+import { FDINFO_ENTRY, FILE_ENTRY, MNT_ENTRY, PIPE_DATA_ENTRY, TCP_STREAM_ENTRY } from './criu-schema-files.js';
 
 export const MAGIC = {
   IMG_COMMON: 0x54564319,
@@ -25,7 +30,17 @@ export const MAGIC = {
   IDS: 0x54432030,
   FS: 0x51403912,
   STATS: 0x57093306,
+  CGROUP: 0x59383330,
+  MNTS: 0x55563928,
+  NETNS: 0x55933752,
+  IPC_VAR: 0x53115007,
+  UTSNS: 0x54473203,
+  TIMENS: 0x43114433,
+  SECCOMP: 0x64413049,
+  TCP_STREAM: 0x51465506,
+  PIPES_DATA: 0x56453709,
 } as const;
+export type MagicName = keyof typeof MAGIC;
 
 /** fdinfo.proto enum fd_types. */
 export const FD_TYPE = { REG: 1, PIPE: 2, FIFO: 3, INETSK: 4, UNIXSK: 5, TTY: 11 } as const;
@@ -63,6 +78,63 @@ export function inventoryImage(entry: InventoryEntry): Buffer {
 
 export function statsImage(dump: DumpStats): Buffer {
   return Buffer.concat([u32le(MAGIC.IMG_SERVICE), u32le(MAGIC.STATS), record(encodeStats(dump))]);
+}
+
+// ---- whole images from schema messages ----
+
+/** What an image file holds, by CRIU's name for it: its type magic and the message of its records. */
+export interface ImageKind {
+  magic: MagicName;
+  entry: MessageSchema;
+  /** the first record's message when it differs (pagemap_head) */
+  head?: MessageSchema;
+  /** the header: `single` = the type magic alone (inventory), `service` = IMG_SERVICE + type (stats), else IMG_COMMON + type */
+  header: 'common' | 'single' | 'service';
+  /** bytes CRIU writes after a record (crit's "extra"): TCP queues, pipe contents */
+  extra?: 'tcp-stream' | 'pipe-data';
+}
+
+const kind = (magic: MagicName, entry: MessageSchema, more: Partial<ImageKind> = {}): ImageKind => ({ magic, entry, header: 'common', ...more });
+const BY_NAME: Readonly<Record<string, ImageKind>> = {
+  'inventory.img': kind('INVENTORY', INVENTORY_ENTRY, { header: 'single' }),
+  'stats-dump': kind('STATS', STATS_ENTRY, { header: 'service' }),
+  'pstree.img': kind('PSTREE', PSTREE_ENTRY),
+  'files.img': kind('FILES', FILE_ENTRY),
+  'cgroup.img': kind('CGROUP', CGROUP_ENTRY),
+  'seccomp.img': kind('SECCOMP', SECCOMP_ENTRY),
+  'pipes-data.img': kind('PIPES_DATA', PIPE_DATA_ENTRY, { extra: 'pipe-data' }),
+};
+const BY_PREFIX: Readonly<Record<string, ImageKind>> = {
+  core: kind('CORE', CORE_ENTRY), ids: kind('IDS', TASK_KOBJ_IDS_ENTRY), fs: kind('FS', FS_ENTRY), mm: kind('MM', MM_ENTRY),
+  pagemap: kind('PAGEMAP', PAGEMAP_ENTRY, { head: PAGEMAP_HEAD }), fdinfo: kind('FDINFO', FDINFO_ENTRY),
+  mountpoints: kind('MNTS', MNT_ENTRY), netns: kind('NETNS', NETNS_ENTRY), 'ipcns-var': kind('IPC_VAR', IPC_VAR_ENTRY),
+  utsns: kind('UTSNS', UTSNS_ENTRY), timens: kind('TIMENS', TIMENS_ENTRY),
+};
+
+/** The kind of a CRIU image file (`core-7.img`, `tcp-stream-1a2b.img`, `stats-dump`…); undefined for pages, tarballs and the like. */
+export function imageKind(name: string): ImageKind | undefined {
+  const known = BY_NAME[name];
+  if (known) return known;
+  if (/^tcp-stream-[0-9a-f]+\.img$/.test(name)) return kind('TCP_STREAM', TCP_STREAM_ENTRY, { extra: 'tcp-stream' });
+  const m = /^([a-z-]+?)-\d+\.img$/.exec(name);
+  return m ? BY_PREFIX[m[1]!] : undefined;
+}
+
+/**
+ * A whole image: its header, then each entry as a length-prefixed record followed by its extra
+ * bytes (tcp-stream: the receive then the send queue; pipes-data: the pipe's contents).
+ */
+export function encodeImage(name: string, entries: readonly ProtoMessage[], extras: readonly (Buffer | undefined)[] = []): Buffer {
+  const k = imageKind(name);
+  if (!k) throw new Error(`sim: ${name} is not a CRIU image we write`);
+  const header = k.header === 'single' ? [u32le(MAGIC[k.magic])]
+    : [u32le(k.header === 'service' ? MAGIC.IMG_SERVICE : MAGIC.IMG_COMMON), u32le(MAGIC[k.magic])];
+  const body = entries.flatMap((e, i) => {
+    const rec = record(encodeMessage(i === 0 && k.head ? k.head : k.entry, e));
+    const extra = extras[i];
+    return extra ? [rec, extra] : [rec];
+  });
+  return Buffer.concat([...header, ...body]);
 }
 
 // ---- core.proto: task_kobj_ids_entry (also the whole of ids-<pid>.img) ----
@@ -180,8 +252,21 @@ export function encodePagemapHead(pagesId: number): Buffer {
   return proto().uint(1, pagesId).finish();
 }
 export interface PagemapEntry { vaddr: Int; nrPages: number; inParent?: boolean; flags?: number }
+/**
+ * A pagemap entry in the form CRIU wrote before 4.2: the page count in field 2 (then called
+ * `nr_pages`). Kept for the older dumps the reader must still read (the aarch64 sample, tests).
+ */
 export function encodePagemapEntry(e: PagemapEntry): Buffer {
   return proto().uint(1, e.vaddr).uint(2, e.nrPages).bool(3, e.inParent).uint(4, e.flags).finish();
+}
+/** Which layout a pagemap entry takes; callers choose, there is no default. */
+export type PagemapForm = 'criu-4.2' | 'pre-4.2';
+/**
+ * A pagemap_entry value for encodeImage. CRIU 4.2 (criu/pagemap.c, afb2e6c3f) writes
+ * `compat_nr_pages = 0` and the count in the uint64 field 5 `nr_pages`; before it, field 2 held the count.
+ */
+export function pagemapEntry(vaddr: Int, nrPages: number, flags: number | undefined, form: PagemapForm): ProtoMessage {
+  return form === 'criu-4.2' ? { vaddr, compat_nr_pages: 0, flags, nr_pages: nrPages } : { vaddr, compat_nr_pages: nrPages, flags };
 }
 
 // ---- fown.proto, sk-opts.proto, regfile.proto, pipe.proto, sk-inet.proto, sk-unix.proto, fdinfo.proto ----
