@@ -1,6 +1,6 @@
 /**
  * dump.log: CRIU's log of the dump, in its format — `(SS.uuuuuu) message`, seconds since CRIU
- * started — with the milestones a real CRIU 4.2 log of a container checkpoint shows (run ids, the
+ * started, and the parasite's own untimed `pie: <pid>: message` lines — with the milestones a real CRIU 4.2 log of a container checkpoint shows (run ids, the
  * version, freezing the cgroup, seizing each task, collecting the sockets, per task "Dumping task",
  * pages, TCP repair of established connections, core, mm, cwd/root, namespaces, cgroups,
  * inventory, unfreezing, stats). A real log is 70–100 KiB of debug lines; this keeps one or two per
@@ -8,6 +8,8 @@
  */
 import { cgroupPath, type ContainerIdentity } from './container-paths.js';
 import type { FileSpec } from './criu-files.js';
+
+const DEVICES = ['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:2 rwm', 'c 136:* rwm'];
 
 export interface LoggedTask { pid: number; hostPid: number; comm: string; cwdId: number; rootId: number; fds: { fd: number; spec: FileSpec }[] }
 
@@ -55,6 +57,10 @@ export function criuDumpLog(d: { runIds: [string, string]; container: ContainerI
     log('========================================');
     log(`Collecting mappings (pid: ${t.hostPid})`, 40);
     log(`Collecting fds (pid: ${t.hostPid})`, 300);
+    log(`Putting tsock into pid ${t.hostPid}`, 60);
+    lines.push(`pie: ${t.pid}: Running daemon thread leader`, `pie: ${t.pid}: __sent ack msg: 2 2 0`, `pie: ${t.pid}: Daemon waits for command`);
+    log('Wait for parasite being daemonized...', 97);
+    log(`Parasite ${t.hostPid} has been switched to daemon mode`, 30);
     log(`Dumping opened files (pid: ${t.hostPid})`, 800);
     for (const f of t.fds) {
       if (f.spec.kind !== 'tcp' || t.fds.findIndex((x) => x.spec === f.spec) !== t.fds.indexOf(f)) continue;
@@ -64,7 +70,13 @@ export function criuDumpLog(d: { runIds: [string, string]; container: ContainerI
       log('tcp: Done', 64);
     }
     log(`Dumping pages (type: 59 pid: ${t.hostPid})`, 140);
+    lines.push(`pie: ${t.pid}: __fetched msg: 59 0 0`, `pie: ${t.pid}: __sent ack msg: 59 59 0`, `pie: ${t.pid}: Daemon waits for command`);
     log(`Dumping core (pid: ${t.hostPid})`, 1_480);
+    if (t === init) {
+      // a property value with newlines is logged as it is, over several lines
+      log(`cg: Dumping value 2 from /proc/self/fd/19${cg}/cpu.shares`, 9_800);
+      log(`cg: Dumping value ${DEVICES.join('\n')} from /proc/self/fd/19${cg}/devices.list`, 210);
+    }
     log(`Dumping mm (pid: ${t.hostPid})`, 14_100);
     log(`Dumping task cwd id 0x${hex(t.cwdId)} root id 0x${hex(t.rootId)}`, 230);
   }
