@@ -10,6 +10,7 @@
  * models: a checkpoint of a container with a live connection succeeds).
  */
 import { createHash } from 'node:crypto';
+import { ipv4Word } from './criu-images.js';
 import type { ProtoMessage } from './protobuf.js';
 
 const O_WRONLY = 0o1, O_RDWR = 0o2, O_LARGEFILE = 0o100000;
@@ -22,13 +23,6 @@ export type FileSpec =
   | { kind: 'unix'; ino: number; peer: number };
 
 export interface TcpStream { inq: Buffer; outq: Buffer; inqSeq: number; outqSeq: number; timestamp: number }
-
-/** An IPv4 address as CRIU stores it: the network-order bytes read as a little-endian uint32. */
-export function ipv4Word(addr: string): number {
-  const b = Buffer.from(addr.split('.').map((x) => Number(x)));
-  if (b.length !== 4) throw new Error(`not an IPv4 address: ${addr}`);
-  return b.readUInt32LE(0);
-}
 
 /** Five 32-bit words of a 160-bit GNU build-id, stable per path. */
 const buildId = (path: string): number[] => {

@@ -6,9 +6,10 @@
  * IMG_COMMON_MAGIC 0x54564319 followed by its own 4-byte type magic — except inventory.img, which
  * carries only INVENTORY_MAGIC, and the "service" file stats-dump, which starts with
  * IMG_SERVICE_MAGIC 0x55105940 then STATS_MAGIC 0x57093306. pages-N.img is raw (no header).
- * Then records: uint32 LE length + one proto2 message. Field numbers below are the .proto ones;
- * fields are written in ascending number, as protobuf-c does. The encoders are checked byte for
- * byte against a real CRIU dump (test/sim-tests/criu-golden.test.ts).
+ * Then records: uint32 LE length + one proto2 message, and for a few images data after it (TCP
+ * queues, pipe contents). Fields are written in ascending number, as protobuf-c does. The
+ * messages are those of criu-schema*.ts (encodeImage); both they and the older hand-written
+ * encoders below are checked byte for byte against real CRIU dumps (test/sim-tests/criu-golden.test.ts).
  */
 import { encodeMessage, proto, type Int, type MessageSchema, type ProtoMessage } from './protobuf.js';
 import {
@@ -46,15 +47,7 @@ export type MagicName = keyof typeof MAGIC;
 export const FD_TYPE = { REG: 1, PIPE: 2, FIFO: 3, INETSK: 4, UNIXSK: 5, TTY: 11 } as const;
 /** pagemap.proto flags (criu/include/pagemap.h). */
 export const PE = { PARENT: 1, LAZY: 2, PRESENT: 4 } as const;
-/** vma_entry.status bits (criu/include/image.h); the real mm-2956.img uses REGULAR|FILE_PRIVATE = 65, REGULAR|ANON_PRIVATE = 513. */
-export const VMA = { REGULAR: 1, STACK: 2, VDSO: 8, HEAP: 32, FILE_PRIVATE: 64, FILE_SHARED: 128, ANON_PRIVATE: 512, VVAR: 4096 } as const;
-export const PROT = { READ: 1, WRITE: 2, EXEC: 4 } as const;
-export const MAP = { SHARED: 0x1, PRIVATE: 0x2, ANONYMOUS: 0x20, GROWSDOWN: 0x100 } as const;
-/** core.proto core_entry.march */
-export const MARCH = { X86_64: 1, AARCH64: 3 } as const;
-export const TASK_ALIVE = 1;
 export const PAGE_SIZE = 4096;
-export const RLIM_INFINITY = (1n << 64n) - 1n;
 
 function u32le(n: number): Buffer {
   const b = Buffer.alloc(4);
@@ -137,6 +130,9 @@ export function encodeImage(name: string, entries: readonly ProtoMessage[], extr
   return Buffer.concat([...header, ...body]);
 }
 
+// ---- Message encoders taking camelCase values, one per message. They predate the schemas and are
+// kept for tests that build odd or old-layout images by hand; the sim's own dump uses encodeImage.
+
 // ---- core.proto: task_kobj_ids_entry (also the whole of ids-<pid>.img) ----
 export interface TaskKobjIds {
   vmId: number; filesId: number; fsId: number; sighandId: number;
@@ -208,19 +204,6 @@ export function encodeThreadCore(t: ThreadCoreEntry): Buffer {
     .message(9, t.signalsP ? Buffer.alloc(0) : undefined)
     .message(10, t.creds && encodeCreds(t.creds))
     .string(13, t.comm).finish();
-}
-
-/** core-x86.proto thread_info_x86: general registers (user_x86_regs_entry, NATIVE) + an FXSAVE area. */
-export interface X86Regs { ip: Int; sp: Int; bp: Int; ax: Int; orig_ax: Int; fs_base: Int }
-export function encodeThreadInfoX86(r: X86Regs, clearTidAddr: Int): Buffer {
-  const g = proto();
-  const regs: Int[] = [0, 0, 0, 0, r.bp, 0, 0x246, 0, 0, 0, r.ax, 0, 0, 0, 0, r.orig_ax, r.ip, 0x33, 0x246, r.sp, 0x2b, r.fs_base, 0, 0, 0, 0, 0];
-  regs.forEach((v, i) => g.uint(i + 1, v)); // r15 … gs = fields 1..27
-  g.uint(28, 1); // mode NATIVE
-  const zeros = (n: number) => new Array<number>(n).fill(0);
-  const fp = proto().uint(1, 0x37f).uint(2, 0).uint(3, 0).uint(4, 0).uint(5, 0).uint(6, 0).uint(7, 0x1f80).uint(8, 0xffff)
-    .repeatedUint(9, zeros(32)).repeatedUint(10, zeros(64)).repeatedUint(11, zeros(24)).finish();
-  return proto().uint(1, clearTidAddr).message(2, g.finish()).message(3, fp).finish();
 }
 
 export interface CoreEntry { mtype: number; threadInfoX86?: Buffer; tc?: TaskCoreEntry; threadCore?: ThreadCoreEntry }
