@@ -3,7 +3,7 @@
  * started, and the parasite's own untimed `pie: <pid>: message` lines — with the milestones a real CRIU 4.2 log of a container checkpoint shows (run ids, the
  * version, freezing the cgroup, seizing each task, collecting the sockets, per task "Dumping task",
  * pages, TCP repair of established connections, core, mm, cwd/root, namespaces, cgroups,
- * inventory, unfreezing, stats). A real log is 70–100 KiB of debug lines; this keeps one or two per
+ * inventory, unfreezing, stats). A real log is 70–100 KiB of debug lines; this keeps one to three per
  * step, with the host pids, socket inodes and cgroup path of this dump.
  */
 import { cgroupPath, type ContainerIdentity } from './container-paths.js';
