@@ -76,7 +76,7 @@ const BASE_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:
   'KUBERNETES_SERVICE_PORT=443', 'KUBERNETES_PORT=tcp://10.96.0.1:443', 'HOME=/home/app'];
 const UID = 1000;
 
-export interface Proc {
+interface Proc {
   pid: number; ppid: number; pgid: number; sid: number; threads: number[]; comm: string; argv: string[]; env: string[];
   exe: string; libs: string[]; cwd: string; heapPages: number; heapStrings: string[];
   /** fd → a key into the file specs; the same key in two processes is one shared (inherited) open file */
