@@ -1,4 +1,4 @@
-import Fastify from 'fastify';
+import Fastify, { LogController } from 'fastify';
 import type { Logger } from 'pino';
 import type { CaptureQueue } from '../queue/capture-queue.js';
 import { healthRoutes } from './health-routes.js';
@@ -7,7 +7,9 @@ import { splitListen, type RunningServer, type ServerOptions } from './start-ser
 
 /** The agent's only listener: /healthz, /readyz (the queue can be read and written), /metrics. */
 export async function startHealthServer(deps: { queue: CaptureQueue; log: Logger; metrics: IntakeMetrics }, options: ServerOptions): Promise<RunningServer> {
-  const app = Fastify({ loggerInstance: deps.log, disableRequestLogging: true });
+  // probes and scrapes every few seconds: no line per request (fastify 5 takes this from a
+  // LogController; the top-level disableRequestLogging option is deprecated, FSTDEP023)
+  const app = Fastify({ loggerInstance: deps.log, logController: new LogController({ disableRequestLogging: true }) });
   await app.register(healthRoutes, { queue: deps.queue, metrics: deps.metrics });
   const { host, port } = splitListen(options.listen);
   await app.listen({ host, port });

@@ -35,11 +35,13 @@ export function containerMounts(c: ContainerIdentity, base = 640): Mount[] {
   const out: Mount[] = [];
   let id = base;
   const add = (parent: number, fstype: number, dev: number, flags: number, mountpoint: string, source: string, options: string,
-    more: Partial<Record<'root' | 'sb_flags' | 'ext_key', string | number>> = {}): number => {
+    more: { root?: string; sb_flags?: number; ext_key?: string } = {}): number => {
     const mntId = id++;
-    out.push({ mntId, tmpfsMinor: fstype === FSTYPE.TMPFS && more.ext_key === undefined ? dev & 0xfffff : undefined, entry: {
-      fstype, mnt_id: mntId, root_dev: dev, parent_mnt_id: parent, flags, root: (more.root as string | undefined) ?? '/', mountpoint, source, options,
-      shared_id: 0, master_id: 0, sb_flags: (more.sb_flags as number | undefined) ?? 0, ext_key: more.ext_key as string | undefined,
+    // A tmpfs made inside the container is dumped as a tarball; an external (bind-mounted) one is not.
+    const tmpfsMinor = fstype === FSTYPE.TMPFS && more.ext_key === undefined ? dev & 0xfffff : undefined;
+    out.push({ mntId, tmpfsMinor, entry: {
+      fstype, mnt_id: mntId, root_dev: dev, parent_mnt_id: parent, flags, root: more.root ?? '/', mountpoint, source, options,
+      shared_id: 0, master_id: 0, sb_flags: more.sb_flags ?? 0, ext_key: more.ext_key,
     } });
     return mntId;
   };
