@@ -111,7 +111,7 @@ export interface ImageRecord {
  * How many raw bytes follow a record (tcp-stream: the queues after its one entry; sk-queues: each
  * packet after its entry); `undefined` when the record's message does not say (damage).
  */
-export type PayloadLength = (record: Buffer, index: number, bytesLeft: number) => number | undefined;
+export type PayloadLength = (record: Buffer, index: number) => number | undefined;
 
 export interface FramedImage { records: ImageRecord[]; warnings: AnalysisWarning[] }
 
@@ -147,7 +147,7 @@ export function frameImage(data: Buffer, file: string, kind: ImageKind, payloadL
     records.push(record);
     pos += 4 + size;
     if (payloadLength) {
-      const length = payloadLength(record.data, records.length - 1, data.length - pos);
+      const length = payloadLength(record.data, records.length - 1);
       if (length === undefined) return warn(record.offset, 'the record does not say how much data follows it: the rest of the image is not read');
       if (length > data.length - pos) return warn(pos, `${length} bytes of data should follow the record, but only ${data.length - pos} are left`);
       record.payload = { offset: pos, length };

@@ -34,7 +34,10 @@ function uintField(record: Buffer, field: number): number | undefined {
 
 const PAYLOADS: Partial<Record<ImageKind, PayloadLength>> = {
   // one tcp_stream_entry, then inq_len bytes of the receive queue and outq_len of the send queue
-  'tcp-stream': (r, i, left) => (i === 0 ? left : undefined),
+  'tcp-stream': (r) => {
+    const inq = uintField(r, 1), outq = uintField(r, 3);
+    return inq === undefined || outq === undefined ? undefined : inq + outq;
+  },
   // every sk_packet_entry is followed by its `length` bytes
   'sk-queues': (r) => uintField(r, 2),
 };

@@ -87,7 +87,9 @@ class TarEndTracker {
       this.headerFill = 0;
       if (this.header.every((b) => b === 0)) {
         this.end = this.pos - 512;
-        return chunk.subarray(0, this.end - chunkStart);
+        // The zero block goes to the tar reader whole: when it straddles two chunks, its first part
+        // went with the previous one, and a reader left with part of a block calls that damage.
+        return chunk.subarray(0, this.pos - chunkStart);
       }
       this.onHeader();
     }

@@ -102,7 +102,7 @@ for (const layout of ['crio', 'containerd'] as const) {
     t.same(inspection.warnings, []);
     t.match(inspection.container, {
       engine: layout === 'crio' ? 'cri-o' : 'containerd', name: 'app', pod: 'web', namespace: 'shop', id: c.containerId, image: c.image,
-      imageRef: layout === 'crio' ? c.imageId : c.imageRef, createdAt: new Date(c.createdAt).toISOString().replace('.000', ''),
+      imageRef: layout === 'crio' ? c.imageId : `sha256:${c.imageId}`, createdAt: new Date(c.createdAt).toISOString().replace('.000', ''),
       checkpointedAt: new Date(c.checkpointedAt).toISOString().replace('.000', ''), arch: 'x86_64',
     });
     t.same(inspection.processes.map((p) => [p.pid, p.ppid, p.comm]), [[1, 0, 'sh'], [7, 1, 'kworkerd'], [9, 1, 'bash']]);

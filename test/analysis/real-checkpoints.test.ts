@@ -119,3 +119,16 @@ for (const a of REAL_ARCHIVES) {
     t.same([...new Set(ids)].sort(), [...(expectedIndicators[a.folder] ?? [])].sort());
   });
 }
+
+t.test('the end-of-archive block split across two chunks (decompressed streams come in any size) is not damage', async (t) => {
+  const { createReadStream, statSync } = await import('node:fs');
+  const a = REAL_ARCHIVES.find((x) => x.folder === 'ctrd-app')!;
+  const whole = (await inspectCheckpoint(() => readFileChunks(realPath(a)))).inspection;
+  // chunk sizes that put a chunk boundary inside the first zero block at several offsets
+  const size = statSync(realPath(a)).size;
+  for (const chunk of [65_200, 100_003, 511, 4097]) {
+    const { inspection } = await inspectCheckpoint(() => createReadStream(realPath(a), { highWaterMark: chunk }));
+    t.same(inspection.warnings, [], `${chunk}-byte chunks of a ${size}-byte archive`);
+    t.same(inspection.processes, whole.processes);
+  }
+});

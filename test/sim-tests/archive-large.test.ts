@@ -40,8 +40,9 @@ t.test('1 GiB of pages: peak RSS growth under 100 MiB, argv still at the pagemap
   const argStart = num(mm ?? new Map(), 8), argEnd = num(mm ?? new Map(), 9);
   let off = 0;
   let argv = '';
+  t.ok(runs.every((r) => num(r, 2) === 0), 'CRIU 4.2 form: compat_nr_pages = 0');
   for (const run of runs) {
-    const vaddr = num(run, 1), n = num(run, 2);
+    const vaddr = num(run, 1), n = num(run, 5); // nr_pages
     if (argStart >= vaddr && argEnd <= vaddr + n * 4096) argv = read((pages1?.offset ?? 0) + off + argStart - vaddr, argEnd - argStart).toString();
     off += n * 4096;
   }

@@ -45,7 +45,7 @@ function readMemory(path: string, entries: TarEntry[], pid: number, start: numbe
   const pagesName = `checkpoint/pages-${num(head as Msg, 1)}.img`;
   let offset = 0;
   for (const r of runs) {
-    const vaddr = num(r, 1), n = num(r, 2);
+    const vaddr = num(r, 1), n = num(r, 5); // CRIU 4.2: nr_pages in field 5, field 2 (compat_nr_pages) is 0
     if (start >= vaddr && end <= vaddr + n * 4096) {
       const entry = entries.find((e) => e.header.name === pagesName);
       if (!entry) throw new Error(`no ${pagesName}`);
@@ -104,10 +104,15 @@ t.test('CRI-O layout: its include order, indented JSON, bind.mounts, deleted.fil
   t.equal(rootfs.find((e) => e.header.name === 'tmp/.x/config.json')?.data?.toString(), MINER_CONFIG);
 });
 
-t.test('CRIU images: magics, records that parse to the end', async (t) => {
+t.test('CRIU images: magics, records that parse to the end; the tmpfs tarballs are gzipped tars', async (t) => {
   const { entries } = await checkpoint('containerd');
-  const typeMagic: Record<string, number> = { core: MAGIC.CORE, mm: MAGIC.MM, pagemap: MAGIC.PAGEMAP, fdinfo: MAGIC.FDINFO, ids: MAGIC.IDS, fs: MAGIC.FS, files: MAGIC.FILES, pstree: MAGIC.PSTREE };
-  for (const e of entries.filter((x) => /^checkpoint\/.+\.img$/.test(x.header.name))) {
+  const typeMagic: Record<string, number> = { core: MAGIC.CORE, mm: MAGIC.MM, pagemap: MAGIC.PAGEMAP, fdinfo: MAGIC.FDINFO, ids: MAGIC.IDS, fs: MAGIC.FS, files: MAGIC.FILES,
+    pstree: MAGIC.PSTREE, cgroup: MAGIC.CGROUP, mountpoints: MAGIC.MNTS, netns: MAGIC.NETNS, 'ipcns-var': MAGIC.IPC_VAR, utsns: MAGIC.UTSNS, timens: MAGIC.TIMENS,
+    seccomp: MAGIC.SECCOMP, 'tcp-stream': MAGIC.TCP_STREAM };
+  const tarballs = entries.filter((x) => /^checkpoint\/tmpfs-dev-\d+\.tar\.gz\.img$/.test(x.header.name));
+  t.equal(tarballs.length, 2, '/dev and /sys/fs/cgroup');
+  for (const e of tarballs) t.ok((await readTar(gunzipSync(e.data ?? Buffer.alloc(0)))).some((x) => x.header.name === './'), `${e.header.name}: a tar of the mount's root`);
+  for (const e of entries.filter((x) => /^checkpoint\/.+\.img$/.test(x.header.name) && !x.header.name.endsWith('.tar.gz.img'))) {
     const base = e.header.name.slice('checkpoint/'.length);
     if (base.startsWith('pages-')) continue;
     const img = criuImage(e.data ?? Buffer.alloc(0));
@@ -116,10 +121,13 @@ t.test('CRIU images: magics, records that parse to the end', async (t) => {
       t.equal(num(decode(img.records[0] ?? Buffer.alloc(0)), 1), 2, 'img_version 2');
       continue;
     }
-    const kind = base.replace(/(-\d+)?\.img$/, '');
+    const kind = base.replace(/(-[0-9a-f]+)?\.img$/, '');
     t.equal(img.magic, MAGIC.IMG_COMMON, `${base}: IMG_COMMON`);
     t.equal(img.typeMagic, typeMagic[kind], `${base}: ${kind} magic`);
-    t.equal(img.records.reduce((n, r) => n + 4 + r.length, 8), e.size, `${base}: records fill the file`);
+    // tcp-stream: the queues follow the record (inq_len + outq_len bytes)
+    const extra = kind === 'tcp-stream' ? num(decode(img.records[0] ?? Buffer.alloc(0)), 1) + num(decode(img.records[0] ?? Buffer.alloc(0)), 3) : 0;
+    if (kind !== 'tcp-stream') t.equal(img.records.reduce((n, r) => n + 4 + r.length, 8), e.size, `${base}: records fill the file`);
+    else t.equal(8 + 4 + (img.records[0]?.length ?? 0) + extra, e.size, `${base}: one record, then the queues`);
   }
   const stats = criuImage(body(entries, 'stats-dump'));
   t.same([stats.magic, stats.typeMagic], [MAGIC.IMG_SERVICE, MAGIC.STATS], 'stats-dump: service + stats magics');
@@ -190,8 +198,8 @@ t.test('memory: argv and env are where mm + pagemap say they are', async (t) => 
   }
   const [, ...runs] = records(entries, 'pagemap-1.img');
   t.ok(runs.length > 2, 'pid 1\'s heap is split into several pagemap runs (holes between them)');
-  t.equal(runs.reduce((n, r) => n + num(r, 2), 0) * 4096, 3 * 1024 * 1024 + 4096, 'present pages = pages-1.img');
+  t.equal(runs.reduce((n, r) => n + num(r, 5), 0) * 4096, 3 * 1024 * 1024 + 4096, 'present pages = pages-1.img');
   const heap = records(entries, 'mm-7.img')[0] as Msg;
-  const heapStart = num(subs(heap, 14)[2] as Msg, 1);
+  const heapStart = num(subs(heap, 14).find((v) => (num(v, 7) & 32) !== 0) as Msg, 1); // VMA_AREA_HEAP
   t.match(readMemory(path, entries, 7, heapStart, heapStart + 4096).toString('latin1'), /"method":"login","params":\{"login":"4AmberSimWa11et/, 'the miner\'s login request is in its heap');
 });

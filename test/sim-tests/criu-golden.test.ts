@@ -1,16 +1,22 @@
 /**
- * The sim's CRIU encoders against a real CRIU dump: values taken from crit's decode (X.txt) are
- * re-encoded with test/sim/criu-images.ts and must give the real X.img byte for byte.
- * Data: test/fixtures/criu-samples/aarch64-loop2 (see its README).
+ * The sim's CRIU encoders against real CRIU dumps: values taken from crit's decode are re-encoded
+ * with test/sim/criu-images.ts and must give the real image byte for byte.
+ * Data: test/fixtures/criu-samples/aarch64-loop2 (an older CRIU on aarch64: the pre-4.2 pagemap
+ * form) and the CRI-O and containerd archives of test/fixtures/real-checkpoints (CRIU 4.2, x86-64),
+ * whose every image is also decoded with the sim's schemas and compared with crit's JSON.
  */
 import t from 'tap';
 import { crit, CRIU_SAMPLE_DIR, sampleImage, type CritEntry } from '../helpers/criu-samples.js';
 import {
-  MAGIC, criuImage as encodeImage, encodeFdinfo, encodeFileEntry, encodeFs, encodeIds, encodeMm, encodePagemapEntry,
+  MAGIC, criuImage as encodeImage, encodeImage as encodeSchemaImage, encodeFdinfo, encodeFileEntry, encodeFs, encodeIds, encodeMm, encodePagemapEntry,
   encodePagemapHead, encodePstree, encodeTaskCore, encodeThreadCore, inventoryImage, statsImage,
   type CredsEntry, type TaskKobjIds, type VmaEntry,
+  imageKind, pagemapEntry,
 } from '../sim/criu-images.js';
+import { existsSync } from 'node:fs';
+import { critDecodeImage, critExtra, critToMessage, loadCritJson, type CritImage } from './crit-form.js';
 import { criuImage, decode } from './helpers.js';
+import { critPath, readRealArchive, REAL_ARCHIVES } from './real-archives.js';
 
 const dir = CRIU_SAMPLE_DIR;
 
@@ -37,10 +43,16 @@ t.test('inventory.img: only the inventory magic', async (t) => {
   t.same(inventoryImage({ imgVersion: e.img_version, fdinfoPerId: e.fdinfo_per_id, rootIds: ids(e.root_ids), nsPerId: e.ns_per_id, rootCgSet: e.root_cg_set, lsmtype: e.lsmtype === 'NO_LSM' ? 0 : NaN }), img('inventory.img'));
 });
 
-t.test('pagemap: head + entries with PE_* flags', async (t) => {
+t.test('pagemap: head + entries with PE_* flags, in the pre-4.2 form this CRIU wrote', async (t) => {
   const [head, ...entries] = crit('pagemap-2956.txt') as [J, ...J[]];
+  const flagsOf = (e: J) => (e.flags === undefined ? undefined : flags(e.flags, { PE_PARENT: 1, PE_LAZY: 2, PE_PRESENT: 4 }));
   t.same(encodeImage(MAGIC.PAGEMAP, [encodePagemapHead(head.pages_id),
-    ...entries.map((e) => encodePagemapEntry({ vaddr: hex(e.vaddr), nrPages: e.nr_pages, flags: e.flags === undefined ? undefined : flags(e.flags, { PE_PARENT: 1, PE_LAZY: 2, PE_PRESENT: 4 }) }))]), img('pagemap-2956.img'));
+    ...entries.map((e) => encodePagemapEntry({ vaddr: hex(e.vaddr), nrPages: e.nr_pages, flags: flagsOf(e) }))]), img('pagemap-2956.img'));
+  // The schema encoder, told the form: this crit named field 2 `nr_pages`, which CRIU 4.2 calls compat_nr_pages.
+  const old = encodeSchemaImage('pagemap-2956.img', [{ pages_id: head.pages_id }, ...entries.map((e) => pagemapEntry(hex(e.vaddr), e.nr_pages, flagsOf(e), 'pre-4.2'))]);
+  t.same(old, img('pagemap-2956.img'), 'pagemapEntry(…, "pre-4.2")');
+  const new42 = encodeSchemaImage('pagemap-2956.img', [{ pages_id: head.pages_id }, ...entries.map((e) => pagemapEntry(hex(e.vaddr), e.nr_pages, flagsOf(e), 'criu-4.2'))]);
+  t.notSame(new42, img('pagemap-2956.img'), 'the 4.2 form is another encoding of the same entries');
 });
 
 t.test('stats-dump: service magic, stats magic, dump stats', async (t) => {
@@ -118,4 +130,37 @@ t.test('pages-1.img: argv where mm + pagemap put it (the arithmetic the sim reli
     off += r.nr_pages * 4096;
   }
   t.fail('argv not in any pagemap run');
+});
+
+/** The image kinds these archives hold; each must be seen (and pass) below, so none can slip by. */
+const CRIU42_KINDS = ['inventory', 'pstree', 'core', 'ids', 'fs', 'mm', 'pagemap', 'files', 'fdinfo', 'stats-dump', 'cgroup', 'mountpoints',
+  'netns', 'ipcns-var', 'utsns', 'timens', 'seccomp', 'tcp-stream', 'pipes-data'];
+const kindOf = (name: string) => name.replace(/(-[0-9a-f]+)?\.img$/, '').replace(/^(tcp-stream)-.*/, '$1');
+
+for (const a of REAL_ARCHIVES) {
+  t.test(`${a.dir} (CRIU 4.2): every image decodes as crit decoded it, and crit's decode encodes back to the same bytes`, async (t) => {
+    const members = await readRealArchive(a);
+    const images = members.filter((m) => imageKind(m.header.name.replace(/^checkpoint\//, '')) !== undefined);
+    t.ok(images.length >= 20, `${images.length} images`);
+    for (const m of images) {
+      const name = m.header.name.replace(/^checkpoint\//, '');
+      const path = critPath(a, name);
+      if (!existsSync(path)) { t.fail(`${name}: no crit decode beside the archive`); continue; }
+      const critJson = loadCritJson(path) as CritImage;
+      t.same(critDecodeImage(name, m.data ?? Buffer.alloc(0)), critJson, `${name}: decode = crit`);
+      const k = imageKind(name)!;
+      const values = critJson.entries.map((e, i) => critToMessage(i === 0 && k.head ? k.head : k.entry, e));
+      const bytes = encodeSchemaImage(name, values, critJson.entries.map(critExtra));
+      t.ok(bytes.equals(m.data ?? Buffer.alloc(0)), `${name}: ${bytes.length} bytes encoded from crit's decode = the real ${m.data?.length}`);
+    }
+  });
+}
+
+t.test('the real archives together hold every image kind the sim writes (none of these checks can be skipped)', async (t) => {
+  const seen = new Set<string>();
+  for (const a of REAL_ARCHIVES) for (const m of await readRealArchive(a)) {
+    const name = m.header.name.replace(/^checkpoint\//, '');
+    if (imageKind(name)) seen.add(kindOf(name));
+  }
+  t.same([...seen].sort(), [...CRIU42_KINDS].sort());
 });

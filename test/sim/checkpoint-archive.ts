@@ -15,7 +15,7 @@ import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
 import { pack, type Pack } from 'tar-stream';
 import { buildCriuDump, MINER_CONFIG, type DumpedProcess, type PagesFile } from './criu-dump.js';
 import {
-  bindMounts, configDump, containerdStatus, criLog, DELETED_FILES, dumpLog, rootfsDiff, specDump, statusDump,
+  bindMounts, configDump, containerdStatus, criLog, DELETED_FILES, rootfsDiff, specDump, statusDump,
   type ContainerContext,
 } from './runtime-metadata.js';
 
@@ -27,44 +27,41 @@ export interface ArchiveResult {
 }
 
 type Body = Buffer | PagesFile | 'dir';
+/** name, body, mode: the modes are those of the real archives (tar tv of test/fixtures/real-checkpoints). */
+type Entry = [name: string, body: Body, mode: number];
 
-function addEntry(p: Pack, name: string, body: Body, mtime: Date): Promise<void> {
+function addEntry(p: Pack, [name, body, mode]: Entry, mtime: Date): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const cb = (err?: Error | null) => (err ? reject(err) : resolve());
     if (body === 'dir') {
-      p.entry({ name, type: 'directory', mode: 0o700, mtime }, cb);
+      p.entry({ name, type: 'directory', mode, mtime, uid: 0, gid: 0 }, cb);
     } else if (Buffer.isBuffer(body)) {
-      p.entry({ name, type: 'file', mode: 0o600, mtime }, body, cb);
+      p.entry({ name, type: 'file', mode, mtime, uid: 0, gid: 0 }, body, cb);
     } else {
-      const sink = p.entry({ name, type: 'file', mode: 0o600, mtime, size: body.size }, cb);
+      const sink = p.entry({ name, type: 'file', mode, mtime, size: body.size, uid: 0, gid: 0 }, cb);
       body.write(sink).then(() => sink.end(null), (err: unknown) => sink.destroy(err instanceof Error ? err : new Error(String(err))));
     }
   });
 }
 
 export async function writeCheckpointArchive(path: string, c: ContainerContext, pagesBytes: number): Promise<ArchiveResult> {
-  const env = c.env;
-  const dump = buildCriuDump({ seed: c.containerId, pagesBytes, podName: c.pod, podIP: c.podIP, env, now: c.checkpointedAt });
-  const checkpoint: [string, Body][] = [
-    ...dump.images.map((i): [string, Body] => [`checkpoint/${i.name}`, i.data]),
-    ...dump.pages.map((pf): [string, Body] => [`checkpoint/${pf.name}`, pf]),
+  const dump = buildCriuDump({ seed: c.containerId, pagesBytes, podName: c.pod, podIP: c.podIP, env: c.env, now: c.checkpointedAt, container: c, hostPid: c.hostPid });
+  const crio = c.layout === 'crio';
+  // CRIU creates its images 0644; runc writes descriptors.json 0600 under CRI-O, 0644 under containerd.
+  const checkpoint: Entry[] = [
+    ...dump.images.map((i): Entry => [`checkpoint/${i.name}`, i.data, i.name === 'descriptors.json' && crio ? 0o600 : 0o644]),
+    ...dump.pages.map((pf): Entry => [`checkpoint/${pf.name}`, pf, 0o644]),
   ].sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  const pids = dump.processes.map((p) => p.pid);
   const rootfs = await rootfsDiff(c, MINER_CONFIG);
-  let entries: [string, Body][];
-  if (c.layout === 'crio') {
-    entries = [
-      ['stats-dump', dump.statsDump], ['dump.log', dumpLog(c, pids)], ['checkpoint/', 'dir'], ...checkpoint,
-      ['config.dump', configDump(c)], ['spec.dump', specDump(c)], ['bind.mounts', bindMounts(c)], ['rootfs-diff.tar', rootfs],
-      ['deleted.files', Buffer.from(JSON.stringify(DELETED_FILES, null, 2))], ['io.kubernetes.cri-o.LogPath', criLog(c)],
-    ];
-  } else {
-    entries = [
-      ['checkpoint/', 'dir'], ...checkpoint, ['config.dump', configDump(c)], ['container.log', criLog(c)], ['dump.log', dumpLog(c, pids)],
-      ['rootfs-diff.tar', rootfs], ['spec.dump', specDump(c)], ['stats-dump', dump.statsDump], ['status', containerdStatus(c)],
-      ['status.dump', statusDump(c)],
-    ];
-  }
+  const entries: Entry[] = crio ? [
+    ['stats-dump', dump.statsDump, 0o644], ['dump.log', dump.dumpLog, 0o600], ['checkpoint/', 'dir', 0o600], ...checkpoint,
+    ['config.dump', configDump(c), 0o600], ['spec.dump', specDump(c), 0o600], ['bind.mounts', bindMounts(c), 0o600], ['rootfs-diff.tar', rootfs, 0o644],
+    ['deleted.files', Buffer.from(JSON.stringify(DELETED_FILES, null, 2)), 0o600], ['io.kubernetes.cri-o.LogPath', criLog(c), 0o644],
+  ] : [
+    ['checkpoint/', 'dir', 0o700], ...checkpoint, ['config.dump', configDump(c), 0o600], ['container.log', criLog(c), 0o600],
+    ['dump.log', dump.dumpLog, 0o600], ['rootfs-diff.tar', rootfs, 0o644], ['spec.dump', specDump(c), 0o644], ['stats-dump', dump.statsDump, 0o600],
+    ['status', containerdStatus(c), 0o600], ['status.dump', statusDump(c), 0o600],
+  ];
 
   const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
   const out = createWriteStream('', { fd, start: 0, autoClose: false });
@@ -85,7 +82,7 @@ export async function writeCheckpointArchive(path: string, c: ContainerContext, 
   });
   try {
     const mtime = new Date(c.checkpointedAt);
-    for (const [name, body] of entries) await addEntry(p, name, body, mtime);
+    for (const e of entries) await addEntry(p, e, mtime);
     p.finalize();
     await finished;
   } catch (err) {

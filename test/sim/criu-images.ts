@@ -6,11 +6,17 @@
  * IMG_COMMON_MAGIC 0x54564319 followed by its own 4-byte type magic — except inventory.img, which
  * carries only INVENTORY_MAGIC, and the "service" file stats-dump, which starts with
  * IMG_SERVICE_MAGIC 0x55105940 then STATS_MAGIC 0x57093306. pages-N.img is raw (no header).
- * Then records: uint32 LE length + one proto2 message. Field numbers below are the .proto ones;
- * fields are written in ascending number, as protobuf-c does. The encoders are checked byte for
- * byte against a real CRIU dump (test/sim-tests/criu-golden.test.ts).
+ * Then records: uint32 LE length + one proto2 message, and for a few images data after it (TCP
+ * queues, pipe contents). Fields are written in ascending number, as protobuf-c does. The
+ * messages are those of criu-schema*.ts (encodeImage); both they and the older hand-written
+ * encoders below are checked byte for byte against real CRIU dumps (test/sim-tests/criu-golden.test.ts).
  */
-import { proto, type Int } from './protobuf.js';
+import { encodeMessage, proto, type Int, type MessageSchema, type ProtoMessage } from './protobuf.js';
+import {
+  CGROUP_ENTRY, CORE_ENTRY, FS_ENTRY, INVENTORY_ENTRY, IPC_VAR_ENTRY, MM_ENTRY, NETNS_ENTRY, PAGEMAP_ENTRY, PAGEMAP_HEAD, PSTREE_ENTRY,
+  SECCOMP_ENTRY, STATS_ENTRY, TASK_KOBJ_IDS_ENTRY, TIMENS_ENTRY, UTSNS_ENTRY,
+} from './criu-schema.js';
+import { FDINFO_ENTRY, FILE_ENTRY, MNT_ENTRY, PIPE_DATA_ENTRY, TCP_STREAM_ENTRY } from './criu-schema-files.js';
 
 export const MAGIC = {
   IMG_COMMON: 0x54564319,
@@ -25,21 +31,23 @@ export const MAGIC = {
   IDS: 0x54432030,
   FS: 0x51403912,
   STATS: 0x57093306,
+  CGROUP: 0x59383330,
+  MNTS: 0x55563928,
+  NETNS: 0x55933752,
+  IPC_VAR: 0x53115007,
+  UTSNS: 0x54473203,
+  TIMENS: 0x43114433,
+  SECCOMP: 0x64413049,
+  TCP_STREAM: 0x51465506,
+  PIPES_DATA: 0x56453709,
 } as const;
+export type MagicName = keyof typeof MAGIC;
 
 /** fdinfo.proto enum fd_types. */
 export const FD_TYPE = { REG: 1, PIPE: 2, FIFO: 3, INETSK: 4, UNIXSK: 5, TTY: 11 } as const;
 /** pagemap.proto flags (criu/include/pagemap.h). */
 export const PE = { PARENT: 1, LAZY: 2, PRESENT: 4 } as const;
-/** vma_entry.status bits (criu/include/image.h); the real mm-2956.img uses REGULAR|FILE_PRIVATE = 65, REGULAR|ANON_PRIVATE = 513. */
-export const VMA = { REGULAR: 1, STACK: 2, VDSO: 8, HEAP: 32, FILE_PRIVATE: 64, FILE_SHARED: 128, ANON_PRIVATE: 512, VVAR: 4096 } as const;
-export const PROT = { READ: 1, WRITE: 2, EXEC: 4 } as const;
-export const MAP = { SHARED: 0x1, PRIVATE: 0x2, ANONYMOUS: 0x20, GROWSDOWN: 0x100 } as const;
-/** core.proto core_entry.march */
-export const MARCH = { X86_64: 1, AARCH64: 3 } as const;
-export const TASK_ALIVE = 1;
 export const PAGE_SIZE = 4096;
-export const RLIM_INFINITY = (1n << 64n) - 1n;
 
 function u32le(n: number): Buffer {
   const b = Buffer.alloc(4);
@@ -64,6 +72,66 @@ export function inventoryImage(entry: InventoryEntry): Buffer {
 export function statsImage(dump: DumpStats): Buffer {
   return Buffer.concat([u32le(MAGIC.IMG_SERVICE), u32le(MAGIC.STATS), record(encodeStats(dump))]);
 }
+
+// ---- whole images from schema messages ----
+
+/** What an image file holds, by CRIU's name for it: its type magic and the message of its records. */
+export interface ImageKind {
+  magic: MagicName;
+  entry: MessageSchema;
+  /** the first record's message when it differs (pagemap_head) */
+  head?: MessageSchema;
+  /** the header: `single` = the type magic alone (inventory), `service` = IMG_SERVICE + type (stats), else IMG_COMMON + type */
+  header: 'common' | 'single' | 'service';
+  /** bytes CRIU writes after a record (crit's "extra"): TCP queues, pipe contents */
+  extra?: 'tcp-stream' | 'pipe-data';
+}
+
+const kind = (magic: MagicName, entry: MessageSchema, more: Partial<ImageKind> = {}): ImageKind => ({ magic, entry, header: 'common', ...more });
+const BY_NAME: Readonly<Record<string, ImageKind>> = {
+  'inventory.img': kind('INVENTORY', INVENTORY_ENTRY, { header: 'single' }),
+  'stats-dump': kind('STATS', STATS_ENTRY, { header: 'service' }),
+  'pstree.img': kind('PSTREE', PSTREE_ENTRY),
+  'files.img': kind('FILES', FILE_ENTRY),
+  'cgroup.img': kind('CGROUP', CGROUP_ENTRY),
+  'seccomp.img': kind('SECCOMP', SECCOMP_ENTRY),
+  'pipes-data.img': kind('PIPES_DATA', PIPE_DATA_ENTRY, { extra: 'pipe-data' }),
+};
+const BY_PREFIX: Readonly<Record<string, ImageKind>> = {
+  core: kind('CORE', CORE_ENTRY), ids: kind('IDS', TASK_KOBJ_IDS_ENTRY), fs: kind('FS', FS_ENTRY), mm: kind('MM', MM_ENTRY),
+  pagemap: kind('PAGEMAP', PAGEMAP_ENTRY, { head: PAGEMAP_HEAD }), fdinfo: kind('FDINFO', FDINFO_ENTRY),
+  mountpoints: kind('MNTS', MNT_ENTRY), netns: kind('NETNS', NETNS_ENTRY), 'ipcns-var': kind('IPC_VAR', IPC_VAR_ENTRY),
+  utsns: kind('UTSNS', UTSNS_ENTRY), timens: kind('TIMENS', TIMENS_ENTRY),
+};
+
+/** The kind of a CRIU image file (`core-7.img`, `tcp-stream-1a2b.img`, `stats-dump`…); undefined for pages, tarballs and the like. */
+export function imageKind(name: string): ImageKind | undefined {
+  const known = BY_NAME[name];
+  if (known) return known;
+  if (/^tcp-stream-[0-9a-f]+\.img$/.test(name)) return kind('TCP_STREAM', TCP_STREAM_ENTRY, { extra: 'tcp-stream' });
+  const m = /^([a-z-]+?)-\d+\.img$/.exec(name);
+  return m ? BY_PREFIX[m[1]!] : undefined;
+}
+
+/**
+ * A whole image: its header, then each entry as a length-prefixed record followed by its extra
+ * bytes (tcp-stream: the receive then the send queue; pipes-data: the pipe's contents).
+ */
+export function encodeImage(name: string, entries: readonly ProtoMessage[], extras: readonly (Buffer | undefined)[] = []): Buffer {
+  const k = imageKind(name);
+  if (!k) throw new Error(`sim: ${name} is not a CRIU image we write`);
+  const header = k.header === 'single' ? [u32le(MAGIC[k.magic])]
+    : [u32le(k.header === 'service' ? MAGIC.IMG_SERVICE : MAGIC.IMG_COMMON), u32le(MAGIC[k.magic])];
+  const body = entries.flatMap((e, i) => {
+    const rec = record(encodeMessage(i === 0 && k.head ? k.head : k.entry, e));
+    const extra = extras[i];
+    return extra ? [rec, extra] : [rec];
+  });
+  return Buffer.concat([...header, ...body]);
+}
+
+// ---- Message encoders taking camelCase values, one per message. They predate the schemas and are
+// kept for tests that build odd or old-layout images by hand; the sim's own dump uses encodeImage.
 
 // ---- core.proto: task_kobj_ids_entry (also the whole of ids-<pid>.img) ----
 export interface TaskKobjIds {
@@ -138,19 +206,6 @@ export function encodeThreadCore(t: ThreadCoreEntry): Buffer {
     .string(13, t.comm).finish();
 }
 
-/** core-x86.proto thread_info_x86: general registers (user_x86_regs_entry, NATIVE) + an FXSAVE area. */
-export interface X86Regs { ip: Int; sp: Int; bp: Int; ax: Int; orig_ax: Int; fs_base: Int }
-export function encodeThreadInfoX86(r: X86Regs, clearTidAddr: Int): Buffer {
-  const g = proto();
-  const regs: Int[] = [0, 0, 0, 0, r.bp, 0, 0x246, 0, 0, 0, r.ax, 0, 0, 0, 0, r.orig_ax, r.ip, 0x33, 0x246, r.sp, 0x2b, r.fs_base, 0, 0, 0, 0, 0];
-  regs.forEach((v, i) => g.uint(i + 1, v)); // r15 … gs = fields 1..27
-  g.uint(28, 1); // mode NATIVE
-  const zeros = (n: number) => new Array<number>(n).fill(0);
-  const fp = proto().uint(1, 0x37f).uint(2, 0).uint(3, 0).uint(4, 0).uint(5, 0).uint(6, 0).uint(7, 0x1f80).uint(8, 0xffff)
-    .repeatedUint(9, zeros(32)).repeatedUint(10, zeros(64)).repeatedUint(11, zeros(24)).finish();
-  return proto().uint(1, clearTidAddr).message(2, g.finish()).message(3, fp).finish();
-}
-
 export interface CoreEntry { mtype: number; threadInfoX86?: Buffer; tc?: TaskCoreEntry; threadCore?: ThreadCoreEntry }
 export function encodeCore(c: CoreEntry): Buffer {
   return proto().uint(1, c.mtype).message(2, c.threadInfoX86).message(3, c.tc && encodeTaskCore(c.tc))
@@ -180,8 +235,21 @@ export function encodePagemapHead(pagesId: number): Buffer {
   return proto().uint(1, pagesId).finish();
 }
 export interface PagemapEntry { vaddr: Int; nrPages: number; inParent?: boolean; flags?: number }
+/**
+ * A pagemap entry in the form CRIU wrote before 4.2: the page count in field 2 (then called
+ * `nr_pages`). Kept for the older dumps the reader must still read (the aarch64 sample, tests).
+ */
 export function encodePagemapEntry(e: PagemapEntry): Buffer {
   return proto().uint(1, e.vaddr).uint(2, e.nrPages).bool(3, e.inParent).uint(4, e.flags).finish();
+}
+/** Which layout a pagemap entry takes; callers choose, there is no default. */
+export type PagemapForm = 'criu-4.2' | 'pre-4.2';
+/**
+ * A pagemap_entry value for encodeImage. CRIU 4.2 (criu/pagemap.c, afb2e6c3f) writes
+ * `compat_nr_pages = 0` and the count in the uint64 field 5 `nr_pages`; before it, field 2 held the count.
+ */
+export function pagemapEntry(vaddr: Int, nrPages: number, flags: number | undefined, form: PagemapForm): ProtoMessage {
+  return form === 'criu-4.2' ? { vaddr, compat_nr_pages: 0, flags, nr_pages: nrPages } : { vaddr, compat_nr_pages: nrPages, flags };
 }
 
 // ---- fown.proto, sk-opts.proto, regfile.proto, pipe.proto, sk-inet.proto, sk-unix.proto, fdinfo.proto ----

@@ -1,33 +1,35 @@
 /**
- * The non-CRIU files of a checkpoint archive, as the container runtimes write them.
+ * The non-CRIU files of a checkpoint archive, as the container runtimes write them, with the key
+ * sets of the real ones in test/fixtures/real-checkpoints (test/sim-tests/archive-shape.test.ts
+ * compares them).
  *
  * CRI-O (internal/lib/checkpoint.go): config.dump and spec.dump are checkpointctl's
- * metadata.WriteJSONFile → json.MarshalIndent(v, "", "  "); bind.mounts lists external bind
- * mounts [{source, destination, file_type, permissions}]; rootfs-diff.tar is an uncompressed tar of
- * the changed paths (go.podman.io/common crutils.CRCreateRootFsDiffTar) and deleted.files a JSON
- * list of removed paths; the container log is copied in under the literal name
- * `io.kubernetes.cri-o.LogPath`.
+ * metadata.WriteJSONFile → json.MarshalIndent(v, "", "  "); config.dump is checkpointctl's
+ * ContainerConfig {id, name, rootfsImage, rootfsImageRef (the image ID), rootfsImageName, runtime,
+ * createdTime, checkpointedTime, restoredTime, restored}; spec.dump the OCI spec, annotated with
+ * CRI-O's io.kubernetes.cri-o.* keys; bind.mounts lists the spec's bind mounts but those CRI-O
+ * recreates itself (/dev, /dev/shm, /proc, /run, /sys…) as {source, destination, file_type,
+ * permissions}; rootfs-diff.tar is an uncompressed tar of the changed paths (go.podman.io/common
+ * crutils.CRCreateRootFsDiffTar) and deleted.files a JSON list of removed paths; the container log
+ * is copied in under the literal name `io.kubernetes.cri-o.LogPath`.
  * containerd (internal/cri/server/container_checkpoint_linux.go): config.dump is json.Marshal
- * (compact) of the same ContainerConfig; spec.dump is the OCI spec blob; status.dump is the CRI
- * ContainerStatus as JSON; `status` is the CRI plugin's own status file; rootfs-diff.tar is the
- * container's rw layer blob (MediaTypeImageLayerGzip — gzip, with OCI whiteouts for deletions);
- * container.log is the CRI log.
+ * (compact) of the same ContainerConfig (name = the CRI container name, rootfsImageRef =
+ * "sha256:<image ID>"); spec.dump the OCI spec (io.kubernetes.cri.* annotations, no hostname);
+ * status.dump the CRI ContainerStatus as JSON; `status` the CRI plugin's own status file;
+ * rootfs-diff.tar the container's rw layer blob (MediaTypeImageLayerGzip — gzip, with OCI whiteouts
+ * for deletions); container.log the CRI log.
  */
 import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { pack } from 'tar-stream';
+import {
+  bindMounts as containerBindMounts, cgroupPath, logPath, rootfsPath, type ContainerIdentity, type RuntimeLayout,
+} from './container-paths.js';
 
-export type RuntimeLayout = 'crio' | 'containerd';
+export type { RuntimeLayout } from './container-paths.js';
+export { logPath } from './container-paths.js';
 
-export interface ContainerContext {
-  layout: RuntimeLayout;
-  namespace: string;
-  pod: string;
-  podUid: string;
-  container: string;
-  /** 64 hex */
-  containerId: string;
-  sandboxId: string;
+export interface ContainerContext extends ContainerIdentity {
   image: string;
   /** e.g. ghcr.io/acme/app@sha256:… */
   imageRef: string;
@@ -38,14 +40,12 @@ export interface ContainerContext {
   createdAt: number;
   startedAt: number;
   checkpointedAt: number;
-  restartCount: number;
   argv: string[];
   env: string[];
   logLines: string[];
 }
 
 const json = (v: unknown, layout: RuntimeLayout) => Buffer.from(layout === 'crio' ? JSON.stringify(v, null, 2) : JSON.stringify(v));
-const rfc3339 = (ms: number) => new Date(ms).toISOString();
 /** Go's time.Time JSON: RFC 3339 with nanoseconds, trailing zeros trimmed. */
 const goTime = (ms: number) => new Date(ms).toISOString().replace(/\.?0+Z$/, 'Z');
 
@@ -53,18 +53,17 @@ export function crioName(c: ContainerContext): string {
   return `k8s_${c.container}_${c.pod}_${c.namespace}_${c.podUid}_${c.restartCount}`;
 }
 
-export function logPath(c: ContainerContext): string {
-  return `/var/log/pods/${c.namespace}_${c.pod}_${c.podUid}/${c.container}/${c.restartCount}.log`;
-}
+/** containerd's CRI container name (makeContainerName): container_pod_namespace_uid_attempt. */
+const containerdName = (c: ContainerContext) => `${c.container}_${c.pod}_${c.namespace}_${c.podUid}_${c.restartCount}`;
 
 export function configDump(c: ContainerContext): Buffer {
   return json({
     id: c.containerId,
-    name: c.layout === 'crio' ? crioName(c) : c.containerId,
+    name: c.layout === 'crio' ? crioName(c) : containerdName(c),
     rootfsImage: c.image,
-    rootfsImageRef: c.layout === 'crio' ? c.imageId : c.imageRef,
+    rootfsImageRef: c.layout === 'crio' ? c.imageId : `sha256:${c.imageId}`,
     rootfsImageName: c.image,
-    runtime: c.layout === 'crio' ? 'crun' : 'io.containerd.runc.v2',
+    runtime: c.layout === 'crio' ? 'runc' : 'io.containerd.runc.v2',
     createdTime: goTime(c.createdAt),
     checkpointedTime: goTime(c.checkpointedAt),
     restoredTime: '0001-01-01T00:00:00Z',
@@ -72,71 +71,99 @@ export function configDump(c: ContainerContext): Buffer {
   }, c.layout);
 }
 
-export function specDump(c: ContainerContext): Buffer {
-  const sandbox = `/var/run/netns/${c.sandboxId.slice(0, 8)}-${c.sandboxId.slice(8, 12)}-${c.sandboxId.slice(12, 16)}-${c.sandboxId.slice(16, 20)}-${c.sandboxId.slice(20, 32)}`;
-  const annotations: Record<string, string> = c.layout === 'crio' ? {
+const CAPS = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_KILL'];
+const containerdCaps = [...CAPS.slice(0, 4), 'CAP_MKNOD', 'CAP_NET_RAW', ...CAPS.slice(4, 6), 'CAP_SETFCAP', ...CAPS.slice(6), 'CAP_SYS_CHROOT', 'CAP_AUDIT_WRITE'];
+
+function crioAnnotations(c: ContainerContext): Record<string, string> {
+  const userdata = `/run/containers/storage/overlay-containers/${c.sandboxId}/userdata`;
+  const labels = { 'io.kubernetes.container.name': c.container, 'io.kubernetes.pod.name': c.pod, 'io.kubernetes.pod.namespace': c.namespace, 'io.kubernetes.pod.uid': c.podUid };
+  const kubeletAnn = { 'io.kubernetes.container.restartCount': String(c.restartCount), 'io.kubernetes.container.terminationMessagePath': '/dev/termination-log' };
+  const volumes = containerBindMounts(c).filter((m) => m.source.startsWith('/var/lib/kubelet/'))
+    .map((m) => ({ container_path: m.destination, host_path: m.source, readonly: m.readOnly, propagation: 0, selinux_relabel: false }));
+  return {
     'io.container.manager': 'cri-o',
     'io.kubernetes.container.name': c.container,
-    'io.kubernetes.container.restartCount': String(c.restartCount),
-    'io.kubernetes.container.terminationMessagePath': '/dev/termination-log',
+    ...kubeletAnn,
+    'io.kubernetes.cri-o.Annotations': JSON.stringify(kubeletAnn),
     'io.kubernetes.cri-o.ContainerID': c.containerId,
     'io.kubernetes.cri-o.ContainerType': 'container',
-    'io.kubernetes.cri-o.Created': rfc3339(c.createdAt),
-    'io.kubernetes.cri-o.Image': c.imageId,
+    'io.kubernetes.cri-o.Created': goTime(c.createdAt - 40),
+    'io.kubernetes.cri-o.IP.0': c.podIP,
+    'io.kubernetes.cri-o.Image': c.image,
     'io.kubernetes.cri-o.ImageName': c.image,
     'io.kubernetes.cri-o.ImageRef': c.imageId,
+    'io.kubernetes.cri-o.Labels': JSON.stringify(labels),
     'io.kubernetes.cri-o.LogPath': logPath(c),
+    'io.kubernetes.cri-o.Metadata': JSON.stringify(c.restartCount ? { name: c.container, attempt: c.restartCount } : { name: c.container }),
+    'io.kubernetes.cri-o.MountPoint': rootfsPath(c),
     'io.kubernetes.cri-o.Name': crioName(c),
+    'io.kubernetes.cri-o.PlatformRuntimePath': '',
+    'io.kubernetes.cri-o.ResolvPath': `${userdata}/resolv.conf`,
     'io.kubernetes.cri-o.SandboxID': c.sandboxId,
     'io.kubernetes.cri-o.SandboxName': `k8s_${c.pod}_${c.namespace}_${c.podUid}_0`,
+    'io.kubernetes.cri-o.SeccompProfilePath': '',
+    'io.kubernetes.cri-o.Stdin': 'false',
+    'io.kubernetes.cri-o.StdinOnce': 'false',
+    'io.kubernetes.cri-o.TTY': 'false',
+    'io.kubernetes.cri-o.Volumes': JSON.stringify(volumes),
     'io.kubernetes.pod.name': c.pod,
     'io.kubernetes.pod.namespace': c.namespace,
     'io.kubernetes.pod.uid': c.podUid,
-    'io.kubernetes.pod.terminationGracePeriod': '30',
-  } : {
-    'io.kubernetes.cri.container-name': c.container,
-    'io.kubernetes.cri.container-type': 'container',
-    'io.kubernetes.cri.image-name': c.image,
-    'io.kubernetes.cri.sandbox-id': c.sandboxId,
-    'io.kubernetes.cri.sandbox-name': c.pod,
-    'io.kubernetes.cri.sandbox-namespace': c.namespace,
-    'io.kubernetes.cri.sandbox-uid': c.podUid,
+    'kubernetes.io/config.source': 'api',
   };
-  const caps = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_KILL'];
-  return json({
-    ociVersion: '1.0.2-dev',
-    process: {
-      user: { uid: 1000, gid: 1000, additionalGids: [1000] }, args: c.argv, env: c.env, cwd: '/app',
-      capabilities: { bounding: caps, effective: caps, permitted: caps }, oomScoreAdj: 1000,
-    },
-    root: { path: c.layout === 'crio' ? `/var/lib/containers/storage/overlay/${c.containerId}/merged` : 'rootfs' },
-    hostname: c.pod,
-    mounts: [
-      { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
-      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/etc/hosts', type: 'bind', source: `/var/lib/kubelet/pods/${c.podUid}/etc-hosts`, options: ['rbind', 'rprivate', 'rw'] },
-      { destination: '/dev/termination-log', type: 'bind', source: `/var/lib/kubelet/pods/${c.podUid}/containers/${c.container}/0a1b2c3d`, options: ['rbind', 'rprivate', 'rw'] },
-      { destination: '/var/run/secrets/kubernetes.io/serviceaccount', type: 'bind', source: `/var/lib/kubelet/pods/${c.podUid}/volumes/kubernetes.io~projected/kube-api-access-7xk2p`, options: ['rbind', 'rprivate', 'ro'] },
-    ],
-    annotations,
-    linux: {
-      cgroupsPath: `kubepods-besteffort-pod${c.podUid.replace(/-/g, '_')}.slice:crio:${c.containerId}`,
-      namespaces: [{ type: 'pid' }, { type: 'network', path: sandbox }, { type: 'ipc', path: sandbox.replace('netns', 'ipcns') }, { type: 'uts', path: sandbox.replace('netns', 'utsns') }, { type: 'mount' }],
-      maskedPaths: ['/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/timer_list', '/sys/firmware'],
-      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-    },
-  }, c.layout);
 }
 
+export function specDump(c: ContainerContext): Buffer {
+  const crio = c.layout === 'crio';
+  const netns = `/var/run/netns/${c.sandboxId.slice(0, 8)}-${c.sandboxId.slice(8, 12)}-${c.sandboxId.slice(12, 16)}-${c.sandboxId.slice(16, 20)}-${c.sandboxId.slice(20, 32)}`;
+  const sandboxPid = `/proc/${Math.max(2, c.hostPid - 40)}/ns`;
+  const caps = crio ? CAPS : containerdCaps;
+  const m = (destination: string, type: string, source: string, options: string[]) => ({ destination, type, source, options });
+  const mounts = [
+    m('/proc', 'proc', 'proc', ['nosuid', 'noexec', 'nodev']),
+    m('/dev', 'tmpfs', 'tmpfs', ['nosuid', 'strictatime', 'mode=755', 'size=65536k']),
+    m('/dev/pts', 'devpts', 'devpts', ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5']),
+    m('/dev/mqueue', 'mqueue', 'mqueue', ['nosuid', 'noexec', 'nodev']),
+    m('/sys', 'sysfs', 'sysfs', ['nosuid', 'noexec', 'nodev', 'ro']),
+    m('/sys/fs/cgroup', 'cgroup', 'cgroup', ['nosuid', 'noexec', 'nodev', 'relatime', 'ro']),
+    ...containerBindMounts(c).map((b) => m(b.destination, 'bind', b.source, crio ? ['rw', 'bind', ...(b.readOnly ? ['ro'] : [])] : ['rbind', 'rprivate', b.readOnly ? 'ro' : 'rw'])),
+  ];
+  const spec = {
+    ociVersion: crio ? '1.2.0' : '1.2.1',
+    process: {
+      user: { uid: 1000, gid: 1000, additionalGids: [1000] }, args: c.argv, env: c.env, cwd: '/app',
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      ...(crio ? { rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1_048_576, soft: 1_048_576 }, { type: 'RLIMIT_NPROC', hard: 4096, soft: 4096 }] } : { oomScoreAdj: 1000 }),
+    },
+    root: { path: rootfsPath(c) },
+    ...(crio && { hostname: c.pod }),
+    mounts,
+    annotations: crio ? crioAnnotations(c) : {
+      'io.kubernetes.cri.container-name': c.container,
+      'io.kubernetes.cri.container-type': 'container',
+      'io.kubernetes.cri.image-name': c.image,
+      'io.kubernetes.cri.sandbox-id': c.sandboxId,
+      'io.kubernetes.cri.sandbox-name': c.pod,
+      'io.kubernetes.cri.sandbox-namespace': c.namespace,
+      'io.kubernetes.cri.sandbox-uid': c.podUid,
+    },
+    linux: {
+      resources: crio ? { devices: [{ allow: false, access: 'rwm' }], pids: { limit: -1 } } : { devices: [{ allow: false, access: 'rwm' }], memory: {}, cpu: { shares: 2 } },
+      cgroupsPath: cgroupPath(c),
+      namespaces: crio
+        ? [{ type: 'pid' }, { type: 'network', path: netns }, { type: 'ipc', path: netns.replace('netns', 'ipcns') }, { type: 'uts', path: netns.replace('netns', 'utsns') }, { type: 'mount' }]
+        : [{ type: 'pid' }, { type: 'ipc', path: `${sandboxPid}/ipc` }, { type: 'uts', path: `${sandboxPid}/uts` }, { type: 'mount' }, { type: 'network', path: `${sandboxPid}/net` }],
+    },
+  };
+  return json(spec, c.layout);
+}
+
+/** CRI-O's bind.mounts: the spec's bind mounts but those it sets up itself (containerMounts in internal/lib/checkpoint.go). */
 export function bindMounts(c: ContainerContext): Buffer {
-  const f = (source: string, destination: string, file_type: string, permissions: number) => ({ source, destination, file_type, permissions });
-  return json([
-    f(`/var/lib/kubelet/pods/${c.podUid}/etc-hosts`, '/etc/hosts', 'file', 0o644),
-    f(`/var/lib/kubelet/pods/${c.podUid}/containers/${c.container}/0a1b2c3d`, '/dev/termination-log', 'file', 0o666),
-    f(`/run/containers/storage/overlay-containers/${c.sandboxId}/userdata/hostname`, '/etc/hostname', 'file', 0o644),
-    f(`/run/containers/storage/overlay-containers/${c.sandboxId}/userdata/resolv.conf`, '/etc/resolv.conf', 'file', 0o644),
-    f(`/var/lib/kubelet/pods/${c.podUid}/volumes/kubernetes.io~projected/kube-api-access-7xk2p`, '/var/run/secrets/kubernetes.io/serviceaccount', 'directory', 0o755),
-  ], 'crio');
+  const own = new Set(['/dev', '/dev/shm', '/proc', '/run', '/run/.containerenv', '/run/secrets', '/sys']);
+  return json(containerBindMounts(c).filter((b) => !own.has(b.destination)).map((b) => ({
+    source: b.source, destination: b.destination, file_type: b.fileType, permissions: b.fileType === 'directory' ? 0o755 : 0o644,
+  })), 'crio');
 }
 
 export const DELETED_FILES = ['/var/log/app/access.log'];
@@ -146,40 +173,26 @@ export function statusDump(c: ContainerContext): Buffer {
   const ns = (ms: number) => ms * 1_000_000;
   return json({
     id: c.containerId, metadata: { name: c.container, attempt: c.restartCount || undefined }, state: 1,
-    created_at: ns(c.createdAt), started_at: ns(c.startedAt), image: { image: c.image }, image_ref: c.imageRef,
+    created_at: ns(c.createdAt), started_at: ns(c.startedAt), image: { image: c.image }, image_ref: `sha256:${c.imageId}`,
     labels: { 'io.kubernetes.container.name': c.container, 'io.kubernetes.pod.name': c.pod, 'io.kubernetes.pod.namespace': c.namespace, 'io.kubernetes.pod.uid': c.podUid },
-    annotations: { 'io.kubernetes.container.restartCount': String(c.restartCount), 'io.kubernetes.container.terminationMessagePath': '/dev/termination-log', 'io.kubernetes.pod.terminationGracePeriod': '30' },
-    mounts: [{ container_path: '/var/run/secrets/kubernetes.io/serviceaccount', host_path: `/var/lib/kubelet/pods/${c.podUid}/volumes/kubernetes.io~projected/kube-api-access-7xk2p`, readonly: true }],
+    annotations: { 'io.kubernetes.container.restartCount': String(c.restartCount), 'io.kubernetes.container.terminationMessagePath': '/dev/termination-log',
+      'io.kubernetes.container.terminationMessagePolicy': 'File', 'io.kubernetes.pod.terminationGracePeriod': '30' },
+    mounts: containerBindMounts(c).filter((b) => b.source.startsWith('/var/lib/kubelet/')).map((b) => ({ container_path: b.destination, host_path: b.source, readonly: b.readOnly || undefined })),
     log_path: logPath(c),
+    resources: { linux: { cpu_shares: 2, oom_score_adj: 1000 } },
+    user: { linux: { uid: 1000, gid: 1000, supplemental_groups: [1000] } },
   }, 'containerd');
 }
 
 /** The containerd CRI plugin's own `status` file (versioned containerstore.Status). */
 export function containerdStatus(c: ContainerContext): Buffer {
-  return json({ Version: 'v1', Pid: c.hostPid, CreatedAt: c.createdAt * 1_000_000, StartedAt: c.startedAt * 1_000_000, FinishedAt: 0, ExitCode: 0, Reason: '', Message: '', Starting: false, Removing: false, Unknown: false, Resources: null }, 'containerd');
+  return json({ Version: 'v1', Pid: c.hostPid, CreatedAt: c.createdAt * 1_000_000, StartedAt: c.startedAt * 1_000_000, FinishedAt: 0, ExitCode: 0,
+    Reason: '', Message: '', Resources: { linux: { cpu_shares: 2, oom_score_adj: 1000 } }, Restore: false }, 'containerd');
 }
 
 /** The CRI log format: `<RFC3339Nano> stdout F <line>`. */
 export function criLog(c: ContainerContext): Buffer {
   return Buffer.from(c.logLines.map((l, i) => `${new Date(c.startedAt + i * 1000).toISOString().replace('Z', '000000Z')} stdout F ${l}\n`).join(''));
-}
-
-export function dumpLog(c: ContainerContext, pids: number[]): Buffer {
-  const t = (s: number) => `(${s.toFixed(6).padStart(9, '0')})`;
-  const lines = [
-    `${t(0)} Version: 3.19 (gitid 0)`,
-    `${t(0.000021)} Running on Linux 6.8.0-49-generic #49-Ubuntu SMP PREEMPT_DYNAMIC x86_64`,
-    `${t(0.000154)} Will dump/restore TCP connections`,
-    `${t(0.000160)} Leaving tasks running after dump`,
-    `${t(0.001822)} Dumping processes (pid: ${c.hostPid} comm: sh)`,
-    `${t(0.002003)} ========================================`,
-    ...pids.map((p, i) => `${t(0.00231 + i * 0.00041)} Seized task ${p}, state 1`),
-    `${t(0.004188)} Collecting netns 9/${c.hostPid}`,
-    `${t(0.011432)} Dumping pstree (pid: ${c.hostPid})`,
-    `${t(0.019871)} Writing stats`,
-    `${t(0.020010)} Dumping finished successfully`,
-  ];
-  return Buffer.from(lines.join('\n') + '\n');
 }
 
 async function tarToBuffer(entries: { name: string; mode: number; mtime: Date; body?: Buffer }[]): Promise<Buffer> {
