@@ -3,7 +3,9 @@ import type { Logger } from 'pino';
 import { AmberError } from '../core/amber-error.js';
 import type { Capture, CaptureStatus } from '../core/capture.js';
 import { newCapture, type CaptureQueue, type CaptureRequest, type EnqueueResult, type ListOptions } from '../queue/capture-queue.js';
+import { podKey } from '../core/join-capture.js';
 import { apiFailure, describeFailure, retryDelayMs, type Backoff } from './api-failure.js';
+import { joinCaptureResource, joinedDuplicate, joinHosts, type CaptureResourceAccess } from './join-capture-resource.js';
 import { ANNOTATIONS, CAPTURE_GROUP, CAPTURE_PLURAL, CAPTURE_VERSION, captureName, digest40, fromResource, LABELS, toResource, type CaptureResource } from './capture-resource.js';
 
 /** Where the responder learns a target's node before it creates the Capture (the agent there takes it). */
@@ -61,6 +63,24 @@ export class KubeQueue implements CaptureQueue {
   private readonly cache = new Map<string, Capture>();
   private readonly sleepers = new Set<() => void>();
 
+  private readonly podLanes = new Map<string, Promise<unknown>>();
+  /** what a join reads and writes (join-capture-resource.ts) */
+  private readonly resources: CaptureResourceAccess = {
+    get: async (name) => {
+      try {
+        return (await this.call('get', () => this.api.getNamespacedCustomObject({ ...this.base, name }))) as CaptureResource;
+      } catch (e) {
+        if (e instanceof AmberError && e.details['status'] === 404) return undefined;
+        throw e;
+      }
+    },
+    replace: async (name, body) => {
+      const saved = (await this.call('join', () => this.api.replaceNamespacedCustomObject({ ...this.base, name, body }))) as CaptureResource;
+      this.remember(saved);
+      return saved;
+    },
+  };
+
   constructor(private readonly o: KubeQueueOptions) {
     this.api = o.kc.makeApiClient(CustomObjectsApi);
   }
@@ -69,7 +89,21 @@ export class KubeQueue implements CaptureQueue {
     return { group: CAPTURE_GROUP, version: CAPTURE_VERSION, namespace: this.o.namespace, plural: CAPTURE_PLURAL };
   }
 
-  async enqueue(request: CaptureRequest): Promise<EnqueueResult> {
+  /**
+   * Requests for one pod are decided one after another in this process, so that the decisions of
+   * one alert (several policies) see each other's Captures and join rather than freeze it twice.
+   */
+  enqueue(request: CaptureRequest): Promise<EnqueueResult> {
+    const pod = podKey(request.spec.target);
+    const run = (this.podLanes.get(pod) ?? Promise.resolve()).catch(() => undefined).then(() => this.enqueueNow(request));
+    this.podLanes.set(pod, run);
+    void run.catch(() => undefined).then(() => {
+      if (this.podLanes.get(pod) === run) this.podLanes.delete(pod);
+    });
+    return run;
+  }
+
+  private async enqueueNow(request: CaptureRequest): Promise<EnqueueResult> {
     if (request.deliveryKey !== undefined) {
       const same = await this.listResources(`${LABELS.delivery}=${digest40(request.deliveryKey)}`);
       const first = same[0];
@@ -79,6 +113,14 @@ export class KubeQueue implements CaptureQueue {
     const earlier = await this.listResources(`${LABELS.dedupe}=${digest40(request.dedupeKey)}`);
     const latest = earlier.filter((c) => c.dedupeKey === request.dedupeKey).sort((a, b) => seqOf(b, this.names) - seqOf(a, this.names))[0];
     if (latest && now - Date.parse(latest.createdAt) < request.cooldownMs) return { capture: latest, duplicate: true };
+    const samePod = await this.listResources(`${LABELS.pod}=${digest40(podKey(request.spec.target))}`);
+    const joinedEarlier = joinedDuplicate(samePod, request, now);
+    if (joinedEarlier) return { capture: joinedEarlier, duplicate: true };
+    for (const host of joinHosts(samePod, request)) {
+      const name = this.names.get(host.id);
+      const joined = name === undefined ? undefined : await joinCaptureResource(this.resources, name, request, now);
+      if (joined) return { capture: joined, duplicate: false, joined: true };
+    }
     const seq = latest ? seqOf(latest, this.names) + 1 : 0;
     const at = new Date(now).toISOString();
     const placed = this.o.place ? await this.o.place(request.spec.target) : undefined;
@@ -210,13 +252,8 @@ export class KubeQueue implements CaptureQueue {
   }
 
   private async getByName(name: string): Promise<Capture | undefined> {
-    try {
-      const r = (await this.call('get', () => this.api.getNamespacedCustomObject({ ...this.base, name }))) as CaptureResource;
-      return this.remember(r);
-    } catch (e) {
-      if (e instanceof AmberError && e.details['status'] === 404) return undefined;
-      throw e;
-    }
+    const r = await this.resources.get(name);
+    return r && this.remember(r);
   }
 
   private async listResources(labelSelector: string | undefined): Promise<Capture[]> {

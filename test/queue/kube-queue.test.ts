@@ -81,6 +81,8 @@ t.test('the cooldown and re-deliveries hold across replicas; after the cooldown 
   t.equal((await b.enqueue(request('web-2', { cooldownMs: 300 }))).duplicate, true, 'within the cooldown');
   await new Promise((r) => setTimeout(r, 350));
   t.equal((await b.enqueue(request('web-2', { cooldownMs: 300, deliveryKey: 'uuid-1' }))).duplicate, true, 're-delivery of the same signal, whatever the cooldown');
+  // the first capture has its archive by now: one still Pending would be joined (one freeze per container)
+  await b.updateStatus(first.capture.id, { ...first.capture.status, phase: 'Uploading' });
   const second = await b.enqueue(request('web-2', { cooldownMs: 300 }));
   t.equal(second.duplicate, false, 'after the cooldown');
   t.not(second.capture.id, first.capture.id);
@@ -97,6 +99,7 @@ t.test('a target that cannot be placed is recorded Failed with its reason', asyn
 t.test('an agent sees only its node’s Captures, through list and watch, and writes status', async (t) => {
   const { sim, responder, agent } = await setUp(t);
   sim.addPod({ namespace: 'shop', name: 'on-a', node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] });
+  sim.addPod({ namespace: 'shop', name: 'on-a2', node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] });
   sim.addPod({ namespace: 'shop', name: 'on-b', node: 'node-b', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] });
   const r = responder();
   const early = await r.enqueue(request('on-a'));
@@ -105,9 +108,9 @@ t.test('an agent sees only its node’s Captures, through list and watch, and wr
   const onA = agent('node-a');
   onA.watch((c) => seenA.push(c));
   const later = await r.enqueue(request('on-b'));
-  await r.enqueue(request('on-a', { cooldownMs: 0 }));
+  await r.enqueue(request('on-a2'));
   await waitFor(() => seenA.length >= 2);
-  t.same(seenA.map((c) => c.spec.target.pod), ['on-a', 'on-a'], 'the listed one and the watched one, not node-b’s');
+  t.same(seenA.map((c) => c.spec.target.pod), ['on-a', 'on-a2'], 'the listed one and the watched one, not node-b’s');
   t.same((await onB.list()).map((c) => c.id), [later.capture.id]);
   const updated = await onA.updateStatus(early.capture.id, { ...early.capture.status, phase: 'Checkpointing', attempts: 1, phaseTimes: { ...early.capture.status.phaseTimes, Checkpointing: new Date().toISOString() } });
   t.equal(updated.status.phase, 'Checkpointing');
