@@ -131,3 +131,12 @@ export function retryDelayMs(attempt: number, backoff: Backoff, retryAfterSecond
   const asked = retryAfterSeconds === undefined ? 0 : Math.min(RETRY_AFTER_CAP_MS, retryAfterSeconds * 1000);
   return Math.max(jittered, asked);
 }
+
+/** A failed call of the Capture queue as the error it throws: KUBE_FORBIDDEN for 401/403, else QUEUE_UNAVAILABLE, with the facts. */
+export function queueError(what: string, f: ApiFailure): AmberError {
+  const details = {
+    what, ...(f.status !== undefined ? { status: f.status } : {}), message: f.message,
+    ...(f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds } : {}),
+  };
+  return new AmberError(f.status === 401 || f.status === 403 ? 'KUBE_FORBIDDEN' : 'QUEUE_UNAVAILABLE', details);
+}

@@ -4,8 +4,10 @@ import { AmberError } from '../core/amber-error.js';
 import type { Capture, CaptureStatus } from '../core/capture.js';
 import { newCapture, type CaptureQueue, type CaptureRequest, type EnqueueResult, type ListOptions } from '../queue/capture-queue.js';
 import { podKey } from '../core/join-capture.js';
-import { apiFailure, describeFailure, retryDelayMs, type Backoff } from './api-failure.js';
+import { KeyedLanes } from '../core/keyed-lanes.js';
+import { apiFailure, describeFailure, queueError, retryDelayMs, type Backoff } from './api-failure.js';
 import { joinCaptureResource, joinedDuplicate, joinHosts, type CaptureResourceAccess } from './join-capture-resource.js';
+import { watchOnce } from './watch-once.js';
 import { ANNOTATIONS, CAPTURE_GROUP, CAPTURE_PLURAL, CAPTURE_VERSION, captureName, digest40, fromResource, LABELS, toResource, type CaptureResource } from './capture-resource.js';
 
 /** Where the responder learns a target's node before it creates the Capture (the agent there takes it). */
@@ -63,7 +65,7 @@ export class KubeQueue implements CaptureQueue {
   private readonly cache = new Map<string, Capture>();
   private readonly sleepers = new Set<() => void>();
 
-  private readonly podLanes = new Map<string, Promise<unknown>>();
+  private readonly podLanes = new KeyedLanes();
   /** what a join reads and writes (join-capture-resource.ts) */
   private readonly resources: CaptureResourceAccess = {
     get: async (name) => {
@@ -94,13 +96,7 @@ export class KubeQueue implements CaptureQueue {
    * one alert (several policies) see each other's Captures and join rather than freeze it twice.
    */
   enqueue(request: CaptureRequest): Promise<EnqueueResult> {
-    const pod = podKey(request.spec.target);
-    const run = (this.podLanes.get(pod) ?? Promise.resolve()).catch(() => undefined).then(() => this.enqueueNow(request));
-    this.podLanes.set(pod, run);
-    void run.catch(() => undefined).then(() => {
-      if (this.podLanes.get(pod) === run) this.podLanes.delete(pod);
-    });
-    return run;
+    return this.podLanes.run(podKey(request.spec.target), () => this.enqueueNow(request));
   }
 
   private async enqueueNow(request: CaptureRequest): Promise<EnqueueResult> {
@@ -298,11 +294,7 @@ export class KubeQueue implements CaptureQueue {
         this.healthy = false;
         this.lastFailure = `${what}: ${describeFailure(f)}`;
       }
-      const details = {
-        what, ...(f.status !== undefined ? { status: f.status } : {}), message: f.message,
-        ...(f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds } : {}),
-      };
-      throw new AmberError(f.status === 401 || f.status === 403 ? 'KUBE_FORBIDDEN' : 'QUEUE_UNAVAILABLE', details);
+      throw queueError(what, f);
     }
   }
 
@@ -376,7 +368,16 @@ export class KubeQueue implements CaptureQueue {
         }
       }
       const started = Date.now();
-      const ended = await this.watchOnce(labelSelector, resourceVersion, (rv) => (resourceVersion = rv));
+      const path = `/apis/${CAPTURE_GROUP}/${CAPTURE_VERSION}/namespaces/${this.o.namespace}/${CAPTURE_PLURAL}`;
+      const ended = await watchOnce(new Watch(this.o.kc), path, { labelSelector, resourceVersion }, {
+        resourceVersion: (rv) => (resourceVersion = rv),
+        changed: (r) => this.report(r),
+        deleted: (r) => this.forget(r),
+        started: (controller) => {
+          this.watching = controller;
+          if (this.closed) controller.abort();
+        },
+      });
       if (this.closed) break;
       // a watch that brought something or lasted was working: a failure after it is the first in a row
       const worked = ended.events > 0 || Date.now() - started >= SHORT_WATCH_MS;
@@ -392,42 +393,6 @@ export class KubeQueue implements CaptureQueue {
       }
       await this.pause(delayMs);
     }
-  }
-
-  /** One watch, until it ends: how (410, an error) and how many events it brought. */
-  private watchOnce(labelSelector: string | undefined, resourceVersion: string | undefined, seenRv: (rv: string) => void): Promise<{ gone: boolean; error?: unknown; events: number }> {
-    const path = `/apis/${CAPTURE_GROUP}/${CAPTURE_VERSION}/namespaces/${this.o.namespace}/${CAPTURE_PLURAL}`;
-    return new Promise((resolve) => {
-      let gone = false;
-      let events = 0;
-      void new Watch(this.o.kc)
-        .watch(
-          path,
-          { allowWatchBookmarks: true, ...(labelSelector !== undefined ? { labelSelector } : {}), ...(resourceVersion !== undefined ? { resourceVersion } : {}) },
-          (type, obj: CaptureResource & { code?: number }) => {
-            events++;
-            if (type === 'ERROR') {
-              gone ||= obj.code === 410;
-              return;
-            }
-            if (obj.metadata?.resourceVersion !== undefined) seenRv(obj.metadata.resourceVersion);
-            if (type === 'ADDED' || type === 'MODIFIED') this.report(obj);
-            if (type === 'DELETED') this.forget(obj);
-          },
-          (err: unknown) => {
-            const statusCode = (err as { statusCode?: number } | null)?.statusCode;
-            if (gone || statusCode === 410) resolve({ gone: true, events });
-            else resolve({ gone: false, events, ...(err !== null && err !== undefined ? { error: err } : {}) });
-          },
-        )
-        .then(
-          (controller) => {
-            this.watching = controller;
-            if (this.closed) controller.abort();
-          },
-          (err: unknown) => resolve({ gone: false, error: err, events }),
-        );
-    });
   }
 
   private report(r: CaptureResource): void {

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Agent, request } from 'undici';
 import { AmberError } from '../core/amber-error.js';
+import { KeyedLanes } from '../core/keyed-lanes.js';
 import { kubeletFailure, trimRuntimeText } from './kubelet-answer.js';
 
 export interface KubeletClientOptions {
@@ -30,7 +31,7 @@ export interface CheckpointResult {
  */
 export class KubeletClient {
   private readonly agent: Agent;
-  private readonly lanes = new Map<string, Promise<unknown>>();
+  private readonly lanes = new KeyedLanes();
 
   constructor(private readonly options: KubeletClientOptions) {
     this.agent = new Agent({
@@ -52,15 +53,8 @@ export class KubeletClient {
     // Lanes are keyed like the archive name (pod_namespace-container): `api`/`team-a`/`web` and
     // `api`/`team`/`a-web` share a file name, so they must share a lane too.
     const lane = `${kubelet.host}|${pod}_${namespace}-${container}`;
-    const previous = this.lanes.get(lane) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => this.call(kubelet, namespace, pod, container, timeoutSeconds));
     // The next checkpoint of this container waits for this one and for the next second to begin.
-    const settled = run.then(nextSecond, nextSecond);
-    this.lanes.set(lane, settled);
-    void settled.then(() => {
-      if (this.lanes.get(lane) === settled) this.lanes.delete(lane);
-    });
-    return run;
+    return this.lanes.run(lane, () => this.call(kubelet, namespace, pod, container, timeoutSeconds), nextSecond);
   }
 
   private async call(kubelet: { host: string; port: number }, namespace: string, pod: string, container: string, timeoutSeconds: number): Promise<CheckpointResult> {
