@@ -1,6 +1,9 @@
 // bench/inspect: amber's memory search — `inspectCheckpoint` with a search, the code `amber inspect
 // --search` runs (built, from dist/) — over a generated checkpoint archive with ≥ 1 GiB of pages,
-// against `grep -c PATTERN FILE` of the same archive, in the same run; and amber's peak RSS.
+// against `grep -c PATTERN FILE` of the same archive, in the same run; and amber's peak RSS. The
+// archive is the simulated cluster's CRI-O archive, which has the shape of a real one (CRIU 4.2
+// images, PE_LAZY | PE_PRESENT pagemaps, CRI-O's members; test/sim-tests/archive-shape.test.ts);
+// an inspection with warnings fails the run.
 // Usage: npm run build && node bench/inspect.mjs [GiB of pages, default 1]   (BENCH_ROUNDS, default 3)
 // The archive is read as `readFileChunks` reads it (1 MiB chunks, reused buffers); one more run per
 // round reads it with createReadStream, to show what the reader costs.
@@ -79,6 +82,9 @@ try {
     runs.amberLiteralStream.push(last.amberLiteralStream = amber(path, LITERAL, 'stream'));
     console.error(`round ${i + 1}: ${Object.entries(last).map(([k, v]) => `${k} ${v.seconds.toFixed(3)} s`).join(', ')}`);
   }
+  // the archive must read as a real one does: cleanly
+  const warned = Object.entries(last).filter(([k, v]) => k.startsWith('amber') && v.warnings !== 0);
+  if (warned.length > 0) throw new Error(`the inspection warned: ${warned.map(([k, v]) => `${k} ${v.warnings}`).join(', ')}`);
   const mbs = (s) => size / 1e6 / s;
   const sec = (k) => median(runs[k].map((r) => r.seconds));
   const peak = (k) => Math.max(...runs[k].map((r) => r.peakMiB));
