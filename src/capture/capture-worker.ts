@@ -1,8 +1,12 @@
 import type { Capture } from '../core/capture.js';
 import { resolveTarget, type ResolvedTarget } from '../kube/resolve-target.js';
 import type { CaptureDeps } from './capture-context.js';
-import { runCapture } from './run-capture.js';
+import { isAmberError } from '../core/amber-error.js';
+import { runCapture, TRANSIENT } from './run-capture.js';
 import { Semaphore } from './semaphore.js';
+
+/** The longest wait before a run stopped by the queue is tried again. */
+const MAX_CRASH_RETRY_MS = 60_000;
 
 export interface CaptureWorker {
   /** Resolves once every running capture has finished its current attempt. */
@@ -26,6 +30,8 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
   const running = new Map<string, Promise<void>>();
   const timers = new Set<NodeJS.Timeout>();
   const settledWaiters = new Map<string, ((c: Capture) => void)[]>();
+  /** runs in a row that ended on a transient failure of the queue, per capture */
+  const crashes = new Map<string, number>();
   let stopped = false;
 
   const finish = (capture: Capture) => {
@@ -45,7 +51,22 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
         if (finish(capture) || !capture.status.retryAt) return;
         later(id, capture.status.retryAt);
       })
-      .catch((e: unknown) => deps.log.error({ err: e, capture: id }, 'capture run crashed; it will resume at the next start'))
+      .then(() => {
+        crashes.delete(id);
+      })
+      .catch((e: unknown) => {
+        // The queue itself failed (read or write): the attempt could not even record its failure.
+        // That passes by itself, so the run is tried again later rather than left until a restart.
+        if (isAmberError(e) && TRANSIENT.has(e.code)) {
+          const n = (crashes.get(id) ?? 0) + 1;
+          crashes.set(id, n);
+          const retryInMs = Math.min(MAX_CRASH_RETRY_MS, deps.settings.retryBaseMs * 2 ** (n - 1));
+          deps.log.warn({ err: e, capture: id, code: e.code, retryInMs }, 'capture run stopped by a failure of the queue; trying again');
+          later(id, new Date(Date.now() + retryInMs).toISOString());
+        } else {
+          deps.log.error({ err: e, capture: id }, 'capture run crashed; it will resume at the next start');
+        }
+      })
       .finally(() => running.delete(id));
     running.set(id, run);
   };
@@ -96,9 +117,10 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
           resolve(c);
         };
         settledWaiters.set(id, [...(settledWaiters.get(id) ?? []), done]);
+        // a capture settled already; if the queue cannot say now, the worker's own end of the run will
         void deps.queue.get(id).then((c) => {
           if (c && isSettled(c)) finish(c);
-        });
+        }, () => undefined);
       });
     },
   };

@@ -10,7 +10,8 @@ import { produceReport } from './produce-report.js';
 import { layoutOf, localArchive, uploadArtifacts, type Save } from './upload-artifacts.js';
 import { sealBundle } from './seal-bundle.js';
 
-const TRANSIENT: ReadonlySet<ErrorCode> = new Set([
+/** Codes of failures that pass by themselves: the attempt is retried with backoff. */
+export const TRANSIENT: ReadonlySet<ErrorCode> = new Set([
   'KUBE_API_UNAVAILABLE', 'KUBELET_UNREACHABLE', 'QUEUE_UNAVAILABLE', 'STORE_UNAVAILABLE', 'STORE_LOCK_FAILED',
   // another client's checkpoint of the container holds it paused: the next attempt finds it free
   'CHECKPOINT_IN_PROGRESS',

@@ -9,6 +9,7 @@ import { Semaphore } from '../../src/capture/semaphore.js';
 import { createLogger } from '../../src/cli/create-logger.js';
 import { planCapture } from '../../src/core/decision.js';
 import { loadOrCreateSigningKey } from '../../src/evidence/signing-key.js';
+import type { CaptureQueue } from '../../src/queue/capture-queue.js';
 import { FileQueue } from '../../src/queue/file-queue.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
 import type { PutMeta, StoredObject } from '../../src/storage/object-store.js';
@@ -148,5 +149,36 @@ t.test('a capture whose pod read fails early is retried like any other attempt',
   const done = await worker.settled(capture.id);
   t.equal(done.status.phase, 'Sealed');
   t.equal(done.status.attempts, 2, 'the early read failed the first attempt; the second read its own');
+  await worker.stop();
+});
+
+t.test('a run stopped because the queue itself failed is tried again, not left until a restart', async (t) => {
+  const { deps, queue, enqueue } = await setup(t, new MemoryStore());
+  const { AmberError } = await import('../../src/core/amber-error.js');
+  const sink = new LogSink();
+  let failGets = 2;
+  // the queue the worker sees: its first reads of the capture fail as an unavailable API server would
+  const flaky: CaptureQueue = {
+    enqueue: (r) => queue.enqueue(r), list: (o) => queue.list(o), updateStatus: (id, st) => queue.updateStatus(id, st),
+    watch: (l) => queue.watch(l), watchAccepted: (l) => queue.watchAccepted(l), isReady: () => queue.isReady(), close: () => queue.close(),
+    get: async (id: string) => {
+      if (failGets > 0) {
+        failGets--;
+        throw new AmberError('QUEUE_UNAVAILABLE', { what: 'list', status: 429, message: 'storage is (re)initializing' });
+      }
+      return queue.get(id);
+    },
+  };
+  const { capture } = await enqueue('web-1');
+  // found at start: each run reads the capture first
+  const worker = await startCaptureWorker({ ...deps, queue: flaky, log: createLogger('warn', sink), settings: { ...deps.settings, retryBaseMs: 5 } });
+  while (failGets > 0) await new Promise((r) => setTimeout(r, 5));
+  const done = await worker.settled(capture.id, 10_000);
+  t.equal(done.status.phase, 'Sealed');
+  t.equal(failGets, 0);
+  const lines = sink.lines.filter((l) => l['msg'] === 'capture run stopped by a failure of the queue; trying again');
+  t.equal(lines.length, 2, 'one line per failure');
+  t.match(lines.map((l) => l['retryInMs']), [5, 10], 'backing off');
+  t.match(lines[0], { capture: capture.id, code: 'QUEUE_UNAVAILABLE' });
   await worker.stop();
 });
