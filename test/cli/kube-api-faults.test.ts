@@ -5,8 +5,7 @@
  * running, /readyz says 503 (with the reason) until the first list succeeded, the log has one
  * line per failure and no HTTP body or header, and Captures are taken and sealed afterwards.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import t from 'tap';
 import { createLogger } from '../../src/cli/create-logger.js';
@@ -16,7 +15,8 @@ import { KubeQueue } from '../../src/kube/kube-queue.js';
 import { placeTarget } from '../../src/kube/place-target.js';
 import { LogSink } from '../helpers/log-sink.js';
 import { spawnAmber, type AmberProcess } from '../helpers/run-amber.js';
-import { startSimCluster, type SimCluster } from '../sim/sim-cluster.js';
+import { simForProcesses } from '../helpers/sim-processes.js';
+import type { SimCluster } from '../sim/sim-cluster.js';
 
 const NS = 'amber-system';
 const CAPTURES = `/apis/forensics.amber.dev/v1alpha1/namespaces/${NS}/captures`;
@@ -42,14 +42,7 @@ async function readyz(url: string): Promise<{ status: number; body: Record<strin
 }
 
 async function setUp(t: { teardown(fn: () => unknown): void }): Promise<{ root: string; sim: SimCluster; common: string[]; procs: AmberProcess[] }> {
-  const root = await mkdtemp(join(tmpdir(), 'amber-apifaults-'));
-  const sim = await startSimCluster({ nodes: ['node-a'], root: join(root, 'sim') });
-  const procs: AmberProcess[] = [];
-  t.teardown(async () => {
-    for (const p of procs) p.child.kill('SIGKILL');
-    await sim.close();
-    await rm(root, { recursive: true, force: true });
-  });
+  const { root, sim, procs } = await simForProcesses(t, 'apifaults');
   // the backoff bounds are settings (YAML only); short here so the test takes seconds
   const config = join(root, 'amber.yaml');
   await writeFile(config, 'kube:\n  apiBackoffBaseMs: 100\n  apiBackoffMaxMs: 400\n');

@@ -1,22 +1,14 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { runCli } from '../../src/cli/run-cli.js';
 import { loadOrCreateSigningKey } from '../../src/evidence/signing-key.js';
-import { startSimCluster } from '../sim/sim-cluster.js';
-import { spawnAmber, type AmberProcess } from '../helpers/run-amber.js';
+import { spawnAmber } from '../helpers/run-amber.js';
+import { simForProcesses } from '../helpers/sim-processes.js';
 
 t.test('responder + agent: the alert becomes a Capture resource, the agent killed mid-capture resumes it, the bundle verifies', async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'amber-roles-'));
-  const sim = await startSimCluster({ nodes: ['node-a'], root: join(root, 'sim') });
-  const procs: AmberProcess[] = [];
-  t.teardown(async () => {
-    for (const p of procs) p.child.kill('SIGKILL');
-    await sim.close();
-    await rm(root, { recursive: true, force: true });
-  });
+  const { root, sim, procs } = await simForProcesses(t, 'roles');
   sim.archive.pagesBytes = 192 * 1024 * 1024; // the upload takes long enough to be interrupted
   const pod = sim.addPod({ namespace: 'shop', name: 'web-1', node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] }) as any;
   const common = ['--kubeconfig', sim.kubeconfigPath, '--namespace', 'amber-system', '--cluster', 'sim', '--listen', '127.0.0.1:0'];

@@ -1,19 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { spawnAmber, type AmberProcess } from '../helpers/run-amber.js';
-import { startSimCluster } from '../sim/sim-cluster.js';
+import { spawnAmber } from '../helpers/run-amber.js';
+import { simForProcesses } from '../helpers/sim-processes.js';
 
 t.test('serve, responder and agent start and stop without a warning on stderr (no DeprecationWarning, no FSTDEP…)', async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'amber-warnings-'));
-  const sim = await startSimCluster({ nodes: ['node-a'], root: join(root, 'sim') });
-  const procs: AmberProcess[] = [];
-  t.teardown(async () => {
-    for (const p of procs) p.child.kill('SIGKILL');
-    await sim.close();
-    await rm(root, { recursive: true, force: true });
-  });
+  const { root, sim, procs } = await simForProcesses(t, 'warnings');
   const kube = ['--kubeconfig', sim.kubeconfigPath, '--namespace', 'amber-system', '--cluster', 'sim', '--listen', '127.0.0.1:0'];
   const roles: Record<string, string[]> = {
     serve: ['serve', '--listen', '127.0.0.1:0', '--data-dir', join(root, 'serve'), '--store', `file://${join(root, 'serve-evidence')}`, '--kubeconfig', sim.kubeconfigPath],
