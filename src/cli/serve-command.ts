@@ -9,6 +9,7 @@ import { FileQueue } from '../queue/file-queue.js';
 import { AmberError } from '../core/amber-error.js';
 import { startHealthServer } from '../http/start-health-server.js';
 import { kubeApi, loadKubeConfig } from '../kube/kube-api.js';
+import { failUnclaimed } from '../kube/fail-unclaimed.js';
 import { KubeQueue } from '../kube/kube-queue.js';
 import { placeTarget } from '../kube/place-target.js';
 import { parseKubeletAddress, type KubeletAddress } from '../kube/resolve-target.js';
@@ -241,7 +242,7 @@ function kubeletAddressFor(role: Role, settings: Settings, env: Io['env']): Kube
 /** Every minute, Captures no agent took within `kube.unclaimedSeconds` fail with NoAgent (any replica may do it). */
 function sweepUnclaimed(queue: KubeQueue, settings: Settings, log: Logger): NodeJS.Timeout {
   const timer = setInterval(() => {
-    queue.failUnclaimed(settings.kube.unclaimedSeconds * 1000).then(
+    failUnclaimed(queue, settings.kube.unclaimedSeconds * 1000).then(
       (ids) => ids.length > 0 && log.warn({ captures: ids, afterSeconds: settings.kube.unclaimedSeconds }, 'captures no agent took are failed (NoAgent)'),
       (err: unknown) => log.warn({ err }, 'could not check for unclaimed captures'),
     );

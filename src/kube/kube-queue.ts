@@ -212,29 +212,6 @@ export class KubeQueue implements CaptureQueue {
     await this.firstList?.catch(() => undefined);
   }
 
-  /**
-   * Responder housekeeping: a capture still Pending, never attempted, `timeoutMs` after it was
-   * queued has no agent on its node (or none that works): it fails with NoAgent, so it does not
-   * wait forever unseen. Returns the ids failed.
-   */
-  async failUnclaimed(timeoutMs: number): Promise<string[]> {
-    const now = Date.now();
-    const failed: string[] = [];
-    for (const c of await this.listResources(undefined)) {
-      if (c.status.phase !== 'Pending' || c.status.attempts > 0 || now - Date.parse(c.createdAt) < timeoutMs) continue;
-      const at = new Date(now).toISOString();
-      await this.updateStatus(c.id, {
-        ...c.status,
-        phase: 'Failed',
-        phaseTimes: { ...c.status.phaseTimes, Failed: at },
-        reason: 'NoAgent',
-        message: `no amber agent on node ${c.spec.target.node ?? '(unknown)'} took the capture within ${Math.round(timeoutMs / 1000)} s`,
-      });
-      failed.push(c.id);
-    }
-    return failed;
-  }
-
   private async writeStatus(name: string, current: CaptureResource, status: CaptureStatus): Promise<CaptureResource> {
     const body = { ...current, status };
     return (await this.call('update status', () => this.api.replaceNamespacedCustomObjectStatus({ ...this.base, name, body }))) as CaptureResource;

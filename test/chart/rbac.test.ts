@@ -37,7 +37,7 @@ const REQUIRED: Record<'agent' | 'responder', readonly Permission[]> = {
     { scope: 'namespace', apiGroup: CAPTURES, resource: 'captures', verbs: ['create', 'get', 'list', 'watch'] },
     // The issue listed `get`; `update` too, because the API server drops .status on create, so the
     // responder writes a new Capture's first status (Pending, or Failed when the target cannot be
-    // placed), and it fails Captures no agent took (src/kube/kube-queue.ts: writeStatus, failUnclaimed).
+    // placed), and it fails Captures no agent took (src/kube/kube-queue.ts: writeStatus; src/kube/fail-unclaimed.ts).
     { scope: 'namespace', apiGroup: CAPTURES, resource: 'captures/status', verbs: ['get', 'update'] },
   ],
 };
