@@ -11,18 +11,14 @@ import { join } from 'node:path';
 import { inspectCheckpoint } from '../../src/analysis/inspect-checkpoint.js';
 import type { Inspection, InspectedProcess } from '../../src/analysis/inspection.js';
 import { readFileChunks } from '../../src/analysis/read-file-chunks.js';
+import { REAL_ARCHIVES } from '../helpers/real-checkpoints.js';
 
 const REAL = join(import.meta.dirname, '../fixtures/real-checkpoints');
 
 interface Case { file: string; dir: string; engine: 'podman' | 'cri-o' | 'containerd'; compression: 'none' | 'gzip' | 'zstd' }
 const CASES: Case[] = [
-  { file: 'shell.tar', dir: 'shell', engine: 'podman', compression: 'none' },
-  { file: 'shell-gzip.tar.gz', dir: 'shell-gzip', engine: 'podman', compression: 'gzip' },
-  { file: 'revshell.tar', dir: 'revshell', engine: 'podman', compression: 'none' },
+  ...REAL_ARCHIVES.map((a): Case => ({ file: a.file, dir: a.folder, engine: a.engine, compression: a.file.endsWith('.gz') ? 'gzip' : 'none' })),
   { file: '../zstd/shell.tar.zst', dir: 'shell', engine: 'podman', compression: 'zstd' },
-  { file: 'checkpoint-amber-pod_default-shell-2026-12-06T19:11:17Z.tar', dir: 'crio-shell', engine: 'cri-o', compression: 'none' },
-  { file: 'checkpoint-amber-pod_default-revshell-2026-12-06T19:11:54Z.tar', dir: 'crio-revshell', engine: 'cri-o', compression: 'none' },
-  { file: 'checkpoint-ctrd-pod_default-app-2026-12-06T20:38:09Z.tar', dir: 'ctrd-app', engine: 'containerd', compression: 'none' },
 ];
 const ENGINE_AS_CHECKPOINTCTL = { podman: 'Podman', 'cri-o': 'CRI-O', containerd: 'containerd' } as const;
 

@@ -1,5 +1,6 @@
 /** The real CRI-O and containerd checkpoint archives in test/fixtures/real-checkpoints (see its README). */
 import { fileURLToPath } from 'node:url';
+import { REAL_ARCHIVES as FIXTURE_ARCHIVES } from '../helpers/real-checkpoints.js';
 import { readTar, type TarEntry } from './helpers.js';
 
 export const REAL_DIR = fileURLToPath(new URL('../fixtures/real-checkpoints/', import.meta.url));
@@ -11,11 +12,9 @@ export interface RealArchive {
   engine: 'crio' | 'containerd';
 }
 
-export const REAL_ARCHIVES: readonly RealArchive[] = [
-  { dir: 'crio-shell', tar: 'checkpoint-amber-pod_default-shell-2026-12-06T19:11:17Z.tar', engine: 'crio' },
-  { dir: 'crio-revshell', tar: 'checkpoint-amber-pod_default-revshell-2026-12-06T19:11:54Z.tar', engine: 'crio' },
-  { dir: 'ctrd-app', tar: 'checkpoint-ctrd-pod_default-app-2026-12-06T20:38:09Z.tar', engine: 'containerd' },
-];
+/** The archives a kubelet made (CRI-O, containerd) among the fixtures' (test/helpers/real-checkpoints.ts). */
+export const REAL_ARCHIVES: readonly RealArchive[] = FIXTURE_ARCHIVES.flatMap((a) =>
+  a.engine === 'podman' ? [] : [{ dir: a.folder, tar: a.file, engine: a.engine === 'cri-o' ? ('crio' as const) : ('containerd' as const) }]);
 
 /** Every member of a real archive, bodies included (they are small). */
 export function readRealArchive(a: RealArchive): Promise<TarEntry[]> {
