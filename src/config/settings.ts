@@ -16,7 +16,12 @@ export const Settings = Type.Object(
     dataDir: Type.String({ minLength: 1 }),
     store: Type.String({ pattern: '^(file|s3)://.+', description: 'file://DIR or s3://bucket/prefix' }),
     logLevel: Type.Union([
-      Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'),
+      Type.Literal('fatal'),
+      Type.Literal('error'),
+      Type.Literal('warn'),
+      Type.Literal('info'),
+      Type.Literal('debug'),
+      Type.Literal('trace'),
     ]),
     bodyLimit: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, description: 'bytes' }),
     auth: Type.Object(
@@ -72,10 +77,12 @@ export const Settings = Type.Object(
          * uses $NODE_IP (the downward API's status.hostIP), anything else the Node's addresses. A
          * missing port is the Node's status.daemonEndpoints.kubeletEndpoint.Port.
          */
-        address: Type.Optional(Type.String({
-          pattern: `^(\\[[0-9a-fA-F:.]+\\](:${PORT})?|[^:\\[\\]\\s]+(:${PORT})?|[0-9a-fA-F]*:[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$`,
-          description: 'HOST[:PORT]',
-        })),
+        address: Type.Optional(
+          Type.String({
+            pattern: `^(\\[[0-9a-fA-F:.]+\\](:${PORT})?|[^:\\[\\]\\s]+(:${PORT})?|[0-9a-fA-F]*:[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)$`,
+            description: 'HOST[:PORT]',
+          }),
+        ),
       },
       closed,
     ),
@@ -107,6 +114,7 @@ export const Settings = Type.Object(
         kmsKeyId: Type.Optional(Type.String({ minLength: 1 })),
         /** Attempts per S3 request (5xx, SlowDown, resets, timeouts are retried with backoff). */
         maxAttempts: Type.Integer({ minimum: 1, maximum: 30 }),
+        /** A request (a part's body included) not answered within this long is cut and retried. */
         requestTimeoutSeconds: Type.Integer({ minimum: 1, maximum: 3600 }),
         /** Unfinished multipart uploads under the prefix older than this are aborted at start (0: all — only when one amber writes the prefix). */
         staleUploadHours: Type.Integer({ minimum: 0 }),

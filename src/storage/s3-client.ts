@@ -9,7 +9,7 @@ export interface S3ClientOptions {
   readonly maxAttempts: number;
   /** First retry delay; doubles per retry, with full jitter, up to 10 s. */
   readonly retryBaseMs?: number;
-  /** A request with no response progress for this long fails (and is retried). */
+  /** A request not answered within this long (its body sent included) is cut and retried. */
   readonly requestTimeoutMs: number;
 }
 
@@ -32,7 +32,9 @@ export function createS3Client(o: S3ClientOptions): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     retryStrategy: evidenceRetryStrategy(o.maxAttempts, o.retryBaseMs ?? 200),
-    requestHandler: { requestTimeout: o.requestTimeoutMs, connectionTimeout: Math.min(o.requestTimeoutMs, 10_000) },
+    // Without throwOnRequestTimeout the handler only logs a warning and a stalled request hangs
+    // the capture until the server gives up (if it ever does).
+    requestHandler: { requestTimeout: o.requestTimeoutMs, throwOnRequestTimeout: true, connectionTimeout: Math.min(o.requestTimeoutMs, 10_000) },
   });
 }
 

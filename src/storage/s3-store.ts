@@ -112,7 +112,13 @@ export class S3Store implements ObjectStore {
           }
         })();
         // a failed upload is aborted (leavePartsOnError: false): no orphaned parts
-        await new Upload({ client: this.o.client, partSize: this.o.partSize, queueSize: this.o.queueSize, leavePartsOnError: false, params: { ...params, Body: Readable.from(rest) } }).done();
+        await new Upload({
+          client: this.o.client,
+          partSize: this.o.partSize,
+          queueSize: this.o.queueSize,
+          leavePartsOnError: false,
+          params: { ...params, Body: Readable.from(rest) },
+        }).done();
       }
     } catch (cause) {
       // The hash check failed (the upload was not completed); say so even when the abort that
@@ -141,7 +147,12 @@ export class S3Store implements ObjectStore {
     try {
       const part = await this.o.client.send(new UploadPartCommand({ Bucket: params.Bucket, Key: params.Key, UploadId, PartNumber: 1, Body: bytes }));
       await this.o.client.send(
-        new CompleteMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }),
+        new CompleteMultipartUploadCommand({
+          Bucket: params.Bucket,
+          Key: params.Key,
+          UploadId,
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] },
+        }),
       );
     } catch (e) {
       // abort is best-effort: a completed upload is gone already, a dead server leaves debris that
@@ -202,8 +213,16 @@ export class S3Store implements ObjectStore {
     const head = await this.o.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: key })).catch((cause: unknown) => {
       throw storeError('STORE_UNAVAILABLE', key, 'head', cause);
     });
-    if (retention !== undefined && (head.ObjectLockMode !== retention.mode || head.ObjectLockRetainUntilDate === undefined || head.ObjectLockRetainUntilDate.getTime() < retention.retainUntil.getTime() - 1000)) {
-      throw new AmberError('STORE_LOCK_FAILED', { key, problem: `asked for ${retention.mode} until ${retention.retainUntil.toISOString()}, the store reports ${head.ObjectLockMode ?? 'no lock'} until ${head.ObjectLockRetainUntilDate?.toISOString() ?? '-'}` });
+    if (
+      retention !== undefined &&
+      (head.ObjectLockMode !== retention.mode ||
+        head.ObjectLockRetainUntilDate === undefined ||
+        head.ObjectLockRetainUntilDate.getTime() < retention.retainUntil.getTime() - 1000)
+    ) {
+      throw new AmberError('STORE_LOCK_FAILED', {
+        key,
+        problem: `asked for ${retention.mode} until ${retention.retainUntil.toISOString()}, the store reports ${head.ObjectLockMode ?? 'no lock'} until ${head.ObjectLockRetainUntilDate?.toISOString() ?? '-'}`,
+      });
     }
     if (legalHold === true && head.ObjectLockLegalHoldStatus !== 'ON') {
       throw new AmberError('STORE_LOCK_FAILED', { key, problem: 'legal hold was set, but the store does not report it' });
@@ -262,9 +281,16 @@ export class S3Store implements ObjectStore {
     return keys.sort();
   }
 
-  /** Aborts unfinished multipart uploads under `prefix` (exactly `prefix`'s key too) started before `before`. Returns the keys. */
+  /**
+   * Aborts unfinished multipart uploads under `prefix` (exactly `prefix`'s key too) started before
+   * `before`. Returns the keys. An upload already gone counts as aborted (an abort whose answer was
+   * lost is retried into NoSuchUpload); one that cannot be aborted does not stop the sweep of the
+   * others, and the sweep then fails naming how many are left.
+   */
   async abortUploads(prefix: string, before: Date = new Date()): Promise<string[]> {
     const aborted: string[] = [];
+    let left = 0;
+    let lastCause: unknown;
     let keyMarker: string | undefined;
     let idMarker: string | undefined;
     try {
@@ -280,7 +306,15 @@ export class S3Store implements ObjectStore {
         for (const u of page.Uploads ?? []) {
           if (u.Key === undefined || u.UploadId === undefined) continue;
           if (u.Initiated !== undefined && u.Initiated.getTime() >= before.getTime()) continue;
-          await this.o.client.send(new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: u.Key, UploadId: u.UploadId }));
+          try {
+            await this.o.client.send(new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: u.Key, UploadId: u.UploadId }));
+          } catch (e) {
+            if (s3ErrorInfo(e).code !== 'NoSuchUpload') {
+              left++;
+              lastCause = e;
+              continue;
+            }
+          }
           aborted.push(u.Key);
         }
         if (page.IsTruncated !== true) break;
@@ -288,8 +322,9 @@ export class S3Store implements ObjectStore {
         idMarker = page.NextUploadIdMarker;
       }
     } catch (cause) {
-      throw storeError('STORE_UNAVAILABLE', prefix, 'abort unfinished uploads', cause);
+      throw storeError('STORE_UNAVAILABLE', prefix, 'list unfinished uploads', cause);
     }
+    if (left > 0) throw storeError('STORE_UNAVAILABLE', prefix, `abort ${left} unfinished upload(s)`, lastCause);
     return aborted;
   }
 
@@ -304,9 +339,11 @@ export class S3Store implements ObjectStore {
     } catch (cause) {
       const info = s3ErrorInfo(cause);
       const problem =
-        info.status === 404 ? `bucket '${this.o.bucket}' does not exist`
-        : info.status === 403 || info.status === 401 ? `the credentials may not use bucket '${this.o.bucket}' (${info.status})`
-        : `the S3 endpoint did not answer (${info.message})`;
+        info.status === 404
+          ? `bucket '${this.o.bucket}' does not exist`
+          : info.status === 403 || info.status === 401
+            ? `the credentials may not use bucket '${this.o.bucket}' (${info.status})`
+            : `the S3 endpoint did not answer (${info.message})`;
       throw new AmberError('STORE_UNAVAILABLE', { bucket: this.o.bucket, problem }, { cause });
     }
     if (!needLock) return;
@@ -319,7 +356,11 @@ export class S3Store implements ObjectStore {
       const info = s3ErrorInfo(cause);
       unsupported = info.status === 501 || info.code === 'NotImplemented';
       if (!unsupported && info.status !== 404 && info.code !== 'ObjectLockConfigurationNotFoundError' && info.code !== 'InvalidRequest') {
-        throw new AmberError('STORE_UNAVAILABLE', { bucket: this.o.bucket, problem: `could not read the Object Lock configuration (${info.message})` }, { cause });
+        throw new AmberError(
+          'STORE_UNAVAILABLE',
+          { bucket: this.o.bucket, problem: `could not read the Object Lock configuration (${info.message})` },
+          { cause },
+        );
       }
     }
     if (!enabled) {
@@ -366,5 +407,15 @@ function checkKey(key: string): void {
 
 function storeError(code: 'STORE_UNAVAILABLE' | 'STORE_LOCK_FAILED', key: string, operation: string, cause: unknown): AmberError {
   const info = s3ErrorInfo(cause);
-  return new AmberError(code, { key, operation, message: info.message, ...(info.status !== undefined ? { status: info.status } : {}), ...(info.code !== undefined ? { s3Code: info.code } : {}) }, { cause });
+  return new AmberError(
+    code,
+    {
+      key,
+      operation,
+      message: info.message,
+      ...(info.status !== undefined ? { status: info.status } : {}),
+      ...(info.code !== undefined ? { s3Code: info.code } : {}),
+    },
+    { cause },
+  );
 }

@@ -129,7 +129,10 @@ t.test('unfinished multipart uploads are aborted: per key before a re-upload, an
   const config = join(work, 'amber.yaml');
   await writeFile(config, 's3: { staleUploadHours: 0 }\n');
   const { spawnAmber } = await import('../helpers/run-amber.js');
-  const amber = spawnAmber(['serve', '--config', config, '--store', `s3://${bucket}/evidence`, '--data-dir', join(work, 'data'), '--listen', '127.0.0.1:0'], env);
+  const amber = spawnAmber(
+    ['serve', '--config', config, '--store', `s3://${bucket}/evidence`, '--data-dir', join(work, 'data'), '--listen', '127.0.0.1:0'],
+    env,
+  );
   t.teardown(() => amber.child.kill('SIGKILL'));
   const swept = await amber.waitForLog('aborted stale multipart uploads', 30_000);
   t.equal(swept['aborted'], 1);
@@ -137,4 +140,28 @@ t.test('unfinished multipart uploads are aborted: per key before a re-upload, an
   t.same(await keys(), ['other/c.tar'], "only amber's prefix is swept");
   amber.child.kill('SIGTERM');
   await amber.exited();
+});
+
+t.test('an abort whose answer is lost is retried into NoSuchUpload and counts as done; the sweep goes on to the next upload', async (t) => {
+  const { CreateMultipartUploadCommand, ListMultipartUploadsCommand } = await import('@aws-sdk/client-s3');
+  const { startFaultProxy } = await import('../helpers/fault-proxy.js');
+  const { createS3Client } = await import('../../src/storage/s3-client.js');
+  const bucket = await createBucket(client, 'amber-lost-abort', true);
+  for (const key of ['evidence/a/report.json', 'evidence/a/manifest.json']) await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+  // the first abort is carried out upstream, then its answer is cut: the SDK retries into NoSuchUpload
+  const proxy = await startFaultProxy({
+    target: env['AMBER_S3_ENDPOINT'] as string,
+    s3: true,
+    seed: 1,
+    faults: { resetMidBody: 1, methods: ['DELETE'], maxFaults: 1 },
+  });
+  const faulty = createS3Client({ endpoint: proxy.url, forcePathStyle: true, maxAttempts: 3, retryBaseMs: 10, requestTimeoutMs: 5_000 });
+  t.teardown(async () => {
+    faulty.destroy();
+    await proxy.close();
+  });
+  const store = new S3Store({ client: faulty, bucket, partSize: 5 * MiB, queueSize: 2 });
+  t.same((await store.abortUploads('evidence/a/')).sort(), ['evidence/a/manifest.json', 'evidence/a/report.json']);
+  t.equal(proxy.counts.resets, 1, 'one answer was lost');
+  t.same((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? [], []);
 });
