@@ -140,12 +140,16 @@ async function generate(path, size) {
 function table(what, baseName, results, size, rounds) {
   const base = size / 1e6 / median(results.get(baseName).map((m) => m.seconds));
   const baseCpu = median(results.get(baseName).map((m) => m.cpu));
-  console.log(`\n| ${what} | MB/s (median of ${rounds}) | ratio to ${baseName} | MB/s without start-up | its ratio | CPU s (median) | CPU ratio (${baseName} / it) | peak RSS (max of rounds) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`);
+  console.log(
+    `\n| ${what} | MB/s (median of ${rounds}) | ratio to ${baseName} | MB/s without start-up | its ratio | CPU s (median) | CPU ratio (${baseName} / it) | peak RSS (max of rounds) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
+  );
   for (const [name, ms] of results) {
     const mbs = size / 1e6 / median(ms.map((m) => m.seconds));
     const inner = size / 1e6 / median(ms.map((m) => m.pipelineSeconds));
     const cpu = median(ms.map((m) => m.cpu));
-    console.log(`| ${name} | ${mbs.toFixed(0)} | ${(mbs / base).toFixed(2)} | ${inner.toFixed(0)} | ${(inner / base).toFixed(2)} | ${cpu.toFixed(2)} | ${(baseCpu / cpu).toFixed(2)} | ${Math.max(...ms.map((m) => m.maxRssMiB)).toFixed(1)} MiB |`);
+    console.log(
+      `| ${name} | ${mbs.toFixed(0)} | ${(mbs / base).toFixed(2)} | ${inner.toFixed(0)} | ${(inner / base).toFixed(2)} | ${cpu.toFixed(2)} | ${(baseCpu / cpu).toFixed(2)} | ${Math.max(...ms.map((m) => m.maxRssMiB)).toFixed(1)} MiB |`,
+    );
   }
 }
 
@@ -209,13 +213,18 @@ async function main() {
     const inputSha = await generate(input, size);
     const ageVersion = execFileSync('age', ['--version']).toString().trim();
     const npmVersion = withNpm ? JSON.parse(readFileSync(new URL('../node_modules/age-encryption/package.json', import.meta.url), 'utf8')).version : '-';
-    console.log(`node ${process.version}, age ${ageVersion}, age-encryption ${npmVersion}, load before ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `node ${process.version}, age ${ageVersion}, age-encryption ${npmVersion}, load before ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
 
     // glibc's malloc by default returns freed memory to the kernel and re-faults it page by page;
     // fixed thresholds keep it (docs/benchmarks.md, Encryption). The same amber, in that setting.
     const tuned = process.env.BENCH_SKIP_TUNED === '1' ? undefined : { GLIBC_TUNABLES: process.env.BENCH_TUNABLES ?? TUNABLES };
     const baseline = process.env.BENCH_BASELINE_DIST ? pathToFileURL(`${process.env.BENCH_BASELINE_DIST.replace(/\/$/, '')}/`).href : undefined;
-    const amber = (dist, options, env) => (out) => measure(process.execPath, [SELF, '--child', 'amber', input, out, recipient, dist, JSON.stringify(options)], env);
+    const amber = (dist, options, env) => (out) =>
+      measure(process.execPath, [SELF, '--child', 'amber', input, out, recipient, dist, JSON.stringify(options)], env);
     const contenders = [
       ['age CLI', (out) => measure('age', ['-e', '-r', recipient, '-o', out, input])],
       ['amber', amber(DIST, {})],
@@ -238,7 +247,9 @@ async function main() {
         }
         await rm(out);
         results.get(name).push(m);
-        console.log(`round ${r + 1} ${name.padEnd(32)} ${(size / 1e6 / m.seconds).toFixed(0).padStart(5)} MB/s  ${m.seconds.toFixed(2)} s (pipeline ${m.pipelineSeconds.toFixed(2)} s)  CPU ${m.cpu.toFixed(2)} s  peak RSS ${m.maxRssMiB.toFixed(1)} MiB  load ${loadavg()[0].toFixed(2)}  output ${outSize} B${r === 0 ? ' (age -d: same SHA-256)' : ''}`);
+        console.log(
+          `round ${r + 1} ${name.padEnd(32)} ${(size / 1e6 / m.seconds).toFixed(0).padStart(5)} MB/s  ${m.seconds.toFixed(2)} s (pipeline ${m.pipelineSeconds.toFixed(2)} s)  CPU ${m.cpu.toFixed(2)} s  peak RSS ${m.maxRssMiB.toFixed(1)} MiB  load ${loadavg()[0].toFixed(2)}  output ${outSize} B${r === 0 ? ' (age -d: same SHA-256)' : ''}`,
+        );
       }
     }
     console.log(`\ninput ${size / MiB} MiB on ${tmpdir()}, outputs in ${outBase}`);
@@ -247,7 +258,8 @@ async function main() {
     if (process.env.BENCH_SKIP_DECRYPT !== '1') {
       const encrypted = join(dir, 'archive.tar.age');
       execFileSync('age', ['-e', '-r', recipient, '-o', encrypted, input]);
-      const amberDecrypt = (options, env) => (out) => measure(process.execPath, [SELF, '--child', 'amber-decrypt', encrypted, out, keyFile, DIST, JSON.stringify(options)], env);
+      const amberDecrypt = (options, env) => (out) =>
+        measure(process.execPath, [SELF, '--child', 'amber-decrypt', encrypted, out, keyFile, DIST, JSON.stringify(options)], env);
       const decryptors = [
         ['age -d', (out) => measure('age', ['-d', '-i', keyFile, '-o', out, encrypted])],
         ['amber', amberDecrypt({})],
@@ -262,7 +274,9 @@ async function main() {
           if (r === 0 && sha256File(out) !== inputSha) throw new Error(`${name}: decryption does not give the input back`);
           await rm(out);
           decrypted.get(name).push(m);
-          console.log(`round ${r + 1} decrypt ${name.padEnd(24)} ${(size / 1e6 / m.seconds).toFixed(0).padStart(5)} MB/s  ${m.seconds.toFixed(2)} s (pipeline ${m.pipelineSeconds.toFixed(2)} s)  CPU ${m.cpu.toFixed(2)} s  peak RSS ${m.maxRssMiB.toFixed(1)} MiB  load ${loadavg()[0].toFixed(2)}${r === 0 ? ' (same SHA-256)' : ''}`);
+          console.log(
+            `round ${r + 1} decrypt ${name.padEnd(24)} ${(size / 1e6 / m.seconds).toFixed(0).padStart(5)} MB/s  ${m.seconds.toFixed(2)} s (pipeline ${m.pipelineSeconds.toFixed(2)} s)  CPU ${m.cpu.toFixed(2)} s  peak RSS ${m.maxRssMiB.toFixed(1)} MiB  load ${loadavg()[0].toFixed(2)}${r === 0 ? ' (same SHA-256)' : ''}`,
+          );
         }
       }
       table('decryptor', 'age -d', decrypted, size, rounds);
@@ -270,10 +284,13 @@ async function main() {
     const c = await cipherOnly(Number(process.env.BENCH_CIPHER_MIB ?? 256));
     const fmt = (v) => (typeof v === 'number' ? `${v.toFixed(0)} MB/s` : v);
     console.log(`\ncipher alone, 64 KiB chunks, in-process: node:crypto ${fmt(c.node)}, @noble/ciphers ${fmt(c.noble)}`);
-    console.log(`load after ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `load after ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
     await rm(outDir, { recursive: true, force: true });
   }
 }
-

@@ -23,15 +23,29 @@ if (process.argv[2] === '--child') {
   const { readFileChunks } = await import('../dist/analysis/read-file-chunks.js');
   const baseline = process.memoryUsage.rss();
   let peak = baseline;
-  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 5);
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 5);
   const t0 = process.hrtime.bigint();
   // The archive as `amber inspect` reads a file: 1 MiB chunks in a ring of reused buffers.
-  const r = await inspectCheckpoint(() => (reader === 'stream' ? createReadStream(path, { highWaterMark: 1 << 20 }) : readFileChunks(path)), search ? { search } : {});
+  const r = await inspectCheckpoint(
+    () => (reader === 'stream' ? createReadStream(path, { highWaterMark: 1 << 20 }) : readFileChunks(path)),
+    search ? { search } : {},
+  );
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   clearInterval(sampler);
   peak = Math.max(peak, process.memoryUsage.rss());
-  process.stdout.write(JSON.stringify({ seconds, matches: r.matches?.length ?? null, processes: r.inspection.processes.length, warnings: r.inspection.warnings.length,
-    baselineMiB: baseline / 2 ** 20, peakMiB: peak / 2 ** 20, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+  process.stdout.write(
+    JSON.stringify({
+      seconds,
+      matches: r.matches?.length ?? null,
+      processes: r.inspection.processes.length,
+      warnings: r.inspection.warnings.length,
+      baselineMiB: baseline / 2 ** 20,
+      peakMiB: peak / 2 ** 20,
+      maxRssMiB: process.resourceUsage().maxRSS / 1024,
+    }),
+  );
   process.exit(0);
 }
 
@@ -60,12 +74,31 @@ try {
   const path = join(root, 'checkpoint-web_shop-app.tar');
   const now = Date.now();
   const t0 = Date.now();
-  await writeCheckpointArchive(path, {
-    layout: 'crio', namespace: 'shop', pod: 'web', podUid: '5b0f7c1e-9a64-4d2b-8e3f-2c71a9d4b6e0', container: 'app', containerId: '3f'.repeat(32),
-    sandboxId: '9c'.repeat(32), image: 'ghcr.io/acme/app:1.4.2', imageRef: `ghcr.io/acme/app@sha256:${'ab'.repeat(32)}`, imageId: 'cd'.repeat(32),
-    podIP: '10.244.1.7', hostPid: 48121, createdAt: now - 3_600_000, startedAt: now - 3_599_000, checkpointedAt: now, restartCount: 0,
-    argv: ['/bin/sh', '/app/entrypoint.sh'], env: ['PATH=/usr/bin:/bin', 'HOSTNAME=web'], logLines: ['listening on :8080'],
-  }, gib * 1024 ** 3);
+  await writeCheckpointArchive(
+    path,
+    {
+      layout: 'crio',
+      namespace: 'shop',
+      pod: 'web',
+      podUid: '5b0f7c1e-9a64-4d2b-8e3f-2c71a9d4b6e0',
+      container: 'app',
+      containerId: '3f'.repeat(32),
+      sandboxId: '9c'.repeat(32),
+      image: 'ghcr.io/acme/app:1.4.2',
+      imageRef: `ghcr.io/acme/app@sha256:${'ab'.repeat(32)}`,
+      imageId: 'cd'.repeat(32),
+      podIP: '10.244.1.7',
+      hostPid: 48121,
+      createdAt: now - 3_600_000,
+      startedAt: now - 3_599_000,
+      checkpointedAt: now,
+      restartCount: 0,
+      argv: ['/bin/sh', '/app/entrypoint.sh'],
+      env: ['PATH=/usr/bin:/bin', 'HOSTNAME=web'],
+      logLines: ['listening on :8080'],
+    },
+    gib * 1024 ** 3,
+  );
   execFileSync('sync', [path]);
   const size = statSync(path).size;
   console.error(`archive: ${(size / 2 ** 30).toFixed(3)} GiB (${gib} GiB of pages) written in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -74,13 +107,17 @@ try {
   const runs = { grepLiteral: [], amberLiteral: [], grepRegex: [], amberRegex: [], amberNoSearch: [], amberLiteralStream: [] };
   let last = {};
   for (let i = 0; i < rounds; i++) {
-    runs.grepLiteral.push(last.grepLiteral = grepSeconds(['-c', '-F', LITERAL], path));
-    runs.amberLiteral.push(last.amberLiteral = amber(path, LITERAL));
-    runs.grepRegex.push(last.grepRegex = grepSeconds(['-c', '-E', REGEX], path));
-    runs.amberRegex.push(last.amberRegex = amber(path, `/${REGEX}/`));
-    runs.amberNoSearch.push(last.amberNoSearch = amber(path));
-    runs.amberLiteralStream.push(last.amberLiteralStream = amber(path, LITERAL, 'stream'));
-    console.error(`round ${i + 1}: ${Object.entries(last).map(([k, v]) => `${k} ${v.seconds.toFixed(3)} s`).join(', ')}`);
+    runs.grepLiteral.push((last.grepLiteral = grepSeconds(['-c', '-F', LITERAL], path)));
+    runs.amberLiteral.push((last.amberLiteral = amber(path, LITERAL)));
+    runs.grepRegex.push((last.grepRegex = grepSeconds(['-c', '-E', REGEX], path)));
+    runs.amberRegex.push((last.amberRegex = amber(path, `/${REGEX}/`)));
+    runs.amberNoSearch.push((last.amberNoSearch = amber(path)));
+    runs.amberLiteralStream.push((last.amberLiteralStream = amber(path, LITERAL, 'stream')));
+    console.error(
+      `round ${i + 1}: ${Object.entries(last)
+        .map(([k, v]) => `${k} ${v.seconds.toFixed(3)} s`)
+        .join(', ')}`,
+    );
   }
   // the archive must read as a real one does: cleanly
   const warned = Object.entries(last).filter(([k, v]) => k.startsWith('amber') && v.warnings !== 0);
@@ -93,11 +130,21 @@ try {
   console.log(`archive ${(size / 2 ** 30).toFixed(3)} GiB, ${gib} GiB of pages; median of ${rounds} rounds; MB = 10^6 bytes of archive`);
   console.log('| search | grep -c | amber inspect --search | ratio (grep time / amber time) | amber peak RSS (growth) | matches: grep lines / amber |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
-  console.log(`| literal \`${LITERAL}\` | ${mbs(sec('grepLiteral')).toFixed(0)} MB/s | ${mbs(sec('amberLiteral')).toFixed(0)} MB/s | **${(sec('grepLiteral') / sec('amberLiteral')).toFixed(2)}** | ${maxRss('amberLiteral').toFixed(0)} MiB (+${growth('amberLiteral').toFixed(1)}) | ${last.grepLiteral.count} / ${last.amberLiteral.matches} |`);
-  console.log(`| regex \`/${REGEX}/\` (grep -E) | ${mbs(sec('grepRegex')).toFixed(0)} MB/s | ${mbs(sec('amberRegex')).toFixed(0)} MB/s | ${(sec('grepRegex') / sec('amberRegex')).toFixed(2)} | ${maxRss('amberRegex').toFixed(0)} MiB (+${growth('amberRegex').toFixed(1)}) | ${last.grepRegex.count} / ${last.amberRegex.matches} |`);
-  console.log(`| none (inspect only: tar, images, argv/env, rootfs diff) | — | ${mbs(sec('amberNoSearch')).toFixed(0)} MB/s | — | ${maxRss('amberNoSearch').toFixed(0)} MiB (+${growth('amberNoSearch').toFixed(1)}) | — |`);
-  console.log(`| literal, archive read with createReadStream (1 MiB) instead | ${mbs(sec('grepLiteral')).toFixed(0)} MB/s | ${mbs(sec('amberLiteralStream')).toFixed(0)} MB/s | ${(sec('grepLiteral') / sec('amberLiteralStream')).toFixed(2)} | ${maxRss('amberLiteralStream').toFixed(0)} MiB (+${growth('amberLiteralStream').toFixed(1)}) | ${last.grepLiteral.count} / ${last.amberLiteralStream.matches} |`);
-  console.log(`peak RSS: sampled every 5 ms (growth over the child's RSS before the inspection) and the kernel's max RSS of the child; highest of the rounds: ${peak('amberLiteral').toFixed(0)} MiB sampled`);
+  console.log(
+    `| literal \`${LITERAL}\` | ${mbs(sec('grepLiteral')).toFixed(0)} MB/s | ${mbs(sec('amberLiteral')).toFixed(0)} MB/s | **${(sec('grepLiteral') / sec('amberLiteral')).toFixed(2)}** | ${maxRss('amberLiteral').toFixed(0)} MiB (+${growth('amberLiteral').toFixed(1)}) | ${last.grepLiteral.count} / ${last.amberLiteral.matches} |`,
+  );
+  console.log(
+    `| regex \`/${REGEX}/\` (grep -E) | ${mbs(sec('grepRegex')).toFixed(0)} MB/s | ${mbs(sec('amberRegex')).toFixed(0)} MB/s | ${(sec('grepRegex') / sec('amberRegex')).toFixed(2)} | ${maxRss('amberRegex').toFixed(0)} MiB (+${growth('amberRegex').toFixed(1)}) | ${last.grepRegex.count} / ${last.amberRegex.matches} |`,
+  );
+  console.log(
+    `| none (inspect only: tar, images, argv/env, rootfs diff) | — | ${mbs(sec('amberNoSearch')).toFixed(0)} MB/s | — | ${maxRss('amberNoSearch').toFixed(0)} MiB (+${growth('amberNoSearch').toFixed(1)}) | — |`,
+  );
+  console.log(
+    `| literal, archive read with createReadStream (1 MiB) instead | ${mbs(sec('grepLiteral')).toFixed(0)} MB/s | ${mbs(sec('amberLiteralStream')).toFixed(0)} MB/s | ${(sec('grepLiteral') / sec('amberLiteralStream')).toFixed(2)} | ${maxRss('amberLiteralStream').toFixed(0)} MiB (+${growth('amberLiteralStream').toFixed(1)}) | ${last.grepLiteral.count} / ${last.amberLiteralStream.matches} |`,
+  );
+  console.log(
+    `peak RSS: sampled every 5 ms (growth over the child's RSS before the inspection) and the kernel's max RSS of the child; highest of the rounds: ${peak('amberLiteral').toFixed(0)} MiB sampled`,
+  );
 } finally {
   await rm(root, { recursive: true, force: true });
 }

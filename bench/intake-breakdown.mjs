@@ -29,20 +29,53 @@ const SELF = fileURLToPath(import.meta.url);
 let serverDataDir;
 const DIST = new URL('../dist/', import.meta.url);
 
-const LADDER = ['L0 bare', 'L1 +body schema', 'L2 +response schema', 'L3 +raw-body parser', 'L4 +pino logger', 'L5 +auth hook', 'L6 +metrics hook', 'L7 +swagger'];
+const LADDER = [
+  'L0 bare',
+  'L1 +body schema',
+  'L2 +response schema',
+  'L3 +raw-body parser',
+  'L4 +pino logger',
+  'L5 +auth hook',
+  'L6 +metrics hook',
+  'L7 +swagger',
+];
 const AMBER = ['A0 amber', 'A1 amber, no-op logger', 'A2 amber, no auth', 'A3 amber, no-op metrics', 'A4 amber, 1 policy', 'A5 amber, all four'];
 
 const noop = () => undefined;
-const noopLogger = { level: 'silent', info: noop, error: noop, debug: noop, fatal: noop, warn: noop, trace: noop, silent: noop, child() { return this; } };
+const noopLogger = {
+  level: 'silent',
+  info: noop,
+  error: noop,
+  debug: noop,
+  fatal: noop,
+  warn: noop,
+  trace: noop,
+  silent: noop,
+  child() {
+    return this;
+  },
+};
 const noopMetric = { inc: noop, observe: noop };
 
 async function serve(variant) {
   const imp = (p) => import(new URL(p, DIST));
-  const [{ default: Fastify }, { TypeBoxValidatorCompiler }, { FalcoEvent }, { IntakeAnswer }, { createLogger }, { tokenAuthenticator, noAuthenticator }, { IntakeMetrics }] =
-    await Promise.all([
-      import('fastify'), import('@fastify/type-provider-typebox'), imp('intake/falco-event.js'), imp('http/respond-to-signals.js'),
-      imp('cli/create-logger.js'), imp('http/token-auth.js'), imp('http/intake-metrics.js'),
-    ]);
+  const [
+    { default: Fastify },
+    { TypeBoxValidatorCompiler },
+    { FalcoEvent },
+    { IntakeAnswer },
+    { createLogger },
+    { tokenAuthenticator, noAuthenticator },
+    { IntakeMetrics },
+  ] = await Promise.all([
+    import('fastify'),
+    import('@fastify/type-provider-typebox'),
+    imp('intake/falco-event.js'),
+    imp('http/respond-to-signals.js'),
+    imp('cli/create-logger.js'),
+    imp('http/token-auth.js'),
+    imp('http/intake-metrics.js'),
+  ]);
   const devNull = new Writable({ write: (_c, _e, done) => done() });
   let app;
   let cleanup = async () => undefined;
@@ -52,7 +85,9 @@ async function serve(variant) {
     const metrics = new IntakeMetrics({ processMetrics: true });
     app = Fastify({
       ...(level >= 4 ? { loggerInstance: createLogger('warn', devNull), requestIdHeader: 'x-request-id', requestIdLogLabel: 'reqId' } : {}),
-      onProtoPoisoning: 'error', onConstructorPoisoning: 'error', return503OnClosing: true,
+      onProtoPoisoning: 'error',
+      onConstructorPoisoning: 'error',
+      return503OnClosing: true,
     });
     if (level >= 1) app.setValidatorCompiler(TypeBoxValidatorCompiler);
     if (level >= 3) {
@@ -84,29 +119,53 @@ async function serve(variant) {
       };
     }
     const answer = {
-      captures: [{ id: '01jd3x5k7m9p2q4r6s8t0v1w2x', policy: 'interactive-shell', target: { namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9q', container: 'checkout' }, duplicate: true }],
+      captures: [
+        {
+          id: '01jd3x5k7m9p2q4r6s8t0v1w2x',
+          policy: 'interactive-shell',
+          target: { namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9q', container: 'checkout' },
+          duplicate: true,
+        },
+      ],
       reason: 'duplicate of an existing capture',
     };
-    app.post(ROUTE, {
-      config: { auth: true },
-      ...routeHooks,
-      schema: { ...(level >= 1 ? { body: FalcoEvent } : {}), ...(level >= 2 ? { response: { 200: IntakeAnswer } } : {}) },
-    }, async () => (level >= 2 ? answer : {}));
+    app.post(
+      ROUTE,
+      {
+        config: { auth: true },
+        ...routeHooks,
+        schema: { ...(level >= 1 ? { body: FalcoEvent } : {}), ...(level >= 2 ? { response: { 200: IntakeAnswer } } : {}) },
+      },
+      async () => (level >= 2 ? answer : {}),
+    );
   } else {
     const [{ buildApp }, { FileQueue }, { parsePolicies }, { DEFAULT_SETTINGS }] = await Promise.all([
-      imp('http/build-app.js'), imp('queue/file-queue.js'), imp('policy/load-policies.js'), imp('config/settings.js'),
+      imp('http/build-app.js'),
+      imp('queue/file-queue.js'),
+      imp('policy/load-policies.js'),
+      imp('config/settings.js'),
     ]);
     const all = variant.startsWith('A5');
     let policies = parsePolicies([{ file: 'bench-policies.yaml', text: generatePolicyYaml() }]);
     if (all || variant.startsWith('A4')) policies = policies.filter((p) => p.name === 'interactive-shell');
     const dataDir = (serverDataDir = await mkdtemp(join(tmpdir(), 'amber-bench-')));
     const queue = await FileQueue.open({ dir: join(dataDir, 'journal') });
-    const metrics = all || variant.startsWith('A3')
-      ? {
-          registry: new IntakeMetrics().registry, signals: noopMetric, policyMatches: noopMetric, capturesQueued: noopMetric, duplicates: noopMetric, intakeSeconds: noopMetric,
-          countSignal: noop, countMatch: noop, countQueued: noop, countDuplicate: noop, observeIntake: noop,
-        }
-      : new IntakeMetrics({ processMetrics: true });
+    const metrics =
+      all || variant.startsWith('A3')
+        ? {
+            registry: new IntakeMetrics().registry,
+            signals: noopMetric,
+            policyMatches: noopMetric,
+            capturesQueued: noopMetric,
+            duplicates: noopMetric,
+            intakeSeconds: noopMetric,
+            countSignal: noop,
+            countMatch: noop,
+            countQueued: noop,
+            countDuplicate: noop,
+            observeIntake: noop,
+          }
+        : new IntakeMetrics({ processMetrics: true });
     app = await buildApp({
       log: all || variant.startsWith('A1') ? noopLogger : createLogger('warn', devNull),
       queue,
@@ -125,7 +184,12 @@ async function serve(variant) {
   if (process.env.BENCH_MODE === 'inject') {
     // No socket, no load generator: fastify's inject drives the same pipeline in-process, 50
     // requests in flight at a time, so the CPU time is the app's own user-space work.
-    const opts = { method: 'POST', url: ROUTE, headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, payload: alertBody(FIXED_POD_SUFFIX) };
+    const opts = {
+      method: 'POST',
+      url: ROUTE,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+      payload: alertBody(FIXED_POD_SUFFIX),
+    };
     const batch = async () => {
       const answers = await Promise.all(Array.from({ length: 50 }, () => app.inject(opts)));
       const bad = answers.find((r) => r.statusCode !== 200);
@@ -188,7 +252,11 @@ async function main() {
   const body = alertBody(FIXED_POD_SUFFIX);
   const run = (url, seconds) =>
     autocannon({
-      url: `${url}${ROUTE}`, method: 'POST', connections, duration: seconds, timeout: 10,
+      url: `${url}${ROUTE}`,
+      method: 'POST',
+      connections,
+      duration: seconds,
+      timeout: 10,
       headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
       requests: [{ setupRequest: (req) => ({ ...req, body: alertBody(FIXED_POD_SUFFIX) }) }],
     });
@@ -228,7 +296,9 @@ async function main() {
         }
         const x = { rps: answered / r.duration, p99: r.latency.p99, cpu: (c1 - c0) / answered, sys: (m1.sys - m0.sys) / answered };
         results.get(variant).push(x);
-        console.error(`  round ${round} ${variant.padEnd(26)} ${Math.round(x.rps)} req/s, p99 ${x.p99} ms, ${Math.round(x.cpu)} µs CPU/req (${Math.round(x.sys)} system)`);
+        console.error(
+          `  round ${round} ${variant.padEnd(26)} ${Math.round(x.rps)} req/s, p99 ${x.p99} ms, ${Math.round(x.cpu)} µs CPU/req (${Math.round(x.sys)} system)`,
+        );
       } finally {
         proc.send({ type: 'stop' });
         await new Promise((res) => (proc.exitCode !== null ? res() : proc.once('exit', res)));
@@ -245,14 +315,18 @@ async function main() {
     console.log('| --- | ---: | ---: | ---: | ---: |');
     for (const [variant, xs] of results) {
       const min = Math.min(...xs.map((x) => x.cpu));
-      console.log(`| ${variant} | ${Math.round(median(xs.map((x) => x.rps)))} | ${median(xs.map((x) => x.cpu)).toFixed(1)} | ${min.toFixed(1)} | ${(min - base).toFixed(1)} |`);
+      console.log(
+        `| ${variant} | ${Math.round(median(xs.map((x) => x.rps)))} | ${median(xs.map((x) => x.cpu)).toFixed(1)} | ${min.toFixed(1)} | ${(min - base).toFixed(1)} |`,
+      );
     }
     return failed ? 1 : 0;
   }
   console.log('\n| variant | req/s (median) | p99 ms (median) | server CPU µs/req (median) | (min) | of which system (median) |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
   for (const [variant, xs] of results) {
-    console.log(`| ${variant} | ${Math.round(median(xs.map((x) => x.rps)))} | ${median(xs.map((x) => x.p99))} | ${Math.round(median(xs.map((x) => x.cpu)))} | ${Math.round(Math.min(...xs.map((x) => x.cpu)))} | ${Math.round(median(xs.map((x) => x.sys)))} |`);
+    console.log(
+      `| ${variant} | ${Math.round(median(xs.map((x) => x.rps)))} | ${median(xs.map((x) => x.p99))} | ${Math.round(median(xs.map((x) => x.cpu)))} | ${Math.round(Math.min(...xs.map((x) => x.cpu)))} | ${Math.round(median(xs.map((x) => x.sys)))} |`,
+    );
   }
   return failed ? 1 : 0;
 }
@@ -269,8 +343,11 @@ if (process.argv[2] === '--serve') {
     process.exit(2);
   }, 10 * 60_000);
   watchdog.unref();
-  main().then((code) => process.exit(code), (e) => {
-    console.error(e);
-    process.exit(1);
-  });
+  main().then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
 }

@@ -13,12 +13,29 @@ import { FIXED_POD_SUFFIX, TOKEN, alertBody, generatePolicyYaml } from './intake
 const DIST = new URL('../dist/', import.meta.url);
 const imp = (p) => import(new URL(p, DIST));
 const [
-  { parsePolicies }, { normaliseFalco }, { evaluatePolicies, PolicyIndex }, { captureKeys, planCapture }, { FileQueue }, { IntakeMetrics },
-  { respondToSignals, IntakeAnswer }, { createLogger }, { tokenAuthenticator }, { FalcoEvent }, { signalDigest },
+  { parsePolicies },
+  { normaliseFalco },
+  { evaluatePolicies, PolicyIndex },
+  { captureKeys, planCapture },
+  { FileQueue },
+  { IntakeMetrics },
+  { respondToSignals, IntakeAnswer },
+  { createLogger },
+  { tokenAuthenticator },
+  { FalcoEvent },
+  { signalDigest },
 ] = await Promise.all([
-  imp('policy/load-policies.js'), imp('intake/normalise-falco.js'), imp('policy/evaluate-policies.js'), imp('core/decision.js'),
-  imp('queue/file-queue.js'), imp('http/intake-metrics.js'), imp('http/respond-to-signals.js'), imp('cli/create-logger.js'),
-  imp('http/token-auth.js'), imp('intake/falco-event.js'), imp('core/signal.js'),
+  imp('policy/load-policies.js'),
+  imp('intake/normalise-falco.js'),
+  imp('policy/evaluate-policies.js'),
+  imp('core/decision.js'),
+  imp('queue/file-queue.js'),
+  imp('http/intake-metrics.js'),
+  imp('http/respond-to-signals.js'),
+  imp('cli/create-logger.js'),
+  imp('http/token-auth.js'),
+  imp('intake/falco-event.js'),
+  imp('core/signal.js'),
 ]);
 const { TypeBoxValidatorCompiler } = await import('@fastify/type-provider-typebox');
 const { default: fastJsonStringify } = await import('fast-json-stringify');
@@ -34,7 +51,10 @@ try {
   const metrics = new IntakeMetrics({ processMetrics: true });
   const { Histogram, Registry } = await import('prom-client');
   const promHistogram = new Histogram({
-    name: 'h', help: 'as amber_intake_duration_seconds was', labelNames: ['route', 'status'], registers: [new Registry()],
+    name: 'h',
+    help: 'as amber_intake_duration_seconds was',
+    labelNames: ['route', 'status'],
+    registers: [new Registry()],
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
   });
   const devNull = new Writable({ write: (_c, _e, done) => done() });

@@ -41,39 +41,42 @@ const MiB = 1024 * 1024;
 // same length whether or not it varies.
 const POD_PREFIX = 'checkout-7d9f8b6c5-';
 export const FIXED_POD_SUFFIX = 'x2x9q';
-const ALERT_TEMPLATE = JSON.stringify({
-  hostname: 'ip-10-0-42-17.eu-west-1.compute.internal',
-  output:
-    '09:26:41.512873014: Notice A shell was spawned in a container with an attached terminal | evt_type=execve user=root user_uid=0 user_loginuid=-1 process=bash proc_exepath=/usr/bin/bash parent=runc command=bash terminal=34816 exe_flags=EXE_WRITABLE|EXE_LOWER_LAYER container_id=3f9c2a7b1d04 container_name=checkout container_image_repository=ghcr.io/acme-shop/checkout container_image_tag=1.14.2 k8s_pod_name=' +
-    POD_PREFIX +
-    '@@POD@@ k8s_ns_name=shop',
-  output_fields: {
-    'container.full_id': '3f9c2a7b1d04dc5e3de2ab426607d3e1f8c6d170c21f3aab0f05ba526f91e88c',
-    'container.id': '3f9c2a7b1d04',
-    'container.image.repository': 'ghcr.io/acme-shop/checkout',
-    'container.image.tag': '1.14.2',
-    'container.name': 'checkout',
-    'evt.arg.flags': 'EXE_WRITABLE|EXE_LOWER_LAYER',
-    'evt.time': 1741944401512873014n, // replaced below: Falco's nanosecond integer, beyond 2^53
-    'evt.type': 'execve',
-    'k8s.ns.name': 'shop',
-    'k8s.pod.name': `${POD_PREFIX}@@POD@@`,
-    'k8s.pod.uid': '5b0f7c1e-9a64-4d2b-8e3f-2c71a9d4b6e0',
-    'proc.cmdline': 'bash',
-    'proc.exepath': '/usr/bin/bash',
-    'proc.name': 'bash',
-    'proc.pname': 'runc',
-    'proc.tty': 34816,
-    'user.loginuid': -1,
-    'user.name': 'root',
-    'user.uid': 0,
+const ALERT_TEMPLATE = JSON.stringify(
+  {
+    hostname: 'ip-10-0-42-17.eu-west-1.compute.internal',
+    output:
+      '09:26:41.512873014: Notice A shell was spawned in a container with an attached terminal | evt_type=execve user=root user_uid=0 user_loginuid=-1 process=bash proc_exepath=/usr/bin/bash parent=runc command=bash terminal=34816 exe_flags=EXE_WRITABLE|EXE_LOWER_LAYER container_id=3f9c2a7b1d04 container_name=checkout container_image_repository=ghcr.io/acme-shop/checkout container_image_tag=1.14.2 k8s_pod_name=' +
+      POD_PREFIX +
+      '@@POD@@ k8s_ns_name=shop',
+    output_fields: {
+      'container.full_id': '3f9c2a7b1d04dc5e3de2ab426607d3e1f8c6d170c21f3aab0f05ba526f91e88c',
+      'container.id': '3f9c2a7b1d04',
+      'container.image.repository': 'ghcr.io/acme-shop/checkout',
+      'container.image.tag': '1.14.2',
+      'container.name': 'checkout',
+      'evt.arg.flags': 'EXE_WRITABLE|EXE_LOWER_LAYER',
+      'evt.time': 1741944401512873014n, // replaced below: Falco's nanosecond integer, beyond 2^53
+      'evt.type': 'execve',
+      'k8s.ns.name': 'shop',
+      'k8s.pod.name': `${POD_PREFIX}@@POD@@`,
+      'k8s.pod.uid': '5b0f7c1e-9a64-4d2b-8e3f-2c71a9d4b6e0',
+      'proc.cmdline': 'bash',
+      'proc.exepath': '/usr/bin/bash',
+      'proc.name': 'bash',
+      'proc.pname': 'runc',
+      'proc.tty': 34816,
+      'user.loginuid': -1,
+      'user.name': 'root',
+      'user.uid': 0,
+    },
+    priority: 'Notice',
+    rule: 'Terminal shell in container',
+    source: 'syscall',
+    tags: ['T1059', 'container', 'maturity_stable', 'mitre_execution', 'shell'],
+    time: '2025-03-14T09:26:41.512873014Z',
   },
-  priority: 'Notice',
-  rule: 'Terminal shell in container',
-  source: 'syscall',
-  tags: ['T1059', 'container', 'maturity_stable', 'mitre_execution', 'shell'],
-  time: '2025-03-14T09:26:41.512873014Z',
-}, (_k, v) => (typeof v === 'bigint' ? `@@BIG${v}@@` : v)).replace(/"@@BIG(\d+)@@"/g, '$1');
+  (_k, v) => (typeof v === 'bigint' ? `@@BIG${v}@@` : v),
+).replace(/"@@BIG(\d+)@@"/g, '$1');
 const ALERT_PARTS = ALERT_TEMPLATE.split('@@POD@@');
 
 export function alertBody(suffix) {
@@ -96,28 +99,38 @@ export function generatePolicyYaml() {
   };
 
   // The one that matches.
-  add('interactive-shell', {
-    sources: ['falco', 'alertmanager'],
-    rules: ['Terminal shell in container'],
-    priority: '>=Notice',
-    namespaces: { exclude: ['kube-system'] },
-    fields: [notFalcoImage, { ...notFalcoImage, key: 'container_image_repository' }],
-  }, { cooldown: '30m' });
+  add(
+    'interactive-shell',
+    {
+      sources: ['falco', 'alertmanager'],
+      rules: ['Terminal shell in container'],
+      priority: '>=Notice',
+      namespaces: { exclude: ['kube-system'] },
+      fields: [notFalcoImage, { ...notFalcoImage, key: 'container_image_repository' }],
+    },
+    { cooldown: '30m' },
+  );
 
   // Near misses: the rule matches, a later condition does not.
   add('shell-in-payments', { sources: ['falco'], rules: ['Terminal shell in container'], namespaces: { include: ['payments', 'billing'] } });
   add('shell-critical-only', { sources: ['falco'], rules: ['/shell/i'], priority: '>=Critical', namespaces: exclude });
   add('shell-as-db-user', {
-    sources: ['falco'], rules: ['/^Terminal shell/'], priority: '>=Notice',
+    sources: ['falco'],
+    rules: ['/^Terminal shell/'],
+    priority: '>=Notice',
     fields: [{ key: 'user.name', op: 'in', values: ['postgres', 'mysql', 'mongodb'] }],
   });
   add('shell-persistence', { sources: ['falco'], rules: ['Terminal shell in container'], tags: { all: ['shell', 'mitre_persistence'] } });
   add('shell-from-registry-internal', {
-    sources: ['falco'], rules: ['/(Terminal|Run) shell/'], namespaces: exclude,
+    sources: ['falco'],
+    rules: ['/(Terminal|Run) shell/'],
+    namespaces: exclude,
     fields: [{ key: 'container.image.repository', op: 'prefix', values: ['registry.internal/', 'harbor.corp/'] }],
   });
   add('shell-prod-namespaces', {
-    sources: ['falco', 'alertmanager'], rules: ['Terminal shell in container'], priority: '>=Notice',
+    sources: ['falco', 'alertmanager'],
+    rules: ['Terminal shell in container'],
+    priority: '>=Notice',
     fields: [{ key: 'k8s.ns.name', op: 'regex', values: ['^prod-'] }],
   });
 
@@ -172,14 +185,18 @@ export function generatePolicyYaml() {
   ];
   exact.forEach(([name, rule, priority], i) => {
     const fields = fieldMix[i % fieldMix.length];
-    add(name, {
-      sources: i % 5 === 4 ? ['falco'] : ['falco', 'alertmanager'],
-      rules: [rule],
-      priority,
-      ...(i % 3 === 0 ? { namespaces: exclude } : {}),
-      ...(i % 7 === 3 ? { tags: { any: ['mitre_persistence', 'mitre_privilege_escalation', 'mitre_defense_evasion'] } } : {}),
-      ...(fields ? { fields } : {}),
-    }, { cooldown: ['15m', '30m', '1h'][i % 3], containers: i % 4 === 0 ? 'all' : 'target' });
+    add(
+      name,
+      {
+        sources: i % 5 === 4 ? ['falco'] : ['falco', 'alertmanager'],
+        rules: [rule],
+        priority,
+        ...(i % 3 === 0 ? { namespaces: exclude } : {}),
+        ...(i % 7 === 3 ? { tags: { any: ['mitre_persistence', 'mitre_privilege_escalation', 'mitre_defense_evasion'] } } : {}),
+        ...(fields ? { fields } : {}),
+      },
+      { cooldown: ['15m', '30m', '1h'][i % 3], containers: i % 4 === 0 ? 'all' : 'target' },
+    );
   });
   const regex = [
     ['crypto-miners', ['/miner|Stratum/i'], '>=Warning'],
@@ -190,7 +207,10 @@ export function generatePolicyYaml() {
   ];
   regex.forEach(([name, rules, priority], i) => {
     add(name, {
-      sources: ['falco', 'alertmanager'], rules, priority, namespaces: exclude,
+      sources: ['falco', 'alertmanager'],
+      rules,
+      priority,
+      namespaces: exclude,
       ...(i % 2 === 0 ? { fields: [{ key: 'container.name', op: 'exists' }] } : {}),
     });
   });
@@ -228,8 +248,13 @@ async function serve(kind) {
     if (rss > peakRss) peakRss = rss;
     const cpu = process.cpuUsage();
     return {
-      rss, peakRss, maxRss: process.resourceUsage().maxRSS * 1024, heapUsed: process.memoryUsage().heapUsed,
-      cpuMicros: cpu.user + cpu.system, cpuSystemMicros: cpu.system, fsync: { ...fsync },
+      rss,
+      peakRss,
+      maxRss: process.resourceUsage().maxRSS * 1024,
+      heapUsed: process.memoryUsage().heapUsed,
+      cpuMicros: cpu.user + cpu.system,
+      cpuSystemMicros: cpu.system,
+      fsync: { ...fsync },
     };
   };
   // Count and time the journal's fsyncs (FileHandle.datasync/sync): a timing wrapper only, so
@@ -394,11 +419,13 @@ class Child {
       if (i >= 0) this.waiters.splice(i, 1)[0].resolve(msg);
       else this.inbox.push(msg);
     });
-    this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => {
-      children.delete(this.proc);
-      for (const w of this.waiters) w.reject(new Error(`${kind} server exited (${code ?? signal}) while waiting for '${w.type}'`));
-      resolve({ code, signal });
-    }));
+    this.exited = new Promise((resolve) =>
+      this.proc.once('exit', (code, signal) => {
+        children.delete(this.proc);
+        for (const w of this.waiters) w.reject(new Error(`${kind} server exited (${code ?? signal}) while waiting for '${w.type}'`));
+        resolve({ code, signal });
+      }),
+    );
   }
 
   receive(type, timeoutMs = 30_000) {
@@ -440,9 +467,7 @@ let podCounter = 0;
 
 /** One autocannon run. `vary`: a new pod name per request (a new capture each time). */
 function load(url, { connections, duration, amount, vary }) {
-  const suffixes = vary
-    ? () => (podCounter++ % 36 ** 5).toString(36).padStart(5, '0')
-    : () => FIXED_POD_SUFFIX;
+  const suffixes = vary ? () => (podCounter++ % 36 ** 5).toString(36).padStart(5, '0') : () => FIXED_POD_SUFFIX;
   return autocannon({
     url: `${url}${ROUTE}`,
     method: 'POST',
@@ -476,7 +501,10 @@ function summarise(result) {
 async function amberCounters(url) {
   const text = await (await fetch(`${url}/metrics`)).text();
   const sum = (name) =>
-    text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((a, l) => a + Number(l.split(' ').pop()), 0);
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+      .reduce((a, l) => a + Number(l.split(' ').pop()), 0);
   return { queued: sum('amber_captures_queued_total'), duplicates: sum('amber_capture_duplicates_total') };
 }
 
@@ -515,10 +543,22 @@ async function throughputRun(name, kind, vary, cfg) {
     console.log(
       `${fmt(result.rps)} req/s, p99 ${result.p99} ms, server ${fmt(serverCpuPerRequest)} µs CPU/request ` +
         `(${fmt(serverSystemPerRequest)} system; ${fmt(serverCores, 2)} cores busy; load generator ${fmt(loadgenCores, 2)})` +
-        (journal ? `; ${fmt(journal.fsyncs)} fsyncs, ${fmt((queued ?? result.requests) / journal.fsyncs, 1)} ${queued === undefined ? 'bodies' : 'captures'} each, mean ${fmt(journal.fsyncMeanMs, 2)} ms` : ''),
+        (journal
+          ? `; ${fmt(journal.fsyncs)} fsyncs, ${fmt((queued ?? result.requests) / journal.fsyncs, 1)} ${queued === undefined ? 'bodies' : 'captures'} each, mean ${fmt(journal.fsyncMeanMs, 2)} ms`
+          : ''),
     );
     return {
-      name, kind, vary, policies: ready.policies, ...result, memory, serverCpuPerRequest, serverSystemPerRequest, serverCores, loadgenCores, journal,
+      name,
+      kind,
+      vary,
+      policies: ready.policies,
+      ...result,
+      memory,
+      serverCpuPerRequest,
+      serverSystemPerRequest,
+      serverCores,
+      loadgenCores,
+      journal,
       ...(before && after ? { queued, duplicates: after.duplicates - before.duplicates } : {}),
     };
   } finally {
@@ -571,13 +611,19 @@ async function main() {
   console.log('# amber bench/intake');
   console.log(`node ${process.version}, ${cpus.length} × ${cpus[0]?.model ?? '?'}, ${os.platform()} ${os.release()}, ${mib(os.totalmem())} RAM`);
   console.log(`body ${body.length} bytes, ${cfg.connections} connections, warm-up ${cfg.warmup} s, measure ${cfg.duration} s, ${cfg.rounds} round(s)`);
-  console.log(`amber: 50 policies (1 matches the alert), token auth, file journal in a temp dir, log level ${process.env.BENCH_LOG_LEVEL || 'warn'} to a null sink`);
+  console.log(
+    `amber: 50 policies (1 matches the alert), token auth, file journal in a temp dir, log level ${process.env.BENCH_LOG_LEVEL || 'warn'} to a null sink`,
+  );
   console.log(
     PIN
       ? 'load generator: autocannon in this process, pinned to CPU 0; each server in its own child process, pinned to CPU 1'
       : `load generator: autocannon in this process; each server in its own child process (both share the ${cpus.length} cores)`,
   );
-  const loadavg = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  const loadavg = () =>
+    os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ');
   console.log(`load average before: ${loadavg()} (anything else busy on the machine skews every figure)\n`);
 
   let failed = false;
@@ -608,8 +654,15 @@ async function main() {
     const rs = byKey(key);
     if (rs.length === 0) return undefined;
     return {
-      key, name: rs[0].name, rps: median(rs.map((r) => r.rps)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)),
-      cpu: median(rs.map((r) => r.serverCpuPerRequest)), cores: median(rs.map((r) => r.serverCores)), peak: Math.max(...rs.map((r) => r.memory.maxRss)), rs,
+      key,
+      name: rs[0].name,
+      rps: median(rs.map((r) => r.rps)),
+      p50: median(rs.map((r) => r.p50)),
+      p99: median(rs.map((r) => r.p99)),
+      cpu: median(rs.map((r) => r.serverCpuPerRequest)),
+      cores: median(rs.map((r) => r.serverCores)),
+      peak: Math.max(...rs.map((r) => r.memory.maxRss)),
+      rs,
     };
   };
   const bare = agg('bare');
@@ -628,15 +681,23 @@ async function main() {
     );
     if (!ok) {
       failed = true;
-      console.error(`  !! storm: expected exactly one capture and ${cfg.storm} answers; got ${storm.captures} capture(s), ${storm.requests} answers, ${storm.errors} errors`);
+      console.error(
+        `  !! storm: expected exactly one capture and ${cfg.storm} answers; got ${storm.captures} capture(s), ${storm.requests} answers, ${storm.errors} errors`,
+      );
     }
   }
 
   // ---- report --------------------------------------------------------------------------------
   console.log('\n## Results (markdown)\n');
   if (rows.length > 0) {
-    console.log(`Throughput: ${cfg.connections} connections, ${cfg.duration} s after ${cfg.warmup} s warm-up, ${body.length}-byte Falco event` + (cfg.rounds > 1 ? `, median of ${cfg.rounds} rounds` : '') + '.\n');
-    console.log('| run | req/s | ratio to bare | p50 ms | p99 ms | server CPU µs/req | server cores busy | captures queued / duplicates (all rounds) | server peak RSS (max of rounds) |');
+    console.log(
+      `Throughput: ${cfg.connections} connections, ${cfg.duration} s after ${cfg.warmup} s warm-up, ${body.length}-byte Falco event` +
+        (cfg.rounds > 1 ? `, median of ${cfg.rounds} rounds` : '') +
+        '.\n',
+    );
+    console.log(
+      '| run | req/s | ratio to bare | p50 ms | p99 ms | server CPU µs/req | server cores busy | captures queued / duplicates (all rounds) | server peak RSS (max of rounds) |',
+    );
     console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
     for (const r of rows) {
       const ratio = bare && r.key !== 'bare' ? fmt(r.rps / bare.rps, 2) : '—';
@@ -647,13 +708,17 @@ async function main() {
       for (const r of rows.filter((x) => x.key !== 'bare')) {
         const ratio = r.rps / bare.rps;
         if (r.key === 'bare-durable') {
-          console.log(`\n${r.name} / bare: ${fmt(ratio, 2)} (no target: the bare route plus nothing but a durable write per request, group-committed: what fsync alone costs here)`);
+          console.log(
+            `\n${r.name} / bare: ${fmt(ratio, 2)} (no target: the bare route plus nothing but a durable write per request, group-committed: what fsync alone costs here)`,
+          );
           continue;
         }
         if (r.key === 'amber-unique') {
           // Every request here waits for an fsync, which the bare route never does: this run is
           // read against bare + fsync, the same wait with nothing else (docs/benchmarks.md).
-          const floor = durableFloor ? `; bare + fsync reaches ${fmt(durableFloor.rps / bare.rps, 2)}, amber unique is ${fmt(r.rps / durableFloor.rps, 2)} of it` : '';
+          const floor = durableFloor
+            ? `; bare + fsync reaches ${fmt(durableFloor.rps / bare.rps, 2)}, amber unique is ${fmt(r.rps / durableFloor.rps, 2)} of it`
+            : '';
           console.log(`\n${r.name} / bare: ${fmt(ratio, 2)} (each request a new capture, fsynced before its 202${floor})`);
           continue;
         }
@@ -665,11 +730,15 @@ async function main() {
     console.log(`\nStorm: ${fmt(cfg.storm)} identical alerts (same container, same rule), ${cfg.stormConnections} connections.\n`);
     console.log('| requests | elapsed | req/s | p99 ms | answers | captures | server RSS at start | server peak RSS (50 ms samples) | kernel max RSS |');
     console.log('| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |');
-    const answers = Object.entries(storm.statuses).map(([c, n]) => `${fmt(n)}× ${c}`).join(', ');
+    const answers = Object.entries(storm.statuses)
+      .map(([c, n]) => `${fmt(n)}× ${c}`)
+      .join(', ');
     console.log(
       `| ${fmt(storm.requests)} | ${fmt(storm.elapsed, 1)} s | ${fmt(storm.requests / storm.elapsed)} | ${storm.p99} | ${answers} | ${storm.captures} | ${mib(storm.idleRss)} | ${mib(storm.memory.peakRss)} | ${mib(storm.memory.maxRss)} |`,
     );
-    console.log(`\nStorm RSS target ≤ 200 MiB: ${storm.memory.maxRss <= 200 * MiB ? 'met' : 'MISSED'}; exactly one capture: ${storm.captures === 1 ? 'yes' : 'NO'}`);
+    console.log(
+      `\nStorm RSS target ≤ 200 MiB: ${storm.memory.maxRss <= 200 * MiB ? 'met' : 'MISSED'}; exactly one capture: ${storm.captures === 1 ? 'yes' : 'NO'}`,
+    );
   }
   console.log(`\nload average after: ${loadavg()}`);
   console.log(`load generator (this process) peak RSS: ${mib(process.resourceUsage().maxRSS * 1024)}`);

@@ -36,20 +36,40 @@ child.on('message', (m) => {
   if (m.pod) replies.get(m.id)?.(m.pod);
 });
 let asked = 0;
-const addPod = (spec) => new Promise((resolve) => { const id = ++asked; replies.set(id, resolve); child.send({ id, addPod: spec }); });
+const addPod = (spec) =>
+  new Promise((resolve) => {
+    const id = ++asked;
+    replies.set(id, resolve);
+    child.send({ id, addPod: spec });
+  });
 const log = pino({ level: 'silent' });
 const queue = await FileQueue.open({ dir: join(root, 'journal') });
 const { key } = await loadOrCreateSigningKey(join(root, 'signing'));
 const kubelet = new KubeletClient({ token: { value: sim.token }, ca: await readFile(sim.caFile) });
 const worker = await startCaptureWorker({
-  queue, api: kubeApi(loadKubeConfig(sim.kubeconfigPath)), kubelet, store: new FileStore(join(root, 'evidence')), signingKey: key, log,
+  queue,
+  api: kubeApi(loadKubeConfig(sim.kubeconfigPath)),
+  kubelet,
+  store: new FileStore(join(root, 'evidence')),
+  signingKey: key,
+  log,
   settings: { ...DEFAULT_CAPTURE_SETTINGS, checkpointDir: sim.checkpointDir, minFreeBytes: 0, cluster: 'bench', report: process.env.BENCH_REPORT !== '0' },
-  actor: { component: 'bench' }, version: 'bench',
+  actor: { component: 'bench' },
+  version: 'bench',
 });
-const server = await startServer({
-  log, queue, policies: await loadPolicies('policies'), auth: tokenAuthenticator(['t'], { acceptClientCerts: false }), metrics: new IntakeMetrics(),
-  bodyLimit: DEFAULT_SETTINGS.bodyLimit, labelKeys: DEFAULT_SETTINGS.alertmanager.labels, version: 'bench',
-}, { listen: '127.0.0.1:0' });
+const server = await startServer(
+  {
+    log,
+    queue,
+    policies: await loadPolicies('policies'),
+    auth: tokenAuthenticator(['t'], { acceptClientCerts: false }),
+    metrics: new IntakeMetrics(),
+    bodyLimit: DEFAULT_SETTINGS.bodyLimit,
+    labelKeys: DEFAULT_SETTINGS.alertmanager.labels,
+    version: 'bench',
+  },
+  { listen: '127.0.0.1:0' },
+);
 
 const lat = [];
 try {
@@ -58,12 +78,21 @@ try {
     const pod = await addPod({ namespace: 'shop', name, node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] });
     const full = String(pod.status.containerStatuses[0].containerID).replace(/^[a-z-]+:\/\//, '');
     const body = JSON.stringify({
-      time: new Date().toISOString(), rule: 'Terminal shell in container', priority: 'Notice', output: 'shell', source: 'syscall', tags: [],
+      time: new Date().toISOString(),
+      rule: 'Terminal shell in container',
+      priority: 'Notice',
+      output: 'shell',
+      source: 'syscall',
+      tags: [],
       output_fields: { 'container.id': full.slice(0, 12), 'container.name': 'app', 'k8s.ns.name': 'shop', 'k8s.pod.name': name },
     });
     const before = receipts.length;
     const sent = performance.timeOrigin + performance.now();
-    const res = await fetch(`${server.url}/v1/alerts/falco`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer t' }, body });
+    const res = await fetch(`${server.url}/v1/alerts/falco`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer t' },
+      body,
+    });
     if (res.status !== 202) throw new Error(`alert ${i}: ${res.status} ${await res.text()}`);
     const answer = await res.json();
     while (receipts.length === before) await new Promise((r) => setImmediate(r));
@@ -84,4 +113,6 @@ try {
 lat.sort((a, b) => a - b);
 const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
 console.log(`alerts: ${lat.length} (distinct pods, one at a time)`);
-console.log(`alert → kubelet receipt: p50 ${q(0.5).toFixed(2)} ms, p90 ${q(0.9).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms, max ${lat[lat.length - 1].toFixed(2)} ms (target p99 ≤ 25 ms)`);
+console.log(
+  `alert → kubelet receipt: p50 ${q(0.5).toFixed(2)} ms, p90 ${q(0.9).toFixed(2)} ms, p99 ${q(0.99).toFixed(2)} ms, max ${lat[lat.length - 1].toFixed(2)} ms (target p99 ≤ 25 ms)`,
+);

@@ -43,7 +43,19 @@ async function amberSeconds(root, path, name) {
   const pod = {
     metadata: { name: 'web', namespace: 'shop', uid: '5b0f7c1e-9a64-4d2b-8e3f-2c71a9d4b6e0' },
     spec: { nodeName: 'node-a', containers: [{ name: 'app', image: 'app:1' }] },
-    status: { containerStatuses: [{ name: 'app', image: 'app:1', imageID: `app@sha256:${'c'.repeat(64)}`, containerID: `containerd://${'a'.repeat(64)}`, ready: true, restartCount: 0, state: { running: {} } }] },
+    status: {
+      containerStatuses: [
+        {
+          name: 'app',
+          image: 'app:1',
+          imageID: `app@sha256:${'c'.repeat(64)}`,
+          containerID: `containerd://${'a'.repeat(64)}`,
+          ready: true,
+          restartCount: 0,
+          state: { running: {} },
+        },
+      ],
+    },
   };
   const deps = {
     queue,
@@ -53,7 +65,9 @@ async function amberSeconds(root, path, name) {
       readLogs: async () => 'log line\n',
     },
     // The kubelet has already written the archive: the bench measures what amber does with it.
-    kubelet: { checkpoint: async () => ({ path: `/var/lib/kubelet/checkpoints/${name}`, requestedAt: new Date().toISOString(), writtenAt: new Date().toISOString() }) },
+    kubelet: {
+      checkpoint: async () => ({ path: `/var/lib/kubelet/checkpoints/${name}`, requestedAt: new Date().toISOString(), writtenAt: new Date().toISOString() }),
+    },
     store: new FileStore(join(root, `store-${name}`)),
     signingKey: key,
     log: pino({ level: 'silent' }),
@@ -62,10 +76,26 @@ async function amberSeconds(root, path, name) {
     actor: { component: 'bench' },
     version: 'bench',
   };
-  const { capture } = await queue.enqueue(planCapture({
-    policy: 'bench', containers: 'target', cooldownMs: 0, timeoutSeconds: 60, include: ['podSpec'], evidence: { retentionDays: 1, lock: 'none' },
-    signal: { source: 'falco', rule: 'r', time: new Date().toISOString(), tags: [], fields: {}, target: { namespace: 'shop', pod: 'web', container: 'app' }, digest: '0'.repeat(64), raw: {} },
-  }));
+  const { capture } = await queue.enqueue(
+    planCapture({
+      policy: 'bench',
+      containers: 'target',
+      cooldownMs: 0,
+      timeoutSeconds: 60,
+      include: ['podSpec'],
+      evidence: { retentionDays: 1, lock: 'none' },
+      signal: {
+        source: 'falco',
+        rule: 'r',
+        time: new Date().toISOString(),
+        tags: [],
+        fields: {},
+        target: { namespace: 'shop', pod: 'web', container: 'app' },
+        digest: '0'.repeat(64),
+        raw: {},
+      },
+    }),
+  );
   const t0 = process.hrtime.bigint();
   const done = await runCapture(deps, capture.id);
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -86,10 +116,17 @@ try {
     await writeArchive(path, gib * GiB);
     opensslSeconds(path); // warm the page cache for both contenders alike
     const ossl = opensslSeconds(path);
-    const before = peak = process.memoryUsage().rss;
+    const before = (peak = process.memoryUsage().rss);
     const amber = await amberSeconds(root, path, name);
-    const mib = (gib * 1024);
-    rows.push({ gib, opensslMiBs: mib / ossl, amberMiBs: mib / amber, ratio: ossl / amber, peakRssMiB: peak / 1048576, rssGrowthMiB: (peak - before) / 1048576 });
+    const mib = gib * 1024;
+    rows.push({
+      gib,
+      opensslMiBs: mib / ossl,
+      amberMiBs: mib / amber,
+      ratio: ossl / amber,
+      peakRssMiB: peak / 1048576,
+      rssGrowthMiB: (peak - before) / 1048576,
+    });
     await rm(path, { force: true });
     await rm(join(root, `store-${name}`), { recursive: true, force: true });
   }
@@ -100,5 +137,7 @@ try {
 console.log('| archive | openssl dgst -sha256 | amber seal (hash + store + sign) | ratio | peak RSS | RSS growth |');
 console.log('| --- | --- | --- | --- | --- | --- |');
 for (const r of rows) {
-  console.log(`| ${r.gib} GiB | ${r.opensslMiBs.toFixed(0)} MiB/s | ${r.amberMiBs.toFixed(0)} MiB/s | ${r.ratio.toFixed(2)} | ${r.peakRssMiB.toFixed(0)} MiB | ${r.rssGrowthMiB.toFixed(0)} MiB |`);
+  console.log(
+    `| ${r.gib} GiB | ${r.opensslMiBs.toFixed(0)} MiB/s | ${r.amberMiBs.toFixed(0)} MiB/s | ${r.ratio.toFixed(2)} | ${r.peakRssMiB.toFixed(0)} MiB | ${r.rssGrowthMiB.toFixed(0)} MiB |`,
+  );
 }

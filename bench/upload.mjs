@@ -51,7 +51,10 @@ async function child(mode, file, bucket, key) {
 
 function runChild(mode, file, bucket, key) {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', mode, file, bucket, key], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } });
+    const p = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', mode, file, bucket, key], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+    });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
     p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${mode} child exited ${code}`))));
@@ -76,13 +79,17 @@ async function main() {
     out.end();
     await once(out, 'finish');
     execFileSync('sync');
-    console.log(`upload of a ${gib} GiB file to ${endpoint}, part ${partSize / MiB} MiB × queue ${queueSize}, ${rounds} rounds; load ${loadavg()[0].toFixed(2)}`);
+    console.log(
+      `upload of a ${gib} GiB file to ${endpoint}, part ${partSize / MiB} MiB × queue ${queueSize}, ${rounds} rounds; load ${loadavg()[0].toFixed(2)}`,
+    );
     const results = { plain: [], amber: [] };
     for (let r = 0; r < rounds; r++) {
       for (const mode of ['plain', 'amber']) {
         const res = await runChild(mode, file, bucket, `${mode}/${r}/checkpoint.tar`);
         results[mode].push(res);
-        console.log(`  round ${r + 1} ${mode.padEnd(5)} ${(res.bytes / MiB / res.seconds).toFixed(1).padStart(7)} MiB/s  ${res.seconds.toFixed(2)} s  peak RSS ${res.maxRssMiB.toFixed(1)} MiB`);
+        console.log(
+          `  round ${r + 1} ${mode.padEnd(5)} ${(res.bytes / MiB / res.seconds).toFixed(1).padStart(7)} MiB/s  ${res.seconds.toFixed(2)} s  peak RSS ${res.maxRssMiB.toFixed(1)} MiB`,
+        );
       }
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

@@ -23,21 +23,72 @@ const HEADER = [
 
 /** Formats the API server knows (k8s.io/kube-openapi pkg/validation/strfmt); others are refused. */
 const KNOWN_FORMATS = new Set([
-  'bsonobjectid', 'uri', 'email', 'hostname', 'ipv4', 'ipv6', 'cidr', 'mac', 'uuid', 'uuid3', 'uuid4', 'uuid5',
-  'isbn', 'isbn10', 'isbn13', 'creditcard', 'ssn', 'hexcolor', 'rgbcolor', 'byte', 'password', 'date', 'duration',
-  'datetime', 'date-time', 'int32', 'int64', 'float', 'double',
+  'bsonobjectid',
+  'uri',
+  'email',
+  'hostname',
+  'ipv4',
+  'ipv6',
+  'cidr',
+  'mac',
+  'uuid',
+  'uuid3',
+  'uuid4',
+  'uuid5',
+  'isbn',
+  'isbn10',
+  'isbn13',
+  'creditcard',
+  'ssn',
+  'hexcolor',
+  'rgbcolor',
+  'byte',
+  'password',
+  'date',
+  'duration',
+  'datetime',
+  'date-time',
+  'int32',
+  'int64',
+  'float',
+  'double',
 ]);
 
 /** Keywords copied as they are (their meaning is the same in JSON Schema and in a CRD). */
 const COPIED = [
-  'description', 'title', 'default', 'format', 'pattern', 'minLength', 'maxLength', 'minimum', 'maximum',
-  'multipleOf', 'minItems', 'maxItems', 'uniqueItems', 'minProperties', 'maxProperties',
+  'description',
+  'title',
+  'default',
+  'format',
+  'pattern',
+  'minLength',
+  'maxLength',
+  'minimum',
+  'maximum',
+  'multipleOf',
+  'minItems',
+  'maxItems',
+  'uniqueItems',
+  'minProperties',
+  'maxProperties',
 ];
 /** Keywords with no meaning for the API server (identity, documentation for other tools). */
 const DROPPED = new Set(['$id', '$schema', '$comment', 'examples', 'readOnly', 'writeOnly', 'deprecated']);
 const HANDLED = new Set([
-  ...COPIED, ...DROPPED, 'type', 'const', 'enum', 'anyOf', 'oneOf', 'properties', 'required', 'additionalProperties',
-  'patternProperties', 'items', 'exclusiveMinimum', 'exclusiveMaximum',
+  ...COPIED,
+  ...DROPPED,
+  'type',
+  'const',
+  'enum',
+  'anyOf',
+  'oneOf',
+  'properties',
+  'required',
+  'additionalProperties',
+  'patternProperties',
+  'items',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
 ]);
 
 /** `Type.Record(Type.String(), …)` patterns: any key. */
@@ -83,7 +134,10 @@ export function toStructural(schema, path = '') {
   if (out.format !== undefined && !KNOWN_FORMATS.has(out.format)) throw new SchemaError(path, `format '${out.format}' is unknown to the API server`);
   if (type === 'integer' && out.format === undefined) out.format = 'int64';
   // JSON Schema 2019+ gives the bound as a number; OpenAPI v3.0 as a flag on minimum/maximum.
-  for (const [bound, flag] of [['minimum', 'exclusiveMinimum'], ['maximum', 'exclusiveMaximum']]) {
+  for (const [bound, flag] of [
+    ['minimum', 'exclusiveMinimum'],
+    ['maximum', 'exclusiveMaximum'],
+  ]) {
     if (typeof schema[flag] === 'number') {
       out[bound] = schema[flag];
       out[flag] = true;

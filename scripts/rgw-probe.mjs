@@ -104,9 +104,7 @@ const base = { endpoint, region, forcePathStyle: true, credentials: { accessKeyI
 // SDK defaults (requestChecksumCalculation / responseChecksumValidation = WHEN_SUPPORTED)
 const sdkDefault = instrument(new S3Client({ ...base }));
 // what amber should use against RGW if the default does not work
-const whenRequired = instrument(
-  new S3Client({ ...base, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }),
-);
+const whenRequired = instrument(new S3Client({ ...base, requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' }));
 const s3 = whenRequired; // client for every check that is not about checksums
 
 const run = Date.now().toString(36);
@@ -215,16 +213,25 @@ await check('a', 'CreateBucket with Object Lock; GetObjectLockConfiguration (loc
   f.createPlainBucket = await attempt(async () => meta(await s3.send(new CreateBucketCommand({ Bucket: plainBucket }))));
   say(`CreateBucket (plain): ${fmtErr(f.createPlainBucket)}`);
   f.getLockConfigLockBucket = await attempt(async () => meta(await s3.send(new GetObjectLockConfigurationCommand({ Bucket: lockBucket }))));
-  say(`GetObjectLockConfiguration on lock bucket: ${f.getLockConfigLockBucket.ok ? JSON.stringify(f.getLockConfigLockBucket.value.ObjectLockConfiguration) : fmtErr(f.getLockConfigLockBucket)}`);
+  say(
+    `GetObjectLockConfiguration on lock bucket: ${f.getLockConfigLockBucket.ok ? JSON.stringify(f.getLockConfigLockBucket.value.ObjectLockConfiguration) : fmtErr(f.getLockConfigLockBucket)}`,
+  );
   f.getLockConfigPlainBucket = await attempt(async () => meta(await s3.send(new GetObjectLockConfigurationCommand({ Bucket: plainBucket }))));
-  say(`GetObjectLockConfiguration on plain bucket: ${f.getLockConfigPlainBucket.ok ? 'ok ' + JSON.stringify(f.getLockConfigPlainBucket.value) : fmtErr(f.getLockConfigPlainBucket)}`);
+  say(
+    `GetObjectLockConfiguration on plain bucket: ${f.getLockConfigPlainBucket.ok ? 'ok ' + JSON.stringify(f.getLockConfigPlainBucket.value) : fmtErr(f.getLockConfigPlainBucket)}`,
+  );
 });
 
 await check('b', 'PutObjectLockConfiguration default retention (COMPLIANCE 1 day)', async (f, say) => {
   f.createBucket = await attempt(async () => meta(await s3.send(new CreateBucketCommand({ Bucket: defaultBucket, ObjectLockEnabledForBucket: true }))));
   const cfg = { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 1 } } };
-  for (const [label, client] of [['whenRequired', whenRequired], ['sdkDefault', sdkDefault]]) {
-    const r = await attempt(async () => meta(await client.send(new PutObjectLockConfigurationCommand({ Bucket: defaultBucket, ObjectLockConfiguration: cfg }))));
+  for (const [label, client] of [
+    ['whenRequired', whenRequired],
+    ['sdkDefault', sdkDefault],
+  ]) {
+    const r = await attempt(async () =>
+      meta(await client.send(new PutObjectLockConfigurationCommand({ Bucket: defaultBucket, ObjectLockConfiguration: cfg }))),
+    );
     f[`put_${label}`] = { ...r, sentHeaders: client.sent.PutObjectLockConfigurationCommand };
     say(`PutObjectLockConfiguration (${label} client; sent ${checksumHeaders(client.sent.PutObjectLockConfigurationCommand)}): ${fmtErr(r)}`);
   }
@@ -235,16 +242,22 @@ await check('b', 'PutObjectLockConfiguration default retention (COMPLIANCE 1 day
   f.putPlain = await attempt(async () => meta(await s3.send(new PutObjectCommand({ Bucket: defaultBucket, Key: 'default/put', Body: body }))));
   f.headPlain = await attempt(async () => lockFields(await s3.send(new HeadObjectCommand({ Bucket: defaultBucket, Key: 'default/put' }))));
   f.retentionPlain = await attempt(async () => meta(await s3.send(new GetObjectRetentionCommand({ Bucket: defaultBucket, Key: 'default/put' }))));
-  say(`PutObject without lock headers -> HeadObject ${JSON.stringify(f.headPlain.ok ? f.headPlain.value : f.headPlain.error)}; GetObjectRetention ${f.retentionPlain.ok ? JSON.stringify(f.retentionPlain.value.Retention) : fmtErr(f.retentionPlain)}`);
+  say(
+    `PutObject without lock headers -> HeadObject ${JSON.stringify(f.headPlain.ok ? f.headPlain.value : f.headPlain.error)}; GetObjectRetention ${f.retentionPlain.ok ? JSON.stringify(f.retentionPlain.value.Retention) : fmtErr(f.retentionPlain)}`,
+  );
 
   // multipart without lock params into the default-retention bucket
   const mp = randomBytes(12 * MiB);
   f.uploadMultipart = await attempt(async () =>
-    meta(await new Upload({ client: s3, params: { Bucket: defaultBucket, Key: 'default/multipart', Body: stream(mp) }, partSize: 5 * MiB, queueSize: 2 }).done()),
+    meta(
+      await new Upload({ client: s3, params: { Bucket: defaultBucket, Key: 'default/multipart', Body: stream(mp) }, partSize: 5 * MiB, queueSize: 2 }).done(),
+    ),
   );
   f.headMultipart = await attempt(async () => lockFields(await s3.send(new HeadObjectCommand({ Bucket: defaultBucket, Key: 'default/multipart' }))));
   f.retentionMultipart = await attempt(async () => meta(await s3.send(new GetObjectRetentionCommand({ Bucket: defaultBucket, Key: 'default/multipart' }))));
-  say(`lib-storage multipart (no lock params) -> upload ${fmtErr(f.uploadMultipart)}; HeadObject ${JSON.stringify(f.headMultipart.ok ? f.headMultipart.value : f.headMultipart.error)}; GetObjectRetention ${f.retentionMultipart.ok ? JSON.stringify(f.retentionMultipart.value.Retention) : fmtErr(f.retentionMultipart)}`);
+  say(
+    `lib-storage multipart (no lock params) -> upload ${fmtErr(f.uploadMultipart)}; HeadObject ${JSON.stringify(f.headMultipart.ok ? f.headMultipart.value : f.headMultipart.error)}; GetObjectRetention ${f.retentionMultipart.ok ? JSON.stringify(f.retentionMultipart.value.Retention) : fmtErr(f.retentionMultipart)}`,
+  );
 });
 
 function lockFields(out) {
@@ -271,7 +284,11 @@ await check('c', 'PutObject with ObjectLockMode=COMPLIANCE + ObjectLockRetainUnt
   const Key = 'c/locked';
   f.retainUntilSent = retainUntil.toISOString();
   f.put = await attempt(async () =>
-    meta(await s3.send(new PutObjectCommand({ Bucket: lockBucket, Key, Body: Buffer.from('locked'), ObjectLockMode: 'COMPLIANCE', ObjectLockRetainUntilDate: retainUntil }))),
+    meta(
+      await s3.send(
+        new PutObjectCommand({ Bucket: lockBucket, Key, Body: Buffer.from('locked'), ObjectLockMode: 'COMPLIANCE', ObjectLockRetainUntilDate: retainUntil }),
+      ),
+    ),
   );
   f.sentHeaders = s3.sent.PutObjectCommand;
   say(`PutObject: ${fmtErr(f.put)}${f.put.ok ? ` VersionId=${f.put.value.VersionId} ETag=${f.put.value.ETag}` : ''}`);
@@ -298,14 +315,21 @@ await check('d', 'lib-storage Upload multipart (12 MiB stream, 5 MiB parts) with
   );
   f.createMultipartSentHeaders = s3.sent.CreateMultipartUploadCommand;
   say(`Upload.done(): ${f.upload.ok ? JSON.stringify(f.upload.value) : fmtErr(f.upload)}`);
-  say(`CreateMultipartUpload sent lock headers: mode=${s3.sent.CreateMultipartUploadCommand?.['x-amz-object-lock-mode']} until=${s3.sent.CreateMultipartUploadCommand?.['x-amz-object-lock-retain-until-date']}`);
+  say(
+    `CreateMultipartUpload sent lock headers: mode=${s3.sent.CreateMultipartUploadCommand?.['x-amz-object-lock-mode']} until=${s3.sent.CreateMultipartUploadCommand?.['x-amz-object-lock-retain-until-date']}`,
+  );
   f.headAfterUpload = await attempt(async () => lockFields(await s3.send(new HeadObjectCommand({ Bucket: lockBucket, Key }))));
   say(`HeadObject after upload: ${JSON.stringify(f.headAfterUpload.ok ? f.headAfterUpload.value : f.headAfterUpload.error)}`);
   f.retentionAfterUpload = await attempt(async () => meta(await s3.send(new GetObjectRetentionCommand({ Bucket: lockBucket, Key }))));
-  say(`GetObjectRetention after upload: ${f.retentionAfterUpload.ok ? JSON.stringify(f.retentionAfterUpload.value.Retention) : fmtErr(f.retentionAfterUpload)}`);
+  say(
+    `GetObjectRetention after upload: ${f.retentionAfterUpload.ok ? JSON.stringify(f.retentionAfterUpload.value.Retention) : fmtErr(f.retentionAfterUpload)}`,
+  );
   Object.assign(f, { content: await readBack(lockBucket, Key, body) });
 
-  for (const [label, client] of [['whenRequired', whenRequired], ['sdkDefault', sdkDefault]]) {
+  for (const [label, client] of [
+    ['whenRequired', whenRequired],
+    ['sdkDefault', sdkDefault],
+  ]) {
     const r = await attempt(async () =>
       meta(await client.send(new PutObjectRetentionCommand({ Bucket: lockBucket, Key, Retention: { Mode: 'COMPLIANCE', RetainUntilDate: retainUntil } }))),
     );
@@ -314,10 +338,16 @@ await check('d', 'lib-storage Upload multipart (12 MiB stream, 5 MiB parts) with
   }
   f.retentionAfterPut = await attempt(async () => meta(await s3.send(new GetObjectRetentionCommand({ Bucket: lockBucket, Key }))));
   f.headAfterPut = await attempt(async () => lockFields(await s3.send(new HeadObjectCommand({ Bucket: lockBucket, Key }))));
-  say(`after PutObjectRetention: GetObjectRetention ${f.retentionAfterPut.ok ? JSON.stringify(f.retentionAfterPut.value.Retention) : fmtErr(f.retentionAfterPut)}; HeadObject mode=${f.headAfterPut.value?.ObjectLockMode} until=${f.headAfterPut.value?.ObjectLockRetainUntilDate}`);
+  say(
+    `after PutObjectRetention: GetObjectRetention ${f.retentionAfterPut.ok ? JSON.stringify(f.retentionAfterPut.value.Retention) : fmtErr(f.retentionAfterPut)}; HeadObject mode=${f.headAfterPut.value?.ObjectLockMode} until=${f.headAfterPut.value?.ObjectLockRetainUntilDate}`,
+  );
   // shortening a COMPLIANCE retention must be refused
   f.shortenRetention = await attempt(async () =>
-    meta(await s3.send(new PutObjectRetentionCommand({ Bucket: lockBucket, Key, Retention: { Mode: 'COMPLIANCE', RetainUntilDate: new Date(Date.now() + 3600e3) } }))),
+    meta(
+      await s3.send(
+        new PutObjectRetentionCommand({ Bucket: lockBucket, Key, Retention: { Mode: 'COMPLIANCE', RetainUntilDate: new Date(Date.now() + 3600e3) } }),
+      ),
+    ),
   );
   say(`PutObjectRetention shortening COMPLIANCE retention: ${fmtErr(f.shortenRetention)}`);
 });
@@ -325,25 +355,40 @@ await check('d', 'lib-storage Upload multipart (12 MiB stream, 5 MiB parts) with
 await check('e', 'PutObjectLegalHold ON; DeleteObject with VersionId of locked object; DeleteObject without VersionId', async (f, say) => {
   if (!lockedPut) throw new Error('no locked object from check c');
   const { Key, VersionId } = lockedPut;
-  for (const [label, client] of [['whenRequired', whenRequired], ['sdkDefault', sdkDefault]]) {
+  for (const [label, client] of [
+    ['whenRequired', whenRequired],
+    ['sdkDefault', sdkDefault],
+  ]) {
     const r = await attempt(async () => meta(await client.send(new PutObjectLegalHoldCommand({ Bucket: lockBucket, Key, LegalHold: { Status: 'ON' } }))));
     f[`putLegalHold_${label}`] = { ...r, sentHeaders: checksumHeaders(client.sent.PutObjectLegalHoldCommand) };
     say(`PutObjectLegalHold ON (${label} client; sent ${checksumHeaders(client.sent.PutObjectLegalHoldCommand)}): ${fmtErr(r)}`);
   }
   f.getLegalHold = await attempt(async () => meta(await s3.send(new GetObjectLegalHoldCommand({ Bucket: lockBucket, Key }))));
   f.headLegalHold = await attempt(async () => lockFields(await s3.send(new HeadObjectCommand({ Bucket: lockBucket, Key }))));
-  say(`GetObjectLegalHold: ${f.getLegalHold.ok ? JSON.stringify(f.getLegalHold.value.LegalHold) : fmtErr(f.getLegalHold)}; HeadObject legal hold: ${f.headLegalHold.value?.ObjectLockLegalHoldStatus}`);
+  say(
+    `GetObjectLegalHold: ${f.getLegalHold.ok ? JSON.stringify(f.getLegalHold.value.LegalHold) : fmtErr(f.getLegalHold)}; HeadObject legal hold: ${f.headLegalHold.value?.ObjectLockLegalHoldStatus}`,
+  );
 
   f.deleteVersion = await attempt(async () => meta(await s3.send(new DeleteObjectCommand({ Bucket: lockBucket, Key, VersionId }))));
-  say(`DeleteObject VersionId=${VersionId} (COMPLIANCE + legal hold): ${f.deleteVersion.ok ? 'SUCCEEDED ' + JSON.stringify(f.deleteVersion.value) : fmtErr(f.deleteVersion)}`);
-  f.deleteVersionBypass = await attempt(async () => meta(await s3.send(new DeleteObjectCommand({ Bucket: lockBucket, Key, VersionId, BypassGovernanceRetention: true }))));
-  say(`DeleteObject VersionId + BypassGovernanceRetention: ${f.deleteVersionBypass.ok ? 'SUCCEEDED ' + JSON.stringify(f.deleteVersionBypass.value) : fmtErr(f.deleteVersionBypass)}`);
+  say(
+    `DeleteObject VersionId=${VersionId} (COMPLIANCE + legal hold): ${f.deleteVersion.ok ? 'SUCCEEDED ' + JSON.stringify(f.deleteVersion.value) : fmtErr(f.deleteVersion)}`,
+  );
+  f.deleteVersionBypass = await attempt(async () =>
+    meta(await s3.send(new DeleteObjectCommand({ Bucket: lockBucket, Key, VersionId, BypassGovernanceRetention: true }))),
+  );
+  say(
+    `DeleteObject VersionId + BypassGovernanceRetention: ${f.deleteVersionBypass.ok ? 'SUCCEEDED ' + JSON.stringify(f.deleteVersionBypass.value) : fmtErr(f.deleteVersionBypass)}`,
+  );
 
   // compliance only (no legal hold): the object from d
   const d = await attempt(async () => s3.send(new HeadObjectCommand({ Bucket: lockBucket, Key: 'd/multipart' })));
   if (d.ok) {
-    f.deleteVersionComplianceOnly = await attempt(async () => meta(await s3.send(new DeleteObjectCommand({ Bucket: lockBucket, Key: 'd/multipart', VersionId: d.value.VersionId }))));
-    say(`DeleteObject VersionId of COMPLIANCE-only object (d/multipart): ${f.deleteVersionComplianceOnly.ok ? 'SUCCEEDED ' + JSON.stringify(f.deleteVersionComplianceOnly.value) : fmtErr(f.deleteVersionComplianceOnly)}`);
+    f.deleteVersionComplianceOnly = await attempt(async () =>
+      meta(await s3.send(new DeleteObjectCommand({ Bucket: lockBucket, Key: 'd/multipart', VersionId: d.value.VersionId }))),
+    );
+    say(
+      `DeleteObject VersionId of COMPLIANCE-only object (d/multipart): ${f.deleteVersionComplianceOnly.ok ? 'SUCCEEDED ' + JSON.stringify(f.deleteVersionComplianceOnly.value) : fmtErr(f.deleteVersionComplianceOnly)}`,
+    );
   }
 
   f.deleteNoVersion = await attempt(async () => meta(await s3.send(new DeleteObjectCommand({ Bucket: lockBucket, Key }))));
@@ -351,7 +396,9 @@ await check('e', 'PutObjectLegalHold ON; DeleteObject with VersionId of locked o
   f.headAfterDelete = await attempt(async () => lockFields(await s3.send(new HeadObjectCommand({ Bucket: lockBucket, Key }))));
   say(`HeadObject (no version) after that: ${f.headAfterDelete.ok ? JSON.stringify(f.headAfterDelete.value) : fmtErr(f.headAfterDelete)}`);
   f.headVersionAfterDelete = await attempt(async () => lockFields(await s3.send(new HeadObjectCommand({ Bucket: lockBucket, Key, VersionId }))));
-  say(`HeadObject VersionId=${VersionId} after that: ${f.headVersionAfterDelete.ok ? JSON.stringify(f.headVersionAfterDelete.value) : fmtErr(f.headVersionAfterDelete)}`);
+  say(
+    `HeadObject VersionId=${VersionId} after that: ${f.headVersionAfterDelete.ok ? JSON.stringify(f.headVersionAfterDelete.value) : fmtErr(f.headVersionAfterDelete)}`,
+  );
   f.versions = await attempt(async () => {
     const v = await s3.send(new ListObjectVersionsCommand({ Bucket: lockBucket, Prefix: Key }));
     return {
@@ -365,20 +412,27 @@ await check('e', 'PutObjectLegalHold ON; DeleteObject with VersionId of locked o
 await check('f', 'Checksums: SDK default vs WHEN_REQUIRED; x-amz-content-sha256 verification; ChecksumAlgorithm SHA256', async (f, say) => {
   const Bucket = plainBucket;
   const buf = randomBytes(1 * MiB + 17);
-  for (const [label, client] of [['sdkDefault', sdkDefault], ['whenRequired', whenRequired]]) {
+  for (const [label, client] of [
+    ['sdkDefault', sdkDefault],
+    ['whenRequired', whenRequired],
+  ]) {
     const r = (f[label] = {});
     // PutObject, Buffer body
     r.putBuffer = await attempt(async () => meta(await client.send(new PutObjectCommand({ Bucket, Key: `f/${label}/buffer`, Body: buf }))));
     r.putBuffer.sent = checksumHeaders(client.sent.PutObjectCommand);
     if (r.putBuffer.ok) Object.assign(r.putBuffer, await readBack(Bucket, `f/${label}/buffer`, buf));
-    say(`${label} PutObject Buffer (sent ${r.putBuffer.sent}): ${fmtErr(r.putBuffer)}${r.putBuffer.ok ? ` stored==sent: ${r.putBuffer.storedMatchesSent}` : ''}`);
+    say(
+      `${label} PutObject Buffer (sent ${r.putBuffer.sent}): ${fmtErr(r.putBuffer)}${r.putBuffer.ok ? ` stored==sent: ${r.putBuffer.storedMatchesSent}` : ''}`,
+    );
     // PutObject, stream body with ContentLength
     r.putStream = await attempt(async () =>
       meta(await client.send(new PutObjectCommand({ Bucket, Key: `f/${label}/stream`, Body: stream(buf), ContentLength: buf.length }))),
     );
     r.putStream.sent = checksumHeaders(client.sent.PutObjectCommand);
     if (r.putStream.ok) Object.assign(r.putStream, await readBack(Bucket, `f/${label}/stream`, buf));
-    say(`${label} PutObject stream (sent ${r.putStream.sent}): ${fmtErr(r.putStream)}${r.putStream.ok ? ` stored==sent: ${r.putStream.storedMatchesSent}${r.putStream.storedMatchesSent ? '' : ` stored ${r.putStream.storedBytes} bytes, starts ${JSON.stringify(r.putStream.storedHead?.slice(0, 60))}`}` : ''}`);
+    say(
+      `${label} PutObject stream (sent ${r.putStream.sent}): ${fmtErr(r.putStream)}${r.putStream.ok ? ` stored==sent: ${r.putStream.storedMatchesSent}${r.putStream.storedMatchesSent ? '' : ` stored ${r.putStream.storedBytes} bytes, starts ${JSON.stringify(r.putStream.storedHead?.slice(0, 60))}`}` : ''}`,
+    );
     // Multipart: CreateMultipartUpload + UploadPart (Buffer) + Complete
     r.multipart = await attempt(async () => {
       const Key = `f/${label}/mpu`;
@@ -393,7 +447,17 @@ await check('f', 'Checksums: SDK default vs WHEN_REQUIRED; x-amz-content-sha256 
         out.uploadPartStreamSent = checksumHeaders(client.sent.UploadPartCommand);
         out.uploadPartStream = meta(p2);
         const done = await client.send(
-          new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: c.UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: p1.ETag }, { PartNumber: 2, ETag: p2.ETag }] } }),
+          new CompleteMultipartUploadCommand({
+            Bucket,
+            Key,
+            UploadId: c.UploadId,
+            MultipartUpload: {
+              Parts: [
+                { PartNumber: 1, ETag: p1.ETag },
+                { PartNumber: 2, ETag: p2.ETag },
+              ],
+            },
+          }),
         );
         out.complete = meta(done);
         Object.assign(out, await readBack(Bucket, Key, Buffer.concat([part, buf])));
@@ -411,16 +475,23 @@ await check('f', 'Checksums: SDK default vs WHEN_REQUIRED; x-amz-content-sha256 
     r.getObject = await attempt(async () => {
       const out = await client.send(new GetObjectCommand({ Bucket, Key: `f/${label}/buffer`, ChecksumMode: label === 'sdkDefault' ? 'ENABLED' : undefined }));
       const got = await bodyOf(out);
-      return { matches: got.equals(buf), returnedChecksumHeaders: Object.keys(client.received.GetObjectCommand?.headers ?? {}).filter((k) => k.includes('checksum')) };
+      return {
+        matches: got.equals(buf),
+        returnedChecksumHeaders: Object.keys(client.received.GetObjectCommand?.headers ?? {}).filter((k) => k.includes('checksum')),
+      };
     });
-    say(`${label} GetObject (streamed, ${label === 'sdkDefault' ? 'responseChecksumValidation WHEN_SUPPORTED, ChecksumMode ENABLED' : 'WHEN_REQUIRED'}): ${r.getObject.ok ? `ok, body matches: ${r.getObject.value.matches}, checksum headers returned: ${JSON.stringify(r.getObject.value.returnedChecksumHeaders)}` : fmtErr(r.getObject)}`);
+    say(
+      `${label} GetObject (streamed, ${label === 'sdkDefault' ? 'responseChecksumValidation WHEN_SUPPORTED, ChecksumMode ENABLED' : 'WHEN_REQUIRED'}): ${r.getObject.ok ? `ok, body matches: ${r.getObject.value.matches}, checksum headers returned: ${JSON.stringify(r.getObject.value.returnedChecksumHeaders)}` : fmtErr(r.getObject)}`,
+    );
     // lib-storage Upload
     r.libStorageUpload = await attempt(async () => {
       const body = randomBytes(11 * MiB);
       const res = meta(await new Upload({ client, params: { Bucket, Key: `f/${label}/lib`, Body: stream(body) }, partSize: 5 * MiB, queueSize: 2 }).done());
       return { result: res, uploadPartSent: checksumHeaders(client.sent.UploadPartCommand), ...(await readBack(Bucket, `f/${label}/lib`, body)) };
     });
-    say(`${label} lib-storage Upload (stream): ${r.libStorageUpload.ok ? `ok; UploadPart sent ${r.libStorageUpload.value.uploadPartSent}; stored==sent: ${r.libStorageUpload.value.storedMatchesSent}; ETag ${JSON.stringify(r.libStorageUpload.value.result.ETag)}` : fmtErr(r.libStorageUpload)}`);
+    say(
+      `${label} lib-storage Upload (stream): ${r.libStorageUpload.ok ? `ok; UploadPart sent ${r.libStorageUpload.value.uploadPartSent}; stored==sent: ${r.libStorageUpload.value.storedMatchesSent}; ETag ${JSON.stringify(r.libStorageUpload.value.result.ETag)}` : fmtErr(r.libStorageUpload)}`,
+    );
   }
 
   // x-amz-content-sha256 verification: corrupt one byte of the body after signing
@@ -448,9 +519,13 @@ await check('f', 'Checksums: SDK default vs WHEN_REQUIRED; x-amz-content-sha256 
     return r;
   };
   f.tamperSignedPayload = await tamperTest('sha256', whenRequired);
-  say(`tampered body, signed x-amz-content-sha256 (sent ${f.tamperSignedPayload.sent}): ${f.tamperSignedPayload.ok ? `ACCEPTED (stored corrupted bytes: ${f.tamperSignedPayload.storedIsCorrupted})` : `rejected: ${fmtErr(f.tamperSignedPayload)}`}`);
+  say(
+    `tampered body, signed x-amz-content-sha256 (sent ${f.tamperSignedPayload.sent}): ${f.tamperSignedPayload.ok ? `ACCEPTED (stored corrupted bytes: ${f.tamperSignedPayload.storedIsCorrupted})` : `rejected: ${fmtErr(f.tamperSignedPayload)}`}`,
+  );
   f.tamperCrc32 = await tamperTest('crc32', sdkDefault);
-  say(`tampered body, default client (sent ${f.tamperCrc32.sent}): ${f.tamperCrc32.ok ? `ACCEPTED (stored corrupted bytes: ${f.tamperCrc32.storedIsCorrupted})` : `rejected: ${fmtErr(f.tamperCrc32)}`}`);
+  say(
+    `tampered body, default client (sent ${f.tamperCrc32.sent}): ${f.tamperCrc32.ok ? `ACCEPTED (stored corrupted bytes: ${f.tamperCrc32.storedIsCorrupted})` : `rejected: ${fmtErr(f.tamperCrc32)}`}`,
+  );
   // stream body: the SDK signs UNSIGNED-PAYLOAD over http, so nothing covers the bytes
   f.tamperStreamUnsigned = await attempt(async () => {
     const body = Buffer.alloc(64 * 1024, 0x62);
@@ -465,25 +540,47 @@ await check('f', 'Checksums: SDK default vs WHEN_REQUIRED; x-amz-content-sha256 
         cb(null, chunk);
       },
     });
-    const out = meta(await whenRequired.send(new PutObjectCommand({ Bucket, Key: 'f/tamper/stream', Body: stream(body).pipe(flip), ContentLength: body.length })));
-    return { ...out, sent: checksumHeaders(whenRequired.sent.PutObjectCommand), storedIsCorrupted: (await readBack(Bucket, 'f/tamper/stream', body)).storedMatchesSent === false };
+    const out = meta(
+      await whenRequired.send(new PutObjectCommand({ Bucket, Key: 'f/tamper/stream', Body: stream(body).pipe(flip), ContentLength: body.length })),
+    );
+    return {
+      ...out,
+      sent: checksumHeaders(whenRequired.sent.PutObjectCommand),
+      storedIsCorrupted: (await readBack(Bucket, 'f/tamper/stream', body)).storedMatchesSent === false,
+    };
   });
-  say(`tampered STREAM body, WHEN_REQUIRED client (sent ${f.tamperStreamUnsigned.value?.sent}): ${f.tamperStreamUnsigned.ok ? `ACCEPTED (stored corrupted bytes: ${f.tamperStreamUnsigned.value.storedIsCorrupted})` : `rejected: ${fmtErr(f.tamperStreamUnsigned)}`}`);
-  f.tamperContentMd5 = await tamperTest('md5', whenRequired, { ContentMD5: createHash('md5').update(Buffer.alloc(64 * 1024, 0x61)).digest('base64') });
-  say(`tampered body with Content-MD5 (sent ${f.tamperContentMd5.sent}): ${f.tamperContentMd5.ok ? `ACCEPTED (stored corrupted bytes: ${f.tamperContentMd5.storedIsCorrupted})` : `rejected: ${fmtErr(f.tamperContentMd5)}`}`);
+  say(
+    `tampered STREAM body, WHEN_REQUIRED client (sent ${f.tamperStreamUnsigned.value?.sent}): ${f.tamperStreamUnsigned.ok ? `ACCEPTED (stored corrupted bytes: ${f.tamperStreamUnsigned.value.storedIsCorrupted})` : `rejected: ${fmtErr(f.tamperStreamUnsigned)}`}`,
+  );
+  f.tamperContentMd5 = await tamperTest('md5', whenRequired, {
+    ContentMD5: createHash('md5')
+      .update(Buffer.alloc(64 * 1024, 0x61))
+      .digest('base64'),
+  });
+  say(
+    `tampered body with Content-MD5 (sent ${f.tamperContentMd5.sent}): ${f.tamperContentMd5.ok ? `ACCEPTED (stored corrupted bytes: ${f.tamperContentMd5.storedIsCorrupted})` : `rejected: ${fmtErr(f.tamperContentMd5)}`}`,
+  );
 
   // ChecksumAlgorithm SHA256
   const sbuf = randomBytes(256 * 1024);
-  f.putSha256 = await attempt(async () => meta(await whenRequired.send(new PutObjectCommand({ Bucket, Key: 'f/sha256/put', Body: sbuf, ChecksumAlgorithm: 'SHA256' }))));
+  f.putSha256 = await attempt(async () =>
+    meta(await whenRequired.send(new PutObjectCommand({ Bucket, Key: 'f/sha256/put', Body: sbuf, ChecksumAlgorithm: 'SHA256' }))),
+  );
   f.putSha256.sent = checksumHeaders(whenRequired.sent.PutObjectCommand);
   f.putSha256.expected = sha256b64(sbuf);
   say(`PutObject ChecksumAlgorithm=SHA256 (sent ${f.putSha256.sent}): ${fmtErr(f.putSha256)}; response ChecksumSHA256=${f.putSha256.value?.ChecksumSHA256}`);
   f.putSha256Stream = await attempt(async () =>
-    meta(await whenRequired.send(new PutObjectCommand({ Bucket, Key: 'f/sha256/putstream', Body: stream(sbuf), ContentLength: sbuf.length, ChecksumAlgorithm: 'SHA256' }))),
+    meta(
+      await whenRequired.send(
+        new PutObjectCommand({ Bucket, Key: 'f/sha256/putstream', Body: stream(sbuf), ContentLength: sbuf.length, ChecksumAlgorithm: 'SHA256' }),
+      ),
+    ),
   );
   f.putSha256Stream.sent = checksumHeaders(whenRequired.sent.PutObjectCommand);
   if (f.putSha256Stream.ok) Object.assign(f.putSha256Stream, await readBack(Bucket, 'f/sha256/putstream', sbuf));
-  say(`PutObject stream ChecksumAlgorithm=SHA256 (sent ${f.putSha256Stream.sent}): ${fmtErr(f.putSha256Stream)}${f.putSha256Stream.ok ? ` stored==sent: ${f.putSha256Stream.storedMatchesSent}` : ''}`);
+  say(
+    `PutObject stream ChecksumAlgorithm=SHA256 (sent ${f.putSha256Stream.sent}): ${fmtErr(f.putSha256Stream)}${f.putSha256Stream.ok ? ` stored==sent: ${f.putSha256Stream.storedMatchesSent}` : ''}`,
+  );
   f.headSha256 = await attempt(async () => {
     const h = await whenRequired.send(new HeadObjectCommand({ Bucket, Key: 'f/sha256/put', ChecksumMode: 'ENABLED' }));
     return { ChecksumSHA256: h.ChecksumSHA256, ChecksumCRC32: h.ChecksumCRC32, ChecksumType: h.ChecksumType };
@@ -498,7 +595,9 @@ await check('f', 'Checksums: SDK default vs WHEN_REQUIRED; x-amz-content-sha256 
       f.getObjectAttributes.note = `not implemented: RGW ignored ?attributes and served the object itself (200, content-type ${rcv.headers['content-type']}, content-length ${rcv.headers['content-length']}), so the SDK fails to parse it`;
     }
   }
-  say(`GetObjectAttributes: ${f.getObjectAttributes.ok ? JSON.stringify(f.getObjectAttributes.value) : fmtErr(f.getObjectAttributes).split('\n')[0]}${f.getObjectAttributes.note ? ' -- ' + f.getObjectAttributes.note : ''}`);
+  say(
+    `GetObjectAttributes: ${f.getObjectAttributes.ok ? JSON.stringify(f.getObjectAttributes.value) : fmtErr(f.getObjectAttributes).split('\n')[0]}${f.getObjectAttributes.note ? ' -- ' + f.getObjectAttributes.note : ''}`,
+  );
   f.putWrongSha256 = await attempt(async () =>
     meta(await whenRequired.send(new PutObjectCommand({ Bucket, Key: 'f/sha256/wrong', Body: sbuf, ChecksumSHA256: sha256b64(Buffer.from('not the body')) }))),
   );
@@ -523,7 +622,12 @@ await check('f', 'Checksums: SDK default vs WHEN_REQUIRED; x-amz-content-sha256 
       out.uploadPart = meta(p1);
       out.expectedPartSha256 = sha256b64(part);
       const done = await whenRequired.send(
-        new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: c.UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: p1.ETag, ChecksumSHA256: p1.ChecksumSHA256 ?? sha256b64(part) }] } }),
+        new CompleteMultipartUploadCommand({
+          Bucket,
+          Key,
+          UploadId: c.UploadId,
+          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: p1.ETag, ChecksumSHA256: p1.ChecksumSHA256 ?? sha256b64(part) }] },
+        }),
       );
       out.complete = meta(done);
       const h = await whenRequired.send(new HeadObjectCommand({ Bucket, Key, ChecksumMode: 'ENABLED' }));
@@ -535,13 +639,17 @@ await check('f', 'Checksums: SDK default vs WHEN_REQUIRED; x-amz-content-sha256 
     return out;
   });
   const ms = f.multipartSha256;
-  say(`multipart ChecksumAlgorithm=SHA256: ${!ms.ok ? fmtErr(ms) : ms.value.error ? `FAILED ${ms.value.error.name} (HTTP ${ms.value.error.httpStatusCode}): ${ms.value.error.message}` : `ok; UploadPart response ChecksumSHA256=${ms.value.uploadPart.ChecksumSHA256} (expected ${ms.value.expectedPartSha256}); Complete ChecksumSHA256=${ms.value.complete.ChecksumSHA256}; Head ChecksumSHA256=${ms.value.head.ChecksumSHA256}`}`);
+  say(
+    `multipart ChecksumAlgorithm=SHA256: ${!ms.ok ? fmtErr(ms) : ms.value.error ? `FAILED ${ms.value.error.name} (HTTP ${ms.value.error.httpStatusCode}): ${ms.value.error.message}` : `ok; UploadPart response ChecksumSHA256=${ms.value.uploadPart.ChecksumSHA256} (expected ${ms.value.expectedPartSha256}); Complete ChecksumSHA256=${ms.value.complete.ChecksumSHA256}; Head ChecksumSHA256=${ms.value.head.ChecksumSHA256}`}`,
+  );
 });
 
 await check('g', "PutObject IfNoneMatch: '*' on an existing key", async (f, say) => {
   const Key = 'g/key';
   f.first = await attempt(async () => meta(await s3.send(new PutObjectCommand({ Bucket: plainBucket, Key, Body: Buffer.from('first') }))));
-  f.newKeyIfNoneMatch = await attempt(async () => meta(await s3.send(new PutObjectCommand({ Bucket: plainBucket, Key: 'g/new', Body: Buffer.from('new'), IfNoneMatch: '*' }))));
+  f.newKeyIfNoneMatch = await attempt(async () =>
+    meta(await s3.send(new PutObjectCommand({ Bucket: plainBucket, Key: 'g/new', Body: Buffer.from('new'), IfNoneMatch: '*' }))),
+  );
   say(`IfNoneMatch '*' on a new key: ${fmtErr(f.newKeyIfNoneMatch)}`);
   f.second = await attempt(async () => meta(await s3.send(new PutObjectCommand({ Bucket: plainBucket, Key, Body: Buffer.from('second'), IfNoneMatch: '*' }))));
   f.sentHeaders = { 'if-none-match': whenRequired.sent.PutObjectCommand?.['if-none-match'] };
@@ -550,11 +658,15 @@ await check('g', "PutObject IfNoneMatch: '*' on an existing key", async (f, say)
   say(`IfNoneMatch '*' on an existing key: ${f.second.ok ? 'ACCEPTED (no 412)' : fmtErr(f.second)}; content now ${JSON.stringify(f.contentAfter)}`);
   // the same on the lock (versioned) bucket
   f.lockFirst = await attempt(async () => meta(await s3.send(new PutObjectCommand({ Bucket: lockBucket, Key, Body: Buffer.from('first') }))));
-  f.lockSecond = await attempt(async () => meta(await s3.send(new PutObjectCommand({ Bucket: lockBucket, Key, Body: Buffer.from('second'), IfNoneMatch: '*' }))));
+  f.lockSecond = await attempt(async () =>
+    meta(await s3.send(new PutObjectCommand({ Bucket: lockBucket, Key, Body: Buffer.from('second'), IfNoneMatch: '*' }))),
+  );
   const lb = await attempt(async () => (await bodyOf(await s3.send(new GetObjectCommand({ Bucket: lockBucket, Key })))).toString());
   f.lockContentAfter = lb.ok ? lb.value : lb.error;
   f.lockVersions = await attempt(async () => (await s3.send(new ListObjectVersionsCommand({ Bucket: lockBucket, Prefix: Key }))).Versions?.length ?? 0);
-  say(`same on the versioned lock bucket: ${f.lockSecond.ok ? 'ACCEPTED (no 412)' : fmtErr(f.lockSecond)}; content now ${JSON.stringify(f.lockContentAfter)}; versions of the key: ${f.lockVersions.ok ? f.lockVersions.value : fmtErr(f.lockVersions)}`);
+  say(
+    `same on the versioned lock bucket: ${f.lockSecond.ok ? 'ACCEPTED (no 412)' : fmtErr(f.lockSecond)}; content now ${JSON.stringify(f.lockContentAfter)}; versions of the key: ${f.lockVersions.ok ? f.lockVersions.value : fmtErr(f.lockVersions)}`,
+  );
 });
 
 await check('h', 'User metadata round trip (PutObject, multipart)', async (f, say) => {
@@ -563,12 +675,18 @@ await check('h', 'User metadata round trip (PutObject, multipart)', async (f, sa
   f.sent = md;
   f.put = await attempt(async () => meta(await s3.send(new PutObjectCommand({ Bucket: plainBucket, Key: 'h/put', Body: body, Metadata: md }))));
   f.headPut = await attempt(async () => (await s3.send(new HeadObjectCommand({ Bucket: plainBucket, Key: 'h/put' }))).Metadata);
-  say(`PutObject -> HeadObject Metadata: ${f.headPut.ok ? JSON.stringify(f.headPut.value) : fmtErr(f.headPut)}; equal: ${f.headPut.ok && JSON.stringify(f.headPut.value) === JSON.stringify(md)}`);
+  say(
+    `PutObject -> HeadObject Metadata: ${f.headPut.ok ? JSON.stringify(f.headPut.value) : fmtErr(f.headPut)}; equal: ${f.headPut.ok && JSON.stringify(f.headPut.value) === JSON.stringify(md)}`,
+  );
   const big = randomBytes(11 * MiB);
   const mmd = { 'amber-capture-id': 'cap-h-mpu', 'amber-sha256': sha256(big) };
-  f.upload = await attempt(async () => meta(await new Upload({ client: s3, params: { Bucket: plainBucket, Key: 'h/mpu', Body: stream(big), Metadata: mmd }, partSize: 5 * MiB }).done()));
+  f.upload = await attempt(async () =>
+    meta(await new Upload({ client: s3, params: { Bucket: plainBucket, Key: 'h/mpu', Body: stream(big), Metadata: mmd }, partSize: 5 * MiB }).done()),
+  );
   f.headMpu = await attempt(async () => (await s3.send(new HeadObjectCommand({ Bucket: plainBucket, Key: 'h/mpu' }))).Metadata);
-  say(`lib-storage multipart -> HeadObject Metadata: ${f.headMpu.ok ? JSON.stringify(f.headMpu.value) : fmtErr(f.headMpu)}; equal: ${f.headMpu.ok && JSON.stringify(f.headMpu.value) === JSON.stringify(mmd)}`);
+  say(
+    `lib-storage multipart -> HeadObject Metadata: ${f.headMpu.ok ? JSON.stringify(f.headMpu.value) : fmtErr(f.headMpu)}; equal: ${f.headMpu.ok && JSON.stringify(f.headMpu.value) === JSON.stringify(mmd)}`,
+  );
   f.headLockMpu = await attempt(async () => (await s3.send(new HeadObjectCommand({ Bucket: lockBucket, Key: 'd/multipart' }))).Metadata);
   say(`lock-bucket multipart from d -> HeadObject Metadata: ${f.headLockMpu.ok ? JSON.stringify(f.headLockMpu.value) : fmtErr(f.headLockMpu)}`);
   const odd = { 'amber-Mixed-Case': 'Value With Spaces', 'amber-utf8': encodeURIComponent('ü') };
@@ -588,7 +706,12 @@ await check('i', 'ListMultipartUploads with Prefix; AbortMultipartUpload', async
     const r = await s3.send(new ListMultipartUploadsCommand({ Bucket: lockBucket, Prefix: 'i/' }));
     return {
       Prefix: r.Prefix,
-      Uploads: (r.Uploads ?? []).map((u) => ({ Key: u.Key, UploadId: u.UploadId, Initiated: u.Initiated?.toISOString?.() ?? u.Initiated, StorageClass: u.StorageClass })),
+      Uploads: (r.Uploads ?? []).map((u) => ({
+        Key: u.Key,
+        UploadId: u.UploadId,
+        Initiated: u.Initiated?.toISOString?.() ?? u.Initiated,
+        StorageClass: u.StorageClass,
+      })),
     };
   };
   f.listBefore = await attempt(list);
@@ -596,7 +719,9 @@ await check('i', 'ListMultipartUploads with Prefix; AbortMultipartUpload', async
   if (f.create.ok) {
     f.abort = await attempt(async () => meta(await s3.send(new AbortMultipartUploadCommand({ Bucket: lockBucket, Key, UploadId: f.create.value.UploadId }))));
     say(`AbortMultipartUpload: ${f.abort.ok ? JSON.stringify(f.abort.value) : fmtErr(f.abort)}`);
-    f.abortAgain = await attempt(async () => meta(await s3.send(new AbortMultipartUploadCommand({ Bucket: lockBucket, Key, UploadId: f.create.value.UploadId }))));
+    f.abortAgain = await attempt(async () =>
+      meta(await s3.send(new AbortMultipartUploadCommand({ Bucket: lockBucket, Key, UploadId: f.create.value.UploadId }))),
+    );
     say(`AbortMultipartUpload again: ${fmtErr(f.abortAgain)}`);
   }
   f.listAfter = await attempt(list);
@@ -611,7 +736,9 @@ await check('j', 'Throughput: GetObject stream of 64 MiB; lib-storage upload of 
   }
   const big = randomBytes(64 * MiB);
   const t0 = performance.now();
-  f.put64 = await attempt(async () => meta(await new Upload({ client: s3, params: { Bucket: plainBucket, Key: 'j/64', Body: big }, partSize: 8 * MiB, queueSize: 4 }).done()));
+  f.put64 = await attempt(async () =>
+    meta(await new Upload({ client: s3, params: { Bucket: plainBucket, Key: 'j/64', Body: big }, partSize: 8 * MiB, queueSize: 4 }).done()),
+  );
   f.put64.seconds = +((performance.now() - t0) / 1000).toFixed(3);
   say(`upload 64 MiB (Buffer): ${fmtErr(f.put64)} in ${f.put64.seconds} s`);
   f.get64 = await attempt(async () => {
@@ -626,13 +753,27 @@ await check('j', 'Throughput: GetObject stream of 64 MiB; lib-storage upload of 
       chunks++;
     }
     const s = (performance.now() - t) / 1000;
-    return { bytes: n, chunks, seconds: +s.toFixed(3), MBps: +(n / MiB / s).toFixed(1), sha256Matches: h.digest('hex') === sha256(big), ContentLength: out.ContentLength };
+    return {
+      bytes: n,
+      chunks,
+      seconds: +s.toFixed(3),
+      MBps: +(n / MiB / s).toFixed(1),
+      sha256Matches: h.digest('hex') === sha256(big),
+      ContentLength: out.ContentLength,
+    };
   });
-  say(`GetObject 64 MiB streamed: ${f.get64.ok ? `${f.get64.value.MBps} MiB/s (${f.get64.value.seconds} s, ${f.get64.value.chunks} chunks), sha256 matches: ${f.get64.value.sha256Matches}` : fmtErr(f.get64)}`);
+  say(
+    `GetObject 64 MiB streamed: ${f.get64.ok ? `${f.get64.value.MBps} MiB/s (${f.get64.value.seconds} s, ${f.get64.value.chunks} chunks), sha256 matches: ${f.get64.value.sha256Matches}` : fmtErr(f.get64)}`,
+  );
 
   const chunk = randomBytes(8 * MiB);
   const total = 256 * MiB;
-  for (const [label, client] of [['whenRequired', whenRequired], ['sdkDefault', sdkDefault], ['whenRequired#2', whenRequired], ['sdkDefault#2', sdkDefault]]) {
+  for (const [label, client] of [
+    ['whenRequired', whenRequired],
+    ['sdkDefault', sdkDefault],
+    ['whenRequired#2', whenRequired],
+    ['sdkDefault#2', sdkDefault],
+  ]) {
     const src = Readable.from(
       (function* () {
         for (let off = 0; off < total; off += chunk.length) yield chunk;
@@ -640,7 +781,12 @@ await check('j', 'Throughput: GetObject stream of 64 MiB; lib-storage upload of 
     );
     const r = await attempt(async () => {
       const t = performance.now();
-      const res = await new Upload({ client, params: { Bucket: plainBucket, Key: `j/256-${label.replace("#", "-")}`, Body: src }, partSize: 8 * MiB, queueSize: 4 }).done();
+      const res = await new Upload({
+        client,
+        params: { Bucket: plainBucket, Key: `j/256-${label.replace('#', '-')}`, Body: src },
+        partSize: 8 * MiB,
+        queueSize: 4,
+      }).done();
       const s = (performance.now() - t) / 1000;
       return { seconds: +s.toFixed(3), MBps: +(total / MiB / s).toFixed(1), ETag: res.ETag };
     });
@@ -672,7 +818,9 @@ const F = (k) => summary.checks[k]?.findings ?? {};
 const verdicts = {
   a: (f) => ({
     createBucketObjectLockEnabled: outcome(f.createLockBucket),
-    getObjectLockConfigurationLockBucket: f.getLockConfigLockBucket?.ok ? f.getLockConfigLockBucket.value.ObjectLockConfiguration : outcome(f.getLockConfigLockBucket),
+    getObjectLockConfigurationLockBucket: f.getLockConfigLockBucket?.ok
+      ? f.getLockConfigLockBucket.value.ObjectLockConfiguration
+      : outcome(f.getLockConfigLockBucket),
     getObjectLockConfigurationPlainBucket: outcome(f.getLockConfigPlainBucket),
   }),
   b: (f) => ({
@@ -683,7 +831,9 @@ const verdicts = {
   }),
   c: (f) => ({
     putObject: outcome(f.put),
-    headObject: f.head?.ok ? { ObjectLockMode: f.head.value.ObjectLockMode, ObjectLockRetainUntilDate: f.head.value.ObjectLockRetainUntilDate } : outcome(f.head),
+    headObject: f.head?.ok
+      ? { ObjectLockMode: f.head.value.ObjectLockMode, ObjectLockRetainUntilDate: f.head.value.ObjectLockRetainUntilDate }
+      : outcome(f.head),
     getObjectRetention: f.retention?.value?.Retention ?? outcome(f.retention),
     retainUntilSent: f.retainUntilSent,
     retainUntilRoundTripsExactly: f.retention?.ok ? new Date(f.retention.value.Retention?.RetainUntilDate).toISOString() === f.retainUntilSent : undefined,
@@ -706,7 +856,13 @@ const verdicts = {
     deleteVersionCompliancePlusLegalHold: outcome(f.deleteVersion),
     deleteVersionWithBypassGovernance: outcome(f.deleteVersionBypass),
     deleteVersionComplianceOnly: outcome(f.deleteVersionComplianceOnly),
-    deleteWithoutVersionId: f.deleteNoVersion?.ok ? { httpStatusCode: f.deleteNoVersion.value.httpStatusCode, DeleteMarker: f.deleteNoVersion.value.DeleteMarker, VersionId: f.deleteNoVersion.value.VersionId } : outcome(f.deleteNoVersion),
+    deleteWithoutVersionId: f.deleteNoVersion?.ok
+      ? {
+          httpStatusCode: f.deleteNoVersion.value.httpStatusCode,
+          DeleteMarker: f.deleteNoVersion.value.DeleteMarker,
+          VersionId: f.deleteNoVersion.value.VersionId,
+        }
+      : outcome(f.deleteNoVersion),
     headWithoutVersionAfterDelete: outcome(f.headAfterDelete),
     lockedVersionStillReadable: f.headVersionAfterDelete?.ok === true,
   }),
@@ -719,7 +875,12 @@ const verdicts = {
       libStorageUpload: outcome(r?.libStorageUpload),
       getObject: outcome(r?.getObject),
     });
-    const tamper = (r) => (!r ? undefined : r.ok === false ? { rejected: r.error?.name, httpStatusCode: r.error?.httpStatusCode } : { rejected: false, storedCorruptedBytes: r.storedIsCorrupted ?? r.value?.storedIsCorrupted });
+    const tamper = (r) =>
+      !r
+        ? undefined
+        : r.ok === false
+          ? { rejected: r.error?.name, httpStatusCode: r.error?.httpStatusCode }
+          : { rejected: false, storedCorruptedBytes: r.storedIsCorrupted ?? r.value?.storedIsCorrupted };
     return {
       sdkDefaultClient: mode(f.sdkDefault),
       whenRequiredClient: mode(f.whenRequired),
@@ -747,7 +908,9 @@ const verdicts = {
   }),
   h: (f) => ({
     putObjectRoundTrip: f.headPut?.ok ? JSON.stringify(f.headPut.value) === JSON.stringify(f.sent) : outcome(f.headPut),
-    multipartRoundTrip: f.headMpu?.ok ? f.headMpu.value?.['amber-capture-id'] === 'cap-h-mpu' && Boolean(f.headMpu.value?.['amber-sha256']) : outcome(f.headMpu),
+    multipartRoundTrip: f.headMpu?.ok
+      ? f.headMpu.value?.['amber-capture-id'] === 'cap-h-mpu' && Boolean(f.headMpu.value?.['amber-sha256'])
+      : outcome(f.headMpu),
     lockBucketMultipartRoundTrip: f.headLockMpu?.ok ? f.headLockMpu.value?.['amber-capture-id'] === 'cap-d' : outcome(f.headLockMpu),
     mixedCaseKeysReturnedAs: f.mixedCase?.value ?? outcome(f.mixedCase),
   }),
@@ -760,7 +923,11 @@ const verdicts = {
   j: (f) => ({
     getObject64MiBStreamMiBps: f.get64?.value?.MBps,
     getObject64MiBIntact: f.get64?.value?.sha256Matches,
-    upload256MiBMiBps: Object.fromEntries(Object.entries(f).filter(([k]) => k.startsWith('upload256_')).map(([k, r]) => [k.slice(10), r.ok ? r.value.MBps : outcome(r)])),
+    upload256MiBMiBps: Object.fromEntries(
+      Object.entries(f)
+        .filter(([k]) => k.startsWith('upload256_'))
+        .map(([k, r]) => [k.slice(10), r.ok ? r.value.MBps : outcome(r)]),
+    ),
     multipartETagOnHead: f.head256?.value?.ETag,
   }),
   k: (f) => ({

@@ -74,57 +74,82 @@ const regular = (e: TarEntry) => e.header.type === 'file' || e.header.type === '
  * images collected so far; it must read (or leave) `body` before resolving.
  */
 export async function collectArchive(
-  source: AsyncIterable<Buffer | Uint8Array>, limit: number,
+  source: AsyncIterable<Buffer | Uint8Array>,
+  limit: number,
   onPages: (image: string, body: AsyncIterable<Buffer>, images: ReadonlyMap<string, Buffer>) => Promise<void>,
 ): Promise<ArchiveContents> {
   const c: Omit<ArchiveContents, 'walk'> = {
-    images: new Map(), metadata: new Map(), names: new Set(), checkpointDir: false, pagesStreamed: new Set(), warnings: [],
+    images: new Map(),
+    metadata: new Map(),
+    names: new Set(),
+    checkpointDir: false,
+    pagesStreamed: new Set(),
+    warnings: [],
     sizes: { totalBytes: 0, memoryPagesBytes: 0, rootfsDiffBytes: 0 },
   };
   const twice = (file: string) => c.warnings.push({ file, message: 'appears twice in the archive; the first copy was read' });
 
-  const walk = await walkTar(source, async (e) => {
-    const { name, header } = e;
-    if (name === '') return;
-    c.names.add(name.replace(/\/$/, '').split('/')[0] as string);
-    if (name === `${CHECKPOINT_DIR}/` || name === CHECKPOINT_DIR) { c.checkpointDir = true; return; }
-    if (header.type === 'directory') return;
-    if (name.startsWith(`${CHECKPOINT_DIR}/`) && regular(e)) {
-      c.sizes.totalBytes += header.size;
-      if (name.startsWith(`${CHECKPOINT_DIR}/pages-`)) c.sizes.memoryPagesBytes += header.size;
-    }
-    const image = imageName(name);
-    if (image !== undefined) {
-      c.checkpointDir ||= name.startsWith(`${CHECKPOINT_DIR}/`);
-      if (!regular(e)) return;
-      if (PAGES.test(image)) {
-        if (c.pagesStreamed.has(image)) { twice(name); return; }
-        c.pagesStreamed.add(image);
-        await onPages(image, e.body, c.images);
+  const walk = await walkTar(
+    source,
+    async (e) => {
+      const { name, header } = e;
+      if (name === '') return;
+      c.names.add(name.replace(/\/$/, '').split('/')[0] as string);
+      if (name === `${CHECKPOINT_DIR}/` || name === CHECKPOINT_DIR) {
+        c.checkpointDir = true;
         return;
       }
-      if (c.images.has(image)) { twice(name); return; }
-      const data = await buffered(e, limit, c.warnings);
-      if (data) c.images.set(image, data);
-      return;
-    }
-    if (name === 'rootfs-diff.tar') {
-      if (c.rootfs) { twice(name); return; }
-      c.sizes.rootfsDiffBytes = header.size;
-      const diff = await readRootfsDiff(e.body, name);
-      c.rootfs = { added: diff.added, deleted: diff.deleted };
-      c.warnings.push(...diff.warnings);
-      return;
-    }
-    if (name === DUMP_LOG && c.dumpLogHead === undefined) {
-      c.dumpLogHead = await head(e, LOG_HEAD_BYTES);
-      return;
-    }
-    if (METADATA.has(name)) {
-      if (c.metadata.has(name)) { twice(name); return; }
-      const data = await buffered(e, limit, c.warnings);
-      if (data) c.metadata.set(name, data);
-    }
-  }, { drain: false });
+      if (header.type === 'directory') return;
+      if (name.startsWith(`${CHECKPOINT_DIR}/`) && regular(e)) {
+        c.sizes.totalBytes += header.size;
+        if (name.startsWith(`${CHECKPOINT_DIR}/pages-`)) c.sizes.memoryPagesBytes += header.size;
+      }
+      const image = imageName(name);
+      if (image !== undefined) {
+        c.checkpointDir ||= name.startsWith(`${CHECKPOINT_DIR}/`);
+        if (!regular(e)) return;
+        if (PAGES.test(image)) {
+          if (c.pagesStreamed.has(image)) {
+            twice(name);
+            return;
+          }
+          c.pagesStreamed.add(image);
+          await onPages(image, e.body, c.images);
+          return;
+        }
+        if (c.images.has(image)) {
+          twice(name);
+          return;
+        }
+        const data = await buffered(e, limit, c.warnings);
+        if (data) c.images.set(image, data);
+        return;
+      }
+      if (name === 'rootfs-diff.tar') {
+        if (c.rootfs) {
+          twice(name);
+          return;
+        }
+        c.sizes.rootfsDiffBytes = header.size;
+        const diff = await readRootfsDiff(e.body, name);
+        c.rootfs = { added: diff.added, deleted: diff.deleted };
+        c.warnings.push(...diff.warnings);
+        return;
+      }
+      if (name === DUMP_LOG && c.dumpLogHead === undefined) {
+        c.dumpLogHead = await head(e, LOG_HEAD_BYTES);
+        return;
+      }
+      if (METADATA.has(name)) {
+        if (c.metadata.has(name)) {
+          twice(name);
+          return;
+        }
+        const data = await buffered(e, limit, c.warnings);
+        if (data) c.metadata.set(name, data);
+      }
+    },
+    { drain: false },
+  );
   return { ...c, walk };
 }

@@ -49,7 +49,11 @@ export interface MetadataFiles {
   entryNames: ReadonlySet<string>;
 }
 
-export interface ContainerMetadata { facts: ContainerFacts; mounts: MountInfo[]; warnings: AnalysisWarning[] }
+export interface ContainerMetadata {
+  facts: ContainerFacts;
+  mounts: MountInfo[];
+  warnings: AnalysisWarning[];
+}
 
 export function parseJson(name: string, data: Buffer | undefined, warnings: AnalysisWarning[]): unknown {
   if (!data) return undefined;
@@ -111,7 +115,12 @@ function mountsOf(spec: Json, warnings: AnalysisWarning[]): MountInfo[] {
     const destination = str(o?.destination);
     if (!o || !destination) continue;
     const options = Array.isArray(o.options) ? o.options.filter((x): x is string => typeof x === 'string') : undefined;
-    out.push({ destination, ...(str(o.type) && { type: str(o.type) }), ...(str(o.source) && { source: str(o.source) }), ...(options && options.length > 0 && { options }) });
+    out.push({
+      destination,
+      ...(str(o.type) && { type: str(o.type) }),
+      ...(str(o.source) && { source: str(o.source) }),
+      ...(options && options.length > 0 && { options }),
+    });
   }
   return out;
 }
@@ -132,7 +141,11 @@ export function containerFacts(files: MetadataFiles): ContainerMetadata {
   let crioMetaName: string | undefined;
   const crioMeta = a('io.kubernetes.cri-o.Metadata');
   if (crioMeta) {
-    try { crioMetaName = str(obj(JSON.parse(crioMeta))?.name); } catch { /* an annotation we only fall back on */ }
+    try {
+      crioMetaName = str(obj(JSON.parse(crioMeta))?.name);
+    } catch {
+      /* an annotation we only fall back on */
+    }
   }
   const engine = detectEngine(files.entryNames, ann, config);
   const net = networkFacts(ann, files.networkStatus, warnings);
@@ -140,11 +153,21 @@ export function containerFacts(files: MetadataFiles): ContainerMetadata {
 
   const facts: ContainerFacts = {
     engine,
-    name: a('io.kubernetes.container.name') ?? a('io.kubernetes.cri.container-name') ?? crioMetaName ?? str(obj(status.metadata)?.name)
-      ?? str(labels['io.kubernetes.container.name']) ?? (engine === 'podman' || engine === undefined ? str(config.name) : undefined),
+    name:
+      a('io.kubernetes.container.name') ??
+      a('io.kubernetes.cri.container-name') ??
+      crioMetaName ??
+      str(obj(status.metadata)?.name) ??
+      str(labels['io.kubernetes.container.name']) ??
+      (engine === 'podman' || engine === undefined ? str(config.name) : undefined),
     id: str(config.id) ?? str(status.id) ?? a('io.kubernetes.cri-o.ContainerID'),
-    image: str(config.rootfsImageName) ?? str(config.rootfsImage) ?? str(config.RawImageName) ?? a('io.kubernetes.cri-o.ImageName')
-      ?? a('io.kubernetes.cri.image-name') ?? str(obj(status.image)?.image),
+    image:
+      str(config.rootfsImageName) ??
+      str(config.rootfsImage) ??
+      str(config.RawImageName) ??
+      a('io.kubernetes.cri-o.ImageName') ??
+      a('io.kubernetes.cri.image-name') ??
+      str(obj(status.image)?.image),
     imageRef: str(config.rootfsImageRef) ?? str(config.rootfsImageID) ?? str(status.image_ref) ?? a('io.kubernetes.cri-o.ImageRef'),
     pod: a('io.kubernetes.pod.name') ?? a('io.kubernetes.cri.sandbox-name') ?? str(labels['io.kubernetes.pod.name']),
     namespace: a('io.kubernetes.pod.namespace') ?? a('io.kubernetes.cri.sandbox-namespace') ?? str(labels['io.kubernetes.pod.namespace']),

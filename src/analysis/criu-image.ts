@@ -41,14 +41,33 @@ export const CRIU_MAGIC = {
 } as const;
 
 export type ImageKind =
-  | 'inventory' | 'pstree' | 'core' | 'ids' | 'creds' | 'mm' | 'pagemap' | 'files' | 'fdinfo' | 'fs' | 'stats'
+  | 'inventory'
+  | 'pstree'
+  | 'core'
+  | 'ids'
+  | 'creds'
+  | 'mm'
+  | 'pagemap'
+  | 'files'
+  | 'fdinfo'
+  | 'fs'
+  | 'stats'
   /* older CRIU kept each file type in its own image instead of files.img */
-  | 'reg-files' | 'pipes' | 'fifo' | 'inetsk' | 'unixsk' | 'tty' | 'memfd'
+  | 'reg-files'
+  | 'pipes'
+  | 'fifo'
+  | 'inetsk'
+  | 'unixsk'
+  | 'tty'
+  | 'memfd'
   /* socket data: records followed by raw queue bytes */
-  | 'tcp-stream' | 'sk-queues'
-  | 'mountpoints' | 'netns'
+  | 'tcp-stream'
+  | 'sk-queues'
+  | 'mountpoints'
+  | 'netns'
   /* no records: raw pages, or data CRIU appends after its messages */
-  | 'pages' | 'raw'
+  | 'pages'
+  | 'raw'
   | 'unknown';
 
 export interface ImageName {
@@ -58,16 +77,33 @@ export interface ImageName {
 }
 
 const BY_NAME: Readonly<Record<string, ImageKind>> = {
-  'inventory.img': 'inventory', 'pstree.img': 'pstree', 'files.img': 'files', 'reg-files.img': 'reg-files',
-  'pipes.img': 'pipes', 'fifo.img': 'fifo', 'inetsk.img': 'inetsk', 'unixsk.img': 'unixsk', 'tty.img': 'tty', 'memfd.img': 'memfd',
+  'inventory.img': 'inventory',
+  'pstree.img': 'pstree',
+  'files.img': 'files',
+  'reg-files.img': 'reg-files',
+  'pipes.img': 'pipes',
+  'fifo.img': 'fifo',
+  'inetsk.img': 'inetsk',
+  'unixsk.img': 'unixsk',
+  'tty.img': 'tty',
+  'memfd.img': 'memfd',
   'sk-queues.img': 'sk-queues',
 };
 const BY_PREFIX: Readonly<Record<string, ImageKind>> = {
-  core: 'core', ids: 'ids', creds: 'creds', mm: 'mm', pagemap: 'pagemap', fdinfo: 'fdinfo', fs: 'fs', pages: 'pages',
-  mountpoints: 'mountpoints', netns: 'netns',
+  core: 'core',
+  ids: 'ids',
+  creds: 'creds',
+  mm: 'mm',
+  pagemap: 'pagemap',
+  fdinfo: 'fdinfo',
+  fs: 'fs',
+  pages: 'pages',
+  mountpoints: 'mountpoints',
+  netns: 'netns',
 };
 /** Images whose bytes are not (only) length-prefixed messages: pipe/fifo/tty/socket queue data, tarballs, netlink dumps. */
-const RAW = /^(pipes-data|fifo-data|tty-data|ghost-file-[0-9a-f]+|ipcns-shm-\d+|(ifaddr|route6?|rule|iptables|ip6tables|nftables|netns-ct|netns-exp)-\d+)\.img$|\.tar(\.gz)?$/;
+const RAW =
+  /^(pipes-data|fifo-data|tty-data|ghost-file-[0-9a-f]+|ipcns-shm-\d+|(ifaddr|route6?|rule|iptables|ip6tables|nftables|netns-ct|netns-exp)-\d+)\.img$|\.tar(\.gz)?$/;
 
 /** What a file in a checkpoint folder holds, from its name alone (as CRIU names them). */
 export function classifyImage(name: string): ImageName {
@@ -85,11 +121,26 @@ export function classifyImage(name: string): ImageName {
 }
 
 const TYPE_MAGIC: Partial<Record<ImageKind, number>> = {
-  pstree: CRIU_MAGIC.PSTREE, core: CRIU_MAGIC.CORE, ids: CRIU_MAGIC.IDS, creds: CRIU_MAGIC.CREDS, mm: CRIU_MAGIC.MM,
-  pagemap: CRIU_MAGIC.PAGEMAP, files: CRIU_MAGIC.FILES, fdinfo: CRIU_MAGIC.FDINFO, fs: CRIU_MAGIC.FS,
-  'reg-files': CRIU_MAGIC.REG_FILES, pipes: CRIU_MAGIC.PIPES, fifo: CRIU_MAGIC.FIFO, inetsk: CRIU_MAGIC.INETSK,
-  unixsk: CRIU_MAGIC.UNIXSK, tty: CRIU_MAGIC.TTY_FILES, memfd: CRIU_MAGIC.MEMFD_INODE,
-  'tcp-stream': CRIU_MAGIC.TCP_STREAM, 'sk-queues': CRIU_MAGIC.SK_QUEUES, mountpoints: CRIU_MAGIC.MNTS, netns: CRIU_MAGIC.NETNS,
+  pstree: CRIU_MAGIC.PSTREE,
+  core: CRIU_MAGIC.CORE,
+  ids: CRIU_MAGIC.IDS,
+  creds: CRIU_MAGIC.CREDS,
+  mm: CRIU_MAGIC.MM,
+  pagemap: CRIU_MAGIC.PAGEMAP,
+  files: CRIU_MAGIC.FILES,
+  fdinfo: CRIU_MAGIC.FDINFO,
+  fs: CRIU_MAGIC.FS,
+  'reg-files': CRIU_MAGIC.REG_FILES,
+  pipes: CRIU_MAGIC.PIPES,
+  fifo: CRIU_MAGIC.FIFO,
+  inetsk: CRIU_MAGIC.INETSK,
+  unixsk: CRIU_MAGIC.UNIXSK,
+  tty: CRIU_MAGIC.TTY_FILES,
+  memfd: CRIU_MAGIC.MEMFD_INODE,
+  'tcp-stream': CRIU_MAGIC.TCP_STREAM,
+  'sk-queues': CRIU_MAGIC.SK_QUEUES,
+  mountpoints: CRIU_MAGIC.MNTS,
+  netns: CRIU_MAGIC.NETNS,
 };
 
 /** The header words an image of this kind must start with; `undefined` in a slot accepts any value. */
@@ -113,7 +164,10 @@ export interface ImageRecord {
  */
 export type PayloadLength = (record: Buffer, index: number) => number | undefined;
 
-export interface FramedImage { records: ImageRecord[]; warnings: AnalysisWarning[] }
+export interface FramedImage {
+  records: ImageRecord[];
+  warnings: AnalysisWarning[];
+}
 
 /**
  * No CRIU message comes near this (the largest, an mm_entry with thousands of VMAs or a cgroup
@@ -126,7 +180,10 @@ const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 export function frameImage(data: Buffer, file: string, kind: ImageKind, payloadLength?: PayloadLength): FramedImage {
   const records: ImageRecord[] = [];
   const warnings: AnalysisWarning[] = [];
-  const warn = (offset: number, message: string) => { warnings.push({ file, offset, message }); return { records, warnings }; };
+  const warn = (offset: number, message: string) => {
+    warnings.push({ file, offset, message });
+    return { records, warnings };
+  };
   if (kind === 'pages' || kind === 'raw') return { records, warnings };
   if (data.length === 0) return warn(0, 'empty image: no magic, no records');
   const header = headerOf(kind);

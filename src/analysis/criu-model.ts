@@ -11,18 +11,37 @@ export interface AnalysisWarning {
   message: string;
 }
 
-export interface Vma { start: number; end: number; pgoff: number; prot: number; flags: number; status: number; shmid: number; fd: number }
+export interface Vma {
+  start: number;
+  end: number;
+  pgoff: number;
+  prot: number;
+  flags: number;
+  status: number;
+  shmid: number;
+  fd: number;
+}
 
 export interface MmInfo {
-  argStart: number; argEnd: number; envStart: number; envEnd: number;
-  startCode: number; endCode: number; startBrk: number; brk: number;
+  argStart: number;
+  argEnd: number;
+  envStart: number;
+  envEnd: number;
+  startCode: number;
+  endCode: number;
+  startBrk: number;
+  brk: number;
   exeFileId?: number;
   vmas: Vma[];
 }
 
 /** One run of present pages: `nrPages` pages from `vaddr`, stored at `offset` in `pages-<pagesId>.img`. */
 export interface PageRun {
-  vaddr: number; nrPages: number; offset: number; inParent: boolean; lazy: boolean;
+  vaddr: number;
+  nrPages: number;
+  offset: number;
+  inParent: boolean;
+  lazy: boolean;
   /**
    * Whether the run's bytes are in this dump's pages file (PE_PRESENT and not PE_PARENT). Runs
    * with `inParent` live in the parent checkpoint; `lazy` alone (PE_LAZY without PE_PRESENT) were
@@ -34,7 +53,10 @@ export interface PageRun {
   flags?: number;
 }
 
-export interface Pagemap { pagesId: number; runs: PageRun[] }
+export interface Pagemap {
+  pagesId: number;
+  runs: PageRun[];
+}
 
 export type FileKind = 'file' | 'dir' | 'pipe' | 'fifo' | 'socket' | 'tty' | 'eventfd' | 'epoll' | 'memfd' | 'other';
 
@@ -62,8 +84,10 @@ export interface CriuSocket {
   protocol?: string;
   /** `ESTABLISHED`, `LISTEN`, … (TCP states by number, as the kernel numbers them) */
   state?: string;
-  localAddress?: string; localPort?: number;
-  remoteAddress?: string; remotePort?: number;
+  localAddress?: string;
+  localPort?: number;
+  remoteAddress?: string;
+  remotePort?: number;
   /** unix: bound path (abstract names start with `@`) */
   path?: string;
   /** unix: the peer socket's inode */
@@ -71,19 +95,29 @@ export interface CriuSocket {
   /** SOCK_STREAM | SOCK_DGRAM | … as `stream` | `dgram` | `seqpacket` | `raw` */
   type?: string;
   /** SO_SNDBUF / SO_RCVBUF (sk-opts), as getsockopt returns them (the kernel doubles what was set) */
-  sendBufferBytes?: number; recvBufferBytes?: number;
+  sendBufferBytes?: number;
+  recvBufferBytes?: number;
   /**
    * Bytes waiting in the socket's queues when it was dumped: TCP from `tcp-stream-<inode>.img`
    * (inq_len, outq_len, and of outq the unsent unsq_len; only with --tcp-established), unix and
    * packet sockets from `sk-queues.img` (the receive queue).
    */
-  inQueueBytes?: number; outQueueBytes?: number; unsentQueueBytes?: number;
+  inQueueBytes?: number;
+  outQueueBytes?: number;
+  unsentQueueBytes?: number;
 }
 
-export interface CriuFd { fd: number; file: CriuFile }
+export interface CriuFd {
+  fd: number;
+  file: CriuFile;
+}
 
 export interface CriuProcess {
-  pid: number; ppid: number; pgid: number; sid: number; threads: number[];
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  threads: number[];
   comm?: string;
   /** `alive` | `dead` | `stopped` | `zombie` | … from task_state */
   state?: string;
@@ -100,8 +134,14 @@ export interface CriuProcess {
 
 export interface DumpStatsInfo {
   /** microseconds, as CRIU counts them */
-  freezingTimeUs?: number; frozenTimeUs?: number; memdumpTimeUs?: number; memwriteTimeUs?: number;
-  pagesScanned?: number; pagesSkippedParent?: number; pagesWritten?: number; pagesLazy?: number;
+  freezingTimeUs?: number;
+  frozenTimeUs?: number;
+  memdumpTimeUs?: number;
+  memwriteTimeUs?: number;
+  pagesScanned?: number;
+  pagesSkippedParent?: number;
+  pagesWritten?: number;
+  pagesLazy?: number;
 }
 
 export interface CriuDumpModel {

@@ -21,9 +21,27 @@ export interface DecodedImage {
 }
 
 const SCHEMAS: Partial<Record<ImageKind, MessageSchema>> = {
-  inventory: INVENTORY, pstree: PSTREE, core: CORE, ids: TASK_KOBJ_IDS, creds: CREDS, mm: MM, fs: FS, stats: STATS,
-  files: FILE_ENTRY, fdinfo: FDINFO, 'reg-files': REG_FILE, pipes: PIPE, fifo: FIFO, inetsk: INET_SK, unixsk: UNIX_SK,
-  tty: TTY_FILE, memfd: MEMFD_INODE, 'tcp-stream': TCP_STREAM, 'sk-queues': SK_PACKET, mountpoints: MNT, netns: NETNS,
+  inventory: INVENTORY,
+  pstree: PSTREE,
+  core: CORE,
+  ids: TASK_KOBJ_IDS,
+  creds: CREDS,
+  mm: MM,
+  fs: FS,
+  stats: STATS,
+  files: FILE_ENTRY,
+  fdinfo: FDINFO,
+  'reg-files': REG_FILE,
+  pipes: PIPE,
+  fifo: FIFO,
+  inetsk: INET_SK,
+  unixsk: UNIX_SK,
+  tty: TTY_FILE,
+  memfd: MEMFD_INODE,
+  'tcp-stream': TCP_STREAM,
+  'sk-queues': SK_PACKET,
+  mountpoints: MNT,
+  netns: NETNS,
 };
 
 /** The wire value of a uint32 field of a record, without decoding the rest (for framing). */
@@ -35,7 +53,8 @@ function uintField(record: Buffer, field: number): number | undefined {
 const PAYLOADS: Partial<Record<ImageKind, PayloadLength>> = {
   // one tcp_stream_entry, then inq_len bytes of the receive queue and outq_len of the send queue
   'tcp-stream': (r) => {
-    const inq = uintField(r, 1), outq = uintField(r, 3);
+    const inq = uintField(r, 1),
+      outq = uintField(r, 3);
     return inq === undefined || outq === undefined ? undefined : inq + outq;
   },
   // every sk_packet_entry is followed by its `length` bytes

@@ -14,11 +14,28 @@ import type { ContainerFacts, InspectedFile, InspectedProcess, InspectedSocket, 
 /** How the two checkpoints' containers relate, and why we think so. */
 export type Kinship = 'same-container' | 'same-name' | 'same-processes' | 'different-containers';
 
-export interface FieldChange { field: string; a?: unknown; b?: unknown }
-export interface Changed<K, T> { key: K; a: T; b: T }
-export interface Changes<K, T> { added: T[]; removed: T[]; changed: Changed<K, T>[] }
+export interface FieldChange {
+  field: string;
+  a?: unknown;
+  b?: unknown;
+}
+export interface Changed<K, T> {
+  key: K;
+  a: T;
+  b: T;
+}
+export interface Changes<K, T> {
+  added: T[];
+  removed: T[];
+  changed: Changed<K, T>[];
+}
 
-export interface ProcessSummary { pid: number; ppid: number; comm: string; cmdline: string[] }
+export interface ProcessSummary {
+  pid: number;
+  ppid: number;
+  comm: string;
+  cmdline: string[];
+}
 
 export interface ProcessDiff {
   pid: number;
@@ -72,7 +89,8 @@ function changes<K, T>(a: readonly T[], b: readonly T[], key: (x: T) => K, view:
   return out;
 }
 
-const none = (c: { added: unknown[]; removed: unknown[]; changed?: unknown[] }) => c.added.length === 0 && c.removed.length === 0 && (c.changed?.length ?? 0) === 0;
+const none = (c: { added: unknown[]; removed: unknown[]; changed?: unknown[] }) =>
+  c.added.length === 0 && c.removed.length === 0 && (c.changed?.length ?? 0) === 0;
 
 const envName = (e: string) => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
 
@@ -89,7 +107,13 @@ function fileView({ pipeId: _pipe, ...f }: InspectedFile): Omit<InspectedFile, '
   return f.flags === undefined ? f : { ...f, flags: f.flags & ~O_LARGEFILE };
 }
 
-function socketView({ inode: _i, peer: _p, sendBuffer: _s, recvBuffer: _r, ...s }: InspectedSocket): Omit<InspectedSocket, 'inode' | 'peer' | 'sendBuffer' | 'recvBuffer'> {
+function socketView({
+  inode: _i,
+  peer: _p,
+  sendBuffer: _s,
+  recvBuffer: _r,
+  ...s
+}: InspectedSocket): Omit<InspectedSocket, 'inode' | 'peer' | 'sendBuffer' | 'recvBuffer'> {
   return s;
 }
 
@@ -97,7 +121,9 @@ function processDiff(a: InspectedProcess, b: InspectedProcess): ProcessDiff | un
   const fields = fieldChanges(a, b, PROCESS_FIELDS);
   if (a.threads.length !== b.threads.length) fields.push({ field: 'threads', a: a.threads.length, b: b.threads.length });
   const d: ProcessDiff = {
-    pid: b.pid, comm: b.comm, fields,
+    pid: b.pid,
+    comm: b.comm,
+    fields,
     env: envChanges(a.env, b.env),
     files: changes(a.files.map(fileView), b.files.map(fileView), (f) => f.fd),
     sockets: changes(a.sockets.map(socketView), b.sockets.map(socketView), (s) => s.fd),
@@ -114,14 +140,19 @@ const short = (id: string | undefined) => (id ? id.slice(0, 12) : '?');
  * dumped memory itself: two fresh runs of one image differ there (HOSTNAME, at the least).
  */
 function kinship(a: Inspection, b: Inspection): InspectionDiff['kinship'] {
-  const ca = a.container, cb = b.container;
+  const ca = a.container,
+    cb = b.container;
   if (ca.id && ca.id === cb.id) return { verdict: 'same-container', reason: `container id ${short(ca.id)} in both` };
   const where = ca.pod !== undefined ? ` in pod ${ca.namespace ?? '?'}/${ca.pod}` : '';
   if (ca.name && ca.name === cb.name && ca.pod === cb.pod && ca.namespace === cb.namespace && ca.engine === cb.engine) {
-    return { verdict: 'same-name', reason: `a new id (${short(ca.id)} → ${short(cb.id)}) for the same container name ${ca.name}${where}: restarted, recreated or restored` };
+    return {
+      verdict: 'same-name',
+      reason: `a new id (${short(ca.id)} → ${short(cb.id)}) for the same container name ${ca.name}${where}: restarted, recreated or restored`,
+    };
   }
   const key = (p: InspectedProcess) => JSON.stringify([p.pid, p.comm, p.cmdline, p.env]);
-  const pa = a.processes.map(key).sort(), pb = b.processes.map(key).sort();
+  const pa = a.processes.map(key).sort(),
+    pb = b.processes.map(key).sort();
   if (ca.image === cb.image && pa.length > 0 && equal(pa, pb)) {
     return {
       verdict: 'same-processes',
@@ -160,12 +191,17 @@ export function diffInspections(a: Inspection, b: Inspection): InspectionDiff {
   const processes: InspectionDiff['processes'] = {
     added: b.processes.filter((p) => !byPid.has(p.pid)).map(summary),
     removed: a.processes.filter((p) => !bPids.has(p.pid)).map(summary),
-    changed: b.processes.flatMap((p) => { const was = byPid.get(p.pid); const d = was && processDiff(was, p); return d ? [d] : []; }),
+    changed: b.processes.flatMap((p) => {
+      const was = byPid.get(p.pid);
+      const d = was && processDiff(was, p);
+      return d ? [d] : [];
+    }),
   };
   const container = fieldChanges(a.container, b.container, CONTAINER_FIELDS);
   const mounts = changes(a.mounts ?? [], b.mounts ?? [], (m) => m.destination);
   const files = changes(a.rootfsDiff.added, b.rootfsDiff.added, (f) => f.path);
-  const deletedA = new Set(a.rootfsDiff.deleted), deletedB = new Set(b.rootfsDiff.deleted);
+  const deletedA = new Set(a.rootfsDiff.deleted),
+    deletedB = new Set(b.rootfsDiff.deleted);
   const filesystem = {
     ...files,
     deleted: { added: b.rootfsDiff.deleted.filter((p) => !deletedA.has(p)), removed: a.rootfsDiff.deleted.filter((p) => !deletedB.has(p)) },

@@ -43,7 +43,11 @@ export interface InspectOptions {
 export type OpenArchive = () => ArchiveSource | Promise<ArchiveSource>;
 export type ArchiveSource = Readable | AsyncIterable<Buffer | Uint8Array>;
 
-interface Memory { reader: ArgvEnvReader; search?: MemorySearch; processes: CriuProcess[] }
+interface Memory {
+  reader: ArgvEnvReader;
+  search?: MemorySearch;
+  processes: CriuProcess[];
+}
 
 function buildMemory(processes: CriuProcess[], pattern: MemoryPattern | undefined, opts: InspectOptions): Memory {
   const own = opts.pid === undefined ? processes : processes.filter((p) => p.pid === opts.pid);
@@ -69,8 +73,10 @@ async function streamPages(file: string, body: AsyncIterable<Buffer>, memory: Me
 }
 
 function tarWarnings(w: TarWalk, warnings: AnalysisWarning[], file: string): void {
-  if (w.damage && w.entries > 0) warnings.push({ file, message: `the archive is damaged after ${w.entries} entries (${w.damage.message}); what follows is not read` });
-  if (w.trailingData) warnings.push({ file, message: `${w.trailing} bytes after the end-of-archive marker (an older archive overwritten in place?) were not read` });
+  if (w.damage && w.entries > 0)
+    warnings.push({ file, message: `the archive is damaged after ${w.entries} entries (${w.damage.message}); what follows is not read` });
+  if (w.trailingData)
+    warnings.push({ file, message: `${w.trailing} bytes after the end-of-archive marker (an older archive overwritten in place?) were not read` });
   for (const e of w.entryErrors) warnings.push({ file, message: `an entry could not be read: ${e.message}` });
 }
 
@@ -101,9 +107,12 @@ export async function inspectCheckpoint(open: OpenArchive, opts: InspectOptions 
   });
   const walk = c.walk;
   if (!c.checkpointDir && c.images.size === 0 && c.pagesStreamed.size === 0) {
-    throw new AmberError('NOT_A_CHECKPOINT', walk.entries === 0
-      ? { reason: walk.damage ? `not a tar: ${walk.damage.message}` : 'empty: no tar entries' }
-      : { reason: `a tar of ${walk.entries} entries, with neither ${DIR}/ nor CRIU images` });
+    throw new AmberError(
+      'NOT_A_CHECKPOINT',
+      walk.entries === 0
+        ? { reason: walk.damage ? `not a tar: ${walk.damage.message}` : 'empty: no tar entries' }
+        : { reason: `a tar of ${walk.entries} entries, with neither ${DIR}/ nor CRIU images` },
+    );
   }
   tarWarnings(walk, c.warnings, 'archive');
 
@@ -123,11 +132,15 @@ export async function inspectCheckpoint(open: OpenArchive, opts: InspectOptions 
   const files = new Set([...streamed.keys(), ...finalMemory.processes.flatMap((p) => (p.pagemap ? [`pages-${p.pagemap.pagesId}.img`] : []))]);
   const stale = first !== undefined && [...files].some((f) => layoutKey(finalMemory.processes, f) !== (streamed.get(f) ?? layoutKey(first.processes, f)));
   if (stale) {
-    const again = await walkTar(chunksOf(open), async (e) => {
-      const image = imageName(e.name);
-      const wanted = image !== undefined && PAGES.test(image) && (finalMemory.reader.wants(image) || finalMemory.search?.wants(image) === true);
-      if (wanted) await streamPages(image, e.body, finalMemory);
-    }, { drain: false });
+    const again = await walkTar(
+      chunksOf(open),
+      async (e) => {
+        const image = imageName(e.name);
+        const wanted = image !== undefined && PAGES.test(image) && (finalMemory.reader.wants(image) || finalMemory.search?.wants(image) === true);
+        if (wanted) await streamPages(image, e.body, finalMemory);
+      },
+      { drain: false },
+    );
     if (again.damage && again.entries === 0) c.warnings.push({ file: 'archive', message: `the second read for memory failed: ${again.damage.message}` });
   }
   const used = stale || !first ? finalMemory : first;
@@ -135,8 +148,12 @@ export async function inspectCheckpoint(open: OpenArchive, opts: InspectOptions 
   const searched = used.search?.result();
 
   const meta = containerFacts({
-    config: c.metadata.get('config.dump'), spec: c.metadata.get('spec.dump'), status: c.metadata.get('status.dump'),
-    networkStatus: c.metadata.get('network.status'), dumpLogHead: c.dumpLogHead, entryNames: c.names,
+    config: c.metadata.get('config.dump'),
+    spec: c.metadata.get('spec.dump'),
+    status: c.metadata.get('status.dump'),
+    networkStatus: c.metadata.get('network.status'),
+    dumpLogHead: c.dumpLogHead,
+    entryNames: c.names,
   });
   const statsRead = stats ? readStatsDump(stats, 'stats-dump') : undefined;
   const deletedFiles = parseDeletedFiles(c.metadata.get('deleted.files'), c.warnings);

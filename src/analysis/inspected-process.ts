@@ -17,7 +17,14 @@ export function compact<T extends object>(o: T): T {
 }
 
 function inspectedFile({ fd, file: f }: CriuFd): InspectedFile {
-  return compact({ fd, kind: f.kind === 'other' && f.type ? f.type.toLowerCase() : f.kind, path: f.path, mode: octal(f.mode), flags: f.flags, pipeId: f.pipeId });
+  return compact({
+    fd,
+    kind: f.kind === 'other' && f.type ? f.type.toLowerCase() : f.kind,
+    path: f.path,
+    mode: octal(f.mode),
+    flags: f.flags,
+    pipeId: f.pipeId,
+  });
 }
 
 function inspectedSocket({ fd, file: f }: CriuFd): InspectedSocket {
@@ -25,19 +32,38 @@ function inspectedSocket({ fd, file: f }: CriuFd): InspectedSocket {
   if (!s) return { fd, kind: 'other', inode: 0 };
   const connected = !(s.remotePort === 0 || s.remotePort === undefined) || !unspecified(s.remoteAddress);
   return compact({
-    fd, kind: s.kind, family: s.family, protocol: s.protocol, state: s.state, type: s.type,
+    fd,
+    kind: s.kind,
+    family: s.family,
+    protocol: s.protocol,
+    state: s.state,
+    type: s.type,
     local: s.kind === 'inet' ? hostPort(s.localAddress, s.localPort, s.family) : undefined,
     remote: s.kind === 'inet' && connected ? hostPort(s.remoteAddress, s.remotePort, s.family) : undefined,
-    path: s.path ?? f.path, inode: s.inode, peer: s.peer,
-    sendBuffer: s.sendBufferBytes, recvBuffer: s.recvBufferBytes,
-    recvQueue: s.inQueueBytes, sendQueue: s.outQueueBytes, unsentQueue: s.unsentQueueBytes,
+    path: s.path ?? f.path,
+    inode: s.inode,
+    peer: s.peer,
+    sendBuffer: s.sendBufferBytes,
+    recvBuffer: s.recvBufferBytes,
+    recvQueue: s.inQueueBytes,
+    sendQueue: s.outQueueBytes,
+    unsentQueue: s.unsentQueueBytes,
   });
 }
 
 export function inspectedProcess(p: CriuProcess, strings: ProcessStrings | undefined): InspectedProcess {
   return compact({
-    pid: p.pid, ppid: p.ppid, comm: p.comm ?? '', threads: p.threads, state: p.state, uid: p.creds?.uid, exe: p.exe,
-    cmdline: strings?.argv ?? [], env: strings?.env ?? [], cwd: p.cwd, root: p.root,
+    pid: p.pid,
+    ppid: p.ppid,
+    comm: p.comm ?? '',
+    threads: p.threads,
+    state: p.state,
+    uid: p.creds?.uid,
+    exe: p.exe,
+    cmdline: strings?.argv ?? [],
+    env: strings?.env ?? [],
+    cwd: p.cwd,
+    root: p.root,
     files: p.fds.filter((d) => d.file.kind !== 'socket').map(inspectedFile),
     sockets: p.fds.filter((d) => d.file.kind === 'socket').map(inspectedSocket),
   });

@@ -46,32 +46,67 @@ export interface NetworkAttachment {
 }
 
 /** One mount of the OCI spec (`spec.dump` `mounts[]`), as checkpointctl's "Overview of mounts" lists them. */
-export interface MountInfo { destination: string; type?: string; source?: string; options?: string[] }
+export interface MountInfo {
+  destination: string;
+  type?: string;
+  source?: string;
+  options?: string[];
+}
 
 /**
  * Sizes from the archive's tar headers, computed as checkpointctl computes them: every regular
  * file under `checkpoint/` (the CRIU images, pages included), the `checkpoint/pages-*` files among
  * them, and the `rootfs-diff.tar` member as stored (compressed when the engine compressed it).
  */
-export interface CheckpointSize { totalBytes: number; memoryPagesBytes: number; rootfsDiffBytes: number }
+export interface CheckpointSize {
+  totalBytes: number;
+  memoryPagesBytes: number;
+  rootfsDiffBytes: number;
+}
 
-export interface InspectedFile { fd: number; kind: string; path?: string; mode?: string; flags?: number; pipeId?: number }
+export interface InspectedFile {
+  fd: number;
+  kind: string;
+  path?: string;
+  mode?: string;
+  flags?: number;
+  pipeId?: number;
+}
 
 export interface InspectedSocket {
-  fd: number; kind: string; family?: string; protocol?: string; state?: string; type?: string;
-  local?: string; remote?: string; path?: string; inode: number; peer?: number;
+  fd: number;
+  kind: string;
+  family?: string;
+  protocol?: string;
+  state?: string;
+  type?: string;
+  local?: string;
+  remote?: string;
+  path?: string;
+  inode: number;
+  peer?: number;
   /** SO_SNDBUF / SO_RCVBUF, bytes */
-  sendBuffer?: number; recvBuffer?: number;
+  sendBuffer?: number;
+  recvBuffer?: number;
   /** TCP: bytes queued (received and unread, sent and unacknowledged, not yet sent) at the checkpoint */
-  recvQueue?: number; sendQueue?: number; unsentQueue?: number;
+  recvQueue?: number;
+  sendQueue?: number;
+  unsentQueue?: number;
 }
 
 export interface InspectedProcess {
-  pid: number; ppid: number; comm: string; threads: number[];
+  pid: number;
+  ppid: number;
+  comm: string;
+  threads: number[];
   /** `alive`, `stopped`, `zombie`, `dead` (CRIU's task_state) */
-  state?: string; uid?: number; exe?: string;
-  cmdline: string[]; env: string[];
-  cwd?: string; root?: string;
+  state?: string;
+  uid?: number;
+  exe?: string;
+  cmdline: string[];
+  env: string[];
+  cwd?: string;
+  root?: string;
   files: InspectedFile[];
   sockets: InspectedSocket[];
 }

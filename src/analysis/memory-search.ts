@@ -13,9 +13,7 @@ import type { AnalysisWarning, CriuProcess } from './criu-model.js';
 import type { MemoryMatch } from './inspection.js';
 import { PAGE_SIZE, pagesFileName, runInFile, type PagesConsumer } from './process-memory.js';
 
-export type MemoryPattern =
-  | { kind: 'literal'; text: string; bytes: Buffer }
-  | { kind: 'regex'; text: string; re: RegExp };
+export type MemoryPattern = { kind: 'literal'; text: string; bytes: Buffer } | { kind: 'regex'; text: string; re: RegExp };
 
 /** The longest regex match the search guarantees to find whole; longer ones may be cut or missed at a chunk boundary. */
 export const MAX_REGEX_MATCH = 4096;
@@ -52,7 +50,12 @@ export function printable(buf: Buffer): string {
   return s;
 }
 
-interface Segment { pid: number; start: number; end: number; vaddr: number }
+interface Segment {
+  pid: number;
+  start: number;
+  end: number;
+  vaddr: number;
+}
 
 interface FileState {
   window: Buffer;
@@ -93,7 +96,11 @@ export class MemorySearch implements PagesConsumer {
   private readonly window: number;
   private full = false;
 
-  constructor(processes: readonly CriuProcess[], private readonly pattern: MemoryPattern, opts: MemorySearchOptions = {}) {
+  constructor(
+    processes: readonly CriuProcess[],
+    private readonly pattern: MemoryPattern,
+    opts: MemorySearchOptions = {},
+  ) {
     this.context = Math.max(0, Math.floor(opts.contextBytes ?? 32));
     this.max = Math.max(1, Math.floor(opts.maxMatches ?? 1000));
     this.dir = opts.dir ?? 'checkpoint';
@@ -123,7 +130,14 @@ export class MemorySearch implements PagesConsumer {
     let st = this.states.get(file);
     if (!st) {
       // Room for a window and the carry, or for a carry and a seam.
-      st = { window: Buffer.allocUnsafe(Math.max(this.window + this.keep, 2 * this.keep)), base: offset, filled: 0, scanFrom: 0, reportedEnd: offset, unmapped: 0 };
+      st = {
+        window: Buffer.allocUnsafe(Math.max(this.window + this.keep, 2 * this.keep)),
+        base: offset,
+        filled: 0,
+        scanFrom: 0,
+        reportedEnd: offset,
+        unmapped: 0,
+      };
       this.states.set(file, st);
     }
     // A literal is searched where the chunk lies when the chunk is at least a window long: only its
@@ -149,7 +163,10 @@ export class MemorySearch implements PagesConsumer {
     if (!st) return;
     if (!this.full) this.scan(file, st, true);
     if (st.unmapped > 0) {
-      this.warnings.push({ file: `${this.dir}/${file}`, message: `${st.unmapped} match(es) in bytes that no pagemap describes (the file is longer than its pagemaps say); not reported` });
+      this.warnings.push({
+        file: `${this.dir}/${file}`,
+        message: `${st.unmapped} match(es) in bytes that no pagemap describes (the file is longer than its pagemaps say); not reported`,
+      });
     }
     this.states.delete(file);
   }
@@ -212,7 +229,10 @@ export class MemorySearch implements PagesConsumer {
     re.lastIndex = from;
     for (let m = re.exec(text); m !== null && m.index < cutoff; m = re.exec(text)) {
       const len = m[0].length;
-      if (len === 0) { re.lastIndex = m.index + 1; continue; }
+      if (len === 0) {
+        re.lastIndex = m.index + 1;
+        continue;
+      }
       if (!report(m.index, m.index + len)) return;
     }
   }
@@ -231,7 +251,11 @@ export class MemorySearch implements PagesConsumer {
     for (const o of owners) {
       if (this.found.length === this.max) {
         this.full = true;
-        this.warnings.push({ file: `${this.dir}/${file}`, offset: base + start, message: `more than ${this.max} matches for ${this.pattern.text}; only the first ${this.max} are reported` });
+        this.warnings.push({
+          file: `${this.dir}/${file}`,
+          offset: base + start,
+          message: `more than ${this.max} matches for ${this.pattern.text}; only the first ${this.max} are reported`,
+        });
         return false;
       }
       this.found.push({ pid: o.pid, address: `0x${o.vaddr.toString(16)}`, context: ctx });
@@ -243,7 +267,8 @@ export class MemorySearch implements PagesConsumer {
   private owners(file: string, offset: number): { pid: number; vaddr: number }[] {
     const out: { pid: number; vaddr: number }[] = [];
     for (const list of this.segments.get(file)?.values() ?? []) {
-      let lo = 0, hi = list.length;
+      let lo = 0,
+        hi = list.length;
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
         if ((list[mid] as Segment).end <= offset) lo = mid + 1;

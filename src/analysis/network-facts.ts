@@ -44,17 +44,25 @@ function fromCniResults(list: unknown[]): NetworkAttachment[] {
       const address = str(ip?.address);
       if (!ip || !address) continue;
       const iface = typeof ip.interface === 'number' ? ifaces[ip.interface] : undefined;
-      const mac = str(iface?.mac), gateway = str(ip.gateway);
+      const mac = str(iface?.mac),
+        gateway = str(ip.gateway);
       const name = str(iface?.name) ?? '';
       const same = out.find((a) => a.network === `cni-${n}` && a.interface === name);
-      if (same) { same.addresses.push(address); continue; }
+      if (same) {
+        same.addresses.push(address);
+        continue;
+      }
       out.push({ network: `cni-${n}`, interface: name, addresses: [address], ...(mac && { mac }), ...(gateway && { gateway }) });
     }
   });
   return out;
 }
 
-export function networkFacts(annotations: Json, networkStatus: Buffer | undefined, warnings: AnalysisWarning[]): Pick<ContainerFacts, 'ip' | 'mac' | 'networks'> {
+export function networkFacts(
+  annotations: Json,
+  networkStatus: Buffer | undefined,
+  warnings: AnalysisWarning[],
+): Pick<ContainerFacts, 'ip' | 'mac' | 'networks'> {
   const crioIp = str(annotations['io.kubernetes.cri-o.IP.0']);
   // Podman copies CRI-O's annotations but not the IP; a CRI-O address on a Podman archive is still one
   if (!networkStatus) return crioIp ? { ip: crioIp } : {};

@@ -27,9 +27,7 @@ export const pagesFileName = (pagesId: number): string => `pages-${pagesId}.img`
 /** Why bytes of a range are not in the pages file. */
 export type Absence = 'hole' | 'parent' | 'lazy';
 
-export type RangePiece =
-  | { vaddr: number; length: number; fileOffset: number }
-  | { vaddr: number; length: number; missing: Absence };
+export type RangePiece = { vaddr: number; length: number; fileOffset: number } | { vaddr: number; length: number; missing: Absence };
 
 /**
  * Whether a run's pages are stored in its pages file. The reader says so in `inFile` (a lazy run
@@ -68,7 +66,10 @@ export function mapRange(sorted: readonly PageRun[], start: number, end: number)
       break;
     }
     const runEnd = run.vaddr + run.nrPages * PAGE_SIZE;
-    if (runEnd <= pos) { i++; continue; }
+    if (runEnd <= pos) {
+      i++;
+      continue;
+    }
     if (run.vaddr > pos) {
       push({ vaddr: pos, length: run.vaddr - pos, missing: 'hole' });
       pos = run.vaddr;
@@ -84,7 +85,8 @@ export function mapRange(sorted: readonly PageRun[], start: number, end: number)
 }
 
 function firstRunEndingAfter(sorted: readonly PageRun[], addr: number): number {
-  let lo = 0, hi = sorted.length;
+  let lo = 0,
+    hi = sorted.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     const r = sorted[mid] as PageRun;
@@ -112,10 +114,15 @@ export interface PagesConsumer {
   end(file: string, size: number): void;
 }
 
-export interface ProcessStrings { argv: string[]; env: string[] }
+export interface ProcessStrings {
+  argv: string[];
+  env: string[];
+}
 
 interface Wanted {
-  pid: number; what: 'argv' | 'environment'; start: number;
+  pid: number;
+  what: 'argv' | 'environment';
+  start: number;
   buf: Buffer;
   /** pieces of buf still to fill from the pages file: [bufOffset, fileOffset, length, filled] */
   pieces: { at: number; fileOffset: number; length: number; filled: number }[];
@@ -137,7 +144,10 @@ export class ArgvEnvReader implements PagesConsumer {
   private readonly warnings: AnalysisWarning[] = [];
   private readonly ended = new Set<string>();
 
-  constructor(processes: readonly CriuProcess[], private readonly dir = 'checkpoint') {
+  constructor(
+    processes: readonly CriuProcess[],
+    private readonly dir = 'checkpoint',
+  ) {
     for (const p of processes) {
       // Without a pagemap the full reader already says the memory cannot be read.
       if (!p.mm || !p.pagemap) continue;
@@ -168,8 +178,16 @@ export class ArgvEnvReader implements PagesConsumer {
       const at = piece.vaddr - start;
       if ('missing' in piece) {
         if (at < w.readable) w.readable = at;
-        const why = piece.missing === 'hole' ? 'never dumped (a hole in the pagemap)' : piece.missing === 'parent' ? 'in a parent dump, not in this one' : 'left for lazy restore, not in this dump';
-        this.warn(file, `pid ${pid}: ${what} bytes 0x${piece.vaddr.toString(16)}..0x${(piece.vaddr + piece.length).toString(16)} are ${why}; ${what} is partial`);
+        const why =
+          piece.missing === 'hole'
+            ? 'never dumped (a hole in the pagemap)'
+            : piece.missing === 'parent'
+              ? 'in a parent dump, not in this one'
+              : 'left for lazy restore, not in this dump';
+        this.warn(
+          file,
+          `pid ${pid}: ${what} bytes 0x${piece.vaddr.toString(16)}..0x${(piece.vaddr + piece.length).toString(16)} are ${why}; ${what} is partial`,
+        );
       } else {
         w.pieces.push({ at, fileOffset: piece.fileOffset, length: piece.length, filled: 0 });
       }
@@ -214,10 +232,13 @@ export class ArgvEnvReader implements PagesConsumer {
       if (p.filled >= p.length) continue;
       const missingAt = p.at + p.filled;
       if (missingAt < w.readable) w.readable = missingAt;
-      this.warn(w.file, size === undefined
-        ? `pid ${w.pid}: ${w.what} is in ${w.file}, which is not in the archive`
-        : `pid ${w.pid}: ${w.file} ends at ${size} bytes, before the ${w.what} bytes at offset ${p.fileOffset + p.filled}; ${w.what} is partial`,
-      size === undefined ? undefined : p.fileOffset + p.filled);
+      this.warn(
+        w.file,
+        size === undefined
+          ? `pid ${w.pid}: ${w.what} is in ${w.file}, which is not in the archive`
+          : `pid ${w.pid}: ${w.file} ends at ${size} bytes, before the ${w.what} bytes at offset ${p.fileOffset + p.filled}; ${w.what} is partial`,
+        size === undefined ? undefined : p.fileOffset + p.filled,
+      );
       p.filled = p.length; // reported once
     }
   }
@@ -278,7 +299,8 @@ export function memoryLayouts(images: ReadonlyMap<string, Buffer>): CriuProcess[
     const runs: PageRun[] = [];
     let offset = 0;
     for (const r of records.slice(1) as unknown as PagemapEntry[]) {
-      const vaddr = n64(r.vaddr), nrPages = n64(pagemapEntryPages(r));
+      const vaddr = n64(r.vaddr),
+        nrPages = n64(pagemapEntryPages(r));
       if (vaddr === undefined || nrPages === undefined) break;
       const { run, advance } = pageRunOf(r, vaddr, nrPages, offset);
       runs.push(run);
@@ -289,8 +311,17 @@ export function memoryLayouts(images: ReadonlyMap<string, Buffer>): CriuProcess[
     const mm = mmData ? (decodeImage(`mm-${pid}.img`, mmData).records[0] as unknown as MmEntry | undefined) : undefined;
     if (mm) {
       const b = (v: unknown) => n64(v) ?? 0;
-      const info: MmInfo = { argStart: b(mm.mm_arg_start), argEnd: b(mm.mm_arg_end), envStart: b(mm.mm_env_start), envEnd: b(mm.mm_env_end),
-        startCode: b(mm.mm_start_code), endCode: b(mm.mm_end_code), startBrk: b(mm.mm_start_brk), brk: b(mm.mm_brk), vmas: [] };
+      const info: MmInfo = {
+        argStart: b(mm.mm_arg_start),
+        argEnd: b(mm.mm_arg_end),
+        envStart: b(mm.mm_env_start),
+        envEnd: b(mm.mm_env_end),
+        startCode: b(mm.mm_start_code),
+        endCode: b(mm.mm_end_code),
+        startBrk: b(mm.mm_start_brk),
+        brk: b(mm.mm_brk),
+        vmas: [],
+      };
       proc.mm = info;
     }
     out.push(proc);
@@ -303,9 +334,14 @@ export function memoryLayouts(images: ReadonlyMap<string, Buffer>): CriuProcess[
  * Two models that give the same key read that file the same way.
  */
 export function layoutKey(processes: readonly CriuProcess[], file: string): string {
-  return JSON.stringify(processes
-    .filter((p) => p.pagemap && pagesFileName(p.pagemap.pagesId) === file)
-    .sort((a, b) => a.pid - b.pid)
-    .map((p) => [p.pid, p.mm ? [p.mm.argStart, p.mm.argEnd, p.mm.envStart, p.mm.envEnd] : null,
-      p.pagemap?.runs.map((r) => [r.vaddr, r.nrPages, r.offset, runInFile(r), r.inParent, r.lazy])]));
+  return JSON.stringify(
+    processes
+      .filter((p) => p.pagemap && pagesFileName(p.pagemap.pagesId) === file)
+      .sort((a, b) => a.pid - b.pid)
+      .map((p) => [
+        p.pid,
+        p.mm ? [p.mm.argStart, p.mm.argEnd, p.mm.envStart, p.mm.envEnd] : null,
+        p.pagemap?.runs.map((r) => [r.vaddr, r.nrPages, r.offset, runInFile(r), r.inParent, r.lazy]),
+      ]),
+  );
 }

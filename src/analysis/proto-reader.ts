@@ -17,7 +17,10 @@
 /** uint64 values: a number while exact in a double, a bigint above 2^53. */
 export type U64 = number | bigint;
 
-export interface ProtoIssue { offset: number; message: string }
+export interface ProtoIssue {
+  offset: number;
+  message: string;
+}
 
 export type ScalarType = 'uint32' | 'int32' | 'sint32' | 'uint64' | 'int64' | 'sint64' | 'bool' | 'string' | 'bytes' | 'fixed32' | 'fixed64';
 
@@ -29,7 +32,9 @@ export interface MessageSchema {
 export type FieldSpec = readonly [name: string, type: ScalarType | MessageSchema, label?: 'required' | 'repeated'];
 
 export type DecodedValue = number | bigint | boolean | string | Buffer | DecodedMessage | DecodedValue[];
-export interface DecodedMessage { [name: string]: DecodedValue }
+export interface DecodedMessage {
+  [name: string]: DecodedValue;
+}
 
 const MAX_VARINT_BYTES = 10;
 const U64_MASK = (1n << 64n) - 1n;
@@ -93,25 +98,40 @@ export function readFields(buf: Buffer, base: number, issues: ProtoIssue[]): Raw
   let pos = 0;
   while (pos < end) {
     const tag = readVarint(buf, pos, end);
-    if (!tag) { issues.push({ offset: base + pos, message: 'malformed varint in a field tag' }); break; }
+    if (!tag) {
+      issues.push({ offset: base + pos, message: 'malformed varint in a field tag' });
+      break;
+    }
     const field = Number(tag.value >> 3n);
     const wire = Number(tag.value & 7n);
     const at = tag.next;
-    if (field === 0 || field > 0x1fffffff) { issues.push({ offset: base + pos, message: `invalid field number ${tag.value >> 3n}` }); break; }
+    if (field === 0 || field > 0x1fffffff) {
+      issues.push({ offset: base + pos, message: `invalid field number ${tag.value >> 3n}` });
+      break;
+    }
     if (wire === 0) {
       const v = readVarint(buf, at, end);
-      if (!v) { issues.push({ offset: base + at, message: `field ${field}: malformed varint` }); break; }
+      if (!v) {
+        issues.push({ offset: base + at, message: `field ${field}: malformed varint` });
+        break;
+      }
       out.push({ field, wire, int: v.value, offset: base + at });
       pos = v.next;
     } else if (wire === 1 || wire === 5) {
       const size = wire === 1 ? 8 : 4;
-      if (at + size > end) { issues.push({ offset: base + at, message: `field ${field}: ${WIRE_NAMES[wire]} value runs past the end of the message` }); break; }
+      if (at + size > end) {
+        issues.push({ offset: base + at, message: `field ${field}: ${WIRE_NAMES[wire]} value runs past the end of the message` });
+        break;
+      }
       const int = wire === 1 ? buf.readBigUInt64LE(at) : BigInt(buf.readUInt32LE(at));
       out.push({ field, wire, int, offset: base + at });
       pos = at + size;
     } else if (wire === 2) {
       const len = readVarint(buf, at, end);
-      if (!len) { issues.push({ offset: base + at, message: `field ${field}: malformed length` }); break; }
+      if (!len) {
+        issues.push({ offset: base + at, message: `field ${field}: malformed length` });
+        break;
+      }
       if (len.value > BigInt(end - len.next)) {
         issues.push({ offset: base + at, message: `field ${field}: length ${len.value} runs past the end of the message (${end - len.next} bytes left)` });
         break;
@@ -137,14 +157,28 @@ function wireOf(type: ScalarType | MessageSchema): 0 | 1 | 2 | 5 {
 
 function scalar(type: ScalarType, v: bigint): DecodedValue {
   switch (type) {
-    case 'uint32': case 'fixed32': return Number(BigInt.asUintN(32, v));
-    case 'int32': return Number(BigInt.asIntN(32, v));
-    case 'sint32': return Number(BigInt.asIntN(32, zigzag(v)));
-    case 'uint64': case 'fixed64': return toU64(v);
-    case 'int64': { const s = BigInt.asIntN(64, v); return safeNumber(s) ?? s; }
-    case 'sint64': { const s = zigzag(v); return safeNumber(s) ?? s; }
-    case 'bool': return v !== 0n;
-    default: return Number(v);
+    case 'uint32':
+    case 'fixed32':
+      return Number(BigInt.asUintN(32, v));
+    case 'int32':
+      return Number(BigInt.asIntN(32, v));
+    case 'sint32':
+      return Number(BigInt.asIntN(32, zigzag(v)));
+    case 'uint64':
+    case 'fixed64':
+      return toU64(v);
+    case 'int64': {
+      const s = BigInt.asIntN(64, v);
+      return safeNumber(s) ?? s;
+    }
+    case 'sint64': {
+      const s = zigzag(v);
+      return safeNumber(s) ?? s;
+    }
+    case 'bool':
+      return v !== 0n;
+    default:
+      return Number(v);
   }
 }
 
@@ -155,13 +189,19 @@ function unpack(f: RawField, type: ScalarType, name: string, issues: ProtoIssue[
   const fixed = type === 'fixed32' ? 4 : type === 'fixed64' ? 8 : 0;
   for (let pos = 0; pos < b.length;) {
     if (fixed) {
-      if (pos + fixed > b.length) { issues.push({ offset: f.offset + pos, message: `${name}: packed values end mid-value` }); break; }
+      if (pos + fixed > b.length) {
+        issues.push({ offset: f.offset + pos, message: `${name}: packed values end mid-value` });
+        break;
+      }
       out.push(scalar(type, fixed === 4 ? BigInt(b.readUInt32LE(pos)) : b.readBigUInt64LE(pos)));
       pos += fixed;
       continue;
     }
     const v = readVarint(b, pos, b.length);
-    if (!v) { issues.push({ offset: f.offset + pos, message: `${name}: malformed packed varint` }); break; }
+    if (!v) {
+      issues.push({ offset: f.offset + pos, message: `${name}: malformed packed varint` });
+      break;
+    }
     out.push(scalar(type, v.value));
     pos = v.next;
   }
@@ -172,7 +212,9 @@ const REQUIRED = new WeakMap<MessageSchema, [number, string][]>();
 function requiredFields(schema: MessageSchema): [number, string][] {
   let list = REQUIRED.get(schema);
   if (!list) {
-    list = Object.entries(schema.fields).filter(([, spec]) => spec[2] === 'required').map(([num, spec]) => [Number(num), spec[0]]);
+    list = Object.entries(schema.fields)
+      .filter(([, spec]) => spec[2] === 'required')
+      .map(([num, spec]) => [Number(num), spec[0]]);
     REQUIRED.set(schema, list);
   }
   return list;

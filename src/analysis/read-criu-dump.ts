@@ -10,8 +10,30 @@
  */
 import type { AnalysisWarning, CriuDumpModel, CriuFd, CriuFile, CriuProcess, CriuSocket, DumpStatsInfo, MmInfo, PageRun, Pagemap } from './criu-model.js';
 import { decodeImage, type DecodedImage } from './decode-criu-image.js';
-import { MARCH_NAMES, PE, pagemapEntryPages, TASK_STATES, type CoreEntry, type CredsEntry, type FsEntry, type InventoryEntry, type MmEntry, type PagemapEntry, type PstreeEntry, type StatsEntry, type TaskKobjIdsEntry } from './criu-messages.js';
-import { FD_TYPES, LEGACY_FILE_IMAGES, type FdinfoEntry, type FileEntry, type MemfdInodeEntry, type SkPacketEntry, type TcpStreamEntry } from './criu-file-messages.js';
+import {
+  MARCH_NAMES,
+  PE,
+  pagemapEntryPages,
+  TASK_STATES,
+  type CoreEntry,
+  type CredsEntry,
+  type FsEntry,
+  type InventoryEntry,
+  type MmEntry,
+  type PagemapEntry,
+  type PstreeEntry,
+  type StatsEntry,
+  type TaskKobjIdsEntry,
+} from './criu-messages.js';
+import {
+  FD_TYPES,
+  LEGACY_FILE_IMAGES,
+  type FdinfoEntry,
+  type FileEntry,
+  type MemfdInodeEntry,
+  type SkPacketEntry,
+  type TcpStreamEntry,
+} from './criu-file-messages.js';
 import { resolveCriuFile } from './resolve-criu-file.js';
 import { safeNumber, type DecodedMessage, type U64 } from './proto-reader.js';
 
@@ -25,10 +47,18 @@ const num = (v: unknown): number | undefined => (typeof v === 'number' || typeof
 /** The images of one dump, decoded on first use; each image's warnings are reported once. */
 class DumpImages {
   private readonly decoded = new Map<string, DecodedImage | null>();
-  constructor(private readonly images: ReadonlyMap<string, Buffer>, private readonly dir: string, readonly warnings: AnalysisWarning[]) {}
+  constructor(
+    private readonly images: ReadonlyMap<string, Buffer>,
+    private readonly dir: string,
+    readonly warnings: AnalysisWarning[],
+  ) {}
 
-  path(name: string): string { return `${this.dir}/${name}`; }
-  has(name: string): boolean { return this.images.has(name); }
+  path(name: string): string {
+    return `${this.dir}/${name}`;
+  }
+  has(name: string): boolean {
+    return this.images.has(name);
+  }
 
   get(name: string): DecodedImage | undefined {
     let d = this.decoded.get(name);
@@ -85,7 +115,9 @@ class FileTable {
     }
   }
 
-  get size(): number { return this.entries.size; }
+  get size(): number {
+    return this.entries.size;
+  }
 
   file(id: number): CriuFile | undefined {
     const done = this.resolved.get(id);
@@ -120,11 +152,23 @@ class FileTable {
 function mmInfo(m: MmEntry): MmInfo {
   const n = (v: unknown) => num(v) ?? 0;
   return {
-    argStart: n(m.mm_arg_start), argEnd: n(m.mm_arg_end), envStart: n(m.mm_env_start), envEnd: n(m.mm_env_end),
-    startCode: n(m.mm_start_code), endCode: n(m.mm_end_code), startBrk: n(m.mm_start_brk), brk: n(m.mm_brk),
+    argStart: n(m.mm_arg_start),
+    argEnd: n(m.mm_arg_end),
+    envStart: n(m.mm_env_start),
+    envEnd: n(m.mm_env_end),
+    startCode: n(m.mm_start_code),
+    endCode: n(m.mm_end_code),
+    startBrk: n(m.mm_start_brk),
+    brk: n(m.mm_brk),
     ...(typeof m.exe_file_id === 'number' && { exeFileId: m.exe_file_id }),
     vmas: (m.vmas ?? []).map((v) => ({
-      start: n(v.start), end: n(v.end), pgoff: n(v.pgoff), prot: n(v.prot), flags: n(v.flags), status: n(v.status), shmid: n(v.shmid),
+      start: n(v.start),
+      end: n(v.end),
+      pgoff: n(v.pgoff),
+      prot: n(v.prot),
+      flags: n(v.flags),
+      status: n(v.status),
+      shmid: n(v.shmid),
       fd: typeof v.fd === 'number' ? v.fd : -1,
     })),
   };
@@ -143,7 +187,10 @@ export function pageRunOf(e: Pick<PagemapEntry, 'flags' | 'in_parent'>, vaddr: n
   else if (e.flags === undefined) flags = PE.PRESENT;
   const present = (flags & PE.PRESENT) !== 0;
   const inParent = (flags & PE.PARENT) !== 0;
-  return { run: { vaddr, nrPages, offset, inParent, lazy: (flags & PE.LAZY) !== 0, inFile: present && !inParent, flags }, advance: present ? nrPages * PAGE_SIZE : 0 };
+  return {
+    run: { vaddr, nrPages, offset, inParent, lazy: (flags & PE.LAZY) !== 0, inFile: present && !inParent, flags },
+    advance: present ? nrPages * PAGE_SIZE : 0,
+  };
 }
 
 function pagemapOf(records: DecodedMessage[], offsets: number[], name: string, img: DumpImages): Pagemap | undefined {
@@ -164,7 +211,8 @@ function pagemapOf(records: DecodedMessage[], offsets: number[], name: string, i
       img.warn(name, `pagemap entry ${i} lacks vaddr or nr_pages; the ${records.length - i} entries from here are dropped`, offsets[i]);
       break;
     }
-    if (vaddr % PAGE_SIZE !== 0 || vaddr < prevEnd) img.warn(name, `pagemap entry ${i} at 0x${vaddr.toString(16)} is ${vaddr < prevEnd ? 'out of order' : 'not page-aligned'}`, offsets[i]);
+    if (vaddr % PAGE_SIZE !== 0 || vaddr < prevEnd)
+      img.warn(name, `pagemap entry ${i} at 0x${vaddr.toString(16)} is ${vaddr < prevEnd ? 'out of order' : 'not page-aligned'}`, offsets[i]);
     const { run, advance } = pageRunOf(e, vaddr, nrPages, offset);
     runs.push(run);
     offset += advance;
@@ -173,7 +221,11 @@ function pagemapOf(records: DecodedMessage[], offsets: number[], name: string, i
   return { pagesId, runs };
 }
 
-interface DumpContext { img: DumpImages; files: FileTable; inventory?: InventoryEntry }
+interface DumpContext {
+  img: DumpImages;
+  files: FileTable;
+  inventory?: InventoryEntry;
+}
 
 function readProcess(entry: PstreeEntry, ctx: DumpContext): CriuProcess {
   const { img, files } = ctx;
@@ -195,19 +247,25 @@ function readProcess(entry: PstreeEntry, ctx: DumpContext): CriuProcess {
   const want = (what: string) => (gone ? undefined : what);
 
   const ids = img.records<TaskKobjIdsEntry>(`ids-${pid}.img`)?.[0] ?? core?.ids;
-  if (!ids && !gone) img.warn(`ids-${pid}.img`, `missing from the checkpoint: the ids of process ${pid} (neither ids-${pid}.img nor its core has them), so its open files are unknown`);
+  if (!ids && !gone)
+    img.warn(
+      `ids-${pid}.img`,
+      `missing from the checkpoint: the ids of process ${pid} (neither ids-${pid}.img nor its core has them), so its open files are unknown`,
+    );
   const fdinfoName = ids ? fdinfoImage(pid, ids, ctx) : undefined;
   const fdinfo = fdinfoName ? img.records<FdinfoEntry>(fdinfoName, want(`the open files of process ${pid}`)) : undefined;
   for (const f of fdinfo ?? []) {
     if (typeof f.fd !== 'number' || typeof f.id !== 'number') continue;
     const file = files.file(f.id);
-    if (!file) img.warn(fdinfoName!, `fd ${f.fd} of process ${pid} refers to file ${f.id}, which ${files.size ? 'files.img does not hold' : 'no files image holds'}`);
+    if (!file)
+      img.warn(fdinfoName!, `fd ${f.fd} of process ${pid} refers to file ${f.id}, which ${files.size ? 'files.img does not hold' : 'no files image holds'}`);
     proc.fds.push({ fd: f.fd, file: file ?? { id: f.id, kind: 'other', type: FD_TYPES[f.type] ?? `type-${f.type}` } } satisfies CriuFd);
   }
   proc.fds.sort((a, b) => a.fd - b.fd);
 
   const fs = img.records<FsEntry>(`fs-${pid}.img`, want(`the cwd and root of process ${pid}`))?.[0];
-  const cwd = files.path(fs?.cwd_id), root = files.path(fs?.root_id);
+  const cwd = files.path(fs?.cwd_id),
+    root = files.path(fs?.root_id);
   if (cwd !== undefined) proc.cwd = cwd;
   if (root !== undefined) proc.root = root;
 
@@ -227,7 +285,8 @@ function readProcess(entry: PstreeEntry, ctx: DumpContext): CriuProcess {
 
 /** criu/files.c prepare_fd_pid: per files_id since inventory's fdinfo_per_id, per pid before. */
 function fdinfoImage(pid: number, ids: TaskKobjIdsEntry, ctx: DumpContext): string {
-  const perId = `fdinfo-${ids.files_id}.img`, perPid = `fdinfo-${pid}.img`;
+  const perId = `fdinfo-${ids.files_id}.img`,
+    perPid = `fdinfo-${pid}.img`;
   const flag = ctx.inventory?.fdinfo_per_id;
   if (flag === true) return perId;
   if (flag === false) return perPid;
@@ -243,7 +302,10 @@ function findCycles(procs: readonly CriuProcess[]): number[][] {
     const path: number[] = [];
     const onPath = new Set<number>();
     for (let p: CriuProcess | undefined = start; p && !seen.has(p.pid); p = byPid.get(p.ppid)) {
-      if (onPath.has(p.pid)) { cycles.push(path.slice(path.indexOf(p.pid))); break; }
+      if (onPath.has(p.pid)) {
+        cycles.push(path.slice(path.indexOf(p.pid)));
+        break;
+      }
       onPath.add(p.pid);
       path.push(p.pid);
     }
@@ -282,11 +344,18 @@ export function readStatsDump(data: Buffer, file = 'stats-dump'): { stats?: Dump
     return { warnings };
   }
   const stats: DumpStatsInfo = {};
-  const set = (key: keyof DumpStatsInfo, v: unknown) => { const n = num(v); if (n !== undefined) stats[key] = n; };
-  set('freezingTimeUs', dump.freezing_time); set('frozenTimeUs', dump.frozen_time);
-  set('memdumpTimeUs', dump.memdump_time); set('memwriteTimeUs', dump.memwrite_time);
-  set('pagesScanned', dump.pages_scanned); set('pagesSkippedParent', dump.pages_skipped_parent);
-  set('pagesWritten', dump.pages_written); set('pagesLazy', dump.pages_lazy);
+  const set = (key: keyof DumpStatsInfo, v: unknown) => {
+    const n = num(v);
+    if (n !== undefined) stats[key] = n;
+  };
+  set('freezingTimeUs', dump.freezing_time);
+  set('frozenTimeUs', dump.frozen_time);
+  set('memdumpTimeUs', dump.memdump_time);
+  set('memwriteTimeUs', dump.memwrite_time);
+  set('pagesScanned', dump.pages_scanned);
+  set('pagesSkippedParent', dump.pages_skipped_parent);
+  set('pagesWritten', dump.pages_written);
+  set('pagesLazy', dump.pages_lazy);
   return { stats, warnings };
 }
 
@@ -301,7 +370,8 @@ export function readCriuDump(images: ReadonlyMap<string, Buffer>, opts: { statsD
   const inventory = img.records<InventoryEntry>('inventory.img', 'the inventory (image version, fdinfo layout)')?.[0];
   const files = new FileTable(img);
   const processes = readProcesses({ img, files, ...(inventory && { inventory }) });
-  if (processes.length > 0 && files.size === 0 && !img.has('files.img')) img.warn('files.img', 'missing from the checkpoint: the files table, so open files, cwd and exe cannot be resolved');
+  if (processes.length > 0 && files.size === 0 && !img.has('files.img'))
+    img.warn('files.img', 'missing from the checkpoint: the files table, so open files, cwd and exe cannot be resolved');
   const model: CriuDumpModel = { processes, warnings };
   if (typeof inventory?.img_version === 'number') model.imgVersion = inventory.img_version;
   if (opts.statsDump) {

@@ -18,7 +18,11 @@ export const MAX_ROOTFS_ENTRIES = 200_000;
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 
-export interface RootfsDiff { added: RootfsChange[]; deleted: string[]; warnings: AnalysisWarning[] }
+export interface RootfsDiff {
+  added: RootfsChange[];
+  deleted: string[];
+  warnings: AnalysisWarning[];
+}
 
 const TYPES: Readonly<Record<string, string>> = { file: 'file', 'contiguous-file': 'file', directory: 'dir', symlink: 'symlink', link: 'hardlink' };
 
@@ -38,7 +42,8 @@ export async function readRootfsDiff(body: AsyncIterable<Buffer>, file = 'rootfs
     if (name === '') return;
     const path = absolute(name);
     const slash = path.lastIndexOf('/');
-    const dir = path.slice(0, slash), base = path.slice(slash + 1);
+    const dir = path.slice(0, slash),
+      base = path.slice(slash + 1);
     if (base === OPAQUE) {
       deleted.push(`${dir}/*`);
       return;
@@ -47,14 +52,20 @@ export async function readRootfsDiff(body: AsyncIterable<Buffer>, file = 'rootfs
       deleted.push(`${dir}/${base.slice(WHITEOUT.length)}`);
       return;
     }
-    if (added.length >= MAX_ROOTFS_ENTRIES) { skipped++; return; }
+    if (added.length >= MAX_ROOTFS_ENTRIES) {
+      skipped++;
+      return;
+    }
     const type = TYPES[header.type] ?? 'other';
     const mode = header.mode & 0o7777;
     const change: RootfsChange = { path, type, size: 0, mode: mode.toString(8).padStart(4, '0'), executable: false };
     if (type === 'file') {
       const hash = createHash('sha256');
       let size = 0;
-      for await (const chunk of data) { hash.update(chunk); size += chunk.length; }
+      for await (const chunk of data) {
+        hash.update(chunk);
+        size += chunk.length;
+      }
       change.size = size;
       change.sha256 = hash.digest('hex');
     }
@@ -63,7 +74,8 @@ export async function readRootfsDiff(body: AsyncIterable<Buffer>, file = 'rootfs
     if (type === 'hardlink' && header.linkname) change.linkTarget = absolute(header.linkname.replace(/^(\.\/)+/, ''));
     added.push(change);
   });
-  if (walk.entries === 0 && walk.damage) warnings.push({ file, message: `not a readable tar${walk.compression !== 'none' ? ` (${walk.compression})` : ''}: ${walk.damage.message}` });
+  if (walk.entries === 0 && walk.damage)
+    warnings.push({ file, message: `not a readable tar${walk.compression !== 'none' ? ` (${walk.compression})` : ''}: ${walk.damage.message}` });
   else if (walk.damage) warnings.push({ file, message: `damaged after ${walk.entries} entries: ${walk.damage.message}; the changes after that are unknown` });
   for (const e of walk.entryErrors) warnings.push({ file, message: `an entry could not be read: ${e.message}` });
   if (skipped > 0) warnings.push({ file, message: `${skipped} further changed paths not listed (more than ${MAX_ROOTFS_ENTRIES})` });

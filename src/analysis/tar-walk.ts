@@ -77,12 +77,15 @@ class TarEndTracker {
           this.paxData.push(Buffer.from(chunk.subarray(i, i + m)));
           this.paxLeft -= m;
         }
-        i += n; this.pos += n;
+        i += n;
+        this.pos += n;
         continue;
       }
       const n = Math.min(512 - this.headerFill, chunk.length - i);
       chunk.copy(this.header, this.headerFill, i, i + n);
-      this.headerFill += n; i += n; this.pos += n;
+      this.headerFill += n;
+      i += n;
+      this.pos += n;
       if (this.headerFill < 512) break;
       this.headerFill = 0;
       if (this.header.every((b) => b === 0)) {
@@ -103,7 +106,10 @@ class TarEndTracker {
     }
     const type = String.fromCharCode(this.header[156] ?? 0);
     let size = tarNumber(this.header.subarray(124, 136));
-    if (size === undefined) { this.lost = true; return; }
+    if (size === undefined) {
+      this.lost = true;
+      return;
+    }
     if (type === 'x' || type === 'g') {
       this.paxData = [];
       this.paxLeft = size;
@@ -134,12 +140,25 @@ function paxSizeOf(data: Buffer): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-interface WritableLike { write(chunk: Buffer): boolean; end(): unknown; destroyed?: boolean; once(ev: string, fn: (...a: unknown[]) => void): unknown; off?(ev: string, fn: (...a: unknown[]) => void): unknown }
+interface WritableLike {
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  destroyed?: boolean;
+  once(ev: string, fn: (...a: unknown[]) => void): unknown;
+  off?(ev: string, fn: (...a: unknown[]) => void): unknown;
+}
 
 function drained(w: WritableLike): Promise<void> {
   return new Promise((resolve) => {
-    const done = () => { w.off?.('drain', done); w.off?.('close', done); w.off?.('error', done); resolve(); };
-    w.once('drain', done); w.once('close', done); w.once('error', done);
+    const done = () => {
+      w.off?.('drain', done);
+      w.off?.('close', done);
+      w.off?.('error', done);
+      resolve();
+    };
+    w.once('drain', done);
+    w.once('close', done);
+    w.once('error', done);
   });
 }
 
@@ -157,12 +176,15 @@ export function compressionOf(start: Buffer): Compression {
  * archive ends (or is found damaged: `damage`); rejects only when `source` itself fails.
  */
 export async function walkTar(
-  source: AsyncIterable<Buffer | Uint8Array>, onEntry: (e: TarEntry) => Promise<void>,
+  source: AsyncIterable<Buffer | Uint8Array>,
+  onEntry: (e: TarEntry) => Promise<void>,
   opts: { /** read the source to its end even after the archive ended (it is another tar's entry) */ drain?: boolean } = {},
 ): Promise<TarWalk> {
   const ex = extract();
   const result: TarWalk = { entries: 0, compression: 'none', trailing: 0, trailingData: false, entryErrors: [] };
-  ex.on('error', (e: unknown) => { result.damage ??= asError(e); });
+  ex.on('error', (e: unknown) => {
+    result.damage ??= asError(e);
+  });
   const reading = (async () => {
     try {
       for await (const entry of ex) {
@@ -172,7 +194,9 @@ export async function walkTar(
         } catch (e) {
           result.entryErrors.push(asError(e));
         }
-        for await (const _ of entry) { /* drain what the callback left */ }
+        for await (const _ of entry) {
+          /* drain what the callback left */
+        }
       }
     } catch (e) {
       result.damage ??= asError(e);
@@ -220,7 +244,10 @@ export async function walkTar(
       }
       if (head) {
         chunk = Buffer.concat([head, chunk]);
-        if (chunk.length < MAGIC_BYTES) { head = chunk; continue; }
+        if (chunk.length < MAGIC_BYTES) {
+          head = chunk;
+          continue;
+        }
         head = undefined;
         result.compression = compressionOf(chunk);
         if (result.compression === 'gzip') decoder = startDecoder(createGunzip());

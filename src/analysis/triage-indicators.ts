@@ -25,7 +25,22 @@ export const MINING_PORTS: readonly number[] = [3333, 3334, 3357, 5555, 5556, 77
 export const REVERSE_SHELL_PORTS: readonly number[] = [1337, 4444, 4445, 6666, 6667, 9001, 31337];
 
 /** Interactive shells by program name (busybox counts when it runs as one of them). */
-export const SHELLS: ReadonlySet<string> = new Set(['sh', 'bash', 'dash', 'zsh', 'ash', 'ksh', 'mksh', 'pdksh', 'oksh', 'yash', 'tcsh', 'csh', 'fish', 'rbash']);
+export const SHELLS: ReadonlySet<string> = new Set([
+  'sh',
+  'bash',
+  'dash',
+  'zsh',
+  'ash',
+  'ksh',
+  'mksh',
+  'pdksh',
+  'oksh',
+  'yash',
+  'tcsh',
+  'csh',
+  'fish',
+  'rbash',
+]);
 
 /** Where an added executable is a stronger signal: world-writable scratch space and hidden folders. */
 const SCRATCH = /^\/(tmp|var\/tmp|dev\/shm|run\/shm)\/|\/\.[^/]+\//;
@@ -68,8 +83,11 @@ function localPort(s: InspectedSocket): number | undefined {
 }
 
 function sockDesc(s: InspectedSocket): Record<string, unknown> {
-  return Object.fromEntries(Object.entries({ fd: s.fd, kind: s.kind, protocol: s.protocol, state: s.state, local: s.local, remote: s.remote, path: s.path })
-    .filter(([, v]) => v !== undefined));
+  return Object.fromEntries(
+    Object.entries({ fd: s.fd, kind: s.kind, protocol: s.protocol, state: s.state, local: s.local, remote: s.remote, path: s.path }).filter(
+      ([, v]) => v !== undefined,
+    ),
+  );
 }
 
 export function triageIndicators(inspection: Inspection): Indicator[] {
@@ -88,7 +106,9 @@ export function triageIndicators(inspection: Inspection): Indicator[] {
         const inet = std.some((s) => s.kind === 'inet');
         const peer = std.find((s) => s.remote)?.remote ?? std.find((s) => s.path)?.path;
         out.push({
-          id: 'reverse-shell', severity: inet ? 'high' : 'medium', pid: p.pid,
+          id: 'reverse-shell',
+          severity: inet ? 'high' : 'medium',
+          pid: p.pid,
           summary: `${p.comm} (pid ${p.pid}) has its ${std.map((s) => (s.fd === 0 ? 'stdin' : 'stdout')).join(' and ')} on a socket${peer ? ` to ${peer}` : ''}`,
           evidence: { comm: p.comm, cmdline: p.cmdline, sockets: std.map(sockDesc) },
         });
@@ -99,20 +119,46 @@ export function triageIndicators(inspection: Inspection): Indicator[] {
     if (exe !== undefined) {
       const path = stripDeleted(exe) ?? exe;
       if (/^\/?memfd:/.test(path)) {
-        out.push({ id: 'exe-memfd', severity: 'high', pid: p.pid, path, summary: `${p.comm} (pid ${p.pid}) runs from an anonymous memory file (${path}): fileless execution`, evidence: { exe } });
+        out.push({
+          id: 'exe-memfd',
+          severity: 'high',
+          pid: p.pid,
+          path,
+          summary: `${p.comm} (pid ${p.pid}) runs from an anonymous memory file (${path}): fileless execution`,
+          evidence: { exe },
+        });
       } else if (exe.endsWith(DELETED_SUFFIX) || deleted.has(path)) {
-        out.push({ id: 'exe-deleted', severity: 'high', pid: p.pid, path, summary: `${p.comm} (pid ${p.pid}) runs ${path}, which was deleted from the filesystem`, evidence: { exe, inDeletedList: deleted.has(path) } });
+        out.push({
+          id: 'exe-deleted',
+          severity: 'high',
+          pid: p.pid,
+          path,
+          summary: `${p.comm} (pid ${p.pid}) runs ${path}, which was deleted from the filesystem`,
+          evidence: { exe, inDeletedList: deleted.has(path) },
+        });
       }
     }
 
     const args = p.cmdline.join(' ');
     const revCmd = REVERSE_SHELL_COMMANDS.map((re) => re.exec(args)).find((m) => m);
     if (revCmd) {
-      out.push({ id: 'reverse-shell-cmdline', severity: 'high', pid: p.pid, summary: `${p.comm} (pid ${p.pid}) runs a reverse-shell command (${revCmd[0]})`, evidence: { cmdline: p.cmdline, match: revCmd[0] } });
+      out.push({
+        id: 'reverse-shell-cmdline',
+        severity: 'high',
+        pid: p.pid,
+        summary: `${p.comm} (pid ${p.pid}) runs a reverse-shell command (${revCmd[0]})`,
+        evidence: { cmdline: p.cmdline, match: revCmd[0] },
+      });
     }
     const miner = MINER_ARGS.exec(args);
     if (miner) {
-      out.push({ id: 'mining-cmdline', severity: 'high', pid: p.pid, summary: `${p.comm} (pid ${p.pid}) has a crypto-miner argument (${miner[0]})`, evidence: { cmdline: p.cmdline } });
+      out.push({
+        id: 'mining-cmdline',
+        severity: 'high',
+        pid: p.pid,
+        summary: `${p.comm} (pid ${p.pid}) has a crypto-miner argument (${miner[0]})`,
+        evidence: { cmdline: p.cmdline },
+      });
     }
 
     const seen = new Set<number>();
@@ -124,15 +170,33 @@ export function triageIndicators(inspection: Inspection): Indicator[] {
       const rport = remotePort(s);
       if (rport !== undefined && rport !== 0 && s.state !== 'LISTEN') {
         if (MINING_PORTS.includes(rport)) {
-          out.push({ id: 'mining-port', severity: 'high', pid: p.pid, summary: `${p.comm} (pid ${p.pid}) is connected to ${s.remote}, a port mining pools use`, evidence: sockDesc(s) });
+          out.push({
+            id: 'mining-port',
+            severity: 'high',
+            pid: p.pid,
+            summary: `${p.comm} (pid ${p.pid}) is connected to ${s.remote}, a port mining pools use`,
+            evidence: sockDesc(s),
+          });
         }
         if (REVERSE_SHELL_PORTS.includes(rport)) {
-          out.push({ id: 'reverse-shell-port', severity: 'high', pid: p.pid, summary: `${p.comm} (pid ${p.pid}) is connected to ${s.remote}, a port reverse-shell handlers default to`, evidence: sockDesc(s) });
+          out.push({
+            id: 'reverse-shell-port',
+            severity: 'high',
+            pid: p.pid,
+            summary: `${p.comm} (pid ${p.pid}) is connected to ${s.remote}, a port reverse-shell handlers default to`,
+            evidence: sockDesc(s),
+          });
         }
       }
       const lport = localPort(s);
       if (s.state === 'LISTEN' && lport !== undefined && REVERSE_SHELL_PORTS.includes(lport)) {
-        out.push({ id: 'backdoor-listener', severity: 'medium', pid: p.pid, summary: `${p.comm} (pid ${p.pid}) listens on ${s.local}, a port backdoors default to`, evidence: sockDesc(s) });
+        out.push({
+          id: 'backdoor-listener',
+          severity: 'medium',
+          pid: p.pid,
+          summary: `${p.comm} (pid ${p.pid}) listens on ${s.local}, a port backdoors default to`,
+          evidence: sockDesc(s),
+        });
       }
     }
   }
@@ -142,7 +206,9 @@ export function triageIndicators(inspection: Inspection): Indicator[] {
     const running = exeUsers.get(f.path) ?? [];
     const severity = running.length > 0 || SCRATCH.test(f.path) ? 'high' : 'medium';
     out.push({
-      id: 'executable-added', severity, path: f.path,
+      id: 'executable-added',
+      severity,
+      path: f.path,
       summary: `executable ${f.path} was added to the container's filesystem${running.length > 0 ? ` and is running (pid ${running.join(', ')})` : ''}`,
       evidence: { sha256: f.sha256, size: f.size, mode: f.mode, ...(running.length > 0 ? { runningAs: running } : {}) },
     });
@@ -151,7 +217,15 @@ export function triageIndicators(inspection: Inspection): Indicator[] {
   const frozen = inspection.stats.frozenTimeUs;
   if (frozen !== undefined) {
     const ms = Math.round(frozen / 100) / 10;
-    out.push({ id: 'frozen-time', severity: 'info', summary: `the container was frozen for ${ms} ms while it was checkpointed`, evidence: { frozenMs: ms, ...(inspection.stats.freezingTimeUs === undefined ? {} : { freezingMs: Math.round(inspection.stats.freezingTimeUs / 100) / 10 }) } });
+    out.push({
+      id: 'frozen-time',
+      severity: 'info',
+      summary: `the container was frozen for ${ms} ms while it was checkpointed`,
+      evidence: {
+        frozenMs: ms,
+        ...(inspection.stats.freezingTimeUs === undefined ? {} : { freezingMs: Math.round(inspection.stats.freezingTimeUs / 100) / 10 }),
+      },
+    });
   }
   return out;
 }

@@ -60,7 +60,8 @@ export class ZstdFrameTracker {
       const s = this.state;
       if (s.at === 'block' || s.at === 'checksum' || s.at === 'skip') {
         const n = Math.min(s.left, chunk.length - i);
-        s.left -= n; i += n;
+        s.left -= n;
+        i += n;
         if (s.left === 0) this.afterPayload(s);
         sound = i;
         continue;
@@ -68,7 +69,8 @@ export class ZstdFrameTracker {
       const want = s.at === 'frame-header' ? s.need : s.at === 'block-header' ? 3 : 4;
       const n = Math.min(want - this.fill, chunk.length - i);
       this.head.set(chunk.subarray(i, i + n), this.fill);
-      this.fill += n; i += n;
+      this.fill += n;
+      i += n;
       if (this.fill < want) break;
       try {
         this.onHead();
@@ -83,9 +85,15 @@ export class ZstdFrameTracker {
 
   private afterPayload(s: Extract<State, { left: number }>): void {
     if (s.at === 'block' && s.last) {
-      if (this.checksum) { this.state = { at: 'checksum', left: 4 }; return; }
+      if (this.checksum) {
+        this.state = { at: 'checksum', left: 4 };
+        return;
+      }
     }
-    if (s.at === 'block' && !s.last) { this.state = { at: 'block-header' }; return; }
+    if (s.at === 'block' && !s.last) {
+      this.state = { at: 'block-header' };
+      return;
+    }
     this.frames++;
     this.state = { at: 'magic' };
   }
@@ -96,8 +104,14 @@ export class ZstdFrameTracker {
     if (s.at === 'magic') {
       this.fill = 0;
       const magic = h.readUInt32LE(0);
-      if (magic === ZSTD_MAGIC) { this.state = { at: 'frame-header', need: 1 }; return; }
-      if ((magic & 0xfffffff0) === 0x184d2a50) { this.state = { at: 'skip-size' }; return; }
+      if (magic === ZSTD_MAGIC) {
+        this.state = { at: 'frame-header', need: 1 };
+        return;
+      }
+      if ((magic & 0xfffffff0) === 0x184d2a50) {
+        this.state = { at: 'skip-size' };
+        return;
+      }
       throw new ZstdFormatError(`not a zstd frame (magic 0x${magic.toString(16).padStart(8, '0')})${this.frames > 0 ? ` after ${this.frames} frames` : ''}`);
     }
     if (s.at === 'skip-size') {
@@ -109,10 +123,16 @@ export class ZstdFrameTracker {
     }
     if (s.at === 'frame-header') {
       const fhd = h[0] ?? 0;
-      const fcsFlag = fhd >> 6, single = (fhd >> 5) & 1, reserved = (fhd >> 3) & 1, dictFlag = fhd & 3;
+      const fcsFlag = fhd >> 6,
+        single = (fhd >> 5) & 1,
+        reserved = (fhd >> 3) & 1,
+        dictFlag = fhd & 3;
       const fcsBytes = fcsFlag === 0 ? single : 1 << fcsFlag;
       const total = 1 + (single ? 0 : 1) + [0, 1, 2, 4][dictFlag]! + fcsBytes;
-      if (s.need < total) { this.state = { at: 'frame-header', need: total }; return; }
+      if (s.need < total) {
+        this.state = { at: 'frame-header', need: total };
+        return;
+      }
       if (reserved) throw new ZstdFormatError('a zstd frame header with its reserved bit set');
       let p = 1;
       if (!single) {
@@ -142,7 +162,9 @@ export class ZstdFrameTracker {
     // block header
     this.fill = 0;
     const v = (h[0] ?? 0) | ((h[1] ?? 0) << 8) | ((h[2] ?? 0) << 16);
-    const last = (v & 1) === 1, type = (v >> 1) & 3, size = v >>> 3;
+    const last = (v & 1) === 1,
+      type = (v >> 1) & 3,
+      size = v >>> 3;
     if (type === 3) throw new ZstdFormatError('a zstd block of the reserved type');
     const max = Math.min(MAX_BLOCK, Math.max(this.window, 1));
     if (size > max) throw new ZstdFormatError(`a zstd block of ${size} bytes, more than the ${max} allowed`);
@@ -165,11 +187,15 @@ export type ZstdDecompress = Transform & { readonly failure?: Error };
  */
 export function createZstdDecompress(): ZstdDecompress {
   const tracker = new ZstdFrameTracker();
+  // eslint-disable-next-line prefer-const -- assigned below: its callback pushes into the transform declared in between
   let decoder: Decompress;
   let failure: Error | undefined;
   const t = new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
-      if (failure) { done(); return; } // what follows a fault is not read
+      if (failure) {
+        done();
+        return;
+      } // what follows a fault is not read
       try {
         const { sound, error } = tracker.scan(chunk);
         // fzstd may keep a reference to what it was given: hand it a copy (the source reuses its buffers)
@@ -183,7 +209,8 @@ export function createZstdDecompress(): ZstdDecompress {
     },
     flush(done: TransformCallback) {
       try {
-        if (!failure && !tracker.atBoundary) failure = new ZstdFormatError(`the zstd stream ends inside a frame (truncated after ${tracker.frames} complete frames)`);
+        if (!failure && !tracker.atBoundary)
+          failure = new ZstdFormatError(`the zstd stream ends inside a frame (truncated after ${tracker.frames} complete frames)`);
         if (!failure) decoder.push(new Uint8Array(0), true);
       } catch (e) {
         failure = describe(e);

@@ -7,8 +7,9 @@ import { AmberError } from '../core/amber-error.js';
  * root's: only uid 0 reads them, and needs no capability to (owner permissions), unless a user
  * namespace maps it to another uid on the node.
  */
-const REMEDY = 'run the agent as uid 0 in the node\'s own user namespace — the Helm chart\'s default (agent.runAsRoot: true, hostUsers: true), '
-  + 'no capability needed: the kubelet\'s checkpoint files are root\'s own, mode 0600 in a 0700 directory';
+const REMEDY =
+  "run the agent as uid 0 in the node's own user namespace — the Helm chart's default (agent.runAsRoot: true, hostUsers: true), " +
+  "no capability needed: the kubelet's checkpoint files are root's own, mode 0600 in a 0700 directory";
 
 function unreadable(path: string, cause: NodeJS.ErrnoException): AmberError {
   const uid = process.geteuid?.();

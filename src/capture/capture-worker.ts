@@ -24,7 +24,11 @@ export interface CaptureWorker {
 export async function startCaptureWorker(given: CaptureDeps, options: { concurrency?: number } = {}): Promise<CaptureWorker> {
   // `concurrency` bounds uploads; checkpoint requests start at once (up to a generous cap of
   // their own, so a backlog of uploads and reports never holds a new capture back).
-  const deps: CaptureDeps = { ...given, uploads: given.uploads ?? new Semaphore(options.concurrency ?? 4), checkpoints: given.checkpoints ?? new Semaphore(256) };
+  const deps: CaptureDeps = {
+    ...given,
+    uploads: given.uploads ?? new Semaphore(options.concurrency ?? 4),
+    checkpoints: given.checkpoints ?? new Semaphore(256),
+  };
   /** Pods read while the intake's journal was flushed, for the first attempt of a new capture. */
   const prepared = new Map<string, Promise<ResolvedTarget>>();
   const running = new Map<string, Promise<void>>();
@@ -72,10 +76,13 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
   };
   const later = (id: string, retryAt: string) => {
     if (stopped) return; // a stopped worker arms nothing: the next start resumes the capture
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      schedule(id);
-    }, Math.max(0, Date.parse(retryAt) - Date.now()));
+    const timer = setTimeout(
+      () => {
+        timers.delete(timer);
+        schedule(id);
+      },
+      Math.max(0, Date.parse(retryAt) - Date.now()),
+    );
     timers.add(timer);
   };
 
@@ -96,7 +103,8 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
   const open = await deps.queue.list({ limit: Number.MAX_SAFE_INTEGER });
   for (const c of open.reverse()) {
     if (isSettled(c)) continue;
-    if (c.status.retryAt) later(c.id, c.status.retryAt); // backoff holds across restarts
+    if (c.status.retryAt)
+      later(c.id, c.status.retryAt); // backoff holds across restarts
     else schedule(c.id);
   }
 
@@ -118,9 +126,12 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
         };
         settledWaiters.set(id, [...(settledWaiters.get(id) ?? []), done]);
         // a capture settled already; if the queue cannot say now, the worker's own end of the run will
-        void deps.queue.get(id).then((c) => {
-          if (c && isSettled(c)) finish(c);
-        }, () => undefined);
+        void deps.queue.get(id).then(
+          (c) => {
+            if (c && isSettled(c)) finish(c);
+          },
+          () => undefined,
+        );
       });
     },
   };

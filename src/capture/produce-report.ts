@@ -69,8 +69,10 @@ export async function produceReport(opts: {
     // An earlier attempt got as far as the addendum: its bytes are the original.
     const stored = await readAll(store, layout.addendum, MANIFEST_LIMIT);
     const addendum = JSON.parse(stored.toString('utf8')) as Addendum;
-    if (addendum.manifestSha256 !== manifestSha256) throw new AmberError('EVIDENCE_CONFLICT', { name: ARTIFACT_NAMES.addendum, problem: 'the stored addendum extends another manifest' });
-    if ((await store.head(layout.addendumJws)) === undefined) await storeText(store, layout.addendumJws, `${await signingKey.sign(stored)}\n`, { ...meta, contentType: 'application/jose' });
+    if (addendum.manifestSha256 !== manifestSha256)
+      throw new AmberError('EVIDENCE_CONFLICT', { name: ARTIFACT_NAMES.addendum, problem: 'the stored addendum extends another manifest' });
+    if ((await store.head(layout.addendumJws)) === undefined)
+      await storeText(store, layout.addendumJws, `${await signingKey.sign(stored)}\n`, { ...meta, contentType: 'application/jose' });
     const report = addendum.artifacts.find((a) => (a.plaintext?.name ?? a.name) === ARTIFACT_NAMES.report);
     const produced = addendum.custody.entries.find((e) => e.action === 'report.produced');
     const indicators = Array.isArray(produced?.details['indicators']) ? (produced.details['indicators'] as string[]) : [];
@@ -84,7 +86,11 @@ export async function produceReport(opts: {
     if (!sealed) throw new AmberError('EVIDENCE_CONFLICT', { name, problem: 'the sealed manifest does not list this archive' });
     const identity = sealed.plaintext ?? sealed;
     const inspection = await inspectSealed(store, layout.archive(c.container), opts.localArchive(c), identity, sealed.plaintext !== undefined);
-    checkpoints.push({ archive: { container: c.container, name, size: identity.size, sha256: identity.sha256 }, ...inspection, indicators: triageIndicators(inspection) });
+    checkpoints.push({
+      archive: { container: c.container, name, size: identity.size, sha256: identity.sha256 },
+      ...inspection,
+      indicators: triageIndicators(inspection),
+    });
   }
   const report: TriageReport = {
     schema: REPORT_SCHEMA,
@@ -123,7 +129,11 @@ export async function produceReport(opts: {
   };
   const bytes = Buffer.from(`${JSON.stringify(addendum, null, 2)}\n`);
   // addendum.json, then its signature, last: an addendum without addendum.jws is visibly unfinished
-  await storeOnce(store, layout.addendum, () => Readable.from([bytes]), { ...meta, contentType: 'application/json', sha256: createHash('sha256').update(bytes).digest('hex') });
+  await storeOnce(store, layout.addendum, () => Readable.from([bytes]), {
+    ...meta,
+    contentType: 'application/json',
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+  });
   await storeText(store, layout.addendumJws, `${await signingKey.sign(bytes)}\n`, { ...meta, contentType: 'application/jose' });
   return { sha256: identity.sha256, indicators: ids, custody };
 }
@@ -132,10 +142,22 @@ export async function produceReport(opts: {
  * Inspects the archive — the node copy while it is there, else the stored object (in clear only) —
  * hashing the bytes read on the first pass: they must be the sealed ones.
  */
-async function inspectSealed(store: ObjectStore, key: string, local: string, sealed: { name: string; size: number; sha256: string }, encrypted: boolean): Promise<Inspection> {
-  const onNode = await stat(local).then((s) => s.isFile(), () => false);
+async function inspectSealed(
+  store: ObjectStore,
+  key: string,
+  local: string,
+  sealed: { name: string; size: number; sha256: string },
+  encrypted: boolean,
+): Promise<Inspection> {
+  const onNode = await stat(local).then(
+    (s) => s.isFile(),
+    () => false,
+  );
   if (!onNode && encrypted) {
-    throw new AmberError('CHECKPOINT_ARCHIVE_MISSING', { path: local, problem: 'the archive is stored encrypted and its node copy is gone: nothing here can read it' });
+    throw new AmberError('CHECKPOINT_ARCHIVE_MISSING', {
+      path: local,
+      problem: 'the archive is stored encrypted and its node copy is gone: nothing here can read it',
+    });
   }
   let first: HashStream | undefined;
   const { inspection } = await inspectCheckpoint(async () => {

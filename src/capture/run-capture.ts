@@ -12,7 +12,11 @@ import { sealBundle } from './seal-bundle.js';
 
 /** Codes of failures that pass by themselves: the attempt is retried with backoff. */
 export const TRANSIENT: ReadonlySet<ErrorCode> = new Set([
-  'KUBE_API_UNAVAILABLE', 'KUBELET_UNREACHABLE', 'QUEUE_UNAVAILABLE', 'STORE_UNAVAILABLE', 'STORE_LOCK_FAILED',
+  'KUBE_API_UNAVAILABLE',
+  'KUBELET_UNREACHABLE',
+  'QUEUE_UNAVAILABLE',
+  'STORE_UNAVAILABLE',
+  'STORE_LOCK_FAILED',
   // another client's checkpoint of the container holds it paused: the next attempt finds it free
   'CHECKPOINT_IN_PROGRESS',
 ]);
@@ -20,7 +24,11 @@ const RESPONDER = { component: 'responder' } as const;
 
 /** `DISK_PRESSURE` → `DiskPressure`: Kubernetes-style reasons for status.reason. */
 export function reasonOf(code: string): string {
-  return code.toLowerCase().split('_').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+  return code
+    .toLowerCase()
+    .split('_')
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('');
 }
 
 /**
@@ -47,15 +55,17 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
   const save = (patch: Partial<CaptureStatus>, phase?: Phase): Promise<void> => {
     const custody = [...chain.entries];
     const at = now().toISOString();
-    saving = saving.catch(() => undefined).then(async () => {
-      const current = capture as Capture;
-      const status: CaptureStatus = { ...current.status, ...patch, custody };
-      if (phase && phase !== current.status.phase) {
-        status.phase = phase;
-        status.phaseTimes = { ...current.status.phaseTimes, [phase]: at };
-      }
-      capture = await deps.queue.updateStatus(id, status);
-    });
+    saving = saving
+      .catch(() => undefined)
+      .then(async () => {
+        const current = capture as Capture;
+        const status: CaptureStatus = { ...current.status, ...patch, custody };
+        if (phase && phase !== current.status.phase) {
+          status.phase = phase;
+          status.phaseTimes = { ...current.status.phaseTimes, [phase]: at };
+        }
+        capture = await deps.queue.updateStatus(id, status);
+      });
     return saving;
   };
 
@@ -96,7 +106,12 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
       for (const c of target.containers) {
         if (done.some((d) => d.container === c.name)) continue;
         const result = await deps.kubelet.checkpoint(target.kubelet, target.namespace, target.pod, c.name, current.spec.timeoutSeconds);
-        chain.append('checkpoint.requested', { node: target.node, container: c.name, containerID: c.containerID, timeoutSeconds: current.spec.timeoutSeconds }, deps.actor, result.requestedAt);
+        chain.append(
+          'checkpoint.requested',
+          { node: target.node, container: c.name, containerID: c.containerID, timeoutSeconds: current.spec.timeoutSeconds },
+          deps.actor,
+          result.requestedAt,
+        );
         chain.append('checkpoint.written', { container: c.name, path: result.path }, deps.actor, result.writtenAt);
         done.push({ container: c.name, ...result });
         await recorded;
@@ -126,7 +141,15 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
         chain.append('bundle.sealed', { artifacts: (capture?.status.artifacts ?? []).length + 1, signingKeyId: deps.signingKey.kid });
         await save({});
       }
-      await sealBundle({ capture: capture as Capture, chain, layout, store: deps.store, signingKey: deps.signingKey, cluster: deps.settings.cluster, version: deps.version });
+      await sealBundle({
+        capture: capture as Capture,
+        chain,
+        layout,
+        store: deps.store,
+        signingKey: deps.signingKey,
+        cluster: deps.settings.cluster,
+        version: deps.version,
+      });
     };
     await (deps.uploads ? deps.uploads.run(upload) : upload());
     const archives = (capture.status.checkpoints ?? []).map((c) => {
@@ -135,7 +158,13 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
       const identity = a?.plaintext ?? a;
       return { container: c.container, size: identity?.size ?? 0, sha256: identity?.sha256 ?? '' };
     });
-    await save({ bundle: { uri: deps.store.uri(`${layout.dir}/`), archives, signingKeyId: deps.signingKey.kid }, ...(deps.settings.report ? { report: { state: 'Pending' as const } } : {}) }, 'Sealed');
+    await save(
+      {
+        bundle: { uri: deps.store.uri(`${layout.dir}/`), archives, signingKeyId: deps.signingKey.kid },
+        ...(deps.settings.report ? { report: { state: 'Pending' as const } } : {}),
+      },
+      'Sealed',
+    );
     log.info({ bundle: capture.status.bundle?.uri }, 'capture sealed');
     await abortLeftoverUploads(deps, capture, log);
     // The report reads the node copy when it is still there (an encrypted archive can be read nowhere else).
@@ -153,8 +182,13 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
 
 function signalDetails(t: CaptureTrigger): Record<string, unknown> {
   return {
-    source: t.source, rule: t.rule, priority: t.priority, signalDigest: t.signalDigest,
-    ...(t.user !== undefined ? { user: t.user } : {}), ...(t.groups !== undefined ? { groups: t.groups } : {}), ...(t.command !== undefined ? { command: t.command } : {}),
+    source: t.source,
+    rule: t.rule,
+    priority: t.priority,
+    signalDigest: t.signalDigest,
+    ...(t.user !== undefined ? { user: t.user } : {}),
+    ...(t.groups !== undefined ? { groups: t.groups } : {}),
+    ...(t.command !== undefined ? { command: t.command } : {}),
   };
 }
 
@@ -182,7 +216,12 @@ async function reportStep(deps: CaptureDeps, capture: Capture, log: CaptureDeps[
   const chain = new CustodyChain(deps.actor, deps.now, (capture.status.custody ?? []) as CustodyEntry[]);
   const run = () =>
     produceReport({
-      capture, chain, layout: layoutOf(deps, capture), store: deps.store, signingKey: deps.signingKey, version: deps.version,
+      capture,
+      chain,
+      layout: layoutOf(deps, capture),
+      store: deps.store,
+      signingKey: deps.signingKey,
+      version: deps.version,
       localArchive: (c) => localArchive(deps, c),
       recordPlaintext: async (name, p) => {
         status = { ...status, plaintexts: { ...(status.plaintexts ?? {}), [name]: p } };
@@ -222,7 +261,6 @@ function checkpointsComplete(capture: Capture): boolean {
   return resolved !== undefined && resolved.containers.length > 0 && resolved.containers.every((c) => done.some((d) => d.container === c.name));
 }
 
-
 async function checkFreeSpace(dir: string, minFreeBytes: number): Promise<void> {
   await checkCheckpointDir(dir);
   const fs = await statfs(dir).catch((cause: unknown) => {
@@ -239,7 +277,9 @@ async function checkFreeSpace(dir: string, minFreeBytes: number): Promise<void> 
  */
 async function abortLeftoverUploads(deps: CaptureDeps, capture: Capture, log: CaptureDeps['log']): Promise<void> {
   if (!deps.store.abortUploads) return;
-  await deps.store.abortUploads(`${layoutOf(deps, capture).dir}/`).catch((err: unknown) => log.warn({ err }, 'could not abort unfinished uploads of the capture'));
+  await deps.store
+    .abortUploads(`${layoutOf(deps, capture).dir}/`)
+    .catch((err: unknown) => log.warn({ err }, 'could not abort unfinished uploads of the capture'));
 }
 
 async function fail(deps: CaptureDeps, capture: Capture | undefined, e: unknown, attempts: number, save: Save, log: CaptureDeps['log']): Promise<Capture> {

@@ -15,8 +15,7 @@ const STREAM_CHUNK = 1024 * 1024;
 const AGE_MEDIA_TYPE = 'application/octet-stream';
 
 export type ArtifactBody =
-  | { readonly text: string }
-  | { readonly file: string; /** the store may take (move) the file: only when it is ours to delete */ readonly take: boolean };
+  { readonly text: string } | { readonly file: string; /** the store may take (move) the file: only when it is ours to delete */ readonly take: boolean };
 
 export interface StoredArtifact {
   /** As the manifest lists it: the stored object, and for an encrypted one its plaintext. */
@@ -46,7 +45,11 @@ export async function storeArtifact(
     const stored =
       'text' in body
         ? await storeText(store, key, body.text, { ...meta, contentType: contentTypeOf(mediaType) })
-        : await storeOnce(store, key, () => createReadStream(body.file, { highWaterMark: STREAM_CHUNK }), { ...meta, contentType: contentTypeOf(mediaType), file: { path: body.file, take: body.take } });
+        : await storeOnce(store, key, () => createReadStream(body.file, { highWaterMark: STREAM_CHUNK }), {
+            ...meta,
+            contentType: contentTypeOf(mediaType),
+            file: { path: body.file, take: body.take },
+          });
     return { artifact: { name, size: stored.size, sha256: stored.sha256, mediaType }, key, existed: stored.existed };
   }
   const sealedName = ARTIFACT_NAMES.encrypted(name);
@@ -57,8 +60,13 @@ export async function storeArtifact(
     const own = { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
     const stored = await storeOnce(store, sealedKey, () => Readable.from([bytes]).pipe(createAgeEncryptStream(recipients)), put);
     const inside = stored.existed ? plaintext : own;
-    if (inside === undefined) throw new AmberError('EVIDENCE_CONFLICT', { name: sealedName, problem: 'stored encrypted by an earlier attempt whose plaintext hash was not recorded' });
-    return { artifact: { name: sealedName, size: stored.size, sha256: stored.sha256, mediaType: AGE_MEDIA_TYPE, plaintext: { name, ...inside, mediaType } }, key: sealedKey, existed: stored.existed };
+    if (inside === undefined)
+      throw new AmberError('EVIDENCE_CONFLICT', { name: sealedName, problem: 'stored encrypted by an earlier attempt whose plaintext hash was not recorded' });
+    return {
+      artifact: { name: sealedName, size: stored.size, sha256: stored.sha256, mediaType: AGE_MEDIA_TYPE, plaintext: { name, ...inside, mediaType } },
+      key: sealedKey,
+      existed: stored.existed,
+    };
   }
   let hashed: HashStream | undefined;
   const stored = await storeOnce(
@@ -76,7 +84,11 @@ export async function storeArtifact(
     put,
   );
   const inside = !stored.existed && hashed !== undefined ? { size: hashed.bytes, sha256: hashed.sha256 } : await hashFile(body.file);
-  return { artifact: { name: sealedName, size: stored.size, sha256: stored.sha256, mediaType: AGE_MEDIA_TYPE, plaintext: { name, ...inside, mediaType } }, key: sealedKey, existed: stored.existed };
+  return {
+    artifact: { name: sealedName, size: stored.size, sha256: stored.sha256, mediaType: AGE_MEDIA_TYPE, plaintext: { name, ...inside, mediaType } },
+    key: sealedKey,
+    existed: stored.existed,
+  };
 }
 
 /** The custody entries of one stored artifact: hashed (the evidence's identity), encrypted when it is, stored. */

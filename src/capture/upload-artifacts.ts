@@ -23,12 +23,17 @@ export function localArchive(deps: CaptureDeps, checkpoint: { path: string }): s
   return join(deps.settings.checkpointDir, basename(checkpoint.path));
 }
 
-
 /**
  * Stores every artifact of the capture that is not stored yet: the archives (streamed), pod.json,
  * signals.json, logs. With `evidence.encryption`, each is stored as `<name>.age`.
  */
-export async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain: CustodyChain, save: Save, resolved: ResolvedTarget | undefined): Promise<void> {
+export async function uploadArtifacts(
+  deps: CaptureDeps,
+  capture: Capture,
+  chain: CustodyChain,
+  save: Save,
+  resolved: ResolvedTarget | undefined,
+): Promise<void> {
   const layout = layoutOf(deps, capture);
   const meta = storeMetaOf(capture);
   const recipients = capture.spec.evidence.encryption?.recipients;
@@ -94,7 +99,11 @@ export async function uploadArtifacts(deps: CaptureDeps, capture: Capture, chain
     record(await storeTextArtifact(ARTIFACT_NAMES.podJson, layout.podJson, 'application/json', `${JSON.stringify(redactPod(pod), null, 2)}\n`));
   }
   if (!has(ARTIFACT_NAMES.signals)) {
-    const text = `${JSON.stringify(capture.signals.map((s) => (typeof s === 'string' ? (JSON.parse(s) as unknown) : s)), null, 2)}\n`;
+    const text = `${JSON.stringify(
+      capture.signals.map((s) => (typeof s === 'string' ? (JSON.parse(s) as unknown) : s)),
+      null,
+      2,
+    )}\n`;
     // signals.json: a readable copy; the exact received bytes are kept inside as `raw` when they differ
     const raw = capture.signals.filter((s): s is string => typeof s === 'string');
     const body = raw.length > 0 ? `${JSON.stringify({ signals: JSON.parse(text) as unknown, raw }, null, 2)}\n` : text;

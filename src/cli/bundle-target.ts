@@ -41,7 +41,12 @@ export async function openBundleTarget(target: string, s3: Settings['s3']): Prom
   return { source: directorySource(dir) };
 }
 
-async function objectLocks(store: S3Store, prefix: string, names: readonly string[], manifest: Manifest | undefined): Promise<{ objects: ObjectLock[]; checks: Check[] }> {
+async function objectLocks(
+  store: S3Store,
+  prefix: string,
+  names: readonly string[],
+  manifest: Manifest | undefined,
+): Promise<{ objects: ObjectLock[]; checks: Check[] }> {
   const objects: ObjectLock[] = [];
   const checks: Check[] = [];
   const evidence = manifest?.evidence;

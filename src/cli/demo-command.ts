@@ -55,7 +55,12 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
   const sim = (await import(new URL('../sim/sim-cluster.js', import.meta.url).href)) as SimModule;
   const cluster = await sim.startSimCluster({ nodes: ['node-a'], root: join(dataDir, 'sim', randomBytes(4).toString('hex')) });
   try {
-    const pod = cluster.addPod({ namespace: 'shop', name: 'checkout-7d9f8b6c5-x2x9q', node: 'node-a', containers: [{ name: 'checkout', image: 'ghcr.io/acme-shop/checkout:1.14.2' }] }) as {
+    const pod = cluster.addPod({
+      namespace: 'shop',
+      name: 'checkout-7d9f8b6c5-x2x9q',
+      node: 'node-a',
+      containers: [{ name: 'checkout', image: 'ghcr.io/acme-shop/checkout:1.14.2' }],
+    }) as {
       metadata: { uid: string };
       status: { containerStatuses: { name: string; containerID: string }[] };
     };
@@ -68,16 +73,26 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
     await mkdir(dataDir, { recursive: true });
     const serving = await startServe(
       [
-        '--listen', '127.0.0.1:0',
-        '--data-dir', dataDir,
-        '--policies', values.policies ?? 'policies',
-        '--store', store,
-        '--log-level', values['log-level'] ?? 'warn',
-        '--cluster', 'demo',
-        '--kubeconfig', cluster.kubeconfigPath,
-        '--kubelet-ca', cluster.caFile,
-        '--checkpoint-dir', cluster.checkpointDir('node-a'),
-        '--min-free-bytes', '0',
+        '--listen',
+        '127.0.0.1:0',
+        '--data-dir',
+        dataDir,
+        '--policies',
+        values.policies ?? 'policies',
+        '--store',
+        store,
+        '--log-level',
+        values['log-level'] ?? 'warn',
+        '--cluster',
+        'demo',
+        '--kubeconfig',
+        cluster.kubeconfigPath,
+        '--kubelet-ca',
+        cluster.caFile,
+        '--checkpoint-dir',
+        cluster.checkpointDir('node-a'),
+        '--min-free-bytes',
+        '0',
       ],
       // the demo's own flags win; S3 settings (endpoint, path style…) pass through from the environment
       { ...io, env: Object.fromEntries(Object.entries(io.env).filter(([k]) => k.startsWith('AMBER_S3_'))) },
@@ -103,7 +118,12 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
       const jwksFile = join(dataDir, 'signing', 'jwks.json');
       const bundle = await openBundleTarget(where, serving.settings.s3);
       const report = await verifyBundle(bundle.source, { jwks: JSON.parse(await readFile(jwksFile, 'utf8')) });
-      const locks = bundle.locks ? await bundle.locks((await bundle.source.list()).filter((n) => !n.endsWith('/')), report.manifest) : undefined;
+      const locks = bundle.locks
+        ? await bundle.locks(
+            (await bundle.source.list()).filter((n) => !n.endsWith('/')),
+            report.manifest,
+          )
+        : undefined;
       const checks = [...report.checks, ...(locks?.checks ?? [])];
       for (const c of checks) io.out(`  ${c.ok ? 'ok  ' : 'FAIL'} ${c.check}${c.artifact ? ` ${c.artifact}` : ''}${c.detail ? `: ${c.detail}` : ''}`);
       const valid = report.valid && checks.every((c) => c.ok);
@@ -129,9 +149,14 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
 
 function falcoAlert(podUID: string, containerID: string) {
   const full = containerID.replace(/^[a-z-]+:\/\//, '');
-  const time = new Date().toISOString().replace('Z', '000000Z').replace(/\.(\d{3})000000Z$/, '.$1456789Z');
+  const time = new Date()
+    .toISOString()
+    .replace('Z', '000000Z')
+    .replace(/\.(\d{3})000000Z$/, '.$1456789Z');
   return {
-    uuid: randomBytes(16).toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'),
+    uuid: randomBytes(16)
+      .toString('hex')
+      .replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'),
     output: `${time.slice(11, 29)}: Notice A shell was spawned in a container with an attached terminal | user=root process=bash parent=runc command=bash terminal=34816 container_id=${full.slice(0, 12)} container_name=checkout k8s_pod_name=checkout-7d9f8b6c5-x2x9q k8s_ns_name=shop`,
     priority: 'Notice',
     rule: 'Terminal shell in container',

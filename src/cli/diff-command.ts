@@ -35,7 +35,12 @@ const FLAGS = {
 /** An input that is there but cannot be compared: exit 2 with this message, no usage hint. */
 class Unreadable extends Error {}
 
-async function inspectOne(target: string, io: Io, configFile: string | undefined, identities: Awaited<ReturnType<typeof readIdentities>> | undefined): Promise<{ input: Input; inspection: Inspection }> {
+async function inspectOne(
+  target: string,
+  io: Io,
+  configFile: string | undefined,
+  identities: Awaited<ReturnType<typeof readIdentities>> | undefined,
+): Promise<{ input: Input; inspection: Inspection }> {
   const inputs = await inputsOf(target, io, configFile, identities);
   if (inputs.length !== 1) throw new UsageError(`${target} holds ${inputs.length} checkpoint archives; name one of them`);
   const input = inputs[0] as Input;

@@ -28,7 +28,15 @@ export async function defaultRecipients(settings: Settings): Promise<string[]> {
     try {
       out.push(...parseAgeRecipientsFile(text, file));
     } catch (cause) {
-      throw new AmberError('CONFIG_INVALID', { setting: 'encryption.recipientsFile', file, problem: isAmberError(cause) ? String(cause.details['reason'] ?? cause.message) : 'not a recipients file' }, { cause });
+      throw new AmberError(
+        'CONFIG_INVALID',
+        {
+          setting: 'encryption.recipientsFile',
+          file,
+          problem: isAmberError(cause) ? String(cause.details['reason'] ?? cause.message) : 'not a recipients file',
+        },
+        { cause },
+      );
     }
   }
   return [...new Set(out)];
@@ -39,6 +47,10 @@ export async function readIdentities(file: string): Promise<AgeIdentity[]> {
   try {
     return await readAgeIdentityFile(file);
   } catch (cause) {
-    throw new AmberError('CONFIG_INVALID', { setting: '--identity', file, problem: isAmberError(cause) ? String(cause.details['reason'] ?? cause.message) : 'cannot read the identity file' }, { cause });
+    throw new AmberError(
+      'CONFIG_INVALID',
+      { setting: '--identity', file, problem: isAmberError(cause) ? String(cause.details['reason'] ?? cause.message) : 'cannot read the identity file' },
+      { cause },
+    );
   }
 }

@@ -32,7 +32,8 @@ export async function jwksCommand(args: readonly string[], io: Io): Promise<numb
     io.out(JWKS_HELP);
     return EXIT.OK;
   }
-  const keyFile = values['signing-key'] ?? io.env['AMBER_SIGNING_KEY'] ?? join(values['data-dir'] ?? io.env['AMBER_DATA_DIR'] ?? './.amber', 'signing', 'signing-key.pem');
+  const keyFile =
+    values['signing-key'] ?? io.env['AMBER_SIGNING_KEY'] ?? join(values['data-dir'] ?? io.env['AMBER_DATA_DIR'] ?? './.amber', 'signing', 'signing-key.pem');
   const key = await loadSigningKey(keyFile).catch((cause: unknown) => {
     throw new AmberError('CONFIG_INVALID', { setting: 'signing key', file: keyFile, problem: 'no readable signing key there: pass --signing-key' }, { cause });
   });

@@ -13,8 +13,14 @@ const show = (v: unknown): string => (v === undefined ? '(none)' : Array.isArray
 
 function sideLine(label: string, name: string, s: CheckpointSide): string {
   const c = s.container;
-  const who = [c.name, c.id ? `(${c.id.slice(0, 12)})` : undefined, c.pod !== undefined ? `in ${c.namespace ?? '?'}/${c.pod}` : undefined, c.engine ? ENGINE_NAMES[c.engine] : undefined]
-    .filter(Boolean).join(' ');
+  const who = [
+    c.name,
+    c.id ? `(${c.id.slice(0, 12)})` : undefined,
+    c.pod !== undefined ? `in ${c.namespace ?? '?'}/${c.pod}` : undefined,
+    c.engine ? ENGINE_NAMES[c.engine] : undefined,
+  ]
+    .filter(Boolean)
+    .join(' ');
   return `${label.padEnd(11)}${name}: ${who || 'unnamed container'}, ${s.processes} processes`;
 }
 
@@ -40,7 +46,8 @@ function processLines(p: ProcessDiff): string[] {
   return out;
 }
 
-const rootfsText = (f: RootfsChange) => `${f.type} ${f.mode} ${f.size} B${f.sha256 ? ` sha256 ${f.sha256.slice(0, 16)}…` : ''}${f.linkTarget ? ` -> ${f.linkTarget}` : ''}${f.executable && f.type === 'file' ? ' EXECUTABLE' : ''}`;
+const rootfsText = (f: RootfsChange) =>
+  `${f.type} ${f.mode} ${f.size} B${f.sha256 ? ` sha256 ${f.sha256.slice(0, 16)}…` : ''}${f.linkTarget ? ` -> ${f.linkTarget}` : ''}${f.executable && f.type === 'file' ? ' EXECUTABLE' : ''}`;
 
 function checkpointValue(field: string, v: unknown): string {
   if (typeof v !== 'number') return show(v);
@@ -53,9 +60,19 @@ function checkpointValue(field: string, v: unknown): string {
 export function renderDiff(names: [string, string], d: InspectionDiff): string {
   const out = [sideLine('a', names[0], d.a), sideLine('b', names[1], d.b)];
   out.push(`${'kinship'.padEnd(11)}${VERDICTS[d.kinship.verdict]}: ${d.kinship.reason}`);
-  const count = d.container.length + d.mounts.added.length + d.mounts.removed.length + d.mounts.changed.length
-    + d.processes.added.length + d.processes.removed.length + d.processes.changed.length
-    + d.filesystem.added.length + d.filesystem.removed.length + d.filesystem.changed.length + d.filesystem.deleted.added.length + d.filesystem.deleted.removed.length;
+  const count =
+    d.container.length +
+    d.mounts.added.length +
+    d.mounts.removed.length +
+    d.mounts.changed.length +
+    d.processes.added.length +
+    d.processes.removed.length +
+    d.processes.changed.length +
+    d.filesystem.added.length +
+    d.filesystem.removed.length +
+    d.filesystem.changed.length +
+    d.filesystem.deleted.added.length +
+    d.filesystem.deleted.removed.length;
   out.push(`${'result'.padEnd(11)}${d.same ? 'no changes' : `${count} change${count === 1 ? '' : 's'} from a to b`}`);
 
   if (d.container.length > 0) {
@@ -67,7 +84,10 @@ export function renderDiff(names: [string, string], d: InspectionDiff): string {
     out.push('', `mounts (${m.added.length} added, ${m.removed.length} removed, ${m.changed.length} changed)`);
     for (const x of m.added) out.push(`  + ${x.destination}  ${x.type ?? '?'}  ${x.source ?? ''}`.trimEnd());
     for (const x of m.removed) out.push(`  - ${x.destination}  ${x.type ?? '?'}  ${x.source ?? ''}`.trimEnd());
-    for (const x of m.changed) out.push(`  ~ ${x.key}  ${x.a.type ?? '?'} ${x.a.source ?? ''}${x.a.options ? ` (${x.a.options.join(',')})` : ''} -> ${x.b.type ?? '?'} ${x.b.source ?? ''}${x.b.options ? ` (${x.b.options.join(',')})` : ''}`);
+    for (const x of m.changed)
+      out.push(
+        `  ~ ${x.key}  ${x.a.type ?? '?'} ${x.a.source ?? ''}${x.a.options ? ` (${x.a.options.join(',')})` : ''} -> ${x.b.type ?? '?'} ${x.b.source ?? ''}${x.b.options ? ` (${x.b.options.join(',')})` : ''}`,
+      );
   }
   const p = d.processes;
   out.push('', `processes (${p.added.length} added, ${p.removed.length} removed, ${p.changed.length} changed)`);
@@ -76,7 +96,10 @@ export function renderDiff(names: [string, string], d: InspectionDiff): string {
   for (const x of p.changed) out.push(...processLines(x));
 
   const f = d.filesystem;
-  out.push('', `filesystem changes (${f.added.length} new, ${f.removed.length} undone, ${f.changed.length} changed; ${f.deleted.added.length} newly deleted, ${f.deleted.removed.length} back)`);
+  out.push(
+    '',
+    `filesystem changes (${f.added.length} new, ${f.removed.length} undone, ${f.changed.length} changed; ${f.deleted.added.length} newly deleted, ${f.deleted.removed.length} back)`,
+  );
   for (const x of f.added) out.push(`  + ${x.path}  ${rootfsText(x)}`);
   for (const x of f.removed) out.push(`  - ${x.path}  (no longer changed from the image)`);
   for (const x of f.changed) out.push(`  ~ ${x.key}  ${rootfsText(x.a)} -> ${rootfsText(x.b)}`);

@@ -10,8 +10,12 @@ export const ENGINE_NAMES: Readonly<Record<Engine, string>> = { 'cri-o': 'CRI-O'
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;
   const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024, u = 0;
-  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  let v = n / 1024,
+    u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
   return `${v.toFixed(1)} ${units[u]}`;
 }
 
@@ -47,12 +51,20 @@ export function containerLines(c: ContainerFacts): string[] {
 function statsLines(s: DumpStatsInfo): string[] {
   const out: string[] = [];
   if (s.frozenTimeUs !== undefined) {
-    const parts = present([['freezing', s.freezingTimeUs], ['memdump', s.memdumpTimeUs], ['memwrite', s.memwriteTimeUs]]).map(([k, v]) => `${k} ${formatUs(v)}`);
+    const parts = present([
+      ['freezing', s.freezingTimeUs],
+      ['memdump', s.memdumpTimeUs],
+      ['memwrite', s.memwriteTimeUs],
+    ]).map(([k, v]) => `${k} ${formatUs(v)}`);
     out.push(line('frozen', `${formatUs(s.frozenTimeUs)}${parts.length > 0 ? ` (${parts.join(', ')})` : ''}`));
   }
   if (s.pagesScanned !== undefined || s.pagesWritten !== undefined) {
-    const parts = present([['scanned', s.pagesScanned], ['written', s.pagesWritten], ['skipped (in parent)', s.pagesSkippedParent || undefined], ['lazy', s.pagesLazy || undefined]])
-      .map(([k, v]) => `${v} ${k}`);
+    const parts = present([
+      ['scanned', s.pagesScanned],
+      ['written', s.pagesWritten],
+      ['skipped (in parent)', s.pagesSkippedParent || undefined],
+      ['lazy', s.pagesLazy || undefined],
+    ]).map(([k, v]) => `${v} ${k}`);
     out.push(line('pages', parts.join(', ')));
   }
   return out;
@@ -64,7 +76,12 @@ export function renderInspection(name: string, i: Inspection, indicators: readon
   out.push(...containerLines(i.container));
   if (i.checkpointSize) {
     const s = i.checkpointSize;
-    out.push(line('size', `${formatBytes(s.totalBytes)} of CRIU images, ${formatBytes(s.memoryPagesBytes)} of them memory pages; rootfs diff ${formatBytes(s.rootfsDiffBytes)}`));
+    out.push(
+      line(
+        'size',
+        `${formatBytes(s.totalBytes)} of CRIU images, ${formatBytes(s.memoryPagesBytes)} of them memory pages; rootfs diff ${formatBytes(s.rootfsDiffBytes)}`,
+      ),
+    );
   }
   out.push(...statsLines(i.stats));
 
@@ -89,7 +106,9 @@ export function renderInspection(name: string, i: Inspection, indicators: readon
   out.push('', `filesystem changes (${added.length} added or changed, ${deleted.length} deleted)`);
   for (const f of added) {
     const tag = f.executable && f.type === 'file' ? ' EXECUTABLE' : '';
-    out.push(`  + ${f.path}  ${f.type} ${f.mode} ${f.size} B${f.sha256 ? ` sha256 ${f.sha256.slice(0, 16)}…` : ''}${f.linkTarget ? ` -> ${f.linkTarget}` : ''}${tag}`);
+    out.push(
+      `  + ${f.path}  ${f.type} ${f.mode} ${f.size} B${f.sha256 ? ` sha256 ${f.sha256.slice(0, 16)}…` : ''}${f.linkTarget ? ` -> ${f.linkTarget}` : ''}${tag}`,
+    );
   }
   for (const d of deleted) out.push(`  - ${d}`);
 
@@ -115,8 +134,19 @@ export function renderInspection(name: string, i: Inspection, indicators: readon
 
 /** A socket's queues and buffers, when the reader found them: `recv-q 0 send-q 12 unsent 0, sndbuf 4.0 MiB rcvbuf 128.0 KiB`. */
 export function socketQueues(s: InspectedSocket): string {
-  const q = present([['recv-q', s.recvQueue], ['send-q', s.sendQueue], ['unsent', s.unsentQueue]]).map(([k, v]) => `${k} ${v}`).join(' ');
-  const b = present([['sndbuf', s.sendBuffer], ['rcvbuf', s.recvBuffer]]).map(([k, v]) => `${k} ${formatBytes(v)}`).join(' ');
+  const q = present([
+    ['recv-q', s.recvQueue],
+    ['send-q', s.sendQueue],
+    ['unsent', s.unsentQueue],
+  ])
+    .map(([k, v]) => `${k} ${v}`)
+    .join(' ');
+  const b = present([
+    ['sndbuf', s.sendBuffer],
+    ['rcvbuf', s.recvBuffer],
+  ])
+    .map(([k, v]) => `${k} ${formatBytes(v)}`)
+    .join(' ');
   return [q, b].filter((x) => x !== '').join(', ');
 }
 
@@ -129,7 +159,9 @@ export function describeSocket(s: InspectedSocket): string {
 function renderProcess(p: InspectedProcess, indent: string): string[] {
   const cmd = p.cmdline.length > 0 ? p.cmdline.map(quote).join(' ') : `[${p.comm}]`;
   const state = p.state !== undefined && p.state !== 'alive' ? ` state=${p.state}` : '';
-  const lines = [`${indent}${p.pid} ${p.comm}${p.uid !== undefined ? ` uid=${p.uid}` : ''}${p.threads.length > 1 ? ` threads=${p.threads.length}` : ''}${state}: ${clip(cmd)}`];
+  const lines = [
+    `${indent}${p.pid} ${p.comm}${p.uid !== undefined ? ` uid=${p.uid}` : ''}${p.threads.length > 1 ? ` threads=${p.threads.length}` : ''}${state}: ${clip(cmd)}`,
+  ];
   const more = `${indent}    `;
   if (p.exe !== undefined) lines.push(`${more}exe ${p.exe}`);
   if (p.cwd !== undefined) lines.push(`${more}cwd ${p.cwd}`);
@@ -137,7 +169,10 @@ function renderProcess(p: InspectedProcess, indent: string): string[] {
   for (const e of p.env) lines.push(`${more}env ${clip(e)}`);
   const fds: [number, string][] = [
     ...p.sockets.map((s): [number, string] => [s.fd, describeSocket(s)]),
-    ...p.files.map((f): [number, string] => [f.fd, `${f.kind}${f.path !== undefined ? ` ${f.path}` : ''}${f.pipeId !== undefined ? ` pipe:[${f.pipeId}]` : ''}`]),
+    ...p.files.map((f): [number, string] => [
+      f.fd,
+      `${f.kind}${f.path !== undefined ? ` ${f.path}` : ''}${f.pipeId !== undefined ? ` pipe:[${f.pipeId}]` : ''}`,
+    ]),
   ];
   for (const [fd, text] of fds.sort((a, b) => a[0] - b[0])) lines.push(`${more}fd ${fd}: ${text}`);
   return lines;

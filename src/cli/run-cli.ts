@@ -60,7 +60,9 @@ export async function runCli(argv: readonly string[], io: Io = processIo): Promi
     return EXIT.CANNOT_RUN;
   }
   try {
-    return await (await load())(rest, io);
+    return await (
+      await load()
+    )(rest, io);
   } catch (e) {
     if (e instanceof UsageError) {
       io.err(`amber ${command}: ${e.message} (see 'amber ${command} --help')`);

@@ -154,20 +154,23 @@ export async function startServe(args: readonly string[], io: Io, role: Role = '
       capture = await startCaptureSide(settings, store, queue, signingKey, log, version(), kubeletAddressFor(role, settings, io.env));
     }
     if (role === 'responder' && queue instanceof KubeQueue) sweeper = sweepUnclaimed(queue, settings, log);
-    server = role === 'agent' ? await startHealthServer({ queue, log, metrics: new IntakeMetrics({ processMetrics: true }) }, { listen: settings.listen, tls: settings.tls }) : await startServer(
-      {
-        log,
-        queue,
-        policies,
-        auth: auth as NonNullable<typeof auth>,
-        metrics: new IntakeMetrics({ processMetrics: true }),
-        bodyLimit: settings.bodyLimit,
-        labelKeys: settings.alertmanager.labels,
-        version: version(),
-        jwks,
-      },
-      { listen: settings.listen, tls: settings.tls },
-    );
+    server =
+      role === 'agent'
+        ? await startHealthServer({ queue, log, metrics: new IntakeMetrics({ processMetrics: true }) }, { listen: settings.listen, tls: settings.tls })
+        : await startServer(
+            {
+              log,
+              queue,
+              policies,
+              auth: auth as NonNullable<typeof auth>,
+              metrics: new IntakeMetrics({ processMetrics: true }),
+              bodyLimit: settings.bodyLimit,
+              labelKeys: settings.alertmanager.labels,
+              version: version(),
+              jwks,
+            },
+            { listen: settings.listen, tls: settings.tls },
+          );
   } catch (e) {
     clearInterval(sweeper);
     await capture?.close();
@@ -211,7 +214,10 @@ function newKubeQueue(role: 'responder' | 'agent', settings: Settings, env: Io['
   if (role === 'agent') {
     const node = settings.kube.node ?? env['NODE_NAME'];
     if (node === undefined || node === '') {
-      throw new AmberError('CONFIG_INVALID', { setting: 'kube.node', problem: 'an agent needs its node name (--node, AMBER_NODE, or NODE_NAME from the downward API)' });
+      throw new AmberError('CONFIG_INVALID', {
+        setting: 'kube.node',
+        problem: 'an agent needs its node name (--node, AMBER_NODE, or NODE_NAME from the downward API)',
+      });
     }
     log.info({ namespace, node }, 'agent: taking the Captures of this node');
     return new KubeQueue({ kc, namespace, node, log, backoff });
@@ -228,10 +234,11 @@ function newKubeQueue(role: 'responder' | 'agent', settings: Settings, env: Io['
  * (serve): the Node's addresses, as each target's node may be another.
  */
 function kubeletAddressFor(role: Role, settings: Settings, env: Io['env']): KubeletAddress | undefined {
-  const node = role === 'agent' ? settings.kube.node ?? env['NODE_NAME'] : undefined;
+  const node = role === 'agent' ? (settings.kube.node ?? env['NODE_NAME']) : undefined;
   if (settings.kubelet.address !== undefined) {
     const given = parseKubeletAddress(settings.kubelet.address);
-    if (given === undefined) throw new AmberError('CONFIG_INVALID', { setting: 'kubelet.address', problem: `'${settings.kubelet.address}' is not HOST[:PORT]` });
+    if (given === undefined)
+      throw new AmberError('CONFIG_INVALID', { setting: 'kubelet.address', problem: `'${settings.kubelet.address}' is not HOST[:PORT]` });
     return { ...given, node };
   }
   const nodeIP = env['NODE_IP']?.trim();
@@ -241,12 +248,15 @@ function kubeletAddressFor(role: Role, settings: Settings, env: Io['env']): Kube
 
 /** Every minute, Captures no agent took within `kube.unclaimedSeconds` fail with NoAgent (any replica may do it). */
 function sweepUnclaimed(queue: KubeQueue, settings: Settings, log: Logger): NodeJS.Timeout {
-  const timer = setInterval(() => {
-    failUnclaimed(queue, settings.kube.unclaimedSeconds * 1000).then(
-      (ids) => ids.length > 0 && log.warn({ captures: ids, afterSeconds: settings.kube.unclaimedSeconds }, 'captures no agent took are failed (NoAgent)'),
-      (err: unknown) => log.warn({ err }, 'could not check for unclaimed captures'),
-    );
-  }, Math.min(60_000, settings.kube.unclaimedSeconds * 500));
+  const timer = setInterval(
+    () => {
+      failUnclaimed(queue, settings.kube.unclaimedSeconds * 1000).then(
+        (ids) => ids.length > 0 && log.warn({ captures: ids, afterSeconds: settings.kube.unclaimedSeconds }, 'captures no agent took are failed (NoAgent)'),
+        (err: unknown) => log.warn({ err }, 'could not check for unclaimed captures'),
+      );
+    },
+    Math.min(60_000, settings.kube.unclaimedSeconds * 500),
+  );
   timer.unref();
   return timer;
 }

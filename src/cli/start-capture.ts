@@ -42,7 +42,12 @@ export interface CaptureSide {
  * Kubernetes configuration amber still takes alerts; captures then wait as Pending (logged).
  */
 export async function startCaptureSide(
-  settings: Settings, opened: OpenedStore, queue: CaptureQueue, signingKey: SigningKey, log: Logger, version: string,
+  settings: Settings,
+  opened: OpenedStore,
+  queue: CaptureQueue,
+  signingKey: SigningKey,
+  log: Logger,
+  version: string,
   kubeletAddress?: KubeletAddress,
 ): Promise<CaptureSide> {
   const { store, prefix } = opened;
@@ -57,9 +62,17 @@ export async function startCaptureSide(
     log.warn('kubelet certificates are NOT verified (--kubelet-insecure-skip-tls-verify): a machine in the middle could feed amber a forged checkpoint');
   }
   const cluster = kc.getCurrentCluster();
-  const ca = settings.kubelet.ca !== undefined ? await readFile(settings.kubelet.ca) : cluster?.caData ? Buffer.from(cluster.caData, 'base64') : cluster?.caFile ? await readFile(cluster.caFile) : undefined;
+  const ca =
+    settings.kubelet.ca !== undefined
+      ? await readFile(settings.kubelet.ca)
+      : cluster?.caData
+        ? Buffer.from(cluster.caData, 'base64')
+        : cluster?.caFile
+          ? await readFile(cluster.caFile)
+          : undefined;
   const userToken = kc.getCurrentUser()?.token;
-  const token = settings.kubelet.tokenFile !== undefined ? { file: settings.kubelet.tokenFile } : userToken ? { value: userToken } : { file: SERVICE_ACCOUNT_TOKEN };
+  const token =
+    settings.kubelet.tokenFile !== undefined ? { file: settings.kubelet.tokenFile } : userToken ? { value: userToken } : { file: SERVICE_ACCOUNT_TOKEN };
   const kubelet = new KubeletClient({ token, ca, insecureSkipTLSVerify: settings.kubelet.insecureSkipTLSVerify });
   const worker = await startCaptureWorker(
     {
@@ -80,12 +93,16 @@ export async function startCaptureSide(
         report: settings.capture.report,
         kubeletAddress,
       },
-      actor: { component: 'agent', ...(process.env['NODE_NAME'] ? { node: process.env['NODE_NAME'] } : {}), ...(process.env['POD_NAME'] ? { pod: process.env['POD_NAME'] } : {}) },
+      actor: {
+        component: 'agent',
+        ...(process.env['NODE_NAME'] ? { node: process.env['NODE_NAME'] } : {}),
+        ...(process.env['POD_NAME'] ? { pod: process.env['POD_NAME'] } : {}),
+      },
       version,
     },
     { concurrency: settings.capture.concurrency },
   );
-  const kubeletAt = kubeletAddress === undefined ? 'the Node\'s addresses' : `${kubeletAddress.host}:${kubeletAddress.port ?? 'the Node\'s kubelet port'}`;
+  const kubeletAt = kubeletAddress === undefined ? "the Node's addresses" : `${kubeletAddress.host}:${kubeletAddress.port ?? "the Node's kubelet port"}`;
   log.info({ cluster: cluster?.server, checkpointDir: settings.kubelet.checkpointDir, store: settings.store, kubelet: kubeletAt }, 'capture worker started');
   return {
     worker,
@@ -107,7 +124,10 @@ export async function openCheckedStore(settings: Settings, policies: readonly Co
   const locking = policies.filter((p) => !p.disabled && p.evidence.lock !== 'none' && p.evidence.retentionDays > 0).map((p) => p.name);
   if (opened.s3 === undefined) {
     if (locking.length > 0) {
-      log.warn({ store: settings.store, policies: locking }, 'these policies ask for locked evidence, but a file store cannot enforce retention: use an s3:// store with Object Lock in production');
+      log.warn(
+        { store: settings.store, policies: locking },
+        'these policies ask for locked evidence, but a file store cannot enforce retention: use an s3:// store with Object Lock in production',
+      );
     }
     return opened;
   }

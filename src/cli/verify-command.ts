@@ -61,20 +61,33 @@ export async function verifyCommand(args: readonly string[], io: Io): Promise<nu
   const { source } = bundle;
   const identities = values.identity === undefined ? [] : await readIdentities(values.identity);
   const report = await verifyBundle(source, { jwks, identities, onProgress: progressPrinter(io) });
-  const locks = bundle.locks ? await bundle.locks((await source.list()).filter((n) => !n.endsWith('/')), report.manifest) : undefined;
+  const locks = bundle.locks
+    ? await bundle.locks(
+        (await source.list()).filter((n) => !n.endsWith('/')),
+        report.manifest,
+      )
+    : undefined;
   const checks = [...report.checks, ...(locks?.checks ?? [])];
   const valid = report.valid && checks.every((c) => c.ok);
   if (values.json) {
-    io.out(JSON.stringify({ valid, target: source.location, jwks: jwksFrom, checks, manifest: report.manifest, ...(locks ? { objects: locks.objects } : {}) }, null, 2));
+    io.out(
+      JSON.stringify(
+        { valid, target: source.location, jwks: jwksFrom, checks, manifest: report.manifest, ...(locks ? { objects: locks.objects } : {}) },
+        null,
+        2,
+      ),
+    );
   } else {
     io.out(`bundle ${source.location}\njwks   ${jwksFrom}`);
     for (const c of checks) io.out(renderCheck(c));
     if (locks && locks.checks.length === 0) {
       // nothing promised: still say what the store holds
-      for (const o of locks.objects) io.out(`info lock ${o.name}: ${o.mode ?? 'no retention'}${o.retainUntil ? ` until ${o.retainUntil}` : ''}${o.legalHold ? ', legal hold' : ''}`);
+      for (const o of locks.objects)
+        io.out(`info lock ${o.name}: ${o.mode ?? 'no retention'}${o.retainUntil ? ` until ${o.retainUntil}` : ''}${o.legalHold ? ', legal hold' : ''}`);
     }
     const sealedEncrypted = report.manifest?.artifacts.filter((a) => a.plaintext !== undefined).length ?? 0;
-    if (sealedEncrypted > 0 && identities.length === 0) io.out(`info ${sealedEncrypted} artifacts are encrypted (age): their stored bytes are checked; pass --identity to check what is inside`);
+    if (sealedEncrypted > 0 && identities.length === 0)
+      io.out(`info ${sealedEncrypted} artifacts are encrypted (age): their stored bytes are checked; pass --identity to check what is inside`);
     const failed = checks.filter((c) => !c.ok).length;
     io.out(valid ? `VALID: all ${checks.length} checks passed` : `INVALID: ${failed} of ${checks.length} checks failed`);
   }
@@ -133,4 +146,3 @@ function progressPrinter(io: Io): (p: VerifyProgress) => void {
     io.err(`hashing ${name}: ${tenth * 10}% of ${(total / 2 ** 20).toFixed(1)} MiB`);
   };
 }
-

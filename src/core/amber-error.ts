@@ -51,7 +51,7 @@ export const ERROR_CODES = {
   // target resolution and kubelet (the capture's status.reason carries these)
   KUBE_CONFIG: 'no usable kubeconfig or in-cluster configuration',
   KUBE_API_UNAVAILABLE: 'the Kubernetes API did not answer',
-  KUBE_FORBIDDEN: 'the API server or kubelet refused amber\'s credentials',
+  KUBE_FORBIDDEN: "the API server or kubelet refused amber's credentials",
   POD_GONE: 'the pod no longer exists',
   POD_REPLACED: 'a pod of that name exists, but not the one the alert was about (uid differs)',
   POD_NOT_SCHEDULED: 'the pod has no node',
@@ -64,14 +64,15 @@ export const ERROR_CODES = {
   KUBELET_FORBIDDEN: 'the kubelet denied nodes/checkpoint create (403)',
   CHECKPOINT_NOT_AVAILABLE: 'the kubelet refused the request (404 or another 4xx) for a reason amber has no remedy for (its text is in the message)',
   CHECKPOINT_FEATURE_GATE_OFF: 'the kubelet has no checkpoint API (404 page not found): its ContainerCheckpoint feature gate is off, or it predates the gate',
-  CHECKPOINTING_NOT_ENABLED: 'the container runtime cannot checkpoint: its checkpoint support is off, CRIU is missing or too old, or it has no CRI checkpoint call',
+  CHECKPOINTING_NOT_ENABLED:
+    'the container runtime cannot checkpoint: its checkpoint support is off, CRIU is missing or too old, or it has no CRI checkpoint call',
   TCP_ESTABLISHED_REQUIRED: 'CRIU refused to dump a live TCP connection: tcp-established is not in its configuration on the node',
   CHECKPOINT_IN_PROGRESS: 'another checkpoint of the container was running (the runtime held it paused); transient',
   CHECKPOINT_FAILED: 'the container runtime failed to checkpoint',
   CHECKPOINT_TIMEOUT: 'the checkpoint did not finish in time',
   CHECKPOINT_ARCHIVE_MISSING: 'the kubelet named an archive that is not in the checkpoints directory',
-  ARCHIVE_UNREADABLE: 'amber may not read the kubelet\'s checkpoint directory or archive (the kubelet writes them root-only)',
-  DISK_PRESSURE: 'the node\'s checkpoint directory is short of free space',
+  ARCHIVE_UNREADABLE: "amber may not read the kubelet's checkpoint directory or archive (the kubelet writes them root-only)",
+  DISK_PRESSURE: "the node's checkpoint directory is short of free space",
   EVIDENCE_CONFLICT: 'an object already stored for this capture differs from the one being stored',
   // analysis (amber inspect, the triage report)
   NOT_A_CHECKPOINT: 'the input is not a checkpoint archive (no tar, or a tar with neither checkpoint/ nor CRIU images)',

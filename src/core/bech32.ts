@@ -6,7 +6,6 @@
 const CHARSET = 'qpzry9x8gf2tvdw0s3jn54khce6mua7l';
 const GENERATOR = [0x3b6a57b2, 0x26508e6d, 0x1ea119fa, 0x3d4233dd, 0x2a1462b3] as const;
 
-
 function polymod(values: readonly number[]): number {
   let chk = 1;
   for (const v of values) {

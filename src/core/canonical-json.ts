@@ -22,6 +22,4 @@ export function canonicalJson(value: unknown): string {
  * makes no Hash object: a third of the cost for an alert-sized string.
  */
 export const sha256Hex: (data: string | Uint8Array) => string =
-  typeof crypto.hash === 'function'
-    ? (data) => crypto.hash('sha256', data, 'hex')
-    : (data) => crypto.createHash('sha256').update(data).digest('hex');
+  typeof crypto.hash === 'function' ? (data) => crypto.hash('sha256', data, 'hex') : (data) => crypto.createHash('sha256').update(data).digest('hex');

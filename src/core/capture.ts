@@ -1,9 +1,12 @@
 import Type, { type Static } from 'typebox';
 import { Source } from './signal.js';
 
-
 export const Phase = Type.Union([
-  Type.Literal('Pending'), Type.Literal('Checkpointing'), Type.Literal('Uploading'), Type.Literal('Sealed'), Type.Literal('Failed'),
+  Type.Literal('Pending'),
+  Type.Literal('Checkpointing'),
+  Type.Literal('Uploading'),
+  Type.Literal('Sealed'),
+  Type.Literal('Failed'),
 ]);
 export type Phase = Static<typeof Phase>;
 
@@ -93,9 +96,7 @@ export const CaptureStatus = Type.Object({
     }),
   ),
   /** Archives the kubelet wrote; once here, a retry reuses them instead of checkpointing again. */
-  checkpoints: Type.Optional(
-    Type.Array(Type.Object({ container: Type.String(), path: Type.String(), requestedAt: Type.String(), writtenAt: Type.String() })),
-  ),
+  checkpoints: Type.Optional(Type.Array(Type.Object({ container: Type.String(), path: Type.String(), requestedAt: Type.String(), writtenAt: Type.String() }))),
   /** Artifacts already stored (name, size, sha256): a retry skips them and keeps these originals. */
   artifacts: Type.Optional(
     Type.Array(

@@ -40,7 +40,8 @@ function sameContainer(a: CaptureTarget, b: CaptureTarget): boolean {
 export function canJoin(capture: JoinView, request: Pick<PlannedCapture, 'spec'>): boolean {
   const phase = capture.status.phase;
   if (!JOINABLE_PHASES.has(phase)) return false;
-  const a = capture.spec.target, b = request.spec.target;
+  const a = capture.spec.target,
+    b = request.spec.target;
   if (a.namespace !== b.namespace || a.pod !== b.pod) return false;
   if (a.podUID !== undefined && b.podUID !== undefined && a.podUID !== b.podUID) return false;
   // the Capture schema holds at most 32 recipients; more would need a capture of its own
@@ -75,7 +76,16 @@ function joinedSpec(spec: CaptureSpec, request: CaptureSpec): CaptureSpec {
   return {
     ...spec,
     containers: spec.containers === 'all' || request.containers === 'all' ? 'all' : 'target',
-    ...(request.containers === 'all' && spec.containers !== 'all' ? { target: { namespace: spec.target.namespace, pod: spec.target.pod, ...(spec.target.podUID ? { podUID: spec.target.podUID } : {}), ...(spec.target.node ? { node: spec.target.node } : {}) } } : {}),
+    ...(request.containers === 'all' && spec.containers !== 'all'
+      ? {
+          target: {
+            namespace: spec.target.namespace,
+            pod: spec.target.pod,
+            ...(spec.target.podUID ? { podUID: spec.target.podUID } : {}),
+            ...(spec.target.node ? { node: spec.target.node } : {}),
+          },
+        }
+      : {}),
     timeoutSeconds: Math.max(spec.timeoutSeconds, request.timeoutSeconds),
     include: [...new Set([...spec.include, ...request.include])],
     evidence: strictestEvidence(spec.evidence, request.evidence),

@@ -1,7 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { canonicalJson, sha256Hex } from './canonical-json.js';
 
-
 export const Source = Type.Union([Type.Literal('falco'), Type.Literal('alertmanager'), Type.Literal('admission')]);
 export type Source = Static<typeof Source>;
 
@@ -15,10 +14,22 @@ export function priorityRank(p: Priority): number {
 }
 
 const ALIASES: Record<string, Priority> = {
-  emergency: 'Emergency', alert: 'Alert', critical: 'Critical', error: 'Error', warning: 'Warning',
-  notice: 'Notice', informational: 'Informational', information: 'Informational', info: 'Informational', debug: 'Debug',
+  emergency: 'Emergency',
+  alert: 'Alert',
+  critical: 'Critical',
+  error: 'Error',
+  warning: 'Warning',
+  notice: 'Notice',
+  informational: 'Informational',
+  information: 'Informational',
+  info: 'Informational',
+  debug: 'Debug',
   // Prometheus' customary severity labels
-  warn: 'Warning', page: 'Critical', high: 'Critical', medium: 'Warning', low: 'Notice',
+  warn: 'Warning',
+  page: 'Critical',
+  high: 'Critical',
+  medium: 'Warning',
+  low: 'Notice',
 };
 
 /** Normalises Falco/Falcosidekick/Prometheus spellings (`critical`, `Info`, `warning`…). */

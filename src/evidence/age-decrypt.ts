@@ -132,7 +132,10 @@ class AgeDecryptStream extends AgeChunkStream {
     const done = output.subarray(0, middle * CHUNK_SIZE);
     const last = sealed.subarray(middle * ENCRYPTED_CHUNK_SIZE);
     if (last.length < TAG_SIZE) {
-      return { output: done, error: new AmberError('AGE_TRUNCATED', { reason: 'the file ends before its final chunk', chunk: index, offset: this.chunkOffset(index) }) };
+      return {
+        output: done,
+        error: new AmberError('AGE_TRUNCATED', { reason: 'the file ends before its final chunk', chunk: index, offset: this.chunkOffset(index) }),
+      };
     }
     const plaintext = openChunk(key, index, true, last);
     if (plaintext === undefined) {
@@ -144,7 +147,10 @@ class AgeDecryptStream extends AgeChunkStream {
       return { output: done, error: this.authFailed(index) };
     }
     if (plaintext.length === 0 && index > 0) {
-      return { output: done, error: new AmberError('AGE_BAD_PAYLOAD', { reason: 'an empty final chunk after data', chunk: index, offset: this.chunkOffset(index) }) };
+      return {
+        output: done,
+        error: new AmberError('AGE_BAD_PAYLOAD', { reason: 'an empty final chunk after data', chunk: index, offset: this.chunkOffset(index) }),
+      };
     }
     output.set(plaintext, done.length);
     return { output: output.subarray(0, done.length + plaintext.length) };

@@ -22,7 +22,10 @@ export function createAgeEncryptStream(recipients: readonly string[], options: A
   if (recipients.length === 0) throw new AmberError('AGE_BAD_RECIPIENT', { reason: 'no recipient given' });
   const publicKeys = recipients.map(parseAgeRecipient);
   const fileKey = randomBytes(FILE_KEY_SIZE);
-  const header = formatHeader(publicKeys.map((pk) => wrapFileKeyX25519(fileKey, pk)), fileKey);
+  const header = formatHeader(
+    publicKeys.map((pk) => wrapFileKeyX25519(fileKey, pk)),
+    fileKey,
+  );
   const nonce = randomBytes(PAYLOAD_NONCE_SIZE);
   const key = payloadKey(fileKey, nonce);
   fileKey.fill(0);

@@ -1,12 +1,4 @@
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  diffieHellman,
-  generateKeyPairSync,
-  hkdfSync,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, diffieHellman, generateKeyPairSync, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { AmberError } from '../core/amber-error.js';
 import { x25519PublicBytes, x25519PublicKey, type AgeIdentity } from './age-keys.js';
 
@@ -124,7 +116,9 @@ function formatStanza(stanza: AgeStanza): string {
 }
 
 export function headerMac(fileKey: Uint8Array, macInput: Uint8Array): Buffer {
-  return createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header')).update(macInput).digest();
+  return createHmac('sha256', hkdf(fileKey, Buffer.alloc(0), 'header'))
+    .update(macInput)
+    .digest();
 }
 
 /** The complete header: version line, stanzas, and the MAC line keyed by `fileKey`. */

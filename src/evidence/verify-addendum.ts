@@ -61,9 +61,15 @@ export async function verifyAddendum(manifest: Manifest, manifestBytes: Uint8Arr
   const binding: string[] = [];
   if (addendum.captureId !== manifest.captureId) binding.push(`it is for capture ${addendum.captureId}, the manifest for ${manifest.captureId}`);
   if (addendum.manifestSha256 !== sha256Hex(manifestBytes)) binding.push('it names another manifest.json (its manifestSha256 differs)');
-  const clash = addendum.artifacts.map((a) => a.name).filter((n) => manifest.artifacts.some((m) => m.name === n) || !isSafeArtifactName(n) || n.startsWith('manifest.') || n.startsWith('addendum.'));
+  const clash = addendum.artifacts
+    .map((a) => a.name)
+    .filter((n) => manifest.artifacts.some((m) => m.name === n) || !isSafeArtifactName(n) || n.startsWith('manifest.') || n.startsWith('addendum.'));
   if (clash.length > 0) binding.push(`artifact names it may not use: ${clash.join(', ')}`);
-  add({ check: 'addendum', ok: binding.length === 0, detail: binding.length === 0 ? `extends manifest.json with ${addendum.artifacts.map((a) => a.name).join(', ')}` : binding.join('; ') });
+  add({
+    check: 'addendum',
+    ok: binding.length === 0,
+    detail: binding.length === 0 ? `extends manifest.json with ${addendum.artifacts.map((a) => a.name).join(', ')}` : binding.join('; '),
+  });
 
   for (const a of addendum.artifacts) if (!clash.includes(a.name)) await tools.checkArtifact(a);
   add(custodyCheck(addendum.custody.entries as CustodyEntry[], addendum.custody.head, manifest));

@@ -110,7 +110,8 @@ export async function verifyBundle(source: BundleSource, opts: VerifyOptions): P
       : [];
   const listed = new Set<string>([...manifest.artifacts.map((a) => a.name), ARTIFACT_NAMES.manifest, ARTIFACT_NAMES.manifestJws, ...byAddendum]);
   for (const name of present) {
-    if (!listed.has(name)) add({ check: 'unlisted file', ok: false, artifact: name, detail: 'in the bundle but listed neither in the manifest nor in a signed addendum' });
+    if (!listed.has(name))
+      add({ check: 'unlisted file', ok: false, artifact: name, detail: 'in the bundle but listed neither in the manifest nor in a signed addendum' });
   }
 
   if (custodyBytes === undefined && present.has(CUSTODY)) {
@@ -250,7 +251,8 @@ function timesCheck(times: Manifest['times']): Check {
   for (const key of TIME_ORDER) {
     const ms = parseRfc3339(times[key]);
     if (ms === undefined) return { check: 'times', ok: false, detail: `times.${key} is not an RFC 3339 time: ${JSON.stringify(times[key])}` };
-    if (prev && ms < prev.ms) return { check: 'times', ok: false, detail: `times.${key} (${times[key]}) is before times.${prev.key} (${times[prev.key as keyof typeof times]})` };
+    if (prev && ms < prev.ms)
+      return { check: 'times', ok: false, detail: `times.${key} (${times[key]}) is before times.${prev.key} (${times[prev.key as keyof typeof times]})` };
     prev = { key, ms };
   }
   return { check: 'times', ok: true, detail: TIME_ORDER.join(' ≤ ') };
@@ -346,7 +348,11 @@ function chainChecks(bytes: Uint8Array, m: Manifest | undefined, add: (c: Check)
   const headOk = result.head === m.custody.head;
   add({ check: 'custody head', ok: headOk, detail: headOk ? result.head : `chain ends at ${result.head}, manifest says ${m.custody.head}` });
   const countOk = result.entries === m.custody.entries;
-  add({ check: 'custody entries', ok: countOk, detail: countOk ? `${result.entries}` : `${CUSTODY} has ${result.entries} entries, manifest says ${m.custody.entries}` });
+  add({
+    check: 'custody entries',
+    ok: countOk,
+    detail: countOk ? `${result.entries}` : `${CUSTODY} has ${result.entries} entries, manifest says ${m.custody.entries}`,
+  });
 }
 
 /**

@@ -52,17 +52,26 @@ export const admissionRoutes: FastifyPluginAsyncTypebox<AdmissionRouteOptions> =
         kind: 'AdmissionReview',
         response: { uid, allowed, ...extra },
       });
-      const log = request.log.child({ admission: uid, operation: review.request.operation, resource: `pods/${review.request.subResource ?? ''}`, pod: `${review.request.namespace ?? ''}/${review.request.name ?? ''}` });
+      const log = request.log.child({
+        admission: uid,
+        operation: review.request.operation,
+        resource: `pods/${review.request.subResource ?? ''}`,
+        pod: `${review.request.namespace ?? ''}/${review.request.name ?? ''}`,
+      });
       try {
         const event = normaliseAdmission(review, request.rawBody);
         if (event.kind === 'other') return answer(true);
-        if (event.kind === 'removal') return await holdRemoval(event.namespace, event.pod, byName, opts.queue, log).then((deny) => (deny ? answer(false, deny) : answer(true)));
+        if (event.kind === 'removal')
+          return await holdRemoval(event.namespace, event.pod, byName, opts.queue, log).then((deny) => (deny ? answer(false, deny) : answer(true)));
         if (event.dryRun) {
           log.debug('dry run: nothing is captured');
           return answer(true);
         }
         const outcome = await respondToSignals('admission', event.result, deps, log);
-        const holdMs = Math.min(HOLD_CEILING_MS, Math.max(0, ...outcome.body.captures.map((c) => byName.get(c.policy)?.admission.holdUntilCheckpointedMs ?? 0)));
+        const holdMs = Math.min(
+          HOLD_CEILING_MS,
+          Math.max(0, ...outcome.body.captures.map((c) => byName.get(c.policy)?.admission.holdUntilCheckpointedMs ?? 0)),
+        );
         if (holdMs > 0) {
           const ids = outcome.body.captures.filter((c) => (byName.get(c.policy)?.admission.holdUntilCheckpointedMs ?? 0) > 0).map((c) => c.id);
           const started = Date.now();
@@ -108,7 +117,8 @@ async function holdRemoval(
   const now = Date.now();
   const open = [...(await queue.list({ phase: 'Pending', limit: 500 })), ...(await queue.list({ phase: 'Checkpointing', limit: 500 }))];
   // the capture's own policy, or one whose signal joined it
-  const holdingPolicy = (c: Capture) => [c.spec.trigger.policy, ...(c.joined ?? []).map((j) => j.trigger.policy)].find((p) => policies.get(p)?.admission.holdDeletes === true);
+  const holdingPolicy = (c: Capture) =>
+    [c.spec.trigger.policy, ...(c.joined ?? []).map((j) => j.trigger.policy)].find((p) => policies.get(p)?.admission.holdDeletes === true);
   const holding = open.find(
     (c) =>
       c.spec.target.namespace === namespace &&

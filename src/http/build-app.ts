@@ -1,12 +1,6 @@
 import swagger from '@fastify/swagger';
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyError,
-  type FastifyInstance,
-  type FastifyServerOptions,
-  type onRequestHookHandler,
-} from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyServerOptions, type onRequestHookHandler } from 'fastify';
 import { AmberError, isAmberError, type ErrorCode } from '../core/amber-error.js';
 import { describeSchemaErrors, type SchemaError } from '../core/schema-problem.js';
 import type { AlertmanagerLabelKeys } from '../intake/normalise-alertmanager.js';
@@ -69,7 +63,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;
-    parseJson(request, body as string, done);
+    void parseJson(request, body as string, done);
   });
 
   await app.register(swagger, {

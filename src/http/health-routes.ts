@@ -13,7 +13,9 @@ export const healthRoutes: FastifyPluginAsync<{ queue: CaptureQueue; metrics: In
     const queueReady = queue.isReady();
     const ready = !closing && queueReady;
     const reason = closing ? 'shutting down' : queueReady ? undefined : (queue.unready?.() ?? 'the queue cannot persist');
-    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', queue: queueReady ? 'ok' : 'cannot persist', ...(reason !== undefined ? { reason } : {}) });
+    return reply
+      .status(ready ? 200 : 503)
+      .send({ status: ready ? 'ready' : 'not ready', queue: queueReady ? 'ok' : 'cannot persist', ...(reason !== undefined ? { reason } : {}) });
   });
   app.get('/metrics', { schema: { hide: true }, logLevel: 'warn' }, async (_request, reply) => {
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());

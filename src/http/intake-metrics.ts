@@ -114,7 +114,13 @@ export class IntakeHistogram {
 }
 
 /** A prom-client counter whose counts come from `pending` when it is scraped. */
-function pendingCounter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[], pending: PendingCounts<string>): Counter<L> {
+function pendingCounter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  pending: PendingCounts<string>,
+): Counter<L> {
   return new Counter<L>({
     name,
     help,
@@ -150,7 +156,13 @@ export class IntakeMetrics {
     this.signalCounts,
   );
   readonly policyMatches = pendingCounter(this.registry, 'amber_policy_matches_total', 'Signals matched, by policy', ['policy'] as const, this.matchCounts);
-  readonly capturesQueued = pendingCounter(this.registry, 'amber_captures_queued_total', 'Captures durably queued, by policy', ['policy'] as const, this.queuedCounts);
+  readonly capturesQueued = pendingCounter(
+    this.registry,
+    'amber_captures_queued_total',
+    'Captures durably queued, by policy',
+    ['policy'] as const,
+    this.queuedCounts,
+  );
   readonly duplicates = pendingCounter(
     this.registry,
     'amber_capture_duplicates_total',

@@ -12,7 +12,10 @@ import type { IntakeMetrics } from './intake-metrics.js';
 export const IntakeAnswer = Type.Object({
   captures: Type.Array(
     Type.Object({
-      id: Type.String(), policy: Type.String(), target: CaptureTarget, duplicate: Type.Boolean(),
+      id: Type.String(),
+      policy: Type.String(),
+      target: CaptureTarget,
+      duplicate: Type.Boolean(),
       /** the signal joined a capture of the same container that was not yet checkpointed (one freeze per container) */
       joined: Type.Optional(Type.Boolean()),
     }),
@@ -94,7 +97,8 @@ function settled(d: Decision, { capture, duplicate, joined }: Queued, deps: Resp
     if (enabled(log, 'debug')) log.debug({ ...about(d.signal), policy: d.policy, capture: capture.id }, 'duplicate of a queued capture');
   } else if (joined === true) {
     deps.metrics.countJoined(d.policy);
-    if (enabled(log, 'info')) log.info({ ...about(d.signal), policy: d.policy, capture: capture.id }, 'signal joined a capture of the same container (one freeze per container)');
+    if (enabled(log, 'info'))
+      log.info({ ...about(d.signal), policy: d.policy, capture: capture.id }, 'signal joined a capture of the same container (one freeze per container)');
   } else {
     deps.metrics.countQueued(d.policy);
     if (enabled(log, 'info')) log.info({ ...about(d.signal), policy: d.policy, capture: capture.id }, 'capture queued');
@@ -117,7 +121,10 @@ function respondToOne(signal: Signal, deps: ResponderDeps, log: FastifyBaseLogge
       return { status: 200, body: { captures: [], reason: NO_MATCH } };
     }
     const only = decisions.length === 1 ? (decisions[0] as Decision) : undefined;
-    if (only === undefined) return Promise.all(decisions.map((d) => queueOne(d, deps, log))).then((captures) => outcome(signal, captures, deps)).catch(failed);
+    if (only === undefined)
+      return Promise.all(decisions.map((d) => queueOne(d, deps, log)))
+        .then((captures) => outcome(signal, captures, deps))
+        .catch(failed);
     // queueOne inlined, and no promise at all when the queue answers at once.
     metrics.countMatch(only.policy);
     const queued = enqueue(only, deps.queue);

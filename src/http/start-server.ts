@@ -96,7 +96,8 @@ async function readTls(tls: TlsFiles): Promise<TlsMaterial> {
 function watchTls(app: App, files: TlsFiles, first: TlsMaterial, everyMs: number): NodeJS.Timeout {
   let current = first;
   let busy = false;
-  const same = (a: TlsMaterial, b: TlsMaterial) => a.cert.equals(b.cert) && a.key.equals(b.key) && (a.ca === undefined ? b.ca === undefined : b.ca !== undefined && a.ca.equals(b.ca));
+  const same = (a: TlsMaterial, b: TlsMaterial) =>
+    a.cert.equals(b.cert) && a.key.equals(b.key) && (a.ca === undefined ? b.ca === undefined : b.ca !== undefined && a.ca.equals(b.ca));
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;

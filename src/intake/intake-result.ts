@@ -17,7 +17,11 @@ export function present(value: unknown): string | undefined {
 
 /** Each target key, in the order it is checked, with the kind of name it holds. */
 const TARGET_KINDS: readonly (readonly [keyof SignalTarget, NameKind])[] = [
-  ['namespace', 'namespace'], ['pod', 'pod'], ['podUID', 'podUID'], ['container', 'container'], ['containerID', 'containerID'],
+  ['namespace', 'namespace'],
+  ['pod', 'pod'],
+  ['podUID', 'podUID'],
+  ['container', 'container'],
+  ['containerID', 'containerID'],
 ];
 
 /** Validates every name in the target; `sourceOf` names the alert field it came from. */

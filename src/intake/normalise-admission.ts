@@ -60,7 +60,9 @@ export function normaliseAdmission(review: AdmissionReview, rawText?: string): A
           tags: ['admission', sub],
           fields,
           target,
-          summary: clip(`${who} ${sub === 'ephemeralcontainers' ? 'added a debug container to' : sub} ${r.namespace}/${r.name}${container ? `/${container}` : ''}${command ? `: ${command.join(' ')}` : ''}`),
+          summary: clip(
+            `${who} ${sub === 'ephemeralcontainers' ? 'added a debug container to' : sub} ${r.namespace}/${r.name}${container ? `/${container}` : ''}${command ? `: ${command.join(' ')}` : ''}`,
+          ),
           deliveryKey: `admission/${r.uid}`,
           raw: review,
           ...(rawText !== undefined ? { rawText } : {}),

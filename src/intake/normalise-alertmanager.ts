@@ -62,7 +62,10 @@ export function normaliseAlertmanager(hook: AlertmanagerWebhook, keys: Alertmana
       continue;
     }
     const target: SignalTarget = checkTarget(dropUndefined({ namespace, pod, container, containerID }), {
-      namespace: nsFrom, pod: podFrom, container: ctrFrom, containerID: idFrom,
+      namespace: nsFrom,
+      pod: podFrom,
+      container: ctrFrom,
+      containerID: idFrom,
     });
     result.signals.push(toSignal(hook, alert, target, keys));
   }
@@ -72,7 +75,10 @@ export function normaliseAlertmanager(hook: AlertmanagerWebhook, keys: Alertmana
 function toSignal(hook: AlertmanagerWebhook, alert: AlertmanagerAlert, target: SignalTarget, keys: AlertmanagerLabelKeys): Signal {
   const first = (names: readonly string[]) => names.map((n) => present(alert.labels[n])).find((v) => v !== undefined);
   // The first label that reads as a priority: `priority: P1` must not hide `severity: critical`.
-  const normalised = keys.priority.map((n) => present(alert.labels[n])).map((v) => (v === undefined ? undefined : parsePriority(v))).find((p) => p !== undefined);
+  const normalised = keys.priority
+    .map((n) => present(alert.labels[n]))
+    .map((v) => (v === undefined ? undefined : parsePriority(v)))
+    .find((p) => p !== undefined);
   // The group's context travels with the alert so signals.json is self-explanatory.
   const raw = { receiver: hook.receiver, groupKey: hook.groupKey, externalURL: hook.externalURL, alert };
   const identity = alert.fingerprint ?? sha256Hex(canonicalJson(alert.labels)).slice(0, 16);
@@ -82,7 +88,10 @@ function toSignal(hook: AlertmanagerWebhook, alert: AlertmanagerAlert, target: S
     rule: first(keys.rule) ?? 'unnamed alert',
     ...(normalised === undefined ? {} : { priority: normalised }),
     time: alert.startsAt,
-    tags: (present(alert.labels['tags']) ?? '').split(',').map((t) => t.trim()).filter((t) => t !== ''),
+    tags: (present(alert.labels['tags']) ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter((t) => t !== ''),
     fields: { ...alert.labels },
     target,
     ...(summary === undefined ? {} : { summary }),

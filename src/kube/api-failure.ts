@@ -71,7 +71,8 @@ export const isTransientStatus = (status: number): boolean => status === 408 || 
 function networkMessage(e: Error): string {
   const cause = e.cause as { message?: unknown; code?: unknown } | undefined;
   const inner = typeof cause?.message === 'string' && cause.message !== '' ? cause.message : undefined;
-  const code = typeof cause?.code === 'string' ? cause.code : typeof (e as { code?: unknown }).code === 'string' ? String((e as { code?: unknown }).code) : undefined;
+  const code =
+    typeof cause?.code === 'string' ? cause.code : typeof (e as { code?: unknown }).code === 'string' ? String((e as { code?: unknown }).code) : undefined;
   const text = inner !== undefined ? `${e.message}: ${inner}` : e.message;
   return oneLine(code !== undefined && !text.includes(code) ? `${text} (${code})` : text) ?? 'no answer';
 }
@@ -82,8 +83,10 @@ export function apiFailure(e: unknown): ApiFailure {
     const status = typeof e.details['status'] === 'number' ? e.details['status'] : undefined;
     const retryAfterSeconds = typeof e.details['retryAfterSeconds'] === 'number' ? e.details['retryAfterSeconds'] : undefined;
     return {
-      ...(status !== undefined ? { status } : {}), message: String(e.details['message'] ?? e.message),
-      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}), transient: status === undefined || isTransientStatus(status),
+      ...(status !== undefined ? { status } : {}),
+      message: String(e.details['message'] ?? e.message),
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+      transient: status === undefined || isTransientStatus(status),
     };
   }
   if (e instanceof ApiException) {
@@ -135,7 +138,9 @@ export function retryDelayMs(attempt: number, backoff: Backoff, retryAfterSecond
 /** A failed call of the Capture queue as the error it throws: KUBE_FORBIDDEN for 401/403, else QUEUE_UNAVAILABLE, with the facts. */
 export function queueError(what: string, f: ApiFailure): AmberError {
   const details = {
-    what, ...(f.status !== undefined ? { status: f.status } : {}), message: f.message,
+    what,
+    ...(f.status !== undefined ? { status: f.status } : {}),
+    message: f.message,
     ...(f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds } : {}),
   };
   return new AmberError(f.status === 401 || f.status === 403 ? 'KUBE_FORBIDDEN' : 'QUEUE_UNAVAILABLE', details);

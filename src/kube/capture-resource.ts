@@ -98,7 +98,11 @@ export function withJoins(r: CaptureResource, joined: Capture): CaptureResource 
     ...rest,
     metadata: {
       ...r.metadata,
-      annotations: { ...r.metadata.annotations, [ANNOTATIONS.signals]: JSON.stringify(joined.signals), [ANNOTATIONS.joined]: JSON.stringify(joined.joined ?? []) },
+      annotations: {
+        ...r.metadata.annotations,
+        [ANNOTATIONS.signals]: JSON.stringify(joined.signals),
+        [ANNOTATIONS.joined]: JSON.stringify(joined.joined ?? []),
+      },
     },
     spec: joined.spec,
   };

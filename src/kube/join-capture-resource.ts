@@ -48,8 +48,13 @@ export async function joinCaptureResource(api: CaptureResourceAccess, name: stri
  * of the same delivery, or of the same policy and container within its cooldown since it joined).
  */
 export function joinedDuplicate(samePod: readonly Capture[], request: PlannedCapture, now: number): Capture | undefined {
-  return samePod.find((c) => (c.joined ?? []).some((j) =>
-    (request.deliveryKey !== undefined && j.deliveryKey === request.deliveryKey) || (j.dedupeKey === request.dedupeKey && now - Date.parse(j.at) < request.cooldownMs)));
+  return samePod.find((c) =>
+    (c.joined ?? []).some(
+      (j) =>
+        (request.deliveryKey !== undefined && j.deliveryKey === request.deliveryKey) ||
+        (j.dedupeKey === request.dedupeKey && now - Date.parse(j.at) < request.cooldownMs),
+    ),
+  );
 }
 
 /** The Captures `request` may join, oldest first (so that joins converge on one). */

@@ -8,7 +8,18 @@ import { KeyedLanes } from '../core/keyed-lanes.js';
 import { apiFailure, describeFailure, queueError, retryDelayMs, type Backoff } from './api-failure.js';
 import { joinCaptureResource, joinedDuplicate, joinHosts, type CaptureResourceAccess } from './join-capture-resource.js';
 import { watchOnce } from './watch-once.js';
-import { ANNOTATIONS, CAPTURE_GROUP, CAPTURE_PLURAL, CAPTURE_VERSION, captureName, digest40, fromResource, LABELS, toResource, type CaptureResource } from './capture-resource.js';
+import {
+  ANNOTATIONS,
+  CAPTURE_GROUP,
+  CAPTURE_PLURAL,
+  CAPTURE_VERSION,
+  captureName,
+  digest40,
+  fromResource,
+  LABELS,
+  toResource,
+  type CaptureResource,
+} from './capture-resource.js';
 
 /** Where the responder learns a target's node before it creates the Capture (the agent there takes it). */
 export type PlaceTarget = (target: Capture['spec']['target']) => Promise<{ node: string } | { reason: string; message: string }>;
@@ -130,7 +141,9 @@ export class KubeQueue implements CaptureQueue {
     });
     const name = captureName(request.dedupeKey, seq);
     try {
-      const created = (await this.call('create', () => this.api.createNamespacedCustomObject({ ...this.base, body: toResource(capture, name, node) }))) as CaptureResource;
+      const created = (await this.call('create', () =>
+        this.api.createNamespacedCustomObject({ ...this.base, body: toResource(capture, name, node) }),
+      )) as CaptureResource;
       // The API server drops .status on create (status subresource): write it separately.
       this.names.set(capture.id, name);
       await this.writeStatus(name, created, capture.status);
@@ -231,7 +244,9 @@ export class KubeQueue implements CaptureQueue {
 
   private async listResources(labelSelector: string | undefined): Promise<Capture[]> {
     const selector = [this.o.node !== undefined ? `${LABELS.node}=${this.o.node}` : undefined, labelSelector].filter((s) => s !== undefined).join(',');
-    const out = (await this.call('list', () => this.api.listNamespacedCustomObject({ ...this.base, ...(selector !== '' ? { labelSelector: selector } : {}) }))) as { items?: unknown[] };
+    const out = (await this.call('list', () =>
+      this.api.listNamespacedCustomObject({ ...this.base, ...(selector !== '' ? { labelSelector: selector } : {}) }),
+    )) as { items?: unknown[] };
     this.listed = true;
     return (out.items ?? []).flatMap((r) => {
       try {
@@ -284,8 +299,12 @@ export class KubeQueue implements CaptureQueue {
     const delayMs = retryDelayMs(attempt, this.o.backoff ?? DEFAULT_BACKOFF, f.retryAfterSeconds);
     if (what === 'watch' && f.transient) this.lastFailure = `watch: ${describeFailure(f)}`;
     const fields = {
-      what, ...(f.status !== undefined ? { status: f.status } : {}), problem: f.message,
-      ...(f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds } : {}), attempt, retryInMs: delayMs,
+      what,
+      ...(f.status !== undefined ? { status: f.status } : {}),
+      problem: f.message,
+      ...(f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds } : {}),
+      attempt,
+      retryInMs: delayMs,
     };
     const msg = what === 'list' ? 'Capture list failed; retrying' : 'Capture watch failed; watching again';
     // a refusal (403) or a missing CRD (404) will not pass by itself: someone has to act
@@ -346,15 +365,20 @@ export class KubeQueue implements CaptureQueue {
       }
       const started = Date.now();
       const path = `/apis/${CAPTURE_GROUP}/${CAPTURE_VERSION}/namespaces/${this.o.namespace}/${CAPTURE_PLURAL}`;
-      const ended = await watchOnce(new Watch(this.o.kc), path, { labelSelector, resourceVersion }, {
-        resourceVersion: (rv) => (resourceVersion = rv),
-        changed: (r) => this.report(r),
-        deleted: (r) => this.forget(r),
-        started: (controller) => {
-          this.watching = controller;
-          if (this.closed) controller.abort();
+      const ended = await watchOnce(
+        new Watch(this.o.kc),
+        path,
+        { labelSelector, resourceVersion },
+        {
+          resourceVersion: (rv) => (resourceVersion = rv),
+          changed: (r) => this.report(r),
+          deleted: (r) => this.forget(r),
+          started: (controller) => {
+            this.watching = controller;
+            if (this.closed) controller.abort();
+          },
         },
-      });
+      );
       if (this.closed) break;
       // a watch that brought something or lasted was working: a failure after it is the first in a row
       const worked = ended.events > 0 || Date.now() - started >= SHORT_WATCH_MS;

@@ -15,24 +15,27 @@ interface Verdict {
 }
 
 const REMEDY = {
-  gateOff: 'enable the ContainerCheckpoint feature gate on this node\'s kubelet (`featureGates: {ContainerCheckpoint: true}` '
-    + 'in its configuration; on by default from Kubernetes 1.30, absent before 1.25)',
-  crioCriu: 'enable checkpointing in CRI-O on the node: `enable_criu_support = true` under `[crio.runtime]`, '
-    + 'CRIU installed where CRI-O finds it, then restart CRI-O',
-  containerdCriu: 'install CRIU 3.16 or newer on the node, on containerd\'s PATH, then restart containerd',
+  gateOff:
+    "enable the ContainerCheckpoint feature gate on this node's kubelet (`featureGates: {ContainerCheckpoint: true}` " +
+    'in its configuration; on by default from Kubernetes 1.30, absent before 1.25)',
+  crioCriu:
+    'enable checkpointing in CRI-O on the node: `enable_criu_support = true` under `[crio.runtime]`, ' +
+    'CRIU installed where CRI-O finds it, then restart CRI-O',
+  containerdCriu: "install CRIU 3.16 or newer on the node, on containerd's PATH, then restart containerd",
   noCriCall: 'the container runtime has no CRI checkpoint call: run CRI-O 1.25 or newer, or containerd 2.0 or newer, on the node',
-  tcpEstablished: 'add a line `tcp-established` to /etc/criu/runc.conf (or /etc/criu/default.conf) on the node: '
-    + 'CRI-O does not pass --tcp-established to CRIU, so only CRIU\'s own configuration lets it checkpoint live TCP connections',
-  inProgress: 'nothing: another client (a second amber, kubectl, a script) was checkpointing this container, '
-    + 'and amber retries once that is done',
-  podGone: 'nothing if the pod was deleted; if it still runs, amber asked another node\'s kubelet: '
-    + 'check NODE_IP and --kubelet-address on this node\'s agent',
+  tcpEstablished:
+    'add a line `tcp-established` to /etc/criu/runc.conf (or /etc/criu/default.conf) on the node: ' +
+    "CRI-O does not pass --tcp-established to CRIU, so only CRIU's own configuration lets it checkpoint live TCP connections",
+  inProgress: 'nothing: another client (a second amber, kubectl, a script) was checkpointing this container, ' + 'and amber retries once that is done',
+  podGone:
+    "nothing if the pod was deleted; if it still runs, amber asked another node's kubelet: " + "check NODE_IP and --kubelet-address on this node's agent",
   containerUnknown: 'check the container name the alert gives: the pod has no container of that name',
-  timeout: 'raise the policy\'s capture.timeoutSeconds (the runtime gives a checkpoint the larger of it '
-    + 'and the kubelet\'s --runtime-request-timeout, 2 minutes by default)',
-  unauthorized: 'the kubelet could not authenticate amber\'s token: it needs webhook token authentication '
-    + '(`authentication.webhook.enabled: true`) and a current token',
-  forbidden: 'grant amber\'s service account `create` on `nodes/checkpoint` (the Helm chart\'s ClusterRole does)',
+  timeout:
+    "raise the policy's capture.timeoutSeconds (the runtime gives a checkpoint the larger of it " +
+    "and the kubelet's --runtime-request-timeout, 2 minutes by default)",
+  unauthorized:
+    "the kubelet could not authenticate amber's token: it needs webhook token authentication " + '(`authentication.webhook.enabled: true`) and a current token',
+  forbidden: "grant amber's service account `create` on `nodes/checkpoint` (the Helm chart's ClusterRole does)",
 } as const;
 
 /**
@@ -100,7 +103,10 @@ export function trimRuntimeText(raw: string): string {
   const before = [...lines.slice(0, firstLog), logged[firstLog]?.[1] ?? ''].join(' ').trim();
   // the command runc was given is long and says nothing the container id does not
   const head = before.replace(/(: running "|: `).*$/, '').replace(/[: ]+$/, '');
-  const after = lines.slice(lastLog + 1).join(' ').trim();
+  const after = lines
+    .slice(lastLog + 1)
+    .join(' ')
+    .trim();
   let logFile: string | undefined;
   const decisive: string[] = [];
   for (const m of logged.slice(firstLog, lastLog + 1)) {

@@ -57,7 +57,13 @@ export class KubeletClient {
     return this.lanes.run(lane, () => this.call(kubelet, namespace, pod, container, timeoutSeconds), nextSecond);
   }
 
-  private async call(kubelet: { host: string; port: number }, namespace: string, pod: string, container: string, timeoutSeconds: number): Promise<CheckpointResult> {
+  private async call(
+    kubelet: { host: string; port: number },
+    namespace: string,
+    pod: string,
+    container: string,
+    timeoutSeconds: number,
+  ): Promise<CheckpointResult> {
     const host = kubelet.host.includes(':') ? `[${kubelet.host}]` : kubelet.host;
     const path = `/checkpoint/${encodeURIComponent(namespace)}/${encodeURIComponent(pod)}/${encodeURIComponent(container)}`;
     const url = `https://${host}:${kubelet.port}${path}?timeout=${timeoutSeconds}`;

@@ -16,13 +16,23 @@ export async function placeTarget(api: KubeApi, target: Capture['spec']['target'
   } catch (e) {
     const message = isAmberError(e) ? String(e.details['message'] ?? e.message) : String(e);
     if (isAmberError(e, 'KUBE_API_UNAVAILABLE')) {
-      throw new AmberError('QUEUE_UNAVAILABLE', { what: `read pod ${target.namespace}/${target.pod}`, ...pick(e.details, 'status', 'retryAfterSeconds'), message });
+      throw new AmberError('QUEUE_UNAVAILABLE', {
+        what: `read pod ${target.namespace}/${target.pod}`,
+        ...pick(e.details, 'status', 'retryAfterSeconds'),
+        message,
+      });
     }
-    return { reason: isAmberError(e, 'KUBE_FORBIDDEN') ? 'KubeForbidden' : 'KubeApiUnavailable', message: `could not read pod ${target.namespace}/${target.pod}: ${message}` };
+    return {
+      reason: isAmberError(e, 'KUBE_FORBIDDEN') ? 'KubeForbidden' : 'KubeApiUnavailable',
+      message: `could not read pod ${target.namespace}/${target.pod}: ${message}`,
+    };
   }
   if (!pod) return { reason: 'PodGone', message: `pod ${target.namespace}/${target.pod} does not exist` };
   if (target.podUID !== undefined && pod.metadata?.uid !== target.podUID) {
-    return { reason: 'PodReplaced', message: `pod ${target.namespace}/${target.pod} has uid ${pod.metadata?.uid ?? '?'}, the alert was about ${target.podUID}` };
+    return {
+      reason: 'PodReplaced',
+      message: `pod ${target.namespace}/${target.pod} has uid ${pod.metadata?.uid ?? '?'}, the alert was about ${target.podUID}`,
+    };
   }
   const node = pod.spec?.nodeName;
   if (node === undefined || node === '') return { reason: 'PodNotScheduled', message: `pod ${target.namespace}/${target.pod} has no node` };
@@ -32,4 +42,3 @@ export async function placeTarget(api: KubeApi, target: Capture['spec']['target'
 function pick(details: Readonly<Record<string, unknown>>, ...keys: string[]): Record<string, unknown> {
   return Object.fromEntries(keys.filter((k) => details[k] !== undefined).map((k) => [k, details[k]]));
 }
-

@@ -89,7 +89,12 @@ function pickContainer(statuses: readonly V1ContainerStatus[], spec: CaptureSpec
     // the suspect, so do not fall back to the name.
     const sameName = statuses.find((s) => s.name === container);
     if (sameName && !sameName.state?.running) return sameName; // reported as not running below
-    throw new AmberError('CONTAINER_NOT_FOUND', { pod, container: container ?? null, containerID, problem: 'no container with this id: restarted or replaced' });
+    throw new AmberError('CONTAINER_NOT_FOUND', {
+      pod,
+      container: container ?? null,
+      containerID,
+      problem: 'no container with this id: restarted or replaced',
+    });
   }
   if (container !== undefined) {
     const byName = statuses.find((s) => s.name === container);

@@ -5,14 +5,10 @@ import { Source } from '../core/signal.js';
 const closed = { additionalProperties: false } as const;
 const NameList = Type.Array(Type.String({ minLength: 1 }), { minItems: 1 });
 
-
-
 export const FieldCondition = Type.Object(
   {
     key: Type.String({ minLength: 1 }),
-    op: Type.Union([
-      Type.Literal('in'), Type.Literal('notIn'), Type.Literal('equals'), Type.Literal('prefix'), Type.Literal('regex'), Type.Literal('exists'),
-    ]),
+    op: Type.Union([Type.Literal('in'), Type.Literal('notIn'), Type.Literal('equals'), Type.Literal('prefix'), Type.Literal('regex'), Type.Literal('exists')]),
     /** Required for every op but `exists` (where an optional [false] means "is absent"). */
     values: Type.Optional(Type.Array(Type.Union([Type.String(), Type.Number(), Type.Boolean()]))),
   },
@@ -43,9 +39,7 @@ export const CapturePolicy = Type.Object(
             rules: Type.Optional(NameList),
             priority: Type.Optional(Type.String()),
             tags: Type.Optional(Type.Object({ any: Type.Optional(NameList), all: Type.Optional(NameList) }, closed)),
-            namespaces: Type.Optional(
-              Type.Object({ include: Type.Optional(NameList), exclude: Type.Optional(NameList) }, closed),
-            ),
+            namespaces: Type.Optional(Type.Object({ include: Type.Optional(NameList), exclude: Type.Optional(NameList) }, closed)),
             fields: Type.Optional(Type.Array(FieldCondition)),
           },
           closed,

@@ -88,7 +88,11 @@ export function compilePolicy(policy: CapturePolicy, file: string, defaultRecipi
   const recipients = policy.spec.evidence?.encryption?.recipients ?? defaultRecipients;
   for (const [i, r] of (policy.spec.evidence?.encryption?.recipients ?? []).entries()) {
     const problem = ageRecipientProblem(r);
-    if (problem !== undefined) throw new AmberError('POLICY_SCHEMA', { ...at(`/spec/evidence/encryption/recipients/${i}`), problem: `'${r}' is not an age recipient (age1…): ${problem}` });
+    if (problem !== undefined)
+      throw new AmberError('POLICY_SCHEMA', {
+        ...at(`/spec/evidence/encryption/recipients/${i}`),
+        problem: `'${r}' is not an age recipient (age1…): ${problem}`,
+      });
   }
 
   const cooldown = policy.spec.capture?.cooldown ?? POLICY_DEFAULTS.cooldown;
@@ -188,21 +192,36 @@ function fieldMatcher(cond: FieldCondition, where: Where): Predicate {
   const present = (v: FieldValue | undefined): v is string | number | boolean => v !== undefined && v !== null;
   switch (cond.op) {
     case 'in':
-      return (s) => { const v = get(s); return present(v) && strings.includes(String(v)); };
+      return (s) => {
+        const v = get(s);
+        return present(v) && strings.includes(String(v));
+      };
     case 'notIn':
-      return (s) => { const v = get(s); return !present(v) || !strings.includes(String(v)); };
+      return (s) => {
+        const v = get(s);
+        return !present(v) || !strings.includes(String(v));
+      };
     case 'equals':
       if (values.length !== 1) throw new AmberError('POLICY_SCHEMA', { ...where, problem: "op 'equals' takes exactly one value" });
-      return (s) => { const v = get(s); return present(v) && String(v) === strings[0]; };
+      return (s) => {
+        const v = get(s);
+        return present(v) && String(v) === strings[0];
+      };
     case 'prefix':
-      return (s) => { const v = get(s); return present(v) && strings.some((p) => String(v).startsWith(p)); };
+      return (s) => {
+        const v = get(s);
+        return present(v) && strings.some((p) => String(v).startsWith(p));
+      };
     case 'regex': {
       // `/re/flags`, or a bare pattern (field values are often paths: `/tmp/.*` is a pattern, not delimiters).
       const res = strings.map((r) => {
         const m = /^\/(.*)\/([imsu]*)$/s.exec(r);
         return compileRegex(m?.[1] ?? r, m?.[2] ?? '', { value: r, ...where });
       });
-      return (s) => { const v = get(s); return present(v) && res.some((re) => re.test(String(v))); };
+      return (s) => {
+        const v = get(s);
+        return present(v) && res.some((re) => re.test(String(v)));
+      };
     }
     case 'exists': {
       const want = values.length === 0 ? true : values[0] !== false && values[0] !== 'false';

@@ -59,7 +59,10 @@ export class PolicyIndex {
         tests: (ruleHeld ? p.conditions.filter((c) => c.what !== 'rules') : p.conditions).map((c) => c.test),
       });
       const unindexed = mine.filter((p) => p.exactRules === undefined);
-      this.anyRule.set(source, unindexed.map((p) => toCandidate(p, false)));
+      this.anyRule.set(
+        source,
+        unindexed.map((p) => toCandidate(p, false)),
+      );
       const names = new Set(mine.flatMap((p) => p.exactRules ?? []));
       const byName = new Map<string, readonly Candidate[]>();
       for (const name of names) {

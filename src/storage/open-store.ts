@@ -39,7 +39,11 @@ export function openStore(uri: string, s3: Settings['s3'] | undefined = undefine
       bucket,
       partSize: s3.partSizeMiB * 1024 * 1024,
       queueSize: s3.queueSize,
-      ...(s3.sse === 'AES256' ? { sse: { mode: 'AES256' as const } } : s3.sse === 'aws:kms' ? { sse: { mode: 'aws:kms' as const, ...(s3.kmsKeyId !== undefined ? { kmsKeyId: s3.kmsKeyId } : {}) } } : {}),
+      ...(s3.sse === 'AES256'
+        ? { sse: { mode: 'AES256' as const } }
+        : s3.sse === 'aws:kms'
+          ? { sse: { mode: 'aws:kms' as const, ...(s3.kmsKeyId !== undefined ? { kmsKeyId: s3.kmsKeyId } : {}) } }
+          : {}),
     });
     return { store, prefix, s3: store };
   }

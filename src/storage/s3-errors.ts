@@ -9,7 +9,14 @@ export function s3ErrorInfo(e: unknown): S3ErrorInfo {
   if (typeof e !== 'object' || e === null) return { message: String(e) };
   const err = e as { name?: unknown; Code?: unknown; code?: unknown; message?: unknown; $metadata?: { httpStatusCode?: unknown } };
   const status = typeof err.$metadata?.httpStatusCode === 'number' ? err.$metadata.httpStatusCode : undefined;
-  const code = typeof err.Code === 'string' ? err.Code : typeof err.name === 'string' && err.name !== 'Error' ? err.name : typeof err.code === 'string' ? err.code : undefined;
-  const message = typeof err.message === 'string' && err.message !== '' && err.message !== 'UnknownError' ? err.message : code ?? `HTTP ${status ?? '?'}`;
+  const code =
+    typeof err.Code === 'string'
+      ? err.Code
+      : typeof err.name === 'string' && err.name !== 'Error'
+        ? err.name
+        : typeof err.code === 'string'
+          ? err.code
+          : undefined;
+  const message = typeof err.message === 'string' && err.message !== '' && err.message !== 'UnknownError' ? err.message : (code ?? `HTTP ${status ?? '?'}`);
   return { ...(status !== undefined ? { status } : {}), ...(code !== undefined ? { code } : {}), message };
 }

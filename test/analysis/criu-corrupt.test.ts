@@ -18,7 +18,7 @@ const images = () => new Map(dump.images.map((i) => [i.name, i.data]));
 const read = (m: Map<string, Buffer>) => readCriuDump(m, { dir: 'checkpoint' });
 const about = (ws: AnalysisWarning[], name: string) => ws.filter((w) => w.file === `checkpoint/${name}`);
 
-t.test('a truncated record: warning at the record\'s offset, the process is still read without that image', async (t) => {
+t.test("a truncated record: warning at the record's offset, the process is still read without that image", async (t) => {
   const m = images();
   const mm = m.get('mm-7.img')!;
   m.set('mm-7.img', mm.subarray(0, mm.length - 10));
@@ -44,7 +44,11 @@ t.test('a wrong magic: warning at offset 0 (common magic) or 4 (type magic), no 
   const model = read(m);
   t.same(model.processes, []);
   t.match(about(model.warnings, 'pstree.img'), [{ offset: 0, message: /wrong magic 0xdeadbeef/ }]);
-  t.match(decodeImage('inventory.img', m.get('pstree.img')!.subarray(4)).warnings, [{ offset: 0, message: /expected 0x58313116/ }], 'inventory has only its own magic');
+  t.match(
+    decodeImage('inventory.img', m.get('pstree.img')!.subarray(4)).warnings,
+    [{ offset: 0, message: /expected 0x58313116/ }],
+    'inventory has only its own magic',
+  );
 });
 
 t.test('a huge length prefix (0xFFFFFFF0): warning with the offset, decoding of that image stops', async (t) => {
@@ -74,8 +78,16 @@ t.test('garbage protobuf inside a well-framed record: a warning with the offset,
   t.equal(d.warnings.length, 2, 'a damaged message is reported once, not once per missing field');
   t.match(d.records[2], { pid: 5, threads: [5] });
   const model = read(new Map([['pstree.img', img]]));
-  t.same(model.processes.map((p) => p.pid), [5]);
-  t.match(about(model.warnings, 'pstree.img'), [{ offset: 12 }, { offset: 27 }, { offset: 8, message: /entry 0 has no valid pid/ }, { offset: 23, message: /entry 1 has no valid pid/ }]);
+  t.same(
+    model.processes.map((p) => p.pid),
+    [5],
+  );
+  t.match(about(model.warnings, 'pstree.img'), [
+    { offset: 12 },
+    { offset: 27 },
+    { offset: 8, message: /entry 0 has no valid pid/ },
+    { offset: 23, message: /entry 1 has no valid pid/ },
+  ]);
   t.equal(about(model.warnings, 'pstree.img').length, 4);
 });
 
@@ -95,22 +107,41 @@ t.test('an empty image and missing images: warnings naming them, everything else
   t.match(bash, { cwd: '/tmp', exe: '/usr/bin/bash' });
   t.notOk(bash.comm ?? bash.pagemap, 'no comm without a core, no pagemap without its image');
   t.equal(bash.fds.length, 3, 'without inventory, fdinfo-<files_id>.img is found by trying');
-  t.ok(model.processes.find((p) => p.pid === 7)!.pagemap, 'the miner\'s pagemap is there without its mm');
+  t.ok(model.processes.find((p) => p.pid === 7)!.pagemap, "the miner's pagemap is there without its mm");
 });
 
 t.test('a pstree with a cycle or a duplicate pid: warnings, each pid read once', async (t) => {
-  const tree = (entries: [number, number][]) => criuImage(MAGIC.PSTREE, entries.map(([pid, ppid]) => encodePstree({ pid, ppid, pgid: 1, sid: 1, threads: [pid] })));
+  const tree = (entries: [number, number][]) =>
+    criuImage(
+      MAGIC.PSTREE,
+      entries.map(([pid, ppid]) => encodePstree({ pid, ppid, pgid: 1, sid: 1, threads: [pid] })),
+    );
   const m = images();
-  m.set('pstree.img', tree([[1, 0], [7, 9], [9, 7]]));
+  m.set(
+    'pstree.img',
+    tree([
+      [1, 0],
+      [7, 9],
+      [9, 7],
+    ]),
+  );
   t.match(about(read(m).warnings, 'pstree.img'), [{ message: /cycle: 7 → 9 → 7/ }]);
   const self = images();
   self.set('pstree.img', tree([[1, 1]]));
   t.match(about(read(self).warnings, 'pstree.img'), [{ message: /cycle: 1 → 1/ }]);
   const dup = images();
-  const twice = tree([[1, 0], [7, 1], [7, 1], [9, 1]]);
+  const twice = tree([
+    [1, 0],
+    [7, 1],
+    [7, 1],
+    [9, 1],
+  ]);
   dup.set('pstree.img', twice);
   const model = read(dup);
-  t.same(model.processes.map((p) => p.pid), [1, 7, 9]);
+  t.same(
+    model.processes.map((p) => p.pid),
+    [1, 7, 9],
+  );
   const third = 8 + 2 * (4 + twice.readUInt32LE(8));
   t.match(about(model.warnings, 'pstree.img'), [{ offset: third, message: /pid 7 appears twice/ }]);
 });
@@ -129,36 +160,42 @@ t.test('fuzz: random bytes, random truncations and byte flips of real images nev
   const names = [...new Set(all.map(([n]) => n.replace(/^real\//, '')))];
   const started = Date.now();
   let runs = 0;
-  fc.assert(fc.property(fc.constantFrom(...names), fc.uint8Array({ maxLength: 600 }), (name, bytes) => {
-    // Random bytes behind a valid header as well as bare: the header alone would stop most of them.
-    const header = all.find(([n]) => n.replace(/^real\//, '') === name)![1].subarray(0, name === 'inventory.img' ? 4 : 8);
-    for (const data of [Buffer.from(bytes), Buffer.concat([header, bytes])]) {
-      const d = decodeImage(name, data);
-      if (!Array.isArray(d.records) || d.records.length !== d.offsets.length) throw new Error('inconsistent result');
-      runs++;
-    }
-  }), { numRuns: 3000 });
-  fc.assert(fc.property(fc.constantFrom(...all), fc.nat(), fc.nat(), fc.integer({ min: 0, max: 255 }), ([name, data], cut, at, byte) => {
-    const base = name.replace(/^real\//, '');
-    const truncated = data.subarray(0, cut % (data.length + 1));
-    const flipped = Buffer.from(data);
-    if (flipped.length) flipped[at % flipped.length] = byte;
-    for (const img of [truncated, flipped]) {
-      const m = images();
-      m.set(base, img);
-      const model = readCriuDump(m);
-      if (!Array.isArray(model.processes)) throw new Error('no processes array');
-      runs++;
-    }
-    // A cut anywhere but between records must be reported, with the file's name.
-    const full = decodeImage(base, data, name);
-    const boundaries = new Set([...full.offsets, data.length]);
-    // (Images the reader keeps raw — tcp-stream, tarballs — have no records to cut between.)
-    if (full.warnings.length === 0 && classifyImage(base).kind !== 'raw' && !boundaries.has(truncated.length)) {
-      const d = decodeImage(base, truncated, name);
-      if (!d.warnings.some((w) => w.file === name)) throw new Error(`${name} cut to ${truncated.length} bytes gave no warning`);
-    }
-  }), { numRuns: 800 });
+  fc.assert(
+    fc.property(fc.constantFrom(...names), fc.uint8Array({ maxLength: 600 }), (name, bytes) => {
+      // Random bytes behind a valid header as well as bare: the header alone would stop most of them.
+      const header = all.find(([n]) => n.replace(/^real\//, '') === name)![1].subarray(0, name === 'inventory.img' ? 4 : 8);
+      for (const data of [Buffer.from(bytes), Buffer.concat([header, bytes])]) {
+        const d = decodeImage(name, data);
+        if (!Array.isArray(d.records) || d.records.length !== d.offsets.length) throw new Error('inconsistent result');
+        runs++;
+      }
+    }),
+    { numRuns: 3000 },
+  );
+  fc.assert(
+    fc.property(fc.constantFrom(...all), fc.nat(), fc.nat(), fc.integer({ min: 0, max: 255 }), ([name, data], cut, at, byte) => {
+      const base = name.replace(/^real\//, '');
+      const truncated = data.subarray(0, cut % (data.length + 1));
+      const flipped = Buffer.from(data);
+      if (flipped.length) flipped[at % flipped.length] = byte;
+      for (const img of [truncated, flipped]) {
+        const m = images();
+        m.set(base, img);
+        const model = readCriuDump(m);
+        if (!Array.isArray(model.processes)) throw new Error('no processes array');
+        runs++;
+      }
+      // A cut anywhere but between records must be reported, with the file's name.
+      const full = decodeImage(base, data, name);
+      const boundaries = new Set([...full.offsets, data.length]);
+      // (Images the reader keeps raw — tcp-stream, tarballs — have no records to cut between.)
+      if (full.warnings.length === 0 && classifyImage(base).kind !== 'raw' && !boundaries.has(truncated.length)) {
+        const d = decodeImage(base, truncated, name);
+        if (!d.warnings.some((w) => w.file === name)) throw new Error(`${name} cut to ${truncated.length} bytes gave no warning`);
+      }
+    }),
+    { numRuns: 800 },
+  );
   const ms = Date.now() - started;
   t.ok(ms < 8000, `${runs} damaged inputs read in ${ms} ms`);
 });

@@ -15,17 +15,25 @@ type J = CritEntry;
 const img = sampleImage;
 
 for (const [image, kind, minLeaves] of [
-  ['inventory.img', 'inventory', 14], ['pstree.img', 'pstree', 5], ['core-2956.img', 'core', 60], ['mm-2956.img', 'mm', 250],
-  ['pagemap-2956.img', 'pagemap', 55], ['files.img', 'files', 90], ['fdinfo-2.img', 'fdinfo', 12], ['fs-2956.img', 'fs', 3],
-  ['ids-2956.img', 'ids', 11], ['stats-dump', 'stats', 14],
+  ['inventory.img', 'inventory', 14],
+  ['pstree.img', 'pstree', 5],
+  ['core-2956.img', 'core', 60],
+  ['mm-2956.img', 'mm', 250],
+  ['pagemap-2956.img', 'pagemap', 55],
+  ['files.img', 'files', 90],
+  ['fdinfo-2.img', 'fdinfo', 12],
+  ['fs-2956.img', 'fs', 3],
+  ['ids-2956.img', 'ids', 11],
+  ['stats-dump', 'stats', 14],
 ] as const) {
   t.test(`${image}: every field we decode is what crit decoded`, async (t) => {
     const d = decodeImage(image, img(image));
     t.equal(d.kind, kind);
     t.same(d.warnings, [], 'a real image decodes without warnings');
     // This dump's crit predates CRIU 4.2, which renamed pagemap field 2 from nr_pages to compat_nr_pages.
-    const theirs = crit(`${image.replace(/\.img$/, '')}.txt`).map((e) => (kind === 'pagemap' && 'nr_pages' in e
-      ? Object.fromEntries(Object.entries(e).map(([k, v]) => [k === 'nr_pages' ? 'compat_nr_pages' : k, v])) : e));
+    const theirs = crit(`${image.replace(/\.img$/, '')}.txt`).map((e) =>
+      kind === 'pagemap' && 'nr_pages' in e ? Object.fromEntries(Object.entries(e).map(([k, v]) => [k === 'nr_pages' ? 'compat_nr_pages' : k, v])) : e,
+    );
     t.equal(d.records.length, theirs.length, 'one record per crit entry');
     const [bad, leaves] = agree(d.records, theirs, kind);
     t.same(bad, [], 'no field differs from crit');
@@ -42,7 +50,10 @@ t.test('fields the analysis relies on are decoded, not merely absent', async (t)
   t.equal(mm.vmas.length, m.vmas.length, 'every VMA');
   for (const k of ['mm_arg_start', 'mm_arg_end', 'mm_env_start', 'mm_env_end']) t.equal(BigInt(mm[k]), BigInt(m[k]), k);
   const pm = decodeImage('pagemap-2956.img', img('pagemap-2956.img')).records;
-  t.ok(pm.slice(1).every((e) => typeof e.flags === 'number' && e.in_parent === undefined), 'this CRIU writes the flags form');
+  t.ok(
+    pm.slice(1).every((e) => typeof e.flags === 'number' && e.in_parent === undefined),
+    'this CRIU writes the flags form',
+  );
 });
 
 const images = new Map<string, Buffer>();
@@ -54,12 +65,39 @@ t.test('readCriuDump on the folder: one process loop2 with exe, cwd, creds and i
   t.equal(model.imgVersion, 2);
   t.equal(model.processes.length, 1);
   const p = model.processes[0]!;
-  t.match(p, { pid: 2956, ppid: 0, pgid: 2956, sid: 1945, threads: [2956], comm: 'loop2', state: 'alive', arch: 'aarch64',
-    creds: { uid: 2000, gid: 2000, euid: 2000, egid: 2000 }, exe: '/data/local/tmp/loop2', cwd: '/data/local/tmp', root: '/' });
-  t.same(p.fds.map((f) => [f.fd, f.file.kind, f.file.path]), [[0, 'tty', '/dev/ttyAMA3'], [1, 'tty', '/dev/ttyAMA3'], [2, 'tty', '/dev/ttyAMA3']]);
+  t.match(p, {
+    pid: 2956,
+    ppid: 0,
+    pgid: 2956,
+    sid: 1945,
+    threads: [2956],
+    comm: 'loop2',
+    state: 'alive',
+    arch: 'aarch64',
+    creds: { uid: 2000, gid: 2000, euid: 2000, egid: 2000 },
+    exe: '/data/local/tmp/loop2',
+    cwd: '/data/local/tmp',
+    root: '/',
+  });
+  t.same(
+    p.fds.map((f) => [f.fd, f.file.kind, f.file.path]),
+    [
+      [0, 'tty', '/dev/ttyAMA3'],
+      [1, 'tty', '/dev/ttyAMA3'],
+      [2, 'tty', '/dev/ttyAMA3'],
+    ],
+  );
   const d = (crit('stats-dump.txt')[0] as J).dump as J;
-  t.same(model.stats, { freezingTimeUs: d.freezing_time, frozenTimeUs: d.frozen_time, memdumpTimeUs: d.memdump_time, memwriteTimeUs: d.memwrite_time,
-    pagesScanned: d.pages_scanned, pagesSkippedParent: d.pages_skipped_parent, pagesWritten: d.pages_written, pagesLazy: d.pages_lazy });
+  t.same(model.stats, {
+    freezingTimeUs: d.freezing_time,
+    frozenTimeUs: d.frozen_time,
+    memdumpTimeUs: d.memdump_time,
+    memwriteTimeUs: d.memwrite_time,
+    pagesScanned: d.pages_scanned,
+    pagesSkippedParent: d.pages_skipped_parent,
+    pagesWritten: d.pages_written,
+    pagesLazy: d.pages_lazy,
+  });
   t.same(readStatsDump(img('stats-dump')).stats, model.stats);
 });
 

@@ -31,7 +31,11 @@ for (const a of REAL_ARCHIVES) {
     const ours = new Map<number, InspectedProcess>(inspection.processes.map((p) => [p.pid, p]));
 
     const tree = flatten(ctl['process_tree'] as Json);
-    t.same([...ours.keys()].sort((x, y) => x - y), tree.map((n) => n['pid']).sort((x: number, y: number) => x - y), 'the same processes');
+    t.same(
+      [...ours.keys()].sort((x, y) => x - y),
+      tree.map((n) => n['pid']).sort((x: number, y: number) => x - y),
+      'the same processes',
+    );
     for (const n of tree) {
       const p = ours.get(n['pid'] as number);
       if (!p) continue;
@@ -45,13 +49,28 @@ for (const a of REAL_ARCHIVES) {
 
     for (const { pid, open_files: files } of ctl['file_descriptors'] as Json[]) {
       const p = ours.get(pid as number);
-      if (!p) { t.fail(`no pid ${pid}`); continue; }
+      if (!p) {
+        t.fail(`no pid ${pid}`);
+        continue;
+      }
       for (const f of files as Json[]) {
         const at = `pid ${pid} ${f['fd']}`;
-        if (f['fd'] === 'cwd') { t.equal(p.cwd, f['path'], at); continue; }
-        if (f['fd'] === 'root') { t.equal(p.root, f['path'], at); continue; }
+        if (f['fd'] === 'cwd') {
+          t.equal(p.cwd, f['path'], at);
+          continue;
+        }
+        if (f['fd'] === 'root') {
+          t.equal(p.root, f['path'], at);
+          continue;
+        }
         const fd = Number(String(f['fd']).split(' ')[1]);
-        if (f['type'] === 'INETSK') { t.ok(p.sockets.some((s) => s.fd === fd && s.kind === 'inet'), `${at}: an inet socket`); continue; }
+        if (f['type'] === 'INETSK') {
+          t.ok(
+            p.sockets.some((s) => s.fd === fd && s.kind === 'inet'),
+            `${at}: an inet socket`,
+          );
+          continue;
+        }
         const file = p.files.find((x) => x.fd === fd);
         if (f['type'] === 'PIPE') t.equal(`pipe[${file?.pipeId}]`, f['path'], at);
         else t.equal(file?.path, f['path'], at);

@@ -11,7 +11,8 @@ import { triageIndicators } from '../../src/analysis/triage-indicators.js';
 import type { InspectedProcess, Inspection } from '../../src/analysis/inspection.js';
 import { groundTruth, REAL_ARCHIVES, realPath, type Json, type RealArchive } from '../helpers/real-checkpoints.js';
 
-const inspect = (a: RealArchive, search?: string) => inspectCheckpoint(() => readFileChunks(realPath(a)), search === undefined ? {} : { search, maxMatches: 100 });
+const inspect = (a: RealArchive, search?: string) =>
+  inspectCheckpoint(() => readFileChunks(realPath(a)), search === undefined ? {} : { search, maxMatches: 100 });
 
 /** One `ss -tanup` line of the ground truth: `tcp ESTAB 0 0 127.0.0.1:50758 127.0.0.1:4444 users:(("sh",pid=27918,fd=1),…)`. */
 function ssLines(gt: Json): { state: string; recvQ: number; sendQ: number; local: string; peer: string; users: { pid: number; fd: number }[] }[] {
@@ -19,7 +20,11 @@ function ssLines(gt: Json): { state: string; recvQ: number; sendQ: number; local
   return lines.slice(1).map((l) => {
     const [, state, recvQ, sendQ, local, peer, users = ''] = l.trim().split(/\s+/) as string[];
     return {
-      state: state!, recvQ: Number(recvQ), sendQ: Number(sendQ), local: local!, peer: peer!,
+      state: state!,
+      recvQ: Number(recvQ),
+      sendQ: Number(sendQ),
+      local: local!,
+      peer: peer!,
       users: [...users.matchAll(/pid=(\d+),fd=(\d+)/g)].map((m) => ({ pid: Number(m[1]), fd: Number(m[2]) })),
     };
   });
@@ -28,7 +33,7 @@ function ssLines(gt: Json): { state: string; recvQ: number; sendQ: number; local
 /** What /proc/<pid>/fd/<n> links to, as our reading says it: a path, `pipe:[ino]` or `socket:[ino]`. */
 function fdLinks(p: InspectedProcess): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const f of p.files) out[String(f.fd)] = f.kind === 'pipe' ? `pipe:[${f.pipeId}]` : f.path ?? `?${f.kind}`;
+  for (const f of p.files) out[String(f.fd)] = f.kind === 'pipe' ? `pipe:[${f.pipeId}]` : (f.path ?? `?${f.kind}`);
   for (const s of p.sockets) out[String(s.fd)] = `socket:[${s.inode}]`;
   return out;
 }
@@ -51,7 +56,11 @@ for (const a of REAL_ARCHIVES) {
     const { inspection } = await inspect(a);
     t.same(inspection.warnings, [], 'a real archive reads without warnings');
     const ours = new Map(inspection.processes.map((p) => [p.pid, p]));
-    t.same([...ours.keys()].sort((x, y) => x - y), (gt['processes'] as Json[]).map((p) => p['container_pid']).sort((x: number, y: number) => x - y), 'the same pids');
+    t.same(
+      [...ours.keys()].sort((x, y) => x - y),
+      (gt['processes'] as Json[]).map((p) => p['container_pid']).sort((x: number, y: number) => x - y),
+      'the same pids',
+    );
     const hostToCtr = new Map<number, number>((gt['processes'] as Json[]).map((p) => [p['host_pid'], p['container_pid']]));
     for (const g of gt['processes'] as Json[]) {
       const p = ours.get(g['container_pid']);
@@ -78,7 +87,11 @@ for (const a of REAL_ARCHIVES) {
       const mode = /\((\d{4})/.exec(line)?.[1];
       if (mode) t.equal(added.find((f) => f.path === path)?.mode, mode, `${path}: mode ${mode}`);
     }
-    t.same(deleted, (gt['files_deleted'] as string[]).map((l) => l.split(' ')[0]), 'deleted files');
+    t.same(
+      deleted,
+      (gt['files_deleted'] as string[]).map((l) => l.split(' ')[0]),
+      'deleted files',
+    );
   });
 
   t.test(`${a.file}: sockets and connections are what ss said`, async (t) => {
@@ -91,7 +104,10 @@ for (const a of REAL_ARCHIVES) {
     for (const l of lines) {
       for (const u of l.users) {
         const s = sockets.find((x) => x.pid === hostToCtr.get(u.pid) && x.fd === u.fd);
-        if (!s) { t.fail(`no socket on pid ${hostToCtr.get(u.pid)} fd ${u.fd}`); continue; }
+        if (!s) {
+          t.fail(`no socket on pid ${hostToCtr.get(u.pid)} fd ${u.fd}`);
+          continue;
+        }
         t.equal(s.state, 'ESTABLISHED', `pid ${s.pid} fd ${s.fd}: state`);
         t.equal(s.local, l.local, `pid ${s.pid} fd ${s.fd}: local ${l.local}`);
         t.equal(s.remote, l.peer, `pid ${s.pid} fd ${s.fd}: peer ${l.peer}`);
@@ -109,7 +125,11 @@ for (const a of REAL_ARCHIVES) {
       const { matches = [] } = await inspect(a, marker);
       const want = inPages.reduce((n, [, c]) => n + c, 0);
       t.equal(matches.length, want, `${marker}: ${want} matches in ${inPages.map(([f, c]) => `${f}×${c}`).join(', ') || 'no pages file'}`);
-      for (const m of matches) t.ok(inspection.processes.some((p) => p.pid === m.pid), `${marker} at ${m.address} belongs to a process of the dump`);
+      for (const m of matches)
+        t.ok(
+          inspection.processes.some((p) => p.pid === m.pid),
+          `${marker} at ${m.address} belongs to a process of the dump`,
+        );
     }
   });
 

@@ -12,8 +12,19 @@ import { critImages, imagesOf, REAL_ARCHIVES, realCrit, realMembers } from '../h
 
 /** What crit calls each kind (its `magic`), for the kinds we decode. */
 const KIND_OF_MAGIC: Record<string, string> = {
-  INVENTORY: 'inventory', PSTREE: 'pstree', CORE: 'core', IDS: 'ids', MM: 'mm', PAGEMAP: 'pagemap', FILES: 'files',
-  FDINFO: 'fdinfo', FS: 'fs', STATS: 'stats', TCP_STREAM: 'tcp-stream', NETNS: 'netns', MNTS: 'mountpoints',
+  INVENTORY: 'inventory',
+  PSTREE: 'pstree',
+  CORE: 'core',
+  IDS: 'ids',
+  MM: 'mm',
+  PAGEMAP: 'pagemap',
+  FILES: 'files',
+  FDINFO: 'fdinfo',
+  FS: 'fs',
+  STATS: 'stats',
+  TCP_STREAM: 'tcp-stream',
+  NETNS: 'netns',
+  MNTS: 'mountpoints',
 };
 const NOT_DECODED = new Set(['CGROUP', 'SECCOMP', 'TIMENS', 'UTSNS', 'IPC_VAR', 'PIPES_DATA']);
 
@@ -28,8 +39,11 @@ for (const a of REAL_ARCHIVES) {
         t.ok(NOT_DECODED.has(theirs.magic), `${name}: crit kind ${theirs.magic} is one we knowingly leave undecoded`);
         continue;
       }
-      const data = name === 'stats-dump' ? images.get('stats-dump') ?? (await realMembers(a)).get('stats-dump') : images.get(name);
-      if (!data) { t.fail(`${name}: crit decoded it but the archive has no such image`); continue; }
+      const data = name === 'stats-dump' ? (images.get('stats-dump') ?? (await realMembers(a)).get('stats-dump')) : images.get(name);
+      if (!data) {
+        t.fail(`${name}: crit decoded it but the archive has no such image`);
+        continue;
+      }
       const d = decodeImage(name, data);
       t.equal(d.kind, kind, `${name} is classified ${kind}`);
       t.same(d.warnings, [], `${name}: a real image decodes without warnings`);
@@ -39,6 +53,7 @@ for (const a of REAL_ARCHIVES) {
       t.ok(leaves > 0, `${name}: something was compared`);
       decodedKinds.add(kind);
     }
-    for (const k of ['inventory', 'pstree', 'core', 'ids', 'mm', 'pagemap', 'files', 'fdinfo', 'fs', 'stats', 'mountpoints']) t.ok(decodedKinds.has(k), `${k} was compared`);
+    for (const k of ['inventory', 'pstree', 'core', 'ids', 'mm', 'pagemap', 'files', 'fdinfo', 'fs', 'stats', 'mountpoints'])
+      t.ok(decodedKinds.has(k), `${k} was compared`);
   });
 }

@@ -15,7 +15,12 @@ import { REAL_ARCHIVES } from '../helpers/real-checkpoints.js';
 
 const REAL = join(import.meta.dirname, '../fixtures/real-checkpoints');
 
-interface Case { file: string; dir: string; engine: 'podman' | 'cri-o' | 'containerd'; compression: 'none' | 'gzip' | 'zstd' }
+interface Case {
+  file: string;
+  dir: string;
+  engine: 'podman' | 'cri-o' | 'containerd';
+  compression: 'none' | 'gzip' | 'zstd';
+}
 const CASES: Case[] = [
   ...REAL_ARCHIVES.map((a): Case => ({ file: a.file, dir: a.folder, engine: a.engine, compression: a.file.endsWith('.gz') ? 'gzip' : 'none' })),
   { file: '../zstd/shell.tar.zst', dir: 'shell', engine: 'podman', compression: 'zstd' },
@@ -47,7 +52,8 @@ const seconds = (s: string) => Math.floor(Date.parse(s) / 1000);
 for (const c of CASES) {
   t.test(`${c.file}: engine, container, image, runtime and addresses as checkpointctl and the ground truth have them`, async (t) => {
     const i = await inspect(c);
-    const k = ctl(c), g = truth(c);
+    const k = ctl(c),
+      g = truth(c);
     t.equal(i.compression, c.compression, 'the compression, from the magic bytes');
     t.equal(i.container.engine, c.engine);
     t.equal(ENGINE_AS_CHECKPOINTCTL[i.container.engine as Case['engine']], k.engine, 'the engine checkpointctl names');
@@ -63,7 +69,7 @@ for (const c of CASES) {
     // milliseconds after the annotation: the same second.
     t.equal(seconds(i.container.createdAt as string), seconds(k.created as string), 'created, to the second');
     if (k.checkpointed) t.equal(seconds(i.container.checkpointedAt as string), seconds(k.checkpointed as string), 'checkpointed, to the second');
-    else t.equal(i.container.checkpointedAt, undefined, 'Podman\'s config.dump has no checkpointed time');
+    else t.equal(i.container.checkpointedAt, undefined, "Podman's config.dump has no checkpointed time");
     // CRI-O: annotation io.kubernetes.cri-o.IP.0. Podman: network.status, `null` in these archives
     // (--network=none). containerd: the archive holds no address at all.
     t.equal(i.container.ip, k.ip as string | undefined, 'the IP checkpointctl shows, or none');
@@ -90,7 +96,8 @@ for (const c of CASES) {
     }
     const spec = readFileSync(join(REAL, c.dir, 'checkpointctl-1.5.0/inspect-tree-all.txt'), 'utf8');
     for (const [key, value] of Object.entries(i.container.annotations ?? {})) {
-      if (!value.includes('\n') && !value.startsWith('{') && !value.startsWith('[')) t.ok(spec.includes(`${key}: ${value}`), `annotation ${key} as checkpointctl lists it`);
+      if (!value.includes('\n') && !value.startsWith('{') && !value.startsWith('['))
+        t.ok(spec.includes(`${key}: ${value}`), `annotation ${key} as checkpointctl lists it`);
     }
   });
 
@@ -101,8 +108,13 @@ for (const c of CASES) {
     // total = every regular file under checkpoint/ (all CRIU images, the tmpfs-dev-*.tar.gz.img
     // copies Podman adds included), memory pages = the checkpoint/pages-* among them, rootfs diff =
     // the rootfs-diff.tar member as stored (gzip for containerd).
-    const listing = readFileSync(join(REAL, c.dir, 'archive-listing.txt'), 'utf8').split('\n').filter((l) => l.startsWith('-'));
-    const entries = listing.map((l) => { const f = l.trim().split(/\s+/); return { size: Number(f[2]), name: (f[5] as string).replace(/^\.\//, '') }; });
+    const listing = readFileSync(join(REAL, c.dir, 'archive-listing.txt'), 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('-'));
+    const entries = listing.map((l) => {
+      const f = l.trim().split(/\s+/);
+      return { size: Number(f[2]), name: (f[5] as string).replace(/^\.\//, '') };
+    });
     const sum = (keep: (n: string) => boolean) => entries.filter((e) => keep(e.name)).reduce((n, e) => n + e.size, 0);
     const fromListing = {
       totalBytes: sum((n) => n.startsWith('checkpoint/')),
@@ -110,7 +122,11 @@ for (const c of CASES) {
       rootfsDiffBytes: sum((n) => n === 'rootfs-diff.tar'),
     };
     t.same(i.checkpointSize, fromListing, 'summed from the tar headers');
-    t.same(i.checkpointSize, { totalBytes: k.checkpoint_size.total_size, memoryPagesBytes: k.checkpoint_size.memory_pages_size, rootfsDiffBytes: k.checkpoint_size.root_fs_diff_size });
+    t.same(i.checkpointSize, {
+      totalBytes: k.checkpoint_size.total_size,
+      memoryPagesBytes: k.checkpoint_size.memory_pages_size,
+      rootfsDiffBytes: k.checkpoint_size.root_fs_diff_size,
+    });
 
     const s = k.statistics as J;
     t.same(
@@ -124,20 +140,30 @@ for (const c of CASES) {
 
   t.test(`${c.file}: mounts as checkpointctl's overview of mounts lists them`, async (t) => {
     const i = await inspect(c);
-    t.same(i.mounts?.map((m) => ({ destination: m.destination, type: m.type, source: m.source })), ctl(c).mounts);
+    t.same(
+      i.mounts?.map((m) => ({ destination: m.destination, type: m.type, source: m.source })),
+      ctl(c).mounts,
+    );
   });
 
   t.test(`${c.file}: processes with task state, command line and environment`, async (t) => {
     const i = await inspect(c);
     const theirs = ctlProcesses(ctl(c).process_tree as J);
-    t.same(i.processes.map((p) => p.pid).sort((a, b) => a - b), theirs.map((p) => p.pid).sort((a, b) => a - b));
+    t.same(
+      i.processes.map((p) => p.pid).sort((a, b) => a - b),
+      theirs.map((p) => p.pid).sort((a, b) => a - b),
+    );
     for (const k of theirs) {
       const p = i.processes.find((x) => x.pid === k.pid) as InspectedProcess;
       t.equal(p.comm, k.command, `pid ${k.pid}: comm`);
       t.equal(p.state, String(k.task_state).toLowerCase(), `pid ${k.pid}: task state ${k.task_state}`);
       // checkpointctl joins the argv bytes with spaces, the trailing NUL too (1.4.0 printed nothing here)
       t.equal(`${p.cmdline.join(' ')} `, k.cmdline, `pid ${k.pid}: command line`);
-      t.same(Object.fromEntries(p.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])), k.environment_variables, `pid ${k.pid}: environment`);
+      t.same(
+        Object.fromEntries(p.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
+        k.environment_variables,
+        `pid ${k.pid}: environment`,
+      );
     }
   });
 
@@ -148,11 +174,21 @@ for (const c of CASES) {
       const ours = [
         ...p.files.map((f) => ({ fd: f.fd, type: f.kind === 'file' ? 'REG' : f.kind.toUpperCase(), path: f.kind === 'pipe' ? `pipe[${f.pipeId}]` : f.path })),
         ...p.sockets.map((s) => ({ fd: s.fd, type: s.kind === 'inet' ? 'INETSK' : 'UNIXSK', path: undefined })),
-      ].sort((a, b) => a.fd - b.fd).map((f) => ({ type: f.type, fd: `${f.type} ${f.fd}`, path: f.path }));
+      ]
+        .sort((a, b) => a.fd - b.fd)
+        .map((f) => ({ type: f.type, fd: `${f.type} ${f.fd}`, path: f.path }));
       const theirs = (k.open_files as J[]).filter((f) => f.type !== '');
       // checkpointctl names a socket by its files.img id (`INETSK.14`); the socket itself is compared below
-      t.same(ours.map((f) => (f.type === 'INETSK' ? { ...f, path: undefined } : f)), theirs.map((f) => (f.type === 'INETSK' ? { ...f, path: undefined } : f)), `pid ${k.pid}`);
-      t.same([p.cwd, p.root], (k.open_files as J[]).filter((f) => f.type === '').map((f) => f.path), `pid ${k.pid}: cwd and root`);
+      t.same(
+        ours.map((f) => (f.type === 'INETSK' ? { ...f, path: undefined } : f)),
+        theirs.map((f) => (f.type === 'INETSK' ? { ...f, path: undefined } : f)),
+        `pid ${k.pid}`,
+      );
+      t.same(
+        [p.cwd, p.root],
+        (k.open_files as J[]).filter((f) => f.type === '').map((f) => f.path),
+        `pid ${k.pid}: cwd and root`,
+      );
     }
   });
 }
@@ -166,20 +202,25 @@ t.test('sockets: what checkpointctl shows, except the IPv4-mapped address it gar
       const p = i.processes.find((x) => x.pid === k.pid) as InspectedProcess;
       t.equal(p.sockets.length, (k.open_sockets as J[]).length, `${c.file} pid ${k.pid}: one socket per descriptor`);
       (k.open_sockets as J[]).forEach((o, n) => {
-        const d = o.data as J, s = p.sockets[n]!;
+        const d = o.data as J,
+          s = p.sockets[n]!;
         t.equal(s.protocol?.toUpperCase(), o.protocol);
         t.equal(s.state, d.state);
         // checkpointctl prints the dual-stack listener's ::ffff:127.0.0.1 (an IPv4-mapped IPv6
         // address, as `ss` and the ground truth show it) as "7f00:1::": wrong. We print the address.
         const [addr, port] = [(x: string) => x.replace(/^\[(.*)\]:\d+$/, '$1').replace(/:\d+$/, ''), (x: string) => Number(x.slice(x.lastIndexOf(':') + 1))];
         const want = (a: string) => (a === '7f00:1::' ? '::ffff:127.0.0.1' : a);
-        t.same([addr(s.local!), port(s.local!), addr(s.remote!), port(s.remote!)], [want(d.src), d.src_port, want(d.dst), d.dst_port], `${c.file} pid ${k.pid} fd ${s.fd}`);
+        t.same(
+          [addr(s.local!), port(s.local!), addr(s.remote!), port(s.remote!)],
+          [want(d.src), d.src_port, want(d.dst), d.dst_port],
+          `${c.file} pid ${k.pid} fd ${s.fd}`,
+        );
       });
     }
     const ss = (truth(c).sockets_ss_tanuwp as string[]).join('\n');
     const shell = i.processes.find((p) => p.pid === 10)!.sockets[0]!;
-    t.match(ss, new RegExp(`${shell.local!.replace(/\./g, '\\.')} +${shell.remote!.replace(/\./g, '\\.')}`), 'the shell\'s connection as ss showed it');
-    t.ok(ss.includes('[::ffff:127.0.0.1]:4444'), 'the listener\'s address as ss showed it');
+    t.match(ss, new RegExp(`${shell.local!.replace(/\./g, '\\.')} +${shell.remote!.replace(/\./g, '\\.')}`), "the shell's connection as ss showed it");
+    t.ok(ss.includes('[::ffff:127.0.0.1]:4444'), "the listener's address as ss showed it");
   }
 });
 
@@ -189,7 +230,10 @@ t.test('the filesystem changes the ground truth lists', async (t) => {
     const g = truth(c);
     for (const added of g.files_added as string[]) {
       const path = added.split(' ')[0]!.replace(/\/$/, '');
-      t.ok(i.rootfsDiff.added.some((f) => f.path === path), `${c.file}: ${path} added`);
+      t.ok(
+        i.rootfsDiff.added.some((f) => f.path === path),
+        `${c.file}: ${path} added`,
+      );
     }
     for (const deleted of g.files_deleted as string[]) t.ok(i.rootfsDiff.deleted.includes(deleted.split(' ')[0]!), `${c.file}: ${deleted} deleted`);
     t.same(i.warnings, [], `${c.file}: read without a warning`);

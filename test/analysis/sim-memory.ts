@@ -12,7 +12,13 @@ export function simDump(pagesBytes = 64 * 1024, env: string[] = ['APP_ENV=produc
 /** What read-criu-dump.ts would make of the generator's pstree/mm/pagemap: only the memory part. */
 export function modelOf(processes: readonly DumpedProcess[]): CriuProcess[] {
   return processes.map((d) => ({
-    pid: d.pid, ppid: 0, pgid: 0, sid: 0, threads: [d.pid], comm: d.comm, fds: [],
+    pid: d.pid,
+    ppid: 0,
+    pgid: 0,
+    sid: 0,
+    threads: [d.pid],
+    comm: d.comm,
+    fds: [],
     mm: { argStart: d.argStart, argEnd: d.argEnd, envStart: d.envStart, envEnd: d.envEnd, startCode: 0, endCode: 0, startBrk: 0, brk: 0, vmas: [] },
     pagemap: { pagesId: Number(/pages-(\d+)\.img/.exec(d.pagesFile)?.[1]), runs: d.pagemap.map((r) => ({ ...r, inParent: false, lazy: false, inFile: true })) },
   }));
@@ -20,7 +26,13 @@ export function modelOf(processes: readonly DumpedProcess[]): CriuProcess[] {
 
 export async function pagesBytes(pf: PagesFile): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  await pf.write({ write: (c) => { chunks.push(Buffer.from(c)); return true; }, once: () => undefined });
+  await pf.write({
+    write: (c) => {
+      chunks.push(Buffer.from(c));
+      return true;
+    },
+    once: () => undefined,
+  });
   return Buffer.concat(chunks);
 }
 

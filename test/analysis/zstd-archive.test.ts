@@ -25,7 +25,10 @@ const MiB = 1 << 20;
 const dir = mkdtempSync(join(tmpdir(), 'amber-zstd-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-const open = (path: string): OpenArchive => () => readFileChunks(path);
+const open =
+  (path: string): OpenArchive =>
+  () =>
+    readFileChunks(path);
 
 async function decode(chunks: Iterable<Buffer>): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -51,7 +54,8 @@ function rawBlockHeader(size: number, last: boolean): Buffer {
 /** The file wrapped in one zstd frame of raw 128 KiB blocks, read and written block by block. */
 function rawZstd(from: string, to: string, windowLog = 17): void {
   const block = 128 * 1024;
-  const src = openSync(from, 'r'), dst = openSync(to, 'w');
+  const src = openSync(from, 'r'),
+    dst = openSync(to, 'w');
   try {
     const size = fstatSync(src).size;
     const buf = Buffer.alloc(block);
@@ -87,8 +91,14 @@ t.test('the compression is told by the first bytes, never by the name', async (t
   copyFileSync(PLAIN, tarNamedZst);
   const a = await inspectCheckpoint(open(zstdNamedTar));
   const b = await inspectCheckpoint(open(tarNamedZst));
-  t.same(a.inspection.processes.map((p) => p.pid), [1, 6]);
-  t.same(b.inspection.processes.map((p) => p.pid), [1, 6]);
+  t.same(
+    a.inspection.processes.map((p) => p.pid),
+    [1, 6],
+  );
+  t.same(
+    b.inspection.processes.map((p) => p.pid),
+    [1, 6],
+  );
 });
 
 t.test('any chunking decodes to the same bytes; skippable frames are passed over', async (t) => {
@@ -130,8 +140,16 @@ t.test('bad zstd is a warning or NOT_A_CHECKPOINT with a reason, never a crash',
   const cases: [string, Buffer, RegExp][] = [
     ['random bytes after the magic', Buffer.concat([z.subarray(0, 4), randomBytes(4000)]), /zstd/],
     ['a reserved bit', Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x08, 0x38]), Buffer.alloc(100)]), /reserved bit set/],
-    ['a window over the limit', Buffer.concat([frameHeader(28), rawBlockHeader(10, true), Buffer.alloc(10)]), new RegExp(`window, more than the ${MAX_WINDOW}`)],
-    ['a dictionary', Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x01, 0x38, 0x07]), rawBlockHeader(10, true), Buffer.alloc(10)]), /needs dictionary 7/],
+    [
+      'a window over the limit',
+      Buffer.concat([frameHeader(28), rawBlockHeader(10, true), Buffer.alloc(10)]),
+      new RegExp(`window, more than the ${MAX_WINDOW}`),
+    ],
+    [
+      'a dictionary',
+      Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x01, 0x38, 0x07]), rawBlockHeader(10, true), Buffer.alloc(10)]),
+      /needs dictionary 7/,
+    ],
     ['a reserved block type', Buffer.concat([frameHeader(17), Buffer.from([0x07, 0, 0])]), /reserved type/],
     ['a block over 128 KiB', Buffer.concat([frameHeader(20), rawBlockHeader(200_000, true)]), /block of 200000 bytes/],
     ['only the magic', z.subarray(0, 4), /ends inside a frame/],
@@ -145,18 +163,41 @@ t.test('bad zstd is a warning or NOT_A_CHECKPOINT with a reason, never a crash',
   const tail = join(dir, 'tail.tar.zst');
   writeFileSync(tail, Buffer.concat([z, Buffer.from('not zstd at all')]));
   const trailing = await inspectCheckpoint(open(tail));
-  t.same(trailing.inspection.processes.map((p) => p.pid), [1, 6], 'the archive before the trailing bytes is whole');
+  t.same(
+    trailing.inspection.processes.map((p) => p.pid),
+    [1, 6],
+    'the archive before the trailing bytes is whole',
+  );
   t.match(trailing.inspection.warnings, [{ file: 'archive', message: /not a zstd frame \(magic 0x[0-9a-f]+\) after 1 frames/ }]);
 });
 
 t.test('a 256 MiB zstd archive is inspected with flat memory, even with every chunk ending on a block', async (t) => {
   const plain = join(dir, 'big.tar');
-  await writeCheckpointArchive(plain, {
-    layout: 'crio', namespace: 'shop', pod: 'web', podUid: 'u', container: 'app', containerId: 'ab'.repeat(32), sandboxId: 'cd'.repeat(32),
-    image: 'ghcr.io/acme/app:1', imageRef: `ghcr.io/acme/app@sha256:${'ef'.repeat(32)}`, imageId: '12'.repeat(32), podIP: '10.244.1.9', hostPid: 4242,
-    createdAt: Date.UTC(2026, 0, 1), startedAt: Date.UTC(2026, 0, 1), checkpointedAt: Date.UTC(2026, 0, 2), restartCount: 0,
-    argv: ['/bin/sh', '/app/entrypoint.sh'], env: ['APP_ENV=production'], logLines: [],
-  }, 256 * MiB);
+  await writeCheckpointArchive(
+    plain,
+    {
+      layout: 'crio',
+      namespace: 'shop',
+      pod: 'web',
+      podUid: 'u',
+      container: 'app',
+      containerId: 'ab'.repeat(32),
+      sandboxId: 'cd'.repeat(32),
+      image: 'ghcr.io/acme/app:1',
+      imageRef: `ghcr.io/acme/app@sha256:${'ef'.repeat(32)}`,
+      imageId: '12'.repeat(32),
+      podIP: '10.244.1.9',
+      hostPid: 4242,
+      createdAt: Date.UTC(2026, 0, 1),
+      startedAt: Date.UTC(2026, 0, 1),
+      checkpointedAt: Date.UTC(2026, 0, 2),
+      restartCount: 0,
+      argv: ['/bin/sh', '/app/entrypoint.sh'],
+      env: ['APP_ENV=production'],
+      logLines: [],
+    },
+    256 * MiB,
+  );
   const z = join(dir, 'big.tar.zst');
   rawZstd(plain, z);
   rmSync(plain);
@@ -172,7 +213,9 @@ t.test('a 256 MiB zstd archive is inspected with flat memory, even with every ch
   };
   const baseline = process.memoryUsage.rss();
   let peak = baseline;
-  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 5);
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 5);
   const { inspection } = await inspectCheckpoint(aligned);
   clearInterval(sampler);
   peak = Math.max(peak, process.memoryUsage.rss());

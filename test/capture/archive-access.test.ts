@@ -54,7 +54,12 @@ async function kubeletFiles(t: { teardown(fn: () => unknown): void }) {
 t.test('a checkpoint directory amber may not enter: ArchiveUnreadable, naming the uid and the remedy', async (t) => {
   const { dir } = await kubeletFiles(t);
   await checkCheckpointDir(dir); // as its owner: fine
-  const e = await asAnotherUser([dir], () => checkCheckpointDir(dir).then(() => undefined, (err: unknown) => err));
+  const e = await asAnotherUser([dir], () =>
+    checkCheckpointDir(dir).then(
+      () => undefined,
+      (err: unknown) => err,
+    ),
+  );
   t.ok(isAmberError(e, 'ARCHIVE_UNREADABLE'), String(e));
   if (!isAmberError(e)) return;
   t.equal(e.details['path'], dir);
@@ -68,7 +73,12 @@ t.test('an archive amber may not open: ArchiveUnreadable, not "missing"; one tha
   const { dir, archive } = await kubeletFiles(t);
   t.equal(await archiveSize(archive), 'tar bytes'.length, 'readable by its owner');
   t.equal(await archiveSize(join(dir, 'checkpoint-gone.tar')), undefined);
-  const e = await asAnotherUser([archive], () => archiveSize(archive).then(() => undefined, (err: unknown) => err));
+  const e = await asAnotherUser([archive], () =>
+    archiveSize(archive).then(
+      () => undefined,
+      (err: unknown) => err,
+    ),
+  );
   t.ok(isAmberError(e, 'ARCHIVE_UNREADABLE'), String(e));
 });
 
@@ -86,18 +96,36 @@ t.test('the capture pipeline on an archive it cannot open: Failed, reason Archiv
   const kubelet = new FakeKubelet(join(dir, 'checkpoints'), (file) => symlink('/proc/sys/vm/compact_memory', file));
   const logs = new LogSink();
   const deps: CaptureDeps = {
-    queue, api: new FakeKube(), kubelet, store: new MemoryStore(), signingKey: key, log: createLogger('debug', logs),
+    queue,
+    api: new FakeKube(),
+    kubelet,
+    store: new MemoryStore(),
+    signingKey: key,
+    log: createLogger('debug', logs),
     settings: { ...DEFAULT_CAPTURE_SETTINGS, checkpointDir: join(dir, 'checkpoints'), cluster: 'test', minFreeBytes: 0, retryBaseMs: 1 },
-    actor: { component: 'agent', node: 'node-a' }, version: 'test',
+    actor: { component: 'agent', node: 'node-a' },
+    version: 'test',
   };
-  const { capture } = await queue.enqueue(planCapture({
-    policy: 'interactive-shell',
-    signal: {
-      source: 'falco', rule: 'Terminal shell in container', priority: 'Notice', time: '2026-12-06T19:00:00.000000000Z', tags: [], fields: {},
-      target: { namespace: 'shop', pod: 'web-1', container: 'app', containerID: 'aaaaaaaaaaaa' }, raw: { rule: 'Terminal shell in container' },
-    },
-    containers: 'target', cooldownMs: 60_000, timeoutSeconds: 30, include: [], evidence: { retentionDays: 0, lock: 'none' },
-  }));
+  const { capture } = await queue.enqueue(
+    planCapture({
+      policy: 'interactive-shell',
+      signal: {
+        source: 'falco',
+        rule: 'Terminal shell in container',
+        priority: 'Notice',
+        time: '2026-12-06T19:00:00.000000000Z',
+        tags: [],
+        fields: {},
+        target: { namespace: 'shop', pod: 'web-1', container: 'app', containerID: 'aaaaaaaaaaaa' },
+        raw: { rule: 'Terminal shell in container' },
+      },
+      containers: 'target',
+      cooldownMs: 60_000,
+      timeoutSeconds: 30,
+      include: [],
+      evidence: { retentionDays: 0, lock: 'none' },
+    }),
+  );
   const done = await runCapture(deps, capture.id);
   t.equal(done.status.phase, 'Failed');
   t.equal(done.status.reason, 'ArchiveUnreadable');

@@ -42,19 +42,36 @@ async function setup(t: { teardown(fn: () => unknown): void }, store: MemoryStor
   await mkdir(join(dir, 'checkpoints'));
   const { key } = await loadOrCreateSigningKey(join(dir, 'signing'));
   const deps: CaptureDeps = {
-    queue, api: kube, kubelet: new FakeKubelet(join(dir, 'checkpoints')), store, signingKey: key, log: createLogger('warn', new LogSink()),
+    queue,
+    api: kube,
+    kubelet: new FakeKubelet(join(dir, 'checkpoints')),
+    store,
+    signingKey: key,
+    log: createLogger('warn', new LogSink()),
     settings: { ...DEFAULT_CAPTURE_SETTINGS, checkpointDir: join(dir, 'checkpoints'), cluster: 'test', minFreeBytes: 0, report: false },
-    actor: { component: 'agent', node: 'node-a' }, version: 'test',
+    actor: { component: 'agent', node: 'node-a' },
+    version: 'test',
   };
   const enqueue = (pod: string) =>
     queue.enqueue(
       planCapture({
         policy: 'interactive-shell',
         signal: {
-          source: 'falco', rule: 'Terminal shell in container', priority: 'Notice', time: '2026-11-29T10:00:00Z', tags: [], fields: {},
-          target: { namespace: 'shop', pod, container: 'app' }, raw: {}, rawText: '{}',
+          source: 'falco',
+          rule: 'Terminal shell in container',
+          priority: 'Notice',
+          time: '2026-11-29T10:00:00Z',
+          tags: [],
+          fields: {},
+          target: { namespace: 'shop', pod, container: 'app' },
+          raw: {},
+          rawText: '{}',
         },
-        containers: 'target', cooldownMs: 60_000, timeoutSeconds: 30, include: [], evidence: { retentionDays: 30, lock: 'none' },
+        containers: 'target',
+        cooldownMs: 60_000,
+        timeoutSeconds: 30,
+        include: [],
+        evidence: { retentionDays: 30, lock: 'none' },
       }),
     );
   return { deps, queue, enqueue };
@@ -112,7 +129,10 @@ t.test('the checkpoint step has a bound of its own', async (t) => {
   const ids = [];
   for (let i = 1; i <= 3; i++) ids.push((await enqueue(`web-${i}`)).capture.id);
   const settled = await Promise.all(ids.map((id) => worker.settled(id)));
-  t.same(settled.map((c) => c.status.phase), ['Sealed', 'Sealed', 'Sealed']);
+  t.same(
+    settled.map((c) => c.status.phase),
+    ['Sealed', 'Sealed', 'Sealed'],
+  );
   t.equal(most, 2, 'at most two checkpoint requests at a time');
   await worker.stop();
 });
@@ -159,8 +179,13 @@ t.test('a run stopped because the queue itself failed is tried again, not left u
   let failGets = 2;
   // the queue the worker sees: its first reads of the capture fail as an unavailable API server would
   const flaky: CaptureQueue = {
-    enqueue: (r) => queue.enqueue(r), list: (o) => queue.list(o), updateStatus: (id, st) => queue.updateStatus(id, st),
-    watch: (l) => queue.watch(l), watchAccepted: (l) => queue.watchAccepted(l), isReady: () => queue.isReady(), close: () => queue.close(),
+    enqueue: (r) => queue.enqueue(r),
+    list: (o) => queue.list(o),
+    updateStatus: (id, st) => queue.updateStatus(id, st),
+    watch: (l) => queue.watch(l),
+    watchAccepted: (l) => queue.watchAccepted(l),
+    isReady: () => queue.isReady(),
+    close: () => queue.close(),
     get: async (id: string) => {
       if (failGets > 0) {
         failGets--;
@@ -178,7 +203,11 @@ t.test('a run stopped because the queue itself failed is tried again, not left u
   t.equal(failGets, 0);
   const lines = sink.lines.filter((l) => l['msg'] === 'capture run stopped by a failure of the queue; trying again');
   t.equal(lines.length, 2, 'one line per failure');
-  t.match(lines.map((l) => l['retryInMs']), [5, 10], 'backing off');
+  t.match(
+    lines.map((l) => l['retryInMs']),
+    [5, 10],
+    'backing off',
+  );
   t.match(lines[0], { capture: capture.id, code: 'QUEUE_UNAVAILABLE' });
   await worker.stop();
 });

@@ -40,27 +40,64 @@ async function encryptedBundle(t: { teardown(fn: () => unknown): void }) {
   await writeFile(join(dir, 'jwks.json'), JSON.stringify({ keys: [key.publicJwk] }));
   await mkdir(join(dir, 'checkpoints'));
   const write = (file: string, container: string) =>
-    writeCheckpointArchive(file, {
-      layout: 'containerd', namespace: 'shop', pod: 'web-1', podUid: 'uid-1', container, containerId: 'ab'.repeat(32), sandboxId: 'cd'.repeat(32),
-      image: 'ghcr.io/acme/app:1.0', imageRef: `ghcr.io/acme/app@sha256:${'ef'.repeat(32)}`, imageId: '12'.repeat(32), podIP: '10.244.1.9', hostPid: 4242,
-      createdAt: T0 - 60_000, startedAt: T0 - 59_000, checkpointedAt: T0, restartCount: 0, argv: ['/bin/sh'], env: ['DB_PASSWORD=hunter2-not-for-the-bucket'], logLines: [],
-    }, 200 * 1024).then(() => undefined);
+    writeCheckpointArchive(
+      file,
+      {
+        layout: 'containerd',
+        namespace: 'shop',
+        pod: 'web-1',
+        podUid: 'uid-1',
+        container,
+        containerId: 'ab'.repeat(32),
+        sandboxId: 'cd'.repeat(32),
+        image: 'ghcr.io/acme/app:1.0',
+        imageRef: `ghcr.io/acme/app@sha256:${'ef'.repeat(32)}`,
+        imageId: '12'.repeat(32),
+        podIP: '10.244.1.9',
+        hostPid: 4242,
+        createdAt: T0 - 60_000,
+        startedAt: T0 - 59_000,
+        checkpointedAt: T0,
+        restartCount: 0,
+        argv: ['/bin/sh'],
+        env: ['DB_PASSWORD=hunter2-not-for-the-bucket'],
+        logLines: [],
+      },
+      200 * 1024,
+    ).then(() => undefined);
   const kube = new FakeKube();
   const store = new FileStore(join(dir, 'evidence'));
   const deps: CaptureDeps = {
-    queue, api: kube, kubelet: new FakeKubelet(join(dir, 'checkpoints'), write), store, signingKey: key,
-    log: createLogger('warn', new LogSink()), actor: { component: 'agent', node: 'node-a' }, version: 'test',
+    queue,
+    api: kube,
+    kubelet: new FakeKubelet(join(dir, 'checkpoints'), write),
+    store,
+    signingKey: key,
+    log: createLogger('warn', new LogSink()),
+    actor: { component: 'agent', node: 'node-a' },
+    version: 'test',
     settings: { ...DEFAULT_CAPTURE_SETTINGS, checkpointDir: join(dir, 'checkpoints'), cluster: 'test', minFreeBytes: 0, retryBaseMs: 1 },
   };
-  const { capture } = await queue.enqueue(planCapture({
-    policy: 'interactive-shell',
-    signal: {
-      source: 'falco', rule: 'Terminal shell in container', priority: 'Notice', time: '2026-11-28T12:00:00Z', tags: [], fields: {},
-      target: { namespace: 'shop', pod: 'web-1', container: 'app', containerID: 'aaaaaaaaaaaa' }, raw: { secret: 'in-the-signal' },
-    },
-    containers: 'target', cooldownMs: 60_000, timeoutSeconds: 30, include: ['podSpec', 'logs'],
-    evidence: { retentionDays: 30, lock: 'none', encryption: { recipients: [team.recipient, escrow.recipient] } },
-  }));
+  const { capture } = await queue.enqueue(
+    planCapture({
+      policy: 'interactive-shell',
+      signal: {
+        source: 'falco',
+        rule: 'Terminal shell in container',
+        priority: 'Notice',
+        time: '2026-11-28T12:00:00Z',
+        tags: [],
+        fields: {},
+        target: { namespace: 'shop', pod: 'web-1', container: 'app', containerID: 'aaaaaaaaaaaa' },
+        raw: { secret: 'in-the-signal' },
+      },
+      containers: 'target',
+      cooldownMs: 60_000,
+      timeoutSeconds: 30,
+      include: ['podSpec', 'logs'],
+      evidence: { retentionDays: 30, lock: 'none', encryption: { recipients: [team.recipient, escrow.recipient] } },
+    }),
+  );
   const done = await runCapture(deps, capture.id);
   const bundle = join(dir, 'evidence', (await store.list('')).find((k) => k.endsWith('manifest.json'))?.replace(/\/manifest\.json$/, '') ?? '');
   const identity = async (who: { secretKey: string }, name: string) => {
@@ -76,7 +113,16 @@ t.test('evidence encrypted to age recipients: names, manifest, custody; verifiab
   const b = await encryptedBundle(t);
   t.equal(b.done.status.phase, 'Sealed', b.done.status.message ?? '');
   t.same((await readdir(b.bundle)).sort(), [
-    'addendum.json', 'addendum.jws', 'checkpoint-app.tar.age', 'custody.jsonl', 'logs-app.txt.age', 'manifest.json', 'manifest.jws', 'pod.json.age', 'report.json.age', 'signals.json.age',
+    'addendum.json',
+    'addendum.jws',
+    'checkpoint-app.tar.age',
+    'custody.jsonl',
+    'logs-app.txt.age',
+    'manifest.json',
+    'manifest.jws',
+    'pod.json.age',
+    'report.json.age',
+    'signals.json.age',
   ]);
   const archive = b.manifest.artifacts.find((a) => a.name === 'checkpoint-app.tar.age');
   t.match(archive?.plaintext, { name: 'checkpoint-app.tar', mediaType: 'application/x-tar', sha256: /^[0-9a-f]{64}$/ });
@@ -92,7 +138,8 @@ t.test('evidence encrypted to age recipients: names, manifest, custody; verifiab
   for (const name of await readdir(b.bundle)) {
     if (!name.endsWith('.age')) continue;
     const bytes = await readFile(join(b.bundle, name));
-    for (const secret of ['hunter2-not-for-the-bucket', 'in-the-signal', 'web-1', 'kworkerd']) t.equal(bytes.indexOf(secret), -1, `${name} does not show ${secret}`);
+    for (const secret of ['hunter2-not-for-the-bucket', 'in-the-signal', 'web-1', 'kworkerd'])
+      t.equal(bytes.indexOf(secret), -1, `${name} does not show ${secret}`);
   }
   const plain = await cli(['verify', b.bundle, '--jwks', b.jwks]);
   t.equal(plain.code, 0, plain.code === 0 ? 'valid without any key' : plain.out);
@@ -105,7 +152,10 @@ t.test('verify --identity checks what is inside; a wrong identity or a flipped c
   t.equal(ok.code, 0, ok.code === 0 ? 'valid with the escrow identity' : ok.out);
   const checks = (JSON.parse(ok.out) as { checks: { check: string; ok: boolean; artifact?: string }[] }).checks.filter((c) => c.check === 'plaintext');
   t.same(checks.map((c) => c.artifact).sort(), ['checkpoint-app.tar.age', 'logs-app.txt.age', 'pod.json.age', 'report.json.age', 'signals.json.age']);
-  t.ok(checks.every((c) => c.ok), 'the escrow key alone opens every artifact');
+  t.ok(
+    checks.every((c) => c.ok),
+    'the escrow key alone opens every artifact',
+  );
 
   const wrong = await cli(['verify', b.bundle, '--jwks', b.jwks, '--identity', await b.identity(stranger, 'stranger')]);
   t.equal(wrong.code, 1);
@@ -131,7 +181,10 @@ t.test('inspect --identity reads the encrypted archive; without one it says what
   const read = await cli(['inspect', b.bundle, '--identity', await b.identity(team, 'team'), '--json']);
   t.equal(read.code, 0, read.err);
   const inspection = JSON.parse(read.out) as { processes: { pid: number; env: string[] }[] };
-  t.same(inspection.processes.map((p) => p.pid), [1, 7, 9]);
+  t.same(
+    inspection.processes.map((p) => p.pid),
+    [1, 7, 9],
+  );
   t.ok(inspection.processes[0]?.env.includes('DB_PASSWORD=hunter2-not-for-the-bucket'), 'the memory is readable with the key');
 });
 
@@ -146,5 +199,9 @@ t.test('the standard age tool decrypts the archive to exactly the bytes the mani
   t.equal(back.length, archive?.plaintext?.size);
   t.equal(createHash('sha256').update(back).digest('hex'), archive?.plaintext?.sha256);
   const report = await run('age', ['-d', '-i', key, join(b.bundle, 'report.json.age')]);
-  t.match(JSON.parse(report.stdout.toString('utf8')), { checkpoints: [{ archive: { name: 'checkpoint-app.tar', sha256: archive?.plaintext?.sha256 } }] }, 'the report is readable by the recipients and names the archive');
+  t.match(
+    JSON.parse(report.stdout.toString('utf8')),
+    { checkpoints: [{ archive: { name: 'checkpoint-app.tar', sha256: archive?.plaintext?.sha256 } }] },
+    'the report is readable by the recipients and names the archive',
+  );
 });

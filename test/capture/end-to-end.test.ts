@@ -26,10 +26,14 @@ async function captureOf(stack: Stack, alert: unknown) {
 /** A checkpoint request from someone other than amber (kubectl, a script). */
 function fetchKubelet(stack: Stack, path: string): Promise<{ status: number }> {
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(`https://127.0.0.1:${stack.sim.kubeletPort('node-a')}/checkpoint/${path}`, { method: 'POST', ca: stack.sim.caCert, headers: { authorization: `Bearer ${stack.sim.token}` } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
-    });
+    const req = httpsRequest(
+      `https://127.0.0.1:${stack.sim.kubeletPort('node-a')}/checkpoint/${path}`,
+      { method: 'POST', ca: stack.sim.caCert, headers: { authorization: `Bearer ${stack.sim.token}` } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -52,10 +56,27 @@ t.test('alert → checkpoint through the kubelet → a sealed bundle that verifi
   const report = await verifyBundle(directorySource(dir), { jwks: { keys: [stack.key.publicJwk] } });
   t.equal(report.valid, true, JSON.stringify(report.checks.filter((c) => !c.ok)));
   t.same((await readdir(dir)).sort(), [
-    'addendum.json', 'addendum.jws', 'checkpoint-app.tar', 'custody.jsonl', 'logs-app.txt', 'manifest.json', 'manifest.jws', 'pod.json', 'report.json', 'signals.json',
+    'addendum.json',
+    'addendum.jws',
+    'checkpoint-app.tar',
+    'custody.jsonl',
+    'logs-app.txt',
+    'manifest.json',
+    'manifest.jws',
+    'pod.json',
+    'report.json',
+    'signals.json',
   ]);
-  t.match(done.status.report, { state: 'Written', indicators: ['mining-cmdline', 'mining-port', 'reverse-shell', 'reverse-shell-port', 'executable-added', 'frozen-time'] }, 'the triage report, made after sealing');
-  t.same(done.status.custody?.slice(-3).map((e) => e.action), ['report.produced', 'artifact.hashed', 'artifact.stored'], 'its custody continues the chain');
+  t.match(
+    done.status.report,
+    { state: 'Written', indicators: ['mining-cmdline', 'mining-port', 'reverse-shell', 'reverse-shell-port', 'executable-added', 'frozen-time'] },
+    'the triage report, made after sealing',
+  );
+  t.same(
+    done.status.custody?.slice(-3).map((e) => e.action),
+    ['report.produced', 'artifact.hashed', 'artifact.stored'],
+    'its custody continues the chain',
+  );
   t.ok((done.status.phaseTimes['Sealed'] ?? '') <= (done.status.custody?.at(-3)?.at ?? ''), 'the report is made after the capture is sealed');
   t.match(report.manifest?.target.containers[0], { name: 'app', imageID: /@sha256:[0-9a-f]{64}$/ });
   t.same(await readdir(stack.sim.checkpointDir('node-a')), [], "the node's copy is gone after sealing");
@@ -67,7 +88,7 @@ t.test('each failure of the kubelet and the API ends Failed with its reason and 
   const cases: { name: string; reason: string; message?: RegExp; policy?: string; kubeletToken?: 'forbidden'; arrange(s: Stack, alert: any): void }[] = [
     { name: 'the pod is gone before the capture (API 404)', reason: 'PodGone', arrange: (s, a) => s.sim.deletePod('shop', a.output_fields['k8s.pod.name']) },
     {
-      name: 'the kubelet\'s ContainerCheckpoint gate is off (404 page not found)',
+      name: "the kubelet's ContainerCheckpoint gate is off (404 page not found)",
       reason: 'CheckpointFeatureGateOff',
       message: /^404 page not found — remedy: enable the ContainerCheckpoint feature gate/,
       arrange: (s) => (s.sim.faults.checkpointFeatureOff = true),
@@ -75,11 +96,12 @@ t.test('each failure of the kubelet and the API ends Failed with its reason and 
     {
       name: 'the runtime has no checkpoint call (500)',
       reason: 'CheckpointingNotEnabled',
-      message: /^checkpointing of shop\/.+\/app failed \(rpc error: code = Unimplemented desc = method CheckpointContainer not implemented\) — remedy: .*containerd 2\.0 or newer/,
+      message:
+        /^checkpointing of shop\/.+\/app failed \(rpc error: code = Unimplemented desc = method CheckpointContainer not implemented\) — remedy: .*containerd 2\.0 or newer/,
       arrange: (s) => (s.sim.faults.checkpointError = 'rpc error: code = Unimplemented desc = method CheckpointContainer not implemented'),
     },
     {
-      name: 'CRIU meets a live TCP connection without tcp-established (500, CRIU\'s log)',
+      name: "CRIU meets a live TCP connection without tcp-established (500, CRIU's log)",
       reason: 'TcpEstablishedRequired',
       message: /consider using --tcp-established option\..* — remedy: add a line `tcp-established` to \/etc\/criu\/runc\.conf/,
       arrange: (s) => (s.sim.faults.tcpEstablishedMissing = true),
@@ -112,7 +134,10 @@ t.test('each failure of the kubelet and the API ends Failed with its reason and 
       t.equal(done.status.phase, 'Failed');
       t.equal(done.status.reason, c.reason, done.status.message ?? '');
       if (c.message) t.match(done.status.message, c.message);
-      t.notOk((await storedKeys(stack)).some((k) => k.endsWith('manifest.jws')), 'nothing sealed');
+      t.notOk(
+        (await storedKeys(stack)).some((k) => k.endsWith('manifest.jws')),
+        'nothing sealed',
+      );
     });
   }
 });
@@ -144,7 +169,7 @@ t.test('a kubelet that comes back within the retries yields one sealed bundle', 
   t.equal(stack.sim.receipts.filter((r) => r.status === 200).length, 1, 'one checkpoint, one original');
 });
 
-t.test('a checkpoint another client holds is retried (CheckpointInProgress), then sealed: one archive of amber\'s', async (t) => {
+t.test("a checkpoint another client holds is retried (CheckpointInProgress), then sealed: one archive of amber's", async (t) => {
   // the retry comes in a later second than the other archive (same-second names collide on the node)
   const stack = await startStack({ capture: { maxAttempts: 3, retryBaseMs: 1100 } });
   t.teardown(() => stack.close());
@@ -188,37 +213,50 @@ t.test('a pod deleted while its checkpoint runs ends cleanly: sealed if the runt
   }
 });
 
-t.test('two policies matching one container at once freeze it once: the second signal joins the first capture, with the stricter evidence settings', async (t) => {
-  const a = QUICK_POLICY.replace('quick-shell', 'shell-a').replace('cooldown: 1s', 'cooldown: 10m');
-  const b = a.replace('shell-a', 'shell-b').replace('retentionDays: 1, lock: none', 'retentionDays: 30, lock: governance');
-  const stack = await startStack({ policyYaml: `${a}---\n${b}` });
-  t.teardown(() => stack.close());
-  const alert = stack.podWithAlert();
-  const res = await stack.postFalco(alert);
-  t.equal(res.status, 202);
-  t.equal(res.body.captures.length, 2, 'one answer per policy');
-  const [first, second] = res.body.captures as { id: string; policy: string; duplicate: boolean; joined?: boolean }[];
-  t.equal(first!.id, second!.id, 'one capture');
-  t.same(res.body.captures.map((c: { joined?: boolean }) => c.joined === true).sort(), [false, true], 'one queued it, the other joined it');
-  const done = await stack.worker.settled(first!.id, 30_000);
-  t.equal(done.status.phase, 'Sealed', `${done.status.reason ?? ''} ${done.status.message ?? ''}`);
-  t.equal(stack.sim.receipts.length, 1, 'the container was checkpointed once');
-  t.match(done.spec.evidence, { retentionDays: 30, lock: 'governance' }, 'the stricter settings won');
-  const actions = (done.status.custody ?? []).map((e) => `${e.action}${e.action === 'policy.matched' ? `:${String(e.details['policy'])}` : ''}`);
-  t.same(actions.filter((a) => a.startsWith('policy.matched')).sort(), ['policy.matched:shell-a', 'policy.matched:shell-b'], 'both policies are in the custody log');
-  t.equal(actions.filter((a) => a === 'signal.received').length, 2, 'and both signals');
-  t.ok(actions.includes('capture.joined'), 'with the join');
-  const dir = fileURLToPath(done.status.bundle?.uri ?? '');
-  const signals = JSON.parse(await readFile(`${dir}/signals.json`, 'utf8')) as unknown;
-  t.equal((Array.isArray(signals) ? signals : (signals as { signals: unknown[] }).signals).length, 2, 'signals.json holds both signals');
-  const report = await verifyBundle(directorySource(dir), { jwks: { keys: [stack.key.publicJwk] } });
-  t.equal(report.valid, true, JSON.stringify(report.checks.filter((c) => !c.ok)));
-  t.match(report.manifest?.evidence, { retentionDays: 30, lock: 'governance' });
+t.test(
+  'two policies matching one container at once freeze it once: the second signal joins the first capture, with the stricter evidence settings',
+  async (t) => {
+    const a = QUICK_POLICY.replace('quick-shell', 'shell-a').replace('cooldown: 1s', 'cooldown: 10m');
+    const b = a.replace('shell-a', 'shell-b').replace('retentionDays: 1, lock: none', 'retentionDays: 30, lock: governance');
+    const stack = await startStack({ policyYaml: `${a}---\n${b}` });
+    t.teardown(() => stack.close());
+    const alert = stack.podWithAlert();
+    const res = await stack.postFalco(alert);
+    t.equal(res.status, 202);
+    t.equal(res.body.captures.length, 2, 'one answer per policy');
+    const [first, second] = res.body.captures as { id: string; policy: string; duplicate: boolean; joined?: boolean }[];
+    t.equal(first!.id, second!.id, 'one capture');
+    t.same(res.body.captures.map((c: { joined?: boolean }) => c.joined === true).sort(), [false, true], 'one queued it, the other joined it');
+    const done = await stack.worker.settled(first!.id, 30_000);
+    t.equal(done.status.phase, 'Sealed', `${done.status.reason ?? ''} ${done.status.message ?? ''}`);
+    t.equal(stack.sim.receipts.length, 1, 'the container was checkpointed once');
+    t.match(done.spec.evidence, { retentionDays: 30, lock: 'governance' }, 'the stricter settings won');
+    const actions = (done.status.custody ?? []).map((e) => `${e.action}${e.action === 'policy.matched' ? `:${String(e.details['policy'])}` : ''}`);
+    t.same(
+      actions.filter((a) => a.startsWith('policy.matched')).sort(),
+      ['policy.matched:shell-a', 'policy.matched:shell-b'],
+      'both policies are in the custody log',
+    );
+    t.equal(actions.filter((a) => a === 'signal.received').length, 2, 'and both signals');
+    t.ok(actions.includes('capture.joined'), 'with the join');
+    const dir = fileURLToPath(done.status.bundle?.uri ?? '');
+    const signals = JSON.parse(await readFile(`${dir}/signals.json`, 'utf8')) as unknown;
+    t.equal((Array.isArray(signals) ? signals : (signals as { signals: unknown[] }).signals).length, 2, 'signals.json holds both signals');
+    const report = await verifyBundle(directorySource(dir), { jwks: { keys: [stack.key.publicJwk] } });
+    t.equal(report.valid, true, JSON.stringify(report.checks.filter((c) => !c.ok)));
+    t.match(report.manifest?.evidence, { retentionDays: 30, lock: 'governance' });
 
-  const again = await stack.postFalco(alert);
-  t.equal(again.status, 200, 'the same alert again, within both cooldowns: a duplicate for both policies, the joined one too');
-  t.same(again.body.captures.map((x: { id: string; duplicate: boolean }) => [x.id, x.duplicate]), [[first!.id, true], [first!.id, true]]);
-});
+    const again = await stack.postFalco(alert);
+    t.equal(again.status, 200, 'the same alert again, within both cooldowns: a duplicate for both policies, the joined one too');
+    t.same(
+      again.body.captures.map((x: { id: string; duplicate: boolean }) => [x.id, x.duplicate]),
+      [
+        [first!.id, true],
+        [first!.id, true],
+      ],
+    );
+  },
+);
 
 t.test('checkpoints of one container are serialised a second apart (archive names have one-second resolution)', async (t) => {
   const stack = await startStack();

@@ -73,7 +73,15 @@ t.test('seals a bundle whose manifest lists every artifact, signed, with the cus
   const keys = await store.list('');
   const prefix = keys[0]?.slice(0, keys[0].lastIndexOf('/')) as string;
   t.match(prefix, new RegExp(`^test/\\d{4}/\\d{2}/\\d{2}/${id}$`));
-  t.same(keys.map((k) => k.slice(prefix.length + 1)).sort(), ['checkpoint-app.tar', 'custody.jsonl', 'logs-app.txt', 'manifest.json', 'manifest.jws', 'pod.json', 'signals.json']);
+  t.same(keys.map((k) => k.slice(prefix.length + 1)).sort(), [
+    'checkpoint-app.tar',
+    'custody.jsonl',
+    'logs-app.txt',
+    'manifest.json',
+    'manifest.jws',
+    'pod.json',
+    'signals.json',
+  ]);
   const manifestText = await text(await store.get(`${prefix}/manifest.json`));
   const manifest = JSON.parse(manifestText);
   t.equal(manifest.captureId, id);
@@ -84,7 +92,10 @@ t.test('seals a bundle whose manifest lists every artifact, signed, with the cus
   const custody = verifyCustodyJsonl(await text(await store.get(`${prefix}/custody.jsonl`)));
   t.same(custody.problems, []);
   t.equal(custody.head, manifest.custody.head);
-  const actions = (await text(await store.get(`${prefix}/custody.jsonl`))).trim().split('\n').map((l) => JSON.parse(l).action);
+  const actions = (await text(await store.get(`${prefix}/custody.jsonl`)))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).action);
   t.same(actions.slice(0, 5), ['signal.received', 'policy.matched', 'capture.queued', 'checkpoint.requested', 'checkpoint.written']);
   t.equal(actions[actions.length - 1], 'bundle.sealed');
   const pod = await text(await store.get(`${prefix}/pod.json`));
@@ -118,7 +129,9 @@ t.test('a transient API failure retries; a permanent one fails with a stable rea
 
 t.test('the runtime message of a failed checkpoint is kept in the status', async (t) => {
   const { deps, id, kubelet } = await setup(t);
-  kubelet.failNext.push(new AmberError('CHECKPOINT_FAILED', { status: 500, message: 'checkpointing of shop/web-1/app failed (CRIU binary not found or too old)' }));
+  kubelet.failNext.push(
+    new AmberError('CHECKPOINT_FAILED', { status: 500, message: 'checkpointing of shop/web-1/app failed (CRIU binary not found or too old)' }),
+  );
   const done = await runCapture(deps, id);
   t.equal(done.status.phase, 'Failed');
   t.equal(done.status.reason, 'CheckpointFailed');
@@ -182,7 +195,10 @@ t.test('a retry after the custody log was stored seals a manifest that names tha
   const manifestText = await text(await store.get(`${prefix}/manifest.json`));
   const manifest = JSON.parse(manifestText);
   t.equal(verifyCustodyJsonl(await text(await store.get(`${prefix}/custody.jsonl`))).head, manifest.custody.head);
-  t.notOk(manifest.artifacts.some((a: { name: string }) => a.name === 'logs-app.txt'), 'the artifact list closed when the chain said sealed');
+  t.notOk(
+    manifest.artifacts.some((a: { name: string }) => a.name === 'logs-app.txt'),
+    'the artifact list closed when the chain said sealed',
+  );
   t.ok(await verifyDetached(await text(await store.get(`${prefix}/manifest.jws`)), Buffer.from(manifestText), { keys: [key.publicJwk] }));
 });
 

@@ -32,7 +32,12 @@ export function helm(args: readonly string[]): HelmResult {
 export interface K8sObject {
   readonly apiVersion: string;
   readonly kind: string;
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly annotations?: Record<string, string>; readonly labels?: Record<string, string> };
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly annotations?: Record<string, string>;
+    readonly labels?: Record<string, string>;
+  };
   readonly [key: string]: unknown;
 }
 
@@ -43,7 +48,11 @@ function chartDigest(): string {
     for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
-      else hash.update(`${path.slice(CHART.length)}\0`).update(readFileSync(path)).update('\0');
+      else
+        hash
+          .update(`${path.slice(CHART.length)}\0`)
+          .update(readFileSync(path))
+          .update('\0');
     }
   };
   walk(CHART);
@@ -63,7 +72,9 @@ for (const name of readdirSync(CACHE)) if (!name.startsWith(DIGEST)) rmSync(join
  * in node_modules/.cache, so each distinct render runs helm once per chart change.
  */
 export function template(values: Record<string, unknown> = {}, extraArgs: readonly string[] = []): HelmResult {
-  const key = createHash('sha256').update(JSON.stringify([values, extraArgs])).digest('hex');
+  const key = createHash('sha256')
+    .update(JSON.stringify([values, extraArgs]))
+    .digest('hex');
   const cached = join(CACHE, `${DIGEST}-${key}.json`);
   try {
     return JSON.parse(readFileSync(cached, 'utf8')) as HelmResult;
@@ -107,11 +118,20 @@ export const VARIANTS: Record<string, Record<string, unknown>> = {
   'existing secrets': {
     signingKey: { existingSecret: 'evidence-signer', existingSecretKey: 'key.pem' },
     auth: { existingSecret: 'intake-tokens', existingSecretKey: 'tokens.txt' },
-    s3: { credentials: { existingSecret: 'rgw-user', accessKeyIdKey: 'access', secretAccessKeyKey: 'secret' }, endpoint: 'https://rgw.example.com', forcePathStyle: true },
+    s3: {
+      credentials: { existingSecret: 'rgw-user', accessKeyIdKey: 'access', secretAccessKeyKey: 'secret' },
+      endpoint: 'https://rgw.example.com',
+      forcePathStyle: true,
+    },
     tls: { mode: 'existingSecret', existingSecret: 'amber-serving', existingCABundle: 'Zm9v' },
   },
   'static S3 credentials from values': {
-    s3: { credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'c2VjcmV0' }, sse: 'aws:kms', kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/abcd', region: 'eu-west-1' },
+    s3: {
+      credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'c2VjcmV0' },
+      sse: 'aws:kms',
+      kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/abcd',
+      region: 'eu-west-1',
+    },
     // A throwaway Ed25519 key made for this test.
     signingKey: { key: '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIDbyiSbowAuLnVWHI7rjUgi6OIWqdIjPtKCQPUVyEgUE\n-----END PRIVATE KEY-----\n' },
     auth: { tokens: ['falcosidekick-0123456789abcdef', 'alertmanager-0123456789abcdef'] },
@@ -135,7 +155,10 @@ export const VARIANTS: Record<string, Record<string, unknown>> = {
     config: { capture: { concurrency: 2 } },
     tls: { clientCA: { secretName: 'falco-client-ca' } },
   },
-  'webhook off, extra policy': { webhook: { enabled: false }, policies: { extra: { 'site.yaml': 'apiVersion: forensics.amber.dev/v1alpha1\nkind: CapturePolicy\n' } } },
+  'webhook off, extra policy': {
+    webhook: { enabled: false },
+    policies: { extra: { 'site.yaml': 'apiVersion: forensics.amber.dev/v1alpha1\nkind: CapturePolicy\n' } },
+  },
 };
 
 export function find(objects: readonly K8sObject[], kind: string, name?: string): K8sObject[] {

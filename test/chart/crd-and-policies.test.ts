@@ -44,7 +44,14 @@ const crd = parse(committedText) as {
     group: string;
     scope: string;
     names: Record<string, unknown>;
-    versions: { name: string; served: boolean; storage: boolean; subresources: unknown; additionalPrinterColumns: unknown[]; schema: { openAPIV3Schema: Schema } }[];
+    versions: {
+      name: string;
+      served: boolean;
+      storage: boolean;
+      subresources: unknown;
+      additionalPrinterColumns: unknown[];
+      schema: { openAPIV3Schema: Schema };
+    }[];
   };
 };
 const version = crd.spec.versions[0];
@@ -81,7 +88,8 @@ function structuralProblems(s: Schema, path: string, inJunctor = false): string[
   const problems: string[] = [];
   for (const key of Object.keys(s)) {
     if (key.startsWith('$')) problems.push(`${path}: ${key}`);
-    if (['const', 'patternProperties', 'examples', 'if', 'then', 'else', 'prefixItems', 'unevaluatedProperties'].includes(key)) problems.push(`${path}: ${key} is not accepted`);
+    if (['const', 'patternProperties', 'examples', 'if', 'then', 'else', 'prefixItems', 'unevaluatedProperties'].includes(key))
+      problems.push(`${path}: ${key} is not accepted`);
   }
   if (s.additionalProperties === false) problems.push(`${path}: additionalProperties: false`);
   if (s.properties && s.additionalProperties !== undefined) problems.push(`${path}: properties with additionalProperties`);
@@ -131,7 +139,14 @@ function validate(s: Schema, v: unknown, path = ''): string[] {
 
 const spec = {
   target: { namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9q', podUID: '0b6f8b0e-5d4e-4e8a-9f0a-2b1c3d4e5f60', container: 'checkout', node: 'worker-1' },
-  trigger: { source: 'falco', rule: 'Terminal shell in container', priority: 'Notice', time: '2025-03-14T09:26:41.512873014Z', policy: 'interactive-shell', signalDigest: 'a'.repeat(64) },
+  trigger: {
+    source: 'falco',
+    rule: 'Terminal shell in container',
+    priority: 'Notice',
+    time: '2025-03-14T09:26:41.512873014Z',
+    policy: 'interactive-shell',
+    signalDigest: 'a'.repeat(64),
+  },
   containers: 'target',
   timeoutSeconds: 120,
   include: ['podSpec', 'logs'],
@@ -142,10 +157,20 @@ const status = {
   phaseTimes: { Pending: '2025-03-14T09:26:42Z', Sealed: '2025-03-14T09:26:50Z' },
   attempts: 1,
   bundle: { uri: 's3://evidence/default/2025/03/14/01jp', archives: [{ container: 'checkout', size: 1048576, sha256: 'b'.repeat(64) }], signingKeyId: 'kid' },
-  custody: [{ seq: 0, at: '2025-03-14T09:26:42Z', actor: { component: 'responder' }, action: 'signal.received', details: { any: { nested: [1, 'x'] } }, prev: '', hash: 'c'.repeat(64) }],
+  custody: [
+    {
+      seq: 0,
+      at: '2025-03-14T09:26:42Z',
+      actor: { component: 'responder' },
+      action: 'signal.received',
+      details: { any: { nested: [1, 'x'] } },
+      prev: '',
+      hash: 'c'.repeat(64),
+    },
+  ],
 };
 
-t.test('the CRD accepts and refuses the same Captures as amber\'s TypeBox schemas', async (t) => {
+t.test("the CRD accepts and refuses the same Captures as amber's TypeBox schemas", async (t) => {
   const checkSpec = Compile(CaptureSpec);
   const checkStatus = Compile(CaptureStatus);
   const capture = { apiVersion: 'forensics.amber.dev/v1alpha1', kind: 'Capture', metadata: { name: '01jp' }, spec, status };
@@ -168,16 +193,38 @@ t.test('the CRD accepts and refuses the same Captures as amber\'s TypeBox schema
 
 t.test('the conversion maps each TypeBox construct or refuses it by path', async (t) => {
   const { toStructural } = gen;
-  t.same(toStructural({ anyOf: [{ type: 'string', const: 'a' }, { type: 'string', const: 'b' }] }), { type: 'string', enum: ['a', 'b'] });
-  t.same(toStructural({ anyOf: [{ type: 'integer', const: 1 }, { type: 'integer', const: 2 }] }), { type: 'integer', enum: [1, 2], format: 'int64' });
+  t.same(
+    toStructural({
+      anyOf: [
+        { type: 'string', const: 'a' },
+        { type: 'string', const: 'b' },
+      ],
+    }),
+    { type: 'string', enum: ['a', 'b'] },
+  );
+  t.same(
+    toStructural({
+      anyOf: [
+        { type: 'integer', const: 1 },
+        { type: 'integer', const: 2 },
+      ],
+    }),
+    { type: 'integer', enum: [1, 2], format: 'int64' },
+  );
   t.same(toStructural({ type: 'string', const: 'only' }), { type: 'string', enum: ['only'] });
   t.same(toStructural({ anyOf: [{ type: 'string' }, { type: 'null' }], description: 'maybe' }), { type: 'string', description: 'maybe', nullable: true });
   t.same(toStructural({ anyOf: [{ type: 'integer' }, { type: 'string' }] }), { 'x-kubernetes-int-or-string': true });
   t.same(toStructural({ type: 'number', exclusiveMinimum: 0 }), { type: 'number', minimum: 0, exclusiveMinimum: true });
   t.same(toStructural({ type: 'string', format: 'date-time', $id: 'T', description: 'when' }), { description: 'when', type: 'string', format: 'date-time' });
-  t.same(toStructural({ type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false }), { type: 'object', properties: { a: { type: 'string' } } });
+  t.same(toStructural({ type: 'object', properties: { a: { type: 'string' } }, additionalProperties: false }), {
+    type: 'object',
+    properties: { a: { type: 'string' } },
+  });
   t.same(toStructural({ type: 'object', additionalProperties: true }), { type: 'object', 'x-kubernetes-preserve-unknown-fields': true });
-  t.same(toStructural({ type: 'object', additionalProperties: { type: 'integer' } }), { type: 'object', additionalProperties: { type: 'integer', format: 'int64' } });
+  t.same(toStructural({ type: 'object', additionalProperties: { type: 'integer' } }), {
+    type: 'object',
+    additionalProperties: { type: 'integer', format: 'int64' },
+  });
   t.same(toStructural({}), { 'x-kubernetes-preserve-unknown-fields': true });
   t.same(
     toStructural({
@@ -192,10 +239,15 @@ t.test('the conversion maps each TypeBox construct or refuses it by path', async
       required: ['kind'],
       anyOf: [{ required: ['kind', 'url'] }, { required: ['kind', 'path'] }],
     },
-    'a union of objects: every property, the variants\' required lists as alternatives',
+    "a union of objects: every property, the variants' required lists as alternatives",
   );
   t.same(
-    toStructural({ anyOf: [{ type: 'object', properties: { a: { type: 'string' } } }, { type: 'object', required: ['b'], properties: { b: { type: 'string' } } }] }),
+    toStructural({
+      anyOf: [
+        { type: 'object', properties: { a: { type: 'string' } } },
+        { type: 'object', required: ['b'], properties: { b: { type: 'string' } } },
+      ],
+    }),
     { type: 'object', properties: { a: { type: 'string' }, b: { type: 'string' } } },
     'a variant that requires nothing makes the alternatives moot',
   );
@@ -205,9 +257,25 @@ t.test('the conversion maps each TypeBox construct or refuses it by path', async
     [{ type: 'object', patternProperties: { '^x-': { type: 'string' } } }, /patternProperties '\^x-'/],
     [{ type: 'array', items: [{ type: 'string' }] }, /tuples are not structural/],
     [{ anyOf: [{ type: 'string' }, { type: 'object' }] }, /a union of string \| object is not structural/],
-    [{ anyOf: [{ type: 'string', const: 'a' }, { type: 'integer', const: 1 }] }, /literals of several types/],
+    [
+      {
+        anyOf: [
+          { type: 'string', const: 'a' },
+          { type: 'integer', const: 1 },
+        ],
+      },
+      /literals of several types/,
+    ],
     [{ type: 'string', format: 'semver' }, /format 'semver' is unknown/],
-    [{ anyOf: [{ type: 'object', properties: { a: { type: 'string' } } }, { type: 'object', properties: { a: { type: 'integer' } } }] }, /\.a: variant 1 gives this property another schema/],
+    [
+      {
+        anyOf: [
+          { type: 'object', properties: { a: { type: 'string' } } },
+          { type: 'object', properties: { a: { type: 'integer' } } },
+        ],
+      },
+      /\.a: variant 1 gives this property another schema/,
+    ],
     [{ type: 'object', properties: { a: { type: 'string' } }, additionalProperties: { type: 'string' } }, /properties and a record/],
     [{ minimum: 1 }, /no type/],
   ];
@@ -218,7 +286,10 @@ t.test('the conversion maps each TypeBox construct or refuses it by path', async
 
 const SOURCE = join(ROOT, 'policies');
 const COPY = join(CHART, 'policies');
-const yamlFiles = (dir: string): string[] => readdirSync(dir).filter((n) => /\.ya?ml$/.test(n)).sort();
+const yamlFiles = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((n) => /\.ya?ml$/.test(n))
+    .sort();
 const SYNC = 'run: rm -f helm/amber/policies/*.yaml && cp policies/*.yaml helm/amber/policies/';
 
 t.test('helm/amber/policies/ is an exact copy of policies/', async (t) => {
@@ -236,13 +307,20 @@ t.test('the policies ConfigMap holds every shipped file byte for byte, and amber
   const compiled = parsePolicies(Object.entries(data).map(([file, text]) => ({ file, text })));
   t.ok(compiled.length >= yamlFiles(SOURCE).length, `${compiled.length} policies compile as amber loads them`);
   for (const kind of ['Deployment', 'DaemonSet']) {
-    t.match(podSpec(one(objects, kind)).volumes?.find((v) => v.name === 'policies'), { configMap: { name: 'amber-policies' } }, `${kind} mounts it`);
+    t.match(
+      podSpec(one(objects, kind)).volumes?.find((v) => v.name === 'policies'),
+      { configMap: { name: 'amber-policies' } },
+      `${kind} mounts it`,
+    );
   }
 });
 
 t.test('policies.extra adds or replaces files; builtin=false ships only those', async (t) => {
   const mine = 'apiVersion: forensics.amber.dev/v1alpha1\nkind: CapturePolicy\nmetadata: { name: mine }\n';
-  const replaced = one(render({ policies: { extra: { 'interactive-shell.yaml': mine, 'site.yml': mine } } }), 'ConfigMap', 'amber-policies')['data'] as Record<string, string>;
+  const replaced = one(render({ policies: { extra: { 'interactive-shell.yaml': mine, 'site.yml': mine } } }), 'ConfigMap', 'amber-policies')['data'] as Record<
+    string,
+    string
+  >;
   t.equal(replaced['interactive-shell.yaml'], mine, 'same name: replaced');
   t.equal(replaced['site.yml'], mine);
   t.equal(Object.keys(replaced).length, yamlFiles(SOURCE).length + 1);
@@ -253,5 +331,8 @@ t.test('policies.extra adds or replaces files; builtin=false ships only those', 
 t.test('policies.existingConfigMap: mounted, not rendered', async (t) => {
   const objects = render({ policies: { existingConfigMap: 'soc-policies' } });
   t.equal(find(objects, 'ConfigMap').length, 0);
-  t.match(podSpec(one(objects, 'DaemonSet')).volumes?.find((v) => v.name === 'policies'), { configMap: { name: 'soc-policies' } });
+  t.match(
+    podSpec(one(objects, 'DaemonSet')).volumes?.find((v) => v.name === 'policies'),
+    { configMap: { name: 'soc-policies' } },
+  );
 });

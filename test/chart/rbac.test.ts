@@ -61,7 +61,14 @@ function grantsOf(objects: readonly K8sObject[], serviceAccount: string): Grant[
     for (const rule of (role['rules'] ?? []) as Rule[]) {
       for (const apiGroup of rule.apiGroups ?? []) {
         for (const resource of rule.resources ?? []) {
-          grants.push({ scope, apiGroup, resource, verbs: rule.verbs, role: `${role.kind}/${role.metadata.name}`, ...(rule.resourceNames ? { resourceNames: rule.resourceNames } : {}) });
+          grants.push({
+            scope,
+            apiGroup,
+            resource,
+            verbs: rule.verbs,
+            role: `${role.kind}/${role.metadata.name}`,
+            ...(rule.resourceNames ? { resourceNames: rule.resourceNames } : {}),
+          });
         }
       }
     }
@@ -81,7 +88,10 @@ function allowedBy(list: readonly Permission[], g: Grant): boolean {
 const CASES: Record<string, { values: Record<string, unknown>; accounts: Record<'agent' | 'responder', string> }> = {
   defaults: { values: {}, accounts: { agent: 'amber-agent', responder: 'amber-responder' } },
   'ServiceAccounts managed outside the chart': {
-    values: { agent: { serviceAccount: { create: false, name: 'forensics-agent' } }, responder: { serviceAccount: { create: false, name: 'forensics-intake' } } },
+    values: {
+      agent: { serviceAccount: { create: false, name: 'forensics-agent' } },
+      responder: { serviceAccount: { create: false, name: 'forensics-intake' } },
+    },
     accounts: { agent: 'forensics-agent', responder: 'forensics-intake' },
   },
   'every option on': {
@@ -129,10 +139,18 @@ for (const [name, { values, accounts }] of Object.entries(CASES)) {
     t.test(`${name}: the ${role} has exactly the permissions of the contract`, async (t) => {
       const grants = grantsOf(objects, accounts[role]);
       for (const want of REQUIRED[role]) {
-        t.same(covers(grants, want), [], `${want.scope === 'cluster' ? 'cluster-wide' : 'in its namespace'}: ${want.apiGroup || 'core'}/${want.resource} ${want.verbs.join(',')}`);
+        t.same(
+          covers(grants, want),
+          [],
+          `${want.scope === 'cluster' ? 'cluster-wide' : 'in its namespace'}: ${want.apiGroup || 'core'}/${want.resource} ${want.verbs.join(',')}`,
+        );
       }
       const beyond = grants.filter((g) => !allowedBy(REQUIRED[role], g));
-      t.same(beyond.map((g) => `${g.role}: ${g.scope} ${g.apiGroup || 'core'}/${g.resource} ${g.verbs.join(',')}`), [], 'nothing beyond it');
+      t.same(
+        beyond.map((g) => `${g.role}: ${g.scope} ${g.apiGroup || 'core'}/${g.resource} ${g.verbs.join(',')}`),
+        [],
+        'nothing beyond it',
+      );
     });
   }
 }

@@ -110,7 +110,9 @@ t.test('defaults: responder Deployment, agent DaemonSet, CRD, Secrets generated 
   t.equal((deployment['spec'] as { replicas: number }).replicas, 2);
   t.match(one(objects, 'PodDisruptionBudget', responderName)['spec'], { minAvailable: 1 });
   t.match(one(objects, 'Service', responderName)['spec'], { ports: [{ port: 443, targetPort: 'https' }] });
-  t.match(podSpec(deployment).affinity, { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ podAffinityTerm: { topologyKey: 'kubernetes.io/hostname' } }] } });
+  t.match(podSpec(deployment).affinity, {
+    podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ podAffinityTerm: { topologyKey: 'kubernetes.io/hostname' } }] },
+  });
 
   const responder = container(objects, 'Deployment');
   t.same(responder.args, ['responder', '--listen', '0.0.0.0:8443', '--tls-cert', '/etc/amber/tls/tls.crt', '--tls-key', '/etc/amber/tls/tls.key']);
@@ -137,12 +139,25 @@ t.test('defaults: responder Deployment, agent DaemonSet, CRD, Secrets generated 
     for (const path of ['/etc/amber/policies', '/var/lib/amber', '/tmp']) t.ok(mounts[path], `${c.name}: ${path} mounted`);
   }
   t.equal(env(agent, 'AMBER_SIGNING_KEY'), '/etc/amber/signing/signing-key');
-  t.ok(agent.volumeMounts?.some((m) => m.mountPath === '/etc/amber/signing'), 'the agent signs');
+  t.ok(
+    agent.volumeMounts?.some((m) => m.mountPath === '/etc/amber/signing'),
+    'the agent signs',
+  );
   t.equal(env(responder, 'AMBER_SIGNING_KEY'), undefined, 'the responder never signs: no key');
-  t.notOk(responder.volumeMounts?.some((m) => m.name === 'signing-key'), 'the serving container never mounts the private key');
+  t.notOk(
+    responder.volumeMounts?.some((m) => m.name === 'signing-key'),
+    'the serving container never mounts the private key',
+  );
   const publicKeys = (podSpec(one(objects, 'Deployment')) as unknown as { initContainers?: Container[] }).initContainers?.find((c) => c.name === 'public-keys');
-  t.same(publicKeys?.args, ['jwks', '--signing-key', '/etc/amber/signing/signing-key', '--out', '/var/run/amber/jwks/jwks.json'], 'an init container prints the public keys');
-  t.ok(publicKeys?.volumeMounts?.some((m) => m.name === 'public-keys' && !m.readOnly), 'into a shared emptyDir');
+  t.same(
+    publicKeys?.args,
+    ['jwks', '--signing-key', '/etc/amber/signing/signing-key', '--out', '/var/run/amber/jwks/jwks.json'],
+    'an init container prints the public keys',
+  );
+  t.ok(
+    publicKeys?.volumeMounts?.some((m) => m.name === 'public-keys' && !m.readOnly),
+    'into a shared emptyDir',
+  );
   t.equal(env(responder, 'AMBER_JWKS_FILE'), '/var/run/amber/jwks/jwks.json', 'which the responder publishes');
   t.ok(responder.volumeMounts?.some((m) => m.name === 'public-keys' && m.readOnly === true));
   t.equal(env(responder, 'AMBER_S3_SSE'), undefined, 'nor S3 settings');
@@ -153,9 +168,18 @@ t.test('defaults: responder Deployment, agent DaemonSet, CRD, Secrets generated 
 
   const ds = podSpec(one(objects, 'DaemonSet', agentName));
   t.same(ds.tolerations, [{ operator: 'Exists' }], 'the agent runs on every node, tainted or not');
-  t.match(ds.volumes?.find((v) => v.name === 'checkpoints'), { hostPath: { path: '/var/lib/kubelet/checkpoints', type: 'DirectoryOrCreate' } });
-  t.match(agent.volumeMounts?.find((m) => m.name === 'checkpoints'), { mountPath: '/var/lib/kubelet/checkpoints', readOnly: false });
-  t.match(ds.volumes?.find((v) => v.name === 'data'), { emptyDir: {} });
+  t.match(
+    ds.volumes?.find((v) => v.name === 'checkpoints'),
+    { hostPath: { path: '/var/lib/kubelet/checkpoints', type: 'DirectoryOrCreate' } },
+  );
+  t.match(
+    agent.volumeMounts?.find((m) => m.name === 'checkpoints'),
+    { mountPath: '/var/lib/kubelet/checkpoints', readOnly: false },
+  );
+  t.match(
+    ds.volumes?.find((v) => v.name === 'data'),
+    { emptyDir: {} },
+  );
   t.notOk(ds.priorityClassName, 'no priority class unless asked');
 
   const signing = one(objects, 'Secret', 'amber-signing-key');
@@ -181,11 +205,24 @@ t.test('the generated signing key is one amber loads (Ed25519 PKCS#8)', async (t
 
 t.test('existing Secrets are referenced, not created', async (t) => {
   const objects = variant('existing secrets');
-  t.same(find(objects, 'Secret').map((s) => s.metadata.name), [], 'the chart creates no Secret at all');
+  t.same(
+    find(objects, 'Secret').map((s) => s.metadata.name),
+    [],
+    'the chart creates no Secret at all',
+  );
   const volumes = podSpec(one(objects, 'Deployment')).volumes ?? [];
-  t.match(podSpec(one(objects, 'DaemonSet')).volumes?.find((v) => v.name === 'signing-key'), { secret: { secretName: 'evidence-signer', items: [{ key: 'key.pem', path: 'signing-key' }] } });
-  t.match(volumes.find((v) => v.name === 'auth'), { secret: { secretName: 'intake-tokens', items: [{ key: 'tokens.txt', path: 'tokens' }] } });
-  t.match(volumes.find((v) => v.name === 'tls'), { secret: { secretName: 'amber-serving' } });
+  t.match(
+    podSpec(one(objects, 'DaemonSet')).volumes?.find((v) => v.name === 'signing-key'),
+    { secret: { secretName: 'evidence-signer', items: [{ key: 'key.pem', path: 'signing-key' }] } },
+  );
+  t.match(
+    volumes.find((v) => v.name === 'auth'),
+    { secret: { secretName: 'intake-tokens', items: [{ key: 'tokens.txt', path: 'tokens' }] } },
+  );
+  t.match(
+    volumes.find((v) => v.name === 'tls'),
+    { secret: { secretName: 'amber-serving' } },
+  );
   const agent = container(objects, 'DaemonSet');
   t.same(env(agent, 'AWS_ACCESS_KEY_ID'), { secretKeyRef: { name: 'rgw-user', key: 'access' } }, 'the access key from the existing Secret');
   t.same(env(agent, 'AWS_SECRET_ACCESS_KEY'), { secretKeyRef: { name: 'rgw-user', key: 'secret' } });
@@ -195,7 +232,7 @@ t.test('existing Secrets are referenced, not created', async (t) => {
   t.match(one(objects, 'ValidatingWebhookConfiguration')['webhooks'], [{ clientConfig: { caBundle: 'Zm9v' } }]);
 });
 
-t.test('credentials and keys given in values become the chart\'s Secrets', async (t) => {
+t.test("credentials and keys given in values become the chart's Secrets", async (t) => {
   const objects = variant('static S3 credentials from values');
   const s3 = one(objects, 'Secret', 'amber-s3')['data'] as Record<string, string>;
   t.equal(Buffer.from(s3['AWS_ACCESS_KEY_ID'] ?? '', 'base64').toString(), 'AKIAEXAMPLE');
@@ -209,7 +246,7 @@ t.test('credentials and keys given in values become the chart\'s Secrets', async
   t.equal(env(agent, 'AMBER_S3_REGION'), 'eu-west-1');
 });
 
-t.test('IRSA: the agent\'s ServiceAccount is annotated, and no static credentials', async (t) => {
+t.test("IRSA: the agent's ServiceAccount is annotated, and no static credentials", async (t) => {
   const objects = variant('IRSA');
   t.same(one(objects, 'ServiceAccount', agentName).metadata.annotations, { 'eks.amazonaws.com/role-arn': 'arn:aws:iam::111122223333:role/amber', team: 'soc' });
   t.same(one(objects, 'ServiceAccount', responderName).metadata.annotations, { team: 'soc' }, 'the responder gets the shared annotations only');
@@ -229,7 +266,10 @@ t.test('ServiceMonitor and NetworkPolicy when enabled', async (t) => {
   t.match(one(objects, 'ServiceMonitor', agentName), { spec: { endpoints: [{ port: 'metrics', scheme: 'http' }] } });
   t.match(one(objects, 'Service', agentName), { spec: { clusterIP: 'None', ports: [{ name: 'metrics', port: 9090 }] } });
   t.match(one(objects, 'NetworkPolicy', responderName), {
-    spec: { policyTypes: ['Ingress'], ingress: [{ ports: [{ port: 8443 }], from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'falco' } } }] }] },
+    spec: {
+      policyTypes: ['Ingress'],
+      ingress: [{ ports: [{ port: 8443 }], from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'falco' } } }] }],
+    },
   });
   const agentPolicy = one(objects, 'NetworkPolicy', agentName)['spec'] as { ingress: { ports: { port: number }[]; from?: unknown }[] };
   t.same(agentPolicy.ingress, [{ ports: [{ protocol: 'TCP', port: 9090 }] }], 'the agent: its metrics port only, from anywhere');
@@ -247,13 +287,23 @@ t.test('a custom checkpoint dir is mounted at the same path, with the kubelet CA
   const objects = variant('custom checkpoint dir, kubelet CA and priority class');
   const ds = podSpec(one(objects, 'DaemonSet'));
   const agent = container(objects, 'DaemonSet');
-  t.match(ds.volumes?.find((v) => v.name === 'checkpoints'), { hostPath: { path: '/data/kubelet/checkpoints' } });
-  t.match(agent.volumeMounts?.find((m) => m.name === 'checkpoints'), { mountPath: '/data/kubelet/checkpoints', readOnly: true }, 'read-only when the node copy is kept');
+  t.match(
+    ds.volumes?.find((v) => v.name === 'checkpoints'),
+    { hostPath: { path: '/data/kubelet/checkpoints' } },
+  );
+  t.match(
+    agent.volumeMounts?.find((m) => m.name === 'checkpoints'),
+    { mountPath: '/data/kubelet/checkpoints', readOnly: true },
+    'read-only when the node copy is kept',
+  );
   t.equal(env(agent, 'AMBER_CHECKPOINT_DIR'), '/data/kubelet/checkpoints');
   t.equal(env(agent, 'AMBER_DELETE_NODE_COPY'), 'false');
   t.equal(env(agent, 'AMBER_MIN_FREE_BYTES'), '5368709120');
   t.equal(env(agent, 'AMBER_KUBELET_CA'), '/etc/amber/kubelet-ca/ca.crt');
-  t.match(ds.volumes?.find((v) => v.name === 'kubelet-ca'), { configMap: { name: 'kubelet-serving-ca', items: [{ key: 'ca.pem', path: 'ca.crt' }] } });
+  t.match(
+    ds.volumes?.find((v) => v.name === 'kubelet-ca'),
+    { configMap: { name: 'kubelet-serving-ca', items: [{ key: 'ca.pem', path: 'ca.crt' }] } },
+  );
   t.equal(ds.priorityClassName, 'system-node-critical');
   const responder = container(objects, 'Deployment');
   t.equal(env(responder, 'AMBER_TLS_CLIENT_CA'), '/etc/amber/client-ca/ca.crt');
@@ -351,7 +401,9 @@ t.test('webhook, tls.mode=certManager: the CA is injected from the Certificate t
 });
 
 t.test('webhook options: no evidence hold, more excluded namespaces, Fail, a shorter timeout', async (t) => {
-  const hook = webhookOf(render({ webhook: { evidenceHold: false, excludeNamespaces: ['kube-system', 'falco', 'monitoring'], failurePolicy: 'Fail', timeoutSeconds: 10 } }));
+  const hook = webhookOf(
+    render({ webhook: { evidenceHold: false, excludeNamespaces: ['kube-system', 'falco', 'monitoring'], failurePolicy: 'Fail', timeoutSeconds: 10 } }),
+  );
   t.same(hook.rules, SIGNALS, 'only exec/attach/ephemeral containers');
   t.same(hook.namespaceSelector.matchExpressions[0]?.values, ['kube-system', 'falco', 'monitoring', NAMESPACE]);
   t.equal(hook.failurePolicy, 'Fail');
@@ -418,7 +470,7 @@ t.test('securityContext: the responder runs as uid 65532, never root', async (t)
   t.equal(effective(spec, c, 'runAsUser'), 65532);
 });
 
-t.test('securityContext: the agent runs as root by default, to read the kubelet\'s 0600 archives, and as non-root when told', async (t) => {
+t.test("securityContext: the agent runs as root by default, to read the kubelet's 0600 archives, and as non-root when told", async (t) => {
   const root = podSpec(one(render(), 'DaemonSet'));
   t.equal(effective(root, root.containers[0] as Container, 'runAsUser'), 0);
   t.equal(effective(root, root.containers[0] as Container, 'runAsNonRoot'), false);
@@ -427,24 +479,35 @@ t.test('securityContext: the agent runs as root by default, to read the kubelet\
   t.equal(effective(nonRoot, nonRoot.containers[0] as Container, 'runAsNonRoot'), true);
 });
 
-t.test('securityContext: the agent can read the kubelet\'s root:root 0600 archives with no capability — uid 0 in the node\'s user namespace — and nothing more', async (t) => {
-  for (const values of [{}, { agent: { deleteNodeCopy: false } }, { agent: { podSecurityContext: { runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } } } }]) {
-    const what = JSON.stringify(values);
-    const spec = podSpec(one(render(values), 'DaemonSet'));
-    const agent = spec.containers[0] as Container;
-    t.equal((spec as unknown as { hostUsers?: boolean }).hostUsers, true, `${what}: no user namespace (uid 0 must be the node's uid 0, the archives' owner)`);
-    t.equal(effective(spec, agent, 'runAsUser'), 0, `${what}: uid 0, whatever podSecurityContext says`);
-    t.equal(spec.securityContext?.['runAsGroup'], 0);
-    t.equal(effective(spec, agent, 'runAsNonRoot'), false);
-    // owner permissions suffice: neither CAP_DAC_OVERRIDE nor CAP_DAC_READ_SEARCH
-    t.same(agent.securityContext?.['capabilities'], { drop: ['ALL'] }, `${what}: every capability dropped, none added`);
-    t.match(agent.securityContext, { privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
-    const hostPaths = (spec.volumes ?? []).filter((v) => v['hostPath']);
-    t.same(hostPaths.map((v) => v.name), ['checkpoints'], 'the checkpoint directory is the only hostPath');
-    const mount = agent.volumeMounts?.find((m) => m.name === 'checkpoints');
-    t.equal(mount?.readOnly, JSON.stringify(values).includes('deleteNodeCopy') ? true : false, `${what}: read-only unless the agent deletes the node copy`);
-  }
-});
+t.test(
+  "securityContext: the agent can read the kubelet's root:root 0600 archives with no capability — uid 0 in the node's user namespace — and nothing more",
+  async (t) => {
+    for (const values of [
+      {},
+      { agent: { deleteNodeCopy: false } },
+      { agent: { podSecurityContext: { runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } } } },
+    ]) {
+      const what = JSON.stringify(values);
+      const spec = podSpec(one(render(values), 'DaemonSet'));
+      const agent = spec.containers[0] as Container;
+      t.equal((spec as unknown as { hostUsers?: boolean }).hostUsers, true, `${what}: no user namespace (uid 0 must be the node's uid 0, the archives' owner)`);
+      t.equal(effective(spec, agent, 'runAsUser'), 0, `${what}: uid 0, whatever podSecurityContext says`);
+      t.equal(spec.securityContext?.['runAsGroup'], 0);
+      t.equal(effective(spec, agent, 'runAsNonRoot'), false);
+      // owner permissions suffice: neither CAP_DAC_OVERRIDE nor CAP_DAC_READ_SEARCH
+      t.same(agent.securityContext?.['capabilities'], { drop: ['ALL'] }, `${what}: every capability dropped, none added`);
+      t.match(agent.securityContext, { privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+      const hostPaths = (spec.volumes ?? []).filter((v) => v['hostPath']);
+      t.same(
+        hostPaths.map((v) => v.name),
+        ['checkpoints'],
+        'the checkpoint directory is the only hostPath',
+      );
+      const mount = agent.volumeMounts?.find((m) => m.name === 'checkpoints');
+      t.equal(mount?.readOnly, JSON.stringify(values).includes('deleteNodeCopy') ? true : false, `${what}: read-only unless the agent deletes the node copy`);
+    }
+  },
+);
 
 t.test('securityContext: the only hostPath is the checkpoint directory; Secrets are mounted read-only', async (t) => {
   for (const [role, spec] of workloads(render())) {

@@ -18,8 +18,25 @@ t.test('killed during the upload, amber resumes after a restart and the bundle v
   const pod = sim.addPod({ namespace: 'shop', name: 'web-1', node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] }) as any;
   const dataDir = join(root, 'data');
   const args = [
-    'serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--policies', 'policies', '--store', `file://${join(root, 'evidence')}`,
-    '--kubeconfig', sim.kubeconfigPath, '--kubelet-ca', sim.caFile, '--checkpoint-dir', sim.checkpointDir('node-a'), '--min-free-bytes', '0', '--cluster', 'sim',
+    'serve',
+    '--listen',
+    '127.0.0.1:0',
+    '--data-dir',
+    dataDir,
+    '--policies',
+    'policies',
+    '--store',
+    `file://${join(root, 'evidence')}`,
+    '--kubeconfig',
+    sim.kubeconfigPath,
+    '--kubelet-ca',
+    sim.caFile,
+    '--checkpoint-dir',
+    sim.checkpointDir('node-a'),
+    '--min-free-bytes',
+    '0',
+    '--cluster',
+    'sim',
   ];
   const first = spawnAmber(args);
   const { url } = await first.waitForLog('amber is serving');
@@ -30,7 +47,12 @@ t.test('killed during the upload, amber resumes after a restart and the bundle v
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/json' },
     body: JSON.stringify({
-      time: new Date().toISOString(), rule: 'Terminal shell in container', priority: 'Notice', output: 'shell', source: 'syscall', tags: [],
+      time: new Date().toISOString(),
+      rule: 'Terminal shell in container',
+      priority: 'Notice',
+      output: 'shell',
+      source: 'syscall',
+      tags: [],
       output_fields: { 'container.id': full.slice(0, 12), 'container.name': 'app', 'k8s.ns.name': 'shop', 'k8s.pod.name': 'web-1' },
     }),
   });

@@ -16,7 +16,16 @@ t.test('amber demo seals a bundle against the simulated cluster, verifies it, an
   const bundle = /bundle: (\S+)/.exec(stdout)?.[1] as string;
   t.ok(bundle.startsWith(join(dir, 'evidence')), 'everything lives under --data-dir');
   t.same((await readdir(bundle)).sort(), [
-    'addendum.json', 'addendum.jws', 'checkpoint-checkout.tar', 'custody.jsonl', 'logs-checkout.txt', 'manifest.json', 'manifest.jws', 'pod.json', 'report.json', 'signals.json',
+    'addendum.json',
+    'addendum.jws',
+    'checkpoint-checkout.tar',
+    'custody.jsonl',
+    'logs-checkout.txt',
+    'manifest.json',
+    'manifest.jws',
+    'pod.json',
+    'report.json',
+    'signals.json',
   ]);
   t.same((await readdir(dir)).sort(), ['auth-token', 'evidence', 'journal', 'signing', 'sim']);
   const verify = await runAmber(['verify', bundle, '--jwks', join(dir, 'signing', 'jwks.json')]);
@@ -26,12 +35,22 @@ t.test('amber demo seals a bundle against the simulated cluster, verifies it, an
   // What an analyst sees in a minute: the processes, the connections, the dropped file.
   const inspect = await runAmber(['inspect', bundle]);
   t.equal(inspect.code, 0, inspect.stderr);
-  t.match(inspect.stdout, /^ {4}7 kworkerd uid=1000 threads=2: \/tmp\/\.x\/kworkerd -o stratum\+tcp:\/\/198\.51\.100\.7:3333/m, 'the miner in the process tree');
+  t.match(
+    inspect.stdout,
+    /^ {4}7 kworkerd uid=1000 threads=2: \/tmp\/\.x\/kworkerd -o stratum\+tcp:\/\/198\.51\.100\.7:3333/m,
+    'the miner in the process tree',
+  );
   t.match(inspect.stdout, /fd 3: tcp ipv4 ESTABLISHED [\d.]+:\d+ -> 198\.51\.100\.7:3333/, 'its connection to the pool');
   t.match(inspect.stdout, /fd 0: tcp ipv4 ESTABLISHED [\d.]+:\d+ -> 203\.0\.113\.50:4444/, "the reverse shell's socket");
   t.match(inspect.stdout, /\+ \/tmp\/\.x\/kworkerd +file 0755 49152 B sha256 [0-9a-f]{16}… EXECUTABLE/, 'the dropped executable');
   t.match(inspect.stdout, /\[high\] reverse-shell: bash \(pid 9\)/);
-  const report = JSON.parse(await readFile(join(bundle, 'report.json'), 'utf8')) as { checkpoints: { processes: { pid: number }[]; indicators: { id: string }[] }[] };
-  t.same(report.checkpoints[0]?.processes.map((p) => p.pid), [1, 7, 9], 'report.json holds the same reading');
+  const report = JSON.parse(await readFile(join(bundle, 'report.json'), 'utf8')) as {
+    checkpoints: { processes: { pid: number }[]; indicators: { id: string }[] }[];
+  };
+  t.same(
+    report.checkpoints[0]?.processes.map((p) => p.pid),
+    [1, 7, 9],
+    'report.json holds the same reading',
+  );
   t.ok(report.checkpoints[0]?.indicators.some((i) => i.id === 'executable-added'));
 });

@@ -37,7 +37,10 @@ t.test('a container before and after a restore: a new id and name, the same proc
   const d = JSON.parse(r.out) as Record<string, any>;
   t.match(d.kinship, { verdict: 'same-processes', reason: /shell 8a2d12270ba6 → shell-restored 081998eb0b77.*same 2 processes/ });
   t.match(d.a, { archive: SHELL, container: { engine: 'podman', name: 'shell' }, processes: 2 });
-  t.same((d.container as any[]).map((c) => c.field), ['name', 'id', 'createdAt']);
+  t.same(
+    (d.container as any[]).map((c) => c.field),
+    ['name', 'id', 'createdAt'],
+  );
   t.same(d.processes, { added: [], removed: [], changed: [] }, 'pids, command lines, environments and descriptors survive the restore');
   t.same([d.filesystem.added, d.filesystem.removed, d.filesystem.changed], [[], [], []], 'the dropper and the deleted motd are in both');
   // Podman rebinds the new container's hosts, hostname, shm and .containerenv (and makes them `private`)
@@ -63,7 +66,10 @@ t.test('two different containers of one pod: said so, and compared anyway', asyn
   t.match(r.out, /^ {2}\+ \/etc\/motd {2}\(no longer deleted\)$/m);
   const j = JSON.parse((await diff(CRIO_SHELL, CRIO_REVSHELL, '--json')).out) as Record<string, any>;
   t.equal(j.kinship.verdict, 'different-containers');
-  t.same((j.processes.added as any[]).map((p) => p.pid), [7, 8, 10]);
+  t.same(
+    (j.processes.added as any[]).map((p) => p.pid),
+    [7, 8, 10],
+  );
 });
 
 t.test('exit 2 when it cannot run: an input that is not a checkpoint, a missing one, one argument', async (t) => {
@@ -75,7 +81,7 @@ t.test('exit 2 when it cannot run: an input that is not a checkpoint, a missing 
   t.match((await diff('--help')).out, /Exit 0 no changes, 1 changes, 2 could not run/);
 });
 
-t.test('the built binary exits with the diff\'s answer', async (t) => {
+t.test("the built binary exits with the diff's answer", async (t) => {
   const r = await runAmber(['diff', SHELL, RESTORED]);
   t.equal(r.code, 1, r.stderr);
   t.match(r.stdout, /^result {5}\d+ changes from a to b$/m);

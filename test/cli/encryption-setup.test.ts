@@ -28,7 +28,11 @@ t.test('serve refuses to start on a recipient that is not one: evidence nobody c
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'amber.yaml'), 'encryption:\n  recipients: [age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq]\n');
   const err: string[] = [];
-  const code = await runCli(['serve', '--config', join(dir, 'amber.yaml'), '--data-dir', dir, '--listen', '127.0.0.1:0'], { out: () => undefined, err: (s) => err.push(s), env: {} });
+  const code = await runCli(['serve', '--config', join(dir, 'amber.yaml'), '--data-dir', dir, '--listen', '127.0.0.1:0'], {
+    out: () => undefined,
+    err: (s) => err.push(s),
+    env: {},
+  });
   t.equal(code, 2);
   t.match(err.join(''), /CONFIG_INVALID.*encryption\.recipients\[0\]/);
 });

@@ -9,11 +9,31 @@ const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
 const dir = await mkdtemp(join(tmpdir(), 'amber-inspect-cli-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 const archive = join(dir, 'checkpoint-web-1_shop-app-2026-11-28T12:00:00Z.tar');
-const written = await writeCheckpointArchive(archive, {
-  layout: 'crio', namespace: 'shop', pod: 'web-1', podUid: 'uid-1', container: 'app', containerId: 'ab'.repeat(32), sandboxId: 'cd'.repeat(32),
-  image: 'ghcr.io/acme/app:1.0', imageRef: `ghcr.io/acme/app@sha256:${'ef'.repeat(32)}`, imageId: '12'.repeat(32), podIP: '10.244.1.9', hostPid: 4242,
-  createdAt: T0 - 60_000, startedAt: T0 - 59_000, checkpointedAt: T0, restartCount: 0, argv: ['/bin/sh'], env: ['APP_ENV=production'], logLines: [],
-}, 2 * 1024 * 1024);
+const written = await writeCheckpointArchive(
+  archive,
+  {
+    layout: 'crio',
+    namespace: 'shop',
+    pod: 'web-1',
+    podUid: 'uid-1',
+    container: 'app',
+    containerId: 'ab'.repeat(32),
+    sandboxId: 'cd'.repeat(32),
+    image: 'ghcr.io/acme/app:1.0',
+    imageRef: `ghcr.io/acme/app@sha256:${'ef'.repeat(32)}`,
+    imageId: '12'.repeat(32),
+    podIP: '10.244.1.9',
+    hostPid: 4242,
+    createdAt: T0 - 60_000,
+    startedAt: T0 - 59_000,
+    checkpointedAt: T0,
+    restartCount: 0,
+    argv: ['/bin/sh'],
+    env: ['APP_ENV=production'],
+    logLines: [],
+  },
+  2 * 1024 * 1024,
+);
 
 async function cli(...args: string[]) {
   const out: string[] = [];
@@ -31,13 +51,19 @@ t.test('--json prints one object with the container, processes, filesystem chang
   const bash = (o['processes'] as any[]).find((p) => p.pid === 9);
   t.same(bash.cmdline, written.processes.find((p) => p.pid === 9)?.argv, 'argv read from memory');
   t.match(bash.sockets[0], { fd: 0, protocol: 'tcp', state: 'ESTABLISHED', remote: '203.0.113.50:4444' });
-  t.ok((o['rootfsDiff'].added as any[]).some((f) => f.path === '/tmp/.x/kworkerd' && f.executable), 'the dropped executable');
+  t.ok(
+    (o['rootfsDiff'].added as any[]).some((f) => f.path === '/tmp/.x/kworkerd' && f.executable),
+    'the dropped executable',
+  );
   t.same(o['warnings'], []);
 });
 
 t.test('--pid narrows the processes; --search finds memory with its address and context', async (t) => {
   const one = JSON.parse((await cli(archive, '--json', '--pid', '7')).out) as { processes: { pid: number }[] };
-  t.same(one.processes.map((p) => p.pid), [7]);
+  t.same(
+    one.processes.map((p) => p.pid),
+    [7],
+  );
   const found = await cli(archive, '--search', '/"method":"login"/', '--json');
   t.equal(found.code, 0, found.err);
   const { matches } = JSON.parse(found.out) as { matches: { pid: number; address: string; context: string }[] };

@@ -52,7 +52,11 @@ t.test('a JWKS file with a private key is refused: it would be served to anyone'
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
   await writeFile(join(dir, 'leak.json'), JSON.stringify({ keys: [await exportJWK(privateKey)] }));
-  const refused = async (file: string) => loadPublicJwks(join(dir, file)).then(() => undefined, (e: unknown) => (isAmberError(e) ? { code: e.code, problem: String(e.details['problem']) } : e));
+  const refused = async (file: string) =>
+    loadPublicJwks(join(dir, file)).then(
+      () => undefined,
+      (e: unknown) => (isAmberError(e) ? { code: e.code, problem: String(e.details['problem']) } : e),
+    );
   t.match(await refused('leak.json'), { code: 'CONFIG_INVALID', problem: /private key/ });
   await writeFile(join(dir, 'rsa.json'), JSON.stringify({ keys: [{ kty: 'RSA', n: 'AQAB', e: 'AQAB' }] }));
   t.match(await refused('rsa.json'), { code: 'CONFIG_INVALID', problem: /keys\[0\]/ });

@@ -17,13 +17,29 @@ t.test('responder + agent: the alert becomes a Capture resource, the agent kille
   await loadOrCreateSigningKey(join(root, 'agent', 'signing'));
   const jwksFile = join(root, 'agents-jwks.json');
   const printed: string[] = [];
-  t.equal(await runCli(['jwks', '--data-dir', join(root, 'agent'), '--out', jwksFile], { out: (s) => printed.push(s), err: (s) => printed.push(s), env: {} }), 0, printed.join('\n'));
+  t.equal(
+    await runCli(['jwks', '--data-dir', join(root, 'agent'), '--out', jwksFile], { out: (s) => printed.push(s), err: (s) => printed.push(s), env: {} }),
+    0,
+    printed.join('\n'),
+  );
   const responder = spawnAmber(['responder', ...common, '--data-dir', responderData, '--jwks-file', jwksFile]);
   procs.push(responder);
   const { url } = await responder.waitForLog('amber is serving', 30_000);
   const agentArgs = [
-    'agent', ...common, '--node', 'node-a', '--data-dir', join(root, 'agent'), '--store', `file://${join(root, 'evidence')}`,
-    '--kubelet-ca', sim.caFile, '--checkpoint-dir', sim.checkpointDir('node-a'), '--min-free-bytes', '0',
+    'agent',
+    ...common,
+    '--node',
+    'node-a',
+    '--data-dir',
+    join(root, 'agent'),
+    '--store',
+    `file://${join(root, 'evidence')}`,
+    '--kubelet-ca',
+    sim.caFile,
+    '--checkpoint-dir',
+    sim.checkpointDir('node-a'),
+    '--min-free-bytes',
+    '0',
   ];
   const agent = spawnAmber(agentArgs);
   procs.push(agent);
@@ -33,7 +49,12 @@ t.test('responder + agent: the alert becomes a Capture resource, the agent kille
   const auth = { authorization: `Bearer ${token}` };
   const full = String(pod.status.containerStatuses[0].containerID).replace(/^[a-z-]+:\/\//, '');
   const alert = JSON.stringify({
-    time: new Date().toISOString(), rule: 'Terminal shell in container', priority: 'Notice', output: 'shell', source: 'syscall', tags: [],
+    time: new Date().toISOString(),
+    rule: 'Terminal shell in container',
+    priority: 'Notice',
+    output: 'shell',
+    source: 'syscall',
+    tags: [],
     output_fields: { 'container.id': full.slice(0, 12), 'container.name': 'app', 'k8s.ns.name': 'shop', 'k8s.pod.name': 'web-1' },
   });
   const post = () => fetch(`${url as string}/v1/alerts/falco`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: alert });
@@ -44,7 +65,8 @@ t.test('responder + agent: the alert becomes a Capture resource, the agent kille
   t.match(again.captures[0], { id, duplicate: true }, 'the same alert again is a duplicate of the Capture');
   t.equal(sim.captures('amber-system').length, 1, 'one Capture resource');
 
-  const phaseOf = async () => ((await (await fetch(`${url as string}/v1/captures/${id}`, { headers: auth })).json()) as { status: { phase: string } }).status.phase;
+  const phaseOf = async () =>
+    ((await (await fetch(`${url as string}/v1/captures/${id}`, { headers: auth })).json()) as { status: { phase: string } }).status.phase;
   let phase = '';
   for (let i = 0; i < 3000 && phase !== 'Uploading' && phase !== 'Sealed'; i++) {
     phase = await phaseOf();
@@ -59,7 +81,9 @@ t.test('responder + agent: the alert becomes a Capture resource, the agent kille
   const sealed = await second.waitForLog('capture sealed', 120_000);
   t.equal(sealed['capture'], id);
   t.equal(sim.receipts.filter((r) => r.status === 200).length, 1, 'checkpointed once');
-  const capture = (await (await fetch(`${url as string}/v1/captures/${id}`, { headers: auth })).json()) as { status: { phase: string; bundle: { uri: string } } };
+  const capture = (await (await fetch(`${url as string}/v1/captures/${id}`, { headers: auth })).json()) as {
+    status: { phase: string; bundle: { uri: string } };
+  };
   t.equal(capture.status.phase, 'Sealed');
   const out: string[] = [];
   const code = await runCli(['verify', fileURLToPath(capture.status.bundle.uri), '--jwks', `${url as string}/.well-known/jwks.json`], {
@@ -68,7 +92,7 @@ t.test('responder + agent: the alert becomes a Capture resource, the agent kille
     env: {},
   });
   t.equal(code, 0, out.join('\n'));
-  t.match(out.join('\n'), /ok +signature/, "verified against the keys the responder publishes");
+  t.match(out.join('\n'), /ok +signature/, 'verified against the keys the responder publishes');
   for (const p of [second, responder]) {
     p.child.kill('SIGTERM');
     t.equal(await p.exited(), 0);

@@ -19,7 +19,10 @@ t.test('policy validate passes the shipped set and fails a bad one with exit 1',
   t.match(io.stdout(), /ok {2}interactive-shell/);
   const dir = await mkdtemp(join(tmpdir(), 'amber-pol-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
-  await writeFile(join(dir, 'p.yaml'), 'apiVersion: forensics.amber.dev/v1alpha1\nkind: CapturePolicy\nmetadata: {name: x}\nspec: {description: d, match: {sources: [falco]}, capture: {cooldown: soon}}\n');
+  await writeFile(
+    join(dir, 'p.yaml'),
+    'apiVersion: forensics.amber.dev/v1alpha1\nkind: CapturePolicy\nmetadata: {name: x}\nspec: {description: d, match: {sources: [falco]}, capture: {cooldown: soon}}\n',
+  );
   const bad = capture();
   t.equal(await runCli(['policy', 'validate', '--policies', dir], bad), 1);
   t.match(bad.stderr(), /POLICY_BAD_DURATION.*\/spec\/capture\/cooldown/);
@@ -64,9 +67,20 @@ t.test('policy test exits 1 naming the file that is not a valid alert, and still
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, 'junk.json'), '{"hello": "world"}');
   await writeFile(join(dir, 'broken.json'), '{"rule": ');
-  await writeFile(join(dir, 'badname.json'), JSON.stringify({ rule: 'r', priority: 'Notice', time: '2026-11-28T10:00:00Z', output_fields: { 'container.id': '3f9c2a7b1d04', 'k8s.ns.name': 'shop', 'k8s.pod.name': '../x' } }));
+  await writeFile(
+    join(dir, 'badname.json'),
+    JSON.stringify({
+      rule: 'r',
+      priority: 'Notice',
+      time: '2026-11-28T10:00:00Z',
+      output_fields: { 'container.id': '3f9c2a7b1d04', 'k8s.ns.name': 'shop', 'k8s.pod.name': '../x' },
+    }),
+  );
   const io = capture();
-  const code = await runCli(['policy', 'test', '--json', join(dir, 'junk.json'), join(dir, 'broken.json'), join(dir, 'badname.json'), `${FIX}/falco/terminal-shell.json`], io);
+  const code = await runCli(
+    ['policy', 'test', '--json', join(dir, 'junk.json'), join(dir, 'broken.json'), join(dir, 'badname.json'), `${FIX}/falco/terminal-shell.json`],
+    io,
+  );
   t.equal(code, 1);
   const { results } = JSON.parse(io.stdout());
   t.match(results[0].error, /INTAKE_INVALID_PAYLOAD/);

@@ -4,32 +4,91 @@ import { formatBytes, formatUs, renderInspection } from '../../src/cli/render-in
 
 const inspection: Inspection = {
   container: {
-    engine: 'podman', name: 'web', id: 'f'.repeat(64), image: 'docker.io/library/nginx:1.27', imageRef: 'ab'.repeat(32), ociRuntime: 'crun',
-    createdAt: '2026-12-01T10:00:00Z', ip: '10.88.0.7', mac: '2a:6e:11:00:aa:07',
+    engine: 'podman',
+    name: 'web',
+    id: 'f'.repeat(64),
+    image: 'docker.io/library/nginx:1.27',
+    imageRef: 'ab'.repeat(32),
+    ociRuntime: 'crun',
+    createdAt: '2026-12-01T10:00:00Z',
+    ip: '10.88.0.7',
+    mac: '2a:6e:11:00:aa:07',
     networks: [{ network: 'podman', interface: 'eth0', addresses: ['10.88.0.7/16'], mac: '2a:6e:11:00:aa:07', gateway: '10.88.0.1' }],
     annotations: { 'io.container.manager': 'libpod' },
   },
   processes: [
     {
-      pid: 1, ppid: 0, comm: 'nginx', threads: [1], state: 'alive', uid: 0, cmdline: ['nginx', '-g', 'daemon off;'], env: ['PATH=/usr/bin'], cwd: '/',
-      files: [{ fd: 0, kind: 'file', path: '/dev/null' }, { fd: 2, kind: 'pipe', pipeId: 77 }],
-      sockets: [{
-        fd: 1, kind: 'inet', family: 'ipv4', protocol: 'tcp', state: 'ESTABLISHED', local: '10.88.0.7:80', remote: '10.88.0.1:51234', inode: 9,
-        sendBuffer: 3939840, recvBuffer: 131072, recvQueue: 0, sendQueue: 517, unsentQueue: 0,
-      }],
+      pid: 1,
+      ppid: 0,
+      comm: 'nginx',
+      threads: [1],
+      state: 'alive',
+      uid: 0,
+      cmdline: ['nginx', '-g', 'daemon off;'],
+      env: ['PATH=/usr/bin'],
+      cwd: '/',
+      files: [
+        { fd: 0, kind: 'file', path: '/dev/null' },
+        { fd: 2, kind: 'pipe', pipeId: 77 },
+      ],
+      sockets: [
+        {
+          fd: 1,
+          kind: 'inet',
+          family: 'ipv4',
+          protocol: 'tcp',
+          state: 'ESTABLISHED',
+          local: '10.88.0.7:80',
+          remote: '10.88.0.1:51234',
+          inode: 9,
+          sendBuffer: 3939840,
+          recvBuffer: 131072,
+          recvQueue: 0,
+          sendQueue: 517,
+          unsentQueue: 0,
+        },
+      ],
     },
-    { pid: 7, ppid: 1, comm: 'worker', threads: [7, 8], state: 'stopped', cmdline: [], env: [], files: [], sockets: [{ fd: 3, kind: 'inet', protocol: 'udp', family: 'ipv4', local: '0.0.0.0:53', inode: 10 }] },
+    {
+      pid: 7,
+      ppid: 1,
+      comm: 'worker',
+      threads: [7, 8],
+      state: 'stopped',
+      cmdline: [],
+      env: [],
+      files: [],
+      sockets: [{ fd: 3, kind: 'inet', protocol: 'udp', family: 'ipv4', local: '0.0.0.0:53', inode: 10 }],
+    },
   ],
   rootfsDiff: { added: [], deleted: [] },
   mounts: [{ destination: '/etc/hosts', type: 'bind', source: '/run/x/hosts', options: ['rbind', 'ro'] }],
   checkpointSize: { totalBytes: 173843, memoryPagesBytes: 139264, rootfsDiffBytes: 233 },
   compression: 'zstd',
-  stats: { freezingTimeUs: 4298, frozenTimeUs: 70728, memdumpTimeUs: 714, memwriteTimeUs: 156, pagesScanned: 48, pagesWritten: 34, pagesSkippedParent: 0, pagesLazy: 0 },
+  stats: {
+    freezingTimeUs: 4298,
+    frozenTimeUs: 70728,
+    memdumpTimeUs: 714,
+    memwriteTimeUs: 156,
+    pagesScanned: 48,
+    pagesWritten: 34,
+    pagesSkippedParent: 0,
+    pagesLazy: 0,
+  },
   warnings: [],
 };
 
 t.test('sizes and times are printed as checkpointctl prints them', async (t) => {
-  t.same([0, 233, 1023, 1024, 2560, 173843, 3939840, 5 * 2 ** 30].map(formatBytes), ['0 B', '233 B', '1023 B', '1.0 KiB', '2.5 KiB', '169.8 KiB', '3.8 MiB', '5.0 GiB']);
+  t.same([0, 233, 1023, 1024, 2560, 173843, 3939840, 5 * 2 ** 30].map(formatBytes), [
+    '0 B',
+    '233 B',
+    '1023 B',
+    '1.0 KiB',
+    '2.5 KiB',
+    '169.8 KiB',
+    '3.8 MiB',
+    '5.0 GiB',
+  ]);
   t.same([714, 999, 4298, 70728].map(formatUs), ['714 µs', '999 µs', '4.3 ms', '70.7 ms']);
 });
 

@@ -75,7 +75,10 @@ t.test('SIGTERM finishes in-flight requests, closes the journal and exits 0', as
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${i % 2 ? 'alpha-token' : 'beta-token'}` },
       body: JSON.stringify(alertFor(`pod-${i}`)),
-    }).then((r) => r.status, () => 0),
+    }).then(
+      (r) => r.status,
+      () => 0,
+    ),
   );
   await new Promise((r) => setTimeout(r, 5));
   p.child.kill('SIGTERM');
@@ -85,7 +88,10 @@ t.test('SIGTERM finishes in-flight requests, closes the journal and exits 0', as
   const answered = statuses.filter((s) => s === 202).length;
   const journal = (await readFile(join(dir, 'journal', 'captures.jsonl'), 'utf8')).trim().split('\n').filter(Boolean);
   t.ok(journal.length >= answered, `${journal.length} journal lines ≥ ${answered} answered 202`);
-  t.ok(statuses.every((s) => s === 202 || s === 503 || s === 0), `statuses: ${[...new Set(statuses)].join(',')}`);
+  t.ok(
+    statuses.every((s) => s === 202 || s === 503 || s === 0),
+    `statuses: ${[...new Set(statuses)].join(',')}`,
+  );
   await t.rejects(stat(join(dir, 'journal', 'LOCK')), 'the lock is released');
 });
 

@@ -7,11 +7,33 @@ t.test('serve, responder and agent start and stop without a warning on stderr (n
   const { root, sim, procs } = await simForProcesses(t, 'warnings');
   const kube = ['--kubeconfig', sim.kubeconfigPath, '--namespace', 'amber-system', '--cluster', 'sim', '--listen', '127.0.0.1:0'];
   const roles: Record<string, string[]> = {
-    serve: ['serve', '--listen', '127.0.0.1:0', '--data-dir', join(root, 'serve'), '--store', `file://${join(root, 'serve-evidence')}`, '--kubeconfig', sim.kubeconfigPath],
+    serve: [
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--data-dir',
+      join(root, 'serve'),
+      '--store',
+      `file://${join(root, 'serve-evidence')}`,
+      '--kubeconfig',
+      sim.kubeconfigPath,
+    ],
     responder: ['responder', ...kube, '--data-dir', join(root, 'responder')],
     agent: [
-      'agent', ...kube, '--node', 'node-a', '--data-dir', join(root, 'agent'), '--store', `file://${join(root, 'evidence')}`,
-      '--kubelet-ca', sim.caFile, '--checkpoint-dir', sim.checkpointDir('node-a'), '--min-free-bytes', '0',
+      'agent',
+      ...kube,
+      '--node',
+      'node-a',
+      '--data-dir',
+      join(root, 'agent'),
+      '--store',
+      `file://${join(root, 'evidence')}`,
+      '--kubelet-ca',
+      sim.caFile,
+      '--checkpoint-dir',
+      sim.checkpointDir('node-a'),
+      '--min-free-bytes',
+      '0',
     ],
   };
   const started = Object.entries(roles).map(([role, args]) => {

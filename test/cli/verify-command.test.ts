@@ -67,7 +67,10 @@ t.test('an invalid bundle: exit 1, FAIL lines name exactly what is wrong', async
   await writeFile(b.path('planted.sh'), '#!/bin/sh\n');
   const io = capture();
   t.equal(await runCli(['verify', b.dir, '--jwks', b.jwksFile], io), 1);
-  const fails = io.stdout().split('\n').filter((l) => l.startsWith('FAIL'));
+  const fails = io
+    .stdout()
+    .split('\n')
+    .filter((l) => l.startsWith('FAIL'));
   t.match(fails, [
     /^FAIL artifact checkpoint-checkout\.tar: sha256 differs: manifest [0-9a-f]{64}, file [0-9a-f]{64}$/,
     /^FAIL artifact custody\.jsonl: size is \d+ bytes, manifest says \d+$/,
@@ -105,9 +108,19 @@ t.test('--json prints the report with the target and the JWKS used', async (t) =
   t.equal(report.target, b.dir);
   t.equal(report.jwks, b.jwksFile);
   t.same(report.manifest, b.manifest);
-  t.same(report.checks.filter((c: { ok: boolean }) => !c.ok), [{ check: 'unlisted file', ok: false, artifact: 'extra.txt', detail: 'in the bundle but listed neither in the manifest nor in a signed addendum' }]);
-  t.match(report.checks.find((c: { check: string }) => c.check === 'signature'), { ok: true, detail: `kid ${b.key.kid}, EdDSA` });
-  for (const c of report.checks) t.same(Object.keys(c).filter((k) => !['check', 'ok', 'detail', 'artifact', 'line'].includes(k)), []);
+  t.same(
+    report.checks.filter((c: { ok: boolean }) => !c.ok),
+    [{ check: 'unlisted file', ok: false, artifact: 'extra.txt', detail: 'in the bundle but listed neither in the manifest nor in a signed addendum' }],
+  );
+  t.match(
+    report.checks.find((c: { check: string }) => c.check === 'signature'),
+    { ok: true, detail: `kid ${b.key.kid}, EdDSA` },
+  );
+  for (const c of report.checks)
+    t.same(
+      Object.keys(c).filter((k) => !['check', 'ok', 'detail', 'artifact', 'line'].includes(k)),
+      [],
+    );
 });
 
 t.test('the JWKS can come from an http URL', async (t) => {

@@ -96,7 +96,8 @@ t.test('types from env and flags', async (t) => {
   t.test('reads booleans from flags and the usual env spellings', async (t) => {
     t.equal((await load({ flags: { 'insecure-no-auth': true } })).auth.insecureNoAuth, true);
     for (const yes of ['1', 'true', 'TRUE', 'yes', 'on']) t.equal((await load({ env: { AMBER_INSECURE_NO_AUTH: yes } })).auth.insecureNoAuth, true, yes);
-    for (const no of ['0', 'false', 'no', 'off', '']) t.equal((await load({ env: { AMBER_INSECURE_NO_AUTH: no } })).auth.insecureNoAuth, false, JSON.stringify(no));
+    for (const no of ['0', 'false', 'no', 'off', ''])
+      t.equal((await load({ env: { AMBER_INSECURE_NO_AUTH: no } })).auth.insecureNoAuth, false, JSON.stringify(no));
     t.equal((await load({ env: { AMBER_INSECURE_NO_AUTH: 'true' }, flags: { 'insecure-no-auth': false } })).auth.insecureNoAuth, false, 'flag over env');
   });
 

@@ -34,7 +34,28 @@ t.test('parseDuration', async (t) => {
   });
 
   t.test('rejects garbage, bare numbers, spaces, fractions, signs and unknown units', async (t) => {
-    for (const bad of ['', '15', 'm', '15 minutes', '15 m', ' 15m', '15m ', '1.5h', '-1h', '+1h', '1H', '1w', '1y', '1hx', 'h1', '1h-30m', '15min', 'Infinitym', 'NaNs', '0x10s']) {
+    for (const bad of [
+      '',
+      '15',
+      'm',
+      '15 minutes',
+      '15 m',
+      ' 15m',
+      '15m ',
+      '1.5h',
+      '-1h',
+      '+1h',
+      '1H',
+      '1w',
+      '1y',
+      '1hx',
+      'h1',
+      '1h-30m',
+      '15min',
+      'Infinitym',
+      'NaNs',
+      '0x10s',
+    ]) {
       t.equal(parseDuration(bad), undefined, JSON.stringify(bad));
     }
   });
@@ -58,7 +79,26 @@ t.test('parseDuration', async (t) => {
 t.test('isValidName', async (t) => {
   const label63 = 'a'.repeat(63);
   const label64 = 'a'.repeat(64);
-  const hostile = ['', '../etc', '..', '.', 'a/b', '/etc', 'a\\b', 'Shop', 'shop\n', ' shop', 'shop ', 'chéckout', 'shop\u0000', '-shop', 'shop-', 'sh_op', 'sh op', 'ｓｈｏｐ'];
+  const hostile = [
+    '',
+    '../etc',
+    '..',
+    '.',
+    'a/b',
+    '/etc',
+    'a\\b',
+    'Shop',
+    'shop\n',
+    ' shop',
+    'shop ',
+    'chéckout',
+    'shop\u0000',
+    '-shop',
+    'shop-',
+    'sh_op',
+    'sh op',
+    'ｓｈｏｐ',
+  ];
 
   t.test('accepts namespace and container names that are DNS-1123 labels up to 63 characters', async (t) => {
     for (const kind of ['namespace', 'container'] as const) {
@@ -70,7 +110,15 @@ t.test('isValidName', async (t) => {
   });
 
   t.test('accepts pod names that are DNS-1123 subdomains up to 253 characters', async (t) => {
-    for (const ok of ['checkout-7d9f8b6c5-x2x9q', 'a', 'web-0', 'a.b.c', 'node-1.eu-west-1', 'a'.repeat(253), `${label63}.${label63}.${label63}.${'b'.repeat(61)}`]) {
+    for (const ok of [
+      'checkout-7d9f8b6c5-x2x9q',
+      'a',
+      'web-0',
+      'a.b.c',
+      'node-1.eu-west-1',
+      'a'.repeat(253),
+      `${label63}.${label63}.${label63}.${'b'.repeat(61)}`,
+    ]) {
       t.ok(isValidName('pod', ok), `pod of length ${ok.length}`);
     }
     t.notOk(isValidName('pod', 'a'.repeat(254)), 'pod of 254 characters');
@@ -178,15 +226,32 @@ t.test('parseRfc3339', async (t) => {
 
   t.test('rejects out-of-range fields and text that is not RFC 3339, even what Date.parse would take', async (t) => {
     for (const bad of [
-      '2024-13-01T00:00:00Z', '2024-00-10T00:00:00Z', '2024-01-32T00:00:00Z', '2024-01-01T25:00:00Z', '2024-01-01T00:60:00Z',
+      '2024-13-01T00:00:00Z',
+      '2024-00-10T00:00:00Z',
+      '2024-01-32T00:00:00Z',
+      '2024-01-01T25:00:00Z',
+      '2024-01-01T00:60:00Z',
       '2024-01-01T00:00:00+25:00',
       // shapes Date.parse accepts but RFC 3339 does not
-      '2025-03-14', '2025-03-14T09:26:41', 'March 14, 2025', 'Fri, 14 Mar 2025 09:26:41 GMT', '2025-03-14T09:26:41+0100',
-      '2025/03/14 09:26:41Z', '1741944401', '2025-3-14T09:26:41Z', '+002025-03-14T09:26:41Z',
+      '2025-03-14',
+      '2025-03-14T09:26:41',
+      'March 14, 2025',
+      'Fri, 14 Mar 2025 09:26:41 GMT',
+      '2025-03-14T09:26:41+0100',
+      '2025/03/14 09:26:41Z',
+      '1741944401',
+      '2025-3-14T09:26:41Z',
+      '+002025-03-14T09:26:41Z',
       // fraction forms
-      '2025-03-14T09:26:41.Z', '2025-03-14T09:26:41.5128730141Z',
+      '2025-03-14T09:26:41.Z',
+      '2025-03-14T09:26:41.5128730141Z',
       // padding and junk
-      ' 2025-03-14T09:26:41Z', '2025-03-14T09:26:41Z ', '2025-03-14T09:26:41Z\n', '2025-03-14T09:26:41ZZ', '', 'now',
+      ' 2025-03-14T09:26:41Z',
+      '2025-03-14T09:26:41Z ',
+      '2025-03-14T09:26:41Z\n',
+      '2025-03-14T09:26:41ZZ',
+      '',
+      'now',
     ]) {
       t.equal(parseRfc3339(bad), undefined, JSON.stringify(bad));
     }
@@ -286,10 +351,16 @@ t.test('describeSchemaErrors', async (t) => {
   });
 
   t.test("skips anyOf/boolean summaries, uses '/' for the root and falls back to the keyword", async (t) => {
-    t.same(describeSchemaErrors([err({ keyword: 'anyOf', instancePath: '/a', message: 'anyOf' }), err({ keyword: 'type', instancePath: '/a/b', message: 'must be integer' })]), {
-      path: '/a/b',
-      problem: 'must be integer',
-    });
+    t.same(
+      describeSchemaErrors([
+        err({ keyword: 'anyOf', instancePath: '/a', message: 'anyOf' }),
+        err({ keyword: 'type', instancePath: '/a/b', message: 'must be integer' }),
+      ]),
+      {
+        path: '/a/b',
+        problem: 'must be integer',
+      },
+    );
     t.same(describeSchemaErrors([err({ keyword: 'type', message: 'must be object' })]), { path: '/', problem: 'must be object' });
     t.same(describeSchemaErrors([err({ keyword: 'maxItems', instancePath: '/alerts' })]), { path: '/alerts', problem: 'maxItems' });
     t.same(describeSchemaErrors([]), { path: '/', problem: 'invalid' });
@@ -314,12 +385,25 @@ t.test('describeSchemaErrors', async (t) => {
 
 t.test('captureKeys and planCapture', async (t) => {
   const signal = (over: Partial<Signal> = {}): Signal => ({
-    source: 'falco', rule: 'Terminal shell in container', priority: 'Notice', time: '2026-11-28T10:00:00Z', tags: [], fields: {},
-    target: { namespace: 'shop', pod: 'web-1', container: 'app', containerID: 'aaaaaaaaaaaa' }, raw: { rule: 'Terminal shell in container', b: 1 }, ...over,
+    source: 'falco',
+    rule: 'Terminal shell in container',
+    priority: 'Notice',
+    time: '2026-11-28T10:00:00Z',
+    tags: [],
+    fields: {},
+    target: { namespace: 'shop', pod: 'web-1', container: 'app', containerID: 'aaaaaaaaaaaa' },
+    raw: { rule: 'Terminal shell in container', b: 1 },
+    ...over,
   });
   const decision = (over: Partial<Decision> = {}): Decision => ({
-    policy: 'shell', signal: signal(), containers: 'target', cooldownMs: 60_000, timeoutSeconds: 120, include: ['podSpec'],
-    evidence: { retentionDays: 30, lock: 'none' }, ...over,
+    policy: 'shell',
+    signal: signal(),
+    containers: 'target',
+    cooldownMs: 60_000,
+    timeoutSeconds: 120,
+    include: ['podSpec'],
+    evidence: { retentionDays: 30, lock: 'none' },
+    ...over,
   });
 
   t.test('key one container per policy, or the whole pod when every container is captured', async (t) => {

@@ -114,10 +114,7 @@ t.test('interoperates with the real age tool', { skip }, async (t) => {
       const got = hashSink();
       const age = spawn('age', ['-d', '-i', theirsFile], { stdio: ['pipe', 'pipe', 'inherit'] });
       const exit = new Promise<number | null>((resolve) => age.on('close', resolve));
-      await Promise.all([
-        pipeline(generated(LARGE, 11), tee(sent), createAgeEncryptStream([theirs.recipient]), age.stdin),
-        pipeline(age.stdout, got),
-      ]);
+      await Promise.all([pipeline(generated(LARGE, 11), tee(sent), createAgeEncryptStream([theirs.recipient]), age.stdin), pipeline(age.stdout, got)]);
       t.equal(await exit, 0);
       t.same(got.result(), sent.result(), `${LARGE} bytes, same SHA-256`);
     });
@@ -127,10 +124,7 @@ t.test('interoperates with the real age tool', { skip }, async (t) => {
       const got = hashSink();
       const age = spawn('age', ['-e', '-r', oursId.recipient], { stdio: ['pipe', 'pipe', 'inherit'] });
       const exit = new Promise<number | null>((resolve) => age.on('close', resolve));
-      await Promise.all([
-        pipeline(generated(LARGE, 12), tee(sent), age.stdin),
-        pipeline(age.stdout, createAgeDecryptStream([oursId]), got),
-      ]);
+      await Promise.all([pipeline(generated(LARGE, 12), tee(sent), age.stdin), pipeline(age.stdout, createAgeDecryptStream([oursId]), got)]);
       t.equal(await exit, 0);
       t.same(got.result(), sent.result(), `${LARGE} bytes, same SHA-256`);
     });
@@ -144,4 +138,3 @@ function tee(sink: Writable): PassThrough {
   p.on('end', () => sink.end());
   return p;
 }
-

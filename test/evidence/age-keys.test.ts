@@ -84,13 +84,28 @@ t.test('derives the age spec example recipient from its identity', async (t) => 
 
 t.test('refuses malformed recipients with the reason', async (t) => {
   const flipped = SPEC_RECIPIENT.slice(0, -1) + (SPEC_RECIPIENT.endsWith('q') ? 'p' : 'q');
-  t.match(thrown(() => parseAgeRecipient(flipped)), { code: 'AGE_BAD_RECIPIENT', details: { reason: 'checksum mismatch' } });
+  t.match(
+    thrown(() => parseAgeRecipient(flipped)),
+    { code: 'AGE_BAD_RECIPIENT', details: { reason: 'checksum mismatch' } },
+  );
   const mixed = `AGE1${SPEC_RECIPIENT.slice(4)}`;
-  t.match(thrown(() => parseAgeRecipient(mixed)), { code: 'AGE_BAD_RECIPIENT', details: { reason: /mixed/ } });
-  t.match(thrown(() => parseAgeRecipient(SPEC_IDENTITY)), { code: 'AGE_BAD_RECIPIENT', details: { reason: /not an X25519 recipient/ } });
+  t.match(
+    thrown(() => parseAgeRecipient(mixed)),
+    { code: 'AGE_BAD_RECIPIENT', details: { reason: /mixed/ } },
+  );
+  t.match(
+    thrown(() => parseAgeRecipient(SPEC_IDENTITY)),
+    { code: 'AGE_BAD_RECIPIENT', details: { reason: /not an X25519 recipient/ } },
+  );
   const pq = bech32Encode('age1pq', Buffer.alloc(32, 7));
-  t.match(thrown(() => parseAgeRecipient(pq)), { code: 'AGE_BAD_RECIPIENT', details: { reason: /age1pq/ } });
-  t.match(thrown(() => parseAgeRecipient(bech32Encode('age', Buffer.alloc(31)))), { code: 'AGE_BAD_RECIPIENT', details: { reason: '31 bytes, not 32' } });
+  t.match(
+    thrown(() => parseAgeRecipient(pq)),
+    { code: 'AGE_BAD_RECIPIENT', details: { reason: /age1pq/ } },
+  );
+  t.match(
+    thrown(() => parseAgeRecipient(bech32Encode('age', Buffer.alloc(31)))),
+    { code: 'AGE_BAD_RECIPIENT', details: { reason: '31 bytes, not 32' } },
+  );
 });
 
 t.test('refuses malformed identities without repeating the key text', async (t) => {
@@ -98,9 +113,15 @@ t.test('refuses malformed identities without repeating the key text', async (t) 
   const e = thrown(() => parseAgeIdentity(typo));
   t.match(e, { code: 'AGE_BAD_IDENTITY', details: { reason: 'checksum mismatch' } });
   t.notMatch(e.message, SPEC_IDENTITY.slice(16, 40), 'the message does not carry the key');
-  t.match(thrown(() => parseAgeIdentity(SPEC_RECIPIENT)), { code: 'AGE_BAD_IDENTITY', details: { reason: /not an X25519 identity/ } });
+  t.match(
+    thrown(() => parseAgeIdentity(SPEC_RECIPIENT)),
+    { code: 'AGE_BAD_IDENTITY', details: { reason: /not an X25519 identity/ } },
+  );
   const pq = bech32Encode('AGE-SECRET-KEY-PQ-', Buffer.alloc(32, 1)).toUpperCase();
-  t.match(thrown(() => parseAgeIdentity(pq)), { code: 'AGE_BAD_IDENTITY', details: { reason: /AGE-SECRET-KEY-PQ-/ } });
+  t.match(
+    thrown(() => parseAgeIdentity(pq)),
+    { code: 'AGE_BAD_IDENTITY', details: { reason: /AGE-SECRET-KEY-PQ-/ } },
+  );
 });
 
 t.test('reads an identity file with comments, blank lines, CRLF and several keys', async (t) => {
@@ -109,14 +130,23 @@ t.test('reads an identity file with comments, blank lines, CRLF and several keys
   const text = `${formatAgeIdentityFile(a.secretKey, new Date(Date.UTC(2026, 10, 28, 12, 0, 0)))}\r\n# another one\r\n${b.secretKey}\r\n`;
   t.match(text, /^# created: 2026-11-28T12:00:00Z\n# public key: age1/);
   const ids = parseAgeIdentityFile(text);
-  t.same(ids.map((i) => i.recipient), [a.recipient, b.recipient]);
+  t.same(
+    ids.map((i) => i.recipient),
+    [a.recipient, b.recipient],
+  );
   t.notMatch(JSON.stringify(ids), a.secretKey, 'an identity does not serialise its secret');
 });
 
 t.test('an identity file error names the file and line', async (t) => {
   const text = `# created: now\n${generateAgeIdentity().secretKey}\n${SPEC_RECIPIENT}\n`;
-  t.match(thrown(() => parseAgeIdentityFile(text, 'keys.txt')), { code: 'AGE_BAD_IDENTITY', details: { file: 'keys.txt', line: 3 } });
-  t.match(thrown(() => parseAgeIdentityFile('# only a comment\n\n', 'empty.txt')), { code: 'AGE_BAD_IDENTITY', details: { file: 'empty.txt', reason: /no AGE-SECRET-KEY/ } });
+  t.match(
+    thrown(() => parseAgeIdentityFile(text, 'keys.txt')),
+    { code: 'AGE_BAD_IDENTITY', details: { file: 'keys.txt', line: 3 } },
+  );
+  t.match(
+    thrown(() => parseAgeIdentityFile('# only a comment\n\n', 'empty.txt')),
+    { code: 'AGE_BAD_IDENTITY', details: { file: 'empty.txt', reason: /no AGE-SECRET-KEY/ } },
+  );
 });
 
 t.test('an unreadable identity file is AGE_BAD_IDENTITY naming the path', async (t) => {
@@ -127,15 +157,24 @@ t.test('an unreadable identity file is AGE_BAD_IDENTITY naming the path', async 
   const ok = join(dir, 'key.txt');
   const id = generateAgeIdentity();
   await writeFile(ok, formatAgeIdentityFile(id.secretKey));
-  t.same((await readAgeIdentityFile(ok)).map((i) => i.recipient), [id.recipient]);
+  t.same(
+    (await readAgeIdentityFile(ok)).map((i) => i.recipient),
+    [id.recipient],
+  );
 });
 
 t.test('reads a recipients file as age -R does, canonicalising each recipient', async (t) => {
   const a = generateAgeIdentity().recipient;
   const b = generateAgeIdentity().recipient;
   t.same(parseAgeRecipientsFile(`# team\n${a}\r\n\n  ${b.toUpperCase()}  \n`), [a, b]);
-  t.match(thrown(() => parseAgeRecipientsFile(`${a}\nage1nope\n`, 'r.txt')), { code: 'AGE_BAD_RECIPIENT', details: { file: 'r.txt', line: 2 } });
-  t.match(thrown(() => parseAgeRecipientsFile('# none\n', 'r.txt')), { code: 'AGE_BAD_RECIPIENT', details: { reason: /no recipient/ } });
+  t.match(
+    thrown(() => parseAgeRecipientsFile(`${a}\nage1nope\n`, 'r.txt')),
+    { code: 'AGE_BAD_RECIPIENT', details: { file: 'r.txt', line: 2 } },
+  );
+  t.match(
+    thrown(() => parseAgeRecipientsFile('# none\n', 'r.txt')),
+    { code: 'AGE_BAD_RECIPIENT', details: { reason: /no recipient/ } },
+  );
 });
 
 t.test('generated identities are distinct and encode as age-keygen writes them', async (t) => {

@@ -94,7 +94,10 @@ t.test('memory stays flat: 512 MiB through encrypt and decrypt in one pipeline, 
     plainHash.end();
     t.equal(out.result().size, size, mode);
     t.equal(out.result().sha256, plainHash.result().sha256, mode);
-    t.ok(peak - base < 96 * 1024 * 1024, `${mode}: RSS ${(base / 2 ** 20).toFixed(0)} MiB after 64 MiB, grew by ${((peak - base) / 2 ** 20).toFixed(1)} MiB over the other ${(size - 2 ** 26) / 2 ** 20} MiB`);
+    t.ok(
+      peak - base < 96 * 1024 * 1024,
+      `${mode}: RSS ${(base / 2 ** 20).toFixed(0)} MiB after 64 MiB, grew by ${((peak - base) / 2 ** 20).toFixed(1)} MiB over the other ${(size - 2 ** 26) / 2 ** 20} MiB`,
+    );
   }
 });
 
@@ -243,11 +246,46 @@ t.test('payload shapes that break the STREAM rules are refused, as the age tool 
   const shapes: Array<[string, Array<{ plaintext: Buffer; last: boolean }>, string | undefined]> = [
     ['a full final chunk (valid)', [{ plaintext: a, last: true }], undefined],
     ['an empty only chunk (valid)', [{ plaintext: Buffer.alloc(0), last: true }], undefined],
-    ['an empty final chunk after a full one', [{ plaintext: a, last: false }, { plaintext: Buffer.alloc(0), last: true }], 'AGE_BAD_PAYLOAD'],
-    ['a short final chunk not marked last', [{ plaintext: a, last: false }, { plaintext: b, last: false }], 'AGE_AUTH_FAILED'],
-    ['a full final chunk not marked last', [{ plaintext: a, last: false }, { plaintext: a, last: false }], 'AGE_TRUNCATED'],
-    ['a chunk marked last before more chunks', [{ plaintext: a, last: true }, { plaintext: b, last: true }], 'AGE_BAD_PAYLOAD'],
-    ['a short chunk before the final one', [{ plaintext: b, last: false }, { plaintext: b, last: true }], 'AGE_AUTH_FAILED'],
+    [
+      'an empty final chunk after a full one',
+      [
+        { plaintext: a, last: false },
+        { plaintext: Buffer.alloc(0), last: true },
+      ],
+      'AGE_BAD_PAYLOAD',
+    ],
+    [
+      'a short final chunk not marked last',
+      [
+        { plaintext: a, last: false },
+        { plaintext: b, last: false },
+      ],
+      'AGE_AUTH_FAILED',
+    ],
+    [
+      'a full final chunk not marked last',
+      [
+        { plaintext: a, last: false },
+        { plaintext: a, last: false },
+      ],
+      'AGE_TRUNCATED',
+    ],
+    [
+      'a chunk marked last before more chunks',
+      [
+        { plaintext: a, last: true },
+        { plaintext: b, last: true },
+      ],
+      'AGE_BAD_PAYLOAD',
+    ],
+    [
+      'a short chunk before the final one',
+      [
+        { plaintext: b, last: false },
+        { plaintext: b, last: true },
+      ],
+      'AGE_AUTH_FAILED',
+    ],
   ];
   for (const [what, chunks, code] of shapes) {
     const file = craft(chunks);
@@ -285,7 +323,11 @@ t.test('stanzas of other types are skipped, but scrypt may not be mixed with oth
     ['an X25519 stanza with three arguments', craft(chunks, [{ type: 'X25519', args: ['x', 'y'], body: randomBytes(32) }]), 'AGE_BAD_HEADER'],
     ['an X25519 stanza with a 33-byte body', craft(chunks, [{ type: 'X25519', args: [ssh.args[1] as string], body: randomBytes(33) }]), 'AGE_BAD_HEADER'],
     ['an X25519 share of 5 bytes', craft(chunks, [{ type: 'X25519', args: ['c2hvcnQ'], body: randomBytes(32) }]), 'AGE_BAD_HEADER'],
-    ['a low-order X25519 share (all-zero shared secret)', craft(chunks, [{ type: 'X25519', args: ['A'.repeat(43)], body: randomBytes(32) }], []), 'AGE_BAD_HEADER'],
+    [
+      'a low-order X25519 share (all-zero shared secret)',
+      craft(chunks, [{ type: 'X25519', args: ['A'.repeat(43)], body: randomBytes(32) }], []),
+      'AGE_BAD_HEADER',
+    ],
   ];
   for (const [what, file, code] of cases) t.match((await decrypt(file)).error, { code }, what);
   if (!skipAge) {

@@ -70,7 +70,13 @@ t.test('a run that fails on a worker ends the stream with the inline error, afte
   const exact = randomBytes(RUN);
   const exactFile = (await through(createAgeEncryptStream([alice.recipient], { workers: 0 }), exact)).output;
   const cases: Array<[string, Buffer, Buffer, object, number]> = [
-    ['a flipped byte in chunk 20', flip(file, payload + 20 * ENCRYPTED_CHUNK_SIZE + 77), plaintext, { code: 'AGE_AUTH_FAILED', details: { chunk: 20, offset: payload + 20 * ENCRYPTED_CHUNK_SIZE } }, 20],
+    [
+      'a flipped byte in chunk 20',
+      flip(file, payload + 20 * ENCRYPTED_CHUNK_SIZE + 77),
+      plaintext,
+      { code: 'AGE_AUTH_FAILED', details: { chunk: 20, offset: payload + 20 * ENCRYPTED_CHUNK_SIZE } },
+      20,
+    ],
     [
       'data after a full final chunk',
       Buffer.concat([exactFile, randomBytes(2 * RUN)]),

@@ -34,7 +34,10 @@ t.test('editing, dropping or reordering a custody line is detected and located',
 
   const dropped = [lines[0], lines[2], lines[3]].join('\n');
   const d = verifyCustodyJsonl(dropped).problems;
-  t.ok(d.some((p) => p.line === 2 && /prev/.test(p.problem)), 'the line after the gap is named');
+  t.ok(
+    d.some((p) => p.line === 2 && /prev/.test(p.problem)),
+    'the line after the gap is named',
+  );
 
   const reordered = [lines[0], lines[2], lines[1], lines[3]].join('\n');
   t.ok(verifyCustodyJsonl(reordered).problems.length >= 2);

@@ -15,14 +15,21 @@ async function bundle(t: T): Promise<TestBundle> {
   return b;
 }
 const verify = (b: TestBundle) => verifyBundle(directorySource(b.dir), { jwks: b.jwks });
-const failures = (r: VerifyReport) => r.checks.filter((c) => !c.ok).map((c) => [c.check, c.artifact].filter(Boolean).join(' ')).sort();
+const failures = (r: VerifyReport) =>
+  r.checks
+    .filter((c) => !c.ok)
+    .map((c) => [c.check, c.artifact].filter(Boolean).join(' '))
+    .sort();
 const detailOf = (r: VerifyReport, check: string) => r.checks.find((c) => !c.ok && c.check === check)?.detail ?? '';
 
 /** Writes report.json + addendum.json + addendum.jws the way produce-report does; `edit` bends the addendum first. */
 async function addReport(b: TestBundle, opts: { edit?: (a: Addendum) => void; key?: SigningKey; report?: string } = {}): Promise<Addendum> {
   const report = opts.report ?? `${JSON.stringify({ schema: 'forensics.amber.dev/report/v1', checkpoints: [] }, null, 2)}\n`;
   await writeFile(b.path('report.json'), report);
-  const sealed = (await readFile(b.path('custody.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as CustodyEntry);
+  const sealed = (await readFile(b.path('custody.jsonl'), 'utf8'))
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as CustodyEntry);
   const chain = new CustodyChain({ component: 'agent', node: 'node-a' }, () => new Date(Date.UTC(2026, 10, 28, 10, 5)), sealed);
   chain.append('report.produced', { indicators: ['reverse-shell'] });
   chain.append('artifact.hashed', { name: 'report.json', size: Buffer.byteLength(report), sha256: sha256Hex(report) });
@@ -47,8 +54,15 @@ t.test('a report sealed by a signed addendum verifies with the bundle', async (t
   await addReport(b);
   const r = await verify(b);
   t.same(failures(r), []);
-  for (const check of ['addendum', 'addendum signature', 'addendum custody']) t.ok(r.checks.some((c) => c.check === check && c.ok), check);
-  t.ok(r.checks.some((c) => c.check === 'artifact' && c.artifact === 'report.json' && c.ok), 'the report is hashed like any artifact');
+  for (const check of ['addendum', 'addendum signature', 'addendum custody'])
+    t.ok(
+      r.checks.some((c) => c.check === check && c.ok),
+      check,
+    );
+  t.ok(
+    r.checks.some((c) => c.check === 'artifact' && c.artifact === 'report.json' && c.ok),
+    'the report is hashed like any artifact',
+  );
 });
 
 t.test('a report.json nobody signed is an unlisted file; an unsigned addendum says so', async (t) => {
@@ -90,7 +104,13 @@ t.test('an addendum for another manifest, by another key, or with a broken custo
 
 t.test('an addendum may not re-list a sealed artifact or a path', async (t) => {
   const b = await bundle(t);
-  await addReport(b, { edit: (a) => void a.artifacts.push({ ...(a.artifacts[0] as Addendum['artifacts'][number]), name: 'checkpoint-checkout.tar' }, { ...(a.artifacts[0] as Addendum['artifacts'][number]), name: '../x' }) });
+  await addReport(b, {
+    edit: (a) =>
+      void a.artifacts.push(
+        { ...(a.artifacts[0] as Addendum['artifacts'][number]), name: 'checkpoint-checkout.tar' },
+        { ...(a.artifacts[0] as Addendum['artifacts'][number]), name: '../x' },
+      ),
+  });
   const r = await verify(b);
   t.match(detailOf(r, 'addendum'), /artifact names it may not use: checkpoint-checkout\.tar, \.\.\/x/);
 });

@@ -27,7 +27,8 @@ function failures(r: VerifyReport): string[] {
     .map((c) => [c.check, c.artifact, c.line === undefined ? undefined : `line ${c.line}`].filter((s) => s !== undefined).join(' '))
     .sort();
 }
-const detailOf = (r: VerifyReport, check: string, artifact?: string) => r.checks.find((c) => !c.ok && c.check === check && (artifact === undefined || c.artifact === artifact))?.detail ?? '';
+const detailOf = (r: VerifyReport, check: string, artifact?: string) =>
+  r.checks.find((c) => !c.ok && c.check === check && (artifact === undefined || c.artifact === artifact))?.detail ?? '';
 
 async function lines(b: TestBundle): Promise<string[]> {
   return (await readFile(b.path('custody.jsonl'), 'utf8')).trimEnd().split('\n');
@@ -42,10 +43,26 @@ t.test('a freshly made bundle verifies, every check named and passing', async (t
   t.equal(r.valid, true);
   t.equal(r.manifest?.captureId, b.manifest.captureId);
   const names = new Set(r.checks.map((c) => c.check));
-  for (const c of ['manifest', 'signature', 'artifact names', 'capture id', 'archives', 'times', 'signing key', 'custody listed', 'artifact', 'custody chain', 'custody head', 'custody entries']) {
+  for (const c of [
+    'manifest',
+    'signature',
+    'artifact names',
+    'capture id',
+    'archives',
+    'times',
+    'signing key',
+    'custody listed',
+    'artifact',
+    'custody chain',
+    'custody head',
+    'custody entries',
+  ]) {
     t.ok(names.has(c), `check ${c}`);
   }
-  t.same(r.checks.filter((c) => c.check === 'artifact').map((c) => c.artifact), b.artifacts);
+  t.same(
+    r.checks.filter((c) => c.check === 'artifact').map((c) => c.artifact),
+    b.artifacts,
+  );
   t.match(r.checks.find((c) => c.check === 'signature')?.detail, new RegExp(`kid ${b.key.kid}, EdDSA`));
   const tar = b.manifest.artifacts[0];
   t.ok(progress.includes(`${tar?.name}:${tar?.size}/${tar?.size}`), 'progress reaches the end of each artifact');
@@ -65,7 +82,8 @@ t.test('flipping one byte in any artifact names exactly that artifact', async (t
     const f = failures(r);
     t.ok(f.includes(`artifact ${name}`), `${name}: ${f.join(', ')}`);
     const rest = f.filter((x) => x !== `artifact ${name}`);
-    if (name === 'custody.jsonl') t.ok(rest.length > 0 && rest.every((x) => x.startsWith('custody chain line')), `the custody line is named: ${rest.join(', ')}`);
+    if (name === 'custody.jsonl')
+      t.ok(rest.length > 0 && rest.every((x) => x.startsWith('custody chain line')), `the custody line is named: ${rest.join(', ')}`);
     else t.same(rest, [], `only ${name} fails`);
     t.match(detailOf(r, 'artifact', name), /^sha256 differs: manifest [0-9a-f]{64}, file [0-9a-f]{64}$/);
   }
@@ -86,10 +104,16 @@ t.test('custody tampering names the line', async (t) => {
   await t.test('dropping a middle line breaks the link after the gap and the count', async (t) => {
     const b = await bundle(t);
     const ls = await lines(b);
-    await writeLines(b, ls.filter((_, i) => i !== 2));
+    await writeLines(
+      b,
+      ls.filter((_, i) => i !== 2),
+    );
     const r = await verify(b);
     t.same(failures(r), ['artifact custody.jsonl', 'custody chain line 3', 'custody chain line 3', 'custody entries']);
-    t.match(r.checks.filter((c) => c.line === 3).map((c) => c.detail), [/seq is 3, expected 2/, /prev does not match/]);
+    t.match(
+      r.checks.filter((c) => c.line === 3).map((c) => c.detail),
+      [/seq is 3, expected 2/, /prev does not match/],
+    );
     t.match(detailOf(r, 'custody entries'), `has ${ls.length - 1} entries, manifest says ${ls.length}`);
   });
   await t.test('dropping the last line leaves a chain whose head is not the signed one', async (t) => {
@@ -212,7 +236,10 @@ t.test('manifest.json that is missing, not JSON or off-schema stops the comparis
   r = await verify(b);
   t.same(failures(r), ['manifest', 'signature']);
   t.match(detailOf(r, 'manifest'), /manifest\.json is missing/);
-  t.ok(r.checks.some((c) => c.check === 'custody chain' && c.ok), 'the chain is still checked on its own');
+  t.ok(
+    r.checks.some((c) => c.check === 'custody chain' && c.ok),
+    'the chain is still checked on its own',
+  );
   await b.reseal(bytes);
   t.equal((await verify(b)).valid, true, 'the original bytes, sealed again, verify');
 });
@@ -228,10 +255,23 @@ t.test('manifest consistency: names, capture id, archives, times, custody listed
     t.match(detailOf(r, named), detail);
   };
   await check((m) => m.artifacts.push({ ...m.artifacts[1]! }), ['artifact names'], /listed more than once: logs-checkout\.txt/);
-  await check((m) => m.artifacts.push({ name: '../../etc/passwd', size: 1, sha256: '0'.repeat(64), mediaType: 'x' }), ['artifact ../../etc/passwd', 'artifact names'], /unsafe.*"\.\.\/\.\.\/etc\/passwd"/, 'artifact names');
-  await check((m) => (m.captureId = 'someothercapture'), ['capture id'], new RegExp(`manifest says someothercapture, the bundle is at ${b.manifest.captureId}`));
+  await check(
+    (m) => m.artifacts.push({ name: '../../etc/passwd', size: 1, sha256: '0'.repeat(64), mediaType: 'x' }),
+    ['artifact ../../etc/passwd', 'artifact names'],
+    /unsafe.*"\.\.\/\.\.\/etc\/passwd"/,
+    'artifact names',
+  );
+  await check(
+    (m) => (m.captureId = 'someothercapture'),
+    ['capture id'],
+    new RegExp(`manifest says someothercapture, the bundle is at ${b.manifest.captureId}`),
+  );
   await check((m) => m.target.containers.push({ name: 'db', containerID: 'x', image: 'y', imageID: 'z' }), ['archives'], /not listed: checkpoint-db\.tar/);
-  await check((m) => (m.times.checkpointRequested = '2026-11-28T09:00:00Z'), ['times'], /times\.checkpointRequested \(2026-11-28T09:00:00Z\) is before times\.queued/);
+  await check(
+    (m) => (m.times.checkpointRequested = '2026-11-28T09:00:00Z'),
+    ['times'],
+    /times\.checkpointRequested \(2026-11-28T09:00:00Z\) is before times\.queued/,
+  );
   {
     // the sender's clock (Falco on another node) running ahead of ours is not a failure
     const m = structuredClone(b.manifest);
@@ -241,7 +281,11 @@ t.test('manifest consistency: names, capture id, archives, times, custody listed
   }
   await check((m) => (m.times.sealed = 'yesterday'), ['times'], /times\.sealed is not an RFC 3339 time/);
   await check((m) => (m.signing.kid = 'somebody-else'), ['signing key'], /manifest says somebody-else EdDSA/);
-  await check((m) => (m.artifacts = m.artifacts.filter((a) => a.name !== 'custody.jsonl')), ['custody listed', 'unlisted file custody.jsonl'], /not among the artifacts/);
+  await check(
+    (m) => (m.artifacts = m.artifacts.filter((a) => a.name !== 'custody.jsonl')),
+    ['custody listed', 'unlisted file custody.jsonl'],
+    /not among the artifacts/,
+  );
   await b.reseal(b.manifest);
   t.equal((await verify(b)).valid, true);
 

@@ -8,7 +8,9 @@
 import { isIP } from 'node:net';
 
 const ENUMS: Record<string, Record<string, number>> = {
-  mtype: { X86_64: 1, AARCH64: 3 }, task_state: { Alive: 1, Dead: 2, Stopped: 3, Zombie: 6 }, lsmtype: { NO_LSM: 0 },
+  mtype: { X86_64: 1, AARCH64: 3 },
+  task_state: { Alive: 1, Dead: 2, Stopped: 3, Zombie: 6 },
+  lsmtype: { NO_LSM: 0 },
   type: { REG: 1, PIPE: 2, INETSK: 4, UNIXSK: 5, TTY: 11, STREAM: 1, DGRAM: 2, RAW: 3, SEQPACKET: 5 },
   family: { UNIX: 1, INET: 2, INET6: 10, NETLINK: 16, PACKET: 17 },
   proto: { IP: 0, ICMP: 1, TCP: 6, UDP: 17, ICMPV6: 58, UDPLITE: 136 },
@@ -18,19 +20,55 @@ const ENUMS: Record<string, Record<string, number>> = {
   mode: { NATIVE: 1, COMPAT: 2 },
   // mnt_entry fstype (fstype enum of mnt.proto)
   fstype: {
-    UNSUPPORTED: 0, PROC: 1, SYSFS: 2, DEVTMPFS: 3, BINFMT_MISC: 4, TMPFS: 5, DEVPTS: 6, SIMFS: 7, PSTORE: 8, SECURITYFS: 9, FUSECTL: 10,
-    DEBUGFS: 11, CGROUP: 12, AUFS: 13, MQUEUE: 14, FUSE: 15, AUTO: 16, OVERLAYFS: 17, AUTOFS: 18, TRACEFS: 19, CGROUP2: 23,
+    UNSUPPORTED: 0,
+    PROC: 1,
+    SYSFS: 2,
+    DEVTMPFS: 3,
+    BINFMT_MISC: 4,
+    TMPFS: 5,
+    DEVPTS: 6,
+    SIMFS: 7,
+    PSTORE: 8,
+    SECURITYFS: 9,
+    FUSECTL: 10,
+    DEBUGFS: 11,
+    CGROUP: 12,
+    AUFS: 13,
+    MQUEUE: 14,
+    FUSE: 15,
+    AUTO: 16,
+    OVERLAYFS: 17,
+    AUTOFS: 18,
+    TRACEFS: 19,
+    CGROUP2: 23,
   },
 };
 const FLAGS: Record<string, Record<string, number>> = {
   prot: { PROT_READ: 1, PROT_WRITE: 2, PROT_EXEC: 4 },
   'mm.flags': { MAP_SHARED: 1, MAP_PRIVATE: 2, MAP_ANON: 0x20, MAP_GROWSDOWN: 0x100 },
   status: {
-    VMA_AREA_REGULAR: 1, VMA_AREA_STACK: 2, VMA_AREA_VSYSCALL: 4, VMA_AREA_VDSO: 8, VMA_AREA_HEAP: 32, VMA_FILE_PRIVATE: 64,
-    VMA_FILE_SHARED: 128, VMA_ANON_SHARED: 256, VMA_ANON_PRIVATE: 512, VMA_AREA_VVAR: 4096,
+    VMA_AREA_REGULAR: 1,
+    VMA_AREA_STACK: 2,
+    VMA_AREA_VSYSCALL: 4,
+    VMA_AREA_VDSO: 8,
+    VMA_AREA_HEAP: 32,
+    VMA_FILE_PRIVATE: 64,
+    VMA_FILE_SHARED: 128,
+    VMA_ANON_SHARED: 256,
+    VMA_ANON_PRIVATE: 512,
+    VMA_AREA_VVAR: 4096,
   },
   'pagemap.flags': { PE_PARENT: 1, PE_LAZY: 2, PE_PRESENT: 4 },
-  'files.flags': { O_WRONLY: 1, O_RDWR: 2, O_APPEND: 0o2000, O_NONBLOCK: 0o4000, O_LARGEFILE: 0o100000, O_DIRECTORY: 0o200000, O_NOFOLLOW: 0o400000, O_CLOEXEC: 0o2000000 },
+  'files.flags': {
+    O_WRONLY: 1,
+    O_RDWR: 2,
+    O_APPEND: 0o2000,
+    O_NONBLOCK: 0o4000,
+    O_LARGEFILE: 0o100000,
+    O_DIRECTORY: 0o200000,
+    O_NOFOLLOW: 0o400000,
+    O_CLOEXEC: 0o2000000,
+  },
 };
 
 export function critNumber(v: unknown, key: string, kind: string): bigint | undefined {
@@ -82,10 +120,12 @@ function addressWords(text: string): number[] | undefined {
 export function agree(ours: unknown, theirs: unknown, kind: string, path = '', key = ''): [string[], number] {
   if (ours !== null && typeof ours === 'object' && !Array.isArray(ours) && !Buffer.isBuffer(ours)) {
     if (typeof theirs !== 'object' || theirs === null) return [[`${path}: crit has ${JSON.stringify(theirs)}, we have an object`], 0];
-    let bad: string[] = [], n = 0;
+    let bad: string[] = [],
+      n = 0;
     for (const [k, v] of Object.entries(ours)) {
       const [b, c] = agree(v, (theirs as Record<string, unknown>)[k], kind, `${path}.${k}`, k);
-      bad = bad.concat(b); n += c;
+      bad = bad.concat(b);
+      n += c;
     }
     return [bad, n];
   }
@@ -94,9 +134,15 @@ export function agree(ours: unknown, theirs: unknown, kind: string, path = '', k
       const want = addressWords(theirs[0]);
       return [JSON.stringify(want) === JSON.stringify(ours) ? [] : [`${path}: crit ${theirs[0]} (${JSON.stringify(want)}), we ${JSON.stringify(ours)}`], 1];
     }
-    if (!Array.isArray(theirs) || theirs.length !== ours.length) return [[`${path}: crit has ${Array.isArray(theirs) ? theirs.length : 'no'} elements, we have ${ours.length}`], 0];
-    let bad: string[] = [], n = 0;
-    ours.forEach((v, i) => { const [b, c] = agree(v, theirs[i], kind, `${path}[${i}]`, key); bad = bad.concat(b); n += c; });
+    if (!Array.isArray(theirs) || theirs.length !== ours.length)
+      return [[`${path}: crit has ${Array.isArray(theirs) ? theirs.length : 'no'} elements, we have ${ours.length}`], 0];
+    let bad: string[] = [],
+      n = 0;
+    ours.forEach((v, i) => {
+      const [b, c] = agree(v, theirs[i], kind, `${path}[${i}]`, key);
+      bad = bad.concat(b);
+      n += c;
+    });
     return [bad, n];
   }
   if (typeof ours === 'number' || typeof ours === 'bigint') {
@@ -105,7 +151,10 @@ export function agree(ours: unknown, theirs: unknown, kind: string, path = '', k
   }
   if (Buffer.isBuffer(ours)) {
     // crit prints bytes fields as base64
-    return [typeof theirs === 'string' && ours.toString('base64') === theirs ? [] : [`${path}: crit ${String(theirs)}, we ${ours.toString('base64')} (base64)`], 1];
+    return [
+      typeof theirs === 'string' && ours.toString('base64') === theirs ? [] : [`${path}: crit ${String(theirs)}, we ${ours.toString('base64')} (base64)`],
+      1,
+    ];
   }
   if (typeof ours === 'boolean' && typeof theirs === 'boolean') return [ours === theirs ? [] : [`${path}: crit ${String(theirs)}, we ${String(ours)}`], 1];
   return [ours === theirs ? [] : [`${path}: crit ${String(theirs)}, we ${String(ours)}`], 1];

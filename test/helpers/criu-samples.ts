@@ -4,7 +4,6 @@ import { fileURLToPath } from 'node:url';
 /** The real CRIU dump copied into test/fixtures/criu-samples (see its README). */
 export const CRIU_SAMPLE_DIR = fileURLToPath(new URL('../fixtures/criu-samples/aarch64-loop2/', import.meta.url));
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type CritEntry = Record<string, any>;
 
 /**

@@ -134,7 +134,18 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   let faults: FaultSettings = { ...options.faults };
   let faultsInjected = 0;
   let closing = false;
-  const counts: FaultCounts = { requests: 0, matched: 0, forwarded: 0, delayed: 0, injected5xx: 0, slowDown: 0, resets: 0, truncated: 0, stalls: 0, upstreamErrors: 0 };
+  const counts: FaultCounts = {
+    requests: 0,
+    matched: 0,
+    forwarded: 0,
+    delayed: 0,
+    injected5xx: 0,
+    slowDown: 0,
+    resets: 0,
+    truncated: 0,
+    stalls: 0,
+    upstreamErrors: 0,
+  };
   const sockets = new Set<Socket>();
   const upstreams = new Set<ClientRequest>();
   const timers = new Set<NodeJS.Timeout>();
@@ -357,9 +368,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   // No request timeout: a multi-GiB upload through the proxy may legitimately take minutes.
   const serverOptions = { requestTimeout: 0 };
-  const server: Server = options.tls
-    ? createHttpsServer({ ...serverOptions, key: options.tls.key, cert: options.tls.cert })
-    : createHttpServer(serverOptions);
+  const server: Server = options.tls ? createHttpsServer({ ...serverOptions, key: options.tls.key, cert: options.tls.cert }) : createHttpServer(serverOptions);
   server.on('request', (req: IncomingMessage, res: ServerResponse) => handle(req, res, false));
   // Without this listener node would send 100 Continue itself, before the upstream agreed.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true));

@@ -47,7 +47,12 @@ export function tarOf(files: Readonly<Record<string, Uint8Array | string>>): Buf
     h.write('0000000\0', 108);
     h.write('0000000\0', 116);
     h.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124);
-    h.write(`${Math.floor(T0 / 1000).toString(8).padStart(11, '0')}\0`, 136);
+    h.write(
+      `${Math.floor(T0 / 1000)
+        .toString(8)
+        .padStart(11, '0')}\0`,
+      136,
+    );
     h.write('        ', 148);
     h.write('0', 156);
     h.write('ustar\0' + '00', 257);
@@ -96,7 +101,10 @@ export async function makeBundle(opts: MakeBundleOptions = {}): Promise<TestBund
   files.push([ARTIFACT_NAMES.signals, 'application/json', Buffer.from(JSON.stringify([signal]))]);
 
   let tick = 0;
-  const chain = new CustodyChain({ component: 'agent', node: 'node-a', pod: 'amber-agent-x', serviceAccount: 'amber:agent' }, () => new Date(T0 + tick++ * 1000));
+  const chain = new CustodyChain(
+    { component: 'agent', node: 'node-a', pod: 'amber-agent-x', serviceAccount: 'amber:agent' },
+    () => new Date(T0 + tick++ * 1000),
+  );
   chain.append('signal.received', { source: 'falco', rule: signal.rule });
   chain.append('policy.matched', { policy: 'interactive-shell' });
   chain.append('capture.queued', { id: captureId });
@@ -120,9 +128,21 @@ export async function makeBundle(opts: MakeBundleOptions = {}): Promise<TestBund
       pod: 'checkout-7d9f8b6c5-x2x9q',
       podUID: 'uid-1',
       node: 'node-a',
-      containers: containers.map((name, i) => ({ name, containerID: `containerd://${String(i).repeat(64)}`, image: `shop/${name}:1.4`, imageID: `docker.io/shop/${name}@sha256:${'a'.repeat(64)}` })),
+      containers: containers.map((name, i) => ({
+        name,
+        containerID: `containerd://${String(i).repeat(64)}`,
+        image: `shop/${name}:1.4`,
+        imageID: `docker.io/shop/${name}@sha256:${'a'.repeat(64)}`,
+      })),
     },
-    trigger: { source: 'falco', rule: signal.rule, priority: 'Notice', time: at(-1), policy: 'interactive-shell', signalDigest: sha256Hex(JSON.stringify(signal)) },
+    trigger: {
+      source: 'falco',
+      rule: signal.rule,
+      priority: 'Notice',
+      time: at(-1),
+      policy: 'interactive-shell',
+      signalDigest: sha256Hex(JSON.stringify(signal)),
+    },
     evidence: { retentionDays: 365, lock: 'compliance' },
     times: { signal: at(0), queued: at(2), checkpointRequested: at(3), checkpointWritten: at(4), sealed: at(tick) },
     artifacts: files.map(([name, mediaType, bytes]) => ({ name, size: bytes.length, sha256: sha256Hex(bytes), mediaType })),

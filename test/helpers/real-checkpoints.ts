@@ -61,7 +61,6 @@ export function imagesOf(members: ReadonlyMap<string, Buffer>): Map<string, Buff
   return out;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = Record<string, any>;
 
 /** A JSON file with integers too large for a double kept exact as BigInt (crit prints u64s as numbers). */
@@ -77,7 +76,10 @@ export function realCrit(a: RealArchive, image: string): { magic: string; entrie
 
 /** The images crit decoded for this archive (`crit/*.img.json` and `stats-dump.json`). */
 export function critImages(a: RealArchive): string[] {
-  return readdirSync(`${REAL_DIR}${a.folder}/crit`).filter((f) => f.endsWith('.img.json') || f === 'stats-dump.json').map((f) => f.replace(/\.json$/, '')).sort();
+  return readdirSync(`${REAL_DIR}${a.folder}/crit`)
+    .filter((f) => f.endsWith('.img.json') || f === 'stats-dump.json')
+    .map((f) => f.replace(/\.json$/, ''))
+    .sort();
 }
 
 export function groundTruth(a: RealArchive): Json {

@@ -39,7 +39,7 @@ export function readStatusBodyAnswers(file: string): RealAnswer[] {
   const marks = [...raw.matchAll(/^HTTP (\d{3})\n/gm)];
   return marks.map((m, i) => {
     const from = (m.index ?? 0) + m[0].length;
-    const to = i + 1 < marks.length ? marks[i + 1]?.index ?? raw.length : raw.length;
+    const to = i + 1 < marks.length ? (marks[i + 1]?.index ?? raw.length) : raw.length;
     return { file, status: Number(m[1]), headers: {}, body: raw.slice(from, to).replace(/\n$/, '') };
   });
 }

@@ -57,12 +57,32 @@ export function spawnAmber(args: readonly string[], env: Record<string, string> 
     stdout,
     stderr,
     waitForLog(msg, timeoutMs = 15_000) {
-      const seen = stdout.map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return {}; } }).find((l) => l['msg'] === msg);
+      const seen = stdout
+        .map((l) => {
+          try {
+            return JSON.parse(l) as Record<string, unknown>;
+          } catch {
+            return {};
+          }
+        })
+        .find((l) => l['msg'] === msg);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no '${msg}' log within ${timeoutMs} ms; stderr: ${stderr.join('')}; stdout: ${stdout.join('\n')}`)), timeoutMs);
-        waiters.push({ msg, resolve: (l) => { clearTimeout(timer); resolve(l); } });
-        void exit.then((code) => { clearTimeout(timer); reject(new Error(`amber exited (${code}) before '${msg}'; stderr: ${stderr.join('')}`)); });
+        const timer = setTimeout(
+          () => reject(new Error(`no '${msg}' log within ${timeoutMs} ms; stderr: ${stderr.join('')}; stdout: ${stdout.join('\n')}`)),
+          timeoutMs,
+        );
+        waiters.push({
+          msg,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
+        void exit.then((code) => {
+          clearTimeout(timer);
+          reject(new Error(`amber exited (${code}) before '${msg}'; stderr: ${stderr.join('')}`));
+        });
       });
     },
     exited: () => exit,

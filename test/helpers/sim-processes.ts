@@ -8,7 +8,10 @@ import type { AmberProcess } from './run-amber.js';
  * A simulated cluster in a temp dir for tests that run amber as real processes: push each spawned
  * process onto `procs`; at teardown they are killed, the sim closed and the dir removed.
  */
-export async function simForProcesses(t: { teardown(fn: () => unknown): void }, name: string): Promise<{ root: string; sim: SimCluster; procs: AmberProcess[] }> {
+export async function simForProcesses(
+  t: { teardown(fn: () => unknown): void },
+  name: string,
+): Promise<{ root: string; sim: SimCluster; procs: AmberProcess[] }> {
   const root = await mkdtemp(join(tmpdir(), `amber-${name}-`));
   const sim = await startSimCluster({ nodes: ['node-a'], root: join(root, 'sim') });
   const procs: AmberProcess[] = [];

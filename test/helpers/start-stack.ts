@@ -46,7 +46,8 @@ export async function startStack(
   const sim = await startSimCluster({ nodes: ['node-a'], root: join(root, 'sim') });
   const logs = new LogSink();
   const log = createLogger('debug', logs);
-  const policies: CompiledPolicy[] = opts.policyYaml !== undefined ? parsePolicies([{ file: 'inline.yaml', text: opts.policyYaml }]) : await loadPolicies('policies');
+  const policies: CompiledPolicy[] =
+    opts.policyYaml !== undefined ? parsePolicies([{ file: 'inline.yaml', text: opts.policyYaml }]) : await loadPolicies('policies');
   const queue = await FileQueue.open({ dir: join(root, 'journal') });
   const { key } = await loadOrCreateSigningKey(join(root, 'signing'));
   const store = opts.store?.store ?? new FileStore(join(root, 'evidence'));
@@ -58,7 +59,15 @@ export async function startStack(
     store,
     signingKey: key,
     log,
-    settings: { ...DEFAULT_CAPTURE_SETTINGS, checkpointDir: sim.checkpointDir('node-a'), cluster: 'sim', minFreeBytes: 0, retryBaseMs: 50, storePrefix: opts.store?.prefix ?? '', ...opts.capture },
+    settings: {
+      ...DEFAULT_CAPTURE_SETTINGS,
+      checkpointDir: sim.checkpointDir('node-a'),
+      cluster: 'sim',
+      minFreeBytes: 0,
+      retryBaseMs: 50,
+      storePrefix: opts.store?.prefix ?? '',
+      ...opts.capture,
+    },
     actor: { component: 'agent', node: 'node-a' },
     version: 'test',
   });

@@ -63,7 +63,13 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     },
     { listen: '127.0.0.1:0' },
   );
-  const call = async (method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}, token: string | null = TOKEN): Promise<Answer> => {
+  const call = async (
+    method: string,
+    path: string,
+    body?: string | Buffer,
+    headers: Record<string, string> = {},
+    token: string | null = TOKEN,
+  ): Promise<Answer> => {
     const res = await fetch(`${server.url}${path}`, {
       method,
       headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...headers },
@@ -86,7 +92,13 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     logs,
     dataDir,
     post: (path, body, init = {}) =>
-      call('POST', path, init.raw ?? JSON.stringify(body), { 'content-type': 'application/json', ...(init.headers ?? {}) }, init.token === undefined ? TOKEN : init.token),
+      call(
+        'POST',
+        path,
+        init.raw ?? JSON.stringify(body),
+        { 'content-type': 'application/json', ...(init.headers ?? {}) },
+        init.token === undefined ? TOKEN : init.token,
+      ),
     get: (path, token) => call('GET', path, undefined, {}, token === undefined ? TOKEN : token),
     async close() {
       if (closed) return;

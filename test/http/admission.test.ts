@@ -41,7 +41,11 @@ function execReview(pod: string, opts: { dryRun?: boolean; subResource?: string;
 
 async function review(stack: Stack, body: unknown): Promise<{ status: number; body: any; ms: number; at: number }> {
   const started = Date.now();
-  const res = await fetch(`${stack.url}/v1/admission`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(`${stack.url}/v1/admission`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   return { status: res.status, body: await res.json(), ms: Date.now() - started, at: Date.now() };
 }
 
@@ -55,7 +59,14 @@ t.test('an exec that a policy matches queues a capture with who and what, and is
   t.same(res.body, { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: req.request.uid, allowed: true } });
   const [capture] = await stack.queue.list();
   t.ok(capture, 'a capture was queued');
-  t.match(capture?.spec.trigger, { source: 'admission', rule: 'pods/exec', policy: 'exec-into-prod', user: 'alice@example.com', groups: ['system:authenticated', 'sre'], command: '/bin/sh' });
+  t.match(capture?.spec.trigger, {
+    source: 'admission',
+    rule: 'pods/exec',
+    policy: 'exec-into-prod',
+    user: 'alice@example.com',
+    groups: ['system:authenticated', 'sre'],
+    command: '/bin/sh',
+  });
   t.match(capture?.spec.target, { namespace: 'shop', pod: 'web-1', container: 'app' });
   const done = await stack.worker.settled(capture?.id ?? '', 30_000);
   t.equal(done.status.phase, 'Sealed');
@@ -100,7 +111,12 @@ t.test('dryRun never captures; kubectl debug and attach are signals; other reque
       operation: 'UPDATE',
       subResource: 'ephemeralcontainers',
       kind: 'Pod',
-      object: { kind: 'Pod', apiVersion: 'v1', metadata: { name: 'web-4', namespace: 'shop' }, spec: { containers: [{ name: 'app' }], ephemeralContainers: [{ name: 'debugger-x1', image: 'busybox', targetContainerName: 'app', command: ['sh'] }] } },
+      object: {
+        kind: 'Pod',
+        apiVersion: 'v1',
+        metadata: { name: 'web-4', namespace: 'shop' },
+        spec: { containers: [{ name: 'app' }], ephemeralContainers: [{ name: 'debugger-x1', image: 'busybox', targetContainerName: 'app', command: ['sh'] }] },
+      },
     }),
   );
   t.equal(debug.body.response.allowed, true);
@@ -114,7 +130,11 @@ t.test('dryRun never captures; kubectl debug and attach are signals; other reque
 t.test('a malformed review gets a well-formed error answer at once, never a denial or a hang', async (t) => {
   const stack = await startStack({ policyYaml: POLICY('{}') });
   t.teardown(() => stack.close());
-  for (const body of ['{"apiVersion":', JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }), JSON.stringify({ kind: 'Something' })]) {
+  for (const body of [
+    '{"apiVersion":',
+    JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }),
+    JSON.stringify({ kind: 'Something' }),
+  ]) {
     const res = await review(stack, body);
     t.ok(res.status === 400 || res.status === 422, `${res.status} for ${body}: not JSON 400, not a review 422`);
     t.type(res.body.error?.code, 'string');
@@ -143,5 +163,8 @@ t.test('holdDeletes denies deleting or evicting the pod until its capture reache
   t.equal(evict.body.response.allowed, false, 'evictions too (an autoscaler draining the node)');
   await stack.worker.settled(capture?.id ?? '', 30_000);
   t.equal((await review(stack, del)).body.response.allowed, true, 'allowed once the evidence is safe');
-  t.equal((await review(stack, execReview('other-pod', { operation: 'DELETE', subResource: '', kind: 'DeleteOptions', object: null }))).body.response.allowed, true);
+  t.equal(
+    (await review(stack, execReview('other-pod', { operation: 'DELETE', subResource: '', kind: 'DeleteOptions', object: null }))).body.response.allowed,
+    true,
+  );
 });

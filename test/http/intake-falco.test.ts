@@ -81,7 +81,10 @@ t.test('Falco intake over a real socket', async (t) => {
     const queued = app.logs.find('capture queued');
     t.ok(queued.length >= 2);
     t.match(queued[0], { policy: 'interactive-shell', rule: 'Terminal shell in container' });
-    t.ok(queued.every((l) => typeof l['reqId'] === 'string'), 'lines carry the request id');
+    t.ok(
+      queued.every((l) => typeof l['reqId'] === 'string'),
+      'lines carry the request id',
+    );
     t.notMatch(app.logs.text(), /test-token-0123456789abcdef/);
   });
 });

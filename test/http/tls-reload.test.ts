@@ -64,7 +64,10 @@ t.test('a renewed certificate written over the files is served without a restart
   copyFileSync(renewed.serverKey, key);
   t.ok(await until(async () => (await presented(server.url)) !== before), 'the renewed certificate is presented');
   const after = await presented(server.url);
-  t.ok(sink.lines.some((l) => l['msg'] === 'TLS certificate reloaded'), 'the reload is logged');
+  t.ok(
+    sink.lines.some((l) => l['msg'] === 'TLS certificate reloaded'),
+    'the reload is logged',
+  );
 
   // a certificate whose key is not (yet) the matching one: keep serving the current pair
   copyFileSync(first.serverCert, cert);

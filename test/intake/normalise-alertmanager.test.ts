@@ -34,7 +34,10 @@ t.test('a Prometheus alert group (firing.json)', async (t) => {
     const result = normaliseAlertmanager(firing());
     t.equal(result.signals.length, 2);
     t.same(result.ignored, [{ index: 2, reason: 'alert is resolved' }]);
-    t.same(result.signals.map((s) => s.target.pod), ['checkout-7d9f8b6c5-x2x9q', 'cart-5f6d8b9c7-h4kzp']);
+    t.same(
+      result.signals.map((s) => s.target.pod),
+      ['checkout-7d9f8b6c5-x2x9q', 'cart-5f6d8b9c7-h4kzp'],
+    );
   });
 
   t.test('reads rule, priority, time, target, summary and fields from the alert', async (t) => {
@@ -145,13 +148,19 @@ t.test('target labels', async (t) => {
   });
 
   t.test('prefers the first label key listed when several are present', async (t) => {
-    const s = onlySignal(hookWith(alertWith({ alertname: 'A', rule: 'R', namespace: 'one', k8s_ns_name: 'two', pod: 'p1', k8s_pod_name: 'p2', container: 'c1', container_name: 'c2' })));
+    const s = onlySignal(
+      hookWith(
+        alertWith({ alertname: 'A', rule: 'R', namespace: 'one', k8s_ns_name: 'two', pod: 'p1', k8s_pod_name: 'p2', container: 'c1', container_name: 'c2' }),
+      ),
+    );
     t.same(s.target, { namespace: 'one', pod: 'p1', container: 'c1' });
     t.equal(s.rule, 'R', 'rule before alertname');
   });
 
   t.test('skips a <NA> label and uses the next key', async (t) => {
-    const s = onlySignal(hookWith(alertWith({ alertname: 'A', namespace: '<NA>', k8s_ns_name: 'shop', pod: 'p', container_full_id: '<NA>', container_id: 'a71d3e9c0b58' })));
+    const s = onlySignal(
+      hookWith(alertWith({ alertname: 'A', namespace: '<NA>', k8s_ns_name: 'shop', pod: 'p', container_full_id: '<NA>', container_id: 'a71d3e9c0b58' })),
+    );
     t.equal(s.target.namespace, 'shop');
     t.equal(s.target.containerID, 'a71d3e9c0b58');
   });
@@ -193,7 +202,13 @@ t.test('target labels', async (t) => {
   });
 
   t.test('reads Prometheus severity spellings as priorities', async (t) => {
-    for (const [severity, want] of [['critical', 'Critical'], ['warning', 'Warning'], ['info', 'Informational'], ['page', 'Critical'], ['low', 'Notice']] as const) {
+    for (const [severity, want] of [
+      ['critical', 'Critical'],
+      ['warning', 'Warning'],
+      ['info', 'Informational'],
+      ['page', 'Critical'],
+      ['low', 'Notice'],
+    ] as const) {
       t.equal(onlySignal(hookWith(alertWith({ alertname: 'A', namespace: 'shop', pod: 'p', severity }))).priority, want, severity);
     }
   });
@@ -230,7 +245,13 @@ t.test('delivery keys without a fingerprint', async (t) => {
 
 t.test('bad input', async (t) => {
   t.test('refuses a pod label with a path in it, naming the label', async (t) => {
-    for (const [label, pod] of [['pod', '../etc'], ['pod', 'a/b'], ['k8s_pod_name', '../../var/run'], ['pod', 'Checkout'], ['pod', 'chéckout']] as const) {
+    for (const [label, pod] of [
+      ['pod', '../etc'],
+      ['pod', 'a/b'],
+      ['k8s_pod_name', '../../var/run'],
+      ['pod', 'Checkout'],
+      ['pod', 'chéckout'],
+    ] as const) {
       const err = thrown(() => normaliseAlertmanager(hookWith(alertWith({ alertname: 'A', namespace: 'shop', [label]: pod }))));
       t.equal(err.code, 'INTAKE_BAD_NAME', pod);
       t.equal(err.details['field'], `alerts/0/labels/${label}`);
@@ -255,7 +276,11 @@ t.test('bad input', async (t) => {
 
   t.test('refuses a startsAt that is not RFC 3339, even on a resolved alert', async (t) => {
     for (const status of ['firing', 'resolved'] as const) {
-      const err = thrown(() => normaliseAlertmanager(hookWith(alertWith({ alertname: 'A', namespace: 'shop', pod: 'p' }), alertWith({ namespace: 'shop', pod: 'p' }, { status, startsAt: '14/03/2025' }))));
+      const err = thrown(() =>
+        normaliseAlertmanager(
+          hookWith(alertWith({ alertname: 'A', namespace: 'shop', pod: 'p' }), alertWith({ namespace: 'shop', pod: 'p' }, { status, startsAt: '14/03/2025' })),
+        ),
+      );
       t.equal(err.code, 'INTAKE_BAD_TIME', status);
       t.equal(err.details['field'], 'alerts/1/startsAt');
       t.equal(err.details['value'], '14/03/2025');

@@ -208,10 +208,21 @@ t.test('ignored events', async (t) => {
 t.test('priorities', async (t) => {
   t.test('normalises every spelling to the capitalised Falco name', async (t) => {
     const cases: [string, string][] = [
-      ['Emergency', 'Emergency'], ['Alert', 'Alert'], ['Critical', 'Critical'], ['Error', 'Error'], ['Warning', 'Warning'],
-      ['Notice', 'Notice'], ['Informational', 'Informational'], ['Debug', 'Debug'],
-      ['critical', 'Critical'], ['CRITICAL', 'Critical'], ['Info', 'Informational'], ['informational', 'Informational'],
-      ['warn', 'Warning'], [' Warning ', 'Warning'], ['debug', 'Debug'],
+      ['Emergency', 'Emergency'],
+      ['Alert', 'Alert'],
+      ['Critical', 'Critical'],
+      ['Error', 'Error'],
+      ['Warning', 'Warning'],
+      ['Notice', 'Notice'],
+      ['Informational', 'Informational'],
+      ['Debug', 'Debug'],
+      ['critical', 'Critical'],
+      ['CRITICAL', 'Critical'],
+      ['Info', 'Informational'],
+      ['informational', 'Informational'],
+      ['warn', 'Warning'],
+      [' Warning ', 'Warning'],
+      ['debug', 'Debug'],
     ];
     for (const [given, want] of cases) {
       const event = shell();

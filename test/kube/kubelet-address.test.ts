@@ -43,31 +43,64 @@ t.test('--kubelet-address: HOST, HOST:PORT, [IPv6]:PORT, bare IPv6; anything els
   }
   t.equal((await loadSettings({ env: { AMBER_KUBELET_ADDRESS: '10.1.2.3:10255' } })).kubelet.address, '10.1.2.3:10255', 'AMBER_KUBELET_ADDRESS');
   for (const bad of ['10.0.0.7:0', '10.0.0.7:65536', 'host:port', '[fd00::7]:', 'a b', '']) {
-    const e = await loadSettings({ flags: { 'kubelet-address': bad } }).then(() => undefined, (err: unknown) => err);
+    const e = await loadSettings({ flags: { 'kubelet-address': bad } }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     t.ok(isAmberError(e, 'CONFIG_INVALID'), `'${bad}' refused`);
     t.match(isAmberError(e) ? e.details : {}, { setting: 'kubelet.address', from: 'flag --kubelet-address' });
   }
 });
 
-t.test('resolveTarget: the given host with the Node\'s port; a given port too; only for the given node', async (t) => {
+t.test("resolveTarget: the given host with the Node's port; a given port too; only for the given node", async (t) => {
   sim.addPod({ namespace: 'shop', name: 'resolve-1', node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] });
   const api = kubeApi(loadKubeConfig(sim.kubeconfigPath));
   const spec = { target: { namespace: 'shop', pod: 'resolve-1', container: 'app' } } as Parameters<typeof resolveTarget>[1];
   const port = sim.kubeletPort('node-a');
-  t.same((await resolveTarget(api, spec)).kubelet, { host: '127.0.0.1', port }, 'none given: the Node\'s InternalIP and kubelet port');
-  t.same((await resolveTarget(api, spec, { host: '10.9.8.7', node: 'node-a' })).kubelet, { host: '10.9.8.7', port }, 'a host: the Node\'s port');
+  t.same((await resolveTarget(api, spec)).kubelet, { host: '127.0.0.1', port }, "none given: the Node's InternalIP and kubelet port");
+  t.same((await resolveTarget(api, spec, { host: '10.9.8.7', node: 'node-a' })).kubelet, { host: '10.9.8.7', port }, "a host: the Node's port");
   t.same((await resolveTarget(api, spec, { host: '10.9.8.7', port: 10250 })).kubelet, { host: '10.9.8.7', port: 10250 });
-  t.same((await resolveTarget(api, spec, { host: '10.9.8.7', port: 10250, node: 'node-b' })).kubelet, { host: '127.0.0.1', port }, 'another node\'s address is not this pod\'s');
+  t.same(
+    (await resolveTarget(api, spec, { host: '10.9.8.7', port: 10250, node: 'node-b' })).kubelet,
+    { host: '127.0.0.1', port },
+    "another node's address is not this pod's",
+  );
 });
 
 /** Starts `amber agent` in this process against the sim, with these flags and env. */
 async function agent(t: { teardown(fn: () => unknown): void }, name: string, flags: string[], env: Record<string, string>): Promise<Serving> {
   const dir = join(root, name);
-  const serving = await startServe([
-    '--kubeconfig', sim.kubeconfigPath, '--namespace', 'amber-system', '--cluster', 'sim', '--listen', '127.0.0.1:0', '--log-level', 'fatal',
-    '--node', 'node-a', '--data-dir', join(dir, 'data'), '--store', `file://${join(dir, 'evidence')}`, '--kubelet-ca', sim.caFile,
-    '--checkpoint-dir', sim.checkpointDir('node-a'), '--min-free-bytes', '0', '--report', 'false', ...flags,
-  ], { out: () => undefined, err: () => undefined, env }, 'agent');
+  const serving = await startServe(
+    [
+      '--kubeconfig',
+      sim.kubeconfigPath,
+      '--namespace',
+      'amber-system',
+      '--cluster',
+      'sim',
+      '--listen',
+      '127.0.0.1:0',
+      '--log-level',
+      'fatal',
+      '--node',
+      'node-a',
+      '--data-dir',
+      join(dir, 'data'),
+      '--store',
+      `file://${join(dir, 'evidence')}`,
+      '--kubelet-ca',
+      sim.caFile,
+      '--checkpoint-dir',
+      sim.checkpointDir('node-a'),
+      '--min-free-bytes',
+      '0',
+      '--report',
+      'false',
+      ...flags,
+    ],
+    { out: () => undefined, err: () => undefined, env },
+    'agent',
+  );
   if (!serving) throw new Error('no agent');
   t.teardown(() => serving.stop());
   return serving;
@@ -80,15 +113,29 @@ async function captureOnNodeA(t: { teardown(fn: () => unknown): void }, pod: str
   const api = kubeApi(kc);
   const responder = new KubeQueue({ kc, namespace: 'amber-system', log: createLogger('fatal', new LogSink()), place: (target) => placeTarget(api, target) });
   t.teardown(() => responder.close());
-  const containerID = String(served.status.containerStatuses[0].containerID).replace(/^[a-z-]+:\/\//, '').slice(0, 12);
-  const { capture } = await responder.enqueue(planCapture({
-    policy: 'interactive-shell',
-    signal: {
-      source: 'falco', rule: 'Terminal shell in container', priority: 'Notice', time: new Date().toISOString(), tags: [], fields: {},
-      target: { namespace: 'shop', pod, container: 'app', containerID }, raw: { rule: 'Terminal shell in container', pod },
-    },
-    containers: 'target', cooldownMs: 60_000, timeoutSeconds: 30, include: [], evidence: { retentionDays: 0, lock: 'none' },
-  }));
+  const containerID = String(served.status.containerStatuses[0].containerID)
+    .replace(/^[a-z-]+:\/\//, '')
+    .slice(0, 12);
+  const { capture } = await responder.enqueue(
+    planCapture({
+      policy: 'interactive-shell',
+      signal: {
+        source: 'falco',
+        rule: 'Terminal shell in container',
+        priority: 'Notice',
+        time: new Date().toISOString(),
+        tags: [],
+        fields: {},
+        target: { namespace: 'shop', pod, container: 'app', containerID },
+        raw: { rule: 'Terminal shell in container', pod },
+      },
+      containers: 'target',
+      cooldownMs: 60_000,
+      timeoutSeconds: 30,
+      include: [],
+      evidence: { retentionDays: 0, lock: 'none' },
+    }),
+  );
   for (let i = 0; i < 3000; i++) {
     const status = sim.captures('amber-system').find((c) => c.metadata.labels?.['forensics.amber.dev/id'] === capture.id)?.status as Obj | undefined;
     if (status?.phase === 'Sealed' || status?.phase === 'Failed' || status?.reason !== undefined) return status ?? {};
@@ -99,22 +146,22 @@ async function captureOnNodeA(t: { teardown(fn: () => unknown): void }, pod: str
 
 const requestsFor = (pod: string) => sim.receipts.filter((r) => r.pod === pod);
 
-t.test('the agent with NODE_IP: checkpoints there, with the Node\'s kubelet port', async (t) => {
+t.test("the agent with NODE_IP: checkpoints there, with the Node's kubelet port", async (t) => {
   await agent(t, 'node-ip', [], { NODE_IP: '127.0.0.1' });
   const sealed = await captureOnNodeA(t, 'web-node-ip');
   t.equal(sealed.phase, 'Sealed', String(sealed.message ?? 'sealed'));
   t.equal(requestsFor('web-node-ip').length, 1);
 });
 
-t.test('NODE_IP wins over the Node\'s addresses: a NODE_IP where no kubelet listens is where the agent goes', async (t) => {
+t.test("NODE_IP wins over the Node's addresses: a NODE_IP where no kubelet listens is where the agent goes", async (t) => {
   await agent(t, 'node-ip-elsewhere', [], { NODE_IP: '127.0.0.2' });
   const failed = await captureOnNodeA(t, 'web-node-ip-elsewhere');
   t.equal(failed.reason, 'KubeletUnreachable');
   t.match(failed.message, `127.0.0.2:${sim.kubeletPort('node-a')}`, 'NODE_IP, with the port from the Node');
-  t.equal(requestsFor('web-node-ip-elsewhere').length, 0, 'the Node\'s own address (127.0.0.1) was not asked');
+  t.equal(requestsFor('web-node-ip-elsewhere').length, 0, "the Node's own address (127.0.0.1) was not asked");
 });
 
-t.test('--kubelet-address HOST:PORT overrides NODE_IP and the Node\'s port', async (t) => {
+t.test("--kubelet-address HOST:PORT overrides NODE_IP and the Node's port", async (t) => {
   sim.advertiseKubeletPort('node-a', 1); // what the Node says is wrong
   await agent(t, 'address-port', ['--kubelet-address', `127.0.0.1:${sim.kubeletPort('node-a')}`], { NODE_IP: '127.0.0.2' });
   const sealed = await captureOnNodeA(t, 'web-address-port');
@@ -122,13 +169,13 @@ t.test('--kubelet-address HOST:PORT overrides NODE_IP and the Node\'s port', asy
   t.equal(requestsFor('web-address-port').length, 1);
 });
 
-t.test('--kubelet-address HOST (as AMBER_KUBELET_ADDRESS): that host, the Node\'s port', async (t) => {
+t.test("--kubelet-address HOST (as AMBER_KUBELET_ADDRESS): that host, the Node's port", async (t) => {
   await agent(t, 'address-host', [], { AMBER_KUBELET_ADDRESS: '127.0.0.1', NODE_IP: '127.0.0.2' });
   const sealed = await captureOnNodeA(t, 'web-address-host');
   t.equal(sealed.phase, 'Sealed', String(sealed.message ?? 'sealed'));
 });
 
-t.test('neither: the Node\'s InternalIP and kubelet port', async (t) => {
+t.test("neither: the Node's InternalIP and kubelet port", async (t) => {
   await agent(t, 'neither', [], {});
   const sealed = await captureOnNodeA(t, 'web-neither');
   t.equal(sealed.phase, 'Sealed', String(sealed.message ?? 'sealed'));

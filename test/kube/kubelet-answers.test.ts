@@ -47,7 +47,7 @@ async function failure(p: { ns: string; pod: string }, container = 'app', client
   throw new Error('the checkpoint succeeded');
 }
 
-t.test('a live TCP connection without tcp-established (fixture 17): TcpEstablishedRequired, CRIU\'s decisive lines, the runc.conf remedy', async (t) => {
+t.test("a live TCP connection without tcp-established (fixture 17): TcpEstablishedRequired, CRIU's decisive lines, the runc.conf remedy", async (t) => {
   sim.faults.tcpEstablishedMissing = true;
   const p = newPod();
   const e = await failure(p);
@@ -66,13 +66,16 @@ t.test('a live TCP connection without tcp-established (fixture 17): TcpEstablish
 t.test('the recorded tcp-established body itself trims to the same decisive lines', async (t) => {
   const real = readCurlAnswer('17-tcp-established-500.txt').body;
   const trimmed = trimRuntimeText(real);
-  const errors = real.split('\n').filter((l) => l.includes('Error (')).map((l) => /msg="\d+:\(\d\d\.\d+\) (Error \(.*)"$/.exec(l)?.[1]);
+  const errors = real
+    .split('\n')
+    .filter((l) => l.includes('Error ('))
+    .map((l) => /msg="\d+:\(\d\d\.\d+\) (Error \(.*)"$/.exec(l)?.[1]);
   t.equal(errors.length, 4, 'four Error lines in the recording');
   for (const line of errors) t.match(trimmed, line ?? 'missing', 'kept');
   t.ok(trimmed.length < real.length / 4);
 });
 
-t.test('an overlapping checkpoint by another client (fixture 16): CheckpointInProgress, transient, runc\'s words', async (t) => {
+t.test("an overlapping checkpoint by another client (fixture 16): CheckpointInProgress, transient, runc's words", async (t) => {
   const p = newPod();
   sim.faults.checkpointDelayMs = 600;
   // someone else (kubectl, a second amber) checkpoints the container first
@@ -80,8 +83,11 @@ t.test('an overlapping checkpoint by another client (fixture 16): CheckpointInPr
   while (!sim.receipts.some((r) => r.pod === p.pod)) await new Promise((r) => setTimeout(r, 5));
   const e = await failure(p);
   t.equal(e.code, 'CHECKPOINT_IN_PROGRESS');
-  t.equal(e.details['message'], `checkpointing of ${p.ns}/${p.pod}/app failed (rpc error: code = Unknown desc = `
-    + `failed to pause container "${p.id}" before checkpointing: container not running : container process not found)`);
+  t.equal(
+    e.details['message'],
+    `checkpointing of ${p.ns}/${p.pod}/app failed (rpc error: code = Unknown desc = ` +
+      `failed to pause container "${p.id}" before checkpointing: container not running : container process not found)`,
+  );
   t.match(e.details['remedy'], /amber retries/);
   t.equal((await other).status, 200, 'the other checkpoint completes');
   const recorded = readStatusBodyAnswers('16-parallel-3-requests.txt')[1]?.body ?? '';
@@ -135,7 +141,10 @@ t.test('401 (fixtures 02, 21) and 403 (fixture 03): their codes, with what to gr
   t.equal(u.details['message'], readCurlAnswer('21-bad-token.txt').body);
   const f = await failure(newPod(), 'app', forbidden);
   t.equal(f.code, 'KUBELET_FORBIDDEN');
-  t.match(f.details['message'], /^Forbidden \(user=system:serviceaccount:amber-system:amber-unbound, verb=create, resource=nodes, subresource\(s\)=\[checkpoint\]\)$/);
+  t.match(
+    f.details['message'],
+    /^Forbidden \(user=system:serviceaccount:amber-system:amber-unbound, verb=create, resource=nodes, subresource\(s\)=\[checkpoint\]\)$/,
+  );
   t.match(f.details['remedy'], /nodes\/checkpoint/);
 });
 
@@ -166,20 +175,30 @@ t.test('any other runtime failure: CheckpointFailed with its text, no invented r
   t.equal(e.details['remedy'], undefined);
 });
 
-t.test('a 200 on the real shape (fixture 01): the path, named in the kubelet\'s local time, is accepted', async (t) => {
+t.test("a 200 on the real shape (fixture 01): the path, named in the kubelet's local time, is accepted", async (t) => {
   const p = newPod();
   const r = await amber.checkpoint(kubelet(), p.ns, p.pod, 'app', 30);
   t.match(r.path, new RegExp(`/checkpoint-${p.pod}_${p.ns}-app-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\+02:00\\.tar$`));
-  t.match(readCurlAnswer('01-sa-ok.txt').body, /^\{"items":\["\/var\/lib\/kubelet\/checkpoints\/checkpoint-victim_kube-real-app-[^"]+\.tar"\]\}$/, 'the shape the sim gives');
+  t.match(
+    readCurlAnswer('01-sa-ok.txt').body,
+    /^\{"items":\["\/var\/lib\/kubelet\/checkpoints\/checkpoint-victim_kube-real-app-[^"]+\.tar"\]\}$/,
+    'the shape the sim gives',
+  );
 });
 
 t.test('every non-200 the real kubelet answered has its code, the request forms amber never sends included', async (t) => {
   const where = { node: 'node-a', namespace: 'kube-real', pod: 'victim', container: 'app' };
   const expected: Record<string, string> = {
-    '02-nocreds.txt': 'KUBELET_UNAUTHORIZED', '21-bad-token.txt': 'KUBELET_UNAUTHORIZED', '03-norbac.txt': 'KUBELET_FORBIDDEN',
-    '04-unknown-pod.txt': 'POD_GONE', '05-unknown-ctr.txt': 'CONTAINER_NOT_FOUND', '17-tcp-established-500.txt': 'TCP_ESTABLISHED_REQUIRED',
+    '02-nocreds.txt': 'KUBELET_UNAUTHORIZED',
+    '21-bad-token.txt': 'KUBELET_UNAUTHORIZED',
+    '03-norbac.txt': 'KUBELET_FORBIDDEN',
+    '04-unknown-pod.txt': 'POD_GONE',
+    '05-unknown-ctr.txt': 'CONTAINER_NOT_FOUND',
+    '17-tcp-established-500.txt': 'TCP_ESTABLISHED_REQUIRED',
     // a GET, a short path, a timeout that is not a number: amber sends none of these; if a proxy did, no remedy is invented
-    '08-get.txt': 'CHECKPOINT_NOT_AVAILABLE', '09-short.txt': 'CHECKPOINT_NOT_AVAILABLE', '12-badtimeout.txt': 'CHECKPOINT_NOT_AVAILABLE',
+    '08-get.txt': 'CHECKPOINT_NOT_AVAILABLE',
+    '09-short.txt': 'CHECKPOINT_NOT_AVAILABLE',
+    '12-badtimeout.txt': 'CHECKPOINT_NOT_AVAILABLE',
   };
   for (const [file, code] of Object.entries(expected)) {
     const real = readCurlAnswer(file);

@@ -76,7 +76,13 @@ t.test('rules', async (t) => {
   t.test('an exact rule name matches only that exact name', async (t) => {
     const p = policy({ rules: ['Terminal shell in container'] });
     t.ok(matches(p, signal()));
-    for (const rule of ['terminal shell in container', 'Terminal shell in container ', 'Terminal shell', 'A Terminal shell in container', 'Terminal shell in containers']) {
+    for (const rule of [
+      'terminal shell in container',
+      'Terminal shell in container ',
+      'Terminal shell',
+      'A Terminal shell in container',
+      'Terminal shell in containers',
+    ]) {
       t.notOk(matches(p, signal({ rule })), JSON.stringify(rule));
     }
     t.equal(firstFailedCondition(p, signal({ rule: 'Other' })), 'rules');
@@ -428,7 +434,11 @@ t.test('firstFailedCondition', async (t) => {
 t.test('evaluatePolicies', async (t) => {
   t.test('returns a decision for every matching policy, in load order, with its capture and evidence settings', async (t) => {
     const docs = [
-      { name: 'first', match: { rules: ['/shell/'] }, spec: { capture: { containers: 'all', cooldown: '5m', timeoutSeconds: 60, include: ['logs'] }, evidence: { retentionDays: 30, lock: 'none' } } },
+      {
+        name: 'first',
+        match: { rules: ['/shell/'] },
+        spec: { capture: { containers: 'all', cooldown: '5m', timeoutSeconds: 60, include: ['logs'] }, evidence: { retentionDays: 30, lock: 'none' } },
+      },
       { name: 'second', match: { rules: ['Something else'] }, spec: {} },
       { name: 'third', match: { priority: '>=Notice' }, spec: { evidence: { lock: 'governance' } } },
       { name: 'fourth', match: { sources: ['alertmanager'] }, spec: {} },
@@ -437,7 +447,10 @@ t.test('evaluatePolicies', async (t) => {
     const policies = docs.map((d) => policy(d.match, d.spec, d.name));
     const s = signal();
     const decisions = evaluatePolicies(policies, s);
-    t.same(decisions.map((d) => d.policy), ['first', 'third']);
+    t.same(
+      decisions.map((d) => d.policy),
+      ['first', 'third'],
+    );
     const [first, third] = decisions;
     t.equal(first?.signal, s, 'carries the very signal');
     t.same(first && { ...first, signal: undefined }, {
@@ -459,7 +472,11 @@ t.test('evaluatePolicies', async (t) => {
       evidence: { retentionDays: 365, lock: 'governance' },
     });
     const reversed = evaluatePolicies([...policies].reverse(), s);
-    t.same(reversed.map((d) => d.policy), ['third', 'first'], 'order follows the list given');
+    t.same(
+      reversed.map((d) => d.policy),
+      ['third', 'first'],
+      'order follows the list given',
+    );
   });
 
   t.test('returns nothing for no policies or no match', async (t) => {

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { AmberError } from '../../src/core/amber-error.js';
 import { parseDuration } from '../../src/core/duration.js';
 import type { Signal } from '../../src/core/signal.js';
 import type { CompiledPolicy } from '../../src/policy/compile-policy.js';
@@ -63,7 +62,15 @@ t.test('the shipped policies/ set', async (t) => {
     t.ok(policies.length >= 6, `${policies.length} policies`);
     const names = policies.map((p) => p.name);
     t.equal(new Set(names).size, names.length, 'names are unique');
-    for (const name of ['interactive-shell', 'untrusted-execution', 'reverse-shell', 'cryptomining', 'credential-search', 'container-escape', 'prometheus-cryptomining-cpu']) {
+    for (const name of [
+      'interactive-shell',
+      'untrusted-execution',
+      'reverse-shell',
+      'cryptomining',
+      'credential-search',
+      'container-escape',
+      'prometheus-cryptomining-cpu',
+    ]) {
       t.ok(names.includes(name), `has ${name}`);
     }
     for (const p of policies) {
@@ -102,7 +109,10 @@ t.test('the shipped policies/ set', async (t) => {
       t.ok(evaluatePolicies(policies, signal(rule)).length >= 1, `a policy captures "${rule}"`);
     }
     const prometheus = { ...signal('SuspectedCryptominingCPU', 'alertmanager'), fields: { alertname: 'SuspectedCryptominingCPU', container: 'checkout' } };
-    t.ok(evaluatePolicies(policies, prometheus).some((d) => d.policy === 'prometheus-cryptomining-cpu'), 'the Prometheus example captures its alert');
+    t.ok(
+      evaluatePolicies(policies, prometheus).some((d) => d.policy === 'prometheus-cryptomining-cpu'),
+      'the Prometheus example captures its alert',
+    );
     t.same(evaluatePolicies(policies, signal('Some rule no policy names')), [], 'an unknown rule matches nothing');
   });
 });
@@ -243,7 +253,11 @@ t.test('load-time errors name the file and the path', async (t) => {
 
   t.test('refuses two policies with one name, naming both files', async (t) => {
     const err = thrown(() =>
-      parsePolicies([{ file: 'p/a.yaml', text: doc('same') }, { file: 'p/b.yaml', text: doc('other') }, { file: 'p/c.yaml', text: doc('same') }]),
+      parsePolicies([
+        { file: 'p/a.yaml', text: doc('same') },
+        { file: 'p/b.yaml', text: doc('other') },
+        { file: 'p/c.yaml', text: doc('same') },
+      ]),
     );
     t.equal(err.code, 'POLICY_DUPLICATE_NAME');
     t.equal(err.details['name'], 'same');
@@ -290,17 +304,35 @@ t.test('load-time errors name the file and the path', async (t) => {
 t.test('multi-document files', async (t) => {
   t.test('load every document in order and skip empty ones', async (t) => {
     const policies = parseOne(`---\n${doc('first')}\n---\n${doc('second')}\n---\n# only a comment\n---\n`, 'p/many.yaml');
-    t.same(policies.map((p) => p.name), ['first', 'second']);
-    t.same(policies.map((p) => p.file), ['p/many.yaml', 'p/many.yaml']);
+    t.same(
+      policies.map((p) => p.name),
+      ['first', 'second'],
+    );
+    t.same(
+      policies.map((p) => p.file),
+      ['p/many.yaml', 'p/many.yaml'],
+    );
   });
 
   t.test('keep the order of the sources given', async (t) => {
-    const policies = parsePolicies([{ file: 'z.yaml', text: doc('zed') }, { file: 'a.yaml', text: `${doc('alpha')}\n---\n${doc('beta')}` }]);
-    t.same(policies.map((p) => p.name), ['zed', 'alpha', 'beta']);
+    const policies = parsePolicies([
+      { file: 'z.yaml', text: doc('zed') },
+      { file: 'a.yaml', text: `${doc('alpha')}\n---\n${doc('beta')}` },
+    ]);
+    t.same(
+      policies.map((p) => p.name),
+      ['zed', 'alpha', 'beta'],
+    );
   });
 
   t.test('give an empty set for sources with no documents', async (t) => {
-    t.same(parsePolicies([{ file: 'empty.yaml', text: '' }, { file: 'c.yaml', text: '# nothing\n' }]), []);
+    t.same(
+      parsePolicies([
+        { file: 'empty.yaml', text: '' },
+        { file: 'c.yaml', text: '# nothing\n' },
+      ]),
+      [],
+    );
   });
 });
 
@@ -320,7 +352,10 @@ t.test('defaults fill what a policy leaves out', async (t) => {
 
 t.test('written settings override the defaults', async (t) => {
   const [p] = parseOne(
-    doc('custom', '  disabled: true\n  capture:\n    containers: all\n    cooldown: 1h30m\n    timeoutSeconds: 45\n    include: []\n  evidence:\n    retentionDays: 0\n    lock: none'),
+    doc(
+      'custom',
+      '  disabled: true\n  capture:\n    containers: all\n    cooldown: 1h30m\n    timeoutSeconds: 45\n    include: []\n  evidence:\n    retentionDays: 0\n    lock: none',
+    ),
   );
   t.equal(p?.disabled, true);
   t.same(p?.capture, { containers: 'all', cooldownMs: parseDuration('1h30m'), timeoutSeconds: 45, include: [] });
@@ -343,8 +378,14 @@ t.test('loadPolicies over a directory', async (t) => {
     await writeFile(join(dir, 'README.md'), '# not a policy\n');
     await writeFile(join(dir, 'notes.txt'), 'sorces: broken');
     const policies = await loadPolicies(dir);
-    t.same(policies.map((p) => p.name), ['from-a1', 'from-a2', 'from-b']);
-    t.same(policies.map((p) => p.file), [join(dir, 'a.yaml'), join(dir, 'a.yaml'), join(dir, 'b.yml')]);
+    t.same(
+      policies.map((p) => p.name),
+      ['from-a1', 'from-a2', 'from-b'],
+    );
+    t.same(
+      policies.map((p) => p.file),
+      [join(dir, 'a.yaml'), join(dir, 'a.yaml'), join(dir, 'b.yml')],
+    );
   });
 
   t.test('names the file path inside the directory in errors', async (t) => {

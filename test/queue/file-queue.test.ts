@@ -95,7 +95,10 @@ t.test('cuts off a torn last line (a write the process died in) and keeps the re
   await q.close();
   await appendFile(join(dir, 'captures.jsonl'), '{"v":1,"capture":{"id":"01');
   const again = await FileQueue.open({ dir });
-  t.same((await again.list()).map((c) => c.id), [kept.capture.id]);
+  t.same(
+    (await again.list()).map((c) => c.id),
+    [kept.capture.id],
+  );
   await again.enqueue(request({ pod: 'after' }));
   await again.close();
   const third = await FileQueue.open({ dir });
@@ -129,7 +132,11 @@ t.test('when the disk write fails, enqueue rejects with QUEUE_UNAVAILABLE and no
   const err = await q.enqueue(request({ pod: 'lost' })).catch((e: unknown) => e);
   t.ok(isAmberError(err, 'QUEUE_UNAVAILABLE'));
   t.equal(q.isReady(), false);
-  t.same((await q.list()).map((c) => c.id), [ok.capture.id], 'the failed capture is not listed');
+  t.same(
+    (await q.list()).map((c) => c.id),
+    [ok.capture.id],
+    'the failed capture is not listed',
+  );
   await t.rejects(q.enqueue(request({ pod: 'later' })), { code: 'QUEUE_UNAVAILABLE' });
   // a duplicate of a durable capture is still answered from memory
   t.equal((await q.enqueue(request({ pod: 'before' }))).duplicate, true);
@@ -159,7 +166,10 @@ t.test('lists newest first, filtered by phase and limited', async (t) => {
   t.teardown(() => q.close());
   const ids = [];
   for (let i = 0; i < 5; i++) ids.push((await q.enqueue(request({ pod: `w-${i}` }))).capture.id);
-  t.same((await q.list({ limit: 2 })).map((c) => c.id), [ids[4], ids[3]]);
+  t.same(
+    (await q.list({ limit: 2 })).map((c) => c.id),
+    [ids[4], ids[3]],
+  );
   t.equal((await q.list({ phase: 'Sealed' })).length, 0);
   t.equal((await q.list({ phase: 'Pending' })).length, 5);
 });
@@ -193,7 +203,11 @@ t.test('tells accept listeners of a new capture before it is durable, and whethe
   q.watch(() => (durableSeen = true));
   const stop = q.watchAccepted((capture, durable) => seen.push({ id: capture.id, durableAtCall: durableSeen, durable }));
   const first = await q.enqueue(request({ pod: 'web-1' }));
-  t.same(seen.map((s) => [s.id, s.durableAtCall]), [[first.capture.id, false]], 'called before watch, i.e. before the fsync');
+  t.same(
+    seen.map((s) => [s.id, s.durableAtCall]),
+    [[first.capture.id, false]],
+    'called before watch, i.e. before the fsync',
+  );
   await t.resolves(seen[0]?.durable as Promise<unknown>);
   await q.enqueue(request({ pod: 'web-1' }));
   t.equal(seen.length, 1, 'a duplicate is not a new capture');
@@ -220,7 +234,11 @@ t.test('existing answers what enqueue would answer a duplicate with, without pla
   now += 61_000;
   t.equal(q.existing(keys), undefined, 'after the cooldown a new capture is due');
   const redelivered = await q.enqueue(request({ pod: 'web-3', deliveryKey: 'p/falcosidekick:u-1' }));
-  t.equal((await q.existing({ dedupeKey: 'p/shop/web-9/app', deliveryKey: 'p/falcosidekick:u-1', cooldownMs: 0 }))?.id, redelivered.capture.id, 'a re-delivery whatever the cooldown');
+  t.equal(
+    (await q.existing({ dedupeKey: 'p/shop/web-9/app', deliveryKey: 'p/falcosidekick:u-1', cooldownMs: 0 }))?.id,
+    redelivered.capture.id,
+    'a re-delivery whatever the cooldown',
+  );
 });
 
 t.test('existing waits for a capture being written, and fails with it', async (t) => {
@@ -245,7 +263,11 @@ t.test('captures are read back from the journals whole: signals, spec and the la
   const updated = await q.updateStatus(capture.id, { ...capture.status, phase: 'Checkpointing', attempts: 1 });
   t.same(updated.signals, [signal], 'updateStatus answers the whole capture');
   t.same(await q.get(capture.id), { ...capture, status: updated.status });
-  t.same((await q.list({ phase: 'Checkpointing' })).map((c) => c.id), [capture.id], 'the phase filter follows the update');
+  t.same(
+    (await q.list({ phase: 'Checkpointing' })).map((c) => c.id),
+    [capture.id],
+    'the phase filter follows the update',
+  );
   t.same(await q.list({ phase: 'Pending' }), []);
   await q.close();
   const again = await FileQueue.open({ dir });
@@ -275,6 +297,9 @@ t.test('a capture recorded twice (as older versions re-recorded it) is the last 
   const again = await FileQueue.open({ dir });
   t.teardown(() => again.close());
   t.same(await again.get(capture.id), failed);
-  t.same((await again.list({ phase: 'Failed' })).map((c) => c.id), [capture.id]);
+  t.same(
+    (await again.list({ phase: 'Failed' })).map((c) => c.id),
+    [capture.id],
+  );
   t.equal((await again.list()).length, 1, 'one capture, not two');
 });

@@ -15,7 +15,10 @@ import { FileQueue } from '../../src/queue/file-queue.js';
 const AGE_A = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
 const AGE_B = 'age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj';
 
-function request(policy: string, over: { container?: string; containers?: 'target' | 'all'; evidence?: EvidenceSettings; pod?: string; include?: ('podSpec' | 'logs')[] } = {}): PlannedCapture {
+function request(
+  policy: string,
+  over: { container?: string; containers?: 'target' | 'all'; evidence?: EvidenceSettings; pod?: string; include?: ('podSpec' | 'logs')[] } = {},
+): PlannedCapture {
   const pod = over.pod ?? 'web-1';
   const containers = over.containers ?? 'target';
   const container = over.container ?? 'app';
@@ -42,10 +45,24 @@ async function openQueue(t: { teardown(fn: () => unknown): void }, now: () => nu
 }
 
 t.test('the strictest evidence settings win: longer retention, stronger lock, any legal hold, every recipient', async (t) => {
-  t.same(strictestEvidence({ retentionDays: 30, lock: 'governance' }, { retentionDays: 365, lock: 'none', legalHold: true }), { retentionDays: 365, lock: 'governance', legalHold: true });
+  t.same(strictestEvidence({ retentionDays: 30, lock: 'governance' }, { retentionDays: 365, lock: 'none', legalHold: true }), {
+    retentionDays: 365,
+    lock: 'governance',
+    legalHold: true,
+  });
   t.same(strictestEvidence({ retentionDays: 1, lock: 'compliance' }, { retentionDays: 1, lock: 'governance' }), { retentionDays: 1, lock: 'compliance' });
-  t.same(strictestEvidence({ retentionDays: 1, lock: 'none', encryption: { recipients: [AGE_A] } }, { retentionDays: 1, lock: 'none' }), { retentionDays: 1, lock: 'none', encryption: { recipients: [AGE_A] } });
-  t.same(strictestEvidence({ retentionDays: 1, lock: 'none', encryption: { recipients: [AGE_A] } }, { retentionDays: 1, lock: 'none', encryption: { recipients: [AGE_B, AGE_A] } }).encryption, { recipients: [AGE_A, AGE_B] });
+  t.same(strictestEvidence({ retentionDays: 1, lock: 'none', encryption: { recipients: [AGE_A] } }, { retentionDays: 1, lock: 'none' }), {
+    retentionDays: 1,
+    lock: 'none',
+    encryption: { recipients: [AGE_A] },
+  });
+  t.same(
+    strictestEvidence(
+      { retentionDays: 1, lock: 'none', encryption: { recipients: [AGE_A] } },
+      { retentionDays: 1, lock: 'none', encryption: { recipients: [AGE_B, AGE_A] } },
+    ).encryption,
+    { recipients: [AGE_A, AGE_B] },
+  );
 });
 
 t.test('who may join whom: same pod and container (or a capture of every container), while Pending or Checkpointing', async (t) => {
@@ -65,8 +82,10 @@ t.test('who may join whom: same pod and container (or a capture of every contain
   const recipients = (from: number, n: number) => Array.from({ length: n }, (_, i) => `age1-recipient-${from + i}`);
   const encrypted = (r: string[]) => ({ evidence: { retentionDays: 1, lock: 'none' as const, encryption: { recipients: r } } });
   t.ok(canJoin(view('Pending', request('a', encrypted(recipients(0, 20)))), request('b', encrypted(recipients(10, 22)))), '32 recipients together');
-  t.notOk(canJoin(view('Pending', request('a', encrypted(recipients(0, 20)))), request('b', encrypted(recipients(10, 23)))),
-    'more than 32 recipients together: a capture of its own');
+  t.notOk(
+    canJoin(view('Pending', request('a', encrypted(recipients(0, 20)))), request('b', encrypted(recipients(10, 23)))),
+    'more than 32 recipients together: a capture of its own',
+  );
 });
 
 t.test('a second policy matching the same container joins its Pending capture; its keys are duplicates of it from then on, across a restart', async (t) => {
@@ -107,16 +126,30 @@ t.test('three policies at once converge on one capture; a capture that has its a
   t.teardown(() => q.close());
   const results = await Promise.all(['a', 'b', 'c'].map((p) => q.enqueue(request(p))));
   t.equal(new Set(results.map((r) => r.capture.id)).size, 1, 'one capture');
-  t.same(results.map((r) => r.joined === true), [false, true, true]);
+  t.same(
+    results.map((r) => r.joined === true),
+    [false, true, true],
+  );
   const capture = await q.get(results[0]!.capture.id);
-  t.same(capture?.joined?.map((j) => j.trigger.policy), ['b', 'c']);
+  t.same(
+    capture?.joined?.map((j) => j.trigger.policy),
+    ['b', 'c'],
+  );
   t.equal(capture?.signals.length, 3);
 
   await q.updateStatus(capture!.id, { ...capture!.status, phase: 'Checkpointing' });
   t.match(await q.enqueue(request('d')), { joined: true }, 'Checkpointing: joined');
   const status = (await q.get(capture!.id))!.status;
   const uploading = await q.updateStatus(capture!.id, { ...status, phase: 'Uploading' });
-  t.same(uploading.joined?.map((j) => [j.trigger.policy, j.phase]), [['b', 'Pending'], ['c', 'Pending'], ['d', 'Checkpointing']], 'the capture the worker goes on with holds every join');
+  t.same(
+    uploading.joined?.map((j) => [j.trigger.policy, j.phase]),
+    [
+      ['b', 'Pending'],
+      ['c', 'Pending'],
+      ['d', 'Checkpointing'],
+    ],
+    'the capture the worker goes on with holds every join',
+  );
   const late = await q.enqueue(request('e'));
   t.match(late, { duplicate: false });
   t.notOk(late.joined);

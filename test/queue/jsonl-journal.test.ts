@@ -40,7 +40,10 @@ t.test('open gives the positions of the records already in the file, and compact
   await first.journal.close();
   const { journal, records: replayed } = await JsonlJournal.open(dir, 'j.jsonl');
   t.teardown(() => journal.close());
-  t.same(replayed.map((r) => r.value), records);
+  t.same(
+    replayed.map((r) => r.value),
+    records,
+  );
   for (const r of replayed) t.same(await journal.read(r.at), r.value);
   const kept = [records[2], records[1]];
   const positions = await journal.compact(kept);
@@ -54,5 +57,8 @@ t.test('a record that is not where its position says is reported as corruption',
   t.teardown(() => journal.close());
   const at = await journal.append(records[0]);
   await t.rejects(journal.read({ offset: at.offset + 1, length: at.length }), { code: 'QUEUE_CORRUPT' });
-  await t.rejects(journal.read({ offset: at.offset, length: at.length + 10 }), { code: 'QUEUE_CORRUPT', details: { problem: 'record past the end of the file' } });
+  await t.rejects(journal.read({ offset: at.offset, length: at.length + 10 }), {
+    code: 'QUEUE_CORRUPT',
+    details: { problem: 'record past the end of the file' },
+  });
 });

@@ -23,10 +23,20 @@ function request(policy: string, evidence: EvidenceSettings = { retentionDays: 1
   return planCapture({
     policy,
     signal: {
-      source: 'falco', rule: `rule of ${policy}`, priority: 'Notice', time: new Date().toISOString(), tags: [], fields: {},
-      target: { namespace: 'shop', pod, container: 'app' }, raw: { policy },
+      source: 'falco',
+      rule: `rule of ${policy}`,
+      priority: 'Notice',
+      time: new Date().toISOString(),
+      tags: [],
+      fields: {},
+      target: { namespace: 'shop', pod, container: 'app' },
+      raw: { policy },
     },
-    containers: 'target', cooldownMs: 60_000, timeoutSeconds: 120, include: ['podSpec'], evidence,
+    containers: 'target',
+    cooldownMs: 60_000,
+    timeoutSeconds: 120,
+    include: ['podSpec'],
+    evidence,
   });
 }
 
@@ -56,11 +66,17 @@ t.test('three policies for one container at once: one Capture, the others joined
     q.enqueue(request('c', { retentionDays: 1, lock: 'none', legalHold: true })),
   ]);
   t.equal(new Set(results.map((r) => r.capture.id)).size, 1, 'one capture');
-  t.same(results.map((r) => r.joined === true), [false, true, true]);
+  t.same(
+    results.map((r) => r.joined === true),
+    [false, true, true],
+  );
   const stored = sim.captures(NS);
   t.equal(stored.length, 1, 'one Capture resource');
   const capture = fromResource(stored[0]);
-  t.same(capture.joined?.map((j) => j.trigger.policy), ['b', 'c']);
+  t.same(
+    capture.joined?.map((j) => j.trigger.policy),
+    ['b', 'c'],
+  );
   t.same(capture.signals, [{ policy: 'a' }, { policy: 'b' }, { policy: 'c' }]);
   t.same(capture.spec.evidence, { retentionDays: 365, lock: 'governance', legalHold: true });
   t.match(await q.enqueue(request('b')), { duplicate: true, capture: { id: capture.id } }, "b's next alert is a duplicate of the capture it joined");
@@ -74,7 +90,13 @@ t.test('another replica joins the same Capture; once the agent has it Uploading,
   t.ok(b.joined && c.joined, 'both replicas joined');
   t.equal(b.capture.id, first.capture.id);
   t.equal(c.capture.id, first.capture.id);
-  t.same(fromResource(sim.captures(NS)[0]).joined?.map((j) => j.trigger.policy).sort(), ['b', 'c'], 'neither join overwrote the other');
+  t.same(
+    fromResource(sim.captures(NS)[0])
+      .joined?.map((j) => j.trigger.policy)
+      .sort(),
+    ['b', 'c'],
+    'neither join overwrote the other',
+  );
 
   const a = agent();
   const current = (await a.get(first.capture.id))!;
@@ -89,10 +111,16 @@ t.test('another replica joins the same Capture; once the agent has it Uploading,
 });
 
 t.test('a join whose write meets a newer status reads the Capture again and decides again', async (t) => {
-  const base = toResource({
-    ...{ id: '01kxxxxxxxxxxxxxxxxxxxxxxx', createdAt: new Date().toISOString(), dedupeKey: 'a/shop/web-1/app', cooldownMs: 60_000 },
-    spec: request('a').spec, status: { phase: 'Pending', phaseTimes: {}, attempts: 0 }, signals: [{ policy: 'a' }],
-  } as Capture, 'cap-x-0', 'node-a');
+  const base = toResource(
+    {
+      ...{ id: '01kxxxxxxxxxxxxxxxxxxxxxxx', createdAt: new Date().toISOString(), dedupeKey: 'a/shop/web-1/app', cooldownMs: 60_000 },
+      spec: request('a').spec,
+      status: { phase: 'Pending', phaseTimes: {}, attempts: 0 },
+      signals: [{ policy: 'a' }],
+    } as Capture,
+    'cap-x-0',
+    'node-a',
+  );
   const versions: CaptureResource[] = [
     { ...base, metadata: { ...base.metadata, resourceVersion: '1' } },
     { ...base, metadata: { ...base.metadata, resourceVersion: '2' }, status: { phase: 'Uploading', phaseTimes: {}, attempts: 1 } },
@@ -117,6 +145,10 @@ t.test('a join whose write meets a newer status reads the Capture again and deci
     return body;
   };
   const joined = await joinCaptureResource(api, 'cap-x-0', request('b'), Date.now());
-  t.same(joined?.joined?.map((j) => j.trigger.policy), ['b'], 'joined on the second try');
+  t.same(
+    joined?.joined?.map((j) => j.trigger.policy),
+    ['b'],
+    'joined on the second try',
+  );
   t.same(writes.slice(1), ['1', '2']);
 });

@@ -33,7 +33,9 @@ function request(pod: string, opts: { cooldownMs?: number; deliveryKey?: string 
   });
 }
 
-async function setUp(t: { teardown(fn: () => unknown): void }): Promise<{ sim: SimCluster; responder: () => KubeQueue; agent: (node: string) => KubeQueue; logs: LogSink }> {
+async function setUp(t: {
+  teardown(fn: () => unknown): void;
+}): Promise<{ sim: SimCluster; responder: () => KubeQueue; agent: (node: string) => KubeQueue; logs: LogSink }> {
   const sim = await startSimCluster({ nodes: ['node-a', 'node-b'] });
   t.teardown(() => sim.close());
   const logs = new LogSink();
@@ -81,7 +83,11 @@ t.test('the cooldown and re-deliveries hold across replicas; after the cooldown 
   t.equal(first.duplicate, false);
   t.equal((await b.enqueue(request('web-2', { cooldownMs: 300 }))).duplicate, true, 'within the cooldown');
   await new Promise((r) => setTimeout(r, 350));
-  t.equal((await b.enqueue(request('web-2', { cooldownMs: 300, deliveryKey: 'uuid-1' }))).duplicate, true, 're-delivery of the same signal, whatever the cooldown');
+  t.equal(
+    (await b.enqueue(request('web-2', { cooldownMs: 300, deliveryKey: 'uuid-1' }))).duplicate,
+    true,
+    're-delivery of the same signal, whatever the cooldown',
+  );
   // the first capture has its archive by now: one still Pending would be joined (one freeze per container)
   await b.updateStatus(first.capture.id, { ...first.capture.status, phase: 'Uploading' });
   const second = await b.enqueue(request('web-2', { cooldownMs: 300 }));
@@ -111,9 +117,21 @@ t.test('an agent sees only its node’s Captures, through list and watch, and wr
   const later = await r.enqueue(request('on-b'));
   await r.enqueue(request('on-a2'));
   await waitFor(() => seenA.length >= 2);
-  t.same(seenA.map((c) => c.spec.target.pod), ['on-a', 'on-a2'], 'the listed one and the watched one, not node-b’s');
-  t.same((await onB.list()).map((c) => c.id), [later.capture.id]);
-  const updated = await onA.updateStatus(early.capture.id, { ...early.capture.status, phase: 'Checkpointing', attempts: 1, phaseTimes: { ...early.capture.status.phaseTimes, Checkpointing: new Date().toISOString() } });
+  t.same(
+    seenA.map((c) => c.spec.target.pod),
+    ['on-a', 'on-a2'],
+    'the listed one and the watched one, not node-b’s',
+  );
+  t.same(
+    (await onB.list()).map((c) => c.id),
+    [later.capture.id],
+  );
+  const updated = await onA.updateStatus(early.capture.id, {
+    ...early.capture.status,
+    phase: 'Checkpointing',
+    attempts: 1,
+    phaseTimes: { ...early.capture.status.phaseTimes, Checkpointing: new Date().toISOString() },
+  });
   t.equal(updated.status.phase, 'Checkpointing');
   t.equal((await r.get(early.capture.id))?.status.phase, 'Checkpointing', 'the responder reads what the agent wrote');
 });
@@ -134,7 +152,8 @@ t.test('Captures no agent takes fail with NoAgent after the timeout', async (t) 
 
 t.test('a watch that gets 410 Gone relists and loses no Capture', async (t) => {
   const { sim, responder, agent, logs } = await setUp(t);
-  for (const name of ['w-1', 'w-2', 'w-3']) sim.addPod({ namespace: 'shop', name, node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] });
+  for (const name of ['w-1', 'w-2', 'w-3'])
+    sim.addPod({ namespace: 'shop', name, node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] });
   const r = responder();
   const seen: string[] = [];
   agent('node-a').watch((c) => seen.push(c.spec.target.pod));
@@ -148,7 +167,10 @@ t.test('a watch that gets 410 Gone relists and loses no Capture', async (t) => {
   await r.enqueue(request('w-3'));
   await waitFor(() => seen.length === 3, 10_000);
   t.same(seen.sort(), ['w-1', 'w-2', 'w-3'], 'every Capture reported exactly once');
-  t.ok(logs.lines.some((l) => l['msg'] === 'Capture watch expired (410 Gone): relisting'), 'it relisted after the 410');
+  t.ok(
+    logs.lines.some((l) => l['msg'] === 'Capture watch expired (410 Gone): relisting'),
+    'it relisted after the 410',
+  );
 });
 
 export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {

@@ -49,7 +49,10 @@ t.test('a Capture list while the storage initialises: 429, Retry-After and the c
   t.equal(r.status, 429);
   t.equal(r.headers['retry-after'], '2');
   t.equal(r.headers['content-type'], 'application/json');
-  t.equal(r.text, '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"storage is (re)initializing","reason":"TooManyRequests","details":{"retryAfterSeconds":2},"code":429}\n');
+  t.equal(
+    r.text,
+    '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"storage is (re)initializing","reason":"TooManyRequests","details":{"retryAfterSeconds":2},"code":429}\n',
+  );
   const e = await rejection(listCaptures());
   t.ok(e instanceof ApiException, 'client-node throws an ApiException');
   t.equal(e.code, 429);
@@ -82,7 +85,11 @@ t.test('faults apply where the real chain puts them: 401 and 403 come first, and
   t.equal((await raw(CAPTURES, sim.forbiddenToken)).status, 403, 'authorization runs before storage');
   t.equal((await raw('/api/v1/namespaces/shop/pods')).status, 200, 'a pod list is not a Capture list');
   t.equal((await raw(`${CAPTURES}/x`)).status, 404, 'a get is not a list');
-  t.same(sim.faults.apiFaults.map((f) => f.times), [1, 1], 'nothing consumed yet');
+  t.same(
+    sim.faults.apiFaults.map((f) => f.times),
+    [1, 1],
+    'nothing consumed yet',
+  );
   t.equal((await raw(CAPTURES)).status, 429);
   const w = await raw(`${CAPTURES}?watch=true&timeoutSeconds=1`);
   t.equal(w.status, 429, 'the watch gets its own fault');
@@ -93,12 +100,24 @@ t.test('500 with the raw storage error; 503 while shutting down, before authenti
   sim.faults.apiFaults.push({ answer: 'internalError' });
   const internal = await raw(CAPTURES);
   t.equal(internal.status, 500);
-  t.same(internal.json(), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'etcdserver: request timed out', code: 500 }, 'reason "" is left out');
+  t.same(
+    internal.json(),
+    { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'etcdserver: request timed out', code: 500 },
+    'reason "" is left out',
+  );
   sim.faults.apiFaults.push({ answer: 'shuttingDown' });
   const down = await raw(CAPTURES, 'not-a-token');
   t.equal(down.status, 503);
   t.equal(down.headers['retry-after'], '1');
-  t.same(down.json(), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'apiserver is shutting down', reason: 'ServiceUnavailable', code: 503 });
+  t.same(down.json(), {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: 'apiserver is shutting down',
+    reason: 'ServiceUnavailable',
+    code: 503,
+  });
   t.notOk(down.headers['x-kubernetes-pf-flowschema-uid'], 'priority and fairness never saw it');
   sim.faults.apiFaults.push({ answer: 'shuttingDown' });
   const e = await rejection(listCaptures());
@@ -121,8 +140,15 @@ t.test('a connection cut before any answer, or after a 200’s headers, is an er
 async function watch(params: Record<string, string>): Promise<{ events: string[]; ended: Promise<unknown> }> {
   const events: string[] = [];
   let done!: (err: unknown) => void;
-  const ended = new Promise((r) => { done = r; });
-  await new Watch(kc).watch(CAPTURES, params, (type, o: Obj) => events.push(`${type} ${o.metadata?.name ?? ''}`), (err) => done(err ?? 'clean'));
+  const ended = new Promise((r) => {
+    done = r;
+  });
+  await new Watch(kc).watch(
+    CAPTURES,
+    params,
+    (type, o: Obj) => events.push(`${type} ${o.metadata?.name ?? ''}`),
+    (err) => done(err ?? 'clean'),
+  );
   return { events, ended };
 }
 

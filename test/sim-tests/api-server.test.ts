@@ -11,9 +11,17 @@ let sim: SimCluster;
 t.before(async () => {
   sim = await startSimCluster({ nodes: ['node-a', 'node-b'] });
   sim.addPod({
-    namespace: 'shop', name: 'web-7d4b9c8f6d-x2kzq', node: 'node-a',
-    containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.4.2' }, { name: 'metrics', image: 'quay.io/prom/statsd-exporter:v0.26.0', running: false }],
-    env: [{ container: 'app', name: 'APP_ENV', value: 'production' }, { container: 'app', name: 'DB_PASSWORD', secretKeyRef: { name: 'db', key: 'password' } }],
+    namespace: 'shop',
+    name: 'web-7d4b9c8f6d-x2kzq',
+    node: 'node-a',
+    containers: [
+      { name: 'app', image: 'ghcr.io/acme/app:1.4.2' },
+      { name: 'metrics', image: 'quay.io/prom/statsd-exporter:v0.26.0', running: false },
+    ],
+    env: [
+      { container: 'app', name: 'APP_ENV', value: 'production' },
+      { container: 'app', name: 'DB_PASSWORD', secretKeyRef: { name: 'db', key: 'password' } },
+    ],
   });
   sim.addPod({ namespace: 'shop', name: 'worker', node: 'node-b', containers: [{ name: 'worker', image: 'ghcr.io/acme/worker@sha256:' + 'ab'.repeat(32) }] });
   sim.setLogs('shop', 'web-7d4b9c8f6d-x2kzq', 'app', ['starting', 'listening on :8080', 'GET /healthz 200']);
@@ -35,7 +43,10 @@ t.test('a pod, as the API serves it', async (t) => {
   t.equal(pod.metadata.ownerReferences[0].kind, 'ReplicaSet');
   t.equal(pod.spec.nodeName, 'node-a');
   t.equal(pod.spec.serviceAccountName, 'default');
-  t.same(pod.spec.containers[0].env, [{ name: 'APP_ENV', value: 'production' }, { name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }]);
+  t.same(pod.spec.containers[0].env, [
+    { name: 'APP_ENV', value: 'production' },
+    { name: 'DB_PASSWORD', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } },
+  ]);
   t.equal(pod.status.phase, 'Running');
   t.equal(pod.status.hostIP, '127.0.0.1');
   t.match(pod.status.podIP, /^10\.244\.1\.\d+$/);
@@ -52,7 +63,9 @@ t.test('a pod, as the API serves it', async (t) => {
 
 t.test('containerID prefix and runtime version follow the archive layout', async (t) => {
   sim.archive.layout = 'crio';
-  t.teardown(() => { sim.archive.layout = 'containerd'; });
+  t.teardown(() => {
+    sim.archive.layout = 'containerd';
+  });
   const pod = (await get('/api/v1/namespaces/shop/pods/worker')).json<Obj>();
   t.match(pod.status.containerStatuses[0].containerID, /^cri-o:\/\/[0-9a-f]{64}$/);
   t.equal(pod.status.containerStatuses[0].imageID, 'ghcr.io/acme/worker@sha256:' + 'ab'.repeat(32), 'a digest in the image is kept');
@@ -63,12 +76,21 @@ t.test('containerID prefix and runtime version follow the archive layout', async
 t.test('pod lists, with the selectors an agent uses', async (t) => {
   const ns = (await get('/api/v1/namespaces/shop/pods')).json<Obj>();
   t.equal(ns.kind, 'PodList');
-  t.same(ns.items.map((p: Obj) => p.metadata.name), ['web-7d4b9c8f6d-x2kzq', 'worker']);
+  t.same(
+    ns.items.map((p: Obj) => p.metadata.name),
+    ['web-7d4b9c8f6d-x2kzq', 'worker'],
+  );
   t.notOk(ns.items[0].kind, 'list items carry no kind, as from the real API server');
   const onB = (await get('/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-b')).json<Obj>();
-  t.same(onB.items.map((p: Obj) => p.metadata.name), ['worker']);
+  t.same(
+    onB.items.map((p: Obj) => p.metadata.name),
+    ['worker'],
+  );
   const byLabel = (await get('/api/v1/namespaces/shop/pods?labelSelector=app%3Dweb')).json<Obj>();
-  t.same(byLabel.items.map((p: Obj) => p.metadata.name), ['web-7d4b9c8f6d-x2kzq']);
+  t.same(
+    byLabel.items.map((p: Obj) => p.metadata.name),
+    ['web-7d4b9c8f6d-x2kzq'],
+  );
   t.equal((await get('/api/v1/namespaces/other/pods')).json<Obj>().items.length, 0);
   const bad = await get('/api/v1/pods?fieldSelector=spec.bogus%3Dx');
   t.equal(bad.status, 400);
@@ -80,12 +102,18 @@ t.test('a node: addresses and the kubelet port', async (t) => {
   t.equal(r.status, 200);
   const node = r.json<Obj>();
   t.doesNotThrow(() => new Node(node as never).validate());
-  t.same(node.status.addresses, [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: 'node-b' }]);
+  t.same(node.status.addresses, [
+    { type: 'InternalIP', address: '127.0.0.1' },
+    { type: 'Hostname', address: 'node-b' },
+  ]);
   t.equal(node.status.daemonEndpoints.kubeletEndpoint.Port, sim.kubeletPort('node-b'));
   t.not(sim.kubeletPort('node-a'), sim.kubeletPort('node-b'), 'each kubelet has its own listener');
   t.equal(node.status.nodeInfo.kubeletVersion, 'v1.31.4');
   const list = (await get('/api/v1/nodes')).json<Obj>();
-  t.same(list.items.map((n: Obj) => n.metadata.name), ['node-a', 'node-b']);
+  t.same(
+    list.items.map((n: Obj) => n.metadata.name),
+    ['node-a', 'node-b'],
+  );
 });
 
 t.test('pod logs', async (t) => {
@@ -101,7 +129,15 @@ t.test('pod logs', async (t) => {
   t.equal(ambiguous.json<Obj>().message, 'a container name must be specified for pod web-7d4b9c8f6d-x2kzq, choose one of: [app metrics]');
   const wrong = await get(`${base}?container=nope`);
   t.equal(wrong.status, 400);
-  t.same(wrong.json<Obj>(), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'container nope is not valid for pod web-7d4b9c8f6d-x2kzq', reason: 'BadRequest', code: 400 });
+  t.same(wrong.json<Obj>(), {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: 'container nope is not valid for pod web-7d4b9c8f6d-x2kzq',
+    reason: 'BadRequest',
+    code: 400,
+  });
   t.equal((await get('/api/v1/namespaces/shop/pods/worker/log')).status, 200, 'one container: no name needed');
 });
 
@@ -112,7 +148,9 @@ t.test('401: unknown token, and every token under rejectToken', async (t) => {
   t.same(r.json(), expected);
   t.equal(r.text.endsWith('}\n'), true, 'the JSON encoder ends with a newline');
   sim.faults.rejectToken = true;
-  t.teardown(() => { sim.faults.rejectToken = false; });
+  t.teardown(() => {
+    sim.faults.rejectToken = false;
+  });
   const r2 = await get('/api/v1/namespaces/shop/pods/worker');
   t.equal(r2.status, 401);
   t.same(r2.json(), expected);
@@ -123,9 +161,14 @@ t.test('403: the real forbidden messages', async (t) => {
   const pod = await get('/api/v1/namespaces/shop/pods/worker', sim.forbiddenToken);
   t.equal(pod.status, 403);
   t.same(pod.json(), {
-    kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
     message: `pods "worker" is forbidden: User "${FORBIDDEN_USER}" cannot get resource "pods" in API group "" in the namespace "shop"`,
-    reason: 'Forbidden', details: { name: 'worker', kind: 'pods' }, code: 403,
+    reason: 'Forbidden',
+    details: { name: 'worker', kind: 'pods' },
+    code: 403,
   });
   const missing = await get('/api/v1/namespaces/shop/pods/does-not-exist', sim.forbiddenToken);
   t.equal(missing.status, 403, 'authorization comes before existence: no probing');
@@ -144,7 +187,16 @@ t.test('403: the real forbidden messages', async (t) => {
 t.test('404s', async (t) => {
   const pod = await get('/api/v1/namespaces/shop/pods/gone');
   t.equal(pod.status, 404);
-  t.same(pod.json(), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: 'pods "gone" not found', reason: 'NotFound', details: { name: 'gone', kind: 'pods' }, code: 404 });
+  t.same(pod.json(), {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: 'pods "gone" not found',
+    reason: 'NotFound',
+    details: { name: 'gone', kind: 'pods' },
+    code: 404,
+  });
   const node = await get('/api/v1/nodes/node-z');
   t.same(node.json<Obj>().details, { name: 'node-z', kind: 'nodes' });
   t.equal((await get('/api/v1/namespaces/%E0%A4%A/pods')).status, 404, 'a malformed escape: no route, no crash');
@@ -165,7 +217,9 @@ t.test('deletePod: the pod is gone from the API', async (t) => {
 
 t.test('apiDown: the listener answers nothing', async (t) => {
   sim.faults.apiDown = true;
-  t.teardown(() => { sim.faults.apiDown = false; });
+  t.teardown(() => {
+    sim.faults.apiDown = false;
+  });
   await t.rejects(get('/api/v1/namespaces/shop/pods/worker'), /socket hang up|ECONNRESET|disconnected/);
   sim.faults.apiDown = false;
   t.equal((await get('/api/v1/namespaces/shop/pods/worker')).status, 200, 'and comes back');
@@ -175,8 +229,13 @@ t.test('a served object that fails validation throws loudly', async (t) => {
   t.throws(() => sim.addPod({ namespace: 'shop', name: 'empty', node: 'node-a', containers: [] }), /at least one container/);
   const rec: PodRecord = {
     spec: { namespace: 'shop', name: 'odd', node: 'node-a', containers: [{ name: 42 as unknown as string, image: 'alpine:3.20' }] },
-    uid: '0f8fad5b-d9cb-469f-a165-70867728950e', createdAt: Date.now(), resourceVersion: '1', podIP: '10.244.1.9', sandboxId: 'a'.repeat(64),
-    containerIds: new Map([['c', 'b'.repeat(64)]]), hostPids: new Map([['c', 4242]]),
+    uid: '0f8fad5b-d9cb-469f-a165-70867728950e',
+    createdAt: Date.now(),
+    resourceVersion: '1',
+    podIP: '10.244.1.9',
+    sandboxId: 'a'.repeat(64),
+    containerIds: new Map([['c', 'b'.repeat(64)]]),
+    hostPids: new Map([['c', 4242]]),
   };
   t.throws(() => podObject(rec, 'containerd'), /fails kubernetes-models validation: .*name must be string/);
 });

@@ -42,10 +42,25 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
 async function simArchive(layout: RuntimeLayout): Promise<TarEntry[]> {
   const c: ContainerContext = {
-    layout, namespace: 'shop', pod: 'web-7d4b9c8f6d-x2kzq', podUid: '5b0f7c1e-9a64-4d2b-8e3f-2c71a9d4b6e0', container: 'app', containerId: '3f'.repeat(32),
-    sandboxId: '9c'.repeat(32), image: 'ghcr.io/acme/app:1.4.2', imageRef: `ghcr.io/acme/app@sha256:${'ab'.repeat(32)}`, imageId: 'cd'.repeat(32),
-    podIP: '10.244.1.7', hostPid: 48_121, createdAt: T0 - 3_600_000, startedAt: T0 - 3_599_000, checkpointedAt: T0, restartCount: 0,
-    argv: ['/bin/sh', '/app/entrypoint.sh'], env: ['PATH=/usr/bin:/bin', 'HOSTNAME=web', 'APP_ENV=production'], logLines: ['listening on :8080'],
+    layout,
+    namespace: 'shop',
+    pod: 'web-7d4b9c8f6d-x2kzq',
+    podUid: '5b0f7c1e-9a64-4d2b-8e3f-2c71a9d4b6e0',
+    container: 'app',
+    containerId: '3f'.repeat(32),
+    sandboxId: '9c'.repeat(32),
+    image: 'ghcr.io/acme/app:1.4.2',
+    imageRef: `ghcr.io/acme/app@sha256:${'ab'.repeat(32)}`,
+    imageId: 'cd'.repeat(32),
+    podIP: '10.244.1.7',
+    hostPid: 48_121,
+    createdAt: T0 - 3_600_000,
+    startedAt: T0 - 3_599_000,
+    checkpointedAt: T0,
+    restartCount: 0,
+    argv: ['/bin/sh', '/app/entrypoint.sh'],
+    env: ['PATH=/usr/bin:/bin', 'HOSTNAME=web', 'APP_ENV=production'],
+    logLines: ['listening on :8080'],
   };
   const path = join(dir, `${layout}.tar`);
   await writeCheckpointArchive(path, c, 256 * 1024);
@@ -56,14 +71,18 @@ const base = (name: string) => name.replace(/^checkpoint\//, '');
 /** core-7.img → core-N.img, tcp-stream-1a2b3.img → tcp-stream-N.img, tmpfs-dev-54.tar.gz.img → tmpfs-dev-N.tar.gz.img */
 const normalise = (name: string) => name.replace(/-[0-9a-f]+(?=\.img$|\.tar\.gz\.img$)/, '-N');
 
-interface Group { name: string; modes: Set<number>; types: Set<string> }
+interface Group {
+  name: string;
+  modes: Set<number>;
+  types: Set<string>;
+}
 /** Normalised members in order, runs of the same normalised name collapsed into one. */
 function groups(entries: readonly TarEntry[]): Group[] {
   const out: Group[] = [];
   for (const e of entries) {
     const name = normalise(e.header.name);
     let g = out[out.length - 1];
-    if (g?.name !== name) out.push(g = { name, modes: new Set(), types: new Set() });
+    if (g?.name !== name) out.push((g = { name, modes: new Set(), types: new Set() }));
     g.modes.add(e.header.mode ?? -1);
     g.types.add(e.header.type ?? 'file');
   }
@@ -75,8 +94,15 @@ function merge(a: Group[], b: Group[]): Group[] {
   const out = a.map((g) => ({ ...g, modes: new Set(g.modes), types: new Set(g.types) }));
   b.forEach((g, i) => {
     const have = out.find((x) => x.name === g.name);
-    if (have) { g.modes.forEach((m) => have.modes.add(m)); g.types.forEach((x) => have.types.add(x)); return; }
-    const prev = b.slice(0, i).reverse().find((x) => out.some((y) => y.name === x.name));
+    if (have) {
+      g.modes.forEach((m) => have.modes.add(m));
+      g.types.forEach((x) => have.types.add(x));
+      return;
+    }
+    const prev = b
+      .slice(0, i)
+      .reverse()
+      .find((x) => out.some((y) => y.name === x.name));
     out.splice(prev ? out.findIndex((y) => y.name === prev.name) + 1 : 0, 0, { ...g });
   });
   return out;
@@ -90,7 +116,7 @@ function decodedImages(entries: readonly TarEntry[], real?: RealArchive): Map<st
   for (const e of entries) {
     const name = base(e.header.name);
     if (!imageKind(name)) continue;
-    const img = real ? loadCritJson(critPath(real, name)) as CritImage : critDecodeImage(name, e.data ?? Buffer.alloc(0));
+    const img = real ? (loadCritJson(critPath(real, name)) as CritImage) : critDecodeImage(name, e.data ?? Buffer.alloc(0));
     const kind = normalise(name);
     out.set(kind, [...(out.get(kind) ?? []), img]);
   }
@@ -120,8 +146,16 @@ for (const engine of ['crio', 'containerd'] as const) {
     const expected = real.filter((g) => !missing.includes(g.name));
     const got = groups(sim);
     t.same(show(got.filter((g) => !extra.includes(g.name))), show(expected), 'normalised names in order, with their kinds and modes');
-    for (const name of extra) t.ok(got.some((g) => g.name === name), `${name}: written by the sim only (see the header)`);
-    t.same(sim.map((e) => [e.header.uid, e.header.gid]).filter(([u, g]) => u !== 0 || g !== 0), [], 'owned by root');
+    for (const name of extra)
+      t.ok(
+        got.some((g) => g.name === name),
+        `${name}: written by the sim only (see the header)`,
+      );
+    t.same(
+      sim.map((e) => [e.header.uid, e.header.gid]).filter(([u, g]) => u !== 0 || g !== 0),
+      [],
+      'owned by root',
+    );
   });
 
   t.test(`${engine}: every CRIU image decodes to the key set crit printed for the real ones`, async (t) => {
@@ -144,48 +178,66 @@ for (const engine of ['crio', 'containerd'] as const) {
     }
   });
 
-  t.test(`${engine}: config.dump, spec.dump, status files, bind.mounts, deleted.files and descriptors.json have the real key sets and formatting`, async (t) => {
-    const sim = await simArchive(engine);
-    const reals = await Promise.all(realOf(engine).map(readRealArchive));
-    const names = ['config.dump', 'spec.dump', 'status.dump', 'status', 'bind.mounts', 'deleted.files', 'checkpoint/descriptors.json'];
-    const allowed: Record<string, string[]> = engine === 'containerd'
-      ? { 'status.dump': ['.mounts', '.mounts[].container_path', '.mounts[].host_path', '.mounts[].readonly', '.user.linux.gid', '.user.linux.uid'] } : {};
-    for (const name of names) {
-      const present = reals.filter((r) => body(r, name));
-      if (present.length === 0) {
-        t.notOk(body(sim, name), `${name}: ${engine} does not write it, nor does the sim`);
-        continue;
+  t.test(
+    `${engine}: config.dump, spec.dump, status files, bind.mounts, deleted.files and descriptors.json have the real key sets and formatting`,
+    async (t) => {
+      const sim = await simArchive(engine);
+      const reals = await Promise.all(realOf(engine).map(readRealArchive));
+      const names = ['config.dump', 'spec.dump', 'status.dump', 'status', 'bind.mounts', 'deleted.files', 'checkpoint/descriptors.json'];
+      const allowed: Record<string, string[]> =
+        engine === 'containerd'
+          ? { 'status.dump': ['.mounts', '.mounts[].container_path', '.mounts[].host_path', '.mounts[].readonly', '.user.linux.gid', '.user.linux.uid'] }
+          : {};
+      for (const name of names) {
+        const present = reals.filter((r) => body(r, name));
+        if (present.length === 0) {
+          t.notOk(body(sim, name), `${name}: ${engine} does not write it, nor does the sim`);
+          continue;
+        }
+        const d = diff(keyPaths(json(sim, name)), pathsOf(present.map((r) => json(r, name))));
+        t.same(d, { onlySim: allowed[name] ?? [], onlyReal: [] }, `${name} key set`);
+        const text = body(sim, name)?.toString() ?? '';
+        const realIndented = present.every((r) => (body(r, name)?.toString() ?? '').includes('\n'));
+        if (name !== 'checkpoint/descriptors.json')
+          t.equal(text.includes('\n'), realIndented, `${name}: ${realIndented ? 'indented' : 'compact'} JSON, as the real one`);
       }
-      const d = diff(keyPaths(json(sim, name)), pathsOf(present.map((r) => json(r, name))));
-      t.same(d, { onlySim: allowed[name] ?? [], onlyReal: [] }, `${name} key set`);
-      const text = body(sim, name)?.toString() ?? '';
-      const realIndented = present.every((r) => (body(r, name)?.toString() ?? '').includes('\n'));
-      if (name !== 'checkpoint/descriptors.json') t.equal(text.includes('\n'), realIndented, `${name}: ${realIndented ? 'indented' : 'compact'} JSON, as the real one`);
-    }
-    const spec = json(sim, 'spec.dump') as Crit;
-    if (engine === 'crio') {
-      t.match(spec.annotations, { 'io.kubernetes.cri-o.Metadata': '{"name":"app"}', 'io.kubernetes.cri-o.IP.0': '10.244.1.7', 'io.kubernetes.pod.name': 'web-7d4b9c8f6d-x2kzq' });
-    } else {
-      t.match(spec.annotations, { 'io.kubernetes.cri.sandbox-name': 'web-7d4b9c8f6d-x2kzq', 'io.kubernetes.cri.container-name': 'app' });
-    }
-  });
+      const spec = json(sim, 'spec.dump') as Crit;
+      if (engine === 'crio') {
+        t.match(spec.annotations, {
+          'io.kubernetes.cri-o.Metadata': '{"name":"app"}',
+          'io.kubernetes.cri-o.IP.0': '10.244.1.7',
+          'io.kubernetes.pod.name': 'web-7d4b9c8f6d-x2kzq',
+        });
+      } else {
+        t.match(spec.annotations, { 'io.kubernetes.cri.sandbox-name': 'web-7d4b9c8f6d-x2kzq', 'io.kubernetes.cri.container-name': 'app' });
+      }
+    },
+  );
 
   t.test(`${engine}: pagemaps are in CRIU 4.2's form, PE_LAZY exactly where CRIU puts it (the real ones follow the same rule)`, async (t) => {
     const sim = await simArchive(engine);
     const check = (what: string, img: (name: string) => CritImage, pids: number[]) => {
-      let lazy = 0, present = 0;
+      let lazy = 0,
+        present = 0;
       for (const pid of pids) {
         const [head, ...entries] = img(`pagemap-${pid}.img`).entries as [Crit, ...Crit[]];
         if (typeof head.pages_id !== 'number') t.fail(`${what} pid ${pid}: no pagemap head`);
-        const vmas = (img(`mm-${pid}.img`).entries[0]!.vmas as Crit[]).map((v) => ({ start: BigInt(v.start), end: BigInt(v.end), flags: String(v.flags), status: String(v.status) }));
+        const vmas = (img(`mm-${pid}.img`).entries[0]!.vmas as Crit[]).map((v) => ({
+          start: BigInt(v.start),
+          end: BigInt(v.end),
+          flags: String(v.flags),
+          status: String(v.status),
+        }));
         for (const e of entries) {
           const at = BigInt(e.vaddr);
           const vma = vmas.find((v) => at >= v.start && at < v.end);
           // criu/include/vma.h vma_entry_can_be_lazy: private anonymous, not vdso/vvar/vsyscall
           const canBeLazy = !!vma && vma.flags.includes('MAP_ANON') && vma.flags.includes('MAP_PRIVATE') && !/VDSO|VVAR|VSYSCALL/.test(vma.status);
-          const ok = e.compat_nr_pages === 0 && typeof e.nr_pages === 'number' && e.nr_pages > 0 && e.flags === (canBeLazy ? 'PE_LAZY | PE_PRESENT' : 'PE_PRESENT');
+          const ok =
+            e.compat_nr_pages === 0 && typeof e.nr_pages === 'number' && e.nr_pages > 0 && e.flags === (canBeLazy ? 'PE_LAZY | PE_PRESENT' : 'PE_PRESENT');
           if (!ok) t.fail(`${what} pid ${pid} ${e.vaddr}: ${JSON.stringify(e)} in ${vma ? `${vma.flags}, ${vma.status}` : 'no VMA'}`);
-          if (canBeLazy) lazy++; else present++;
+          if (canBeLazy) lazy++;
+          else present++;
         }
       }
       t.ok(lazy > 0 && present > 0, `${what}: ${lazy} PE_LAZY | PE_PRESENT entries, ${present} PE_PRESENT, compat_nr_pages = 0`);
@@ -209,18 +261,38 @@ for (const engine of ['crio', 'containerd'] as const) {
       const record = (l: string) => /^(\(\d\d\.\d{6}\) |pie: \d+: )/.test(l);
       const stray = lines.filter((l, i) => !record(l) && !/ cg: Dumping value /.test(lines.slice(0, i).reverse().find(record) ?? ''));
       t.same(stray, [], `${what}: dump.log is made of CRIU's log records`);
-      t.ok(lines.some((l) => !record(l)), `${what}: with a multi-line value`);
-      t.ok(lines.some((l) => l.startsWith('pie: 1: ')), `${what}: the parasite's lines are there`);
+      t.ok(
+        lines.some((l) => !record(l)),
+        `${what}: with a multi-line value`,
+      );
+      t.ok(
+        lines.some((l) => l.startsWith('pie: 1: ')),
+        `${what}: the parasite's lines are there`,
+      );
       t.match(log, /^\(00\.0\d{5}\) Version: 4\.2 \(gitid 0\)$/m, `${what}: CRIU 4.2`);
       t.match(lines[lines.length - 1], /\) Dumping finished successfully$/, `${what}: ends as a successful dump does`);
       const seized = lines.filter((l) => /\) Seized task \d+, state 1$/.test(l)).length;
-      t.equal(seized, (critDecodeImage('pstree.img', body(entries, 'checkpoint/pstree.img') ?? Buffer.alloc(0)).entries).length, `${what}: one "Seized task" per process`);
-      const repaired = lines.map((l) => /Turning repair on for socket ([0-9a-f]+)$/.exec(l)?.[1]).filter((x) => x !== undefined).sort();
-      const streams = entries.map((e) => /^checkpoint\/tcp-stream-([0-9a-f]+)\.img$/.exec(e.header.name)?.[1]).filter((x) => x !== undefined).sort();
+      t.equal(
+        seized,
+        critDecodeImage('pstree.img', body(entries, 'checkpoint/pstree.img') ?? Buffer.alloc(0)).entries.length,
+        `${what}: one "Seized task" per process`,
+      );
+      const repaired = lines
+        .map((l) => /Turning repair on for socket ([0-9a-f]+)$/.exec(l)?.[1])
+        .filter((x) => x !== undefined)
+        .sort();
+      const streams = entries
+        .map((e) => /^checkpoint\/tcp-stream-([0-9a-f]+)\.img$/.exec(e.header.name)?.[1])
+        .filter((x) => x !== undefined)
+        .sort();
       t.same(repaired, streams, `${what}: a tcp-stream image for each socket CRIU put in repair mode`);
 
       const logMember = body(entries, engine === 'crio' ? 'io.kubernetes.cri-o.LogPath' : 'container.log')?.toString() ?? '';
-      t.same(logMember.split('\n').filter((l) => l !== '' && !/^\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d) (stdout|stderr) [FP] /.test(l)), [], `${what}: the log member is the CRI log`);
+      t.same(
+        logMember.split('\n').filter((l) => l !== '' && !/^\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d) (stdout|stderr) [FP] /.test(l)),
+        [],
+        `${what}: the log member is the CRI log`,
+      );
 
       const rootfs = body(entries, 'rootfs-diff.tar') ?? Buffer.alloc(0);
       if (engine === 'crio') t.equal(rootfs.toString('latin1', 257, 262), 'ustar', `${what}: CRI-O's rootfs-diff.tar is a plain tar`);

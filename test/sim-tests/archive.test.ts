@@ -14,8 +14,14 @@ let pod: Obj;
 t.before(async () => {
   sim = await startSimCluster();
   pod = sim.addPod({
-    namespace: 'shop', name: 'web', node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.4.2' }],
-    env: [{ container: 'app', name: 'APP_ENV', value: 'production' }, { container: 'app', name: 'DB_PASSWORD', secretKeyRef: { name: 'db', key: 'password' } }],
+    namespace: 'shop',
+    name: 'web',
+    node: 'node-a',
+    containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.4.2' }],
+    env: [
+      { container: 'app', name: 'APP_ENV', value: 'production' },
+      { container: 'app', name: 'DB_PASSWORD', secretKeyRef: { name: 'db', key: 'password' } },
+    ],
   }) as Obj;
   sim.setLogs('shop', 'web', 'app', ['listening on :8080', 'GET /healthz 200']);
 });
@@ -45,14 +51,19 @@ function readMemory(path: string, entries: TarEntry[], pid: number, start: numbe
   const pagesName = `checkpoint/pages-${num(head as Msg, 1)}.img`;
   let offset = 0;
   for (const r of runs) {
-    const vaddr = num(r, 1), n = num(r, 5); // CRIU 4.2: nr_pages in field 5, field 2 (compat_nr_pages) is 0
+    const vaddr = num(r, 1),
+      n = num(r, 5); // CRIU 4.2: nr_pages in field 5, field 2 (compat_nr_pages) is 0
     if (start >= vaddr && end <= vaddr + n * 4096) {
       const entry = entries.find((e) => e.header.name === pagesName);
       if (!entry) throw new Error(`no ${pagesName}`);
       const fileOffset = fileOffsetOf(path, pagesName) + offset + (start - vaddr);
       const out = Buffer.alloc(end - start);
       const fd = openSync(path, 'r');
-      try { readSync(fd, out, 0, out.length, fileOffset); } finally { closeSync(fd); }
+      try {
+        readSync(fd, out, 0, out.length, fileOffset);
+      } finally {
+        closeSync(fd);
+      }
       return out;
     }
     if ((num(r, 4) & 4) !== 0) offset += n * 4096;
@@ -69,7 +80,10 @@ function fileOffsetOf(path: string, name: string): number {
 t.test('containerd layout: entries in lexical order, as archive.Diff writes them', async (t) => {
   const { entries } = await checkpoint('containerd');
   const names = entries.map((e) => e.header.name);
-  t.same(names.filter((n) => !n.startsWith('checkpoint/')), ['config.dump', 'container.log', 'dump.log', 'rootfs-diff.tar', 'spec.dump', 'stats-dump', 'status', 'status.dump']);
+  t.same(
+    names.filter((n) => !n.startsWith('checkpoint/')),
+    ['config.dump', 'container.log', 'dump.log', 'rootfs-diff.tar', 'spec.dump', 'stats-dump', 'status', 'status.dump'],
+  );
   t.same(names, [...names].sort(), 'lexical order');
   t.equal(entries[0]?.header.type, 'directory');
   const cfg = JSON.parse(body(entries, 'config.dump').toString()) as Obj;
@@ -81,14 +95,20 @@ t.test('containerd layout: entries in lexical order, as archive.Diff writes them
   t.equal((JSON.parse(body(entries, 'spec.dump').toString()) as Obj).annotations['io.kubernetes.cri.sandbox-name'], 'web');
   t.match(body(entries, 'container.log').toString(), /^\d{4}-\d\d-\d\dT[\d:.]+Z stdout F listening on :8080\n.* stdout F GET \/healthz 200\n$/);
   const layer = await readTar(gunzipSync(body(entries, 'rootfs-diff.tar')));
-  t.ok(layer.some((e) => e.header.name === 'var/log/app/.wh.access.log'), 'containerd rw layer: gzip, deletions as OCI whiteouts');
+  t.ok(
+    layer.some((e) => e.header.name === 'var/log/app/.wh.access.log'),
+    'containerd rw layer: gzip, deletions as OCI whiteouts',
+  );
   t.ok(layer.some((e) => e.header.name === 'tmp/.x/kworkerd'));
 });
 
 t.test('CRI-O layout: its include order, indented JSON, bind.mounts, deleted.files, the log under its annotation name', async (t) => {
   const { entries } = await checkpoint('crio');
   const names = entries.map((e) => e.header.name);
-  t.same(names.filter((n) => !n.startsWith('checkpoint/')), ['stats-dump', 'dump.log', 'config.dump', 'spec.dump', 'bind.mounts', 'rootfs-diff.tar', 'deleted.files', 'io.kubernetes.cri-o.LogPath']);
+  t.same(
+    names.filter((n) => !n.startsWith('checkpoint/')),
+    ['stats-dump', 'dump.log', 'config.dump', 'spec.dump', 'bind.mounts', 'rootfs-diff.tar', 'deleted.files', 'io.kubernetes.cri-o.LogPath'],
+  );
   t.equal(names[2], 'checkpoint/');
   const cfg = body(entries, 'config.dump').toString();
   t.match(cfg, /^\{\n {2}"id": "[0-9a-f]{64}",\n {2}"name": "k8s_app_web_shop_[0-9a-f-]{36}_0",/);
@@ -106,12 +126,31 @@ t.test('CRI-O layout: its include order, indented JSON, bind.mounts, deleted.fil
 
 t.test('CRIU images: magics, records that parse to the end; the tmpfs tarballs are gzipped tars', async (t) => {
   const { entries } = await checkpoint('containerd');
-  const typeMagic: Record<string, number> = { core: MAGIC.CORE, mm: MAGIC.MM, pagemap: MAGIC.PAGEMAP, fdinfo: MAGIC.FDINFO, ids: MAGIC.IDS, fs: MAGIC.FS, files: MAGIC.FILES,
-    pstree: MAGIC.PSTREE, cgroup: MAGIC.CGROUP, mountpoints: MAGIC.MNTS, netns: MAGIC.NETNS, 'ipcns-var': MAGIC.IPC_VAR, utsns: MAGIC.UTSNS, timens: MAGIC.TIMENS,
-    seccomp: MAGIC.SECCOMP, 'tcp-stream': MAGIC.TCP_STREAM };
+  const typeMagic: Record<string, number> = {
+    core: MAGIC.CORE,
+    mm: MAGIC.MM,
+    pagemap: MAGIC.PAGEMAP,
+    fdinfo: MAGIC.FDINFO,
+    ids: MAGIC.IDS,
+    fs: MAGIC.FS,
+    files: MAGIC.FILES,
+    pstree: MAGIC.PSTREE,
+    cgroup: MAGIC.CGROUP,
+    mountpoints: MAGIC.MNTS,
+    netns: MAGIC.NETNS,
+    'ipcns-var': MAGIC.IPC_VAR,
+    utsns: MAGIC.UTSNS,
+    timens: MAGIC.TIMENS,
+    seccomp: MAGIC.SECCOMP,
+    'tcp-stream': MAGIC.TCP_STREAM,
+  };
   const tarballs = entries.filter((x) => /^checkpoint\/tmpfs-dev-\d+\.tar\.gz\.img$/.test(x.header.name));
   t.equal(tarballs.length, 2, '/dev and /sys/fs/cgroup');
-  for (const e of tarballs) t.ok((await readTar(gunzipSync(e.data ?? Buffer.alloc(0)))).some((x) => x.header.name === './'), `${e.header.name}: a tar of the mount's root`);
+  for (const e of tarballs)
+    t.ok(
+      (await readTar(gunzipSync(e.data ?? Buffer.alloc(0)))).some((x) => x.header.name === './'),
+      `${e.header.name}: a tar of the mount's root`,
+    );
   for (const e of entries.filter((x) => /^checkpoint\/.+\.img$/.test(x.header.name) && !x.header.name.endsWith('.tar.gz.img'))) {
     const base = e.header.name.slice('checkpoint/'.length);
     if (base.startsWith('pages-')) continue;
@@ -126,7 +165,12 @@ t.test('CRIU images: magics, records that parse to the end; the tmpfs tarballs a
     t.equal(img.typeMagic, typeMagic[kind], `${base}: ${kind} magic`);
     // tcp-stream: the queues follow the record (inq_len + outq_len bytes)
     const extra = kind === 'tcp-stream' ? num(decode(img.records[0] ?? Buffer.alloc(0)), 1) + num(decode(img.records[0] ?? Buffer.alloc(0)), 3) : 0;
-    if (kind !== 'tcp-stream') t.equal(img.records.reduce((n, r) => n + 4 + r.length, 8), e.size, `${base}: records fill the file`);
+    if (kind !== 'tcp-stream')
+      t.equal(
+        img.records.reduce((n, r) => n + 4 + r.length, 8),
+        e.size,
+        `${base}: records fill the file`,
+      );
     else t.equal(8 + 4 + (img.records[0]?.length ?? 0) + extra, e.size, `${base}: one record, then the queues`);
   }
   const stats = criuImage(body(entries, 'stats-dump'));
@@ -141,19 +185,32 @@ t.test('CRIU images: magics, records that parse to the end; the tmpfs tarballs a
 t.test('the process tree, tasks, credentials', async (t) => {
   const { entries } = await checkpoint('containerd');
   const tree = records(entries, 'pstree.img').map((p) => [num(p, 1), num(p, 2), nums(p, 5)]);
-  t.same(tree, [[1, 0, [1]], [7, 1, [7, 8]], [9, 1, [9]]]);
+  t.same(tree, [
+    [1, 0, [1]],
+    [7, 1, [7, 8]],
+    [9, 1, [9]],
+  ]);
   const comm = (tid: number) => {
     const core = records(entries, `core-${tid}.img`)[0] as Msg;
     t.equal(num(core, 1), 1, `core-${tid}: X86_64`);
     const tc = sub(core, 3);
     return tc ? [str(tc, 6), num(tc, 1)] : [str(sub(core, 5) as Msg, 13), undefined];
   };
-  t.same([comm(1), comm(7), comm(8), comm(9)], [['sh', 1], ['kworkerd', 1], ['kworkerd', undefined], ['bash', 1]], 'comm and task_state Alive; thread 8 has no task core');
+  t.same(
+    [comm(1), comm(7), comm(8), comm(9)],
+    [
+      ['sh', 1],
+      ['kworkerd', 1],
+      ['kworkerd', undefined],
+      ['bash', 1],
+    ],
+    'comm and task_state Alive; thread 8 has no task core',
+  );
   const creds = sub(sub(records(entries, 'core-7.img')[0] as Msg, 5) as Msg, 10) as Msg;
   t.equal(num(creds, 1), 1000, 'uid');
 });
 
-t.test('files and sockets: the miner\'s pool connection and bash\'s reverse shell', async (t) => {
+t.test("files and sockets: the miner's pool connection and bash's reverse shell", async (t) => {
   const { entries } = await checkpoint('containerd');
   const files = new Map(records(entries, 'files.img').map((f) => [num(f, 2), f]));
   const isk = (id: number) => sub(files.get(id) as Msg, 4) as Msg;
@@ -161,17 +218,27 @@ t.test('files and sockets: the miner\'s pool connection and bash\'s reverse shel
   const fdinfo = (pid: number) => records(entries, `fdinfo-${filesId(pid)}.img`).map((f) => ({ id: num(f, 1), type: num(f, 3), fd: num(f, 4) }));
 
   const bash = fdinfo(9);
-  t.same(bash.map((f) => f.fd), [0, 1, 2]);
-  t.ok(bash.every((f) => f.type === FD_TYPE.INETSK && f.id === bash[0]?.id), 'stdin, stdout, stderr: one TCP socket');
+  t.same(
+    bash.map((f) => f.fd),
+    [0, 1, 2],
+  );
+  t.ok(
+    bash.every((f) => f.type === FD_TYPE.INETSK && f.id === bash[0]?.id),
+    'stdin, stdout, stderr: one TCP socket',
+  );
   const shell = isk(bash[0]?.id ?? -1);
-  t.same([ipv4FromWord(num(shell, 12)), num(shell, 8), num(shell, 6), num(shell, 3), num(shell, 5)], [REVERSE_SHELL.ip, REVERSE_SHELL.port, 1, 2, 6], 'AF_INET TCP ESTABLISHED to the listener');
+  t.same(
+    [ipv4FromWord(num(shell, 12)), num(shell, 8), num(shell, 6), num(shell, 3), num(shell, 5)],
+    [REVERSE_SHELL.ip, REVERSE_SHELL.port, 1, 2, 6],
+    'AF_INET TCP ESTABLISHED to the listener',
+  );
 
   const miner = fdinfo(7);
   const pool = isk(miner.find((f) => f.fd === 3)?.id ?? -1);
   t.same([ipv4FromWord(num(pool, 12)), num(pool, 8), num(pool, 6)], [MINER_POOL.ip, MINER_POOL.port, 1]);
   t.equal(ipv4FromWord(num(pool, 11)), String(pod.status.podIP), 'source: the pod IP');
   const [a, b] = miner.filter((f) => f.type === FD_TYPE.UNIXSK).map((f) => sub(files.get(f.id) as Msg, 16) as Msg);
-  t.ok(a && b && num(a, 8) === num(b, 2) && num(b, 8) === num(a, 2), 'a unix socketpair: each the other\'s peer');
+  t.ok(a && b && num(a, 8) === num(b, 2) && num(b, 8) === num(a, 2), "a unix socketpair: each the other's peer");
 
   const reg = (id: number) => sub(files.get(id) as Msg, 3) as Msg;
   const fs = (pid: number) => records(entries, `fs-${pid}.img`)[0] as Msg;
@@ -197,9 +264,13 @@ t.test('memory: argv and env are where mm + pagemap say they are', async (t) => 
     t.ok(env.includes('HOSTNAME=web'), `pid ${pid} (${comm}): env at mm_env_start`);
   }
   const [, ...runs] = records(entries, 'pagemap-1.img');
-  t.ok(runs.length > 2, 'pid 1\'s heap is split into several pagemap runs (holes between them)');
+  t.ok(runs.length > 2, "pid 1's heap is split into several pagemap runs (holes between them)");
   t.equal(runs.reduce((n, r) => n + num(r, 5), 0) * 4096, 3 * 1024 * 1024 + 4096, 'present pages = pages-1.img');
   const heap = records(entries, 'mm-7.img')[0] as Msg;
   const heapStart = num(subs(heap, 14).find((v) => (num(v, 7) & 32) !== 0) as Msg, 1); // VMA_AREA_HEAP
-  t.match(readMemory(path, entries, 7, heapStart, heapStart + 4096).toString('latin1'), /"method":"login","params":\{"login":"4AmberSimWa11et/, 'the miner\'s login request is in its heap');
+  t.match(
+    readMemory(path, entries, 7, heapStart, heapStart + 4096).toString('latin1'),
+    /"method":"login","params":\{"login":"4AmberSimWa11et/,
+    "the miner's login request is in its heap",
+  );
 });

@@ -23,13 +23,21 @@ t.before(async () => {
 });
 t.teardown(() => sim.close());
 
-const capture = (name: string, labels: Record<string, string> = {}): Obj =>
-  ({ apiVersion: `${G.group}/${G.version}`, kind: 'Capture', metadata: { name, labels }, spec: { target: { node: 'node-a' } } });
+const capture = (name: string, labels: Record<string, string> = {}): Obj => ({
+  apiVersion: `${G.group}/${G.version}`,
+  kind: 'Capture',
+  metadata: { name, labels },
+  spec: { target: { node: 'node-a' } },
+});
 const create = async (ns: string, name: string, labels: Record<string, string> = {}) =>
   api.createNamespacedCustomObject({ ...G, namespace: ns, body: capture(name, labels) }) as Promise<Obj>;
 const listRv = async (ns: string) => ((await api.listNamespacedCustomObject({ ...G, namespace: ns })) as Obj).metadata.resourceVersion as string;
 const rawGet = (p: string) => https(`${sim.apiUrl}${p}`, { ca: sim.caCert, token: sim.token });
-const lines = (text: string) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Obj);
+const lines = (text: string) =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Obj);
 
 async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
   const end = Date.now() + ms;
@@ -43,10 +51,17 @@ async function until(what: string, cond: () => boolean, ms = 3000): Promise<void
 async function watch(ns: string, params: Record<string, string>): Promise<{ events: string[]; objects: Obj[]; stop: () => void }> {
   const events: string[] = [];
   const objects: Obj[] = [];
-  const ctl = await new Watch(kc).watch(path(ns), params, (type, o: Obj) => {
-    events.push(`${type} ${o.metadata?.name ?? ''}`);
-    objects.push(o);
-  }, () => { /* ended */ });
+  const ctl = await new Watch(kc).watch(
+    path(ns),
+    params,
+    (type, o: Obj) => {
+      events.push(`${type} ${o.metadata?.name ?? ''}`);
+      objects.push(o);
+    },
+    () => {
+      /* ended */
+    },
+  );
   return { events, objects, stop: () => ctl.abort() };
 }
 
@@ -55,13 +70,20 @@ t.test('a watch delivers ADDED, MODIFIED and DELETED in order, each with a newer
   const w = await watch('w1', { resourceVersion: rv });
   t.teardown(w.stop);
   const o = await create('w1', 'cap-1');
-  await api.patchNamespacedCustomObjectStatus({ ...G, namespace: 'w1', name: 'cap-1', body: { status: { phase: 'Checkpointing' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  await api.patchNamespacedCustomObjectStatus(
+    { ...G, namespace: 'w1', name: 'cap-1', body: { status: { phase: 'Checkpointing' } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
   await create('w1', 'cap-2');
   await api.deleteNamespacedCustomObject({ ...G, namespace: 'w1', name: 'cap-1' });
   await until('four events', () => w.events.length >= 4);
   t.same(w.events, ['ADDED cap-1', 'MODIFIED cap-1', 'ADDED cap-2', 'DELETED cap-1']);
   const rvs = w.objects.map((x) => Number(x.metadata.resourceVersion));
-  t.same([...rvs].sort((a, b) => a - b), rvs, 'resourceVersions increase');
+  t.same(
+    [...rvs].sort((a, b) => a - b),
+    rvs,
+    'resourceVersions increase',
+  );
   t.ok(rvs[0]! > Number(rv));
   t.equal(w.objects[1]!.status.phase, 'Checkpointing');
   t.equal(w.objects[3]!.metadata.uid, o.metadata.uid, 'DELETED carries the last state of the object');
@@ -80,8 +102,14 @@ t.test('a label-selected watch: an object entering the selector is ADDED, one le
   const other = await create('w2', 'cap-b', { 'forensics.amber.dev/node': 'node-b' });
   await create('w2', 'cap-a', { 'forensics.amber.dev/node': 'node-a' });
   const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-  await api.patchNamespacedCustomObject({ ...G, namespace: 'w2', name: 'cap-b', body: { metadata: { labels: { 'forensics.amber.dev/node': 'node-a' } } } }, merge);
-  await api.patchNamespacedCustomObject({ ...G, namespace: 'w2', name: 'cap-a', body: { metadata: { labels: { 'forensics.amber.dev/node': 'node-c' } } } }, merge);
+  await api.patchNamespacedCustomObject(
+    { ...G, namespace: 'w2', name: 'cap-b', body: { metadata: { labels: { 'forensics.amber.dev/node': 'node-a' } } } },
+    merge,
+  );
+  await api.patchNamespacedCustomObject(
+    { ...G, namespace: 'w2', name: 'cap-a', body: { metadata: { labels: { 'forensics.amber.dev/node': 'node-c' } } } },
+    merge,
+  );
   await until('three events', () => w.events.length >= 3);
   await sleep(50);
   t.same(w.events, ['ADDED cap-a', 'ADDED cap-b', 'DELETED cap-a']);
@@ -108,16 +136,30 @@ t.test('a watch from an expired resourceVersion: one ERROR 410 event, then the s
   t.equal(r.headers['content-type'], 'application/json');
   t.equal(r.headers['transfer-encoding'], 'chunked');
   const oldest = sim.captures('w4')[0]!.metadata.resourceVersion as string;
-  t.equal(r.text, `${JSON.stringify({ type: 'ERROR', object: {
-    kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: `too old resource version: ${rv} (${oldest})`, reason: 'Expired', code: 410,
-  } })}\n`);
+  t.equal(
+    r.text,
+    `${JSON.stringify({
+      type: 'ERROR',
+      object: {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Failure',
+        message: `too old resource version: ${rv} (${oldest})`,
+        reason: 'Expired',
+        code: 410,
+      },
+    })}\n`,
+  );
   const current = await watch('w4', { resourceVersion: oldest });
   await sleep(100);
   current.stop();
   t.same(current.events, [], 'a watch from the newest resourceVersion is fine: nothing missed, nothing to send');
 
   sim.faults.watchWindow = 2;
-  t.teardown(() => { sim.faults.watchWindow = 100; });
+  t.teardown(() => {
+    sim.faults.watchWindow = 100;
+  });
   const before = await listRv('w4');
   for (const n of ['cap-1', 'cap-2', 'cap-3']) await create('w4', n);
   const windowed = lines((await rawGet(`${path('w4')}?watch=1&resourceVersion=${before}&timeoutSeconds=2`)).text);
@@ -132,7 +174,9 @@ t.test('a watch from an expired resourceVersion: one ERROR 410 event, then the s
 
 t.test('timeoutSeconds ends the stream; allowWatchBookmarks adds BOOKMARK events', async (t) => {
   sim.faults.watchBookmarkMs = 300;
-  t.teardown(() => { sim.faults.watchBookmarkMs = 60_000; });
+  t.teardown(() => {
+    sim.faults.watchBookmarkMs = 60_000;
+  });
   const rv = await listRv('w5');
   const started = Date.now();
   const [r, p] = await Promise.all([
@@ -152,7 +196,10 @@ t.test('informer: after a 410 it relists by itself, reports every Capture, and k
   await create('inf', 'cap-a');
   await create('inf', 'cap-b');
   let lists = 0;
-  const informer = makeInformer<Obj & { metadata: Obj }>(kc, path('inf'), () => { lists++; return api.listNamespacedCustomObject({ ...G, namespace: 'inf' }); });
+  const informer = makeInformer<Obj & { metadata: Obj }>(kc, path('inf'), () => {
+    lists++;
+    return api.listNamespacedCustomObject({ ...G, namespace: 'inf' });
+  });
   const log: string[] = [];
   for (const ev of ['add', 'update', 'delete'] as const) informer.on(ev, (o) => log.push(`${ev} ${o.metadata.name}`));
   informer.on('connect', () => log.push('connect'));
@@ -173,10 +220,20 @@ t.test('informer: after a 410 it relists by itself, reports every Capture, and k
   sim.expireWatchHistory();
   await until('the relist', () => informer.list().length === 4);
   t.equal(lists, 2, 'listed once at start and once after the 410');
-  t.same(informer.list().map((o) => o.metadata.name).sort(), ['cap-b', 'cap-c', 'cap-d', 'cap-e'], 'no Capture lost');
+  t.same(
+    informer
+      .list()
+      .map((o) => o.metadata.name)
+      .sort(),
+    ['cap-b', 'cap-c', 'cap-d', 'cap-e'],
+    'no Capture lost',
+  );
   t.same(log.filter((l) => l !== 'connect').sort(), ['add cap-d', 'add cap-e', 'delete cap-a']);
   t.equal(log.filter((l) => l === 'connect').length, 2, "'connect' after the close and again after the 410");
-  t.notOk(log.some((l) => l.startsWith('error')), 'a 410 is not reported as an error');
+  t.notOk(
+    log.some((l) => l.startsWith('error')),
+    'a 410 is not reported as an error',
+  );
 
   // after the relist the informer waits (its reconnect backoff, 1 s here) and then watches from the list's resourceVersion
   await until('watching again', () => sim.openWatches() === 1, 3000);

@@ -6,8 +6,13 @@ import { startSimCluster, type SimCluster } from '../sim/sim-cluster.js';
 let sim: SimCluster;
 t.before(async () => {
   sim = await startSimCluster({ nodes: ['node-a', 'node-b'] });
-  sim.addPod({ namespace: 'shop', name: 'web-7d4b9c8f6d-x2kzq', node: 'node-b', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.4.2' }],
-    env: [{ container: 'app', name: 'DB_PASSWORD', secretKeyRef: { name: 'db', key: 'password' } }] });
+  sim.addPod({
+    namespace: 'shop',
+    name: 'web-7d4b9c8f6d-x2kzq',
+    node: 'node-b',
+    containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.4.2' }],
+    env: [{ container: 'app', name: 'DB_PASSWORD', secretKeyRef: { name: 'db', key: 'password' } }],
+  });
   sim.setLogs('shop', 'web-7d4b9c8f6d-x2kzq', 'app', ['a', 'b', 'c']);
 });
 t.teardown(() => sim.close());
@@ -36,7 +41,10 @@ t.test('readNode: address and kubelet port', async (t) => {
 
 t.test('lists and logs through client-node', async (t) => {
   const list = await api().listNamespacedPod({ namespace: 'shop' });
-  t.same(list.items.map((p) => p.metadata?.name), ['web-7d4b9c8f6d-x2kzq']);
+  t.same(
+    list.items.map((p) => p.metadata?.name),
+    ['web-7d4b9c8f6d-x2kzq'],
+  );
   const all = await api().listPodForAllNamespaces({ fieldSelector: 'spec.nodeName=node-b' });
   t.equal(all.items.length, 1);
   const log = await api().readNamespacedPodLog({ name: 'web-7d4b9c8f6d-x2kzq', namespace: 'shop', container: 'app', tailLines: 2 });
@@ -44,11 +52,23 @@ t.test('lists and logs through client-node', async (t) => {
 });
 
 t.test('errors arrive as ApiException with the Status body', async (t) => {
-  const err = await api().readNamespacedPod({ name: 'gone', namespace: 'shop' }).then(() => undefined, (e: unknown) => e as { code?: number; body?: string });
+  const err = await api()
+    .readNamespacedPod({ name: 'gone', namespace: 'shop' })
+    .then(
+      () => undefined,
+      (e: unknown) => e as { code?: number; body?: string },
+    );
   t.equal(err?.code, 404);
   t.match(String(err?.body), /"reason":"NotFound"/);
   sim.faults.rejectToken = true;
-  t.teardown(() => { sim.faults.rejectToken = false; });
-  const denied = await api().readNode({ name: 'node-a' }).then(() => undefined, (e: unknown) => e as { code?: number });
+  t.teardown(() => {
+    sim.faults.rejectToken = false;
+  });
+  const denied = await api()
+    .readNode({ name: 'node-a' })
+    .then(
+      () => undefined,
+      (e: unknown) => e as { code?: number },
+    );
   t.equal(denied?.code, 401);
 });

@@ -16,29 +16,93 @@ import { MAGIC, imageKind } from '../sim/criu-images.js';
 import type { CritOpts, FieldSpec, FieldType, MessageSchema, ProtoMessage, ProtoValue } from '../sim/protobuf.js';
 import { decode, type Field } from './helpers.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Crit = Record<string, any>;
-export interface CritImage { magic: string; entries: Crit[] }
+export interface CritImage {
+  magic: string;
+  entries: Crit[];
+}
 
 const FLAGS: Readonly<Record<string, readonly [string, number][]>> = {
-  'mmap.prot': [['PROT_READ', 0x1], ['PROT_WRITE', 0x2], ['PROT_EXEC', 0x4]],
-  'mmap.flags': [['MAP_SHARED', 0x1], ['MAP_PRIVATE', 0x2], ['MAP_DROPPABLE', 0x08], ['MAP_ANON', 0x20], ['MAP_GROWSDOWN', 0x0100]],
-  'mmap.status': [['VMA_AREA_NONE', 0], ['VMA_AREA_REGULAR', 1 << 0], ['VMA_AREA_STACK', 1 << 1], ['VMA_AREA_VSYSCALL', 1 << 2], ['VMA_AREA_VDSO', 1 << 3],
-    ['VMA_AREA_HEAP', 1 << 5], ['VMA_FILE_PRIVATE', 1 << 6], ['VMA_FILE_SHARED', 1 << 7], ['VMA_ANON_SHARED', 1 << 8], ['VMA_ANON_PRIVATE', 1 << 9],
-    ['VMA_AREA_SYSVIPC', 1 << 10], ['VMA_AREA_SOCKET', 1 << 11], ['VMA_AREA_VVAR', 1 << 12], ['VMA_AREA_AIORING', 1 << 13], ['VMA_AREA_MEMFD', 1 << 14],
-    ['VMA_AREA_SHSTK', 1 << 15], ['VMA_AREA_UPROBES', 1 << 17], ['VMA_UNSUPP', 2 ** 31]],
-  'rfile.flags': [['O_WRONLY', 0o1], ['O_RDWR', 0o2], ['O_CREAT', 0o100], ['O_EXCL', 0o200], ['O_NOCTTY', 0o400], ['O_TRUNC', 0o1000], ['O_APPEND', 0o2000],
-    ['O_NONBLOCK', 0o4000], ['O_DSYNC', 0o10000], ['FASYNC', 0o20000], ['O_DIRECT', 0o40000], ['O_LARGEFILE', 0o100000], ['O_DIRECTORY', 0o200000],
-    ['O_NOFOLLOW', 0o400000], ['O_NOATIME', 0o1000000], ['O_CLOEXEC', 0o2000000]],
-  'pmap.flags': [['PE_PARENT', 1], ['PE_LAZY', 2], ['PE_PRESENT', 4]],
-  'seals.flags': [['F_SEAL_SEAL', 1], ['F_SEAL_SHRINK', 2], ['F_SEAL_GROW', 4], ['F_SEAL_WRITE', 8], ['F_SEAL_FUTURE_WRITE', 0x10]],
+  'mmap.prot': [
+    ['PROT_READ', 0x1],
+    ['PROT_WRITE', 0x2],
+    ['PROT_EXEC', 0x4],
+  ],
+  'mmap.flags': [
+    ['MAP_SHARED', 0x1],
+    ['MAP_PRIVATE', 0x2],
+    ['MAP_DROPPABLE', 0x08],
+    ['MAP_ANON', 0x20],
+    ['MAP_GROWSDOWN', 0x0100],
+  ],
+  'mmap.status': [
+    ['VMA_AREA_NONE', 0],
+    ['VMA_AREA_REGULAR', 1 << 0],
+    ['VMA_AREA_STACK', 1 << 1],
+    ['VMA_AREA_VSYSCALL', 1 << 2],
+    ['VMA_AREA_VDSO', 1 << 3],
+    ['VMA_AREA_HEAP', 1 << 5],
+    ['VMA_FILE_PRIVATE', 1 << 6],
+    ['VMA_FILE_SHARED', 1 << 7],
+    ['VMA_ANON_SHARED', 1 << 8],
+    ['VMA_ANON_PRIVATE', 1 << 9],
+    ['VMA_AREA_SYSVIPC', 1 << 10],
+    ['VMA_AREA_SOCKET', 1 << 11],
+    ['VMA_AREA_VVAR', 1 << 12],
+    ['VMA_AREA_AIORING', 1 << 13],
+    ['VMA_AREA_MEMFD', 1 << 14],
+    ['VMA_AREA_SHSTK', 1 << 15],
+    ['VMA_AREA_UPROBES', 1 << 17],
+    ['VMA_UNSUPP', 2 ** 31],
+  ],
+  'rfile.flags': [
+    ['O_WRONLY', 0o1],
+    ['O_RDWR', 0o2],
+    ['O_CREAT', 0o100],
+    ['O_EXCL', 0o200],
+    ['O_NOCTTY', 0o400],
+    ['O_TRUNC', 0o1000],
+    ['O_APPEND', 0o2000],
+    ['O_NONBLOCK', 0o4000],
+    ['O_DSYNC', 0o10000],
+    ['FASYNC', 0o20000],
+    ['O_DIRECT', 0o40000],
+    ['O_LARGEFILE', 0o100000],
+    ['O_DIRECTORY', 0o200000],
+    ['O_NOFOLLOW', 0o400000],
+    ['O_NOATIME', 0o1000000],
+    ['O_CLOEXEC', 0o2000000],
+  ],
+  'pmap.flags': [
+    ['PE_PARENT', 1],
+    ['PE_LAZY', 2],
+    ['PE_PRESENT', 4],
+  ],
+  'seals.flags': [
+    ['F_SEAL_SEAL', 1],
+    ['F_SEAL_SHRINK', 2],
+    ['F_SEAL_GROW', 4],
+    ['F_SEAL_WRITE', 8],
+    ['F_SEAL_FUTURE_WRITE', 0x10],
+  ],
 };
 const DICTS: Readonly<Record<string, Readonly<Record<string, Readonly<Record<number, string>>>>>> = {
   gen: { task_state: { 1: 'Alive', 3: 'Zombie', 6: 'Stopped' } },
   sk: {
     family: { 1: 'UNIX', 2: 'INET', 10: 'INET6', 16: 'NETLINK', 17: 'PACKET' },
     type: { 1: 'STREAM', 2: 'DGRAM', 3: 'RAW', 5: 'SEQPACKET', 10: 'PACKET' },
-    state: { 1: 'ESTABLISHED', 2: 'SYN_SENT', 3: 'SYN_RECV', 4: 'FIN_WAIT1', 5: 'FIN_WAIT2', 6: 'TIME_WAIT', 7: 'CLOSE', 8: 'CLOSE_WAIT', 9: 'LAST_ACK', 10: 'LISTEN' },
+    state: {
+      1: 'ESTABLISHED',
+      2: 'SYN_SENT',
+      3: 'SYN_RECV',
+      4: 'FIN_WAIT1',
+      5: 'FIN_WAIT2',
+      6: 'TIME_WAIT',
+      7: 'CLOSE',
+      8: 'CLOSE_WAIT',
+      9: 'LAST_ACK',
+      10: 'LISTEN',
+    },
     proto: { 0: 'IP', 6: 'TCP', 17: 'UDP', 136: 'UDPLITE' },
   },
 };
@@ -58,12 +122,20 @@ function base64Lines(b: Buffer): string {
 
 /** Python's quopri.encodestring (quotetabs off): enough for socket names. */
 function quotedPrintable(b: Buffer): string {
-  let out = '', line = '';
+  let out = '',
+    line = '';
   for (const c of b) {
     const lit = (c >= 33 && c <= 126 && c !== 61) || c === 32 || c === 9;
     const piece = c === 10 ? '\n' : lit ? String.fromCharCode(c) : `=${c.toString(16).toUpperCase().padStart(2, '0')}`;
-    if (piece === '\n') { out += line + '\n'; line = ''; continue; }
-    if (line.length + piece.length > 75) { out += line + '=\n'; line = ''; }
+    if (piece === '\n') {
+      out += line + '\n';
+      line = '';
+      continue;
+    }
+    if (line.length + piece.length > 75) {
+      out += line + '=\n';
+      line = '';
+    }
     line += piece;
   }
   return out + line;
@@ -74,16 +146,24 @@ function ipString(words: number[]): string {
   words.forEach((w, i) => bytes.writeUInt32LE(w >>> 0, i * 4));
   if (words.length === 1) return [...bytes].join('.');
   const hextets = Array.from({ length: 8 }, (_, i) => bytes.readUInt16BE(i * 2).toString(16));
-  let best = -1, bestLen = 0;
+  let best = -1,
+    bestLen = 0;
   for (let i = 0; i < 8;) {
-    if (hextets[i] !== '0') { i++; continue; }
+    if (hextets[i] !== '0') {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && hextets[j] === '0') j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    if (j - i > bestLen) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   if (bestLen < 2) return hextets.join(':');
-  const head = hextets.slice(0, best).join(':'), tail = hextets.slice(best + bestLen).join(':');
+  const head = hextets.slice(0, best).join(':'),
+    tail = hextets.slice(best + bestLen).join(':');
   return `${head}::${tail}`;
 }
 
@@ -123,18 +203,27 @@ function renderScalar(raw: Field, [name, type, , opts = {}]: FieldSpec, hex: boo
   }
   const h = hex || opts.hex === true;
   switch (type) {
-    case 'bool': return (raw as bigint) !== 0n;
-    case 'string': return (raw as Buffer).toString('utf8');
-    case 'bytes': return opts.conv === 'unix_name' ? quotedPrintable(raw as Buffer) : base64Lines(raw as Buffer);
-    case 'int32': return renderInt(BigInt.asIntN(32, raw as bigint), name, opts, h);
-    case 'int64': return renderInt(BigInt.asIntN(64, raw as bigint), name, opts, h);
-    case 'sint32': case 'sint64': {
+    case 'bool':
+      return (raw as bigint) !== 0n;
+    case 'string':
+      return (raw as Buffer).toString('utf8');
+    case 'bytes':
+      return opts.conv === 'unix_name' ? quotedPrintable(raw as Buffer) : base64Lines(raw as Buffer);
+    case 'int32':
+      return renderInt(BigInt.asIntN(32, raw as bigint), name, opts, h);
+    case 'int64':
+      return renderInt(BigInt.asIntN(64, raw as bigint), name, opts, h);
+    case 'sint32':
+    case 'sint64': {
       const v = raw as bigint;
       return renderInt((v & 1n) === 0n ? v >> 1n : -((v >> 1n) + 1n), name, opts, h);
     }
-    case 'fixed64': return renderInt((raw as Buffer).readBigUInt64LE(0), name, opts, h);
-    case 'fixed32': return renderInt(BigInt((raw as Buffer).readUInt32LE(0)), name, opts, h);
-    default: return renderInt(raw as bigint, name, opts, h);
+    case 'fixed64':
+      return renderInt((raw as Buffer).readBigUInt64LE(0), name, opts, h);
+    case 'fixed32':
+      return renderInt(BigInt((raw as Buffer).readUInt32LE(0)), name, opts, h);
+    default:
+      return renderInt(raw as bigint, name, opts, h);
   }
 }
 
@@ -143,7 +232,9 @@ export function critDecodeMessage(schema: MessageSchema, bytes: Buffer, hex = fa
   const wire = decode(bytes);
   for (const f of wire.keys()) if (!schema.fields[f]) throw new Error(`${schema.name}: unknown field ${f}`);
   const out: Crit = {};
-  for (const f of Object.keys(schema.fields).map(Number).sort((a, b) => a - b)) {
+  for (const f of Object.keys(schema.fields)
+    .map(Number)
+    .sort((a, b) => a - b)) {
     const spec = schema.fields[f]!;
     const [name, , label, opts = {}] = spec;
     const raws = wire.get(f);
@@ -180,7 +271,8 @@ export function critDecodeImage(name: string, bytes: Buffer): CritImage {
     i += 4 + len;
     const entry = critDecodeMessage(entries.length === 0 && k.head ? k.head : k.entry, msg);
     if (k.extra === 'tcp-stream') {
-      const inq = bytes.subarray(i, i + Number(entry.inq_len)), outq = bytes.subarray(i + inq.length, i + inq.length + Number(entry.outq_len));
+      const inq = bytes.subarray(i, i + Number(entry.inq_len)),
+        outq = bytes.subarray(i + inq.length, i + inq.length + Number(entry.outq_len));
       i += inq.length + outq.length;
       entry.extra = { inq: base64Lines(inq), outq: base64Lines(outq) };
     } else if (k.extra === 'pipe-data') {
@@ -205,7 +297,12 @@ function intFromCrit(v: unknown, name: string, opts: CritOpts): number | bigint 
   if (opts.flags && FLAGS[opts.flags]) {
     if (v === '') return 0;
     const table = new Map(FLAGS[opts.flags]);
-    return exact(v.split('|').map((x) => x.trim()).reduce((n, x) => n | BigInt(table.get(x) ?? x), 0n));
+    return exact(
+      v
+        .split('|')
+        .map((x) => x.trim())
+        .reduce((n, x) => n | BigInt(table.get(x) ?? x), 0n),
+    );
   }
   if (opts.dict) {
     const found = Object.entries(DICTS[opts.dict]?.[name] ?? {}).find(([, s]) => s === v);
@@ -218,10 +315,19 @@ function valueFromCrit(v: unknown, [name, type, , opts = {}]: FieldSpec, hex: bo
   if (isMessage(type)) return critToMessage(type, v as Crit, hex || opts.hex === true);
   if (isEnum(type)) return typeof v === 'string' ? v : Number(v);
   switch (type) {
-    case 'bool': return v as boolean;
-    case 'string': return v as string;
-    case 'bytes': return opts.conv === 'unix_name' ? Buffer.from((v as string).replace(/=\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1') : Buffer.from(v as string, 'base64');
-    default: return intFromCrit(v, name, opts);
+    case 'bool':
+      return v as boolean;
+    case 'string':
+      return v as string;
+    case 'bytes':
+      return opts.conv === 'unix_name'
+        ? Buffer.from(
+            (v as string).replace(/=\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+            'latin1',
+          )
+        : Buffer.from(v as string, 'base64');
+    default:
+      return intFromCrit(v, name, opts);
   }
 }
 

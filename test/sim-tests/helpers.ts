@@ -4,9 +4,18 @@ import { request } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import { extract, type Header } from 'tar-stream';
 
-export interface HttpResult { status: number; headers: IncomingHttpHeaders; body: Buffer; text: string; json<T = Record<string, unknown>>(): T }
+export interface HttpResult {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  text: string;
+  json<T = Record<string, unknown>>(): T;
+}
 
-export function https(url: string, opts: { method?: string; token?: string; ca: string; headers?: Record<string, string>; body?: string } ): Promise<HttpResult> {
+export function https(
+  url: string,
+  opts: { method?: string; token?: string; ca: string; headers?: Record<string, string>; body?: string },
+): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
@@ -16,7 +25,13 @@ export function https(url: string, opts: { method?: string; token?: string; ca: 
       res.on('error', reject);
       res.on('end', () => {
         const body = Buffer.concat(chunks);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: body.toString('utf8'), json: <T>() => JSON.parse(body.toString('utf8')) as T });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          body,
+          text: body.toString('utf8'),
+          json: <T>() => JSON.parse(body.toString('utf8')) as T,
+        });
       });
     });
     r.on('error', reject);
@@ -24,7 +39,11 @@ export function https(url: string, opts: { method?: string; token?: string; ca: 
   });
 }
 
-export interface TarEntry { header: Header; size: number; data?: Buffer }
+export interface TarEntry {
+  header: Header;
+  size: number;
+  data?: Buffer;
+}
 
 /** Reads a tar; keeps the bodies of entries `keep` accepts (default: all but pages-*.img). */
 export async function readTar(source: string | Buffer, keep: (name: string) => boolean = (n) => !/pages-\d+\.img$/.test(n)): Promise<TarEntry[]> {
@@ -58,7 +77,7 @@ export function listTarUntilEnd(path: string): { name: string; size: number; off
   const out: { name: string; size: number; offset: number }[] = [];
   try {
     const h = Buffer.alloc(512);
-    for (let pos = 0; ; ) {
+    for (let pos = 0; ;) {
       if (readSync(fd, h, 0, 512, pos) < 512 || h.every((b) => b === 0)) return out;
       const field = (o: number, n: number) => h.toString('latin1', o, o + n).replace(/\0.*$/s, '');
       const size = h[124] === 0x80 ? Number(h.readBigUInt64BE(128)) : parseInt(field(124, 12).trim() || '0', 8);
@@ -76,7 +95,8 @@ export type Field = bigint | Buffer;
 export type Msg = Map<number, Field[]>;
 
 function varint(b: Buffer, i: number): [bigint, number] {
-  let r = 0n, s = 0n;
+  let r = 0n,
+    s = 0n;
   for (;;) {
     const c = b[i++];
     if (c === undefined) throw new Error('truncated varint');
@@ -92,14 +112,21 @@ export function decode(b: Buffer): Msg {
   while (i < b.length) {
     const [key, j] = varint(b, i);
     i = j;
-    const field = Number(key >> 3n), wire = Number(key & 7n);
+    const field = Number(key >> 3n),
+      wire = Number(key & 7n);
     let v: Field;
     if (wire === 0) [v, i] = varint(b, i);
     else if (wire === 2) {
       const [len, k] = varint(b, i);
       v = b.subarray(k, k + Number(len));
       i = k + Number(len);
-    } else if (wire === 1) { v = b.subarray(i, i + 8); i += 8; } else if (wire === 5) { v = b.subarray(i, i + 4); i += 4; } else throw new Error(`wire type ${wire}`);
+    } else if (wire === 1) {
+      v = b.subarray(i, i + 8);
+      i += 8;
+    } else if (wire === 5) {
+      v = b.subarray(i, i + 4);
+      i += 4;
+    } else throw new Error(`wire type ${wire}`);
     const list = m.get(field) ?? [];
     list.push(v);
     m.set(field, list);
@@ -107,14 +134,21 @@ export function decode(b: Buffer): Msg {
   return m;
 }
 
-export const num = (m: Msg, f: number): number => Number(m.get(f)?.[0] as bigint | undefined ?? NaN);
+export const num = (m: Msg, f: number): number => Number((m.get(f)?.[0] as bigint | undefined) ?? NaN);
 export const big = (m: Msg, f: number): bigint | undefined => m.get(f)?.[0] as bigint | undefined;
 export const nums = (m: Msg, f: number): number[] => (m.get(f) ?? []).map((x) => Number(x as bigint));
 export const str = (m: Msg, f: number): string | undefined => (m.get(f)?.[0] as Buffer | undefined)?.toString('utf8');
-export const sub = (m: Msg, f: number): Msg | undefined => { const b = m.get(f)?.[0] as Buffer | undefined; return b ? decode(b) : undefined; };
+export const sub = (m: Msg, f: number): Msg | undefined => {
+  const b = m.get(f)?.[0] as Buffer | undefined;
+  return b ? decode(b) : undefined;
+};
 export const subs = (m: Msg, f: number): Msg[] => (m.get(f) ?? []).map((b) => decode(b as Buffer));
 
-export interface CriuImage { magic: number; typeMagic?: number; records: Buffer[] }
+export interface CriuImage {
+  magic: number;
+  typeMagic?: number;
+  records: Buffer[];
+}
 
 /** Splits a CRIU image: inventory has one magic, everything else two (common/service + type). */
 export function criuImage(b: Buffer): CriuImage {

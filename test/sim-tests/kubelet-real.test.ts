@@ -19,7 +19,10 @@ const ids = new Map<string, string>();
 t.before(async () => {
   sim = await startSimCluster({ nodes: ['node-a'], timeZone: '+02:00' });
   // the pods the real answers were taken from
-  for (const [ns, name] of [['kube-real', 'victim'], ['payments', 'tcp-holder']] as const) {
+  for (const [ns, name] of [
+    ['kube-real', 'victim'],
+    ['payments', 'tcp-holder'],
+  ] as const) {
     const pod = sim.addPod({ namespace: ns, name, node: 'node-a', containers: [{ name: 'app', image: 'docker.io/library/busybox:1.36' }] }) as Obj;
     ids.set(`${ns}/${name}/app`, String(pod.status.containerStatuses[0].containerID).replace(/^[a-z-]+:\/\//, ''));
   }
@@ -29,13 +32,16 @@ t.beforeEach(() => Object.assign(sim.faults, { checkpointDelayMs: 0, tcpEstablis
 
 const post = (path: string, o: { token?: string | null; method?: string } = {}) =>
   https(`https://127.0.0.1:${sim.kubeletPort('node-a')}/checkpoint/${path}`, {
-    method: o.method ?? 'POST', ca: sim.caCert, token: o.token === null ? undefined : o.token ?? sim.token,
+    method: o.method ?? 'POST',
+    ca: sim.caCert,
+    token: o.token === null ? undefined : (o.token ?? sim.token),
   });
 
 /** Headers that carry meaning: all but Date and HTTP/1.1 connection management. */
 function meaningful(h: Readonly<Record<string, string | string[] | undefined>>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) if (!['date', 'connection', 'keep-alive', 'transfer-encoding'].includes(k.toLowerCase()) && v !== undefined) out[k.toLowerCase()] = String(v);
+  for (const [k, v] of Object.entries(h))
+    if (!['date', 'connection', 'keep-alive', 'transfer-encoding'].includes(k.toLowerCase()) && v !== undefined) out[k.toLowerCase()] = String(v);
   return out;
 }
 
@@ -73,7 +79,7 @@ t.test('fixed texts: 401, 403, 404s, 405 — same status, headers and bytes', as
   t.equal(sim.receipts.filter((r) => r.status === 200).length, 0, 'none of them checkpointed');
 });
 
-t.test('200: the archive path in the kubelet\'s local time with its offset, written 0600', async (t) => {
+t.test("200: the archive path in the kubelet's local time with its offset, written 0600", async (t) => {
   for (const file of ['01-sa-ok.txt', '06-cert-user.txt', '07-admin.txt', '30-runc136-ok.txt']) {
     const real = readCurlAnswer(file);
     const realPath = (JSON.parse(real.body) as { items: string[] }).items[0] ?? '';
@@ -93,7 +99,11 @@ t.test('200: the archive path in the kubelet\'s local time with its offset, writ
 
 t.test('three parallel requests on one container: one 200, two 500s with runc\'s "container process not found"', async (t) => {
   const real = readStatusBodyAnswers('16-parallel-3-requests.txt');
-  t.same(real.map((a) => a.status), [200, 500, 500], 'the recording: one 200, two 500s');
+  t.same(
+    real.map((a) => a.status),
+    [200, 500, 500],
+    'the recording: one 200, two 500s',
+  );
   sim.faults.checkpointDelayMs = 300; // the real checkpoint took 0.3 s
   const before = Date.now();
   const got = await Promise.all([0, 1, 2].map(() => post('kube-real/victim/app')));
@@ -106,12 +116,12 @@ t.test('three parallel requests on one container: one 200, two 500s with runc\'s
     const time = /time="([^"]+)"/.exec(g.text)?.[1] ?? '';
     checkLocalTime(t, time, before, after);
     t.equal(parts.target, 'kube-real/victim/app');
-    t.equal(g.text, expected.body.replaceAll(parts.containerId, id).replaceAll(parts.time, time), 'CRI-O\'s text around runc\'s, byte for byte');
+    t.equal(g.text, expected.body.replaceAll(parts.containerId, id).replaceAll(parts.time, time), "CRI-O's text around runc's, byte for byte");
     t.equal(g.headers['content-type'], 'text/plain; charset=utf-8');
   }
 });
 
-t.test('a live TCP connection without tcp-established: CRI-O\'s 500 with runc\'s quote of the CRIU log', async (t) => {
+t.test("a live TCP connection without tcp-established: CRI-O's 500 with runc's quote of the CRIU log", async (t) => {
   const real = readCurlAnswer('17-tcp-established-500.txt');
   const parts = runtimeTextParts(real.body);
   t.equal(parts.target, 'payments/tcp-holder/app');

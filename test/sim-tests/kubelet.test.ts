@@ -12,22 +12,47 @@ let appId = '';
 t.before(async () => {
   sim = await startSimCluster({ nodes: ['node-a', 'node-b'] });
   const pod = sim.addPod({
-    namespace: 'shop', name: 'web', node: 'node-a',
-    containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.4.2' }, { name: 'metrics', image: 'quay.io/prom/statsd-exporter:v0.26.0', running: false }],
+    namespace: 'shop',
+    name: 'web',
+    node: 'node-a',
+    containers: [
+      { name: 'app', image: 'ghcr.io/acme/app:1.4.2' },
+      { name: 'metrics', image: 'quay.io/prom/statsd-exporter:v0.26.0', running: false },
+    ],
   }) as Obj;
   appId = String(pod.status.containerStatuses[0].containerID).replace('containerd://', '');
   sim.addPod({ namespace: 'shop', name: 'worker', node: 'node-b', containers: [{ name: 'worker', image: 'ghcr.io/acme/worker:2.0' }] });
 });
 t.teardown(() => sim.close());
 t.beforeEach(() => {
-  Object.assign(sim.faults, { apiDown: false, kubeletDown: false, checkpointError: undefined, checkpointDelayMs: 0, rejectToken: false, checkpointFeatureOff: false, tcpEstablishedMissing: false });
+  Object.assign(sim.faults, {
+    apiDown: false,
+    kubeletDown: false,
+    checkpointError: undefined,
+    checkpointDelayMs: 0,
+    rejectToken: false,
+    checkpointFeatureOff: false,
+    tcpEstablishedMissing: false,
+  });
   sim.archive.runtimeDefaultTimeoutSeconds = 120;
   for (const n of ['node-a', 'node-b']) for (const f of readdirSync(sim.checkpointDir(n))) rmSync(join(sim.checkpointDir(n), f));
 });
 
-interface CpOpts { node?: string; path?: string; query?: string; token?: string | null; method?: string; headers?: Record<string, string> }
-const cp = (o: CpOpts = {}) => https(`https://127.0.0.1:${sim.kubeletPort(o.node ?? 'node-a')}/checkpoint/${o.path ?? 'shop/web/app'}${o.query ?? ''}`,
-  { method: o.method ?? 'POST', ca: sim.caCert, token: o.token === null ? undefined : o.token ?? sim.token, headers: o.headers });
+interface CpOpts {
+  node?: string;
+  path?: string;
+  query?: string;
+  token?: string | null;
+  method?: string;
+  headers?: Record<string, string>;
+}
+const cp = (o: CpOpts = {}) =>
+  https(`https://127.0.0.1:${sim.kubeletPort(o.node ?? 'node-a')}/checkpoint/${o.path ?? 'shop/web/app'}${o.query ?? ''}`, {
+    method: o.method ?? 'POST',
+    ca: sim.caCert,
+    token: o.token === null ? undefined : (o.token ?? sim.token),
+    headers: o.headers,
+  });
 const now = () => performance.timeOrigin + performance.now();
 const newestArchive = (node = 'node-a') => readdirSync(sim.checkpointDir(node));
 
@@ -40,7 +65,11 @@ t.test('a checkpoint: 200 {"items":[path]}, the archive in the node checkpoint d
   t.equal(r.headers['content-type'], 'application/json');
   const path = r.json<{ items: string[] }>().items[0] ?? '';
   t.equal(r.text, `{"items":["${path}"]}`, 'byte for byte the kubelet body');
-  t.match(path, new RegExp(`^${sim.checkpointDir('node-a')}/checkpoint-web_shop-app-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\+02:00\\.tar$`), 'named in the kubelet\'s local time (the sim\'s default zone: +02:00)');
+  t.match(
+    path,
+    new RegExp(`^${sim.checkpointDir('node-a')}/checkpoint-web_shop-app-\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\+02:00\\.tar$`),
+    "named in the kubelet's local time (the sim's default zone: +02:00)",
+  );
   t.equal(statSync(path).mode & 0o777, 0o600, 'archive readable by its owner only');
   const names = (await readTar(path)).map((e) => e.header.name);
   t.ok(names.includes('checkpoint/pages-1.img') && names.includes('config.dump'));
@@ -49,10 +78,10 @@ t.test('a checkpoint: 200 {"items":[path]}, the archive in the node checkpoint d
   t.ok(rec && rec.receivedAt >= before && rec.receivedAt <= after, 'receivedAt is taken on arrival');
 });
 
-t.test('the pod on another node: that node\'s kubelet, that node\'s directory', async (t) => {
+t.test("the pod on another node: that node's kubelet, that node's directory", async (t) => {
   const wrong = await cp({ path: 'shop/worker/worker' });
   t.equal(wrong.status, 404);
-  t.equal(wrong.text, 'pod does not exist', 'node-a\'s kubelet does not know node-b\'s pods');
+  t.equal(wrong.text, 'pod does not exist', "node-a's kubelet does not know node-b's pods");
   const r = await cp({ node: 'node-b', path: 'shop/worker/worker' });
   t.equal(r.status, 200);
   t.ok(r.json<{ items: string[] }>().items[0]?.startsWith(sim.checkpointDir('node-b') + '/checkpoint-worker_shop-worker-'));
@@ -164,11 +193,15 @@ t.test('two overlapping checkpoints of one container: the second fails', async (
   t.equal(a.status, 200);
   t.equal(b.status, 500);
   t.match(b.text, `checkpointing of shop/web/app failed (rpc error: code = Unknown desc = failed to pause container "${appId}" before checkpointing: `);
-  t.ok(b.text.endsWith('level=error msg="container not running"\n : container process not found)'), 'runc\'s answer: the first checkpoint holds the container paused');
+  t.ok(
+    b.text.endsWith('level=error msg="container not running"\n : container process not found)'),
+    "runc's answer: the first checkpoint holds the container paused",
+  );
 });
 
 t.test('two checkpoints in one second: same name, the second overwrites the first in place (no truncation)', async (t) => {
-  let p1 = '', p2 = '';
+  let p1 = '',
+    p2 = '';
   for (let attempt = 0; attempt < 5 && (p1 === '' || p1 !== p2); attempt++) {
     for (const f of newestArchive()) rmSync(join(sim.checkpointDir('node-a'), f));
     while (Date.now() % 1000 > 150) await sleep(20); // both requests inside one wall-clock second (retried if a slow machine crosses it)
@@ -196,7 +229,10 @@ t.test('the pod deleted while the checkpoint runs', async (t) => {
   sim.deletePod('shop', 'doomed');
   const r = await pending;
   t.equal(r.status, 500);
-  t.match(r.text, /^checkpointing of shop\/doomed\/c failed \(rpc error: code = NotFound desc = an error occurred when trying to find container "[0-9a-f]{64}": not found\)$/);
+  t.match(
+    r.text,
+    /^checkpointing of shop\/doomed\/c failed \(rpc error: code = NotFound desc = an error occurred when trying to find container "[0-9a-f]{64}": not found\)$/,
+  );
 });
 
 t.test('kubeletDown: sockets destroyed, nothing received', async (t) => {
@@ -210,7 +246,9 @@ t.test('kubeletDown: sockets destroyed, nothing received', async (t) => {
 
 t.test('CRI-O layout: same API, CRI-O archive', async (t) => {
   sim.archive.layout = 'crio';
-  t.teardown(() => { sim.archive.layout = 'containerd'; });
+  t.teardown(() => {
+    sim.archive.layout = 'containerd';
+  });
   const r = await cp();
   const names = (await readTar(r.json<{ items: string[] }>().items[0] ?? '')).map((e) => e.header.name);
   t.ok(names.includes('io.kubernetes.cri-o.LogPath') && names.includes('bind.mounts'));
@@ -221,8 +259,10 @@ t.test('close() during a slow checkpoint: returns at once, the request is droppe
   const other = await startSimCluster();
   other.addPod({ namespace: 'x', name: 'p', node: 'node-a', containers: [{ name: 'c', image: 'alpine:3.20' }] });
   other.faults.checkpointDelayMs = 60_000;
-  const pending = https(`https://127.0.0.1:${other.kubeletPort('node-a')}/checkpoint/x/p/c`, { method: 'POST', ca: other.caCert, token: other.token })
-    .then(() => 'answered', () => 'dropped');
+  const pending = https(`https://127.0.0.1:${other.kubeletPort('node-a')}/checkpoint/x/p/c`, { method: 'POST', ca: other.caCert, token: other.token }).then(
+    () => 'answered',
+    () => 'dropped',
+  );
   await sleep(150);
   const started = Date.now();
   await other.close();
@@ -231,8 +271,12 @@ t.test('close() during a slow checkpoint: returns at once, the request is droppe
   t.notOk(existsSync(other.root));
 });
 
-t.test('archive names follow the nodes\' time zone: Z at offset 0, the offset otherwise, an IANA zone at that instant', async (t) => {
-  for (const [timeZone, suffix] of [['UTC', 'Z'], ['-03:30', '-03:30'], ['Asia/Kolkata', '+05:30']] as const) {
+t.test("archive names follow the nodes' time zone: Z at offset 0, the offset otherwise, an IANA zone at that instant", async (t) => {
+  for (const [timeZone, suffix] of [
+    ['UTC', 'Z'],
+    ['-03:30', '-03:30'],
+    ['Asia/Kolkata', '+05:30'],
+  ] as const) {
     const other = await startSimCluster({ timeZone });
     t.teardown(() => other.close());
     other.addPod({ namespace: 'x', name: 'p', node: 'node-a', containers: [{ name: 'c', image: 'alpine:3.20' }] });

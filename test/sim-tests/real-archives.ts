@@ -14,7 +14,8 @@ export interface RealArchive {
 
 /** The archives a kubelet made (CRI-O, containerd) among the fixtures' (test/helpers/real-checkpoints.ts). */
 export const REAL_ARCHIVES: readonly RealArchive[] = FIXTURE_ARCHIVES.flatMap((a) =>
-  a.engine === 'podman' ? [] : [{ dir: a.folder, tar: a.file, engine: a.engine === 'cri-o' ? ('crio' as const) : ('containerd' as const) }]);
+  a.engine === 'podman' ? [] : [{ dir: a.folder, tar: a.file, engine: a.engine === 'cri-o' ? ('crio' as const) : ('containerd' as const) }],
+);
 
 /** Every member of a real archive, bodies included (they are small). */
 export function readRealArchive(a: RealArchive): Promise<TarEntry[]> {

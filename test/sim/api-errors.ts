@@ -7,25 +7,46 @@
 import type { IStatus } from '@kubernetes-models/apimachinery/apis/meta/v1/Status';
 import { statusObject } from './k8s-objects.js';
 
-export interface GroupResource { group: string; resource: string }
-export interface GroupKind { group: string; kind: string }
+export interface GroupResource {
+  group: string;
+  resource: string;
+}
+export interface GroupKind {
+  group: string;
+  kind: string;
+}
 
 /** schema.GroupResource.String(): `captures.forensics.amber.dev`, or `pods` for the core group. */
 export const qualified = (g: string, r: string) => (g ? `${r}.${g}` : r);
 
 export const OPTIMISTIC_LOCK = 'the object has been modified; please apply your changes to the latest version and try again';
 
-export interface ApiError { code: number; body: IStatus }
+export interface ApiError {
+  code: number;
+  body: IStatus;
+}
 const err = (body: IStatus): ApiError => ({ code: body.code ?? 500, body });
 
 export const notFound = (gr: GroupResource, name: string): ApiError =>
   err(statusObject(404, 'NotFound', `${qualified(gr.group, gr.resource)} "${name}" not found`, { name, group: gr.group || undefined, kind: gr.resource }));
 
 export const alreadyExists = (gr: GroupResource, name: string): ApiError =>
-  err(statusObject(409, 'AlreadyExists', `${qualified(gr.group, gr.resource)} "${name}" already exists`, { name, group: gr.group || undefined, kind: gr.resource }));
+  err(
+    statusObject(409, 'AlreadyExists', `${qualified(gr.group, gr.resource)} "${name}" already exists`, {
+      name,
+      group: gr.group || undefined,
+      kind: gr.resource,
+    }),
+  );
 
 export const conflict = (gr: GroupResource, name: string, why: string = OPTIMISTIC_LOCK): ApiError =>
-  err(statusObject(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(gr.group, gr.resource)} "${name}": ${why}`, { name, group: gr.group || undefined, kind: gr.resource }));
+  err(
+    statusObject(409, 'Conflict', `Operation cannot be fulfilled on ${qualified(gr.group, gr.resource)} "${name}": ${why}`, {
+      name,
+      group: gr.group || undefined,
+      kind: gr.resource,
+    }),
+  );
 
 export const badRequest = (message: string): ApiError => err(statusObject(400, 'BadRequest', message));
 
@@ -40,15 +61,13 @@ export const expired = (message: string): ApiError => err(statusObject(410, 'Exp
 /** StatusReasonUnknown is "" and so left out, as ErrorToAPIStatus does for a plain Go error. */
 export const internalError = (message: string): ApiError => err(statusObject(500, '', message));
 
-export const entityTooLarge = (limit: number): ApiError =>
-  err(statusObject(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${limit}`));
+export const entityTooLarge = (limit: number): ApiError => err(statusObject(413, 'RequestEntityTooLarge', `Request entity too large: limit is ${limit}`));
 
 export const unsupportedMediaType = (accepted: string[]): ApiError =>
   err(statusObject(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`));
 
 /** A JSON patch that does not apply: NewGenericServerResponse(422, …) keeps only its canned message. */
-export const patchRejected = (): ApiError =>
-  err(statusObject(422, 'Invalid', 'the server rejected our request due to an error in our request', {}));
+export const patchRejected = (): ApiError => err(statusObject(422, 'Invalid', 'the server rejected our request due to an error in our request', {}));
 
 /** field.Error. `value` is already formatted the way Go's %#v would print it (strings quoted). */
 export interface FieldError {
@@ -58,7 +77,11 @@ export interface FieldError {
   detail: string;
 }
 
-const TYPE_TEXT: Record<FieldError['type'], string> = { FieldValueInvalid: 'Invalid value', FieldValueRequired: 'Required value', FieldValueTooLong: 'Too long' };
+const TYPE_TEXT: Record<FieldError['type'], string> = {
+  FieldValueInvalid: 'Invalid value',
+  FieldValueRequired: 'Required value',
+  FieldValueTooLong: 'Too long',
+};
 
 /** field.Error.ErrorBody(): Required and TooLong leave the value out. */
 export function errorBody(e: FieldError): string {
@@ -72,13 +95,24 @@ export const goQuote = (s: string) => JSON.stringify(s);
 export function invalid(gk: GroupKind, name: string, errs: FieldError[]): ApiError {
   const texts = errs.map((e) => `${e.field}: ${errorBody(e)}`);
   const joined = texts.length === 1 ? texts[0] : `[${texts.join(', ')}]`;
-  return err(statusObject(422, 'Invalid', `${qualified(gk.group, gk.kind)} "${name}" is invalid: ${joined}`, {
-    name, group: gk.group || undefined, kind: gk.kind,
-    causes: errs.map((e) => ({ reason: e.type, message: errorBody(e), field: e.field })),
-  }));
+  return err(
+    statusObject(422, 'Invalid', `${qualified(gk.group, gk.kind)} "${name}" is invalid: ${joined}`, {
+      name,
+      group: gk.group || undefined,
+      kind: gk.kind,
+      causes: errs.map((e) => ({ reason: e.type, message: errorBody(e), field: e.field })),
+    }),
+  );
 }
 
-export interface AuthzAttributes { verb: string; group: string; resource: string; subresource?: string; name?: string; namespace?: string }
+export interface AuthzAttributes {
+  verb: string;
+  group: string;
+  resource: string;
+  subresource?: string;
+  name?: string;
+  namespace?: string;
+}
 
 /** responsewriters.Forbidden: the GroupResource in details leaves the subresource out, the message keeps it. */
 export function forbidden(user: string, a: AuthzAttributes): ApiError {

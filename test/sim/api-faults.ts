@@ -31,8 +31,7 @@ import { internalError } from './api-errors.js';
 import { statusObject } from './k8s-objects.js';
 import { goHttpError, send, writeJson, type SimState } from './sim-state.js';
 
-export type ApiFaultAnswer =
-  | 'storageInitializing' | 'tooManyRequests' | 'shuttingDown' | 'internalError' | 'reset' | 'resetAfterHeaders' | 'cutWatch';
+export type ApiFaultAnswer = 'storageInitializing' | 'tooManyRequests' | 'shuttingDown' | 'internalError' | 'reset' | 'resetAfterHeaders' | 'cutWatch';
 
 export interface ApiFault {
   answer: ApiFaultAnswer;
@@ -56,15 +55,23 @@ export interface ApiFault {
   answeredAt?: number[];
 }
 
-export interface WatchCut { how: 'close' | 'reset' | 'truncate'; afterEvents?: number; afterMs?: number }
+export interface WatchCut {
+  how: 'close' | 'reset' | 'truncate';
+  afterEvents?: number;
+  afterMs?: number;
+}
 
 /** Where in the handler chain a fault is answered (see the module comment). */
 type Stage = 'connection' | 'flowControl' | 'storage';
 
 const STAGE: Record<ApiFaultAnswer, Stage> = {
-  reset: 'connection', resetAfterHeaders: 'connection', shuttingDown: 'connection',
+  reset: 'connection',
+  resetAfterHeaders: 'connection',
+  shuttingDown: 'connection',
   tooManyRequests: 'flowControl',
-  storageInitializing: 'storage', internalError: 'storage', cutWatch: 'storage',
+  storageInitializing: 'storage',
+  internalError: 'storage',
+  cutWatch: 'storage',
 };
 
 /** strconv.ParseBool, as the apiserver reads `watch` */
@@ -81,12 +88,19 @@ export function requestVerb(method: string, url: URL): string {
   const scoped = rest[0] === 'namespaces' && rest.length >= 3 ? rest.slice(2) : rest;
   const collection = scoped.length <= 1;
   switch (method) {
-    case 'GET': case 'HEAD': return collection ? (isWatch(url.searchParams.get('watch')) ? 'watch' : 'list') : 'get';
-    case 'POST': return 'create';
-    case 'PUT': return 'update';
-    case 'PATCH': return 'patch';
-    case 'DELETE': return collection ? 'deletecollection' : 'delete';
-    default: return method.toLowerCase();
+    case 'GET':
+    case 'HEAD':
+      return collection ? (isWatch(url.searchParams.get('watch')) ? 'watch' : 'list') : 'get';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    case 'DELETE':
+      return collection ? 'deletecollection' : 'delete';
+    default:
+      return method.toLowerCase();
   }
 }
 
@@ -138,7 +152,10 @@ export function answerFault(state: SimState, stage: Stage, req: IncomingMessage,
     case 'shuttingDown':
       // before priority and fairness: no X-Kubernetes-PF-* headers
       send(res, 503, `${JSON.stringify(statusObject(503, 'ServiceUnavailable', f.message ?? 'apiserver is shutting down'))}\n`, 'application/json', {
-        'Audit-Id': randomUUID(), 'Cache-Control': 'no-cache, private', 'Retry-After': String(retryAfter(f)), 'X-Content-Type-Options': 'nosniff',
+        'Audit-Id': randomUUID(),
+        'Cache-Control': 'no-cache, private',
+        'Retry-After': String(retryAfter(f)),
+        'X-Content-Type-Options': 'nosniff',
       });
       return true;
     case 'tooManyRequests':

@@ -45,8 +45,12 @@ function route(path: string): Route | undefined {
 
 function forbidden(res: ServerResponse, user: string, verb: string, r: Route): void {
   const e = forbiddenError(user, {
-    verb, group: '', resource: r.kind.startsWith('pod') ? 'pods' : 'nodes', ...(r.kind === 'podLog' ? { subresource: 'log' } : {}),
-    ...('name' in r ? { name: r.name } : {}), ...('ns' in r && r.ns ? { namespace: r.ns } : {}),
+    verb,
+    group: '',
+    resource: r.kind.startsWith('pod') ? 'pods' : 'nodes',
+    ...(r.kind === 'podLog' ? { subresource: 'log' } : {}),
+    ...('name' in r ? { name: r.name } : {}),
+    ...('ns' in r && r.ns ? { namespace: r.ns } : {}),
   });
   writeJson(res, e.code, e.body);
 }
@@ -58,7 +62,10 @@ const badRequest = (res: ServerResponse, message: string) => writeJson(res, 400,
 /** fieldSelector equality terms (`a=b`, `a==b`, `a!=b`), comma-separated. */
 function selector(expr: string | null, get: (key: string) => string | undefined | null): boolean | string {
   if (!expr) return true;
-  for (const term of expr.split(',').map((t) => t.trim()).filter(Boolean)) {
+  for (const term of expr
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)) {
     const m = /^([^!=]+?)\s*(!=|==|=)\s*(.*)$/.exec(term);
     if (!m || !m[1]) return `unable to parse requirement: ${term}`;
     const v = get(m[1]);
@@ -71,11 +78,16 @@ function selector(expr: string | null, get: (key: string) => string | undefined 
 /** Supported pod field selectors; null = not a supported field label. */
 function podField(rec: PodRecord, key: string): string | null {
   switch (key) {
-    case 'metadata.name': return rec.spec.name;
-    case 'metadata.namespace': return rec.spec.namespace;
-    case 'spec.nodeName': return rec.spec.node;
-    case 'status.phase': return 'Running';
-    default: return null;
+    case 'metadata.name':
+      return rec.spec.name;
+    case 'metadata.namespace':
+      return rec.spec.namespace;
+    case 'spec.nodeName':
+      return rec.spec.node;
+    case 'status.phase':
+      return 'Running';
+    default:
+      return null;
   }
 }
 
@@ -87,7 +99,16 @@ export function apiServerHandler(state: SimState): (req: IncomingMessage, res: S
     } catch (err) {
       // A sim bug (e.g. an object failing schema validation): say so loudly, answer 500, keep serving.
       console.error(err);
-      if (!res.headersSent) writeJson(res, 500, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: String((err as Error).message), reason: 'InternalError', code: 500 });
+      if (!res.headersSent)
+        writeJson(res, 500, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Failure',
+          message: String((err as Error).message),
+          reason: 'InternalError',
+          code: 500,
+        });
     }
   };
 }
@@ -132,14 +153,30 @@ function serve(state: SimState): (req: IncomingMessage, res: ServerResponse) => 
           if (f && matchesLabels(labels, podObject(rec, layout).metadata?.labels)) items.push(rec);
         }
         items.sort((a, b) => (podKey(a.spec.namespace, a.spec.name) < podKey(b.spec.namespace, b.spec.name) ? -1 : 1));
-        return writeJson(res, 200, podListObject(items.map((p) => podObject(p, layout)), rv));
+        return writeJson(
+          res,
+          200,
+          podListObject(
+            items.map((p) => podObject(p, layout)),
+            rv,
+          ),
+        );
       }
       case 'node': {
         const n = state.nodes.find((x) => x.name === r.name);
-        return n ? writeJson(res, 200, nodeObject(n.name, n.index, n.advertisedPort ?? n.kubeletPort, layout, n.createdAt, rv)) : notFound(res, 'nodes', r.name);
+        return n
+          ? writeJson(res, 200, nodeObject(n.name, n.index, n.advertisedPort ?? n.kubeletPort, layout, n.createdAt, rv))
+          : notFound(res, 'nodes', r.name);
       }
       case 'nodes':
-        return writeJson(res, 200, nodeListObject(state.nodes.map((n) => nodeObject(n.name, n.index, n.advertisedPort ?? n.kubeletPort, layout, n.createdAt, rv)), rv));
+        return writeJson(
+          res,
+          200,
+          nodeListObject(
+            state.nodes.map((n) => nodeObject(n.name, n.index, n.advertisedPort ?? n.kubeletPort, layout, n.createdAt, rv)),
+            rv,
+          ),
+        );
       case 'podLog': {
         const rec = state.pods.get(podKey(r.ns, r.name));
         if (!rec) return notFound(res, 'pods', r.name);
@@ -155,7 +192,12 @@ function serve(state: SimState): (req: IncomingMessage, res: ServerResponse) => 
         const tail = url.searchParams.get('tailLines');
         if (tail !== null) {
           const n = Number(tail);
-          if (!Number.isInteger(n) || n < 0) return writeJson(res, 422, statusObject(422, 'Invalid', `PodLogOptions "${r.name}" is invalid: tailLines: Invalid value: ${tail}: must be greater than or equal to 0`));
+          if (!Number.isInteger(n) || n < 0)
+            return writeJson(
+              res,
+              422,
+              statusObject(422, 'Invalid', `PodLogOptions "${r.name}" is invalid: tailLines: Invalid value: ${tail}: must be greater than or equal to 0`),
+            );
           lines = n === 0 ? [] : lines.slice(-n);
         }
         return send(res, 200, lines.map((l) => `${l}\n`).join(''), 'text/plain', { 'Audit-Id': randomUUID(), 'Cache-Control': 'no-cache, private' });

@@ -8,8 +8,17 @@
 import { createHash, randomInt, randomUUID } from 'node:crypto';
 import { ObjectMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ObjectMeta';
 import {
-  alreadyExists, badRequest, conflict, goQuote, internalError, invalid, notFound, patchRejected, unsupportedMediaType,
-  type ApiError, type FieldError,
+  alreadyExists,
+  badRequest,
+  conflict,
+  goQuote,
+  internalError,
+  invalid,
+  notFound,
+  patchRejected,
+  unsupportedMediaType,
+  type ApiError,
+  type FieldError,
 } from './api-errors.js';
 import { successStatus } from './k8s-objects.js';
 import { validateObjectMeta } from './object-meta.js';
@@ -17,21 +26,50 @@ import { isObject, jsonEqual, jsonPatch, mergePatch, PatchError, sortKeys, type 
 import { rfc3339Seconds, type SimState } from './sim-state.js';
 
 export const CAPTURE = {
-  group: 'forensics.amber.dev', version: 'v1alpha1', kind: 'Capture', listKind: 'CaptureList', plural: 'captures', singular: 'capture',
+  group: 'forensics.amber.dev',
+  version: 'v1alpha1',
+  kind: 'Capture',
+  listKind: 'CaptureList',
+  plural: 'captures',
+  singular: 'capture',
   apiVersion: 'forensics.amber.dev/v1alpha1',
 } as const;
 const GR = { group: CAPTURE.group, resource: CAPTURE.plural };
 
 /** discovery.StorageVersionHash: base64 of the first 8 bytes of sha256("group/version/kind"). */
-export const STORAGE_VERSION_HASH = createHash('sha256').update(`${CAPTURE.group}/${CAPTURE.version}/${CAPTURE.kind}`).digest().subarray(0, 8).toString('base64');
+export const STORAGE_VERSION_HASH = createHash('sha256')
+  .update(`${CAPTURE.group}/${CAPTURE.version}/${CAPTURE.kind}`)
+  .digest()
+  .subarray(0, 8)
+  .toString('base64');
 
-export interface Result { code: number; body: unknown }
+export interface Result {
+  code: number;
+  body: unknown;
+}
 type Outcome = Result | ApiError;
 export type Subresource = 'main' | 'status';
-export interface WriteOptions { dryRun?: boolean }
+export interface WriteOptions {
+  dryRun?: boolean;
+}
 
-const OBJECT_META_FIELDS = new Set(['name', 'generateName', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp',
-  'deletionGracePeriodSeconds', 'labels', 'annotations', 'ownerReferences', 'finalizers', 'managedFields', 'selfLink']);
+const OBJECT_META_FIELDS = new Set([
+  'name',
+  'generateName',
+  'namespace',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'labels',
+  'annotations',
+  'ownerReferences',
+  'finalizers',
+  'managedFields',
+  'selfLink',
+]);
 
 export const captureKey = (ns: string, name: string) => `${ns}/${name}`;
 const metaOf = (o: JsonObject): JsonObject => (isObject(o.metadata) ? o.metadata : {});
@@ -70,10 +108,16 @@ function decode(raw: Buffer | JsonObject): JsonObject | ApiError {
     try {
       o = JSON.parse(text);
     } catch (err) {
-      return badRequest(`the object provided is unrecognized (must be of type ${CAPTURE.kind}): couldn't get version/kind; json parse error: ${(err as Error).message} (${summary})`);
+      return badRequest(
+        `the object provided is unrecognized (must be of type ${CAPTURE.kind}): couldn't get version/kind; json parse error: ${(err as Error).message} (${summary})`,
+      );
     }
-    if (!isObject(o)) return badRequest(`the object provided is unrecognized (must be of type ${CAPTURE.kind}): couldn't get version/kind; json parse error: json: cannot unmarshal ${Array.isArray(o) ? 'array' : typeof o} into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" } (${summary})`);
-    if (!str(o.kind)) return badRequest(`the object provided is unrecognized (must be of type ${CAPTURE.kind}): Object 'Kind' is missing in '${text}' (${summary})`);
+    if (!isObject(o))
+      return badRequest(
+        `the object provided is unrecognized (must be of type ${CAPTURE.kind}): couldn't get version/kind; json parse error: json: cannot unmarshal ${Array.isArray(o) ? 'array' : typeof o} into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" } (${summary})`,
+      );
+    if (!str(o.kind))
+      return badRequest(`the object provided is unrecognized (must be of type ${CAPTURE.kind}): Object 'Kind' is missing in '${text}' (${summary})`);
   }
   const obj = o as JsonObject;
   if (obj.apiVersion !== CAPTURE.apiVersion) {
@@ -90,7 +134,8 @@ function decode(raw: Buffer | JsonObject): JsonObject | ApiError {
   return pruned;
 }
 
-const isError = (x: unknown): x is ApiError => isObject(x as Json) && 'code' in (x as object) && isObject((x as ApiError).body as unknown as Json) && (x as ApiError).body.kind === 'Status';
+const isError = (x: unknown): x is ApiError =>
+  isObject(x as Json) && 'code' in (x as object) && isObject((x as ApiError).body as unknown as Json) && (x as ApiError).body.kind === 'Status';
 
 /** customResourceValidator.Validate + ValidateObjectMetaAccessor + the schema's `type: object` for spec/status. */
 function validate(o: JsonObject): FieldError[] {
@@ -157,7 +202,8 @@ export function createCapture(state: SimState, ns: string, raw: Buffer | JsonObj
 
 /** The object an update leaves, or the error; shared by PUT and PATCH on the object and on /status. */
 function prepareUpdate(old: JsonObject, o: JsonObject, sub: Subresource): JsonObject | ApiError {
-  const oldMeta = metaOf(old), meta = metaOf(o);
+  const oldMeta = metaOf(old),
+    meta = metaOf(o);
   if (sub === 'status') {
     // statusStrategy.PrepareForUpdate: the old object, with only the new status
     const next = structuredClone(old);
@@ -171,10 +217,15 @@ function prepareUpdate(old: JsonObject, o: JsonObject, sub: Subresource): JsonOb
   // customResourceStrategy.PrepareForUpdate: status stays as it was; any change outside metadata bumps generation
   if (old.status !== undefined) o.status = old.status;
   else delete o.status;
-  const outside = (x: JsonObject) => { const { metadata: _m, ...rest } = x; return rest as JsonObject; };
+  const outside = (x: JsonObject) => {
+    const { metadata: _m, ...rest } = x;
+    return rest as JsonObject;
+  };
   const generation = typeof oldMeta.generation === 'number' ? oldMeta.generation : 1;
   Object.assign(meta, {
-    uid: oldMeta.uid as Json, creationTimestamp: oldMeta.creationTimestamp as Json, namespace: oldMeta.namespace as Json,
+    uid: oldMeta.uid as Json,
+    creationTimestamp: oldMeta.creationTimestamp as Json,
+    namespace: oldMeta.namespace as Json,
     generation: jsonEqual(outside(o), outside(old)) ? generation : generation + 1,
   });
   for (const k of ['deletionTimestamp', 'deletionGracePeriodSeconds'] as const) {
@@ -192,7 +243,10 @@ function update(state: SimState, ns: string, name: string, o: JsonObject, sub: S
   if (str(meta.namespace) && meta.namespace !== ns) return badRequest('the namespace of the provided object does not match the namespace sent on the request');
   const rv = str(meta.resourceVersion);
   // customResourceStrategy.AllowUnconditionalUpdate() is false: an update must name the version it replaces
-  if (!rv) return invalid({ group: CAPTURE.group, kind: CAPTURE.plural }, name, [{ type: 'FieldValueInvalid', field: 'metadata.resourceVersion', value: '0x0', detail: 'must be specified for an update' }]);
+  if (!rv)
+    return invalid({ group: CAPTURE.group, kind: CAPTURE.plural }, name, [
+      { type: 'FieldValueInvalid', field: 'metadata.resourceVersion', value: '0x0', detail: 'must be specified for an update' },
+    ]);
   if (!/^\d+$/.test(rv)) return badRequest(`invalid resource version: ${rv}`);
   if (rv !== metaOf(old).resourceVersion) return conflict(GR, name);
   const next = prepareUpdate(old, o, sub);
@@ -272,7 +326,11 @@ export function deleteCapture(state: SimState, ns: string, name: string, raw: Bu
     return conflict(GR, name, `Precondition failed: UID in precondition: ${str(pre.uid)}, UID in object meta: ${str(oldMeta.uid)}`);
   }
   if (str(pre.resourceVersion) && pre.resourceVersion !== oldMeta.resourceVersion) {
-    return conflict(GR, name, `the ResourceVersion in the precondition (${str(pre.resourceVersion)}) does not match the ResourceVersion in record (${str(oldMeta.resourceVersion)}). The object might have been modified`);
+    return conflict(
+      GR,
+      name,
+      `the ResourceVersion in the precondition (${str(pre.resourceVersion)}) does not match the ResourceVersion in record (${str(oldMeta.resourceVersion)}). The object might have been modified`,
+    );
   }
   if (Array.isArray(oldMeta.finalizers) && oldMeta.finalizers.length) {
     if (oldMeta.deletionTimestamp !== undefined || opts.dryRun) return { code: 200, body: old };

@@ -15,7 +15,14 @@ import { closeSync, constants, createWriteStream, openSync } from 'node:fs';
 import { pack, type Pack } from 'tar-stream';
 import { buildCriuDump, MINER_CONFIG, type DumpedProcess, type PagesFile } from './criu-dump.js';
 import {
-  bindMounts, configDump, containerdStatus, criLog, DELETED_FILES, rootfsDiff, specDump, statusDump,
+  bindMounts,
+  configDump,
+  containerdStatus,
+  criLog,
+  DELETED_FILES,
+  rootfsDiff,
+  specDump,
+  statusDump,
   type ContainerContext,
 } from './runtime-metadata.js';
 
@@ -39,13 +46,25 @@ function addEntry(p: Pack, [name, body, mode]: Entry, mtime: Date): Promise<void
       p.entry({ name, type: 'file', mode, mtime, uid: 0, gid: 0 }, body, cb);
     } else {
       const sink = p.entry({ name, type: 'file', mode, mtime, size: body.size, uid: 0, gid: 0 }, cb);
-      body.write(sink).then(() => sink.end(null), (err: unknown) => sink.destroy(err instanceof Error ? err : new Error(String(err))));
+      body.write(sink).then(
+        () => sink.end(null),
+        (err: unknown) => sink.destroy(err instanceof Error ? err : new Error(String(err))),
+      );
     }
   });
 }
 
 export async function writeCheckpointArchive(path: string, c: ContainerContext, pagesBytes: number): Promise<ArchiveResult> {
-  const dump = buildCriuDump({ seed: c.containerId, pagesBytes, podName: c.pod, podIP: c.podIP, env: c.env, now: c.checkpointedAt, container: c, hostPid: c.hostPid });
+  const dump = buildCriuDump({
+    seed: c.containerId,
+    pagesBytes,
+    podName: c.pod,
+    podIP: c.podIP,
+    env: c.env,
+    now: c.checkpointedAt,
+    container: c,
+    hostPid: c.hostPid,
+  });
   const crio = c.layout === 'crio';
   // CRIU creates its images 0644; runc writes descriptors.json 0600 under CRI-O, 0644 under containerd.
   const checkpoint: Entry[] = [
@@ -53,15 +72,31 @@ export async function writeCheckpointArchive(path: string, c: ContainerContext, 
     ...dump.pages.map((pf): Entry => [`checkpoint/${pf.name}`, pf, 0o644]),
   ].sort((a, b) => (a[0] < b[0] ? -1 : 1));
   const rootfs = await rootfsDiff(c, MINER_CONFIG);
-  const entries: Entry[] = crio ? [
-    ['stats-dump', dump.statsDump, 0o644], ['dump.log', dump.dumpLog, 0o600], ['checkpoint/', 'dir', 0o600], ...checkpoint,
-    ['config.dump', configDump(c), 0o600], ['spec.dump', specDump(c), 0o600], ['bind.mounts', bindMounts(c), 0o600], ['rootfs-diff.tar', rootfs, 0o644],
-    ['deleted.files', Buffer.from(JSON.stringify(DELETED_FILES, null, 2)), 0o600], ['io.kubernetes.cri-o.LogPath', criLog(c), 0o644],
-  ] : [
-    ['checkpoint/', 'dir', 0o700], ...checkpoint, ['config.dump', configDump(c), 0o600], ['container.log', criLog(c), 0o600],
-    ['dump.log', dump.dumpLog, 0o600], ['rootfs-diff.tar', rootfs, 0o644], ['spec.dump', specDump(c), 0o644], ['stats-dump', dump.statsDump, 0o600],
-    ['status', containerdStatus(c), 0o600], ['status.dump', statusDump(c), 0o600],
-  ];
+  const entries: Entry[] = crio
+    ? [
+        ['stats-dump', dump.statsDump, 0o644],
+        ['dump.log', dump.dumpLog, 0o600],
+        ['checkpoint/', 'dir', 0o600],
+        ...checkpoint,
+        ['config.dump', configDump(c), 0o600],
+        ['spec.dump', specDump(c), 0o600],
+        ['bind.mounts', bindMounts(c), 0o600],
+        ['rootfs-diff.tar', rootfs, 0o644],
+        ['deleted.files', Buffer.from(JSON.stringify(DELETED_FILES, null, 2)), 0o600],
+        ['io.kubernetes.cri-o.LogPath', criLog(c), 0o644],
+      ]
+    : [
+        ['checkpoint/', 'dir', 0o700],
+        ...checkpoint,
+        ['config.dump', configDump(c), 0o600],
+        ['container.log', criLog(c), 0o600],
+        ['dump.log', dump.dumpLog, 0o600],
+        ['rootfs-diff.tar', rootfs, 0o644],
+        ['spec.dump', specDump(c), 0o644],
+        ['stats-dump', dump.statsDump, 0o600],
+        ['status', containerdStatus(c), 0o600],
+        ['status.dump', statusDump(c), 0o600],
+      ];
 
   const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
   const out = createWriteStream('', { fd, start: 0, autoClose: false });

@@ -60,12 +60,18 @@ export function serviceAccountVolume(c: ContainerIdentity): string {
 /** The bind mounts of a pod container, in the order the runtime puts them in the OCI spec. */
 export function bindMounts(c: ContainerIdentity): BindMount[] {
   const kubelet = `/var/lib/kubelet/pods/${c.podUid}`;
-  const sandbox = c.layout === 'crio'
-    ? `/run/containers/storage/overlay-containers/${c.sandboxId}/userdata`
-    : `/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/${c.sandboxId}`;
+  const sandbox =
+    c.layout === 'crio'
+      ? `/run/containers/storage/overlay-containers/${c.sandboxId}/userdata`
+      : `/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/${c.sandboxId}`;
   const shm = c.layout === 'crio' ? `${sandbox}/shm` : `/run/containerd/io.containerd.grpc.v1.cri/sandboxes/${c.sandboxId}/shm`;
-  const f = (destination: string, source: string, fileType: 'file' | 'directory' = 'file', readOnly = false, fs: 'disk' | 'tmpfs' = 'disk'): BindMount =>
-    ({ destination, source, fileType, readOnly, fs });
+  const f = (destination: string, source: string, fileType: 'file' | 'directory' = 'file', readOnly = false, fs: 'disk' | 'tmpfs' = 'disk'): BindMount => ({
+    destination,
+    source,
+    fileType,
+    readOnly,
+    fs,
+  });
   return [
     f('/etc/hosts', `${kubelet}/etc-hosts`),
     f('/dev/termination-log', `${kubelet}/containers/${c.container}/0a1b2c3d`),

@@ -11,7 +11,14 @@ import type { FileSpec } from './criu-files.js';
 
 const DEVICES = ['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:2 rwm', 'c 136:* rwm'];
 
-export interface LoggedTask { pid: number; hostPid: number; comm: string; cwdId: number; rootId: number; fds: { fd: number; spec: FileSpec }[] }
+export interface LoggedTask {
+  pid: number;
+  hostPid: number;
+  comm: string;
+  cwdId: number;
+  rootId: number;
+  fds: { fd: number; spec: FileSpec }[];
+}
 
 export function criuDumpLog(d: { runIds: [string, string]; container: ContainerIdentity; now: number; tasks: LoggedTask[] }): Buffer {
   const lines: string[] = [];
@@ -22,7 +29,9 @@ export function criuDumpLog(d: { runIds: [string, string]; container: ContainerI
   };
   const init = d.tasks[0]!;
   const hex = (n: number) => n.toString(16);
-  const sockets = d.tasks.flatMap((t) => t.fds.map((f) => f.spec)).filter((s, i, all): s is Extract<FileSpec, { kind: 'tcp' }> => s.kind === 'tcp' && all.indexOf(s) === i);
+  const sockets = d.tasks
+    .flatMap((t) => t.fds.map((f) => f.spec))
+    .filter((s, i, all): s is Extract<FileSpec, { kind: 'tcp' }> => s.kind === 'tcp' && all.indexOf(s) === i);
   const cg = cgroupPath(d.container);
 
   lines.push('(00.000000) Unable to get $HOME directory, local configuration file will not be used.');
@@ -48,7 +57,10 @@ export function criuDumpLog(d: { runIds: [string, string]; container: ContainerI
   }
   log(`net: Collecting netns ${10}/${init.hostPid}`, 5_600);
   for (const s of sockets) {
-    log(`inet: \tCollected: ino  0x${hex(s.ino)} family AF_INET    type SOCK_STREAM    port ${String(s.src.port).padStart(8)} state TCP_ESTABLISHED  src_addr ${s.src.ip}`, 1_900);
+    log(
+      `inet: \tCollected: ino  0x${hex(s.ino)} family AF_INET    type SOCK_STREAM    port ${String(s.src.port).padStart(8)} state TCP_ESTABLISHED  src_addr ${s.src.ip}`,
+      1_900,
+    );
   }
   log(`Collecting pidns 9/${init.hostPid}`, 120);
   for (const t of d.tasks) {

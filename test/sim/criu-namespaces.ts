@@ -25,7 +25,11 @@ const FSTYPE = { UNSUPPORTED: 0, PROC: 1, SYSFS: 2, TMPFS: 5, DEVPTS: 6, CGROUP:
 const CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids', 'name=systemd'] as const;
 const DISK = { dev: (254 << 20) | 0, source: '/dev/vda', options: 'discard,errors=remount-ro' };
 
-export interface Mount { mntId: number; tmpfsMinor?: number; entry: ProtoMessage }
+export interface Mount {
+  mntId: number;
+  tmpfsMinor?: number;
+  entry: ProtoMessage;
+}
 
 /**
  * The container's mount table, in the order CRIU writes it (newest first). Mount ids start at
@@ -34,21 +38,45 @@ export interface Mount { mntId: number; tmpfsMinor?: number; entry: ProtoMessage
 export function containerMounts(c: ContainerIdentity, base = 640): Mount[] {
   const out: Mount[] = [];
   let id = base;
-  const add = (parent: number, fstype: number, dev: number, flags: number, mountpoint: string, source: string, options: string,
-    more: { root?: string; sb_flags?: number; ext_key?: string } = {}): number => {
+  const add = (
+    parent: number,
+    fstype: number,
+    dev: number,
+    flags: number,
+    mountpoint: string,
+    source: string,
+    options: string,
+    more: { root?: string; sb_flags?: number; ext_key?: string } = {},
+  ): number => {
     const mntId = id++;
     // A tmpfs made inside the container is dumped as a tarball; an external (bind-mounted) one is not.
     const tmpfsMinor = fstype === FSTYPE.TMPFS && more.ext_key === undefined ? dev & 0xfffff : undefined;
-    out.push({ mntId, tmpfsMinor, entry: {
-      fstype, mnt_id: mntId, root_dev: dev, parent_mnt_id: parent, flags, root: more.root ?? '/', mountpoint, source, options,
-      shared_id: 0, master_id: 0, sb_flags: more.sb_flags ?? 0, ext_key: more.ext_key,
-    } });
+    out.push({
+      mntId,
+      tmpfsMinor,
+      entry: {
+        fstype,
+        mnt_id: mntId,
+        root_dev: dev,
+        parent_mnt_id: parent,
+        flags,
+        root: more.root ?? '/',
+        mountpoint,
+        source,
+        options,
+        shared_id: 0,
+        master_id: 0,
+        sb_flags: more.sb_flags ?? 0,
+        ext_key: more.ext_key,
+      },
+    });
     return mntId;
   };
   const layer = layerId(c);
-  const overlay = c.layout === 'crio'
-    ? `lowerdir=/var/lib/containers/storage/overlay/l/${layer.slice(0, 26).toUpperCase()},upperdir=/var/lib/containers/storage/overlay/${layer}/diff,workdir=/var/lib/containers/storage/overlay/${layer}/work`
-    : `lowerdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/41/fs,upperdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/57/fs,workdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/57/work`;
+  const overlay =
+    c.layout === 'crio'
+      ? `lowerdir=/var/lib/containers/storage/overlay/l/${layer.slice(0, 26).toUpperCase()},upperdir=/var/lib/containers/storage/overlay/${layer}/diff,workdir=/var/lib/containers/storage/overlay/${layer}/work`
+      : `lowerdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/41/fs,upperdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/57/fs,workdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/57/work`;
   const nsd = MS.NOSUID | MS.NODEV;
   const root = add(63, FSTYPE.OVERLAYFS, 211, MS.RELATIME, '/', 'overlay', overlay);
   add(root, FSTYPE.PROC, 212, MS.RELATIME | nsd | MS.NOEXEC, '/proc', 'proc', '');
@@ -59,13 +87,26 @@ export function containerMounts(c: ContainerIdentity, base = 640): Mount[] {
   const cg = add(sys, FSTYPE.TMPFS, 217, MS.RELATIME | nsd | MS.NOEXEC, '/sys/fs/cgroup', 'tmpfs', 'mode=755');
   CONTROLLERS.forEach((name, i) => {
     const dir = name === 'name=systemd' ? 'systemd' : name;
-    add(cg, FSTYPE.CGROUP, 218 + i, MS.RELATIME | nsd | MS.NOEXEC | MS.RDONLY, `/sys/fs/cgroup/${dir}`, 'cgroup', name, { root: cgroupPath(c), ext_key: `/sys/fs/cgroup/${dir}` });
+    add(cg, FSTYPE.CGROUP, 218 + i, MS.RELATIME | nsd | MS.NOEXEC | MS.RDONLY, `/sys/fs/cgroup/${dir}`, 'cgroup', name, {
+      root: cgroupPath(c),
+      ext_key: `/sys/fs/cgroup/${dir}`,
+    });
   });
   for (const b of bindMounts(c)) {
     const flags = MS.RELATIME | (b.readOnly ? MS.RDONLY : 0) | (b.destination === '/dev/shm' ? nsd | MS.NOEXEC : 0);
     const parent = b.destination.startsWith('/dev/') ? dev : root;
     if (b.fs === 'disk') add(parent, FSTYPE.UNSUPPORTED, DISK.dev, flags, b.destination, DISK.source, DISK.options, { root: b.source, ext_key: b.destination });
-    else add(parent, FSTYPE.TMPFS, 230 + out.length, flags, b.destination, b.destination === '/dev/shm' ? 'shm' : 'tmpfs', b.destination === '/dev/shm' ? 'size=65536k' : 'size=3995648k', { ext_key: b.destination });
+    else
+      add(
+        parent,
+        FSTYPE.TMPFS,
+        230 + out.length,
+        flags,
+        b.destination,
+        b.destination === '/dev/shm' ? 'shm' : 'tmpfs',
+        b.destination === '/dev/shm' ? 'size=65536k' : 'size=3995648k',
+        { ext_key: b.destination },
+      );
   }
   return out.reverse();
 }
@@ -76,18 +117,35 @@ export function tmpfsTarballs(mounts: readonly Mount[], now: number): { name: st
   for (const m of mounts) {
     if (m.tmpfsMinor === undefined) continue;
     const mtime = now;
-    const entries = m.entry.mountpoint === '/dev'
-      ? [
-        { name: './', type: 'directory' as const, mode: 0o755, mtime },
-        ...(['stderr', 'stdout', 'stdin'] as const).map((n, i) => ({ name: `./${n}`, type: 'symlink' as const, mode: 0o777, mtime, linkname: `/proc/self/fd/${2 - i}` })),
-        { name: './fd', type: 'symlink' as const, mode: 0o777, mtime, linkname: '/proc/self/fd' },
-        { name: './ptmx', type: 'symlink' as const, mode: 0o777, mtime, linkname: 'pts/ptmx' },
-        ...([['urandom', 1, 9], ['zero', 1, 5], ['tty', 5, 0], ['full', 1, 7], ['random', 1, 8], ['null', 1, 3]] as const)
-          .map(([n, maj, min]) => ({ name: `./${n}`, type: 'char' as const, mode: 0o666, mtime, dev: [maj, min] as [number, number] })),
-        ...['shm', 'mqueue', 'pts'].map((n) => ({ name: `./${n}/`, type: 'directory' as const, mode: 0o755, mtime })),
-      ]
-      : [{ name: './', type: 'directory' as const, mode: 0o555, mtime },
-        ...CONTROLLERS.map((n) => ({ name: `./${n === 'name=systemd' ? 'systemd' : n}/`, type: 'directory' as const, mode: 0o755, mtime }))];
+    const entries =
+      m.entry.mountpoint === '/dev'
+        ? [
+            { name: './', type: 'directory' as const, mode: 0o755, mtime },
+            ...(['stderr', 'stdout', 'stdin'] as const).map((n, i) => ({
+              name: `./${n}`,
+              type: 'symlink' as const,
+              mode: 0o777,
+              mtime,
+              linkname: `/proc/self/fd/${2 - i}`,
+            })),
+            { name: './fd', type: 'symlink' as const, mode: 0o777, mtime, linkname: '/proc/self/fd' },
+            { name: './ptmx', type: 'symlink' as const, mode: 0o777, mtime, linkname: 'pts/ptmx' },
+            ...(
+              [
+                ['urandom', 1, 9],
+                ['zero', 1, 5],
+                ['tty', 5, 0],
+                ['full', 1, 7],
+                ['random', 1, 8],
+                ['null', 1, 3],
+              ] as const
+            ).map(([n, maj, min]) => ({ name: `./${n}`, type: 'char' as const, mode: 0o666, mtime, dev: [maj, min] as [number, number] })),
+            ...['shm', 'mqueue', 'pts'].map((n) => ({ name: `./${n}/`, type: 'directory' as const, mode: 0o755, mtime })),
+          ]
+        : [
+            { name: './', type: 'directory' as const, mode: 0o555, mtime },
+            ...CONTROLLERS.map((n) => ({ name: `./${n === 'name=systemd' ? 'systemd' : n}/`, type: 'directory' as const, mode: 0o755, mtime })),
+          ];
     out.push({ name: `tmpfs-dev-${m.tmpfsMinor}.tar.gz.img`, data: gzipSync(ustar(entries)) });
   }
   return out;
@@ -109,7 +167,16 @@ export function cgroupEntry(c: ContainerIdentity): ProtoMessage {
   };
   const controllers = [...CONTROLLERS, ''].map((name) => ({
     cnames: [name],
-    dirs: [{ dir_name: path.slice(1), properties: name === '' ? [prop('cgroup.subtree_control', ''), prop('cgroup.max.descendants', 'max'), prop('cgroup.type', 'domain')] : [...(own[name] ?? []), ...common], dir_perms: perms(0o40755) }],
+    dirs: [
+      {
+        dir_name: path.slice(1),
+        properties:
+          name === ''
+            ? [prop('cgroup.subtree_control', ''), prop('cgroup.max.descendants', 'max'), prop('cgroup.type', 'domain')]
+            : [...(own[name] ?? []), ...common],
+        dir_perms: perms(0o40755),
+      },
+    ],
     is_threaded: name !== '',
   }));
   return { sets: [{ id: 2, ctls: ['', ...[...CONTROLLERS].sort()].map((name) => ({ name, path })) }], controllers };
@@ -118,9 +185,20 @@ export function cgroupEntry(c: ContainerIdentity): ProtoMessage {
 export const netnsEntry = (): ProtoMessage => ({ ext_key: 'extRootNetNS' });
 
 export const ipcVarEntry = (): ProtoMessage => ({
-  sem_ctls: [32000, 1024000000, 500, 32000], msg_ctlmax: 8192, msg_ctlmnb: 16384, msg_ctlmni: 32000, auto_msgmni: 0,
-  shm_ctlmax: 18446744073692774399n, shm_ctlall: 18446744073692774399n, shm_ctlmni: 4096, shm_rmid_forced: 0,
-  mq_queues_max: 256, mq_msg_max: 10, mq_msgsize_max: 8192, mq_msg_default: 10, mq_msgsize_default: 8192,
+  sem_ctls: [32000, 1024000000, 500, 32000],
+  msg_ctlmax: 8192,
+  msg_ctlmnb: 16384,
+  msg_ctlmni: 32000,
+  auto_msgmni: 0,
+  shm_ctlmax: 18446744073692774399n,
+  shm_ctlall: 18446744073692774399n,
+  shm_ctlmni: 4096,
+  shm_rmid_forced: 0,
+  mq_queues_max: 256,
+  mq_msg_max: 10,
+  mq_msgsize_max: 8192,
+  mq_msg_default: 10,
+  mq_msgsize_default: 8192,
 });
 
 export const utsnsEntry = (nodename: string): ProtoMessage => ({ nodename, domainname: '(none)' });

@@ -8,12 +8,20 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ListMeta } from '@kubernetes-models/apimachinery/apis/meta/v1/ListMeta';
 import { APIResourceList, type IAPIResourceList } from '@kubernetes-models/apimachinery/apis/meta/v1/APIResourceList';
 import { APIGroup } from '@kubernetes-models/apimachinery/apis/meta/v1/APIGroup';
+import { badRequest, entityTooLarge, forbidden, forbiddenPath, methodNotAllowed, notFound, pathNotFound, type ApiError } from './api-errors.js';
 import {
-  badRequest, entityTooLarge, forbidden, forbiddenPath, methodNotAllowed, notFound, pathNotFound, type ApiError,
-} from './api-errors.js';
-import {
-  CAPTURE, STORAGE_VERSION_HASH, captureKey, captureList, createCapture, deleteCapture, listCaptures, metaOf, patchCapture, replaceCapture,
-  type Result, type Subresource,
+  CAPTURE,
+  STORAGE_VERSION_HASH,
+  captureKey,
+  captureList,
+  createCapture,
+  deleteCapture,
+  listCaptures,
+  metaOf,
+  patchCapture,
+  replaceCapture,
+  type Result,
+  type Subresource,
 } from './capture-store.js';
 import { takeWatchCut } from './api-faults.js';
 import { matchesLabels, parseLabelSelector } from './label-selector.js';
@@ -25,13 +33,13 @@ export const MAX_BODY_BYTES = 3 * 1024 * 1024;
 /** with no timeoutSeconds the real server picks a random timeout in [minRequestTimeout, 2×) = [30 min, 1 h) */
 const DEFAULT_WATCH_TIMEOUT_MS = 1800_000;
 
-type Route =
-  | { kind: 'group' }
-  | { kind: 'discovery' }
-  | { kind: 'collection'; ns?: string }
-  | { kind: 'object'; ns: string; name: string; sub: Subresource };
+type Route = { kind: 'group' } | { kind: 'discovery' } | { kind: 'collection'; ns?: string } | { kind: 'object'; ns: string; name: string; sub: Subresource };
 
-export interface Caller { user: string; allowed: boolean; authenticated: boolean }
+export interface Caller {
+  user: string;
+  allowed: boolean;
+  authenticated: boolean;
+}
 
 function route(path: string): Route | 'unknown' | undefined {
   let seg: string[];
@@ -64,7 +72,8 @@ function verbOf(r: Route, method: string, watch: boolean): string | undefined {
     if (!r.ns) return undefined;
     return ({ POST: 'create', DELETE: 'deletecollection' } as Record<string, string>)[method];
   }
-  const verbs: Record<string, string> = r.sub === 'status' ? { GET: 'get', PUT: 'update', PATCH: 'patch' } : { GET: 'get', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
+  const verbs: Record<string, string> =
+    r.sub === 'status' ? { GET: 'get', PUT: 'update', PATCH: 'patch' } : { GET: 'get', PUT: 'update', PATCH: 'patch', DELETE: 'delete' };
   return verbs[method];
 }
 
@@ -83,10 +92,18 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
 
 export function discoveryDocument(): IAPIResourceList {
   const doc: IAPIResourceList = {
-    kind: 'APIResourceList', apiVersion: 'v1', groupVersion: CAPTURE.apiVersion,
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: CAPTURE.apiVersion,
     resources: [
-      { name: CAPTURE.plural, singularName: CAPTURE.singular, namespaced: true, kind: CAPTURE.kind,
-        verbs: ['delete', 'deletecollection', 'get', 'list', 'patch', 'create', 'update', 'watch'], storageVersionHash: STORAGE_VERSION_HASH },
+      {
+        name: CAPTURE.plural,
+        singularName: CAPTURE.singular,
+        namespaced: true,
+        kind: CAPTURE.kind,
+        verbs: ['delete', 'deletecollection', 'get', 'list', 'patch', 'create', 'update', 'watch'],
+        storageVersionHash: STORAGE_VERSION_HASH,
+      },
       { name: `${CAPTURE.plural}/status`, singularName: '', namespaced: true, kind: CAPTURE.kind, verbs: ['get', 'patch', 'update'] },
     ],
   };
@@ -104,7 +121,10 @@ function groupDocument(): JsonObject {
 /** Custom resources support only metadata.name and metadata.namespace as field selectors (no selectableFields here). */
 function fieldSelector(expr: string | null): ((o: JsonObject) => boolean) | string {
   const terms: { key: string; neg: boolean; value: string }[] = [];
-  for (const term of (expr ?? '').split(',').map((t) => t.trim()).filter(Boolean)) {
+  for (const term of (expr ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)) {
     const m = /^([^!=]+?)\s*(!=|==|=)\s*(.*)$/.exec(term);
     if (!m || !m[1]) return `invalid selector: '${term}'; can't understand '${term}'`;
     if (m[1] !== 'metadata.name' && m[1] !== 'metadata.namespace') return `field label not supported: ${m[1]}`;
@@ -136,11 +156,15 @@ export function serveCustomResources(state: SimState, req: IncomingMessage, res:
     return true;
   }
   if (!caller.allowed) {
-    fail(forbidden(caller.user, {
-      verb, group: CAPTURE.group, resource: CAPTURE.plural,
-      ...(r.kind === 'object' ? { name: r.name, ...(r.sub === 'status' ? { subresource: 'status' } : {}) } : {}),
-      ...(r.ns ? { namespace: r.ns } : {}),
-    }));
+    fail(
+      forbidden(caller.user, {
+        verb,
+        group: CAPTURE.group,
+        resource: CAPTURE.plural,
+        ...(r.kind === 'object' ? { name: r.name, ...(r.sub === 'status' ? { subresource: 'status' } : {}) } : {}),
+        ...(r.ns ? { namespace: r.ns } : {}),
+      }),
+    );
     return true;
   }
   const reply = (out: Result | ApiError) => writeJson(res, out.code, out.body);
@@ -152,11 +176,18 @@ export function serveCustomResources(state: SimState, req: IncomingMessage, res:
   }
   if (verb === 'list' || verb === 'watch') {
     const sel = parseLabelSelector(q.get('labelSelector'));
-    if (typeof sel === 'string') { fail(badRequest(sel)); return true; }
+    if (typeof sel === 'string') {
+      fail(badRequest(sel));
+      return true;
+    }
     const fields = fieldSelector(q.get('fieldSelector'));
-    if (typeof fields === 'string') { fail(badRequest(fields)); return true; }
+    if (typeof fields === 'string') {
+      fail(badRequest(fields));
+      return true;
+    }
     const ns = r.kind === 'collection' ? r.ns : undefined;
-    const match = (o: JsonObject) => (ns === undefined || metaOf(o).namespace === ns) && matchesLabels(sel, metaOf(o).labels as Record<string, string> | undefined) && fields(o);
+    const match = (o: JsonObject) =>
+      (ns === undefined || metaOf(o).namespace === ns) && matchesLabels(sel, metaOf(o).labels as Record<string, string> | undefined) && fields(o);
     if (verb === 'list') {
       const list = captureList(listCaptures(state, ns, match), state.resourceVersion);
       new ListMeta(list.metadata as never).validate();
@@ -164,9 +195,15 @@ export function serveCustomResources(state: SimState, req: IncomingMessage, res:
       return true;
     }
     const rvParam = q.get('resourceVersion') ?? '';
-    if (rvParam !== '' && !/^\d+$/.test(rvParam)) { fail(badRequest(`invalid resource version: ${rvParam}`)); return true; }
+    if (rvParam !== '' && !/^\d+$/.test(rvParam)) {
+      fail(badRequest(`invalid resource version: ${rvParam}`));
+      return true;
+    }
     const timeout = Number(q.get('timeoutSeconds') ?? '0');
-    if (!Number.isInteger(timeout) || timeout < 0) { fail(badRequest(`invalid value for timeoutSeconds: ${q.get('timeoutSeconds') ?? ''}`)); return true; }
+    if (!Number.isInteger(timeout) || timeout < 0) {
+      fail(badRequest(`invalid value for timeoutSeconds: ${q.get('timeoutSeconds') ?? ''}`));
+      return true;
+    }
     state.captureWatch.serve(res, {
       fromRv: rvParam === '' || rvParam === '0' ? undefined : Number(rvParam),
       current: () => listCaptures(state, ns, () => true),
@@ -181,28 +218,39 @@ export function serveCustomResources(state: SimState, req: IncomingMessage, res:
     return true;
   }
   const dryRun = q.getAll('dryRun').includes('All');
-  readBody(req).then((body) => {
-    if (body === 'too-large') return fail(entityTooLarge(MAX_BODY_BYTES));
-    if (r.kind === 'collection') {
-      const ns = r.ns ?? '';
-      if (verb === 'create') return reply(createCapture(state, ns, body, { dryRun }));
-      // deletecollection: each matching object is deleted as by DELETE; the answer lists them
-      const sel = parseLabelSelector(q.get('labelSelector'));
-      if (typeof sel === 'string') return fail(badRequest(sel));
-      const deleted: unknown[] = [];
-      for (const o of listCaptures(state, ns, (x) => matchesLabels(sel, metaOf(x).labels as Record<string, string> | undefined))) {
-        const name = String(metaOf(o).name);
-        const out = deleteCapture(state, ns, name, Buffer.alloc(0), { dryRun });
-        deleted.push(out.body && (out.body as JsonObject).kind === 'Status' ? o : out.body);
+  readBody(req)
+    .then((body) => {
+      if (body === 'too-large') return fail(entityTooLarge(MAX_BODY_BYTES));
+      if (r.kind === 'collection') {
+        const ns = r.ns ?? '';
+        if (verb === 'create') return reply(createCapture(state, ns, body, { dryRun }));
+        // deletecollection: each matching object is deleted as by DELETE; the answer lists them
+        const sel = parseLabelSelector(q.get('labelSelector'));
+        if (typeof sel === 'string') return fail(badRequest(sel));
+        const deleted: unknown[] = [];
+        for (const o of listCaptures(state, ns, (x) => matchesLabels(sel, metaOf(x).labels as Record<string, string> | undefined))) {
+          const name = String(metaOf(o).name);
+          const out = deleteCapture(state, ns, name, Buffer.alloc(0), { dryRun });
+          deleted.push(out.body && (out.body as JsonObject).kind === 'Status' ? o : out.body);
+        }
+        return writeJson(res, 200, captureList(deleted as JsonObject[], state.resourceVersion));
       }
-      return writeJson(res, 200, captureList(deleted as JsonObject[], state.resourceVersion));
-    }
-    if (verb === 'update') return reply(replaceCapture(state, r.ns, r.name, body, r.sub, { dryRun }));
-    if (verb === 'patch') return reply(patchCapture(state, r.ns, r.name, req.headers['content-type'] ?? '', body, r.sub, { dryRun }));
-    return reply(deleteCapture(state, r.ns, r.name, body, { dryRun }));
-  }).catch((err: unknown) => {
-    console.error(err);
-    if (!res.headersSent) writeJson(res, 500, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: String((err as Error).message), reason: 'InternalError', code: 500 });
-  });
+      if (verb === 'update') return reply(replaceCapture(state, r.ns, r.name, body, r.sub, { dryRun }));
+      if (verb === 'patch') return reply(patchCapture(state, r.ns, r.name, req.headers['content-type'] ?? '', body, r.sub, { dryRun }));
+      return reply(deleteCapture(state, r.ns, r.name, body, { dryRun }));
+    })
+    .catch((err: unknown) => {
+      console.error(err);
+      if (!res.headersSent)
+        writeJson(res, 500, {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Failure',
+          message: String((err as Error).message),
+          reason: 'InternalError',
+          code: 500,
+        });
+    });
   return true;
 }

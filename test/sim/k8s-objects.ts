@@ -13,9 +13,24 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IContainerStatus } from 'kubernetes-models/v1/ContainerStatus';
 import type { RuntimeLayout } from './runtime-metadata.js';
 
-export interface SimContainer { name: string; image: string; running?: boolean }
-export interface SimEnv { container: string; name: string; value?: string; secretKeyRef?: { name: string; key: string } }
-export interface SimPodSpec { namespace: string; name: string; node: string; containers: SimContainer[]; env?: SimEnv[] }
+export interface SimContainer {
+  name: string;
+  image: string;
+  running?: boolean;
+}
+export interface SimEnv {
+  container: string;
+  name: string;
+  value?: string;
+  secretKeyRef?: { name: string; key: string };
+}
+export interface SimPodSpec {
+  namespace: string;
+  name: string;
+  node: string;
+  containers: SimContainer[];
+  env?: SimEnv[];
+}
 
 /** What the sim remembers about a pod beyond its spec. */
 export interface PodRecord {
@@ -65,11 +80,21 @@ export function podObject(rec: PodRecord, layout: RuntimeLayout): IPod {
   const started = rec.createdAt + 2000;
   const apiVol = `kube-api-access-${sha256hex(rec.uid).slice(0, 5)}`;
   const containers: IContainer[] = spec.containers.map((c) => {
-    const env = (spec.env ?? []).filter((e) => e.container === c.name).map((e) =>
-      e.secretKeyRef ? { name: e.name, valueFrom: { secretKeyRef: { name: e.secretKeyRef.name, key: e.secretKeyRef.key } } } : { name: e.name, value: e.value ?? '' });
+    const env = (spec.env ?? [])
+      .filter((e) => e.container === c.name)
+      .map((e) =>
+        e.secretKeyRef
+          ? { name: e.name, valueFrom: { secretKeyRef: { name: e.secretKeyRef.name, key: e.secretKeyRef.key } } }
+          : { name: e.name, value: e.value ?? '' },
+      );
     return {
-      name: c.name, image: c.image, imagePullPolicy: 'IfNotPresent', ...(env.length ? { env } : {}), resources: {},
-      terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File',
+      name: c.name,
+      image: c.image,
+      imagePullPolicy: 'IfNotPresent',
+      ...(env.length ? { env } : {}),
+      resources: {},
+      terminationMessagePath: '/dev/termination-log',
+      terminationMessagePolicy: 'File',
       volumeMounts: [{ name: apiVol, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }],
     };
   });
@@ -80,47 +105,98 @@ export function podObject(rec: PodRecord, layout: RuntimeLayout): IPod {
       return { ...common, state: { running: { startedAt: iso(started) } }, lastState: {}, ready: true, restartCount: 0, started: true };
     }
     return {
-      ...common, ready: false, restartCount: 5, started: false,
-      state: { waiting: { reason: 'CrashLoopBackOff', message: `back-off 5m0s restarting failed container=${c.name} pod=${spec.name}_${spec.namespace}(${rec.uid})` } },
+      ...common,
+      ready: false,
+      restartCount: 5,
+      started: false,
+      state: {
+        waiting: { reason: 'CrashLoopBackOff', message: `back-off 5m0s restarting failed container=${c.name} pod=${spec.name}_${spec.namespace}(${rec.uid})` },
+      },
       lastState: { terminated: { exitCode: 1, reason: 'Error', startedAt: iso(started + 60_000), finishedAt: iso(started + 61_000), containerID: id } },
     };
   });
   const notReady = spec.containers.filter((c) => c.running === false).map((c) => c.name);
-  const readyCond = (type: string) => notReady.length
-    ? { type, status: 'False', lastTransitionTime: iso(started + 61_000), reason: 'ContainersNotReady', message: `containers with unready status: [${notReady.join(' ')}]` }
-    : { type, status: 'True', lastTransitionTime: iso(started) };
+  const readyCond = (type: string) =>
+    notReady.length
+      ? {
+          type,
+          status: 'False',
+          lastTransitionTime: iso(started + 61_000),
+          reason: 'ContainersNotReady',
+          message: `containers with unready status: [${notReady.join(' ')}]`,
+        }
+      : { type, status: 'True', lastTransitionTime: iso(started) };
   const pod: IPod = {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: {
-      name: spec.name, namespace: spec.namespace, uid: rec.uid, resourceVersion: rec.resourceVersion, creationTimestamp: iso(rec.createdAt),
+      name: spec.name,
+      namespace: spec.namespace,
+      uid: rec.uid,
+      resourceVersion: rec.resourceVersion,
+      creationTimestamp: iso(rec.createdAt),
       generateName: owner.hash ? `${owner.app}-${owner.hash}-` : undefined,
       labels: owner.hash ? { app: owner.app, 'pod-template-hash': owner.hash } : { app: owner.app },
-      ownerReferences: owner.hash ? [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${owner.app}-${owner.hash}`, uid: uuidFrom(`rs:${spec.namespace}/${owner.app}-${owner.hash}`), controller: true, blockOwnerDeletion: true }] : undefined,
+      ownerReferences: owner.hash
+        ? [
+            {
+              apiVersion: 'apps/v1',
+              kind: 'ReplicaSet',
+              name: `${owner.app}-${owner.hash}`,
+              uid: uuidFrom(`rs:${spec.namespace}/${owner.app}-${owner.hash}`),
+              controller: true,
+              blockOwnerDeletion: true,
+            },
+          ]
+        : undefined,
     },
     spec: {
-      containers, nodeName: spec.node, serviceAccountName: 'default', serviceAccount: 'default', restartPolicy: 'Always',
-      dnsPolicy: 'ClusterFirst', schedulerName: 'default-scheduler', securityContext: {}, terminationGracePeriodSeconds: 30,
-      enableServiceLinks: true, preemptionPolicy: 'PreemptLowerPriority', priority: 0,
+      containers,
+      nodeName: spec.node,
+      serviceAccountName: 'default',
+      serviceAccount: 'default',
+      restartPolicy: 'Always',
+      dnsPolicy: 'ClusterFirst',
+      schedulerName: 'default-scheduler',
+      securityContext: {},
+      terminationGracePeriodSeconds: 30,
+      enableServiceLinks: true,
+      preemptionPolicy: 'PreemptLowerPriority',
+      priority: 0,
       tolerations: [
         { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
         { key: 'node.kubernetes.io/unreachable', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
       ],
-      volumes: [{ name: apiVol, projected: { defaultMode: 420, sources: [
-        { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
-        { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-        { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
-      ] } }],
+      volumes: [
+        {
+          name: apiVol,
+          projected: {
+            defaultMode: 420,
+            sources: [
+              { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
+              { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+              { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+            ],
+          },
+        },
+      ],
     },
     status: {
       phase: 'Running',
       conditions: [
         { type: 'PodReadyToStartContainers', status: 'True', lastTransitionTime: iso(started) },
         { type: 'Initialized', status: 'True', lastTransitionTime: iso(rec.createdAt) },
-        readyCond('Ready'), readyCond('ContainersReady'),
+        readyCond('Ready'),
+        readyCond('ContainersReady'),
         { type: 'PodScheduled', status: 'True', lastTransitionTime: iso(rec.createdAt) },
       ],
-      hostIP: '127.0.0.1', hostIPs: [{ ip: '127.0.0.1' }], podIP: rec.podIP, podIPs: [{ ip: rec.podIP }],
-      startTime: iso(rec.createdAt), containerStatuses: statuses, qosClass: 'BestEffort',
+      hostIP: '127.0.0.1',
+      hostIPs: [{ ip: '127.0.0.1' }],
+      podIP: rec.podIP,
+      podIPs: [{ ip: rec.podIP }],
+      startTime: iso(rec.createdAt),
+      containerStatuses: statuses,
+      qosClass: 'BestEffort',
     },
   };
   const clean = JSON.parse(JSON.stringify(pod)) as IPod; // drops undefined, like encoding/json omitempty
@@ -144,31 +220,58 @@ export function podListObject(items: IPod[], resourceVersion: string): IPodList 
 
 export function nodeObject(name: string, index: number, kubeletPort: number, layout: RuntimeLayout, createdAt: number, resourceVersion: string): INode {
   const h = sha256hex(`node:${name}`);
-  const cond = (type: string, status: string, reason: string, message: string) =>
-    ({ type, status, reason, message, lastHeartbeatTime: iso(Date.now()), lastTransitionTime: iso(createdAt) });
+  const cond = (type: string, status: string, reason: string, message: string) => ({
+    type,
+    status,
+    reason,
+    message,
+    lastHeartbeatTime: iso(Date.now()),
+    lastTransitionTime: iso(createdAt),
+  });
   const capacity = { cpu: '2', 'ephemeral-storage': '101430960Ki', 'hugepages-2Mi': '0', memory: '24558332Ki', pods: '110' };
   const node: INode = {
-    apiVersion: 'v1', kind: 'Node',
+    apiVersion: 'v1',
+    kind: 'Node',
     metadata: {
-      name, uid: uuidFrom(`node:${name}`), resourceVersion, creationTimestamp: iso(createdAt),
-      labels: { 'beta.kubernetes.io/arch': 'amd64', 'beta.kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' },
+      name,
+      uid: uuidFrom(`node:${name}`),
+      resourceVersion,
+      creationTimestamp: iso(createdAt),
+      labels: {
+        'beta.kubernetes.io/arch': 'amd64',
+        'beta.kubernetes.io/os': 'linux',
+        'kubernetes.io/arch': 'amd64',
+        'kubernetes.io/hostname': name,
+        'kubernetes.io/os': 'linux',
+      },
       annotations: { 'node.alpha.kubernetes.io/ttl': '0', 'volumes.kubernetes.io/controller-managed-attach-detach': 'true' },
     },
     spec: { podCIDR: `10.244.${index + 1}.0/24`, podCIDRs: [`10.244.${index + 1}.0/24`] },
     status: {
-      capacity, allocatable: { ...capacity, memory: '24455932Ki' },
+      capacity,
+      allocatable: { ...capacity, memory: '24455932Ki' },
       conditions: [
         cond('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available'),
         cond('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure'),
         cond('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available'),
         cond('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status'),
       ],
-      addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: name }],
+      addresses: [
+        { type: 'InternalIP', address: '127.0.0.1' },
+        { type: 'Hostname', address: name },
+      ],
       daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } },
       nodeInfo: {
-        machineID: h.slice(0, 32), systemUUID: uuidFrom(`sys:${name}`), bootID: uuidFrom(`boot:${name}:${createdAt}`),
-        kernelVersion: '6.8.0-49-generic', osImage: 'Ubuntu 24.04.1 LTS', containerRuntimeVersion: RUNTIME_VERSION[layout],
-        kubeletVersion: KUBELET_VERSION, kubeProxyVersion: KUBELET_VERSION, operatingSystem: 'linux', architecture: 'amd64',
+        machineID: h.slice(0, 32),
+        systemUUID: uuidFrom(`sys:${name}`),
+        bootID: uuidFrom(`boot:${name}:${createdAt}`),
+        kernelVersion: '6.8.0-49-generic',
+        osImage: 'Ubuntu 24.04.1 LTS',
+        containerRuntimeVersion: RUNTIME_VERSION[layout],
+        kubeletVersion: KUBELET_VERSION,
+        kubeProxyVersion: KUBELET_VERSION,
+        operatingSystem: 'linux',
+        architecture: 'amd64',
       },
     },
   };
@@ -194,8 +297,14 @@ export interface StatusDetails {
 /** metav1.Status as apimachinery's StatusError writes it (field order of the Go struct). */
 export function statusObject(code: number, reason: string, message: string, details?: StatusDetails): IStatus {
   const s: IStatus = {
-    kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, ...(reason ? { reason } : {}),
-    ...(details ? { details: JSON.parse(JSON.stringify(details)) as StatusDetails } : {}), code,
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    ...(reason ? { reason } : {}),
+    ...(details ? { details: JSON.parse(JSON.stringify(details)) as StatusDetails } : {}),
+    code,
   };
   return check('Status', s, () => new Status(s).validate());
 }

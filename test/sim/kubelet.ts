@@ -17,18 +17,21 @@ import { writeCheckpointArchive } from './checkpoint-archive.js';
 import { imageDigestRef, sha256hex, type PodRecord } from './k8s-objects.js';
 import { pausedByAnotherCheckpoint, rfc3339InZone, RUNTIME_ERRORS, tcpEstablishedMissing } from './runtime-errors.js';
 import type { ContainerContext } from './runtime-metadata.js';
-import {
-  authenticate, goHttpError, logKey, podKey, restfulError, send,
-  type CheckpointReceipt, type SimNode, type SimState,
-} from './sim-state.js';
+import { authenticate, goHttpError, logKey, podKey, restfulError, send, type CheckpointReceipt, type SimNode, type SimState } from './sim-state.js';
 
 export { RUNTIME_ERRORS } from './runtime-errors.js';
 
 /** Waits ms, or less if the sim is closing. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {
-    const onAbort = () => { clearTimeout(timer); resolve(); };
-    const timer = setTimeout(() => { signal.removeEventListener('abort', onAbort); resolve(); }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
 }
@@ -62,13 +65,27 @@ export function containerContext(state: SimState, rec: PodRecord, container: str
   const c = rec.spec.containers.find((x) => x.name === container);
   const image = c?.image ?? 'unknown';
   const { ref, configId } = imageDigestRef(image);
-  const env = (rec.spec.env ?? []).filter((e) => e.container === container)
-    .map((e) => `${e.name}=${e.secretKeyRef ? fakeSecret(rec.spec.namespace, e.secretKeyRef) : e.value ?? ''}`);
+  const env = (rec.spec.env ?? [])
+    .filter((e) => e.container === container)
+    .map((e) => `${e.name}=${e.secretKeyRef ? fakeSecret(rec.spec.namespace, e.secretKeyRef) : (e.value ?? '')}`);
   return {
-    layout: state.archive.layout, namespace: rec.spec.namespace, pod: rec.spec.name, podUid: rec.uid, container,
-    containerId: rec.containerIds.get(container) ?? '', sandboxId: rec.sandboxId, image, imageRef: ref, imageId: configId,
-    podIP: rec.podIP, hostPid: rec.hostPids.get(container) ?? 1, createdAt: rec.createdAt + 1500, startedAt: rec.createdAt + 2000,
-    checkpointedAt: now, restartCount: 0, argv: ['/bin/sh', '/app/entrypoint.sh'],
+    layout: state.archive.layout,
+    namespace: rec.spec.namespace,
+    pod: rec.spec.name,
+    podUid: rec.uid,
+    container,
+    containerId: rec.containerIds.get(container) ?? '',
+    sandboxId: rec.sandboxId,
+    image,
+    imageRef: ref,
+    imageId: configId,
+    podIP: rec.podIP,
+    hostPid: rec.hostPids.get(container) ?? 1,
+    createdAt: rec.createdAt + 1500,
+    startedAt: rec.createdAt + 2000,
+    checkpointedAt: now,
+    restartCount: 0,
+    argv: ['/bin/sh', '/app/entrypoint.sh'],
     env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `HOSTNAME=${rec.spec.name}`, ...env],
     logLines: state.logs.get(logKey(rec.spec.namespace, rec.spec.name, container)) ?? [],
   };
@@ -96,15 +113,30 @@ export function kubeletHandler(state: SimState, node: SimNode): (req: IncomingMe
     const lastTimeout = timeouts.length ? timeouts[timeouts.length - 1] : undefined;
     let receipt: CheckpointReceipt | undefined;
     if (wellFormed) {
-      receipt = { node: node.name, namespace: ns, pod: podName, container: ctr, timeoutSeconds: lastTimeout === undefined ? undefined : parseGoInt(lastTimeout),
-        receivedAt: performance.timeOrigin + performance.now(), status: 0 };
+      receipt = {
+        node: node.name,
+        namespace: ns,
+        pod: podName,
+        container: ctr,
+        timeoutSeconds: lastTimeout === undefined ? undefined : parseGoInt(lastTimeout),
+        receivedAt: performance.timeOrigin + performance.now(),
+        status: 0,
+      };
       state.receipts.push(receipt);
     }
-    const done = (status: number) => { if (receipt) receipt.status = status; };
-    const fail = (status: number, text: string, headers?: Record<string, string>) => { done(status); restfulError(res, status, text, headers); };
+    const done = (status: number) => {
+      if (receipt) receipt.status = status;
+    };
+    const fail = (status: number, text: string, headers?: Record<string, string>) => {
+      done(status);
+      restfulError(res, status, text, headers);
+    };
 
     // No ContainerCheckpoint gate: the route is not registered; net/http's ServeMux answers before any auth filter.
-    if (state.faults.checkpointFeatureOff) { done(404); return goHttpError(res, 404, '404 page not found'); }
+    if (state.faults.checkpointFeatureOff) {
+      done(404);
+      return goHttpError(res, 404, '404 page not found');
+    }
 
     // Auth filter (anonymous auth is off on a hardened kubelet: no token → 401).
     const auth = authenticate(state, req);
@@ -145,7 +177,10 @@ export function kubeletHandler(state: SimState, node: SimNode): (req: IncomingMe
     void (async () => {
       try {
         const delay = state.faults.checkpointDelayMs;
-        const closed = () => { if (state.closing.aborted) res.destroy(); return state.closing.aborted; };
+        const closed = () => {
+          if (state.closing.aborted) res.destroy();
+          return state.closing.aborted;
+        };
         if (delay > effectiveMs) {
           await sleep(effectiveMs, state.closing);
           if (closed()) return;
@@ -158,9 +193,10 @@ export function kubeletHandler(state: SimState, node: SimNode): (req: IncomingMe
         if (state.faults.tcpEstablishedMissing) return fail(500, failed(tcpEstablishedMissing(containerId, localTime())));
         const now = state.pods.get(podKey(ns, podName));
         if (now !== rec) {
-          const gone = state.archive.layout === 'crio'
-            ? `rpc error: code = NotFound desc = could not find container "${containerId}": container with ID starting with ${containerId} not found: ID does not exist`
-            : `rpc error: code = NotFound desc = an error occurred when trying to find container "${containerId}": not found`;
+          const gone =
+            state.archive.layout === 'crio'
+              ? `rpc error: code = NotFound desc = could not find container "${containerId}": container with ID starting with ${containerId} not found: ID does not exist`
+              : `rpc error: code = NotFound desc = an error occurred when trying to find container "${containerId}": not found`;
           return fail(500, failed(gone));
         }
         try {
@@ -168,7 +204,10 @@ export function kubeletHandler(state: SimState, node: SimNode): (req: IncomingMe
         } catch (err) {
           return fail(500, failed(`rpc error: code = Unknown desc = ${(err as Error).message}`));
         }
-        if (receipt) { receipt.path = path; receipt.status = 200; }
+        if (receipt) {
+          receipt.path = path;
+          receipt.status = 200;
+        }
         send(res, 200, `{"items":["${path}"]}`, 'application/json');
       } finally {
         inFlight.delete(key);

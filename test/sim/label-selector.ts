@@ -6,7 +6,11 @@
 import { isQualifiedName, isValidLabelValue } from './object-meta.js';
 
 type Op = 'exists' | '!' | '=' | '!=' | 'in' | 'notin' | '>' | '<';
-export interface Requirement { key: string; op: Op; values: string[] }
+export interface Requirement {
+  key: string;
+  op: Op;
+  values: string[];
+}
 export type LabelSelector = Requirement[];
 
 type Tok = { t: 'id' | 'sym' | 'end'; v: string };
@@ -16,10 +20,21 @@ function lex(s: string): Tok[] {
   let i = 0;
   while (i < s.length) {
     const c = s[i] ?? '';
-    if (/\s/.test(c)) { i++; continue; }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
     const two = s.slice(i, i + 2);
-    if (two === '==' || two === '!=') { out.push({ t: 'sym', v: two }); i += 2; continue; }
-    if ('!=(),<>'.includes(c)) { out.push({ t: 'sym', v: c }); i++; continue; }
+    if (two === '==' || two === '!=') {
+      out.push({ t: 'sym', v: two });
+      i += 2;
+      continue;
+    }
+    if ('!=(),<>'.includes(c)) {
+      out.push({ t: 'sym', v: c });
+      i++;
+      continue;
+    }
     let j = i;
     while (j < s.length && !/[\s!=(),<>]/.test(s[j] ?? '')) j++;
     out.push({ t: 'id', v: s.slice(i, j) });
@@ -42,7 +57,10 @@ export function parseLabelSelector(expr: string | null): LabelSelector | string 
   for (;;) {
     let tok = next();
     let negated = false;
-    if (tok.t === 'sym' && tok.v === '!') { negated = true; tok = next(); }
+    if (tok.t === 'sym' && tok.v === '!') {
+      negated = true;
+      tok = next();
+    }
     if (tok.t !== 'id') return `found '${tok.v}', expected: ${negated ? "identifier after '!'" : 'identifier'}`;
     const key = tok.v;
     const bad = keyErr(key);
@@ -55,8 +73,12 @@ export function parseLabelSelector(expr: string | null): LabelSelector | string 
       return `found '${after.v}', expected: ',' or 'end of string'`;
     } else {
       const opTok = next();
-      const op = opTok.t === 'id' && (opTok.v === 'in' || opTok.v === 'notin') ? opTok.v
-        : opTok.t === 'sym' && ['=', '==', '!=', '>', '<'].includes(opTok.v) ? (opTok.v === '==' ? '=' : opTok.v) as Op : undefined;
+      const op =
+        opTok.t === 'id' && (opTok.v === 'in' || opTok.v === 'notin')
+          ? opTok.v
+          : opTok.t === 'sym' && ['=', '==', '!=', '>', '<'].includes(opTok.v)
+            ? ((opTok.v === '==' ? '=' : opTok.v) as Op)
+            : undefined;
       if (!op) return `found '${opTok.v}', expected: in, notin, =, ==, !=, gt, lt`;
       const values: string[] = [];
       if (op === 'in' || op === 'notin') {
@@ -64,7 +86,10 @@ export function parseLabelSelector(expr: string | null): LabelSelector | string 
         if (!(open.t === 'sym' && open.v === '(')) return `found '${open.v}', expected: '('`;
         for (;;) {
           const v = peek();
-          if (v.t === 'id') { values.push(v.v); p++; } else if (!(v.t === 'sym' && (v.v === ',' || v.v === ')'))) return `found '${v.v}', expected: ',', ')' or identifier`;
+          if (v.t === 'id') {
+            values.push(v.v);
+            p++;
+          } else if (!(v.t === 'sym' && (v.v === ',' || v.v === ')'))) return `found '${v.v}', expected: ',', ')' or identifier`;
           else values.push('');
           const sep = next();
           if (sep.t === 'sym' && sep.v === ')') break;
@@ -72,9 +97,13 @@ export function parseLabelSelector(expr: string | null): LabelSelector | string 
         }
       } else {
         const v = peek();
-        if (v.t === 'id') { values.push(v.v); p++; } else if (v.t === 'end' || (v.t === 'sym' && v.v === ',')) values.push('');
+        if (v.t === 'id') {
+          values.push(v.v);
+          p++;
+        } else if (v.t === 'end' || (v.t === 'sym' && v.v === ',')) values.push('');
         else return `found '${v.v}', expected: identifier`;
-        if ((op === '>' || op === '<') && !/^-?\d+$/.test(values[0] ?? '')) return `unable to parse requirement: values[0]: Invalid value: "${values[0]}": for 'Gt', 'Lt' operators, the value must be an integer`;
+        if ((op === '>' || op === '<') && !/^-?\d+$/.test(values[0] ?? ''))
+          return `unable to parse requirement: values[0]: Invalid value: "${values[0]}": for 'Gt', 'Lt' operators, the value must be an integer`;
       }
       for (const [i, v] of values.entries()) {
         const e = op === '>' || op === '<' ? undefined : valErr(key, v, i);
@@ -95,13 +124,21 @@ export function matchesLabels(sel: LabelSelector, labels: Record<string, string>
     const has = Object.prototype.hasOwnProperty.call(l, r.key);
     const v = l[r.key];
     switch (r.op) {
-      case 'exists': return has;
-      case '!': return !has;
-      case '=': case 'in': return has && r.values.includes(v ?? '');
-      case '!=': case 'notin': return !has || !r.values.includes(v ?? '');
-      case '>': case '<': {
+      case 'exists':
+        return has;
+      case '!':
+        return !has;
+      case '=':
+      case 'in':
+        return has && r.values.includes(v ?? '');
+      case '!=':
+      case 'notin':
+        return !has || !r.values.includes(v ?? '');
+      case '>':
+      case '<': {
         if (!has || !/^-?\d+$/.test(v ?? '')) return false;
-        const n = Number(v), bound = Number(r.values[0]);
+        const n = Number(v),
+          bound = Number(r.values[0]);
         return r.op === '>' ? n > bound : n < bound;
       }
     }

@@ -20,22 +20,36 @@ export function mergePatch(target: Json | undefined, patch: Json): Json {
 
 /** Why a JSON patch failed: `decode` → 400 (not a patch), `apply` → 422 (an operation does not apply). */
 export class PatchError extends Error {
-  constructor(readonly stage: 'decode' | 'apply', message: string) { super(message); }
+  constructor(
+    readonly stage: 'decode' | 'apply',
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
-interface Op { op: string; path: string; from?: string; value?: Json }
+interface Op {
+  op: string;
+  path: string;
+  from?: string;
+  value?: Json;
+}
 
 function pointer(path: string): string[] {
   if (path === '') return [];
   if (!path.startsWith('/')) throw new PatchError('apply', `invalid JSON pointer: ${path}`);
-  return path.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return path
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 function equal(a: Json | undefined, b: Json | undefined): boolean {
   if (a === b) return true;
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => equal(x, b[i]));
   if (isObject(a) && isObject(b)) {
-    const ka = Object.keys(a), kb = Object.keys(b);
+    const ka = Object.keys(a),
+      kb = Object.keys(b);
     return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && equal(a[k], b[k]));
   }
   return false;
@@ -88,7 +102,8 @@ function add(doc: Json, path: string, value: Json, replace: boolean): void {
     parent.splice(i, replace ? 1 : 0, value);
     return;
   }
-  if (replace && !Object.prototype.hasOwnProperty.call(parent, key)) throw new PatchError('apply', `replace operation does not apply: doc is missing key: ${path}`);
+  if (replace && !Object.prototype.hasOwnProperty.call(parent, key))
+    throw new PatchError('apply', `replace operation does not apply: doc is missing key: ${path}`);
   parent[key] = value;
 }
 
@@ -104,19 +119,27 @@ export function jsonPatch(doc: JsonObject, patch: unknown): JsonObject {
       return structuredClone(raw.value) as Json;
     };
     switch (o.op) {
-      case 'add': add(out, o.path, value(), false); break;
-      case 'replace': add(out, o.path, value(), true); break;
-      case 'remove': remove(out, o.path); break;
+      case 'add':
+        add(out, o.path, value(), false);
+        break;
+      case 'replace':
+        add(out, o.path, value(), true);
+        break;
+      case 'remove':
+        remove(out, o.path);
+        break;
       case 'test':
         if (!equal(get(out, o.path), value())) throw new PatchError('apply', `testing value ${o.path} failed: test failed`);
         break;
-      case 'move': case 'copy': {
+      case 'move':
+      case 'copy': {
         if (typeof o.from !== 'string') throw new PatchError('apply', `${o.op} operation has no from`);
         const v = o.op === 'move' ? remove(out, o.from) : structuredClone(get(out, o.from));
         add(out, o.path, v, false);
         break;
       }
-      default: throw new PatchError('apply', `Unexpected kind: ${o.op}`);
+      default:
+        throw new PatchError('apply', `Unexpected kind: ${o.op}`);
     }
   }
   if (!isObject(out)) throw new PatchError('apply', 'the patched document is not an object');

@@ -8,8 +8,16 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export interface ServingCert { cert: string; key: string }
-export interface SimPki { caFile: string; caCert: string; apiServer: ServingCert; kubelets: Map<string, ServingCert> }
+export interface ServingCert {
+  cert: string;
+  key: string;
+}
+export interface SimPki {
+  caFile: string;
+  caCert: string;
+  apiServer: ServingCert;
+  kubelets: Map<string, ServingCert>;
+}
 
 function ssl(args: string[]): void {
   try {
@@ -25,17 +33,55 @@ const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
 export function makePki(dir: string, nodes: string[]): SimPki {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const p = (f: string) => join(dir, f);
-  ssl(['req', '-x509', ...EC, '-keyout', p('ca.key'), '-out', p('ca.crt'), '-days', '2', '-subj', '/CN=sim-kubernetes-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  ssl([
+    'req',
+    '-x509',
+    ...EC,
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=sim-kubernetes-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  ]);
   const leaf = (name: string, cn: string, sans: string[]): ServingCert => {
-    writeFileSync(p(`${name}.ext`), `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n`);
+    writeFileSync(
+      p(`${name}.ext`),
+      `subjectAltName=${sans.join(',')}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\nbasicConstraints=CA:FALSE\n`,
+    );
     ssl(['req', ...EC, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', `/CN=${cn}`]);
-    ssl(['x509', '-req', '-in', p(`${name}.csr`), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial',
-      '-out', p(`${name}.crt`), '-days', '2', '-extfile', p(`${name}.ext`)]);
+    ssl([
+      'x509',
+      '-req',
+      '-in',
+      p(`${name}.csr`),
+      '-CA',
+      p('ca.crt'),
+      '-CAkey',
+      p('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      p(`${name}.crt`),
+      '-days',
+      '2',
+      '-extfile',
+      p(`${name}.ext`),
+    ]);
     return { cert: readFileSync(p(`${name}.crt`), 'utf8'), key: readFileSync(p(`${name}.key`), 'utf8') };
   };
-  const apiServer = leaf('apiserver', 'kube-apiserver',
-    ['IP:127.0.0.1', 'DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default', 'DNS:kubernetes.default.svc']);
+  const apiServer = leaf('apiserver', 'kube-apiserver', [
+    'IP:127.0.0.1',
+    'DNS:localhost',
+    'DNS:kubernetes',
+    'DNS:kubernetes.default',
+    'DNS:kubernetes.default.svc',
+  ]);
   const kubelets = new Map<string, ServingCert>();
   for (const node of nodes) kubelets.set(node, leaf(`kubelet-${node}`, `${node}@sim`, ['IP:127.0.0.1', 'DNS:localhost', `DNS:${node}`]));
   return { caFile: p('ca.crt'), caCert: readFileSync(p('ca.crt'), 'utf8'), apiServer, kubelets };

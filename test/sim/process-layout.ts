@@ -13,39 +13,89 @@ import type { Int } from './protobuf.js';
 const HEAP_RUN = 512;
 const STACK_PAGES = 3;
 const PROT = { R: 1, W: 2, X: 4 } as const;
-const MAP_PRIVATE = 0x2, MAP_ANON = 0x20, MAP_GROWSDOWN = 0x100;
+const MAP_PRIVATE = 0x2,
+  MAP_ANON = 0x20,
+  MAP_GROWSDOWN = 0x100;
 const VMA = { REGULAR: 1, VSYSCALL: 4, VDSO: 8, HEAP: 32, FILE_PRIVATE: 64, ANON_PRIVATE: 512, VVAR: 4096 } as const;
 const LAZY = PE.LAZY | PE.PRESENT;
 
 export interface VmaValue {
-  start: Int; end: Int; pgoff: number; prot: number; flags: number; status: number; fd: number; madv?: number; fdflags?: number;
+  start: Int;
+  end: Int;
+  pgoff: number;
+  prot: number;
+  flags: number;
+  status: number;
+  fd: number;
+  madv?: number;
+  fdflags?: number;
   /** the mapped file's path (its file id becomes shmid) */
   file?: string;
 }
-export interface Run { vaddr: number; nrPages: number; flags: number; offset: number }
+export interface Run {
+  vaddr: number;
+  nrPages: number;
+  flags: number;
+  offset: number;
+}
 export interface Layout {
-  vmas: VmaValue[]; runs: Run[]; patches: { offset: number; bytes: Buffer }[]; size: number;
+  vmas: VmaValue[];
+  runs: Run[];
+  patches: { offset: number; bytes: Buffer }[];
+  size: number;
   /** pages dumped besides the heap */
   fixedPages: number;
-  argStart: number; argEnd: number; envStart: number; envEnd: number;
-  exeBase: number; ldBase: number; vdso: number; startCode: number; endCode: number; startData: number; endData: number;
-  startBrk: number; brk: number; sp: number; syscallIp: number; tlsBase: number; handler: number; restorer: number;
+  argStart: number;
+  argEnd: number;
+  envStart: number;
+  envEnd: number;
+  exeBase: number;
+  ldBase: number;
+  vdso: number;
+  startCode: number;
+  endCode: number;
+  startData: number;
+  endData: number;
+  startBrk: number;
+  brk: number;
+  sp: number;
+  syscallIp: number;
+  tlsBase: number;
+  handler: number;
+  restorer: number;
 }
 
-export interface LayoutInput { comm: string; exe: string; libs: string[]; argv: string[]; env: string[]; heapPages: number; heapStrings: string[] }
+export interface LayoutInput {
+  comm: string;
+  exe: string;
+  libs: string[];
+  argv: string[];
+  env: string[];
+  heapPages: number;
+  heapStrings: string[];
+}
 
 /** ELF segments: [start, end, pgoff, prot] relative to the load base, then the writable pages CRIU dumps. */
 const EXE_SEGMENTS: [number, number, number, number][] = [
-  [0, 0x4000, 0, PROT.R], [0x4000, 0x1d000, 0x4000, PROT.R | PROT.X], [0x1d000, 0x23000, 0x1d000, PROT.R],
-  [0x23000, 0x24000, 0x22000, PROT.R], [0x24000, 0x25000, 0x23000, PROT.R | PROT.W],
+  [0, 0x4000, 0, PROT.R],
+  [0x4000, 0x1d000, 0x4000, PROT.R | PROT.X],
+  [0x1d000, 0x23000, 0x1d000, PROT.R],
+  [0x23000, 0x24000, 0x22000, PROT.R],
+  [0x24000, 0x25000, 0x23000, PROT.R | PROT.W],
 ];
 const LIBC_SEGMENTS: [number, number, number, number][] = [
-  [0, 0x28000, 0, PROT.R], [0x28000, 0x1bd000, 0x28000, PROT.R | PROT.X], [0x1bd000, 0x215000, 0x1bd000, PROT.R],
-  [0x215000, 0x219000, 0x214000, PROT.R], [0x219000, 0x21b000, 0x218000, PROT.R | PROT.W],
+  [0, 0x28000, 0, PROT.R],
+  [0x28000, 0x1bd000, 0x28000, PROT.R | PROT.X],
+  [0x1bd000, 0x215000, 0x1bd000, PROT.R],
+  [0x215000, 0x219000, 0x214000, PROT.R],
+  [0x219000, 0x21b000, 0x218000, PROT.R | PROT.W],
 ];
 const LD_SEGMENTS: [number, number, number, number][] = [
-  [0, 0x1000, 0, PROT.R], [0x1000, 0x26000, 0x1000, PROT.R | PROT.X], [0x26000, 0x30000, 0x26000, PROT.R],
-  [0x31000, 0x33000, 0x30000, PROT.R], [0x33000, 0x35000, 0x32000, PROT.R | PROT.W],
+  [0, 0x1000, 0, PROT.R],
+  [0x1000, 0x26000, 0x1000, PROT.R | PROT.X],
+  [0x26000, 0x30000, 0x26000, PROT.R],
+  [0x31000, 0x33000, 0x30000, PROT.R],
+  [0x33000, 0x35000, 0x32000, PROT.R | PROT.W],
 ];
 const VSYSCALL = 0xffffffffff600000n;
 
@@ -60,7 +110,8 @@ export function layout(p: LayoutInput, index: number): Layout {
   const vmas: VmaValue[] = [];
   const pending: Omit<Run, 'offset'>[] = [];
   const file = (path: string, base: number, segs: [number, number, number, number][]) => {
-    for (const [s, e, pgoff, prot] of segs) vmas.push({ start: base + s, end: base + e, pgoff, prot, flags: MAP_PRIVATE, status: VMA.REGULAR | VMA.FILE_PRIVATE, fd: -1, fdflags: 0, file: path });
+    for (const [s, e, pgoff, prot] of segs)
+      vmas.push({ start: base + s, end: base + e, pgoff, prot, flags: MAP_PRIVATE, status: VMA.REGULAR | VMA.FILE_PRIVATE, fd: -1, fdflags: 0, file: path });
   };
   const anon = (start: Int, end: Int, prot: number, status: number, more: Partial<VmaValue> = {}) =>
     vmas.push({ start, end, pgoff: 0, prot, flags: MAP_PRIVATE | MAP_ANON, status: VMA.REGULAR | VMA.ANON_PRIVATE | status, fd: -1, ...more });
@@ -75,7 +126,8 @@ export function layout(p: LayoutInput, index: number): Layout {
   for (let done = 0, vaddr = heapStart; done < p.heapPages;) {
     const n = Math.min(HEAP_RUN, p.heapPages - done);
     pending.push({ vaddr, nrPages: n, flags: LAZY });
-    done += n; vaddr += (n + 1) * PAGE_SIZE; // one-page hole: never touched, not dumped
+    done += n;
+    vaddr += (n + 1) * PAGE_SIZE; // one-page hole: never touched, not dumped
   }
   if (dynamic) {
     file(p.libs[0]!, libcBase, LIBC_SEGMENTS);
@@ -90,10 +142,22 @@ export function layout(p: LayoutInput, index: number): Layout {
   pending.push({ vaddr: vdso, nrPages: 2, flags: PE.PRESENT }); // the vdso is never lazy
   anon(stackEnd - 0x21000, stackEnd, PROT.R | PROT.W, 0, { flags: MAP_PRIVATE | MAP_ANON | MAP_GROWSDOWN });
   pending.push({ vaddr: stackEnd - STACK_PAGES * PAGE_SIZE, nrPages: STACK_PAGES, flags: LAZY });
-  vmas.push({ start: VSYSCALL, end: VSYSCALL + 0x1000n, pgoff: 0, prot: PROT.X, flags: MAP_PRIVATE | MAP_ANON, status: VMA.VSYSCALL | VMA.ANON_PRIVATE, fd: -1 });
+  vmas.push({
+    start: VSYSCALL,
+    end: VSYSCALL + 0x1000n,
+    pgoff: 0,
+    prot: PROT.X,
+    flags: MAP_PRIVATE | MAP_ANON,
+    status: VMA.VSYSCALL | VMA.ANON_PRIVATE,
+    fd: -1,
+  });
 
   let offset = 0;
-  const runs = pending.map((r) => { const run = { ...r, offset }; offset += r.nrPages * PAGE_SIZE; return run; });
+  const runs = pending.map((r) => {
+    const run = { ...r, offset };
+    offset += r.nrPages * PAGE_SIZE;
+    return run;
+  });
   const size = offset;
   const stackRun = runs[runs.length - 1]!;
   // Top of the stack, as execve leaves it: argv strings, env strings, the exec filename, 8 zero bytes.
@@ -114,10 +178,28 @@ export function layout(p: LayoutInput, index: number): Layout {
   const fixedPages = runs.filter((r) => r.vaddr < heapStart || r.vaddr >= heapEnd).reduce((n, r) => n + r.nrPages, 0);
   const textBase = dynamic ? libcBase + 0x28000 : exeBase + 0x4000;
   return {
-    vmas, runs, patches, size, fixedPages, argStart, argEnd: argStart + args.length, envStart: argStart + args.length,
-    envEnd: argStart + args.length + envs.length, exeBase, ldBase, vdso, startCode: exeBase + 0x4000, endCode: exeBase + 0x1c9a1,
-    startData: exeBase + 0x23d10, endData: exeBase + 0x24f20, startBrk: heapStart, brk: heapEnd - PAGE_SIZE,
-    sp: stackRun.vaddr + 0x3a0, syscallIp: textBase + 0xea4f1, tlsBase: dynamic ? libcBase + 0x21b740 : exeBase + 0x25740,
-    handler: exeBase + 0x4c10, restorer: textBase + 0x42520,
+    vmas,
+    runs,
+    patches,
+    size,
+    fixedPages,
+    argStart,
+    argEnd: argStart + args.length,
+    envStart: argStart + args.length,
+    envEnd: argStart + args.length + envs.length,
+    exeBase,
+    ldBase,
+    vdso,
+    startCode: exeBase + 0x4000,
+    endCode: exeBase + 0x1c9a1,
+    startData: exeBase + 0x23d10,
+    endData: exeBase + 0x24f20,
+    startBrk: heapStart,
+    brk: heapEnd - PAGE_SIZE,
+    sp: stackRun.vaddr + 0x3a0,
+    syscallIp: textBase + 0xea4f1,
+    tlsBase: dynamic ? libcBase + 0x21b740 : exeBase + 0x25740,
+    handler: exeBase + 0x4c10,
+    restorer: textBase + 0x42520,
   };
 }

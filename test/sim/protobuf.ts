@@ -58,7 +58,7 @@ export class ProtoWriter {
   sint(field: number, value: Int | undefined): this {
     if (value === undefined) return this;
     const v = toBig(value);
-    const zz = v >= 0n ? v << 1n : ((-v) << 1n) - 1n;
+    const zz = v >= 0n ? v << 1n : (-v << 1n) - 1n;
     return this.tag(field, 0).rawVarint(zz);
   }
 
@@ -119,21 +119,36 @@ export function proto(): ProtoWriter {
 // ---- schema-driven messages ----
 
 export type ScalarType = 'uint32' | 'uint64' | 'int32' | 'int64' | 'sint32' | 'sint64' | 'bool' | 'string' | 'bytes' | 'fixed32' | 'fixed64';
-export interface EnumType { readonly enum: string; readonly values: Readonly<Record<string, number>> }
+export interface EnumType {
+  readonly enum: string;
+  readonly values: Readonly<Record<string, number>>;
+}
 /**
  * How crit prints a field: CRIU's `(criu)` field options (images/opts.proto). They change nothing
  * on the wire; they are kept so that a crit-style decode of our images can be compared with crit's.
  */
-export interface CritOpts { readonly hex?: true; readonly ipadd?: true; readonly flags?: string; readonly dev?: true; readonly dict?: string; readonly conv?: string }
+export interface CritOpts {
+  readonly hex?: true;
+  readonly ipadd?: true;
+  readonly flags?: string;
+  readonly dev?: true;
+  readonly dict?: string;
+  readonly conv?: string;
+}
 export type FieldType = ScalarType | EnumType | MessageSchema;
 export type Label = 'required' | 'optional' | 'repeated';
 export type FieldSpec = readonly [name: string, type: FieldType, label: Label, opts?: CritOpts];
 /** A proto2 message: field number → [name, type, label, crit options], as in the .proto file. */
-export interface MessageSchema { readonly name: string; readonly fields: Record<number, FieldSpec> }
+export interface MessageSchema {
+  readonly name: string;
+  readonly fields: Record<number, FieldSpec>;
+}
 
 export type ProtoValue = Int | boolean | string | Uint8Array | ProtoMessage | readonly ProtoValue[];
 /** A message value keyed by the .proto field names (crit's names); absent = not written. */
-export interface ProtoMessage { readonly [field: string]: ProtoValue | undefined }
+export interface ProtoMessage {
+  readonly [field: string]: ProtoValue | undefined;
+}
 
 export function message(name: string, fields: Record<number, FieldSpec>): MessageSchema {
   return { name, fields };
@@ -152,7 +167,8 @@ function writeField(w: ProtoWriter, schema: MessageSchema, field: number, [name,
     w.message(field, encodeMessage(type, v as ProtoMessage));
     return;
   }
-  if (typeof type === 'object') { // enum: its number, or its name
+  if (typeof type === 'object') {
+    // enum: its number, or its name
     const n = typeof v === 'string' ? type.values[v] : v;
     if (typeof n !== 'number') throw new Error(`sim: ${where}: no ${type.enum} value ${String(v)}`);
     w.uint(field, n);
@@ -163,10 +179,22 @@ function writeField(w: ProtoWriter, schema: MessageSchema, field: number, [name,
     return v;
   };
   switch (type) {
-    case 'uint32': case 'uint64': case 'int32': case 'int64': w.uint(field, int()); return;
-    case 'sint32': case 'sint64': w.sint(field, int()); return;
-    case 'fixed32': w.fixed32(field, int()); return;
-    case 'fixed64': w.fixed64(field, int()); return;
+    case 'uint32':
+    case 'uint64':
+    case 'int32':
+    case 'int64':
+      w.uint(field, int());
+      return;
+    case 'sint32':
+    case 'sint64':
+      w.sint(field, int());
+      return;
+    case 'fixed32':
+      w.fixed32(field, int());
+      return;
+    case 'fixed64':
+      w.fixed64(field, int());
+      return;
     case 'bool':
       if (typeof v !== 'boolean') throw new Error(`sim: ${where} is a bool`);
       w.bool(field, v);
@@ -189,7 +217,9 @@ function writeField(w: ProtoWriter, schema: MessageSchema, field: number, [name,
 export function encodeMessage(schema: MessageSchema, value: ProtoMessage): Buffer {
   const known = new Set<string>();
   const w = proto();
-  for (const field of Object.keys(schema.fields).map(Number).sort((a, b) => a - b)) {
+  for (const field of Object.keys(schema.fields)
+    .map(Number)
+    .sort((a, b) => a - b)) {
     const spec = schema.fields[field]!;
     const [name, , label] = spec;
     known.add(name);

@@ -12,8 +12,9 @@ export const RUNTIME_ERRORS = {
   /** CRI-O with `enable_criu_support = false`, or no CRIU it can use (server/container_checkpoint.go: a bare error, so gRPC's Unknown) */
   criuSupportOff: 'rpc error: code = Unknown desc = checkpoint/restore support not available',
   /** containerd 2.x without CRIU (or one older than 3.16) */
-  criuMissing: (id: string) => `rpc error: code = Unknown desc = CRIU binary not found or too old (<31600). Failed to checkpoint container "${id}": `
-    + 'CRIU version check failed: exec: "criu": executable file not found in $PATH',
+  criuMissing: (id: string) =>
+    `rpc error: code = Unknown desc = CRIU binary not found or too old (<31600). Failed to checkpoint container "${id}": ` +
+    'CRIU version check failed: exec: "criu": executable file not found in $PATH',
   deadline: 'rpc error: code = DeadlineExceeded desc = context deadline exceeded',
 } as const;
 
@@ -43,8 +44,10 @@ function logrusLine(time: string, level: string, msg: string): string {
  * one 200, two of these).
  */
 export function pausedByAnotherCheckpoint(containerId: string, time: string): string {
-  return `rpc error: code = Unknown desc = failed to pause container "${containerId}" before checkpointing: \`/usr/bin/runc --root /run/runc pause ${containerId}\` failed: `
-    + `${logrusLine(time, 'error', 'container not running')}\n : container process not found`;
+  return (
+    `rpc error: code = Unknown desc = failed to pause container "${containerId}" before checkpointing: \`/usr/bin/runc --root /run/runc pause ${containerId}\` failed: ` +
+    `${logrusLine(time, 'error', 'container not running')}\n : container process not found`
+  );
 }
 
 /**
@@ -92,8 +95,10 @@ export function tcpEstablishedMissing(containerId: string, time: string): string
     ...TCP_ESTABLISHED_DUMP_LOG.map((l) => logrusLine(time, 'warning', l)),
     logrusLine(time, 'error', 'criu failed: type DUMP errno 0'),
   ];
-  return `rpc error: code = Unknown desc = failed to checkpoint container ${containerId}: running "/usr/bin/runc" [${args.map((a) => goQuote(a)).join(' ')}] failed: `
-    + `\`/usr/bin/runc --root /run/runc ${args.join(' ')}\` failed: ${quoted.join('\n')}\n : exit status 1`;
+  return (
+    `rpc error: code = Unknown desc = failed to checkpoint container ${containerId}: running "/usr/bin/runc" [${args.map((a) => goQuote(a)).join(' ')}] failed: ` +
+    `\`/usr/bin/runc --root /run/runc ${args.join(' ')}\` failed: ${quoted.join('\n')}\n : exit status 1`
+  );
 }
 
 /**
@@ -113,7 +118,8 @@ function offsetMinutes(ms: number, zone: string): number {
   const fixed = /^([+-])(\d\d):(\d\d)$/.exec(zone);
   if (fixed) return (fixed[1] === '-' ? -1 : 1) * (Number(fixed[2]) * 60 + Number(fixed[3]));
   // 'GMT+02:00', 'GMT-03:30', or 'GMT' at offset 0
-  const name = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' }).formatToParts(ms).find((p) => p.type === 'timeZoneName')?.value ?? 'GMT';
+  const name =
+    new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' }).formatToParts(ms).find((p) => p.type === 'timeZoneName')?.value ?? 'GMT';
   const m = /^GMT([+-])(\d\d):(\d\d)$/.exec(name);
   return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) : 0;
 }

@@ -22,9 +22,7 @@
 import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { pack } from 'tar-stream';
-import {
-  bindMounts as containerBindMounts, cgroupPath, logPath, rootfsPath, type ContainerIdentity, type RuntimeLayout,
-} from './container-paths.js';
+import { bindMounts as containerBindMounts, cgroupPath, logPath, rootfsPath, type ContainerIdentity, type RuntimeLayout } from './container-paths.js';
 
 export type { RuntimeLayout } from './container-paths.js';
 export { logPath } from './container-paths.js';
@@ -57,28 +55,49 @@ export function crioName(c: ContainerContext): string {
 const containerdName = (c: ContainerContext) => `${c.container}_${c.pod}_${c.namespace}_${c.podUid}_${c.restartCount}`;
 
 export function configDump(c: ContainerContext): Buffer {
-  return json({
-    id: c.containerId,
-    name: c.layout === 'crio' ? crioName(c) : containerdName(c),
-    rootfsImage: c.image,
-    rootfsImageRef: c.layout === 'crio' ? c.imageId : `sha256:${c.imageId}`,
-    rootfsImageName: c.image,
-    runtime: c.layout === 'crio' ? 'runc' : 'io.containerd.runc.v2',
-    createdTime: goTime(c.createdAt),
-    checkpointedTime: goTime(c.checkpointedAt),
-    restoredTime: '0001-01-01T00:00:00Z',
-    restored: false,
-  }, c.layout);
+  return json(
+    {
+      id: c.containerId,
+      name: c.layout === 'crio' ? crioName(c) : containerdName(c),
+      rootfsImage: c.image,
+      rootfsImageRef: c.layout === 'crio' ? c.imageId : `sha256:${c.imageId}`,
+      rootfsImageName: c.image,
+      runtime: c.layout === 'crio' ? 'runc' : 'io.containerd.runc.v2',
+      createdTime: goTime(c.createdAt),
+      checkpointedTime: goTime(c.checkpointedAt),
+      restoredTime: '0001-01-01T00:00:00Z',
+      restored: false,
+    },
+    c.layout,
+  );
 }
 
 const CAPS = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_KILL'];
-const containerdCaps = [...CAPS.slice(0, 4), 'CAP_MKNOD', 'CAP_NET_RAW', ...CAPS.slice(4, 6), 'CAP_SETFCAP', ...CAPS.slice(6), 'CAP_SYS_CHROOT', 'CAP_AUDIT_WRITE'];
+const containerdCaps = [
+  ...CAPS.slice(0, 4),
+  'CAP_MKNOD',
+  'CAP_NET_RAW',
+  ...CAPS.slice(4, 6),
+  'CAP_SETFCAP',
+  ...CAPS.slice(6),
+  'CAP_SYS_CHROOT',
+  'CAP_AUDIT_WRITE',
+];
 
 function crioAnnotations(c: ContainerContext): Record<string, string> {
   const userdata = `/run/containers/storage/overlay-containers/${c.sandboxId}/userdata`;
-  const labels = { 'io.kubernetes.container.name': c.container, 'io.kubernetes.pod.name': c.pod, 'io.kubernetes.pod.namespace': c.namespace, 'io.kubernetes.pod.uid': c.podUid };
-  const kubeletAnn = { 'io.kubernetes.container.restartCount': String(c.restartCount), 'io.kubernetes.container.terminationMessagePath': '/dev/termination-log' };
-  const volumes = containerBindMounts(c).filter((m) => m.source.startsWith('/var/lib/kubelet/'))
+  const labels = {
+    'io.kubernetes.container.name': c.container,
+    'io.kubernetes.pod.name': c.pod,
+    'io.kubernetes.pod.namespace': c.namespace,
+    'io.kubernetes.pod.uid': c.podUid,
+  };
+  const kubeletAnn = {
+    'io.kubernetes.container.restartCount': String(c.restartCount),
+    'io.kubernetes.container.terminationMessagePath': '/dev/termination-log',
+  };
+  const volumes = containerBindMounts(c)
+    .filter((m) => m.source.startsWith('/var/lib/kubelet/'))
     .map((m) => ({ container_path: m.destination, host_path: m.source, readonly: m.readOnly, propagation: 0, selinux_relabel: false }));
   return {
     'io.container.manager': 'cri-o',
@@ -126,33 +145,61 @@ export function specDump(c: ContainerContext): Buffer {
     m('/dev/mqueue', 'mqueue', 'mqueue', ['nosuid', 'noexec', 'nodev']),
     m('/sys', 'sysfs', 'sysfs', ['nosuid', 'noexec', 'nodev', 'ro']),
     m('/sys/fs/cgroup', 'cgroup', 'cgroup', ['nosuid', 'noexec', 'nodev', 'relatime', 'ro']),
-    ...containerBindMounts(c).map((b) => m(b.destination, 'bind', b.source, crio ? ['rw', 'bind', ...(b.readOnly ? ['ro'] : [])] : ['rbind', 'rprivate', b.readOnly ? 'ro' : 'rw'])),
+    ...containerBindMounts(c).map((b) =>
+      m(b.destination, 'bind', b.source, crio ? ['rw', 'bind', ...(b.readOnly ? ['ro'] : [])] : ['rbind', 'rprivate', b.readOnly ? 'ro' : 'rw']),
+    ),
   ];
   const spec = {
     ociVersion: crio ? '1.2.0' : '1.2.1',
     process: {
-      user: { uid: 1000, gid: 1000, additionalGids: [1000] }, args: c.argv, env: c.env, cwd: '/app',
+      user: { uid: 1000, gid: 1000, additionalGids: [1000] },
+      args: c.argv,
+      env: c.env,
+      cwd: '/app',
       capabilities: { bounding: caps, effective: caps, permitted: caps },
-      ...(crio ? { rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1_048_576, soft: 1_048_576 }, { type: 'RLIMIT_NPROC', hard: 4096, soft: 4096 }] } : { oomScoreAdj: 1000 }),
+      ...(crio
+        ? {
+            rlimits: [
+              { type: 'RLIMIT_NOFILE', hard: 1_048_576, soft: 1_048_576 },
+              { type: 'RLIMIT_NPROC', hard: 4096, soft: 4096 },
+            ],
+          }
+        : { oomScoreAdj: 1000 }),
     },
     root: { path: rootfsPath(c) },
     ...(crio && { hostname: c.pod }),
     mounts,
-    annotations: crio ? crioAnnotations(c) : {
-      'io.kubernetes.cri.container-name': c.container,
-      'io.kubernetes.cri.container-type': 'container',
-      'io.kubernetes.cri.image-name': c.image,
-      'io.kubernetes.cri.sandbox-id': c.sandboxId,
-      'io.kubernetes.cri.sandbox-name': c.pod,
-      'io.kubernetes.cri.sandbox-namespace': c.namespace,
-      'io.kubernetes.cri.sandbox-uid': c.podUid,
-    },
+    annotations: crio
+      ? crioAnnotations(c)
+      : {
+          'io.kubernetes.cri.container-name': c.container,
+          'io.kubernetes.cri.container-type': 'container',
+          'io.kubernetes.cri.image-name': c.image,
+          'io.kubernetes.cri.sandbox-id': c.sandboxId,
+          'io.kubernetes.cri.sandbox-name': c.pod,
+          'io.kubernetes.cri.sandbox-namespace': c.namespace,
+          'io.kubernetes.cri.sandbox-uid': c.podUid,
+        },
     linux: {
-      resources: crio ? { devices: [{ allow: false, access: 'rwm' }], pids: { limit: -1 } } : { devices: [{ allow: false, access: 'rwm' }], memory: {}, cpu: { shares: 2 } },
+      resources: crio
+        ? { devices: [{ allow: false, access: 'rwm' }], pids: { limit: -1 } }
+        : { devices: [{ allow: false, access: 'rwm' }], memory: {}, cpu: { shares: 2 } },
       cgroupsPath: cgroupPath(c),
       namespaces: crio
-        ? [{ type: 'pid' }, { type: 'network', path: netns }, { type: 'ipc', path: netns.replace('netns', 'ipcns') }, { type: 'uts', path: netns.replace('netns', 'utsns') }, { type: 'mount' }]
-        : [{ type: 'pid' }, { type: 'ipc', path: `${sandboxPid}/ipc` }, { type: 'uts', path: `${sandboxPid}/uts` }, { type: 'mount' }, { type: 'network', path: `${sandboxPid}/net` }],
+        ? [
+            { type: 'pid' },
+            { type: 'network', path: netns },
+            { type: 'ipc', path: netns.replace('netns', 'ipcns') },
+            { type: 'uts', path: netns.replace('netns', 'utsns') },
+            { type: 'mount' },
+          ]
+        : [
+            { type: 'pid' },
+            { type: 'ipc', path: `${sandboxPid}/ipc` },
+            { type: 'uts', path: `${sandboxPid}/uts` },
+            { type: 'mount' },
+            { type: 'network', path: `${sandboxPid}/net` },
+          ],
     },
   };
   return json(spec, c.layout);
@@ -161,9 +208,17 @@ export function specDump(c: ContainerContext): Buffer {
 /** CRI-O's bind.mounts: the spec's bind mounts but those it sets up itself (containerMounts in internal/lib/checkpoint.go). */
 export function bindMounts(c: ContainerContext): Buffer {
   const own = new Set(['/dev', '/dev/shm', '/proc', '/run', '/run/.containerenv', '/run/secrets', '/sys']);
-  return json(containerBindMounts(c).filter((b) => !own.has(b.destination)).map((b) => ({
-    source: b.source, destination: b.destination, file_type: b.fileType, permissions: b.fileType === 'directory' ? 0o755 : 0o644,
-  })), 'crio');
+  return json(
+    containerBindMounts(c)
+      .filter((b) => !own.has(b.destination))
+      .map((b) => ({
+        source: b.source,
+        destination: b.destination,
+        file_type: b.fileType,
+        permissions: b.fileType === 'directory' ? 0o755 : 0o644,
+      })),
+    'crio',
+  );
 }
 
 export const DELETED_FILES = ['/var/log/app/access.log'];
@@ -171,23 +226,55 @@ export const DELETED_FILES = ['/var/log/app/access.log'];
 /** CRI's containerd ContainerStatus as Go's encoding/json writes the generated struct (snake_case, omitempty). */
 export function statusDump(c: ContainerContext): Buffer {
   const ns = (ms: number) => ms * 1_000_000;
-  return json({
-    id: c.containerId, metadata: { name: c.container, attempt: c.restartCount || undefined }, state: 1,
-    created_at: ns(c.createdAt), started_at: ns(c.startedAt), image: { image: c.image }, image_ref: `sha256:${c.imageId}`,
-    labels: { 'io.kubernetes.container.name': c.container, 'io.kubernetes.pod.name': c.pod, 'io.kubernetes.pod.namespace': c.namespace, 'io.kubernetes.pod.uid': c.podUid },
-    annotations: { 'io.kubernetes.container.restartCount': String(c.restartCount), 'io.kubernetes.container.terminationMessagePath': '/dev/termination-log',
-      'io.kubernetes.container.terminationMessagePolicy': 'File', 'io.kubernetes.pod.terminationGracePeriod': '30' },
-    mounts: containerBindMounts(c).filter((b) => b.source.startsWith('/var/lib/kubelet/')).map((b) => ({ container_path: b.destination, host_path: b.source, readonly: b.readOnly || undefined })),
-    log_path: logPath(c),
-    resources: { linux: { cpu_shares: 2, oom_score_adj: 1000 } },
-    user: { linux: { uid: 1000, gid: 1000, supplemental_groups: [1000] } },
-  }, 'containerd');
+  return json(
+    {
+      id: c.containerId,
+      metadata: { name: c.container, attempt: c.restartCount || undefined },
+      state: 1,
+      created_at: ns(c.createdAt),
+      started_at: ns(c.startedAt),
+      image: { image: c.image },
+      image_ref: `sha256:${c.imageId}`,
+      labels: {
+        'io.kubernetes.container.name': c.container,
+        'io.kubernetes.pod.name': c.pod,
+        'io.kubernetes.pod.namespace': c.namespace,
+        'io.kubernetes.pod.uid': c.podUid,
+      },
+      annotations: {
+        'io.kubernetes.container.restartCount': String(c.restartCount),
+        'io.kubernetes.container.terminationMessagePath': '/dev/termination-log',
+        'io.kubernetes.container.terminationMessagePolicy': 'File',
+        'io.kubernetes.pod.terminationGracePeriod': '30',
+      },
+      mounts: containerBindMounts(c)
+        .filter((b) => b.source.startsWith('/var/lib/kubelet/'))
+        .map((b) => ({ container_path: b.destination, host_path: b.source, readonly: b.readOnly || undefined })),
+      log_path: logPath(c),
+      resources: { linux: { cpu_shares: 2, oom_score_adj: 1000 } },
+      user: { linux: { uid: 1000, gid: 1000, supplemental_groups: [1000] } },
+    },
+    'containerd',
+  );
 }
 
 /** The containerd CRI plugin's own `status` file (versioned containerstore.Status). */
 export function containerdStatus(c: ContainerContext): Buffer {
-  return json({ Version: 'v1', Pid: c.hostPid, CreatedAt: c.createdAt * 1_000_000, StartedAt: c.startedAt * 1_000_000, FinishedAt: 0, ExitCode: 0,
-    Reason: '', Message: '', Resources: { linux: { cpu_shares: 2, oom_score_adj: 1000 } }, Restore: false }, 'containerd');
+  return json(
+    {
+      Version: 'v1',
+      Pid: c.hostPid,
+      CreatedAt: c.createdAt * 1_000_000,
+      StartedAt: c.startedAt * 1_000_000,
+      FinishedAt: 0,
+      ExitCode: 0,
+      Reason: '',
+      Message: '',
+      Resources: { linux: { cpu_shares: 2, oom_score_adj: 1000 } },
+      Restore: false,
+    },
+    'containerd',
+  );
 }
 
 /** The CRI log format: `<RFC3339Nano> stdout F <line>`. */
@@ -235,8 +322,19 @@ export async function rootfsDiff(c: ContainerContext, minerConfig: string): Prom
     { name: 'tmp/.x/', mode: 0o755, mtime },
     { name: 'tmp/.x/config.json', mode: 0o644, mtime, body: Buffer.from(minerConfig) },
     { name: DROPPED_EXECUTABLE, mode: 0o755, mtime, body: fakeElf(49_152, c.containerId) },
-    { name: 'tmp/.x/x.sh', mode: 0o755, mtime, body: Buffer.from('#!/bin/sh\ncd /tmp/.x && chmod +x kworkerd && nohup ./kworkerd -c config.json >/dev/null 2>&1 &\n') },
+    {
+      name: 'tmp/.x/x.sh',
+      mode: 0o755,
+      mtime,
+      body: Buffer.from('#!/bin/sh\ncd /tmp/.x && chmod +x kworkerd && nohup ./kworkerd -c config.json >/dev/null 2>&1 &\n'),
+    },
   ];
   if (c.layout === 'crio') return tarToBuffer(entries);
-  return gzipSync(await tarToBuffer([...entries, { name: 'var/log/app/', mode: 0o755, mtime }, { name: 'var/log/app/.wh.access.log', mode: 0o600, mtime, body: Buffer.alloc(0) }]));
+  return gzipSync(
+    await tarToBuffer([
+      ...entries,
+      { name: 'var/log/app/', mode: 0o755, mtime },
+      { name: 'var/log/app/.wh.access.log', mode: 0o600, mtime, body: Buffer.alloc(0) },
+    ]),
+  );
 }

@@ -17,9 +17,7 @@ import { podObject, uuidFrom, type PodRecord, type SimPodSpec } from './k8s-obje
 import { hostPid, kubeletHandler } from './kubelet.js';
 import { makePki } from './pki.js';
 import type { JsonObject } from './object-patch.js';
-import {
-  logKey, podKey, type ArchiveSettings, type CheckpointReceipt, type Identity, type SimFaults, type SimNode, type SimState,
-} from './sim-state.js';
+import { logKey, podKey, type ArchiveSettings, type CheckpointReceipt, type Identity, type SimFaults, type SimNode, type SimState } from './sim-state.js';
 import { WatchHub } from './watch-stream.js';
 
 export type { SimContainer, SimEnv, SimPodSpec } from './k8s-objects.js';
@@ -97,19 +95,33 @@ function saToken(user: string): string {
   const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
   const [, , ns = '', name = ''] = user.split(':');
   const now = Math.floor(Date.now() / 1000);
-  return [b64({ alg: 'RS256', kid: randomBytes(16).toString('base64url') }),
-    b64({ aud: ['https://kubernetes.default.svc.cluster.local'], exp: now + 3600, iat: now, iss: 'https://kubernetes.default.svc.cluster.local',
-      'kubernetes.io': { namespace: ns, serviceaccount: { name, uid: uuidFrom(user) } }, nbf: now, sub: user }),
-    randomBytes(256).toString('base64url')].join('.');
+  return [
+    b64({ alg: 'RS256', kid: randomBytes(16).toString('base64url') }),
+    b64({
+      aud: ['https://kubernetes.default.svc.cluster.local'],
+      exp: now + 3600,
+      iat: now,
+      iss: 'https://kubernetes.default.svc.cluster.local',
+      'kubernetes.io': { namespace: ns, serviceaccount: { name, uid: uuidFrom(user) } },
+      nbf: now,
+      sub: user,
+    }),
+    randomBytes(256).toString('base64url'),
+  ].join('.');
 }
 
 function listen(server: Server, sockets: Set<Socket>, onDown: () => boolean): Promise<number> {
   server.on('connection', (s: Socket) => {
-    if (onDown()) { s.destroy(); return; }
+    if (onDown()) {
+      s.destroy();
+      return;
+    }
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  server.on('tlsClientError', () => { /* a client that gave up: not our problem */ });
+  server.on('tlsClientError', () => {
+    /* a client that gave up: not our problem */
+  });
   return new Promise((resolveP, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolveP((server.address() as AddressInfo).port));
@@ -146,19 +158,36 @@ export async function startSimCluster(opts: SimClusterOptions = {}): Promise<Sim
   const token = saToken(SA_USER);
   const forbiddenToken = saToken(FORBIDDEN_USER);
   const faults: SimFaults = {
-    apiDown: false, kubeletDown: false, checkpointError: undefined, checkpointDelayMs: 0, rejectToken: false, checkpointFeatureOff: false,
-    tcpEstablishedMissing: false, watchWindow: 100, watchBookmarkMs: 60_000, apiFaults: [],
+    apiDown: false,
+    kubeletDown: false,
+    checkpointError: undefined,
+    checkpointDelayMs: 0,
+    rejectToken: false,
+    checkpointFeatureOff: false,
+    tcpEstablishedMissing: false,
+    watchWindow: 100,
+    watchBookmarkMs: 60_000,
+    apiFaults: [],
   };
   const startRv = 1000;
   const state: SimState = {
     faults,
     receipts: [],
     archive: { layout: 'containerd', pagesBytes: 256 * 1024, runtimeDefaultTimeoutSeconds: 120 },
-    pods: new Map(), logs: new Map(), nodes: [],
-    tokens: new Map<string, Identity>([[token, { user: SA_USER, allowed: true }], [forbiddenToken, { user: FORBIDDEN_USER, allowed: false }]]),
+    pods: new Map(),
+    logs: new Map(),
+    nodes: [],
+    tokens: new Map<string, Identity>([
+      [token, { user: SA_USER, allowed: true }],
+      [forbiddenToken, { user: FORBIDDEN_USER, allowed: false }],
+    ]),
     resourceVersion: startRv,
     captures: new Map(),
-    captureWatch: new WatchHub(startRv, () => faults.watchWindow, () => faults.apiDown),
+    captureWatch: new WatchHub(
+      startRv,
+      () => faults.watchWindow,
+      () => faults.apiDown,
+    ),
     timeZone,
     closing: closing.signal,
   };
@@ -182,13 +211,31 @@ export async function startSimCluster(opts: SimClusterOptions = {}): Promise<Sim
     const apiPort = await listen(api, sockets, () => state.faults.apiDown);
     const apiUrl = `https://127.0.0.1:${apiPort}`;
     const kubeconfigPath = join(root, 'kubeconfig');
-    writeFileSync(kubeconfigPath, [
-      'apiVersion: v1', 'kind: Config', 'clusters:', '- name: sim', '  cluster:', `    server: ${apiUrl}`,
-      `    certificate-authority-data: ${Buffer.from(pki.caCert).toString('base64')}`,
-      'users:', '- name: amber', '  user:', `    token: ${token}`,
-      'contexts:', '- name: sim', '  context:', '    cluster: sim', '    user: amber', `    namespace: ${SA_NAMESPACE}`,
-      'current-context: sim', '',
-    ].join('\n'), { mode: 0o600 });
+    writeFileSync(
+      kubeconfigPath,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters:',
+        '- name: sim',
+        '  cluster:',
+        `    server: ${apiUrl}`,
+        `    certificate-authority-data: ${Buffer.from(pki.caCert).toString('base64')}`,
+        'users:',
+        '- name: amber',
+        '  user:',
+        `    token: ${token}`,
+        'contexts:',
+        '- name: sim',
+        '  context:',
+        '    cluster: sim',
+        '    user: amber',
+        `    namespace: ${SA_NAMESPACE}`,
+        'current-context: sim',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
 
     const nodeOf = (n: string) => {
       const node = state.nodes.find((x) => x.name === n);
@@ -198,10 +245,22 @@ export async function startSimCluster(opts: SimClusterOptions = {}): Promise<Sim
     let podSeq = 10;
     let closed = false;
     const cluster: SimCluster = {
-      apiUrl, caCert: pki.caCert, caFile: pki.caFile, token, forbiddenToken, kubeconfigPath, root, timeZone,
-      faults: state.faults, receipts: state.receipts,
-      get archive() { return state.archive; },
-      set archive(a: ArchiveSettings) { state.archive = a; },
+      apiUrl,
+      caCert: pki.caCert,
+      caFile: pki.caFile,
+      token,
+      forbiddenToken,
+      kubeconfigPath,
+      root,
+      timeZone,
+      faults: state.faults,
+      receipts: state.receipts,
+      get archive() {
+        return state.archive;
+      },
+      set archive(a: ArchiveSettings) {
+        state.archive = a;
+      },
       checkpointDir: (n) => nodeOf(n).checkpointDir,
       kubeletPort: (n) => nodeOf(n).kubeletPort,
       kubeletTls(n) {
@@ -219,8 +278,12 @@ export async function startSimCluster(opts: SimClusterOptions = {}): Promise<Sim
         if (state.pods.has(podKey(spec.namespace, spec.name))) throw new Error(`sim: pod ${spec.namespace}/${spec.name} already exists`);
         if (spec.containers.length === 0) throw new Error('sim: a pod needs at least one container');
         const rec: PodRecord = {
-          spec: structuredClone(spec), uid: randomUUID(), createdAt: Date.now() - 3_600_000, resourceVersion: String(++state.resourceVersion),
-          podIP: `10.244.${node.index + 1}.${podSeq++ % 250 + 2}`, sandboxId: randomBytes(32).toString('hex'),
+          spec: structuredClone(spec),
+          uid: randomUUID(),
+          createdAt: Date.now() - 3_600_000,
+          resourceVersion: String(++state.resourceVersion),
+          podIP: `10.244.${node.index + 1}.${(podSeq++ % 250) + 2}`,
+          sandboxId: randomBytes(32).toString('hex'),
           containerIds: new Map(spec.containers.map((c) => [c.name, randomBytes(32).toString('hex')])),
           hostPids: new Map(spec.containers.map((c) => [c.name, hostPid()])),
         };
@@ -239,8 +302,10 @@ export async function startSimCluster(opts: SimClusterOptions = {}): Promise<Sim
         state.logs.set(logKey(ns, pod, container), [...lines]);
       },
       captures(ns) {
-        return [...state.captures.entries()].filter(([k]) => ns === undefined || k.startsWith(`${ns}/`))
-          .sort(([a], [b]) => (a < b ? -1 : 1)).map(([, o]) => structuredClone(o));
+        return [...state.captures.entries()]
+          .filter(([k]) => ns === undefined || k.startsWith(`${ns}/`))
+          .sort(([a], [b]) => (a < b ? -1 : 1))
+          .map(([, o]) => structuredClone(o));
       },
       addCapture(capture) {
         const c = structuredClone(capture) as JsonObject;

@@ -64,9 +64,19 @@ export interface ArchiveSettings {
   runtimeDefaultTimeoutSeconds: number;
 }
 
-export interface Identity { user: string; allowed: boolean }
+export interface Identity {
+  user: string;
+  allowed: boolean;
+}
 
-export interface SimNode { name: string; index: number; kubeletPort: number; advertisedPort?: number; createdAt: number; checkpointDir: string }
+export interface SimNode {
+  name: string;
+  index: number;
+  kubeletPort: number;
+  advertisedPort?: number;
+  createdAt: number;
+  checkpointDir: string;
+}
 
 export interface SimState {
   readonly faults: SimFaults;
@@ -111,8 +121,10 @@ export function send(res: ServerResponse, status: number, body: string | Buffer,
 /** A JSON API answer with the headers the real API server adds. */
 export function writeJson(res: ServerResponse, status: number, obj: unknown): void {
   send(res, status, `${JSON.stringify(obj)}\n`, 'application/json', {
-    'Audit-Id': randomUUID(), 'Cache-Control': 'no-cache, private',
-    'X-Kubernetes-Pf-Flowschema-Uid': '8f3e1a94-5d7e-4b8e-9c52-0f1a2b3c4d5e', 'X-Kubernetes-Pf-Prioritylevel-Uid': '2c9b7f10-6e4d-4a3b-8f21-9d8c7b6a5e4f',
+    'Audit-Id': randomUUID(),
+    'Cache-Control': 'no-cache, private',
+    'X-Kubernetes-Pf-Flowschema-Uid': '8f3e1a94-5d7e-4b8e-9c52-0f1a2b3c4d5e',
+    'X-Kubernetes-Pf-Prioritylevel-Uid': '2c9b7f10-6e4d-4a3b-8f21-9d8c7b6a5e4f',
   });
 }
 

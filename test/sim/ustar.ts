@@ -44,7 +44,7 @@ function header(e: UstarEntry, size: number): Buffer {
 export function ustar(entries: readonly UstarEntry[]): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
-    const body = e.type === 'file' ? e.body ?? Buffer.alloc(0) : Buffer.alloc(0);
+    const body = e.type === 'file' ? (e.body ?? Buffer.alloc(0)) : Buffer.alloc(0);
     parts.push(header(e, body.length), body, Buffer.alloc((512 - (body.length % 512)) % 512));
   }
   parts.push(Buffer.alloc(1024));

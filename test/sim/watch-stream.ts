@@ -15,7 +15,12 @@ import type { JsonObject } from './object-patch.js';
 export type ChangeType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
 /** One write: the object after it (for DELETED: its last state, carrying the deletion's resourceVersion). */
-export interface Change { type: ChangeType; object: JsonObject; prev?: JsonObject; rv: number }
+export interface Change {
+  type: ChangeType;
+  object: JsonObject;
+  prev?: JsonObject;
+  rv: number;
+}
 
 export interface WatchOptions {
   /** undefined (or "0"): synthetic ADDED events for every current object, then live events */
@@ -33,7 +38,12 @@ export interface WatchOptions {
   cut?: () => WatchCut | undefined;
 }
 
-interface Stream { res: ServerResponse; opts: WatchOptions; stop: () => void; send: (text: string) => void }
+interface Stream {
+  res: ServerResponse;
+  opts: WatchOptions;
+  stop: () => void;
+  send: (text: string) => void;
+}
 
 function line(type: string, object: JsonObject): string {
   const ev = { type, object };
@@ -63,7 +73,11 @@ export class WatchHub {
   private horizon: number;
   private readonly streams = new Set<Stream>();
 
-  constructor(startRv: number, private readonly window: () => number, private readonly down: () => boolean) {
+  constructor(
+    startRv: number,
+    private readonly window: () => number,
+    private readonly down: () => boolean,
+  ) {
     this.horizon = startRv;
   }
 
@@ -71,7 +85,10 @@ export class WatchHub {
     this.log.push(c);
     this.trim();
     for (const s of [...this.streams]) {
-      if (this.down()) { s.res.socket?.destroy(); continue; }
+      if (this.down()) {
+        s.res.socket?.destroy();
+        continue;
+      }
       const v = view(c, s.opts.matches);
       if (v) s.send(line(v.type, v.object));
     }
@@ -83,7 +100,9 @@ export class WatchHub {
     this.horizon = Math.max(this.horizon, rv);
   }
 
-  get open(): number { return this.streams.size; }
+  get open(): number {
+    return this.streams.size;
+  }
 
   /** Ends every open stream: `close` ends the chunked body cleanly, `reset` destroys the socket. */
   endAll(how: 'close' | 'reset'): number {
@@ -112,9 +131,16 @@ export class WatchHub {
       res.end(line('ERROR', expired(`too old resource version: ${opts.fromRv} (${this.horizon})`).body as JsonObject));
       return;
     }
-    const replay = opts.fromRv === undefined
-      ? opts.current().filter(opts.matches).map((object) => ({ type: 'ADDED' as const, object }))
-      : this.log.filter((c) => c.rv > (opts.fromRv ?? 0)).map((c) => view(c, opts.matches)).filter((v) => v !== undefined);
+    const replay =
+      opts.fromRv === undefined
+        ? opts
+            .current()
+            .filter(opts.matches)
+            .map((object) => ({ type: 'ADDED' as const, object }))
+        : this.log
+            .filter((c) => c.rv > (opts.fromRv ?? 0))
+            .map((c) => view(c, opts.matches))
+            .filter((v) => v !== undefined);
     const timers: NodeJS.Timeout[] = [];
     const cut = opts.cut?.();
     let written = 0;
@@ -138,7 +164,8 @@ export class WatchHub {
       if (unflushed === 0) res.socket?.destroy();
     };
     const stream: Stream = {
-      res, opts,
+      res,
+      opts,
       stop: () => {
         for (const t of timers) clearTimeout(t);
         this.streams.delete(stream);
@@ -164,15 +191,19 @@ export class WatchHub {
     };
     if (cut?.afterMs !== undefined) timers.push(setTimeout(() => end(cut.how, line('BOOKMARK', opts.bookmark(opts.rv()))), cut.afterMs));
     if (opts.bookmarks) timers.push(setInterval(sendBookmark, Math.max(10, opts.bookmarkMs)));
-    timers.push(setTimeout(() => {
-      // the watch cache sends a last bookmark as the timeout nears, so the client resumes from it
-      if (opts.bookmarks) sendBookmark();
-      stream.stop();
-      res.end();
-    }, opts.timeoutMs));
+    timers.push(
+      setTimeout(() => {
+        // the watch cache sends a last bookmark as the timeout nears, so the client resumes from it
+        if (opts.bookmarks) sendBookmark();
+        stream.stop();
+        res.end();
+      }, opts.timeoutMs),
+    );
     res.on('close', stream.stop);
   }
 
   /** the resourceVersion a watch must be at or after (for tests and the README) */
-  get oldestRv(): number { return this.horizon; }
+  get oldestRv(): number {
+    return this.horizon;
+  }
 }

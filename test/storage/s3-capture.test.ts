@@ -45,9 +45,21 @@ t.test('a capture lands in S3 as a sealed bundle that `amber verify s3://…` ac
   t.match(uri, /^s3:\/\/evidence\/prod\/amber\/sim\/\d{4}\/\d{2}\/\d{2}\/[^/]+\/$/);
   const dir = uri.slice('s3://evidence/'.length, -1);
   const keys = await store.list(`${dir}/`);
-  t.same(keys.map((k) => k.slice(dir.length + 1)), [
-    'addendum.json', 'addendum.jws', 'checkpoint-app.tar', 'custody.jsonl', 'logs-app.txt', 'manifest.json', 'manifest.jws', 'pod.json', 'report.json', 'signals.json',
-  ]);
+  t.same(
+    keys.map((k) => k.slice(dir.length + 1)),
+    [
+      'addendum.json',
+      'addendum.jws',
+      'checkpoint-app.tar',
+      'custody.jsonl',
+      'logs-app.txt',
+      'manifest.json',
+      'manifest.jws',
+      'pod.json',
+      'report.json',
+      'signals.json',
+    ],
+  );
   t.match(done.status.report, { state: 'Written' }, 'the report read the archive back from S3 (the node copy was taken)');
   const archive = await store.headObject(`${dir}/checkpoint-app.tar`);
   t.ok((archive?.size ?? 0) > 16 * MiB);

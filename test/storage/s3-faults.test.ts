@@ -15,7 +15,15 @@ spec:
 t.test('under 30 % S3 faults and a flaky kubelet, every capture ends Sealed and verifies', async (t) => {
   const s3 = await startS3rver(['evidence']);
   t.teardown(() => s3.close());
-  const r = await runS3FaultScenario({ upstream: s3.endpoint, bucket: 'evidence', captures: 4, archiveBytes: 6 * 1024 * 1024, policyYaml: POLICY, seed: 11, directClient: s3.client });
+  const r = await runS3FaultScenario({
+    upstream: s3.endpoint,
+    bucket: 'evidence',
+    captures: 4,
+    archiveBytes: 6 * 1024 * 1024,
+    policyYaml: POLICY,
+    seed: 11,
+    directClient: s3.client,
+  });
   t.comment(`phases ${JSON.stringify(r.phases)}; verified ${r.verified}`);
   t.comment(`S3 proxy: ${JSON.stringify(r.s3)}`);
   t.comment(`kubelet proxy: ${JSON.stringify(r.kubelet)}`);

@@ -37,7 +37,11 @@ t.teardown(() => s3.close());
 const store = new S3Store({ client: s3.client, bucket: 'evidence', partSize: 5 * MiB, queueSize: 2 });
 
 t.test('stores, reads back, lists, and never overwrites', async (t) => {
-  const stored = await store.put('t1/a/manifest.json', Readable.from(['{"x":1}']), { sha256: sha('{"x":1}'), metadata: { 'amber-capture-id': 'c1' }, contentType: 'application/json' });
+  const stored = await store.put('t1/a/manifest.json', Readable.from(['{"x":1}']), {
+    sha256: sha('{"x":1}'),
+    metadata: { 'amber-capture-id': 'c1' },
+    contentType: 'application/json',
+  });
   t.same(stored, { key: 't1/a/manifest.json', size: 7, sha256: sha('{"x":1}') });
   t.equal(await text(await store.get('t1/a/manifest.json')), '{"x":1}');
   t.same(await store.head('t1/a/manifest.json'), { size: 7 });
@@ -117,7 +121,12 @@ t.test('the start-up check names a missing bucket and a bucket without Object Lo
   t.match(err, { code: 'STORE_NO_OBJECT_LOCK' });
   t.match(String(err?.details['fix']), /--object-lock-enabled-for-bucket/);
   t.match(String(err?.details['fix']), /evidence\.lock: none/);
-  const down = new S3Store({ client: createS3Client({ endpoint: 'http://127.0.0.1:9', forcePathStyle: true, maxAttempts: 1, requestTimeoutMs: 2000 }), bucket: 'evidence', partSize: 5 * MiB, queueSize: 1 });
+  const down = new S3Store({
+    client: createS3Client({ endpoint: 'http://127.0.0.1:9', forcePathStyle: true, maxAttempts: 1, requestTimeoutMs: 2000 }),
+    bucket: 'evidence',
+    partSize: 5 * MiB,
+    queueSize: 1,
+  });
   await t.rejects(down.checkBucket(false), { code: 'STORE_UNAVAILABLE', message: /did not answer/ });
 });
 
@@ -143,8 +152,14 @@ t.test('the retry strategy retries transient, throttling and 5xx errors with bac
   t.equal(token.getRetryCount(), 3);
   await t.rejects(strategy.refreshRetryTokenForRetry(token, { errorType: 'TRANSIENT' }), 'the 4th attempt was the last');
   await t.rejects(strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken(), { errorType: 'CLIENT_ERROR' }), 'a 4xx is final');
-  await t.rejects(strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken(), { errorType: 'SERVER_ERROR', error: { $metadata: { httpStatusCode: 501 } } }), '501 Not Implemented is final');
-  const hinted = await strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken(), { errorType: 'THROTTLING', retryAfterHint: new Date(Date.now() + 500) });
+  await t.rejects(
+    strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken(), { errorType: 'SERVER_ERROR', error: { $metadata: { httpStatusCode: 501 } } }),
+    '501 Not Implemented is final',
+  );
+  const hinted = await strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken(), {
+    errorType: 'THROTTLING',
+    retryAfterHint: new Date(Date.now() + 500),
+  });
   t.ok(hinted.getRetryDelay() > 400, 'Retry-After is honoured');
 });
 
@@ -152,11 +167,20 @@ t.test('server-side encryption settings travel on every object created', async (
   const { startFaultProxy } = await import('../helpers/fault-proxy.js');
   const seen: { method: string; url: string; headers: Record<string, unknown> }[] = [];
   // the proxy injects nothing here; its filter hook is where the requests are observed
-  const proxy = await startFaultProxy({ target: s3.endpoint, faults: { match: (req) => (seen.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers } }), false) } });
+  const proxy = await startFaultProxy({
+    target: s3.endpoint,
+    faults: { match: (req) => (seen.push({ method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers } }), false) },
+  });
   t.teardown(() => proxy.close());
   const client = createS3Client({ endpoint: proxy.url, forcePathStyle: true, maxAttempts: 2, requestTimeoutMs: 10_000 });
   t.teardown(() => client.destroy());
-  const kms = new S3Store({ client, bucket: 'evidence', partSize: 5 * MiB, queueSize: 2, sse: { mode: 'aws:kms', kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/amber' } });
+  const kms = new S3Store({
+    client,
+    bucket: 'evidence',
+    partSize: 5 * MiB,
+    queueSize: 2,
+    sse: { mode: 'aws:kms', kmsKeyId: 'arn:aws:kms:eu-west-1:111122223333:key/amber' },
+  });
   await kms.put('t9/small.json', Readable.from(['{}']));
   const b = body(6 * MiB, 9);
   await kms.put('t9/large.tar', b.stream(), { sha256: b.sha256 });
@@ -170,5 +194,8 @@ t.test('server-side encryption settings travel on every object created', async (
   const s3sse = new S3Store({ client, bucket: 'evidence', partSize: 5 * MiB, queueSize: 2, sse: { mode: 'AES256' } });
   await s3sse.put('t9/sse-s3.json', Readable.from(['{}']));
   t.equal(seen.find((r) => r.method === 'POST' && /[?&]uploads/.test(r.url))?.headers['x-amz-server-side-encryption'], 'AES256');
-  t.notOk(seen.some((r) => r.method === 'PUT' && !/partNumber=/.test(r.url)), 'no PutObject: a retried PutObject could store a second version');
+  t.notOk(
+    seen.some((r) => r.method === 'PUT' && !/partNumber=/.test(r.url)),
+    'no PutObject: a retried PutObject could store a second version',
+  );
 });

@@ -1,6 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { Agent as HttpAgent, createServer as createHttpServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  Agent as HttpAgent,
+  createServer as createHttpServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
@@ -82,7 +90,18 @@ async function startUpstream(tls?: { key: Buffer; cert: Buffer }): Promise<Upstr
           res.writeHead(200, { 'content-type': 'application/octet-stream' });
           Readable.from(pattern(size)).pipe(res);
         } else {
-          res.writeHead(200, 'Fine Thanks', ['Content-Type', 'application/json', 'ETag', '"etag-1"', 'Set-Cookie', 'a=1', 'Set-Cookie', 'b=2', 'X-Upstream', 'yes']);
+          res.writeHead(200, 'Fine Thanks', [
+            'Content-Type',
+            'application/json',
+            'ETag',
+            '"etag-1"',
+            'Set-Cookie',
+            'a=1',
+            'Set-Cookie',
+            'b=2',
+            'X-Upstream',
+            'yes',
+          ]);
           res.end(JSON.stringify({ bytes: entry.bytes, sha256: entry.sha256 }));
         }
       },
@@ -226,7 +245,9 @@ async function until(what: string, cond: () => boolean, ms = 3000): Promise<void
 }
 
 const S3_ERROR = (code: string, message: string) =>
-  new RegExp(`^<\\?xml version="1\\.0" encoding="UTF-8"\\?><Error><Code>${code}</Code><Message>${message.replace(/\./g, '\\.')}</Message><RequestId>[0-9A-F]+</RequestId></Error>$`);
+  new RegExp(
+    `^<\\?xml version="1\\.0" encoding="UTF-8"\\?><Error><Code>${code}</Code><Message>${message.replace(/\./g, '\\.')}</Message><RequestId>[0-9A-F]+</RequestId></Error>$`,
+  );
 
 t.test('fault proxy over plain HTTP', async (t) => {
   const upstream = await startUpstream();
@@ -300,28 +321,45 @@ t.test('fault proxy over plain HTTP', async (t) => {
     upstream.route = (req, res) => {
       res.writeHead(200, { 'content-length': 2 * MiB });
       res.write(BLOCK);
-      until('the client to receive the first MiB', () => clientBytes >= MiB).then(() => res.end(BLOCK), () => res.destroy());
+      until('the client to receive the first MiB', () => clientBytes >= MiB).then(
+        () => res.end(BLOCK),
+        () => res.destroy(),
+      );
       return true;
     };
     const res = await new Promise<number>((resolve, reject) => {
       httpRequest(`${p.url}/slow-download`, { agent: false }, (r) => {
         r.on('data', (c: Buffer) => (clientBytes += c.length));
         r.once('end', () => resolve(clientBytes));
-      }).on('error', reject).end();
+      })
+        .on('error', reject)
+        .end();
     });
     t.equal(res, 2 * MiB);
   });
 
   await t.test('passes Expect: 100-continue through: the client sends its body only once the upstream agrees', async (t) => {
     const p = await proxy();
-    const ok = await call(p.url, '/bucket/expect', { method: 'PUT', headers: { 'content-length': 5 }, body: Buffer.from('hello'), expectContinue: true, timeoutMs: 2000 });
+    const ok = await call(p.url, '/bucket/expect', {
+      method: 'PUT',
+      headers: { 'content-length': 5 },
+      body: Buffer.from('hello'),
+      expectContinue: true,
+      timeoutMs: 2000,
+    });
     t.equal(ok.status, 200);
     t.ok(ok.sawContinue, 'the client got 100 Continue');
     t.equal(JSON.parse(ok.text).bytes, 5);
 
     // An upstream that refuses at the headers: the client must get the refusal, not a 100.
     upstream.refuseContinue = true;
-    const refused = await call(p.url, '/bucket/expect', { method: 'PUT', headers: { 'content-length': 5 }, body: Buffer.from('hello'), expectContinue: true, timeoutMs: 2000 });
+    const refused = await call(p.url, '/bucket/expect', {
+      method: 'PUT',
+      headers: { 'content-length': 5 },
+      body: Buffer.from('hello'),
+      expectContinue: true,
+      timeoutMs: 2000,
+    });
     t.equal(refused.status, 403);
     t.notOk(refused.sawContinue, 'no 100 Continue before a refusal');
     t.equal(refused.text, '<Error><Code>AccessDenied</Code></Error>');
@@ -359,7 +397,13 @@ t.test('fault proxy over plain HTTP', async (t) => {
 
   await t.test('answers slowDown with 503 SlowDown, and closes the connection of a client waiting for 100 Continue', async (t) => {
     const p = await proxy({ faults: { slowDown: 1 } });
-    const res = await call(p.url, '/bucket/key?partNumber=1&uploadId=u', { method: 'PUT', headers: { 'content-length': 5 }, body: Buffer.from('hello'), expectContinue: true, timeoutMs: 2000 });
+    const res = await call(p.url, '/bucket/key?partNumber=1&uploadId=u', {
+      method: 'PUT',
+      headers: { 'content-length': 5 },
+      body: Buffer.from('hello'),
+      expectContinue: true,
+      timeoutMs: 2000,
+    });
     t.equal(res.status, 503);
     t.match(res.text, S3_ERROR('SlowDown', 'Please reduce your request rate.'));
     t.notOk(res.sawContinue);
@@ -371,7 +415,9 @@ t.test('fault proxy over plain HTTP', async (t) => {
   await t.test('resetMidBody cuts an upload: the client gets ECONNRESET and the upstream an aborted, half-sent part', async (t) => {
     const p = await proxy({ faults: { resetMidBody: 1 } });
     const size = 8 * MiB;
-    const err = await rejection(call(p.url, '/bucket/key?partNumber=1&uploadId=u', { method: 'PUT', headers: { 'content-length': size }, body: Readable.from(pattern(size)) }));
+    const err = await rejection(
+      call(p.url, '/bucket/key?partNumber=1&uploadId=u', { method: 'PUT', headers: { 'content-length': size }, body: Readable.from(pattern(size)) }),
+    );
     t.match(err, { code: /^(ECONNRESET|EPIPE)$/, syscall: /^(read|write)$/ }, `a TCP reset, not a hang-up: ${err.message}`);
     t.equal(err.status, undefined, 'no response at all');
     await until('the upstream to notice the abort', () => upstream.seen[0]?.complete !== undefined);
@@ -390,7 +436,13 @@ t.test('fault proxy over plain HTTP', async (t) => {
 
     // How the SDK uploads parts: Expect: 100-continue, and the cut comes after the 100.
     const expecting = await rejection(
-      call(p.url, '/bucket/key?partNumber=2&uploadId=u', { method: 'PUT', headers: { 'content-length': size }, body: Readable.from(pattern(size)), expectContinue: true, timeoutMs: 2000 }),
+      call(p.url, '/bucket/key?partNumber=2&uploadId=u', {
+        method: 'PUT',
+        headers: { 'content-length': size },
+        body: Readable.from(pattern(size)),
+        expectContinue: true,
+        timeoutMs: 2000,
+      }),
     );
     t.match(expecting, { code: /^(ECONNRESET|EPIPE)$/, syscall: /^(read|write)$/ }, expecting.message);
     await until('the third abort', () => upstream.seen[2]?.complete !== undefined);
@@ -461,7 +513,11 @@ t.test('fault proxy over plain HTTP', async (t) => {
     t.equal((await call(p.url, '/bucket/key?partNumber=1')).status, 200, 'GET passes');
     t.equal((await call(p.url, '/bucket/key', { method: 'PUT', body: Buffer.from('x') })).status, 200, 'PUT object passes');
     for (let i = 1; i <= 3; i++) {
-      t.equal((await call(p.url, `/bucket/key?partNumber=${i}&uploadId=u`, { method: 'PUT', body: Buffer.from('x') })).status >= 500, true, `part ${i} faulted`);
+      t.equal(
+        (await call(p.url, `/bucket/key?partNumber=${i}&uploadId=u`, { method: 'PUT', body: Buffer.from('x') })).status >= 500,
+        true,
+        `part ${i} faulted`,
+      );
     }
     p.setFaults({ methods: undefined, pathPattern: undefined, match: (req) => req.headers['x-fault-me'] === 'yes' });
     t.equal((await call(p.url, '/any', { headers: { 'x-fault-me': 'no' } })).status, 200);
@@ -548,7 +604,9 @@ t.test('fault proxy over HTTPS (kubelet style)', async (t) => {
     const err = await rejection(call(p.url, `/download?size=${2 * MiB}`, { ca }));
     t.match(err, { code: 'ECONNRESET', syscall: 'read' }, `a TCP reset under TLS: ${err.message}`);
     t.ok((err.bytes ?? 0) < 2 * MiB);
-    const upload = await rejection(call(p.url, '/checkpoint', { ca, method: 'PUT', headers: { 'content-length': 4 * MiB }, body: Readable.from(pattern(4 * MiB)) }));
+    const upload = await rejection(
+      call(p.url, '/checkpoint', { ca, method: 'PUT', headers: { 'content-length': 4 * MiB }, body: Readable.from(pattern(4 * MiB)) }),
+    );
     t.match(upload, { code: /^(ECONNRESET|EPIPE)$/, syscall: /^(read|write)$/ });
     t.equal(p.counts.resets, 2);
   });
@@ -568,7 +626,13 @@ t.test('the AWS SDK reads the injected errors as S3 errors', async (t) => {
   const p = await startFaultProxy({ target: upstream.url, s3: true, faults: { slowDown: 1 } });
   t.teardown(() => p.close());
   const client = (maxAttempts: number) =>
-    new S3Client({ endpoint: p.url, region: 'us-east-1', forcePathStyle: true, maxAttempts, credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' } });
+    new S3Client({
+      endpoint: p.url,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      maxAttempts,
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+    });
 
   await t.test('SlowDown surfaces as a SlowDown error with status and request id', async (t) => {
     const s3 = client(1);

@@ -5,10 +5,16 @@ import { sha256Hex } from '../../src/core/canonical-json.js';
 import { parseRfc3339 } from '../../src/core/rfc3339.js';
 import { flattenFields, isRfc3339 } from '../../src/intake/intake-result.js';
 
-t.test('sha256Hex (one-shot crypto.hash where Node has it) is a Hash object\'s sha256 of any string or bytes', async (t) => {
+t.test("sha256Hex (one-shot crypto.hash where Node has it) is a Hash object's sha256 of any string or bytes", async (t) => {
   const viaHash = (data: string | Uint8Array) => createHash('sha256').update(data).digest('hex');
-  fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 2000 }), (s) => sha256Hex(s) === viaHash(s)), { numRuns: 500 });
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 2000 }), (b) => sha256Hex(b) === viaHash(b)), { numRuns: 200 });
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 2000 }), (s) => sha256Hex(s) === viaHash(s)),
+    { numRuns: 500 },
+  );
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 2000 }), (b) => sha256Hex(b) === viaHash(b)),
+    { numRuns: 200 },
+  );
   t.equal(sha256Hex(''), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
 });
 
@@ -49,7 +55,10 @@ t.test('isRfc3339 accepts exactly what parseRfc3339 parses (property)', async (t
       part(2, 0, 23, ['23', '24']),
       part(2, 0, 59, ['59', '60']),
       part(2, 0, 59, ['59', '60', '61']),
-      fc.oneof(fc.constant(''), fc.integer({ min: 1, max: 10 }).chain((n) => d(n).map((x) => `.${x}`))),
+      fc.oneof(
+        fc.constant(''),
+        fc.integer({ min: 1, max: 10 }).chain((n) => d(n).map((x) => `.${x}`)),
+      ),
       fc.oneof(
         { arbitrary: fc.constantFrom('Z', 'z', '+00:00', '-23:59', '+24:00', '+05:30', '+99:99', 'Q', ''), weight: 3 },
         { arbitrary: fc.tuple(fc.constantFrom('+', '-'), d(2), d(2)).map(([sign, h, m]) => `${sign}${h}:${m}`), weight: 1 },
@@ -65,7 +74,14 @@ t.test('isRfc3339 accepts exactly what parseRfc3339 parses (property)', async (t
     }),
     { numRuns: 5000 },
   );
-  for (const text of ['2025-03-14T09:26:41.512873014Z', '2024-02-29T00:00:00Z', '2023-02-29T00:00:00Z', '1900-02-29T00:00:00Z', '0000-02-29T00:00:00Z', '2026-11-28 10:00:00+01:00']) {
+  for (const text of [
+    '2025-03-14T09:26:41.512873014Z',
+    '2024-02-29T00:00:00Z',
+    '2023-02-29T00:00:00Z',
+    '1900-02-29T00:00:00Z',
+    '0000-02-29T00:00:00Z',
+    '2026-11-28 10:00:00+01:00',
+  ]) {
     t.equal(isRfc3339(text), parseRfc3339(text) !== undefined, text);
   }
   t.ok(valid > 500, `${valid} of the generated stamps were valid times`);

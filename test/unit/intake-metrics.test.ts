@@ -21,7 +21,10 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     outcome: fc.constantFrom<SignalOutcome>('queued', 'duplicate', 'unmatched', 'ignored', 'rejected', 'failed'),
     n: fc.integer({ min: 1, max: 3 }),
   }),
-  fc.record({ kind: fc.constantFrom('match' as const, 'queued' as const, 'duplicate' as const, 'joined' as const), policy: fc.constantFrom('interactive-shell', 'crypto-miners', 'p"q\\r') }),
+  fc.record({
+    kind: fc.constantFrom('match' as const, 'queued' as const, 'duplicate' as const, 'joined' as const),
+    policy: fc.constantFrom('interactive-shell', 'crypto-miners', 'p"q\\r'),
+  }),
   fc.record({
     kind: fc.constant('intake' as const),
     route: fc.constantFrom('/v1/alerts/falco', '/v1/alerts/alertmanager'),
@@ -34,13 +37,30 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 /** The metrics exactly as IntakeMetrics declared them before, fed through prom-client's own API. */
 function reference() {
   const registry = new Registry();
-  const signals = new Counter({ name: 'amber_signals_total', help: 'Signals received, by source and outcome (queued, duplicate, unmatched, ignored, rejected, failed)', labelNames: ['source', 'outcome'], registers: [registry] });
+  const signals = new Counter({
+    name: 'amber_signals_total',
+    help: 'Signals received, by source and outcome (queued, duplicate, unmatched, ignored, rejected, failed)',
+    labelNames: ['source', 'outcome'],
+    registers: [registry],
+  });
   const matches = new Counter({ name: 'amber_policy_matches_total', help: 'Signals matched, by policy', labelNames: ['policy'], registers: [registry] });
-  const queued = new Counter({ name: 'amber_captures_queued_total', help: 'Captures durably queued, by policy', labelNames: ['policy'], registers: [registry] });
-  const duplicates = new Counter({ name: 'amber_capture_duplicates_total', help: 'Capture requests answered with an existing capture, by policy', labelNames: ['policy'], registers: [registry] });
+  const queued = new Counter({
+    name: 'amber_captures_queued_total',
+    help: 'Captures durably queued, by policy',
+    labelNames: ['policy'],
+    registers: [registry],
+  });
+  const duplicates = new Counter({
+    name: 'amber_capture_duplicates_total',
+    help: 'Capture requests answered with an existing capture, by policy',
+    labelNames: ['policy'],
+    registers: [registry],
+  });
   const joins = new Counter({
-    name: 'amber_capture_joins_total', help: 'Capture requests that joined a capture of the same container instead of checkpointing it again, by policy',
-    labelNames: ['policy'], registers: [registry],
+    name: 'amber_capture_joins_total',
+    help: 'Capture requests that joined a capture of the same container instead of checkpointing it again, by policy',
+    labelNames: ['policy'],
+    registers: [registry],
   });
   const seconds = new Histogram({
     name: 'amber_intake_duration_seconds',

@@ -23,8 +23,15 @@ const policyDoc = fc
   .record({
     sources: fc.subarray(SOURCES, { minLength: 1 }),
     rules: fc.oneof({ arbitrary: fc.constant(undefined), weight: 1 }, { arbitrary: ruleList, weight: 4 }),
-    priority: sometimes(fc.tuple(fc.constantFrom('>=', '<=', '>', '<', '=', ''), fc.constantFrom(...PRIORITIES, 'warning', 'info')).map(([op, p]) => `${op}${p}`)),
-    namespaces: sometimes(fc.oneof(fc.record({ include: fc.subarray(['shop', 'payments'], { minLength: 1 }) }), fc.record({ exclude: fc.subarray(['shop', 'kube-system'], { minLength: 1 }) }))),
+    priority: sometimes(
+      fc.tuple(fc.constantFrom('>=', '<=', '>', '<', '=', ''), fc.constantFrom(...PRIORITIES, 'warning', 'info')).map(([op, p]) => `${op}${p}`),
+    ),
+    namespaces: sometimes(
+      fc.oneof(
+        fc.record({ include: fc.subarray(['shop', 'payments'], { minLength: 1 }) }),
+        fc.record({ exclude: fc.subarray(['shop', 'kube-system'], { minLength: 1 }) }),
+      ),
+    ),
     tags: sometimes(fc.record({ any: fc.subarray(['shell', 'mitre_execution', 'T1059'], { minLength: 1 }) })),
   })
   .map((m) => Object.fromEntries(Object.entries(m).filter(([, v]) => v !== undefined)));
@@ -40,7 +47,11 @@ const policySet = fc.array(fc.tuple(policyDoc, fc.boolean()), { minLength: 0, ma
 
 const signal = fc.record({
   source: fc.constantFrom(...SOURCES),
-  rule: fc.oneof({ arbitrary: fc.constantFrom(...RULES), weight: 4 }, fc.constantFrom('Write below etc ', 'terminal shell in container', 'Other', ''), fc.string({ maxLength: 12 })),
+  rule: fc.oneof(
+    { arbitrary: fc.constantFrom(...RULES), weight: 4 },
+    fc.constantFrom('Write below etc ', 'terminal shell in container', 'Other', ''),
+    fc.string({ maxLength: 12 }),
+  ),
   priority: fc.option(fc.constantFrom(...PRIORITIES, 'critical', 'WARN', ' notice', 'loud'), { nil: undefined, freq: 8 }),
   namespace: fc.constantFrom('shop', 'payments', 'kube-system'),
   tags: fc.subarray(['shell', 'mitre_execution', 'T1059', 'container']),
@@ -90,12 +101,18 @@ t.test('only exact rule lists are indexed; regex and rule-less policies are cand
     { name: 'any', match: { sources: ['falco'] } },
     { name: 'exact-b', match: { sources: ['falco', 'alertmanager'], rules: ['B'] } },
   ]
-    .map(({ name, match }) => JSON.stringify({ apiVersion: 'forensics.amber.dev/v1alpha1', kind: 'CapturePolicy', metadata: { name }, spec: { description: 'x', match } }))
+    .map(({ name, match }) =>
+      JSON.stringify({ apiVersion: 'forensics.amber.dev/v1alpha1', kind: 'CapturePolicy', metadata: { name }, spec: { description: 'x', match } }),
+    )
     .join('\n---\n');
   const policies = parsePolicies([{ file: 'p.yaml', text }]);
-  t.same(policies.map((p) => p.exactRules), [['A', 'B'], undefined, undefined, ['B']]);
+  t.same(
+    policies.map((p) => p.exactRules),
+    [['A', 'B'], undefined, undefined, ['B']],
+  );
   const index = new PolicyIndex(policies);
-  const names = (source: Source, rule: string) => index.evaluate(toSignal({ source, rule, priority: 'Notice', namespace: 'shop', tags: [] })).map((d) => d.policy);
+  const names = (source: Source, rule: string) =>
+    index.evaluate(toSignal({ source, rule, priority: 'Notice', namespace: 'shop', tags: [] })).map((d) => d.policy);
   t.same(names('falco', 'A'), ['exact', 'regex', 'any']);
   t.same(names('falco', 'B'), ['exact', 'any', 'exact-b']);
   t.same(names('falco', 'Cx'), ['regex', 'any']);
@@ -110,7 +127,9 @@ t.test('a regex rule is tried on the known rule names when the index is built, n
     { name: 'regex', match: { sources: ['falco'], rules: ['/^A|^C/'] } },
     { name: 'regex-miss', match: { sources: ['falco'], rules: ['/^Z/'] } },
   ]
-    .map(({ name, match }) => JSON.stringify({ apiVersion: 'forensics.amber.dev/v1alpha1', kind: 'CapturePolicy', metadata: { name }, spec: { description: 'x', match } }))
+    .map(({ name, match }) =>
+      JSON.stringify({ apiVersion: 'forensics.amber.dev/v1alpha1', kind: 'CapturePolicy', metadata: { name }, spec: { description: 'x', match } }),
+    )
     .join('\n---\n');
   let ruleTests = 0;
   // The same policies, with each rules condition counting its calls on signals.
@@ -123,5 +142,5 @@ t.test('a regex rule is tried on the known rule names when the index is built, n
   t.same(names('A'), ['exact', 'regex']);
   t.equal(ruleTests, 0, 'a known name runs no rule test');
   t.same(names('Cx'), ['regex']);
-  t.equal(ruleTests, 2, 'any other name runs the regex policies\' rule tests');
+  t.equal(ruleTests, 2, "any other name runs the regex policies' rule tests");
 });

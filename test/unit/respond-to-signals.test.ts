@@ -12,9 +12,10 @@ import { parsePolicies } from '../../src/policy/load-policies.js';
 import type { CaptureQueue, CaptureRequest } from '../../src/queue/capture-queue.js';
 import { FileQueue } from '../../src/queue/file-queue.js';
 
-const policies = parsePolicies([{
-  file: 'p.yaml',
-  text: `apiVersion: forensics.amber.dev/v1alpha1
+const policies = parsePolicies([
+  {
+    file: 'p.yaml',
+    text: `apiVersion: forensics.amber.dev/v1alpha1
 kind: CapturePolicy
 metadata: { name: shell }
 spec:
@@ -23,11 +24,18 @@ spec:
   capture: { cooldown: 30m }
   evidence: { retentionDays: 30, lock: none }
 `,
-}]);
+  },
+]);
 
 const signal: Signal = {
-  source: 'falco', rule: 'Terminal shell in container', priority: 'Notice', time: '2026-11-28T10:00:00Z', tags: [], fields: {},
-  target: { namespace: 'shop', pod: 'web-1', container: 'app' }, raw: { rule: 'Terminal shell in container' },
+  source: 'falco',
+  rule: 'Terminal shell in container',
+  priority: 'Notice',
+  time: '2026-11-28T10:00:00Z',
+  tags: [],
+  fields: {},
+  target: { namespace: 'shop', pod: 'web-1', container: 'app' },
+  raw: { rule: 'Terminal shell in container' },
 };
 const log = createLogger('warn', new Writable({ write: (_c, _e, done) => done() }));
 
@@ -67,10 +75,16 @@ t.test('a duplicate alert is answered from the queue without planning a capture'
   t.equal(answer instanceof Promise, false, 'the duplicate is answered at once, without a promise');
   const again = await answer;
   t.equal(again.status, 200);
-  t.same(again.body.captures.map((c) => [c.id, c.duplicate]), [[first.body.captures[0]?.id, true]]);
+  t.same(
+    again.body.captures.map((c) => [c.id, c.duplicate]),
+    [[first.body.captures[0]?.id, true]],
+  );
   t.equal(planned.length, 1, 'enqueue was not asked again');
   const batch = await respondToSignals('alertmanager', { signals: [signal, signal], ignored: [] }, deps, log);
-  t.same(batch.body.captures.map((c) => c.duplicate), [true, true]);
+  t.same(
+    batch.body.captures.map((c) => c.duplicate),
+    [true, true],
+  );
   t.equal(planned.length, 1, 'nor for the signals of a batch');
 });
 
