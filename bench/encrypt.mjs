@@ -58,11 +58,11 @@ else await main();
 async function child(mode, input, output, key, dist = DIST, options = '{}') {
   const t0 = process.hrtime.bigint();
   if (mode === 'amber') {
-    const { createAgeEncryptStream } = await import(new URL('evidence/age-encrypt.js', dist).href);
+    const { createAgeEncryptStream } = await import(new URL('evidence/age/age-encrypt.js', dist).href);
     await pipeline(createReadStream(input, { highWaterMark: MiB }), createAgeEncryptStream([key], JSON.parse(options)), createWriteStream(output));
   } else if (mode === 'amber-decrypt') {
-    const { createAgeDecryptStream } = await import(new URL('evidence/age-decrypt.js', dist).href);
-    const { parseAgeIdentityFile } = await import(new URL('evidence/age-keys.js', dist).href);
+    const { createAgeDecryptStream } = await import(new URL('evidence/age/age-decrypt.js', dist).href);
+    const { parseAgeIdentityFile } = await import(new URL('evidence/age/age-keys.js', dist).href);
     const identities = parseAgeIdentityFile(readFileSync(key, 'utf8'));
     await pipeline(createReadStream(input, { highWaterMark: MiB }), createAgeDecryptStream(identities, JSON.parse(options)), createWriteStream(output));
   } else {

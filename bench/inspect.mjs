@@ -20,7 +20,7 @@ if (process.argv[2] === '--child') {
   // One measurement in a process of its own, so that its RSS is its own.
   const [, , , path, reader, search] = process.argv;
   const { inspectCheckpoint } = await import('../dist/analysis/inspect-checkpoint.js');
-  const { readFileChunks } = await import('../dist/analysis/read-file-chunks.js');
+  const { readFileChunks } = await import('../dist/analysis/archive/read-file-chunks.js');
   const baseline = process.memoryUsage.rss();
   let peak = baseline;
   const sampler = setInterval(() => {

@@ -8,7 +8,7 @@
  * (when it was taken, how long the container was frozen, the archive's sizes and compression)
  * are shown side by side but are not changes: two checkpoints of an idle container differ there.
  */
-import type { AnalysisWarning } from './criu-model.js';
+import type { AnalysisWarning } from './criu/criu-model.js';
 import type { ContainerFacts, InspectedFile, InspectedProcess, InspectedSocket, Inspection, MountInfo, RootfsChange } from './inspection.js';
 
 /** How the two checkpoints' containers relate, and why we think so. */

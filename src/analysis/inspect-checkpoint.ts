@@ -12,15 +12,15 @@
  */
 import type { Readable } from 'node:stream';
 import { AmberError } from '../core/amber-error.js';
-import { CHECKPOINT_DIR as DIR, collectArchive, imageName, PAGES } from './collect-archive.js';
-import type { AnalysisWarning, CriuDumpModel, CriuProcess, DumpStatsInfo } from './criu-model.js';
-import { containerFacts } from './container-facts.js';
+import { CHECKPOINT_DIR as DIR, collectArchive, imageName, PAGES } from './archive/collect-archive.js';
+import type { AnalysisWarning, CriuDumpModel, CriuProcess, DumpStatsInfo } from './criu/criu-model.js';
+import { containerFacts } from './archive/container-facts.js';
 import { inspectedProcess } from './inspected-process.js';
 import type { Inspection, MemoryMatch } from './inspection.js';
 import { MemorySearch, parseMemoryPattern, type MemoryPattern } from './memory-search.js';
-import { ArgvEnvReader, layoutKey, memoryLayouts, type PagesConsumer } from './process-memory.js';
-import { readCriuDump, readStatsDump } from './read-criu-dump.js';
-import { walkTar, type TarWalk } from './tar-walk.js';
+import { ArgvEnvReader, layoutKey, memoryLayouts, type PagesConsumer } from './criu/process-memory.js';
+import { readCriuDump, readStatsDump } from './criu/read-criu-dump.js';
+import { walkTar, type TarWalk } from './archive/tar-walk.js';
 
 export interface InspectOptions {
   /** a literal, or `/regex/flags`, searched in all dumped memory */

@@ -2,9 +2,9 @@
  * A process as the CRIU reader joined it (criu-model.ts) → as `amber inspect` shows it: its
  * command line and environment from memory, open files and sockets per descriptor.
  */
-import type { CriuFd, CriuProcess } from './criu-model.js';
+import type { CriuFd, CriuProcess } from './criu/criu-model.js';
 import type { InspectedFile, InspectedProcess, InspectedSocket } from './inspection.js';
-import type { ProcessStrings } from './process-memory.js';
+import type { ProcessStrings } from './criu/process-memory.js';
 
 const octal = (mode: number | undefined) => (mode === undefined ? undefined : (mode & 0o7777).toString(8).padStart(4, '0'));
 const hostPort = (addr: string | undefined, port: number | undefined, family: string | undefined) =>

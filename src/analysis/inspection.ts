@@ -1,5 +1,5 @@
-import type { AnalysisWarning, DumpStatsInfo } from './criu-model.js';
-import type { Compression } from './tar-walk.js';
+import type { AnalysisWarning, DumpStatsInfo } from './criu/criu-model.js';
+import type { Compression } from './archive/tar-walk.js';
 
 /** The container engine that wrote the archive, told by the archive's contents (container-facts.ts). */
 export type Engine = 'cri-o' | 'containerd' | 'podman';

@@ -9,9 +9,9 @@
  * is found exactly once, and memory stays at one window whatever the file size.
  */
 import { AmberError } from '../core/amber-error.js';
-import type { AnalysisWarning, CriuProcess } from './criu-model.js';
+import type { AnalysisWarning, CriuProcess } from './criu/criu-model.js';
 import type { MemoryMatch } from './inspection.js';
-import { PAGE_SIZE, pagesFileName, runInFile, type PagesConsumer } from './process-memory.js';
+import { PAGE_SIZE, pagesFileName, runInFile, type PagesConsumer } from './criu/process-memory.js';
 
 export type MemoryPattern = { kind: 'literal'; text: string; bytes: Buffer } | { kind: 'regex'; text: string; re: RegExp };
 

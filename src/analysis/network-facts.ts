@@ -8,7 +8,7 @@
  *   interface}]}. `null` means no network (`--network=none`, the host's).
  * - containerd writes no address: the pod's network namespace is not in the container's dump.
  */
-import type { AnalysisWarning } from './criu-model.js';
+import type { AnalysisWarning } from './criu/criu-model.js';
 import type { ContainerFacts, NetworkAttachment } from './inspection.js';
 
 type Json = Record<string, unknown>;

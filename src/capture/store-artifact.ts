@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { AmberError } from '../core/amber-error.js';
 import { hashFile, HashStream } from '../core/hash-stream.js';
-import { createAgeEncryptStream } from '../evidence/age-encrypt.js';
+import { createAgeEncryptStream } from '../evidence/age/age-encrypt.js';
 import { ARTIFACT_NAMES } from '../evidence/bundle-layout.js';
 import type { CustodyChain } from '../evidence/custody-chain.js';
 import type { ManifestArtifact } from '../evidence/manifest.js';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Settings } from '../config/settings.js';
 import { AmberError, isAmberError } from '../core/amber-error.js';
-import { normalizeAgeRecipient, parseAgeRecipientsFile, readAgeIdentityFile, type AgeIdentity } from '../evidence/age-keys.js';
+import { normalizeAgeRecipient, parseAgeRecipientsFile, readAgeIdentityFile, type AgeIdentity } from '../evidence/age/age-keys.js';
 
 /**
  * The default age recipients from the settings (`encryption.recipients` + `recipientsFile`),

@@ -1,4 +1,4 @@
-import type { AnalysisWarning, DumpStatsInfo } from '../analysis/criu-model.js';
+import type { AnalysisWarning, DumpStatsInfo } from '../analysis/criu/criu-model.js';
 import type { ContainerFacts, Engine, InspectedProcess, InspectedSocket, Inspection, MemoryMatch } from '../analysis/inspection.js';
 import type { Indicator } from '../analysis/triage-indicators.js';
 

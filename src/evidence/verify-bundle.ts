@@ -12,7 +12,7 @@ import { Manifest, type ManifestArtifact } from './manifest.js';
 import { verifyDetached } from './signing-key.js';
 import { verifyAddendum } from './verify-addendum.js';
 import { plaintextCheck } from './verify-plaintext.js';
-import type { AgeIdentity } from './age-keys.js';
+import type { AgeIdentity } from './age/age-keys.js';
 
 export type { BundleSource } from './bundle-source.js';
 export { directorySource, storeSource } from './bundle-source.js';

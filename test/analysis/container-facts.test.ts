@@ -1,5 +1,5 @@
 import t from 'tap';
-import { containerFacts, detectEngine } from '../../src/analysis/container-facts.js';
+import { containerFacts, detectEngine } from '../../src/analysis/archive/container-facts.js';
 
 const names = (...n: string[]) => new Set(n);
 const buf = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));

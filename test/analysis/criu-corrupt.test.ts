@@ -9,9 +9,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildCriuDump } from '../sim/criu-dump.js';
 import { MAGIC, criuImage, encodePstree } from '../sim/criu-images.js';
-import { decodeImage, readCriuDump } from '../../src/analysis/read-criu-dump.js';
-import { classifyImage } from '../../src/analysis/criu-image.js';
-import type { AnalysisWarning } from '../../src/analysis/criu-model.js';
+import { decodeImage, readCriuDump } from '../../src/analysis/criu/read-criu-dump.js';
+import { classifyImage } from '../../src/analysis/criu/criu-image.js';
+import type { AnalysisWarning } from '../../src/analysis/criu/criu-model.js';
 
 const dump = buildCriuDump({ seed: 'broken', pagesBytes: 1 << 20, podName: 'web-1', podIP: '10.244.0.9', env: [], now: Date.UTC(2025, 5, 1) });
 const images = () => new Map(dump.images.map((i) => [i.name, i.data]));

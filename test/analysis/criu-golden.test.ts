@@ -7,7 +7,7 @@ import t from 'tap';
 import { crit, CRIU_SAMPLE_DIR, sampleImage, type CritEntry } from '../helpers/criu-samples.js';
 import { readdirSync } from 'node:fs';
 import { agree } from '../helpers/crit-compare.js';
-import { decodeImage, readCriuDump, readStatsDump } from '../../src/analysis/read-criu-dump.js';
+import { decodeImage, readCriuDump, readStatsDump } from '../../src/analysis/criu/read-criu-dump.js';
 
 const dir = CRIU_SAMPLE_DIR;
 

@@ -25,9 +25,9 @@ import {
   type PagemapEntry,
 } from '../sim/criu-images.js';
 import { proto } from '../sim/protobuf.js';
-import { decodeImage, readCriuDump } from '../../src/analysis/read-criu-dump.js';
-import { decodeMessage, readFields, type ProtoIssue } from '../../src/analysis/proto-reader.js';
-import type { CriuProcess } from '../../src/analysis/criu-model.js';
+import { decodeImage, readCriuDump } from '../../src/analysis/criu/read-criu-dump.js';
+import { decodeMessage, readFields, type ProtoIssue } from '../../src/analysis/criu/proto-reader.js';
+import type { CriuProcess } from '../../src/analysis/criu/criu-model.js';
 
 const POD_IP = '10.244.1.23';
 const dump = buildCriuDump({ seed: 'c0ffee', pagesBytes: 3 << 20, podName: 'web-5d9f', podIP: POD_IP, env: ['APP_MODE=prod'], now: Date.UTC(2025, 0, 2) });

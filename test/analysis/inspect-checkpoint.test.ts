@@ -21,7 +21,7 @@ import { gzipSync } from 'node:zlib';
 import { pack, type Header } from 'tar-stream';
 import { inspectCheckpoint, type OpenArchive } from '../../src/analysis/inspect-checkpoint.js';
 import { printable } from '../../src/analysis/memory-search.js';
-import { readFileChunks } from '../../src/analysis/read-file-chunks.js';
+import { readFileChunks } from '../../src/analysis/archive/read-file-chunks.js';
 import { triageIndicators } from '../../src/analysis/triage-indicators.js';
 import { writeCheckpointArchive, type ArchiveResult } from '../sim/checkpoint-archive.js';
 import { buildCriuDump, MINER_POOL, REVERSE_SHELL, type DumpedProcess } from '../sim/criu-dump.js';

@@ -1,7 +1,7 @@
 import t from 'tap';
 import fc from 'fast-check';
 import { deepStrictEqual } from 'node:assert/strict';
-import type { CriuProcess } from '../../src/analysis/criu-model.js';
+import type { CriuProcess } from '../../src/analysis/criu/criu-model.js';
 import { MAX_REGEX_MATCH, MemorySearch, parseMemoryPattern, printable, type MemoryPattern } from '../../src/analysis/memory-search.js';
 import { MINER_POOL } from '../sim/criu-dump.js';
 import { feed, modelOf, offsetsOf, PAGE, pagesBytes, simDump, vaddrAt } from './sim-memory.js';

@@ -1,9 +1,9 @@
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { CriuProcess, PageRun } from '../../src/analysis/criu-model.js';
-import { ArgvEnvReader, layoutKey, locateAddress, mapRange, MAX_ARG_AREA, memoryLayouts, nulStrings } from '../../src/analysis/process-memory.js';
-import { readCriuDump } from '../../src/analysis/read-criu-dump.js';
+import type { CriuProcess, PageRun } from '../../src/analysis/criu/criu-model.js';
+import { ArgvEnvReader, layoutKey, locateAddress, mapRange, MAX_ARG_AREA, memoryLayouts, nulStrings } from '../../src/analysis/criu/process-memory.js';
+import { readCriuDump } from '../../src/analysis/criu/read-criu-dump.js';
 import { criuImage, encodeMm, encodePagemapEntry, encodePagemapHead, MAGIC, PE } from '../sim/criu-images.js';
 import { feed, modelOf, PAGE, pagesBytes, simDump } from './sim-memory.js';
 

@@ -8,8 +8,8 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { inspectCheckpoint } from '../../src/analysis/inspect-checkpoint.js';
-import { readFileChunks } from '../../src/analysis/read-file-chunks.js';
-import { readCriuDump } from '../../src/analysis/read-criu-dump.js';
+import { readFileChunks } from '../../src/analysis/archive/read-file-chunks.js';
+import { readCriuDump } from '../../src/analysis/criu/read-criu-dump.js';
 import type { InspectedProcess } from '../../src/analysis/inspection.js';
 import { checkpointctl, imagesOf, REAL_ARCHIVES, REAL_DIR, realMembers, realPath, type Json } from '../helpers/real-checkpoints.js';
 

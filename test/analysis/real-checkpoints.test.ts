@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { inspectCheckpoint } from '../../src/analysis/inspect-checkpoint.js';
-import { readFileChunks } from '../../src/analysis/read-file-chunks.js';
+import { readFileChunks } from '../../src/analysis/archive/read-file-chunks.js';
 import { triageIndicators } from '../../src/analysis/triage-indicators.js';
 import type { InspectedProcess, Inspection } from '../../src/analysis/inspection.js';
 import { groundTruth, REAL_ARCHIVES, realPath, type Json, type RealArchive } from '../helpers/real-checkpoints.js';

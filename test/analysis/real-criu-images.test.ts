@@ -6,7 +6,7 @@
  * are listed, so that a new kind in a real dump is noticed here.
  */
 import t from 'tap';
-import { decodeImage } from '../../src/analysis/read-criu-dump.js';
+import { decodeImage } from '../../src/analysis/criu/read-criu-dump.js';
 import { agree } from '../helpers/crit-compare.js';
 import { critImages, imagesOf, REAL_ARCHIVES, realCrit, realMembers } from '../helpers/real-checkpoints.js';
 

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inspectCheckpoint } from '../../src/analysis/inspect-checkpoint.js';
 import type { Inspection, InspectedProcess } from '../../src/analysis/inspection.js';
-import { readFileChunks } from '../../src/analysis/read-file-chunks.js';
+import { readFileChunks } from '../../src/analysis/archive/read-file-chunks.js';
 import { REAL_ARCHIVES } from '../helpers/real-checkpoints.js';
 
 const REAL = join(import.meta.dirname, '../fixtures/real-checkpoints');

@@ -1,6 +1,6 @@
 /** Test helpers: CRIU process models from the simulator's dump generator, and pages streamed in chunks. */
-import type { CriuProcess } from '../../src/analysis/criu-model.js';
-import type { PagesConsumer } from '../../src/analysis/process-memory.js';
+import type { CriuProcess } from '../../src/analysis/criu/criu-model.js';
+import type { PagesConsumer } from '../../src/analysis/criu/process-memory.js';
 import { buildCriuDump, type CriuDump, type DumpedProcess, type PagesFile } from '../sim/criu-dump.js';
 
 export const PAGE = 4096;

@@ -8,7 +8,7 @@ import { runCapture } from '../../src/capture/run-capture.js';
 import { createLogger } from '../../src/cli/create-logger.js';
 import { runCli } from '../../src/cli/run-cli.js';
 import { planCapture } from '../../src/core/decision.js';
-import { formatAgeIdentityFile, generateAgeIdentity } from '../../src/evidence/age-keys.js';
+import { formatAgeIdentityFile, generateAgeIdentity } from '../../src/evidence/age/age-keys.js';
 import type { Manifest } from '../../src/evidence/manifest.js';
 import { loadOrCreateSigningKey } from '../../src/evidence/signing-key.js';
 import { FileQueue } from '../../src/queue/file-queue.js';

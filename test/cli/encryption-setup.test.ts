@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { defaultRecipients } from '../../src/cli/encryption-setup.js';
 import { runCli } from '../../src/cli/run-cli.js';
 import { DEFAULT_SETTINGS } from '../../src/config/settings.js';
-import { generateAgeIdentity } from '../../src/evidence/age-keys.js';
+import { generateAgeIdentity } from '../../src/evidence/age/age-keys.js';
 import { rejected } from '../helpers/amber-errors.js';
 
 t.test('default recipients: from the settings and an age -R file, checked and deduplicated', async (t) => {

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import t from 'tap';
-import { createAgeDecryptStream } from '../../src/evidence/age-decrypt.js';
-import { createAgeEncryptStream } from '../../src/evidence/age-encrypt.js';
-import { CHUNK_SIZE, headerLength } from '../../src/evidence/age-format.js';
-import { formatAgeIdentityFile, generateAgeIdentity, parseAgeIdentityFile, type AgeIdentity } from '../../src/evidence/age-keys.js';
+import { createAgeDecryptStream } from '../../src/evidence/age/age-decrypt.js';
+import { createAgeEncryptStream } from '../../src/evidence/age/age-encrypt.js';
+import { CHUNK_SIZE, headerLength } from '../../src/evidence/age/age-format.js';
+import { formatAgeIdentityFile, generateAgeIdentity, parseAgeIdentityFile, type AgeIdentity } from '../../src/evidence/age/age-keys.js';
 import { ageMissing, generated, hashSink, run, through } from '../helpers/age-cli.js';
 
 /*

@@ -14,7 +14,7 @@ import {
   parseAgeRecipient,
   parseAgeRecipientsFile,
   readAgeIdentityFile,
-} from '../../src/evidence/age-keys.js';
+} from '../../src/evidence/age/age-keys.js';
 import { thrown } from '../helpers/amber-errors.js';
 import { ageMissing, run } from '../helpers/age-cli.js';
 

@@ -6,9 +6,9 @@ import { PassThrough } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import t from 'tap';
 import { AmberError } from '../../src/core/amber-error.js';
-import type { AgeStreamOptions } from '../../src/evidence/age-chunk-stream.js';
-import { createAgeDecryptStream } from '../../src/evidence/age-decrypt.js';
-import { createAgeEncryptStream } from '../../src/evidence/age-encrypt.js';
+import type { AgeStreamOptions } from '../../src/evidence/age/age-chunk-stream.js';
+import { createAgeDecryptStream } from '../../src/evidence/age/age-decrypt.js';
+import { createAgeEncryptStream } from '../../src/evidence/age/age-encrypt.js';
 import {
   CHUNK_SIZE,
   ENCRYPTED_CHUNK_SIZE,
@@ -20,8 +20,8 @@ import {
   sealChunk,
   wrapFileKeyX25519,
   type AgeStanza,
-} from '../../src/evidence/age-format.js';
-import { formatAgeIdentityFile, generateAgeIdentity, parseAgeIdentity, parseAgeRecipient } from '../../src/evidence/age-keys.js';
+} from '../../src/evidence/age/age-format.js';
+import { formatAgeIdentityFile, generateAgeIdentity, parseAgeIdentity, parseAgeRecipient } from '../../src/evidence/age/age-keys.js';
 import { ageMissing, generated, hashSink, run, through } from '../helpers/age-cli.js';
 
 const skipAge = ageMissing();

@@ -7,11 +7,11 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import t from 'tap';
-import { RUN_CHUNKS, type AgeStreamOptions } from '../../src/evidence/age-chunk-stream.js';
-import { createAgeDecryptStream } from '../../src/evidence/age-decrypt.js';
-import { createAgeEncryptStream } from '../../src/evidence/age-encrypt.js';
-import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_SIZE, TAG_SIZE, headerLength } from '../../src/evidence/age-format.js';
-import { formatAgeIdentityFile, generateAgeIdentity, parseAgeIdentity } from '../../src/evidence/age-keys.js';
+import { RUN_CHUNKS, type AgeStreamOptions } from '../../src/evidence/age/age-chunk-stream.js';
+import { createAgeDecryptStream } from '../../src/evidence/age/age-decrypt.js';
+import { createAgeEncryptStream } from '../../src/evidence/age/age-encrypt.js';
+import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_SIZE, TAG_SIZE, headerLength } from '../../src/evidence/age/age-format.js';
+import { formatAgeIdentityFile, generateAgeIdentity, parseAgeIdentity } from '../../src/evidence/age/age-keys.js';
 import { ageMissing, generated, run, through } from '../helpers/age-cli.js';
 
 /*

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { S3Store } from '../../src/storage/s3-store.js';
-import { formatAgeIdentityFile, generateAgeIdentity } from '../../src/evidence/age-keys.js';
+import { formatAgeIdentityFile, generateAgeIdentity } from '../../src/evidence/age/age-keys.js';
 import { storeSource } from '../../src/evidence/bundle-source.js';
 import { verifyBundle } from '../../src/evidence/verify-bundle.js';
 import { runAmber, runCliHere } from '../helpers/run-amber.js';

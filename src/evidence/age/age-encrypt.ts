@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Transform, TransformCallback } from 'node:stream';
-import { AmberError } from '../core/amber-error.js';
+import { AmberError } from '../../core/amber-error.js';
 import { AgeChunkStream, RUN_CHUNKS, type AgeStreamOptions, type RunResult } from './age-chunk-stream.js';
 import { CHUNK_SIZE, FILE_KEY_SIZE, PAYLOAD_NONCE_SIZE, formatHeader, payloadKey, sealChunksInto, sealedSize, wrapFileKeyX25519 } from './age-format.js';
 import { parseAgeRecipient } from './age-keys.js';

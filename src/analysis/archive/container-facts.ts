@@ -15,9 +15,9 @@
  * container in its config (it has no Kubernetes pod). What a file lacks, the next may supply;
  * unreadable JSON is a warning.
  */
-import type { AnalysisWarning } from './criu-model.js';
-import type { ContainerFacts, Engine, MountInfo } from './inspection.js';
-import { networkFacts } from './network-facts.js';
+import type { AnalysisWarning } from '../criu/criu-model.js';
+import type { ContainerFacts, Engine, MountInfo } from '../inspection.js';
+import { networkFacts } from '../network-facts.js';
 
 type Json = Record<string, unknown>;
 

@@ -1,5 +1,5 @@
 import type { Transform, TransformCallback } from 'node:stream';
-import { AmberError } from '../core/amber-error.js';
+import { AmberError } from '../../core/amber-error.js';
 import { AgeChunkStream, RUN_CHUNKS, type AgeStreamOptions, type RunResult } from './age-chunk-stream.js';
 import {
   CHUNK_SIZE,

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { AmberError } from '../core/amber-error.js';
+import { AmberError } from '../../core/amber-error.js';
 
 /** What the workers do to a run of payload chunks. */
 export type ChunkOp = 'seal' | 'open';

@@ -8,8 +8,8 @@
  * read that too (the compression is told by the first bytes). Regular files are hashed (SHA-256) as they stream past; nothing is kept but the facts.
  */
 import { createHash } from 'node:crypto';
-import type { AnalysisWarning } from './criu-model.js';
-import type { RootfsChange } from './inspection.js';
+import type { AnalysisWarning } from '../criu/criu-model.js';
+import type { RootfsChange } from '../inspection.js';
 import { walkTar } from './tar-walk.js';
 
 /** A diff with more entries than this is summarised by a warning, not listed. */

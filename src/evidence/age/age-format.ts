@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, diffieHellman, generateKeyPairSync, hkdfSync, timingSafeEqual } from 'node:crypto';
-import { AmberError } from '../core/amber-error.js';
+import { AmberError } from '../../core/amber-error.js';
 import { x25519PublicBytes, x25519PublicKey, type AgeIdentity } from './age-keys.js';
 
 /*

@@ -10,9 +10,9 @@
  *   `io.kubernetes.cri-o.LogPath`) and everything else are skipped.
  * - Sizes are summed from the tar headers as checkpointctl sums them (inspection.ts CheckpointSize).
  */
-import { classifyImage } from './criu-image.js';
-import type { AnalysisWarning } from './criu-model.js';
-import type { CheckpointSize, RootfsChange } from './inspection.js';
+import { classifyImage } from '../criu/criu-image.js';
+import type { AnalysisWarning } from '../criu/criu-model.js';
+import type { CheckpointSize, RootfsChange } from '../inspection.js';
 import { readRootfsDiff } from './rootfs-diff.js';
 import { walkTar, type TarEntry, type TarWalk } from './tar-walk.js';
 

@@ -1,9 +1,9 @@
 import { createPrivateKey, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { AmberError } from '../core/amber-error.js';
-import { bech32Decode, bech32Encode } from '../core/bech32.js';
+import { AmberError } from '../../core/amber-error.js';
+import { bech32Decode, bech32Encode } from '../../core/bech32.js';
 
-export { bech32Decode, bech32Encode } from '../core/bech32.js';
+export { bech32Decode, bech32Encode } from '../../core/bech32.js';
 
 /*
  * age's X25519 keys as text: recipients are Bech32 (BIP-173) with HRP `age`, identities with HRP
