@@ -4,6 +4,49 @@
 // DESIGN's import rules (docs/architecture.md), so a folder cannot grow a dependency it may not have.
 import tseslint from 'typescript-eslint';
 
+/**
+ * What each folder of src/ may import (docs/architecture.md, "Folders, imports and ports"), and
+ * the SDKs that only their adapter folder may use. cli/ is the composition root: anything.
+ */
+const FOLDERS = {
+  core: [],
+  config: ['core'],
+  intake: ['core'],
+  policy: ['core'],
+  queue: ['core', 'kube'],
+  kube: ['core'],
+  evidence: ['core'],
+  storage: ['core'],
+  analysis: ['core'],
+  capture: ['core', 'kube', 'evidence', 'storage', 'analysis'],
+  http: ['core', 'intake', 'policy', 'queue'],
+};
+const SDKS = { kube: ['@kubernetes/client-node'], storage: ['@aws-sdk/*'], evidence: ['jose'], http: ['fastify', '@fastify/*'] };
+
+const importRules = Object.entries(FOLDERS).map(([folder, may]) => {
+  const forbidden = [...Object.keys(FOLDERS), 'cli'].filter((f) => f !== folder && !may.includes(f));
+  const sdks = Object.entries(SDKS)
+    .filter(([owner]) => owner !== folder)
+    .flatMap(([, names]) => names);
+  return {
+    files: [`src/${folder}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(\\.\\./)+(${forbidden.join('|')})/`,
+              message: `src/${folder}/ may import only ${may.join(', ') || 'nothing of src/'} (docs/architecture.md)`,
+            },
+            ...(sdks.length > 0 ? [{ group: sdks, message: 'an SDK is imported only in its adapter folder (docs/architecture.md)' }] : []),
+          ],
+        },
+      ],
+    },
+  };
+});
+
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.tap/**', 'helm/**', 'test/fixtures/**'] },
   ...tseslint.configs.recommended,
@@ -29,6 +72,7 @@ export default tseslint.config(
       '@typescript-eslint/await-thenable': 'error',
     },
   },
+  ...importRules,
   {
     // tests reach into JSON answers and SDK shapes they assert on
     files: ['test/**/*.ts'],
