@@ -18,7 +18,7 @@ FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
 # glibc keeps freed buffers instead of returning them to the kernel after every GC: streaming a
 # GiB archive through encryption then stops page-faulting fresh memory back in. Measured in
-# docs/benchmarks.md (bench/encrypt): ~3.0 → ~1.7 CPU s per GiB, ratio to `age -e` 0.42 → 0.67–0.70.
+# docs/benchmarks-history.md (bench/encrypt): ~3.0 → ~1.7 CPU s per GiB, ratio to `age -e` 0.42 → 0.67–0.70.
 ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=67108864
 WORKDIR /app
 COPY --from=build /src/package.json ./package.json

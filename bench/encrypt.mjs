@@ -4,7 +4,7 @@
 // some) of a 1 GiB file on disk, against the age CLI (`age -e -r`, Go) on the same file in the
 // same run. amber runs four ways: as configured by default (no worker thread on 2 CPUs), with one
 // worker thread (`workers: 1`, past the first 64 MiB), and both again with glibc's malloc
-// thresholds fixed (GLIBC_TUNABLES, "malloc tuned"; see docs/benchmarks.md). Also against the
+// thresholds fixed (GLIBC_TUNABLES, "malloc tuned"; see docs/benchmarks-history.md). Also against the
 // `age-encryption` npm package (age's author's TypeScript implementation, @noble/ciphers in pure
 // JS, Web streams).
 //
@@ -220,7 +220,7 @@ async function main() {
     );
 
     // glibc's malloc by default returns freed memory to the kernel and re-faults it page by page;
-    // fixed thresholds keep it (docs/benchmarks.md, Encryption). The same amber, in that setting.
+    // fixed thresholds keep it (docs/benchmarks-history.md, Encryption). The same amber, in that setting.
     const tuned = process.env.BENCH_SKIP_TUNED === '1' ? undefined : { GLIBC_TUNABLES: process.env.BENCH_TUNABLES ?? TUNABLES };
     const baseline = process.env.BENCH_BASELINE_DIST ? pathToFileURL(`${process.env.BENCH_BASELINE_DIST.replace(/\/$/, '')}/`).href : undefined;
     const amber = (dist, options, env) => (out) =>

@@ -715,7 +715,7 @@ async function main() {
         }
         if (r.key === 'amber-unique') {
           // Every request here waits for an fsync, which the bare route never does: this run is
-          // read against bare + fsync, the same wait with nothing else (docs/benchmarks.md).
+          // read against bare + fsync, the same wait with nothing else (docs/benchmarks-history.md).
           const floor = durableFloor
             ? `; bare + fsync reaches ${fmt(durableFloor.rps / bare.rps, 2)}, amber unique is ${fmt(r.rps / durableFloor.rps, 2)} of it`
             : '';

@@ -7,7 +7,7 @@
  * of the client — between one request's JavaScript and the next, and the two keep evicting each
  * other from the CPU's caches. Answering the turn's requests together after its reads keeps each
  * side warm: on the benchmark machine it took ~13 µs of CPU off every duplicate alert (a fifth of
- * its cost; docs/benchmarks.md). Under light load a turn holds one request, and its answer goes
+ * its cost; docs/benchmarks-history.md). Under light load a turn holds one request, and its answer goes
  * out at once. Nothing waits on a timer.
  */
 export class EndOfTurn {

@@ -15,7 +15,7 @@ export interface AgeStreamOptions {
    * Worker threads for the payload; 0 keeps it on the calling thread. Default: 1 given three CPUs
    * or more, else 0. On two, the calling thread and libuv's file I/O keep both busy, and a worker
    * was faster only for a GiB-sized file with glibc's default malloc settings; more than one did
-   * not pay, and Node cannot see a container's CPU quota (docs/benchmarks.md, Encryption).
+   * not pay, and Node cannot see a container's CPU quota (docs/benchmarks-history.md, Encryption).
    */
   readonly workers?: number;
   /** Payload bytes handled on the calling thread before workers start: smaller files never start one. Default 64 MiB. */

@@ -5,7 +5,7 @@ import { x25519PublicBytes, x25519PublicKey, type AgeIdentity } from './age-keys
 /*
  * The building blocks of the age v1 format (age-encryption.org/v1, c2sp.org/age) shared by the
  * encrypting and decrypting streams: the textual header, the X25519 stanza, and the STREAM
- * chunks of the payload. The ciphers are node:crypto's (OpenSSL): see docs/benchmarks.md.
+ * chunks of the payload. The ciphers are node:crypto's (OpenSSL): see docs/benchmarks-history.md.
  */
 
 export const VERSION_LINE = 'age-encryption.org/v1';
