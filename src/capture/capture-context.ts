@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
-import type { CaptureStatus } from '../core/capture.js';
-import type { CustodyActor } from '../evidence/custody-chain.js';
+import type { CustodyActor } from '../core/custody-entry.js';
 import type { SigningKey } from '../evidence/signing-key.js';
 import type { Semaphore } from './semaphore.js';
 import type { KubeApi } from '../kube/kube-api.js';
@@ -67,5 +66,3 @@ export const DEFAULT_CAPTURE_SETTINGS: CaptureSettings = {
   logTailLines: 1000,
   report: true,
 };
-
-export type StatusPatch = Partial<CaptureStatus>;

@@ -7,7 +7,8 @@ import type { Capture } from '../core/capture.js';
 import { HashStream } from '../core/hash-stream.js';
 import { ADDENDUM_SCHEMA, type Addendum } from '../evidence/addendum.js';
 import { ARTIFACT_NAMES, type BundleLayout } from '../evidence/bundle-layout.js';
-import type { CustodyChain, CustodyEntry } from '../evidence/custody-chain.js';
+import type { CustodyEntry } from '../core/custody-entry.js';
+import type { CustodyChain } from '../evidence/custody-chain.js';
 import type { Manifest, ManifestArtifact } from '../evidence/manifest.js';
 import type { SigningKey } from '../evidence/signing-key.js';
 import { inspectCheckpoint } from '../analysis/inspect-checkpoint.js';
@@ -76,7 +77,7 @@ export async function produceReport(opts: {
     const report = addendum.artifacts.find((a) => (a.plaintext?.name ?? a.name) === ARTIFACT_NAMES.report);
     const produced = addendum.custody.entries.find((e) => e.action === 'report.produced');
     const indicators = Array.isArray(produced?.details['indicators']) ? (produced.details['indicators'] as string[]) : [];
-    return { sha256: report?.plaintext?.sha256 ?? report?.sha256 ?? '', indicators, custody: addendum.custody.entries as CustodyEntry[] };
+    return { sha256: report?.plaintext?.sha256 ?? report?.sha256 ?? '', indicators, custody: addendum.custody.entries };
   }
 
   const checkpoints: TriageReport['checkpoints'] = [];

@@ -2,7 +2,7 @@ import { statfs, unlink } from 'node:fs/promises';
 import { AmberError, isAmberError, type ErrorCode } from '../core/amber-error.js';
 import type { Capture, CaptureStatus, CaptureTrigger, Phase } from '../core/capture.js';
 import { ARTIFACT_NAMES } from '../evidence/bundle-layout.js';
-import { CustodyChain, type CustodyEntry } from '../evidence/custody-chain.js';
+import { CustodyChain } from '../evidence/custody-chain.js';
 import { resolveTarget, type ResolvedTarget } from '../kube/resolve-target.js';
 import { checkCheckpointDir } from './archive-access.js';
 import type { CaptureDeps } from './capture-context.js';
@@ -49,7 +49,7 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
     return done;
   }
   if (capture.status.phase === 'Sealed' || capture.status.phase === 'Failed') return capture;
-  const chain = new CustodyChain(deps.actor, now, (capture.status.custody ?? []) as CustodyEntry[]);
+  const chain = new CustodyChain(deps.actor, now, capture.status.custody ?? []);
   // Saves run one after another, in call order, so one may be started without waiting for it.
   let saving: Promise<void> = Promise.resolve();
   const save = (patch: Partial<CaptureStatus>, phase?: Phase): Promise<void> => {
@@ -213,7 +213,7 @@ function recordJoins(chain: CustodyChain, capture: Capture): boolean {
  * that cannot be made is recorded (report.state Failed, with the reason) and logged, never fatal.
  */
 async function reportStep(deps: CaptureDeps, capture: Capture, log: CaptureDeps['log']): Promise<Capture> {
-  const chain = new CustodyChain(deps.actor, deps.now, (capture.status.custody ?? []) as CustodyEntry[]);
+  const chain = new CustodyChain(deps.actor, deps.now, capture.status.custody ?? []);
   const run = () =>
     produceReport({
       capture,
