@@ -1,5 +1,5 @@
 import { statfs, unlink } from 'node:fs/promises';
-import { AmberError, isAmberError, type ErrorCode } from '../core/amber-error.js';
+import { AmberError, isAmberError, isTransient } from '../core/amber-error.js';
 import type { Capture, CaptureStatus, CaptureTrigger, Phase } from '../core/capture.js';
 import { ARTIFACT_NAMES } from '../evidence/bundle-layout.js';
 import { CustodyChain } from '../evidence/custody-chain.js';
@@ -10,16 +10,6 @@ import { produceReport } from './produce-report.js';
 import { layoutOf, localArchive, uploadArtifacts, type Save } from './upload-artifacts.js';
 import { sealBundle } from './seal-bundle.js';
 
-/** Codes of failures that pass by themselves: the attempt is retried with backoff. */
-export const TRANSIENT: ReadonlySet<ErrorCode> = new Set([
-  'KUBE_API_UNAVAILABLE',
-  'KUBELET_UNREACHABLE',
-  'QUEUE_UNAVAILABLE',
-  'STORE_UNAVAILABLE',
-  'STORE_LOCK_FAILED',
-  // another client's checkpoint of the container holds it paused: the next attempt finds it free
-  'CHECKPOINT_IN_PROGRESS',
-]);
 const RESPONDER = { component: 'responder' } as const;
 
 /** `DISK_PRESSURE` → `DiskPressure`: Kubernetes-style reasons for status.reason. */
@@ -289,7 +279,7 @@ async function fail(deps: CaptureDeps, capture: Capture | undefined, e: unknown,
   const said = isAmberError(e) ? String(e.details['message'] ?? e.message) : e instanceof Error ? e.message : String(e);
   // the runtime's own words first, then what the operator can do about them
   const message = remedy === undefined ? said : `${said} — remedy: ${remedy}`;
-  const transient = !isAmberError(e) || TRANSIENT.has(e.code);
+  const transient = !isAmberError(e) || isTransient(e.code);
   if (transient && attempts < deps.settings.maxAttempts) {
     const retryAt = new Date(Date.now() + deps.settings.retryBaseMs * 2 ** (attempts - 1)).toISOString();
     log.warn({ code, err: e, attempts, retryAt }, 'capture attempt failed; will retry');
