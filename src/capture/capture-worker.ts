@@ -1,6 +1,6 @@
 import type { Capture } from '../core/capture.js';
 import { resolveTarget, type ResolvedTarget } from '../kube/resolve-target.js';
-import type { CaptureDeps } from './capture-context.js';
+import type { CaptureDeps } from './capture-deps.js';
 import { isAmberError, isTransient } from '../core/amber-error.js';
 import { runCapture } from './run-capture.js';
 import { Semaphore } from './semaphore.js';
