@@ -138,6 +138,6 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
 }
 
 /** Nothing left to do: Failed, or Sealed and no triage report still to make. */
-export function isSettled(c: Capture): boolean {
+function isSettled(c: Capture): boolean {
   return c.status.phase === 'Failed' || (c.status.phase === 'Sealed' && c.status.report?.state !== 'Pending');
 }

@@ -147,7 +147,7 @@ t.test('worker threads live only while a large stream runs', { skip: noProc }, a
     const dir = await mkdtemp(join(tmpdir(), 'amber-age-abandon-'));
     t.teardown(() => rm(dir, { recursive: true, force: true }));
     const script = join(dir, 'abandon.mjs');
-    const src = (name: string) => JSON.stringify(new URL(`../../src/evidence/${name}`, import.meta.url).href);
+    const src = (name: string) => JSON.stringify(new URL(`../../src/evidence/age/${name}`, import.meta.url).href);
     await writeFile(
       script,
       `const { createAgeEncryptStream } = await import(${src('age-encrypt.ts')});
