@@ -25,6 +25,8 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
   const record = await CaptureRecord.load(deps.queue, id, deps.actor, deps.now);
   const log = deps.log.child({ capture: id });
   const bundle = new EvidenceBundle(deps.store, deps.signingKey, record, record.current, { prefix: settings.storePrefix, cluster: settings.cluster });
+  // without bounds given (a test, a single run), nothing waits
+  const checkpoints = deps.checkpoints ?? new Semaphore(Number.POSITIVE_INFINITY);
   const uploads = deps.uploads ?? new Semaphore(Number.POSITIVE_INFINITY);
   const report: ReportParts = { version: deps.version, checkpointDir: settings.checkpointDir, log, uploads, now: deps.now };
   const { phase } = record.current.status;
@@ -51,8 +53,9 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
     if (!checkpointsComplete(record.current)) {
       // hard stop: the attempt fails (or is retried) without an archive of every container.
       // Bounded on its own: a new capture's checkpoint never waits behind older captures' uploads.
-      const checkpoint = () => checkpointStep({ api: deps.api, kubelet: deps.kubelet, actor: deps.actor, log, settings }, record, attempts, prepared.target);
-      resolved = await (deps.checkpoints ? deps.checkpoints.run(checkpoint) : checkpoint());
+      resolved = await checkpoints.run(() =>
+        checkpointStep({ api: deps.api, kubelet: deps.kubelet, actor: deps.actor, log, settings }, record, attempts, prepared.target),
+      );
     } else {
       await record.save({ attempts });
     }
