@@ -127,15 +127,19 @@ export class EvidenceBundle {
     }
     let hashed: HashStream | undefined;
     const sealedKey = ARTIFACT_NAMES.encrypted(key);
-    const stored = await this.putOnce(sealedKey, () => {
-      const source = createReadStream(file, { highWaterMark: STREAM_CHUNK });
-      hashed = new HashStream();
-      const encrypt = createAgeEncryptStream(recipients);
-      // errors travel downstream, so the upload fails instead of completing a short object
-      source.on('error', (e) => encrypt.destroy(e));
-      hashed.on('error', (e) => encrypt.destroy(e));
-      return source.pipe(hashed).pipe(encrypt);
-    });
+    const stored = await this.putOnce(
+      sealedKey,
+      () => {
+        const source = createReadStream(file, { highWaterMark: STREAM_CHUNK });
+        hashed = new HashStream();
+        const encrypt = createAgeEncryptStream(recipients);
+        // errors travel downstream, so the upload fails instead of completing a short object
+        source.on('error', (e) => encrypt.destroy(e));
+        hashed.on('error', (e) => encrypt.destroy(e));
+        return source.pipe(hashed).pipe(encrypt);
+      },
+      this.ageMeta(),
+    );
     // the ciphertext cannot tell what it holds: a stored one's plaintext is hashed from the node copy
     const inside = !stored.existed && hashed !== undefined ? { size: hashed.bytes, sha256: hashed.sha256 } : await hashFile(file);
     return this.sealedArtifact(name, mediaType, sealedKey, stored, inside, recipients);
@@ -161,7 +165,7 @@ export class EvidenceBundle {
       await this.plaintexts.recordPlaintext(name, own);
     }
     const sealedKey = ARTIFACT_NAMES.encrypted(key);
-    const stored = await this.putOnce(sealedKey, () => Readable.from([bytes]).pipe(createAgeEncryptStream(recipients)));
+    const stored = await this.putOnce(sealedKey, () => Readable.from([bytes]).pipe(createAgeEncryptStream(recipients)), this.ageMeta());
     return this.sealedArtifact(name, mediaType, sealedKey, stored, stored.existed ? recorded : own, recipients);
   }
 
@@ -260,6 +264,11 @@ export class EvidenceBundle {
     };
   }
 
+  /** An age file's metadata: its plaintext hash is not the stored bytes', so none is given to check. */
+  private ageMeta(): PutMeta {
+    return { ...this.meta, contentType: AGE_MEDIA_TYPE };
+  }
+
   /** A bundle document in clear (custody.jsonl, a signature), its SHA-256 known before the upload. */
   private async putDocument(key: string, text: string, contentType: string): Promise<PutOnce> {
     const bytes = Buffer.from(text);
@@ -272,12 +281,7 @@ export class EvidenceBundle {
    * capture continue without ever producing a second, different "original". Either way the object
    * ends under the retention asked for.
    */
-  private async putOnce(
-    key: string,
-    body: () => Readable,
-    put: PutMeta = { ...this.meta, contentType: AGE_MEDIA_TYPE },
-    local?: { readonly file: string; readonly take: boolean },
-  ): Promise<PutOnce> {
+  private async putOnce(key: string, body: () => Readable, put: PutMeta, local?: { readonly file: string; readonly take: boolean }): Promise<PutOnce> {
     if ((await this.store.head(key)) === undefined) {
       try {
         const adopted = local !== undefined && this.store.putFile ? await this.store.putFile(key, local.file, { ...put, take: local.take }) : undefined;
