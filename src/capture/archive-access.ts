@@ -1,5 +1,5 @@
 import { open, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { AmberError } from '../core/amber-error.js';
 
 /**
@@ -56,4 +56,9 @@ export async function archiveSize(path: string): Promise<number | undefined> {
     throw e;
   }
   return size;
+}
+
+/** Where the kubelet's archive of a checkpoint is, as mounted here (the checkpoint names the node's path). */
+export function nodeCopyOf(checkpointDir: string, checkpoint: { readonly path: string }): string {
+  return join(checkpointDir, basename(checkpoint.path));
 }

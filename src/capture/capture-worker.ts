@@ -1,8 +1,8 @@
 import type { Capture } from '../core/capture.js';
 import { resolveTarget, type ResolvedTarget } from '../kube/resolve-target.js';
-import type { CaptureDeps } from './capture-context.js';
-import { isAmberError } from '../core/amber-error.js';
-import { runCapture, TRANSIENT } from './run-capture.js';
+import type { CaptureDeps } from './capture-deps.js';
+import { isAmberError, isTransient } from '../core/amber-error.js';
+import { runCapture } from './run-capture.js';
 import { Semaphore } from './semaphore.js';
 
 /** The longest wait before a run stopped by the queue is tried again. */
@@ -61,7 +61,7 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
       .catch((e: unknown) => {
         // The queue itself failed (read or write): the attempt could not even record its failure.
         // That passes by itself, so the run is tried again later rather than left until a restart.
-        if (isAmberError(e) && TRANSIENT.has(e.code)) {
+        if (isAmberError(e) && isTransient(e.code)) {
           const n = (crashes.get(id) ?? 0) + 1;
           crashes.set(id, n);
           const retryInMs = Math.min(MAX_CRASH_RETRY_MS, deps.settings.retryBaseMs * 2 ** (n - 1));
@@ -138,6 +138,6 @@ export async function startCaptureWorker(given: CaptureDeps, options: { concurre
 }
 
 /** Nothing left to do: Failed, or Sealed and no triage report still to make. */
-export function isSettled(c: Capture): boolean {
+function isSettled(c: Capture): boolean {
   return c.status.phase === 'Failed' || (c.status.phase === 'Sealed' && c.status.report?.state !== 'Pending');
 }

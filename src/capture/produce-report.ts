@@ -1,22 +1,16 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
-import { AmberError } from '../core/amber-error.js';
-import type { Capture } from '../core/capture.js';
-import { HashStream } from '../core/hash-stream.js';
-import { ADDENDUM_SCHEMA, type Addendum } from '../evidence/addendum.js';
-import { ARTIFACT_NAMES, type BundleLayout } from '../evidence/bundle-layout.js';
-import type { CustodyChain, CustodyEntry } from '../evidence/custody-chain.js';
-import type { Manifest, ManifestArtifact } from '../evidence/manifest.js';
-import type { SigningKey } from '../evidence/signing-key.js';
 import { inspectCheckpoint } from '../analysis/inspect-checkpoint.js';
 import type { Inspection } from '../analysis/inspection.js';
 import { triageIndicators, type Indicator } from '../analysis/triage-indicators.js';
-import type { ObjectStore } from '../storage/object-store.js';
-import { recordStored, storeArtifact } from './store-artifact.js';
-import { storeOnce, storeText } from './store-once.js';
-import { storeMetaOf } from './seal-bundle.js';
+import { AmberError } from '../core/amber-error.js';
+import type { Capture } from '../core/capture.js';
+import type { CustodyAction, CustodyEntry } from '../core/custody-entry.js';
+import { HashStream } from '../core/hash-stream.js';
+import { ADDENDUM_SCHEMA } from '../evidence/addendum.js';
+import { ARTIFACT_NAMES } from '../evidence/bundle-layout.js';
+import type { CustodyChain } from '../evidence/custody-chain.js';
+import { recordStored, type EvidenceBundle } from './evidence-bundle.js';
 
 export const REPORT_SCHEMA = 'forensics.amber.dev/report/v1';
 
@@ -36,47 +30,33 @@ export interface ReportResult {
 }
 
 const SEVERITY = { high: 0, medium: 1, info: 2 } as const;
-const MANIFEST_LIMIT = 16 * 1024 * 1024;
 
 /**
  * Analyses a sealed bundle's archives, as stored, into report.json, and seals that under a signed
- * addendum whose custody entries continue the sealed chain. Runs after the capture is Sealed, so
- * it never delays the evidence itself. The archive is hashed while it is read and must be the one
- * the manifest names: the report describes exactly the sealed bytes. Idempotent: an addendum
- * already signed is the original; one stored but unsigned is signed as stored.
+ * addendum whose custody entries continue the sealed chain (`chain`, appended to). Runs after the
+ * capture is Sealed, so it never delays the evidence itself. The archive is hashed while it is read
+ * and must be the one the manifest names: the report describes exactly the sealed bytes.
+ * Idempotent: an addendum already stored is the original (signed as stored if it was not yet).
  */
 export async function produceReport(opts: {
   capture: Capture;
   chain: CustodyChain;
-  layout: BundleLayout;
-  store: ObjectStore;
-  signingKey: SigningKey;
+  bundle: EvidenceBundle;
   version: string;
   /** Where the node copy of a checkpoint is (read first; the only source of an encrypted archive). */
-  localArchive: (checkpoint: { container: string; path: string }) => string;
-  /** Saves an encrypted report's plaintext hash before its upload (see storeArtifact). */
-  recordPlaintext: (name: string, plaintext: { size: number; sha256: string }) => Promise<void>;
+  nodeCopy: (checkpoint: { container: string; path: string }) => string;
   now?: () => Date;
 }): Promise<ReportResult> {
-  const { capture, chain, layout, store, signingKey } = opts;
-  const recipients = capture.spec.evidence.encryption?.recipients;
-  const meta = storeMetaOf(capture);
-  const manifestBytes = await readAll(store, layout.manifest, MANIFEST_LIMIT);
-  const manifest = JSON.parse(manifestBytes.toString('utf8')) as Manifest;
-  const manifestSha256 = createHash('sha256').update(manifestBytes).digest('hex');
+  const { capture, chain, bundle } = opts;
+  const { manifest, sha256: manifestSha256 } = await bundle.readManifest();
 
-  if ((await store.head(layout.addendum)) !== undefined) {
-    // An earlier attempt got as far as the addendum: its bytes are the original.
-    const stored = await readAll(store, layout.addendum, MANIFEST_LIMIT);
-    const addendum = JSON.parse(stored.toString('utf8')) as Addendum;
-    if (addendum.manifestSha256 !== manifestSha256)
-      throw new AmberError('EVIDENCE_CONFLICT', { name: ARTIFACT_NAMES.addendum, problem: 'the stored addendum extends another manifest' });
-    if ((await store.head(layout.addendumJws)) === undefined)
-      await storeText(store, layout.addendumJws, `${await signingKey.sign(stored)}\n`, { ...meta, contentType: 'application/jose' });
-    const report = addendum.artifacts.find((a) => (a.plaintext?.name ?? a.name) === ARTIFACT_NAMES.report);
-    const produced = addendum.custody.entries.find((e) => e.action === 'report.produced');
+  const stored = await bundle.storedAddendum(manifestSha256);
+  if (stored !== undefined) {
+    // An earlier attempt got as far as the addendum: it is the original.
+    const report = stored.artifacts.find((a) => (a.plaintext?.name ?? a.name) === ARTIFACT_NAMES.report);
+    const produced = stored.custody.entries.find((e) => e.action === ('report.produced' satisfies CustodyAction));
     const indicators = Array.isArray(produced?.details['indicators']) ? (produced.details['indicators'] as string[]) : [];
-    return { sha256: report?.plaintext?.sha256 ?? report?.sha256 ?? '', indicators, custody: addendum.custody.entries as CustodyEntry[] };
+    return { sha256: report?.plaintext?.sha256 ?? report?.sha256 ?? '', indicators, custody: stored.custody.entries };
   }
 
   const checkpoints: TriageReport['checkpoints'] = [];
@@ -85,7 +65,7 @@ export async function produceReport(opts: {
     const sealed = manifest.artifacts.find((a) => (a.plaintext?.name ?? a.name) === name);
     if (!sealed) throw new AmberError('EVIDENCE_CONFLICT', { name, problem: 'the sealed manifest does not list this archive' });
     const identity = sealed.plaintext ?? sealed;
-    const inspection = await inspectSealed(store, layout.archive(c.container), opts.localArchive(c), identity, sealed.plaintext !== undefined);
+    const inspection = await inspectSealed(bundle, opts.nodeCopy(c), identity, sealed.plaintext !== undefined);
     checkpoints.push({
       archive: { container: c.container, name, size: identity.size, sha256: identity.sha256 },
       ...inspection,
@@ -106,36 +86,17 @@ export async function produceReport(opts: {
     indicators: ids,
     warnings: checkpoints.reduce((n, c) => n + c.warnings.length, 0),
   });
-  const text = `${JSON.stringify(report, null, 2)}\n`;
-  let earlier = capture.status.plaintexts?.[ARTIFACT_NAMES.report];
-  if (recipients && (earlier === undefined || (await store.head(ARTIFACT_NAMES.encrypted(layout.report))) === undefined)) {
-    // an encrypted report's plaintext hash is recorded before its upload (see storeArtifact)
-    const bytes = Buffer.from(text);
-    earlier = { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
-    await opts.recordPlaintext(ARTIFACT_NAMES.report, earlier);
-  }
-  const stored = await storeArtifact(store, layout.report, ARTIFACT_NAMES.report, 'application/json', { text }, meta, recipients, earlier);
-  const identity = stored.artifact.plaintext ?? stored.artifact;
-  recordStored(chain, store, stored, recipients);
-  const artifact: ManifestArtifact = stored.artifact;
+  const written = await bundle.putText(ARTIFACT_NAMES.report, 'application/json', `${JSON.stringify(report, null, 2)}\n`);
+  recordStored(chain, written);
   const custody = chain.entries.slice(start);
-  const addendum: Addendum = {
+  await bundle.putAddendum({
     schema: ADDENDUM_SCHEMA,
     captureId: capture.id,
     manifestSha256,
-    artifacts: [artifact],
-    custody: { entries: custody as Addendum['custody']['entries'], head: chain.head },
-    signing: { alg: signingKey.alg, kid: signingKey.kid },
-  };
-  const bytes = Buffer.from(`${JSON.stringify(addendum, null, 2)}\n`);
-  // addendum.json, then its signature, last: an addendum without addendum.jws is visibly unfinished
-  await storeOnce(store, layout.addendum, () => Readable.from([bytes]), {
-    ...meta,
-    contentType: 'application/json',
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    artifacts: [written.artifact],
+    custody: { entries: [...custody], head: chain.head },
   });
-  await storeText(store, layout.addendumJws, `${await signingKey.sign(bytes)}\n`, { ...meta, contentType: 'application/jose' });
-  return { sha256: identity.sha256, indicators: ids, custody };
+  return { sha256: (written.artifact.plaintext ?? written.artifact).sha256, indicators: ids, custody };
 }
 
 /**
@@ -143,8 +104,7 @@ export async function produceReport(opts: {
  * hashing the bytes read on the first pass: they must be the sealed ones.
  */
 async function inspectSealed(
-  store: ObjectStore,
-  key: string,
+  bundle: EvidenceBundle,
   local: string,
   sealed: { name: string; size: number; sha256: string },
   encrypted: boolean,
@@ -161,7 +121,7 @@ async function inspectSealed(
   }
   let first: HashStream | undefined;
   const { inspection } = await inspectCheckpoint(async () => {
-    const body = onNode ? createReadStream(local, { highWaterMark: 1024 * 1024 }) : await store.get(key);
+    const body = onNode ? createReadStream(local, { highWaterMark: 1024 * 1024 }) : await bundle.read(sealed.name);
     if (first !== undefined) return body;
     first = new HashStream();
     body.on('error', (e: Error) => first?.destroy(e));
@@ -179,15 +139,4 @@ function indicatorIds(report: TriageReport): string[] {
   const all = report.checkpoints.flatMap((c) => c.indicators);
   all.sort((a, b) => SEVERITY[a.severity] - SEVERITY[b.severity]);
   return [...new Set(all.map((i) => i.id))];
-}
-
-async function readAll(store: ObjectStore, key: string, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of await store.get(key)) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new AmberError('EVIDENCE_CONFLICT', { key, problem: `larger than ${limit} bytes` });
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }

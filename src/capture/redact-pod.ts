@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../core/canonical-json.js';
 
 const SECRET_NAME = /(pass(word|wd)?|secret|token|api[-_]?key|private[-_]?key|credential|auth)/i;
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -37,6 +37,6 @@ export function redactPod<T>(pod: T): T {
 
 function redactVar(env: EnvVar): void {
   if (typeof env.value === 'string' && env.value !== '' && SECRET_NAME.test(env.name ?? '')) {
-    env.value = `[redacted sha256:${createHash('sha256').update(env.value).digest('hex')}]`;
+    env.value = `[redacted sha256:${sha256Hex(env.value)}]`;
   }
 }

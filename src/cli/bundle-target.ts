@@ -6,7 +6,7 @@ import { AmberError } from '../core/amber-error.js';
 import { directorySource, storeSource, type BundleSource } from '../evidence/bundle-source.js';
 import type { Check } from '../evidence/verify-bundle.js';
 import type { Manifest } from '../evidence/manifest.js';
-import { retentionOf } from '../capture/store-once.js';
+import { retentionOf } from '../capture/evidence-bundle.js';
 import { openStore, parseS3Uri } from '../storage/open-store.js';
 import type { S3Store } from '../storage/s3-store.js';
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { DEFAULT_CAPTURE_SETTINGS } from '../capture/capture-context.js';
+import { DEFAULT_CAPTURE_SETTINGS } from '../capture/capture-deps.js';
 import { startCaptureWorker, type CaptureWorker } from '../capture/capture-worker.js';
 import type { Settings } from '../config/settings.js';
 import { loadOrCreateSigningKey, loadSigningKey, writeJwks, type SigningKey } from '../evidence/signing-key.js';

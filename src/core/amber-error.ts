@@ -1,6 +1,15 @@
 /**
+ * A code whose failure passes by itself (a dependency that did not answer, a lock held for a
+ * moment): a capture attempt that meets it is retried with backoff instead of failed.
+ */
+function transient(sentence: string): { readonly sentence: string; readonly transient: true } {
+  return { sentence, transient: true };
+}
+
+/**
  * Every failure amber reports carries a stable code. Messages may change between versions;
- * codes do not, so scripts, dashboards and the HTTP layer key on them.
+ * codes do not, so scripts, dashboards and the HTTP layer key on them. Each code is declared with
+ * its sentence: a plain string, or `transient('…')` when the failure passes by itself.
  */
 export const ERROR_CODES = {
   // configuration and start-up
@@ -25,7 +34,7 @@ export const ERROR_CODES = {
   // auth
   AUTH_REQUIRED: 'no valid credentials were presented',
   // queue
-  QUEUE_UNAVAILABLE: 'the capture queue cannot persist right now',
+  QUEUE_UNAVAILABLE: transient('the capture queue cannot persist right now'),
   QUEUE_LOCKED: 'another amber process holds the journal',
   QUEUE_CORRUPT: 'the journal holds a record that cannot be read',
   CAPTURE_NOT_FOUND: 'no capture has this id',
@@ -34,8 +43,8 @@ export const ERROR_CODES = {
   STORE_EXISTS: 'an object already exists under this key; evidence is never overwritten',
   STORE_HASH_MISMATCH: 'the stored bytes do not have the expected SHA-256',
   STORE_NOT_FOUND: 'no object under this key',
-  STORE_UNAVAILABLE: 'the evidence store did not answer or refused the request',
-  STORE_LOCK_FAILED: 'the store did not apply the retention or legal hold the policy asks for',
+  STORE_UNAVAILABLE: transient('the evidence store did not answer or refused the request'),
+  STORE_LOCK_FAILED: transient('the store did not apply the retention or legal hold the policy asks for'),
   STORE_NO_OBJECT_LOCK: 'a policy asks for locked evidence, but the bucket has no Object Lock',
   // bundle verification (amber verify)
   BUNDLE_NOT_FOUND: 'no evidence bundle directory at the target',
@@ -50,7 +59,7 @@ export const ERROR_CODES = {
   AGE_BAD_PAYLOAD: 'the age payload breaks the format (data after the final chunk, or an empty final chunk after data)',
   // target resolution and kubelet (the capture's status.reason carries these)
   KUBE_CONFIG: 'no usable kubeconfig or in-cluster configuration',
-  KUBE_API_UNAVAILABLE: 'the Kubernetes API did not answer',
+  KUBE_API_UNAVAILABLE: transient('the Kubernetes API did not answer'),
   KUBE_FORBIDDEN: "the API server or kubelet refused amber's credentials",
   POD_GONE: 'the pod no longer exists',
   POD_REPLACED: 'a pod of that name exists, but not the one the alert was about (uid differs)',
@@ -59,7 +68,7 @@ export const ERROR_CODES = {
   CONTAINER_AMBIGUOUS: 'the alert named no container and the pod has several',
   CONTAINER_NOT_RUNNING: 'the container is not running',
   NODE_ADDRESS_UNKNOWN: 'the node has no usable address',
-  KUBELET_UNREACHABLE: 'the kubelet did not answer',
+  KUBELET_UNREACHABLE: transient('the kubelet did not answer'),
   KUBELET_UNAUTHORIZED: 'the kubelet refused the token (401)',
   KUBELET_FORBIDDEN: 'the kubelet denied nodes/checkpoint create (403)',
   CHECKPOINT_NOT_AVAILABLE: 'the kubelet refused the request (404 or another 4xx) for a reason amber has no remedy for (its text is in the message)',
@@ -67,7 +76,8 @@ export const ERROR_CODES = {
   CHECKPOINTING_NOT_ENABLED:
     'the container runtime cannot checkpoint: its checkpoint support is off, CRIU is missing or too old, or it has no CRI checkpoint call',
   TCP_ESTABLISHED_REQUIRED: 'CRIU refused to dump a live TCP connection: tcp-established is not in its configuration on the node',
-  CHECKPOINT_IN_PROGRESS: 'another checkpoint of the container was running (the runtime held it paused); transient',
+  // another client's checkpoint of the container holds it paused: the next attempt finds it free
+  CHECKPOINT_IN_PROGRESS: transient('another checkpoint of the container was running (the runtime held it paused); transient'),
   CHECKPOINT_FAILED: 'the container runtime failed to checkpoint',
   CHECKPOINT_TIMEOUT: 'the checkpoint did not finish in time',
   CHECKPOINT_ARCHIVE_MISSING: 'the kubelet named an archive that is not in the checkpoints directory',
@@ -83,6 +93,18 @@ export const ERROR_CODES = {
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The code's sentence: what happened, in a few words. */
+export function sentenceOf(code: ErrorCode): string {
+  const declared: string | { readonly sentence: string } = ERROR_CODES[code];
+  return typeof declared === 'string' ? declared : declared.sentence;
+}
+
+/** True when the failure passes by itself (declared `transient(…)` in ERROR_CODES): retry, with backoff. */
+export function isTransient(code: ErrorCode): boolean {
+  const declared: string | { readonly transient: boolean } = ERROR_CODES[code];
+  return typeof declared !== 'string' && declared.transient;
+}
 
 export class AmberError extends Error {
   override readonly name = 'AmberError';
@@ -100,7 +122,7 @@ function describe(code: ErrorCode, details: Readonly<Record<string, unknown>>): 
   const facts = Object.entries(details)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
-  return facts ? `${ERROR_CODES[code]} (${facts})` : ERROR_CODES[code];
+  return facts ? `${sentenceOf(code)} (${facts})` : sentenceOf(code);
 }
 
 export function isAmberError(e: unknown, code?: ErrorCode): e is AmberError {

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox';
+import { CustodyEntry } from './custody-entry.js';
 import { Source } from './signal.js';
 
 export const Phase = Type.Union([
@@ -61,21 +62,6 @@ export const CaptureSpec = Type.Object({
 });
 export type CaptureSpec = Static<typeof CaptureSpec>;
 
-export const CustodyRecord = Type.Object({
-  seq: Type.Integer({ minimum: 0 }),
-  at: Type.String(),
-  actor: Type.Object({
-    component: Type.String(),
-    pod: Type.Optional(Type.String()),
-    node: Type.Optional(Type.String()),
-    serviceAccount: Type.Optional(Type.String()),
-  }),
-  action: Type.String(),
-  details: Type.Record(Type.String(), Type.Unknown()),
-  prev: Type.String(),
-  hash: Type.String(),
-});
-
 export const CaptureStatus = Type.Object({
   phase: Phase,
   /** When each phase was entered (RFC 3339). */
@@ -124,7 +110,7 @@ export const CaptureStatus = Type.Object({
     }),
   ),
   /** The custody chain so far; it survives restarts with the capture. */
-  custody: Type.Optional(Type.Array(CustodyRecord)),
+  custody: Type.Optional(Type.Array(CustodyEntry)),
   /**
    * The triage report, made after sealing (Pending from the moment the capture is Sealed): report.json
    * under a signed addendum, or why there is none. A restart finishes a Pending one.

@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { CustodyRecord } from '../core/capture.js';
+import { CustodyEntry } from '../core/custody-entry.js';
 import { ManifestArtifact } from './manifest.js';
 
 export const ADDENDUM_SCHEMA = 'forensics.amber.dev/addendum/v1';
@@ -20,7 +20,7 @@ export const Addendum = Type.Object({
   /** SHA-256 of manifest.json's exact bytes. */
   manifestSha256: Sha256,
   artifacts: Type.Array(ManifestArtifact, { minItems: 1 }),
-  custody: Type.Object({ entries: Type.Array(CustodyRecord, { minItems: 1 }), head: Sha256 }),
+  custody: Type.Object({ entries: Type.Array(CustodyEntry, { minItems: 1 }), head: Sha256 }),
   signing: Type.Object({ alg: Type.String(), kid: Type.String() }),
 });
 export type Addendum = Static<typeof Addendum>;

@@ -8,6 +8,8 @@
 export interface BundleLayout {
   /** `<prefix>/<cluster>/<yyyy>/<mm>/<dd>/<capture-id>` (no trailing slash). */
   readonly dir: string;
+  /** The key of the artifact named `name` (an ARTIFACT_NAMES name) in this bundle. */
+  key(name: string): string;
   archive(container: string): string;
   logs(container: string): string;
   readonly podJson: string;
@@ -48,6 +50,7 @@ export function bundleLayout(opts: { prefix: string; cluster: string; captureId:
   const at = (name: string) => `${dir}/${name}`;
   return {
     dir,
+    key: at,
     archive: (container) => at(ARTIFACT_NAMES.archive(container)),
     logs: (container) => at(ARTIFACT_NAMES.logs(container)),
     podJson: at(ARTIFACT_NAMES.podJson),

@@ -1,43 +1,5 @@
 import { canonicalJson, sha256Hex } from '../core/canonical-json.js';
-
-/** Who did something to the evidence. */
-export interface CustodyActor {
-  readonly component: string;
-  readonly pod?: string;
-  readonly node?: string;
-  readonly serviceAccount?: string;
-}
-
-export const CUSTODY_ACTIONS = [
-  'signal.received',
-  'policy.matched',
-  'capture.queued',
-  // a signal of another policy joined the capture before its container was checkpointed
-  'capture.joined',
-  'checkpoint.requested',
-  'checkpoint.written',
-  'artifact.hashed',
-  'artifact.encrypted',
-  'artifact.stored',
-  'bundle.sealed',
-  // after sealing, in a signed addendum
-  'report.produced',
-] as const;
-
-/**
- * One line of custody.jsonl. `hash` = sha256 of the canonical JSON of the entry without `hash`;
- * `prev` = the previous entry's hash (64 zeros for the first), so dropping, reordering or editing a
- * line breaks every hash after it, and the manifest's copy of the head hash pins the whole chain.
- */
-export interface CustodyEntry {
-  readonly seq: number;
-  readonly at: string;
-  readonly actor: CustodyActor;
-  readonly action: string;
-  readonly details: Readonly<Record<string, unknown>>;
-  readonly prev: string;
-  readonly hash: string;
-}
+import type { CustodyAction, CustodyActor, CustodyEntry } from '../core/custody-entry.js';
 
 export const GENESIS = '0'.repeat(64);
 
@@ -60,7 +22,7 @@ export class CustodyChain {
   }
 
   /** Appends an entry; `at` overrides the time for events that happened earlier (e.g. the signal). */
-  append(action: string, details: Record<string, unknown> = {}, actor: CustodyActor = this.actor, at?: string): CustodyEntry {
+  append(action: CustodyAction, details: Record<string, unknown> = {}, actor: CustodyActor = this.actor, at?: string): CustodyEntry {
     const last = this.list[this.list.length - 1];
     const body = { seq: this.list.length, at: at ?? this.now().toISOString(), actor, action, details, prev: last?.hash ?? GENESIS };
     const entry: CustodyEntry = { ...body, hash: entryHash(body) };
@@ -74,6 +36,21 @@ export class CustodyChain {
 
   get entries(): readonly CustodyEntry[] {
     return this.list;
+  }
+
+  /** How many entries record `action`. */
+  count(action: CustodyAction): number {
+    return this.list.filter((e) => e.action === action).length;
+  }
+
+  /** The latest entry that records `action`, if any. */
+  last(action: CustodyAction): CustodyEntry | undefined {
+    return this.list.findLast((e) => e.action === action);
+  }
+
+  /** True when the chain's latest entry records `action`. */
+  endsWith(action: CustodyAction): boolean {
+    return this.list[this.list.length - 1]?.action === action;
   }
 
   /** custody.jsonl: one canonical JSON entry a line. */

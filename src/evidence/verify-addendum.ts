@@ -1,11 +1,12 @@
 import { decodeProtectedHeader, type JSONWebKeySet } from 'jose';
 import { Compile } from 'typebox/compile';
 import { sha256Hex } from '../core/canonical-json.js';
+import type { CustodyEntry } from '../core/custody-entry.js';
 import { describeSchemaErrors } from '../core/schema-problem.js';
 import { Addendum } from './addendum.js';
 import { ARTIFACT_NAMES } from './bundle-layout.js';
 import { isSafeArtifactName } from './bundle-source.js';
-import { entryHash, type CustodyEntry } from './custody-chain.js';
+import { entryHash } from './custody-chain.js';
 import type { Manifest, ManifestArtifact } from './manifest.js';
 import { verifyDetached } from './signing-key.js';
 import type { Check } from './verify-bundle.js';
@@ -72,7 +73,7 @@ export async function verifyAddendum(manifest: Manifest, manifestBytes: Uint8Arr
   });
 
   for (const a of addendum.artifacts) if (!clash.includes(a.name)) await tools.checkArtifact(a);
-  add(custodyCheck(addendum.custody.entries as CustodyEntry[], addendum.custody.head, manifest));
+  add(custodyCheck(addendum.custody.entries, addendum.custody.head, manifest));
   return names;
 }
 

@@ -29,7 +29,8 @@ export interface StoredObject {
  *
  * Objects are write-once: `put` of an existing key rejects with `STORE_EXISTS` (a retry must
  * check the stored hash instead of overwriting an original). A `put` that fails leaves nothing
- * visible under the key.
+ * visible under the key. The optional methods are what some stores can do better; the capture side
+ * calls them only through its evidence bundle (capture/evidence-bundle.ts), which works without them.
  */
 export interface ObjectStore {
   /** A human-readable location for a key (`file:///…`, `s3://…`). */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import t from 'tap';
-import { DEFAULT_CAPTURE_SETTINGS, type CaptureDeps } from '../../src/capture/capture-context.js';
+import { DEFAULT_CAPTURE_SETTINGS, type CaptureDeps } from '../../src/capture/capture-deps.js';
 import { startCaptureWorker } from '../../src/capture/capture-worker.js';
 import { Semaphore } from '../../src/capture/semaphore.js';
 import { createLogger } from '../../src/cli/create-logger.js';

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { DEFAULT_CAPTURE_SETTINGS, type CaptureDeps } from '../../src/capture/capture-context.js';
+import { DEFAULT_CAPTURE_SETTINGS, type CaptureDeps } from '../../src/capture/capture-deps.js';
 import { runCapture } from '../../src/capture/run-capture.js';
 import { createLogger } from '../../src/cli/create-logger.js';
 import { runCli } from '../../src/cli/run-cli.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
 import t from 'tap';
-import { DEFAULT_CAPTURE_SETTINGS, type CaptureDeps } from '../../src/capture/capture-context.js';
+import { DEFAULT_CAPTURE_SETTINGS, type CaptureDeps } from '../../src/capture/capture-deps.js';
 import { runCapture } from '../../src/capture/run-capture.js';
 import { createLogger } from '../../src/cli/create-logger.js';
 import { AmberError } from '../../src/core/amber-error.js';

@@ -26,6 +26,17 @@ t.test('a custody chain links each entry to the previous one and verifies', asyn
   t.equal(result.entries, 4);
 });
 
+t.test('a chain tells how often an action was recorded, its latest entry, and whether it ends with it', async (t) => {
+  const c = chain();
+  c.append('signal.received', { digest: 'cd' });
+  t.equal(c.count('signal.received'), 2);
+  t.equal(c.count('bundle.sealed'), 0);
+  t.equal(c.last('signal.received')?.seq, 4);
+  t.equal(c.last('bundle.sealed'), undefined);
+  t.ok(c.endsWith('signal.received'));
+  t.notOk(c.endsWith('checkpoint.requested'));
+});
+
 t.test('editing, dropping or reordering a custody line is detected and located', async (t) => {
   const lines = chain().toJsonl().trim().split('\n');
   const edited = [...lines];

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import type { Checkpointer } from '../../src/capture/capture-context.js';
+import type { Checkpointer } from '../../src/capture/capture-deps.js';
 import { AmberError } from '../../src/core/amber-error.js';
 import type { KubeApi } from '../../src/kube/kube-api.js';
 

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_CAPTURE_SETTINGS, type CaptureSettings } from '../../src/capture/capture-context.js';
+import { DEFAULT_CAPTURE_SETTINGS, type CaptureSettings } from '../../src/capture/capture-deps.js';
 import { startCaptureWorker, type CaptureWorker } from '../../src/capture/capture-worker.js';
 import { createLogger } from '../../src/cli/create-logger.js';
 import { DEFAULT_SETTINGS } from '../../src/config/settings.js';

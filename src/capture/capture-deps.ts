@@ -1,22 +1,39 @@
 import type { Logger } from 'pino';
-import type { CaptureStatus } from '../core/capture.js';
-import type { CustodyActor } from '../evidence/custody-chain.js';
+import type { Capture } from '../core/capture.js';
+import type { CustodyActor } from '../core/custody-entry.js';
 import type { SigningKey } from '../evidence/signing-key.js';
 import type { Semaphore } from './semaphore.js';
 import type { KubeApi } from '../kube/kube-api.js';
 import type { CheckpointResult } from '../kube/kubelet-client.js';
 import type { KubeletAddress } from '../kube/resolve-target.js';
-import type { CaptureQueue } from '../queue/capture-queue.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import type { CaptureStatusStore } from './capture-record.js';
 
 /** The one call of the kubelet the pipeline needs (KubeletClient implements it). */
 export interface Checkpointer {
   checkpoint(kubelet: { host: string; port: number }, namespace: string, pod: string, container: string, timeoutSeconds: number): Promise<CheckpointResult>;
 }
 
-/** Everything the capture pipeline is built from; handed in, never looked up. */
+/**
+ * What the capture side needs of the capture queue (queue/CaptureQueue is one): a capture's status
+ * to read and write, the open captures at start-up, and news of new ones. Owned here, so that
+ * capture/ imports nothing of queue/.
+ */
+export interface CaptureQueuePort extends CaptureStatusStore {
+  /** Newest first; at most `limit`. */
+  list(options: { readonly limit: number }): Promise<Capture[]>;
+  /** Calls `listener` with each capture newly queued (after it is durable); returns an unsubscribe. */
+  watch(listener: (capture: Capture) => void): () => void;
+  /** Optional: each new capture as soon as it is accepted, with the promise of its durability (see CaptureQueue). */
+  watchAccepted?(listener: (capture: Capture, durable: Promise<unknown>) => void): () => void;
+}
+
+/**
+ * Everything the capture pipeline is built from; handed in, never looked up. runCapture hands each
+ * step only the parts it uses.
+ */
 export interface CaptureDeps {
-  readonly queue: CaptureQueue;
+  readonly queue: CaptureQueuePort;
   readonly api: KubeApi;
   readonly kubelet: Checkpointer;
   readonly store: ObjectStore;
@@ -67,5 +84,3 @@ export const DEFAULT_CAPTURE_SETTINGS: CaptureSettings = {
   logTailLines: 1000,
   report: true,
 };
-
-export type StatusPatch = Partial<CaptureStatus>;
