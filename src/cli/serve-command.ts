@@ -9,8 +9,8 @@ import { FileQueue } from '../queue/file-queue.js';
 import { AmberError } from '../core/amber-error.js';
 import { startHealthServer } from '../http/start-health-server.js';
 import { kubeApi, loadKubeConfig } from '../kube/kube-api.js';
-import { failUnclaimed } from '../kube/fail-unclaimed.js';
-import { KubeQueue } from '../kube/kube-queue.js';
+import { failUnclaimed } from '../queue/kube/fail-unclaimed.js';
+import { KubeQueue } from '../queue/kube/kube-queue.js';
 import { placeTarget } from '../kube/place-target.js';
 import { parseKubeletAddress, type KubeletAddress } from '../kube/resolve-target.js';
 import { loadPublicJwks, mergeJwks } from '../evidence/signing-key.js';
@@ -220,11 +220,11 @@ function newKubeQueue(role: 'responder' | 'agent', settings: Settings, env: Io['
       });
     }
     log.info({ namespace, node }, 'agent: taking the Captures of this node');
-    return new KubeQueue({ kc, namespace, node, log, backoff });
+    return KubeQueue.forAgent({ kc, namespace, node, log, backoff });
   }
   const api = kubeApi(kc);
   log.info({ namespace }, 'responder: Captures are created as resources');
-  return new KubeQueue({ kc, namespace, log, backoff, place: (target) => placeTarget(api, target) });
+  return KubeQueue.forResponder({ kc, namespace, log, backoff, place: (target) => placeTarget(api, target) });
 }
 
 /**

@@ -11,7 +11,7 @@ import { loadSettings } from '../../src/config/load-settings.js';
 import { isAmberError } from '../../src/core/amber-error.js';
 import { planCapture } from '../../src/core/decision.js';
 import { kubeApi, loadKubeConfig } from '../../src/kube/kube-api.js';
-import { KubeQueue } from '../../src/kube/kube-queue.js';
+import { KubeQueue } from '../../src/queue/kube/kube-queue.js';
 import { placeTarget } from '../../src/kube/place-target.js';
 import { parseKubeletAddress, resolveTarget } from '../../src/kube/resolve-target.js';
 import { LogSink } from '../helpers/log-sink.js';
@@ -111,7 +111,12 @@ async function captureOnNodeA(t: { teardown(fn: () => unknown): void }, pod: str
   const served = sim.addPod({ namespace: 'shop', name: pod, node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] }) as Obj;
   const kc = loadKubeConfig(sim.kubeconfigPath);
   const api = kubeApi(kc);
-  const responder = new KubeQueue({ kc, namespace: 'amber-system', log: createLogger('fatal', new LogSink()), place: (target) => placeTarget(api, target) });
+  const responder = KubeQueue.forResponder({
+    kc,
+    namespace: 'amber-system',
+    log: createLogger('fatal', new LogSink()),
+    place: (target) => placeTarget(api, target),
+  });
   t.teardown(() => responder.close());
   const containerID = String(served.status.containerStatuses[0].containerID)
     .replace(/^[a-z-]+:\/\//, '')
