@@ -14,17 +14,24 @@ export interface KubeApi {
   readLogs(namespace: string, pod: string, container: string, tailLines: number): Promise<string>;
 }
 
+/** The environment variables that say where a kubeconfig is (the composition root hands them in). */
+export interface KubeConfigEnv {
+  readonly KUBECONFIG?: string | undefined;
+  /** set in every pod: the in-cluster service account is usable */
+  readonly KUBERNETES_SERVICE_HOST?: string | undefined;
+}
+
 /**
  * Kubeconfig from a file when given (or $KUBECONFIG / ~/.kube/config), else the in-cluster
  * service account. Throws KUBE_CONFIG when neither is usable.
  */
-export function loadKubeConfig(file?: string): KubeConfig {
+export function loadKubeConfig(file?: string, env: KubeConfigEnv = {}): KubeConfig {
   const kc = new KubeConfig();
   const home = join(homedir(), '.kube', 'config');
   try {
     if (file !== undefined) kc.loadFromFile(file);
-    else if (process.env['KUBECONFIG'] || existsSync(home)) kc.loadFromDefault();
-    else if (process.env['KUBERNETES_SERVICE_HOST']) kc.loadFromCluster();
+    else if (env.KUBECONFIG || existsSync(home)) kc.loadFromDefault();
+    else if (env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
     // the client would otherwise invent http://localhost:8080, which is never what anyone means
     else throw new Error('no --kubeconfig, $KUBECONFIG, ~/.kube/config or in-cluster service account');
   } catch (cause) {

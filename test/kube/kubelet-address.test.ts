@@ -5,7 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { startServe, type Serving } from '../../src/cli/serve-command.js';
+import { startAgent } from '../../src/cli/agent-command.js';
+import type { Serving } from '../../src/cli/serving.js';
 import { createLogger } from '../../src/cli/create-logger.js';
 import { loadSettings } from '../../src/config/load-settings.js';
 import { isAmberError } from '../../src/core/amber-error.js';
@@ -70,7 +71,7 @@ t.test("resolveTarget: the given host with the Node's port; a given port too; on
 /** Starts `amber agent` in this process against the sim, with these flags and env. */
 async function agent(t: { teardown(fn: () => unknown): void }, name: string, flags: string[], env: Record<string, string>): Promise<Serving> {
   const dir = join(root, name);
-  const serving = await startServe(
+  const serving = await startAgent(
     [
       '--kubeconfig',
       sim.kubeconfigPath,
@@ -99,7 +100,6 @@ async function agent(t: { teardown(fn: () => unknown): void }, name: string, fla
       ...flags,
     ],
     { out: () => undefined, err: () => undefined, env },
-    'agent',
   );
   if (!serving) throw new Error('no agent');
   t.teardown(() => serving.stop());
