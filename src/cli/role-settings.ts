@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { loadSettings } from '../config/load-settings.js';
-import { kindOf, OVERRIDABLE, type Role, type Settings } from '../config/settings.js';
+import { kindOf, OVERRIDABLE, type Role } from '../config/overridable-settings.js';
+import type { Settings } from '../config/settings.js';
 import { parseFlags, type Io } from './cli-support.js';
 import { createLogger } from './create-logger.js';
 import { roleHelp } from './role-help.js';

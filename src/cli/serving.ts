@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { Role, Settings } from '../config/settings.js';
+import type { Role } from '../config/overridable-settings.js';
+import type { Settings } from '../config/settings.js';
 import type { RunningServer } from '../http/start-server.js';
 import type { CaptureQueue } from '../queue/capture-queue.js';
 import { EXIT, type Io } from './cli-support.js';

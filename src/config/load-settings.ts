@@ -3,7 +3,8 @@ import { Compile } from 'typebox/compile';
 import { parse as parseYaml } from 'yaml';
 import { AmberError } from '../core/amber-error.js';
 import { describeSchemaErrors } from '../core/schema-problem.js';
-import { DEFAULT_SETTINGS, kindOf, OVERRIDABLE, Settings } from './settings.js';
+import { kindOf, OVERRIDABLE } from './overridable-settings.js';
+import { DEFAULT_SETTINGS, Settings } from './settings.js';
 
 const checkSettings = Compile(Settings);
 

@@ -4,7 +4,8 @@ import { roleHelp, flagUsage } from '../../src/cli/role-help.js';
 import { SETTINGS_FLAGS } from '../../src/cli/role-settings.js';
 import { runCli } from '../../src/cli/run-cli.js';
 import { loadSettings } from '../../src/config/load-settings.js';
-import { DEFAULT_SETTINGS, defaultText, kindOf, OVERRIDABLE, type Role } from '../../src/config/settings.js';
+import { defaultText, kindOf, OVERRIDABLE, type Role } from '../../src/config/overridable-settings.js';
+import { DEFAULT_SETTINGS } from '../../src/config/settings.js';
 
 const ROLES: Role[] = ['serve', 'responder', 'agent'];
 
