@@ -4,14 +4,12 @@ import { IntakeMetrics } from '../http/intake-metrics.js';
 import { startHealthServer } from '../http/start-health-server.js';
 import { loadKubeConfig } from '../kube/kube-api.js';
 import type { KubeletAddress } from '../kube/resolve-target.js';
-import { loadPolicies } from '../policy/load-policies.js';
 import { KubeQueue } from '../queue/kube/kube-queue.js';
 import type { Settings } from '../config/settings.js';
 import { version, type Io } from './cli-support.js';
-import { defaultRecipients } from './encryption-setup.js';
-import { loadRoleSettings } from './role-settings.js';
+import { loadRolePolicies, loadRoleSettings } from './role-settings.js';
 import { captureNamespace, closeStarted, runUntilSignalled, stopInOrder, type CapturingServing } from './serving.js';
-import { configuredKubeletAddress, openCheckedStore, setUpSigning, startCaptureSide, type CaptureSide } from './start-capture.js';
+import { configuredKubeletAddress, setUpEvidence, startCaptureSide, type CaptureSide } from './start-capture.js';
 
 /**
  * `amber agent`, one per node: takes the Captures of its node from the API server, checkpoints
@@ -23,10 +21,7 @@ export async function startAgent(args: readonly string[], io: Io): Promise<Captu
   if (!started) return undefined;
   const { settings, log } = started;
   // the policies say whether evidence must be locked: the store is checked against them
-  const policies = await loadPolicies(settings.policies, { recipients: await defaultRecipients(settings) });
-  log.info({ dir: resolve(settings.policies), policies: policies.map((p) => p.name) }, 'policies loaded');
-  const store = await openCheckedStore(settings, io.env, policies, log);
-  const signingKey = await setUpSigning(settings, log);
+  const evidence = await setUpEvidence(settings, io.env, await loadRolePolicies(settings, log), log);
   const node = settings.kube.node ?? io.env['NODE_NAME'];
   if (node === undefined || node === '') {
     throw new AmberError('CONFIG_INVALID', {
@@ -42,17 +37,7 @@ export async function startAgent(args: readonly string[], io: Io): Promise<Captu
   queue.start();
   let capture: CaptureSide | undefined;
   try {
-    capture = await startCaptureSide({
-      settings,
-      store,
-      queue,
-      signingKey,
-      log,
-      version: version(),
-      kubeletAddress: agentKubeletAddress(settings, node, io.env),
-      runsOn: { node: io.env['NODE_NAME'], pod: io.env['POD_NAME'] },
-      kubeEnv: io.env,
-    });
+    capture = await startCaptureSide({ settings, evidence, queue, log, kubeletAddress: agentKubeletAddress(settings, node, io.env), env: io.env });
     const server = await startHealthServer(
       { queue, log, metrics: new IntakeMetrics({ processMetrics: true }) },
       { listen: settings.listen, tls: settings.tls },

@@ -3,12 +3,10 @@ import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.js';
 import { kubeApi, loadKubeConfig } from '../kube/kube-api.js';
 import { placeTarget } from '../kube/place-target.js';
-import { loadPolicies } from '../policy/load-policies.js';
 import { failUnclaimed } from '../queue/kube/fail-unclaimed.js';
 import { KubeQueue } from '../queue/kube/kube-queue.js';
 import { version, type Io } from './cli-support.js';
-import { defaultRecipients } from './encryption-setup.js';
-import { loadRoleSettings } from './role-settings.js';
+import { loadRolePolicies, loadRoleSettings } from './role-settings.js';
 import { captureNamespace, closeStarted, runUntilSignalled, stopInOrder, type Serving } from './serving.js';
 import { setUpIntake, startIntake } from './start-intake.js';
 
@@ -21,8 +19,7 @@ export async function startResponder(args: readonly string[], io: Io): Promise<S
   const started = await loadRoleSettings(args, io, 'responder');
   if (!started) return undefined;
   const { settings, log } = started;
-  const policies = await loadPolicies(settings.policies, { recipients: await defaultRecipients(settings) });
-  log.info({ dir: resolve(settings.policies), policies: policies.map((p) => p.name) }, 'policies loaded');
+  const policies = await loadRolePolicies(settings, log);
   const intake = await setUpIntake(settings, log);
   // the responder verifies nothing itself, but analysts fetch the keys from it
   if (intake.published.length === 0) log.warn('no public keys to publish at /.well-known/jwks.json: set --jwks-file (the Helm chart does)');

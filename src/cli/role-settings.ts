@@ -1,8 +1,12 @@
+import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { loadSettings } from '../config/load-settings.js';
 import { kindOf, OVERRIDABLE, type Role } from '../config/overridable-settings.js';
 import type { Settings } from '../config/settings.js';
+import type { CompiledPolicy } from '../policy/compile-policy.js';
+import { loadPolicies } from '../policy/load-policies.js';
 import { parseFlags, type Io } from './cli-support.js';
+import { defaultRecipients } from './encryption-setup.js';
 import { createLogger } from './create-logger.js';
 import { roleHelp } from './role-help.js';
 
@@ -22,6 +26,13 @@ export const SETTINGS_FLAGS: Readonly<Record<string, FlagSpec>> = {
 export interface RoleStart {
   readonly settings: Readonly<Settings>;
   readonly log: Logger;
+}
+
+/** The policies from --policies, compiled with the default recipients, and logged. */
+export async function loadRolePolicies(settings: Settings, log: Logger): Promise<CompiledPolicy[]> {
+  const policies = await loadPolicies(settings.policies, { recipients: await defaultRecipients(settings) });
+  log.info({ dir: resolve(settings.policies), policies: policies.map((p) => p.name) }, 'policies loaded');
+  return policies;
 }
 
 /** Flags → settings (flag > env > --config file > default) and the role's logger; undefined when --help was asked (and printed). */

@@ -5,7 +5,7 @@ import { startCaptureWorker, type CaptureWorker } from '../capture/capture-worke
 import type { Settings } from '../config/settings.js';
 import { AmberError } from '../core/amber-error.js';
 import { loadOrCreateSigningKey, loadSigningKey, writeJwks, type SigningKey } from '../evidence/signing-key.js';
-import { kubeApi, loadKubeConfig, type KubeConfigEnv } from '../kube/kube-api.js';
+import { kubeApi, loadKubeConfig } from '../kube/kube-api.js';
 import { KubeletClient } from '../kube/kubelet-client.js';
 import { kubeletCredentials } from '../kube/kubelet-credentials.js';
 import { parseKubeletAddress, type KubeletAddress } from '../kube/resolve-target.js';
@@ -13,7 +13,7 @@ import type { CaptureQueue } from '../queue/capture-queue.js';
 import type { CompiledPolicy } from '../policy/compile-policy.js';
 import { openStore, type OpenedStore } from '../storage/open-store.js';
 import { s3StoreSettings } from './s3-store-settings.js';
-import { describeError, type Io } from './cli-support.js';
+import { describeError, version, type Io } from './cli-support.js';
 
 /** The signing key from settings, or one generated into `<data-dir>/signing` (with a warning). */
 export async function setUpSigning(settings: Settings, log: Logger): Promise<SigningKey> {
@@ -37,20 +37,31 @@ export interface CaptureSide {
   close(): Promise<void>;
 }
 
+/** Where evidence goes and what signs it: opened and checked before anything is accepted. */
+export interface Evidence {
+  readonly store: OpenedStore;
+  readonly signingKey: SigningKey;
+}
+
+/** The store (checked against the policies) and the signing key of a role that captures. */
+export async function setUpEvidence(settings: Settings, env: Io['env'], policies: readonly CompiledPolicy[], log: Logger): Promise<Evidence> {
+  const store = await openCheckedStore(settings, env, policies, log);
+  return { store, signingKey: await setUpSigning(settings, log) };
+}
+
 /** What the capture side is built from; the composition root of `serve` or `agent` hands it in. */
 export interface CaptureSideParts {
   readonly settings: Settings;
-  readonly store: OpenedStore;
+  readonly evidence: Evidence;
   readonly queue: CaptureQueue;
-  readonly signingKey: SigningKey;
   readonly log: Logger;
-  readonly version: string;
-  /** Where the kubelet is, when not the Node's addresses (kubeletAddressFor in the agent). */
-  readonly kubeletAddress?: KubeletAddress | undefined;
-  /** Where this process runs, for the custody chain: the downward API's NODE_NAME and POD_NAME. */
-  readonly runsOn: { readonly node?: string | undefined; readonly pod?: string | undefined };
-  /** Where a kubeconfig is when --kubeconfig is not given. */
-  readonly kubeEnv: KubeConfigEnv;
+  /** Where the kubelet is, when not the Node's addresses (the agent's own, or --kubelet-address). */
+  readonly kubeletAddress: KubeletAddress | undefined;
+  /**
+   * The process environment: where a kubeconfig is when --kubeconfig is not given, and where this
+   * process runs, for the custody chain (the downward API's NODE_NAME and POD_NAME).
+   */
+  readonly env: Io['env'];
 }
 
 /**
@@ -58,11 +69,11 @@ export interface CaptureSideParts {
  * any Kubernetes configuration amber still takes alerts; captures then wait as Pending (logged).
  */
 export async function startCaptureSide(p: CaptureSideParts): Promise<CaptureSide> {
-  const { settings, log, kubeletAddress } = p;
-  const { store, prefix } = p.store;
+  const { settings, log, kubeletAddress, env } = p;
+  const { store, prefix } = p.evidence.store;
   let kc;
   try {
-    kc = loadKubeConfig(settings.kubeconfig, p.kubeEnv);
+    kc = loadKubeConfig(settings.kubeconfig, env);
   } catch (e) {
     log.warn({ problem: describeError(e) }, 'no Kubernetes configuration: alerts are queued, but captures stay Pending until amber can reach a cluster');
     return { worker: undefined, close: async () => undefined };
@@ -77,7 +88,7 @@ export async function startCaptureSide(p: CaptureSideParts): Promise<CaptureSide
       api: kubeApi(kc),
       kubelet,
       store,
-      signingKey: p.signingKey,
+      signingKey: p.evidence.signingKey,
       log,
       settings: {
         ...DEFAULT_CAPTURE_SETTINGS,
@@ -92,10 +103,10 @@ export async function startCaptureSide(p: CaptureSideParts): Promise<CaptureSide
       },
       actor: {
         component: 'agent',
-        ...(p.runsOn.node ? { node: p.runsOn.node } : {}),
-        ...(p.runsOn.pod ? { pod: p.runsOn.pod } : {}),
+        ...(env['NODE_NAME'] ? { node: env['NODE_NAME'] } : {}),
+        ...(env['POD_NAME'] ? { pod: env['POD_NAME'] } : {}),
       },
-      version: p.version,
+      version: version(),
     },
     { concurrency: settings.capture.concurrency },
   );
