@@ -9,6 +9,8 @@ import type { Manifest } from '../evidence/manifest.js';
 import { retentionOf } from '../capture/evidence-bundle.js';
 import { openStore, parseS3Uri } from '../storage/open-store.js';
 import type { S3Store } from '../storage/s3-store.js';
+import { processIo } from './cli-support.js';
+import { s3StoreSettings } from './s3-store-settings.js';
 
 /** The lock state of one stored object of a bundle (S3 only). */
 export interface ObjectLock {
@@ -28,7 +30,8 @@ export interface BundleTarget {
 export async function openBundleTarget(target: string, s3: Settings['s3']): Promise<BundleTarget> {
   if (target.startsWith('s3://')) {
     const { bucket, prefix } = parseS3Uri(target);
-    const store = openStore(`s3://${bucket}`, s3).s3 as S3Store;
+    // verify and inspect run in this process: its AWS_REGION is the one the SDK would use
+    const store = openStore(`s3://${bucket}`, s3StoreSettings(s3, processIo.env)).s3 as S3Store;
     const source = storeSource(store, prefix);
     if (prefix === '' || (await source.list()).length === 0) {
       throw new AmberError('BUNDLE_NOT_FOUND', { target, problem: 'no objects under this prefix' });

@@ -95,7 +95,7 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
         '0',
       ],
       // the demo's own flags win; S3 settings (endpoint, path style…) pass through from the environment
-      { ...io, env: Object.fromEntries(Object.entries(io.env).filter(([k]) => k.startsWith('AMBER_S3_'))) },
+      { ...io, env: Object.fromEntries(Object.entries(io.env).filter(([k]) => k.startsWith('AMBER_S3_') || k === 'AWS_REGION' || k === 'AWS_DEFAULT_REGION')) },
     );
     if (!serving?.capture.worker) throw new Error('the capture worker did not start');
     try {

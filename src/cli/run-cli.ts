@@ -28,14 +28,8 @@ type Command = (args: readonly string[], io: Io) => Promise<number>;
  */
 const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve-command.js')).serveCommand,
-  responder: async () => {
-    const { serveCommand } = await import('./serve-command.js');
-    return (args, io) => serveCommand(args, io, 'responder');
-  },
-  agent: async () => {
-    const { serveCommand } = await import('./serve-command.js');
-    return (args, io) => serveCommand(args, io, 'agent');
-  },
+  responder: async () => (await import('./responder-command.js')).responderCommand,
+  agent: async () => (await import('./agent-command.js')).agentCommand,
   policy: async () => (await import('./policy-command.js')).policyCommand,
   verify: async () => (await import('./verify-command.js')).verifyCommand,
   demo: async () => (await import('./demo-command.js')).demoCommand,

@@ -1,19 +1,19 @@
-import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { DEFAULT_CAPTURE_SETTINGS } from '../capture/capture-deps.js';
 import { startCaptureWorker, type CaptureWorker } from '../capture/capture-worker.js';
 import type { Settings } from '../config/settings.js';
+import { AmberError } from '../core/amber-error.js';
 import { loadOrCreateSigningKey, loadSigningKey, writeJwks, type SigningKey } from '../evidence/signing-key.js';
 import { kubeApi, loadKubeConfig } from '../kube/kube-api.js';
 import { KubeletClient } from '../kube/kubelet-client.js';
-import type { KubeletAddress } from '../kube/resolve-target.js';
+import { kubeletCredentials } from '../kube/kubelet-credentials.js';
+import { parseKubeletAddress, type KubeletAddress } from '../kube/resolve-target.js';
 import type { CaptureQueue } from '../queue/capture-queue.js';
 import type { CompiledPolicy } from '../policy/compile-policy.js';
 import { openStore, type OpenedStore } from '../storage/open-store.js';
-import { describeError } from './cli-support.js';
-
-const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+import { s3StoreSettings } from './s3-store-settings.js';
+import { describeError, version, type Io } from './cli-support.js';
 
 /** The signing key from settings, or one generated into `<data-dir>/signing` (with a warning). */
 export async function setUpSigning(settings: Settings, log: Logger): Promise<SigningKey> {
@@ -37,23 +37,43 @@ export interface CaptureSide {
   close(): Promise<void>;
 }
 
+/** Where evidence goes and what signs it: opened and checked before anything is accepted. */
+export interface Evidence {
+  readonly store: OpenedStore;
+  readonly signingKey: SigningKey;
+}
+
+/** The store (checked against the policies) and the signing key of a role that captures. */
+export async function setUpEvidence(settings: Settings, env: Io['env'], policies: readonly CompiledPolicy[], log: Logger): Promise<Evidence> {
+  const store = await openCheckedStore(settings, env, policies, log);
+  return { store, signingKey: await setUpSigning(settings, log) };
+}
+
+/** What the capture side is built from; the composition root of `serve` or `agent` hands it in. */
+export interface CaptureSideParts {
+  readonly settings: Settings;
+  readonly evidence: Evidence;
+  readonly queue: CaptureQueue;
+  readonly log: Logger;
+  /** Where the kubelet is, when not the Node's addresses (the agent's own, or --kubelet-address). */
+  readonly kubeletAddress: KubeletAddress | undefined;
+  /**
+   * The process environment: where a kubeconfig is when --kubeconfig is not given, and where this
+   * process runs, for the custody chain (the downward API's NODE_NAME and POD_NAME).
+   */
+  readonly env: Io['env'];
+}
+
 /**
- * The capture side of `serve`: kube client, kubelet client, store and worker. Without any
- * Kubernetes configuration amber still takes alerts; captures then wait as Pending (logged).
+ * The capture side of `serve` and `agent`: kube client, kubelet client, store and worker. Without
+ * any Kubernetes configuration amber still takes alerts; captures then wait as Pending (logged).
  */
-export async function startCaptureSide(
-  settings: Settings,
-  opened: OpenedStore,
-  queue: CaptureQueue,
-  signingKey: SigningKey,
-  log: Logger,
-  version: string,
-  kubeletAddress?: KubeletAddress,
-): Promise<CaptureSide> {
-  const { store, prefix } = opened;
+export async function startCaptureSide(p: CaptureSideParts): Promise<CaptureSide> {
+  const { settings, log, kubeletAddress, env } = p;
+  const { store, prefix } = p.evidence.store;
   let kc;
   try {
-    kc = loadKubeConfig(settings.kubeconfig);
+    kc = loadKubeConfig(settings.kubeconfig, env);
   } catch (e) {
     log.warn({ problem: describeError(e) }, 'no Kubernetes configuration: alerts are queued, but captures stay Pending until amber can reach a cluster');
     return { worker: undefined, close: async () => undefined };
@@ -61,26 +81,14 @@ export async function startCaptureSide(
   if (settings.kubelet.insecureSkipTLSVerify) {
     log.warn('kubelet certificates are NOT verified (--kubelet-insecure-skip-tls-verify): a machine in the middle could feed amber a forged checkpoint');
   }
-  const cluster = kc.getCurrentCluster();
-  const ca =
-    settings.kubelet.ca !== undefined
-      ? await readFile(settings.kubelet.ca)
-      : cluster?.caData
-        ? Buffer.from(cluster.caData, 'base64')
-        : cluster?.caFile
-          ? await readFile(cluster.caFile)
-          : undefined;
-  const userToken = kc.getCurrentUser()?.token;
-  const token =
-    settings.kubelet.tokenFile !== undefined ? { file: settings.kubelet.tokenFile } : userToken ? { value: userToken } : { file: SERVICE_ACCOUNT_TOKEN };
-  const kubelet = new KubeletClient({ token, ca, insecureSkipTLSVerify: settings.kubelet.insecureSkipTLSVerify });
+  const kubelet = new KubeletClient(await kubeletCredentials(kc, settings.kubelet));
   const worker = await startCaptureWorker(
     {
-      queue,
+      queue: p.queue,
       api: kubeApi(kc),
       kubelet,
       store,
-      signingKey,
+      signingKey: p.evidence.signingKey,
       log,
       settings: {
         ...DEFAULT_CAPTURE_SETTINGS,
@@ -95,15 +103,18 @@ export async function startCaptureSide(
       },
       actor: {
         component: 'agent',
-        ...(process.env['NODE_NAME'] ? { node: process.env['NODE_NAME'] } : {}),
-        ...(process.env['POD_NAME'] ? { pod: process.env['POD_NAME'] } : {}),
+        ...(env['NODE_NAME'] ? { node: env['NODE_NAME'] } : {}),
+        ...(env['POD_NAME'] ? { pod: env['POD_NAME'] } : {}),
       },
-      version,
+      version: version(),
     },
     { concurrency: settings.capture.concurrency },
   );
   const kubeletAt = kubeletAddress === undefined ? "the Node's addresses" : `${kubeletAddress.host}:${kubeletAddress.port ?? "the Node's kubelet port"}`;
-  log.info({ cluster: cluster?.server, checkpointDir: settings.kubelet.checkpointDir, store: settings.store, kubelet: kubeletAt }, 'capture worker started');
+  log.info(
+    { cluster: kc.getCurrentCluster()?.server, checkpointDir: settings.kubelet.checkpointDir, store: settings.store, kubelet: kubeletAt },
+    'capture worker started',
+  );
   return {
     worker,
     async close() {
@@ -114,13 +125,24 @@ export async function startCaptureSide(
 }
 
 /**
+ * `--kubelet-address` for every role that captures, `node` being the agent's own (an address
+ * given for one node is not another's); undefined when not given.
+ */
+export function configuredKubeletAddress(settings: Settings, node: string | undefined): KubeletAddress | undefined {
+  if (settings.kubelet.address === undefined) return undefined;
+  const given = parseKubeletAddress(settings.kubelet.address);
+  if (given === undefined) throw new AmberError('CONFIG_INVALID', { setting: 'kubelet.address', problem: `'${settings.kubelet.address}' is not HOST[:PORT]` });
+  return { ...given, node };
+}
+
+/**
  * Opens the evidence store and checks it before anything is accepted: the bucket answers, and
  * has Object Lock when any policy asks for locked evidence (amber refuses to start otherwise —
  * evidence that can be deleted is not what the policy promised). Unfinished multipart uploads
  * older than `s3.staleUploadHours` are aborted (best-effort).
  */
-export async function openCheckedStore(settings: Settings, policies: readonly CompiledPolicy[], log: Logger): Promise<OpenedStore> {
-  const opened = openStore(settings.store, settings.s3);
+export async function openCheckedStore(settings: Settings, env: Io['env'], policies: readonly CompiledPolicy[], log: Logger): Promise<OpenedStore> {
+  const opened = openStore(settings.store, s3StoreSettings(settings.s3, env));
   const locking = policies.filter((p) => !p.disabled && p.evidence.lock !== 'none' && p.evidence.retentionDays > 0).map((p) => p.name);
   if (opened.s3 === undefined) {
     if (locking.length > 0) {

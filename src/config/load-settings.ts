@@ -3,7 +3,8 @@ import { Compile } from 'typebox/compile';
 import { parse as parseYaml } from 'yaml';
 import { AmberError } from '../core/amber-error.js';
 import { describeSchemaErrors } from '../core/schema-problem.js';
-import { DEFAULT_SETTINGS, OVERRIDABLE, Settings } from './settings.js';
+import { kindOf, OVERRIDABLE } from './overridable-settings.js';
+import { DEFAULT_SETTINGS, Settings } from './settings.js';
 
 const checkSettings = Compile(Settings);
 
@@ -42,7 +43,7 @@ export async function loadSettings(sources: SettingsSources): Promise<Readonly<S
       const raw = layer === 'env' ? sources.env?.[s.env] : sources.flags?.[s.flag];
       if (raw === undefined) continue;
       const from = layer === 'env' ? `env ${s.env}` : `flag --${s.flag}`;
-      setPath(merged, s.path, coerce(raw, s.kind, s.path, from));
+      setPath(merged, s.path, coerce(raw, kindOf(s.path), s.path, from));
       origin.set(`/${s.path.replaceAll('.', '/')}`, from);
     }
   }

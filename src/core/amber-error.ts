@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   QUEUE_LOCKED: 'another amber process holds the journal',
   QUEUE_CORRUPT: 'the journal holds a record that cannot be read',
   CAPTURE_NOT_FOUND: 'no capture has this id',
+  QUEUE_CONFLICT: 'the Capture resource changed since it was read (409); transient: read it again and retry',
+  CAPTURE_RESOURCE_NOT_FOUND: 'the API server has no such Capture resource (404): it was deleted, or the Capture CRD is not installed',
   // evidence store
   STORE_BAD_KEY: 'an object key would leave the store',
   STORE_EXISTS: 'an object already exists under this key; evidence is never overwritten',
@@ -62,6 +64,7 @@ export const ERROR_CODES = {
   KUBE_API_UNAVAILABLE: transient('the Kubernetes API did not answer'),
   KUBE_FORBIDDEN: "the API server or kubelet refused amber's credentials",
   POD_GONE: 'the pod no longer exists',
+  NODE_NOT_FOUND: 'the API server has no Node of this name (404)',
   POD_REPLACED: 'a pod of that name exists, but not the one the alert was about (uid differs)',
   POD_NOT_SCHEDULED: 'the pod has no node',
   CONTAINER_NOT_FOUND: 'the pod has no such container',

@@ -13,6 +13,9 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   INTAKE_BAD_TIME: 422,
   QUEUE_UNAVAILABLE: 503,
   QUEUE_LOCKED: 503,
+  // a Capture changed under a write, or the Capture CRD is missing: the sender retries later
+  QUEUE_CONFLICT: 503,
+  CAPTURE_RESOURCE_NOT_FOUND: 503,
 };
 
 /** Fastify's own error codes for body handling, mapped onto ours. */

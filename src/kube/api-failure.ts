@@ -1,6 +1,5 @@
 import { STATUS_CODES } from 'node:http';
 import { ApiException } from '@kubernetes/client-node';
-import { AmberError } from '../core/amber-error.js';
 
 /**
  * A failed Kubernetes API call, as one line can say it. @kubernetes/client-node's ApiException
@@ -77,18 +76,8 @@ function networkMessage(e: Error): string {
   return oneLine(code !== undefined && !text.includes(code) ? `${text} (${code})` : text) ?? 'no answer';
 }
 
-/** Describes any error a client-node call or Watch can end with, or an AmberError made from one (its details). */
+/** Describes any error a client-node call or Watch can end with. */
 export function apiFailure(e: unknown): ApiFailure {
-  if (e instanceof AmberError) {
-    const status = typeof e.details['status'] === 'number' ? e.details['status'] : undefined;
-    const retryAfterSeconds = typeof e.details['retryAfterSeconds'] === 'number' ? e.details['retryAfterSeconds'] : undefined;
-    return {
-      ...(status !== undefined ? { status } : {}),
-      message: String(e.details['message'] ?? e.message),
-      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
-      transient: status === undefined || isTransientStatus(status),
-    };
-  }
   if (e instanceof ApiException) {
     const status = e.code;
     const retryAfterSeconds = retryAfterOf(e);
@@ -133,15 +122,4 @@ export function retryDelayMs(attempt: number, backoff: Backoff, retryAfterSecond
   const jittered = Math.round(step / 2 + random() * (step / 2));
   const asked = retryAfterSeconds === undefined ? 0 : Math.min(RETRY_AFTER_CAP_MS, retryAfterSeconds * 1000);
   return Math.max(jittered, asked);
-}
-
-/** A failed call of the Capture queue as the error it throws: KUBE_FORBIDDEN for 401/403, else QUEUE_UNAVAILABLE, with the facts. */
-export function queueError(what: string, f: ApiFailure): AmberError {
-  const details = {
-    what,
-    ...(f.status !== undefined ? { status: f.status } : {}),
-    message: f.message,
-    ...(f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds } : {}),
-  };
-  return new AmberError(f.status === 401 || f.status === 403 ? 'KUBE_FORBIDDEN' : 'QUEUE_UNAVAILABLE', details);
 }

@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
-import type { Settings } from '../config/settings.js';
 import { AmberError } from '../core/amber-error.js';
 import { FileStore } from './file-store.js';
 import type { ObjectStore } from './object-store.js';
@@ -15,11 +14,26 @@ export interface OpenedStore {
   readonly s3?: S3Store;
 }
 
+/** How an `s3://` store is set up: the settings' `s3` section, handed in by the composition root. */
+export interface S3StoreSettings {
+  /** Endpoint of an S3-compatible server; absent: AWS. */
+  readonly endpoint?: string | undefined;
+  /** absent: us-east-1 (the composition root fills in AWS_REGION first) */
+  readonly region?: string | undefined;
+  readonly forcePathStyle: boolean;
+  readonly partSizeMiB: number;
+  readonly queueSize: number;
+  readonly sse: 'none' | 'AES256' | 'aws:kms';
+  readonly kmsKeyId?: string | undefined;
+  readonly maxAttempts: number;
+  readonly requestTimeoutSeconds: number;
+}
+
 /**
  * `file://DIR` (relative paths allowed: `file://./evidence`) → the file store;
- * `s3://bucket[/prefix]` → the S3 store, configured by `settings.s3`.
+ * `s3://bucket[/prefix]` → the S3 store, configured by `s3`.
  */
-export function openStore(uri: string, s3: Settings['s3'] | undefined = undefined): OpenedStore {
+export function openStore(uri: string, s3: S3StoreSettings | undefined = undefined): OpenedStore {
   if (uri.startsWith('file://')) {
     const rest = uri.slice('file://'.length);
     const dir = rest.startsWith('/') ? fileURLToPath(`file://${rest}`) : resolve(rest);

@@ -3,6 +3,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 export interface S3ClientOptions {
   /** Custom endpoint (RGW, MinIO…); absent: AWS. */
   readonly endpoint?: string;
+  /** absent: us-east-1 (the SDK insists on one; the composition root resolves AWS_REGION) */
   readonly region?: string;
   readonly forcePathStyle: boolean;
   /** Attempts per request, the first included. */
@@ -27,7 +28,7 @@ export function createS3Client(o: S3ClientOptions): S3Client {
   return new S3Client({
     ...(o.endpoint !== undefined ? { endpoint: o.endpoint } : {}),
     // The SDK insists on a region even for a custom endpoint; RGW and MinIO accept us-east-1.
-    region: o.region ?? process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
+    region: o.region ?? 'us-east-1',
     forcePathStyle: o.forcePathStyle,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',

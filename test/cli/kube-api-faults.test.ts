@@ -11,7 +11,7 @@ import t from 'tap';
 import { createLogger } from '../../src/cli/create-logger.js';
 import { planCapture } from '../../src/core/decision.js';
 import { kubeApi, loadKubeConfig } from '../../src/kube/kube-api.js';
-import { KubeQueue } from '../../src/kube/kube-queue.js';
+import { KubeQueue } from '../../src/queue/kube/kube-queue.js';
 import { placeTarget } from '../../src/kube/place-target.js';
 import { LogSink } from '../helpers/log-sink.js';
 import { spawnAmber, type AmberProcess } from '../helpers/run-amber.js';
@@ -61,7 +61,7 @@ async function setUp(t: { teardown(fn: () => unknown): void }): Promise<{ root: 
 function captureMaker(sim: SimCluster) {
   const kc = loadKubeConfig(sim.kubeconfigPath);
   const api = kubeApi(kc);
-  const queue = new KubeQueue({ kc, namespace: NS, log: createLogger('warn', new LogSink()), place: (target) => placeTarget(api, target) });
+  const queue = KubeQueue.forResponder({ kc, namespace: NS, log: createLogger('warn', new LogSink()), place: (target) => placeTarget(api, target) });
   return async (pod: string) => {
     sim.addPod({ namespace: 'shop', name: pod, node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] });
     const { capture } = await queue.enqueue(

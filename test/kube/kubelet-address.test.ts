@@ -5,13 +5,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { startServe, type Serving } from '../../src/cli/serve-command.js';
+import { startAgent } from '../../src/cli/agent-command.js';
+import type { Serving } from '../../src/cli/serving.js';
 import { createLogger } from '../../src/cli/create-logger.js';
 import { loadSettings } from '../../src/config/load-settings.js';
 import { isAmberError } from '../../src/core/amber-error.js';
 import { planCapture } from '../../src/core/decision.js';
 import { kubeApi, loadKubeConfig } from '../../src/kube/kube-api.js';
-import { KubeQueue } from '../../src/kube/kube-queue.js';
+import { KubeQueue } from '../../src/queue/kube/kube-queue.js';
 import { placeTarget } from '../../src/kube/place-target.js';
 import { parseKubeletAddress, resolveTarget } from '../../src/kube/resolve-target.js';
 import { LogSink } from '../helpers/log-sink.js';
@@ -70,7 +71,7 @@ t.test("resolveTarget: the given host with the Node's port; a given port too; on
 /** Starts `amber agent` in this process against the sim, with these flags and env. */
 async function agent(t: { teardown(fn: () => unknown): void }, name: string, flags: string[], env: Record<string, string>): Promise<Serving> {
   const dir = join(root, name);
-  const serving = await startServe(
+  const serving = await startAgent(
     [
       '--kubeconfig',
       sim.kubeconfigPath,
@@ -99,7 +100,6 @@ async function agent(t: { teardown(fn: () => unknown): void }, name: string, fla
       ...flags,
     ],
     { out: () => undefined, err: () => undefined, env },
-    'agent',
   );
   if (!serving) throw new Error('no agent');
   t.teardown(() => serving.stop());
@@ -111,7 +111,12 @@ async function captureOnNodeA(t: { teardown(fn: () => unknown): void }, pod: str
   const served = sim.addPod({ namespace: 'shop', name: pod, node: 'node-a', containers: [{ name: 'app', image: 'ghcr.io/acme/app:1.0' }] }) as Obj;
   const kc = loadKubeConfig(sim.kubeconfigPath);
   const api = kubeApi(kc);
-  const responder = new KubeQueue({ kc, namespace: 'amber-system', log: createLogger('fatal', new LogSink()), place: (target) => placeTarget(api, target) });
+  const responder = KubeQueue.forResponder({
+    kc,
+    namespace: 'amber-system',
+    log: createLogger('fatal', new LogSink()),
+    place: (target) => placeTarget(api, target),
+  });
   t.teardown(() => responder.close());
   const containerID = String(served.status.containerStatuses[0].containerID)
     .replace(/^[a-z-]+:\/\//, '')

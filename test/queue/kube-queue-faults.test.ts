@@ -7,7 +7,7 @@ import { planCapture } from '../../src/core/decision.js';
 import { isAmberError } from '../../src/core/amber-error.js';
 import { createLogger } from '../../src/cli/create-logger.js';
 import { kubeApi, loadKubeConfig } from '../../src/kube/kube-api.js';
-import { KubeQueue } from '../../src/kube/kube-queue.js';
+import { KubeQueue } from '../../src/queue/kube/kube-queue.js';
 import { placeTarget } from '../../src/kube/place-target.js';
 import { retryDelayMs } from '../../src/kube/api-failure.js';
 import { LogSink } from '../helpers/log-sink.js';
@@ -49,12 +49,12 @@ async function setUp(t: { teardown(fn: () => unknown): void }) {
   const responder = () => {
     const k = kc();
     const api = kubeApi(k);
-    const q = new KubeQueue({ kc: k, namespace: NS, log, backoff: FAST, place: (target) => placeTarget(api, target) });
+    const q = KubeQueue.forResponder({ kc: k, namespace: NS, log, backoff: FAST, place: (target) => placeTarget(api, target) });
     queues.push(q);
     return q;
   };
   const agent = () => {
-    const q = new KubeQueue({ kc: kc(), namespace: NS, node: 'node-a', log, backoff: FAST, rewatchMs: 20 });
+    const q = KubeQueue.forAgent({ kc: kc(), namespace: NS, node: 'node-a', log, backoff: FAST, rewatchMs: 20 });
     queues.push(q);
     return q;
   };

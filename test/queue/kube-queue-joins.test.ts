@@ -10,9 +10,9 @@ import type { Capture, EvidenceSettings } from '../../src/core/capture.js';
 import { planCapture } from '../../src/core/decision.js';
 import { createLogger } from '../../src/cli/create-logger.js';
 import { fromResource, toResource, type CaptureResource } from '../../src/kube/capture-resource.js';
-import { joinCaptureResource, type CaptureResourceAccess } from '../../src/kube/join-capture-resource.js';
+import { joinCaptureResource, type CaptureResourceAccess } from '../../src/queue/kube/join-capture-resource.js';
 import { kubeApi, loadKubeConfig } from '../../src/kube/kube-api.js';
-import { KubeQueue } from '../../src/kube/kube-queue.js';
+import { KubeQueue } from '../../src/queue/kube/kube-queue.js';
 import { placeTarget } from '../../src/kube/place-target.js';
 import { LogSink } from '../helpers/log-sink.js';
 import { startSimCluster } from '../sim/sim-cluster.js';
@@ -50,7 +50,9 @@ async function setUp(t: { teardown(fn: () => unknown): void }) {
   const make = (node?: string) => {
     const kc = loadKubeConfig(sim.kubeconfigPath);
     const api = kubeApi(kc);
-    const q = new KubeQueue({ kc, namespace: NS, log, ...(node ? { node } : { place: (target) => placeTarget(api, target) }) });
+    const q = node
+      ? KubeQueue.forAgent({ kc, namespace: NS, log, node })
+      : KubeQueue.forResponder({ kc, namespace: NS, log, place: (target) => placeTarget(api, target) });
     queues.push(q);
     return q;
   };
@@ -131,7 +133,7 @@ t.test('a join whose write meets a newer status reads the Capture again and deci
     get: async () => versions[Math.min(reads++, versions.length - 1)],
     replace: async (_name: string, body: CaptureResource): Promise<CaptureResource> => {
       writes.push(body.metadata.resourceVersion ?? '');
-      throw new AmberError('QUEUE_UNAVAILABLE', { what: 'join', status: 409, message: 'the object has been modified' });
+      throw new AmberError('QUEUE_CONFLICT', { what: 'join', status: 409, message: 'the object has been modified' });
     },
   };
   t.equal(await joinCaptureResource(api, 'cap-x-0', request('b'), Date.now()), undefined, 'moved on to Uploading: not joined');
@@ -141,7 +143,7 @@ t.test('a join whose write meets a newer status reads the Capture again and deci
   let conflicts = 1;
   api.replace = async (_name, body) => {
     writes.push(body.metadata.resourceVersion ?? '');
-    if (conflicts-- > 0) throw new AmberError('QUEUE_UNAVAILABLE', { what: 'join', status: 409, message: 'conflict' });
+    if (conflicts-- > 0) throw new AmberError('QUEUE_CONFLICT', { what: 'join', status: 409, message: 'conflict' });
     return body;
   };
   const joined = await joinCaptureResource(api, 'cap-x-0', request('b'), Date.now());

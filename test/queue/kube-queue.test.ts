@@ -2,8 +2,8 @@ import t from 'tap';
 import { planCapture } from '../../src/core/decision.js';
 import type { Capture } from '../../src/core/capture.js';
 import { kubeApi, loadKubeConfig } from '../../src/kube/kube-api.js';
-import { failUnclaimed } from '../../src/kube/fail-unclaimed.js';
-import { KubeQueue } from '../../src/kube/kube-queue.js';
+import { failUnclaimed } from '../../src/queue/kube/fail-unclaimed.js';
+import { KubeQueue } from '../../src/queue/kube/kube-queue.js';
 import { placeTarget } from '../../src/kube/place-target.js';
 import { createLogger } from '../../src/cli/create-logger.js';
 import { LogSink } from '../helpers/log-sink.js';
@@ -49,12 +49,12 @@ async function setUp(t: {
     responder: () => {
       const k = kc();
       const api = kubeApi(k);
-      const q = new KubeQueue({ kc: k, namespace: NS, log, place: (target) => placeTarget(api, target) });
+      const q = KubeQueue.forResponder({ kc: k, namespace: NS, log, place: (target) => placeTarget(api, target) });
       queues.push(q);
       return q;
     },
     agent: (node) => {
-      const q = new KubeQueue({ kc: kc(), namespace: NS, node, log, rewatchMs: 50 });
+      const q = KubeQueue.forAgent({ kc: kc(), namespace: NS, node, log, rewatchMs: 50 });
       queues.push(q);
       return q;
     },

@@ -1,4 +1,4 @@
-import type { CaptureQueue } from '../queue/capture-queue.js';
+import type { CaptureQueue } from '../capture-queue.js';
 
 /**
  * Responder housekeeping: a capture still Pending, never attempted, `timeoutMs` after it was

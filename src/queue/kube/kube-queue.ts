@@ -1,13 +1,10 @@
 import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { AmberError } from '../core/amber-error.js';
-import type { Capture, CaptureStatus } from '../core/capture.js';
-import { newCapture, type CaptureQueue, type CaptureRequest, type EnqueueResult, type ListOptions } from '../queue/capture-queue.js';
-import { podKey } from '../core/join-capture.js';
-import { KeyedLanes } from '../core/keyed-lanes.js';
-import { apiFailure, describeFailure, queueError, retryDelayMs, type Backoff } from './api-failure.js';
-import { joinCaptureResource, joinedDuplicate, joinHosts, type CaptureResourceAccess } from './join-capture-resource.js';
-import { watchOnce } from './watch-once.js';
+import { AmberError, isAmberError } from '../../core/amber-error.js';
+import type { Capture, CaptureStatus } from '../../core/capture.js';
+import { podKey } from '../../core/join-capture.js';
+import { KeyedLanes } from '../../core/keyed-lanes.js';
+import type { Backoff } from '../../kube/api-failure.js';
 import {
   ANNOTATIONS,
   CAPTURE_GROUP,
@@ -19,28 +16,41 @@ import {
   LABELS,
   toResource,
   type CaptureResource,
-} from './capture-resource.js';
+} from '../../kube/capture-resource.js';
+import { watchOnce } from '../../kube/watch-once.js';
+import { newCapture, type CaptureQueue, type CaptureRequest, type EnqueueResult, type ListOptions } from '../capture-queue.js';
+import { joinCaptureResource, joinedDuplicate, joinHosts, type CaptureResourceAccess } from './join-capture-resource.js';
+import { DEFAULT_BACKOFF, QueueHealth } from './queue-health.js';
 
 /** Where the responder learns a target's node before it creates the Capture (the agent there takes it). */
 export type PlaceTarget = (target: Capture['spec']['target']) => Promise<{ node: string } | { reason: string; message: string }>;
 
-export interface KubeQueueOptions {
+/** What every KubeQueue talks to. */
+export interface KubeQueueConnection {
   readonly kc: KubeConfig;
   /** amber's namespace: Captures live there. */
   readonly namespace: string;
   readonly log: Logger;
-  /** Agent: only Captures for this node are listed and watched. */
-  readonly node?: string;
-  /** Responder: finds the target's node for new Captures. */
-  readonly place?: PlaceTarget;
-  /** Delay before a watch is reopened after it ended without a 410. */
-  readonly rewatchMs?: number;
   /** Backoff after failed lists and watches in a row (default DEFAULT_BACKOFF). */
   readonly backoff?: Backoff;
 }
 
+export interface ResponderQueueOptions extends KubeQueueConnection {
+  /** Finds the target's node for new Captures. */
+  readonly place: PlaceTarget;
+}
+
+export interface AgentQueueOptions extends KubeQueueConnection {
+  /** Only Captures for this node are listed and watched. */
+  readonly node: string;
+  /** Delay before a watch is reopened after it ended without a 410. */
+  readonly rewatchMs?: number;
+}
+
+/** The role a KubeQueue was made for: each needs its own part, so neither can be half-configured. */
+type QueueRole = { readonly kind: 'responder'; readonly place: PlaceTarget } | { readonly kind: 'agent'; readonly node: string };
+
 const UPDATE_RETRIES = 5;
-export const DEFAULT_BACKOFF: Backoff = { baseMs: 1000, maxMs: 30_000 };
 /** A watch that ends this soon with nothing received counts as a failure (client-go's "very short watch"). */
 const SHORT_WATCH_MS = 1000;
 
@@ -60,21 +70,15 @@ const SHORT_WATCH_MS = 1000;
  */
 export class KubeQueue implements CaptureQueue {
   private readonly api: CustomObjectsApi;
+  private readonly health: QueueHealth;
   private readonly listeners = new Set<(c: Capture) => void>();
   private readonly seen = new Set<string>();
   private readonly names = new Map<string, string>();
-  private healthy = true;
-  /** a list of Captures has succeeded: until then the queue is not ready */
-  private listed = false;
-  /** the last transient failure, for /readyz */
-  private lastFailure: string | undefined;
-  private closed = false;
   private watching: AbortController | undefined;
   private watchLoop: Promise<void> | undefined;
   private firstList: Promise<void> | undefined;
   /** an agent's Captures as its list + watch last saw them */
   private readonly cache = new Map<string, Capture>();
-  private readonly sleepers = new Set<() => void>();
 
   private readonly podLanes = new KeyedLanes();
   /** what a join reads and writes (join-capture-resource.ts) */
@@ -83,7 +87,7 @@ export class KubeQueue implements CaptureQueue {
       try {
         return (await this.call('get', () => this.api.getNamespacedCustomObject({ ...this.base, name }))) as CaptureResource;
       } catch (e) {
-        if (e instanceof AmberError && e.details['status'] === 404) return undefined;
+        if (isAmberError(e, 'CAPTURE_RESOURCE_NOT_FOUND')) return undefined;
         throw e;
       }
     },
@@ -94,8 +98,32 @@ export class KubeQueue implements CaptureQueue {
     },
   };
 
-  constructor(private readonly o: KubeQueueOptions) {
+  /** The responder's queue: creates Captures, each labelled with the node `place` finds for its target. */
+  static forResponder(o: ResponderQueueOptions): KubeQueue {
+    return new KubeQueue(o, { kind: 'responder', place: o.place });
+  }
+
+  /** An agent's queue: lists and watches the Captures of its node, and writes their status. */
+  static forAgent(o: AgentQueueOptions): KubeQueue {
+    return new KubeQueue(o, { kind: 'agent', node: o.node }, o.rewatchMs);
+  }
+
+  private constructor(
+    private readonly o: KubeQueueConnection,
+    private readonly role: QueueRole,
+    private readonly rewatchMs = 500,
+  ) {
     this.api = o.kc.makeApiClient(CustomObjectsApi);
+    this.health = new QueueHealth(o.log, o.backoff ?? DEFAULT_BACKOFF);
+  }
+
+  /** The agent's node: its list and watch see only the Captures labelled with it. */
+  private get node(): string | undefined {
+    return this.role.kind === 'agent' ? this.role.node : undefined;
+  }
+
+  private call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return this.health.call(what, fn);
   }
 
   private get base() {
@@ -130,7 +158,7 @@ export class KubeQueue implements CaptureQueue {
     }
     const seq = latest ? seqOf(latest, this.names) + 1 : 0;
     const at = new Date(now).toISOString();
-    const placed = this.o.place ? await this.o.place(request.spec.target) : undefined;
+    const placed = this.role.kind === 'responder' ? await this.role.place(request.spec.target) : undefined;
     const node = placed !== undefined && 'node' in placed ? placed.node : undefined;
     const capture = newCapture(request, now, {
       spec: { ...request.spec, target: { ...request.spec.target, ...(node !== undefined ? { node } : {}) } },
@@ -149,7 +177,7 @@ export class KubeQueue implements CaptureQueue {
       await this.writeStatus(name, created, capture.status);
       return { capture, duplicate: false };
     } catch (e) {
-      if (!(e instanceof AmberError && e.details['status'] === 409)) throw e;
+      if (!isAmberError(e, 'QUEUE_CONFLICT')) throw e;
       // another replica created it first: that capture is the one
       const winner = await this.getByName(name);
       if (!winner) throw new AmberError('QUEUE_UNAVAILABLE', { problem: `Capture ${name} conflicted on create but cannot be read` });
@@ -185,7 +213,7 @@ export class KubeQueue implements CaptureQueue {
         return fromResource(saved);
       } catch (e) {
         // someone else wrote in between (a responder failing an unclaimed capture): read again
-        if (!(e instanceof AmberError && e.details['status'] === 409) || attempt >= UPDATE_RETRIES) throw e;
+        if (!isAmberError(e, 'QUEUE_CONFLICT') || attempt >= UPDATE_RETRIES) throw e;
       }
     }
   }
@@ -201,26 +229,22 @@ export class KubeQueue implements CaptureQueue {
    * once — retried with backoff until one succeeds (not ready until then). Calling it again does nothing.
    */
   start(): void {
-    if (this.o.node !== undefined) this.watchLoop ??= this.runWatch();
+    if (this.role.kind === 'agent') this.watchLoop ??= this.runWatch();
     else this.firstList ??= this.listUntilAnswered();
   }
 
   isReady(): boolean {
-    return this.listed && this.healthy && !this.closed;
+    return this.health.isReady();
   }
 
   /** Why the queue is not ready, for /readyz; undefined when it is. */
   unready(): string | undefined {
-    if (this.closed) return 'closing';
-    const last = this.lastFailure !== undefined ? ` (last answer: ${this.lastFailure})` : '';
-    if (!this.listed) return `waiting for the first list of Captures to succeed${last}`;
-    return this.healthy ? undefined : `the API server failed the last request${last}`;
+    return this.health.unready();
   }
 
   async close(): Promise<void> {
-    this.closed = true;
+    this.health.close();
     this.watching?.abort();
-    for (const wake of [...this.sleepers]) wake();
     await this.watchLoop?.catch(() => undefined);
     await this.firstList?.catch(() => undefined);
   }
@@ -243,11 +267,11 @@ export class KubeQueue implements CaptureQueue {
   }
 
   private async listResources(labelSelector: string | undefined): Promise<Capture[]> {
-    const selector = [this.o.node !== undefined ? `${LABELS.node}=${this.o.node}` : undefined, labelSelector].filter((s) => s !== undefined).join(',');
+    const selector = [this.node !== undefined ? `${LABELS.node}=${this.node}` : undefined, labelSelector].filter((s) => s !== undefined).join(',');
     const out = (await this.call('list', () =>
       this.api.listNamespacedCustomObject({ ...this.base, ...(selector !== '' ? { labelSelector: selector } : {}) }),
     )) as { items?: unknown[] };
-    this.listed = true;
+    this.health.markListed();
     return (out.items ?? []).flatMap((r) => {
       try {
         return [this.remember(r as CaptureResource)];
@@ -269,72 +293,12 @@ export class KubeQueue implements CaptureQueue {
     return c;
   }
 
-  /**
-   * One API call. A failure becomes an AmberError whose details say what, the status, the
-   * server's message and Retry-After — never client-node's error itself, whose message carries
-   * the whole body and headers. 429, 5xx and lost connections make the queue unhealthy until a
-   * call succeeds.
-   */
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      const out = await fn();
-      this.healthy = true;
-      return out;
-    } catch (e) {
-      const f = apiFailure(e);
-      if (f.transient) {
-        this.healthy = false;
-        this.lastFailure = `${what}: ${describeFailure(f)}`;
-      }
-      throw queueError(what, f);
-    }
-  }
-
-  /**
-   * Logs one line for the `attempt`-th failure in a row of a list or watch, and says how long to
-   * wait: the backoff step with jitter, or the server's Retry-After when that is longer.
-   */
-  private failed(what: 'list' | 'watch', e: unknown, attempt: number): number {
-    const f = apiFailure(e);
-    const delayMs = retryDelayMs(attempt, this.o.backoff ?? DEFAULT_BACKOFF, f.retryAfterSeconds);
-    if (what === 'watch' && f.transient) this.lastFailure = `watch: ${describeFailure(f)}`;
-    const fields = {
-      what,
-      ...(f.status !== undefined ? { status: f.status } : {}),
-      problem: f.message,
-      ...(f.retryAfterSeconds !== undefined ? { retryAfterSeconds: f.retryAfterSeconds } : {}),
-      attempt,
-      retryInMs: delayMs,
-    };
-    const msg = what === 'list' ? 'Capture list failed; retrying' : 'Capture watch failed; watching again';
-    // a refusal (403) or a missing CRD (404) will not pass by itself: someone has to act
-    if (f.transient) this.o.log.warn(fields, msg);
-    else this.o.log.error(fields, msg);
-    return delayMs;
-  }
-
-  /** Waits, or less if the queue is closed meanwhile. */
-  private pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const wake = () => {
-        clearTimeout(timer);
-        this.sleepers.delete(wake);
-        resolve();
-      };
-      const timer = setTimeout(wake, ms);
-      this.sleepers.add(wake);
-    });
-  }
-
   /** The responder's first list: retried until the API server answers it (readiness waits for it). */
   private async listUntilAnswered(): Promise<void> {
-    for (let attempt = 1; !this.closed && !this.listed; attempt++) {
-      try {
-        await this.call('list', () => this.api.listNamespacedCustomObject({ ...this.base, limit: 1 }));
-        this.listed = true;
-      } catch (e) {
-        await this.pause(this.failed('list', e, attempt));
-      }
+    for (let attempt = 1; !this.health.closed && !this.health.hasListed; attempt++) {
+      const listed = await this.health.attempt('list', () => this.api.listNamespacedCustomObject({ ...this.base, limit: 1 }));
+      if (listed.ok) this.health.markListed();
+      else await this.health.pause(this.health.failed('list', listed.failure, attempt));
     }
   }
 
@@ -344,24 +308,24 @@ export class KubeQueue implements CaptureQueue {
    * once with nothing received) waits the backoff, longer after each failure in a row.
    */
   private async runWatch(): Promise<void> {
-    const labelSelector = this.o.node !== undefined ? `${LABELS.node}=${this.o.node}` : undefined;
+    const labelSelector = this.node !== undefined ? `${LABELS.node}=${this.node}` : undefined;
     let resourceVersion: string | undefined;
     let failures = 0;
-    while (!this.closed) {
+    while (!this.health.closed) {
       if (resourceVersion === undefined) {
-        try {
-          const out = (await this.call('list', () =>
-            this.api.listNamespacedCustomObject({ ...this.base, ...(labelSelector !== undefined ? { labelSelector } : {}) }),
-          )) as { items?: CaptureResource[]; metadata?: { resourceVersion?: string } };
-          this.listed = true;
-          failures = 0;
-          this.cache.clear();
-          for (const r of out.items ?? []) this.report(r);
-          resourceVersion = out.metadata?.resourceVersion;
-        } catch (e) {
-          if (!this.closed) await this.pause(this.failed('list', e, ++failures));
+        const listed = await this.health.attempt('list', () =>
+          this.api.listNamespacedCustomObject({ ...this.base, ...(labelSelector !== undefined ? { labelSelector } : {}) }),
+        );
+        if (!listed.ok) {
+          if (!this.health.closed) await this.health.pause(this.health.failed('list', listed.failure, ++failures));
           continue;
         }
+        const out = listed.value as { items?: CaptureResource[]; metadata?: { resourceVersion?: string } };
+        this.health.markListed();
+        failures = 0;
+        this.cache.clear();
+        for (const r of out.items ?? []) this.report(r);
+        resourceVersion = out.metadata?.resourceVersion;
       }
       const started = Date.now();
       const path = `/apis/${CAPTURE_GROUP}/${CAPTURE_VERSION}/namespaces/${this.o.namespace}/${CAPTURE_PLURAL}`;
@@ -375,24 +339,24 @@ export class KubeQueue implements CaptureQueue {
           deleted: (r) => this.forget(r),
           started: (controller) => {
             this.watching = controller;
-            if (this.closed) controller.abort();
+            if (this.health.closed) controller.abort();
           },
         },
       );
-      if (this.closed) break;
+      if (this.health.closed) break;
       // a watch that brought something or lasted was working: a failure after it is the first in a row
       const worked = ended.events > 0 || Date.now() - started >= SHORT_WATCH_MS;
       if (worked) failures = 0;
-      let delayMs = this.o.rewatchMs ?? 500;
+      let delayMs = this.rewatchMs;
       if (ended.gone) {
         this.o.log.info({ resourceVersion }, 'Capture watch expired (410 Gone): relisting');
         resourceVersion = undefined;
       } else if (ended.error !== undefined) {
-        delayMs = this.failed('watch', ended.error, ++failures);
+        delayMs = this.health.watchFailed(ended.error, ++failures);
       } else if (!worked) {
-        delayMs = this.failed('watch', new Error('the watch ended at once, with nothing received'), ++failures);
+        delayMs = this.health.watchFailed(new Error('the watch ended at once, with nothing received'), ++failures);
       }
-      await this.pause(delayMs);
+      await this.health.pause(delayMs);
     }
   }
 

@@ -6,17 +6,17 @@
  * read again and the join decided again. Replicas joining the same Capture at once converge the
  * same way.
  */
-import { AmberError } from '../core/amber-error.js';
-import type { Capture } from '../core/capture.js';
-import type { PlannedCapture } from '../core/decision.js';
-import { canJoin, joinCapture } from '../core/join-capture.js';
-import { fromResource, withJoins, type CaptureResource } from './capture-resource.js';
+import { isAmberError } from '../../core/amber-error.js';
+import type { Capture } from '../../core/capture.js';
+import type { PlannedCapture } from '../../core/decision.js';
+import { canJoin, joinCapture } from '../../core/join-capture.js';
+import { fromResource, withJoins, type CaptureResource } from '../../kube/capture-resource.js';
 
 /** The two calls a join makes on one Capture resource. */
 export interface CaptureResourceAccess {
   /** The resource, or undefined when it is gone (404). */
   get(name: string): Promise<CaptureResource | undefined>;
-  /** PUT of the resource (not its status); AmberError with `details.status` 409 when its resourceVersion is stale. */
+  /** PUT of the resource (not its status); QUEUE_CONFLICT when its resourceVersion is stale. */
   replace(name: string, body: CaptureResource): Promise<CaptureResource>;
 }
 
@@ -37,7 +37,7 @@ export async function joinCaptureResource(api: CaptureResourceAccess, name: stri
     try {
       return fromResource(await api.replace(name, withJoins(resource, joined)));
     } catch (e) {
-      if (!(e instanceof AmberError && e.details['status'] === 409)) throw e;
+      if (!isAmberError(e, 'QUEUE_CONFLICT')) throw e;
     }
   }
   return undefined;

@@ -1,0 +1,64 @@
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import type { Settings } from '../config/settings.js';
+import { kubeApi, loadKubeConfig } from '../kube/kube-api.js';
+import { placeTarget } from '../kube/place-target.js';
+import { failUnclaimed } from '../queue/kube/fail-unclaimed.js';
+import { KubeQueue } from '../queue/kube/kube-queue.js';
+import { version, type Io } from './cli-support.js';
+import { loadRolePolicies, loadRoleSettings } from './role-settings.js';
+import { captureNamespace, closeStarted, runUntilSignalled, stopInOrder, type Serving } from './serving.js';
+import { setUpIntake, startIntake } from './start-intake.js';
+
+/**
+ * `amber responder`, the cluster's intake: policies decide, and each capture becomes a Capture
+ * resource for the agent on the target's node. It holds no signing key and opens no store: it
+ * never writes evidence.
+ */
+export async function startResponder(args: readonly string[], io: Io): Promise<Serving | undefined> {
+  const started = await loadRoleSettings(args, io, 'responder');
+  if (!started) return undefined;
+  const { settings, log } = started;
+  const policies = await loadRolePolicies(settings, log);
+  const intake = await setUpIntake(settings, log);
+  // the responder verifies nothing itself, but analysts fetch the keys from it
+  if (intake.published.length === 0) log.warn('no public keys to publish at /.well-known/jwks.json: set --jwks-file (the Helm chart does)');
+  const kc = loadKubeConfig(settings.kubeconfig, io.env);
+  const api = kubeApi(kc);
+  const namespace = captureNamespace(settings, io.env);
+  const backoff = { baseMs: settings.kube.apiBackoffBaseMs, maxMs: settings.kube.apiBackoffMaxMs };
+  log.info({ namespace }, 'responder: Captures are created as resources');
+  const queue = KubeQueue.forResponder({ kc, namespace, log, backoff, place: (target) => placeTarget(api, target) });
+  // lists, retrying with backoff until the API answers: /readyz says 503 until then, the process never exits over it
+  queue.start();
+  const sweeper = sweepUnclaimed(queue, settings, log);
+  try {
+    const server = await startIntake({ settings, log, queue, policies, setup: intake });
+    log.info({ url: server.url, dataDir: resolve(settings.dataDir), store: settings.store, version: version() }, 'amber is serving');
+    return { role: 'responder', server, settings, log, stop: stopInOrder(log, { server, queue, timers: [sweeper] }) };
+  } catch (e) {
+    await closeStarted({ queue, timers: [sweeper] });
+    throw e;
+  }
+}
+
+/** Every minute, Captures no agent took within `kube.unclaimedSeconds` fail with NoAgent (any replica may do it). */
+function sweepUnclaimed(queue: KubeQueue, settings: Settings, log: Logger): NodeJS.Timeout {
+  const timer = setInterval(
+    () => {
+      // best-effort: the next sweep tries again
+      failUnclaimed(queue, settings.kube.unclaimedSeconds * 1000).then(
+        (ids) => ids.length > 0 && log.warn({ captures: ids, afterSeconds: settings.kube.unclaimedSeconds }, 'captures no agent took are failed (NoAgent)'),
+        (err: unknown) => log.warn({ err }, 'could not check for unclaimed captures'),
+      );
+    },
+    Math.min(60_000, settings.kube.unclaimedSeconds * 500),
+  );
+  timer.unref();
+  return timer;
+}
+
+/** `amber responder`: runs until SIGTERM/SIGINT, then shuts down within the grace period. */
+export async function responderCommand(args: readonly string[], io: Io): Promise<number> {
+  return runUntilSignalled(await startResponder(args, io));
+}
