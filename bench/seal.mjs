@@ -1,6 +1,7 @@
 // bench/seal: sealing throughput of amber's capture pipeline (archive → hash → file store → custody,
 // manifest, signature) against `openssl dgst -sha256` of the same file, in the same run; and peak RSS.
 // Usage: npm run build && node bench/seal.mjs [sizes in GiB, default "1 4"]
+// The triage report after the seal is not timed (BENCH_REPORT=1 includes it): this measures the seal.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -9,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { pino } from 'pino';
-import { DEFAULT_CAPTURE_SETTINGS } from '../dist/capture/capture-context.js';
+import { DEFAULT_CAPTURE_SETTINGS } from '../dist/capture/capture-deps.js';
 import { runCapture } from '../dist/capture/run-capture.js';
 import { planCapture } from '../dist/core/decision.js';
 import { loadOrCreateSigningKey } from '../dist/evidence/signing-key.js';
-import { FileQueue } from '../dist/queue/file-queue.js';
+import { FileQueue } from '../dist/queue/file/file-queue.js';
 import { FileStore } from '../dist/storage/file-store.js';
 
 const sizes = (process.argv[2] ?? '1 4').split(/\s+/).map(Number);
@@ -72,7 +73,14 @@ async function amberSeconds(root, path, name) {
     signingKey: key,
     log: pino({ level: 'silent' }),
     // default: the node copy is amber's to take (moved into the store); SEAL_KEEP_NODE_COPY=1 measures the copy path
-    settings: { ...DEFAULT_CAPTURE_SETTINGS, checkpointDir, minFreeBytes: 0, cluster: 'bench', deleteNodeCopy: process.env.SEAL_KEEP_NODE_COPY !== '1' },
+    settings: {
+      ...DEFAULT_CAPTURE_SETTINGS,
+      checkpointDir,
+      minFreeBytes: 0,
+      cluster: 'bench',
+      deleteNodeCopy: process.env.SEAL_KEEP_NODE_COPY !== '1',
+      report: process.env.BENCH_REPORT === '1',
+    },
     actor: { component: 'bench' },
     version: 'bench',
   };

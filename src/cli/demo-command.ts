@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { verifyBundle } from '../evidence/verify-bundle.js';
 import { openBundleTarget } from './bundle-target.js';
 import { EXIT, parseFlags, type Io } from './cli-support.js';
-import { startServe } from './serve-command.js';
+import { startServe } from './roles/serve-command.js';
 
 export const DEMO_HELP = `Usage: amber demo [--data-dir DIR] [--policies DIR] [--store URI] [--log-level LEVEL]
 

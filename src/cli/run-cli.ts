@@ -27,9 +27,9 @@ type Command = (args: readonly string[], io: Io) => Promise<number>;
  * which `amber verify` and `amber --version` should not pay, nor a restarted agent more than once.
  */
 const COMMANDS: Record<string, () => Promise<Command>> = {
-  serve: async () => (await import('./serve-command.js')).serveCommand,
-  responder: async () => (await import('./responder-command.js')).responderCommand,
-  agent: async () => (await import('./agent-command.js')).agentCommand,
+  serve: async () => (await import('./roles/serve-command.js')).serveCommand,
+  responder: async () => (await import('./roles/responder-command.js')).responderCommand,
+  agent: async () => (await import('./roles/agent-command.js')).agentCommand,
   policy: async () => (await import('./policy-command.js')).policyCommand,
   verify: async () => (await import('./verify-command.js')).verifyCommand,
   demo: async () => (await import('./demo-command.js')).demoCommand,

@@ -38,7 +38,7 @@ export const ERROR_CODES = {
   QUEUE_LOCKED: 'another amber process holds the journal',
   QUEUE_CORRUPT: 'the journal holds a record that cannot be read',
   CAPTURE_NOT_FOUND: 'no capture has this id',
-  QUEUE_CONFLICT: 'the Capture resource changed since it was read (409); transient: read it again and retry',
+  QUEUE_CONFLICT: transient('the Capture resource changed since it was read (409): read it again and retry'),
   CAPTURE_RESOURCE_NOT_FOUND: 'the API server has no such Capture resource (404): it was deleted, or the Capture CRD is not installed',
   // evidence store
   STORE_BAD_KEY: 'an object key would leave the store',
@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   STORE_UNAVAILABLE: transient('the evidence store did not answer or refused the request'),
   STORE_LOCK_FAILED: transient('the store did not apply the retention or legal hold the policy asks for'),
   STORE_NO_OBJECT_LOCK: 'a policy asks for locked evidence, but the bucket has no Object Lock',
+  STORE_NOT_IMPLEMENTED: 'the evidence store does not implement this request (501 Not Implemented)',
   // bundle verification (amber verify)
   BUNDLE_NOT_FOUND: 'no evidence bundle directory at the target',
   JWKS_UNREADABLE: 'the JWKS (public keys to verify with) cannot be read or is not a key set',

@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { AmberError, isAmberError, type ErrorCode } from '../core/amber-error.js';
 import { apiFailure } from './api-failure.js';
 
+/** The client's configuration, for the folders that hand it on without importing the SDK. */
+export type { KubeConfig };
+
 /** The subset of the Kubernetes API that capture needs; tests hand in the real client pointed at the sim. */
 export interface KubeApi {
   /** The pod, or undefined when it does not exist (404). */

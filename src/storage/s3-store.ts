@@ -183,7 +183,7 @@ export class S3Store implements ObjectStore {
     if (size >= this.o.partSize) {
       // debris of an interrupted attempt at this key (a key belongs to one capture, worked by one agent)
       await this.abortUploads(key).catch((e: unknown) => {
-        if (!(e instanceof AmberError && e.details['status'] === 501)) throw e; // a server without the listing has nothing to clean
+        if (!(e instanceof AmberError && e.code === 'STORE_NOT_IMPLEMENTED')) throw e; // a server without the listing has nothing to clean
       });
     }
     const stored = await this.put(key, createReadStream(path, { highWaterMark: 1024 * 1024 }), { ...meta, sha256 });
@@ -322,7 +322,8 @@ export class S3Store implements ObjectStore {
         idMarker = page.NextUploadIdMarker;
       }
     } catch (cause) {
-      throw storeError('STORE_UNAVAILABLE', prefix, 'list unfinished uploads', cause);
+      // a server without ListMultipartUploads answers 501: no retry changes that
+      throw storeError(s3ErrorInfo(cause).status === 501 ? 'STORE_NOT_IMPLEMENTED' : 'STORE_UNAVAILABLE', prefix, 'list unfinished uploads', cause);
     }
     if (left > 0) throw storeError('STORE_UNAVAILABLE', prefix, `abort ${left} unfinished upload(s)`, lastCause);
     return aborted;
@@ -405,7 +406,7 @@ function checkKey(key: string): void {
   }
 }
 
-function storeError(code: 'STORE_UNAVAILABLE' | 'STORE_LOCK_FAILED', key: string, operation: string, cause: unknown): AmberError {
+function storeError(code: 'STORE_UNAVAILABLE' | 'STORE_LOCK_FAILED' | 'STORE_NOT_IMPLEMENTED', key: string, operation: string, cause: unknown): AmberError {
   const info = s3ErrorInfo(cause);
   return new AmberError(
     code,

@@ -13,7 +13,7 @@ import { createLogger } from '../../src/cli/create-logger.js';
 import { isAmberError } from '../../src/core/amber-error.js';
 import { planCapture } from '../../src/core/decision.js';
 import { loadOrCreateSigningKey } from '../../src/evidence/signing-key.js';
-import { FileQueue } from '../../src/queue/file-queue.js';
+import { FileQueue } from '../../src/queue/file/file-queue.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
 import { FakeKube, FakeKubelet } from '../helpers/fake-kube.js';
 import { LogSink } from '../helpers/log-sink.js';

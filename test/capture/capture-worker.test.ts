@@ -10,7 +10,7 @@ import { createLogger } from '../../src/cli/create-logger.js';
 import { planCapture } from '../../src/core/decision.js';
 import { loadOrCreateSigningKey } from '../../src/evidence/signing-key.js';
 import type { CaptureQueue } from '../../src/queue/capture-queue.js';
-import { FileQueue } from '../../src/queue/file-queue.js';
+import { FileQueue } from '../../src/queue/file/file-queue.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
 import type { PutMeta, StoredObject } from '../../src/storage/object-store.js';
 import { FakeKube, FakeKubelet, podObject } from '../helpers/fake-kube.js';

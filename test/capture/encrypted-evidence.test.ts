@@ -11,7 +11,7 @@ import { planCapture } from '../../src/core/decision.js';
 import { formatAgeIdentityFile, generateAgeIdentity } from '../../src/evidence/age/age-keys.js';
 import type { Manifest } from '../../src/evidence/manifest.js';
 import { loadOrCreateSigningKey } from '../../src/evidence/signing-key.js';
-import { FileQueue } from '../../src/queue/file-queue.js';
+import { FileQueue } from '../../src/queue/file/file-queue.js';
 import { FileStore } from '../../src/storage/file-store.js';
 import { writeCheckpointArchive } from '../sim/checkpoint-archive.js';
 import { ageMissing, run } from '../helpers/age-cli.js';

@@ -10,7 +10,7 @@ import { AmberError } from '../../src/core/amber-error.js';
 import { planCapture } from '../../src/core/decision.js';
 import { verifyCustodyJsonl } from '../../src/evidence/custody-chain.js';
 import { loadOrCreateSigningKey, verifyDetached } from '../../src/evidence/signing-key.js';
-import { FileQueue } from '../../src/queue/file-queue.js';
+import { FileQueue } from '../../src/queue/file/file-queue.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
 import { FakeKube, FakeKubelet, podObject } from '../helpers/fake-kube.js';
 import { LogSink } from '../helpers/log-sink.js';

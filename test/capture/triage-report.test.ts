@@ -9,7 +9,7 @@ import { createLogger } from '../../src/cli/create-logger.js';
 import { planCapture } from '../../src/core/decision.js';
 import { loadOrCreateSigningKey } from '../../src/evidence/signing-key.js';
 import { storeSource, verifyBundle } from '../../src/evidence/verify-bundle.js';
-import { FileQueue } from '../../src/queue/file-queue.js';
+import { FileQueue } from '../../src/queue/file/file-queue.js';
 import { MemoryStore } from '../../src/storage/memory-store.js';
 import { writeCheckpointArchive } from '../sim/checkpoint-archive.js';
 import { FakeKube, FakeKubelet } from '../helpers/fake-kube.js';

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import t from 'tap';
-import { roleHelp, flagUsage } from '../../src/cli/role-help.js';
-import { SETTINGS_FLAGS } from '../../src/cli/role-settings.js';
+import { roleHelp, flagUsage } from '../../src/cli/roles/role-help.js';
+import { SETTINGS_FLAGS } from '../../src/cli/roles/role-settings.js';
 import { runCli } from '../../src/cli/run-cli.js';
 import { loadSettings } from '../../src/config/load-settings.js';
 import { defaultText, kindOf, OVERRIDABLE, type Role } from '../../src/config/overridable-settings.js';

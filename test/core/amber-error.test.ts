@@ -7,6 +7,8 @@ t.test('the failures that pass by themselves are retried; every other code fails
     'CHECKPOINT_IN_PROGRESS',
     'KUBELET_UNREACHABLE',
     'KUBE_API_UNAVAILABLE',
+    // a Capture resource changed under a status write: read it again, retry
+    'QUEUE_CONFLICT',
     'QUEUE_UNAVAILABLE',
     'STORE_LOCK_FAILED',
     'STORE_UNAVAILABLE',

@@ -13,7 +13,7 @@ import { kubeApi, loadKubeConfig } from '../../src/kube/kube-api.js';
 import { KubeletClient } from '../../src/kube/kubelet-client.js';
 import type { CompiledPolicy } from '../../src/policy/compile-policy.js';
 import { loadPolicies, parsePolicies } from '../../src/policy/load-policies.js';
-import { FileQueue } from '../../src/queue/file-queue.js';
+import { FileQueue } from '../../src/queue/file/file-queue.js';
 import { FileStore } from '../../src/storage/file-store.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { startSimCluster, type SimCluster } from '../sim/sim-cluster.js';

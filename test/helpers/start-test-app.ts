@@ -8,7 +8,7 @@ import { startServer, type RunningServer } from '../../src/http/start-server.js'
 import { noAuthenticator, tokenAuthenticator, type Authenticator } from '../../src/http/token-auth.js';
 import type { CompiledPolicy } from '../../src/policy/compile-policy.js';
 import { loadPolicies, parsePolicies } from '../../src/policy/load-policies.js';
-import { FileQueue } from '../../src/queue/file-queue.js';
+import { FileQueue } from '../../src/queue/file/file-queue.js';
 import { LogSink } from './log-sink.js';
 
 export const TOKEN = 'test-token-0123456789abcdef';

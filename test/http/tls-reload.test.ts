@@ -10,7 +10,7 @@ import { IntakeMetrics } from '../../src/http/intake-metrics.js';
 import { startServer } from '../../src/http/start-server.js';
 import { tokenAuthenticator } from '../../src/http/token-auth.js';
 import { loadPolicies } from '../../src/policy/load-policies.js';
-import { FileQueue } from '../../src/queue/file-queue.js';
+import { FileQueue } from '../../src/queue/file/file-queue.js';
 import { LogSink } from '../helpers/log-sink.js';
 import { makeTestPki } from '../helpers/make-certs.js';
 

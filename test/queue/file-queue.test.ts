@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { isAmberError } from '../../src/core/amber-error.js';
 import type { PlannedCapture } from '../../src/core/decision.js';
-import { FileQueue } from '../../src/queue/file-queue.js';
+import { FileQueue } from '../../src/queue/file/file-queue.js';
 
 function request(over: Partial<PlannedCapture> & { pod?: string } = {}): PlannedCapture {
   const pod = over.pod ?? 'web-1';

@@ -10,7 +10,7 @@ import t from 'tap';
 import type { EvidenceSettings } from '../../src/core/capture.js';
 import type { PlannedCapture } from '../../src/core/decision.js';
 import { canJoin, strictestEvidence } from '../../src/core/join-capture.js';
-import { FileQueue } from '../../src/queue/file-queue.js';
+import { FileQueue } from '../../src/queue/file/file-queue.js';
 
 const AGE_A = 'age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p';
 const AGE_B = 'age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj';

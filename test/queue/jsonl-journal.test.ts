@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { JsonlJournal } from '../../src/queue/jsonl-journal.js';
+import { JsonlJournal } from '../../src/queue/file/jsonl-journal.js';
 
 async function tempDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'amber-journal-'));

@@ -10,7 +10,7 @@ import { IntakeMetrics } from '../../src/http/intake-metrics.js';
 import { respondToSignals } from '../../src/http/respond-to-signals.js';
 import { parsePolicies } from '../../src/policy/load-policies.js';
 import type { CaptureQueue, CaptureRequest } from '../../src/queue/capture-queue.js';
-import { FileQueue } from '../../src/queue/file-queue.js';
+import { FileQueue } from '../../src/queue/file/file-queue.js';
 
 const policies = parsePolicies([
   {

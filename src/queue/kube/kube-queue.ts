@@ -1,23 +1,12 @@
-import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { AmberError, isAmberError } from '../../core/amber-error.js';
 import type { Capture, CaptureStatus } from '../../core/capture.js';
 import { podKey } from '../../core/join-capture.js';
 import { KeyedLanes } from '../../core/keyed-lanes.js';
 import type { Backoff } from '../../kube/api-failure.js';
-import {
-  ANNOTATIONS,
-  CAPTURE_GROUP,
-  CAPTURE_PLURAL,
-  CAPTURE_VERSION,
-  captureName,
-  digest40,
-  fromResource,
-  LABELS,
-  toResource,
-  type CaptureResource,
-} from '../../kube/capture-resource.js';
-import { watchOnce } from '../../kube/watch-once.js';
+import type { KubeConfig } from '../../kube/kube-api.js';
+import { captureApi, type CaptureApi } from '../../kube/capture-api.js';
+import { ANNOTATIONS, captureName, digest40, fromResource, LABELS, toResource, type CaptureResource } from '../../kube/capture-resource.js';
 import { newCapture, type CaptureQueue, type CaptureRequest, type EnqueueResult, type ListOptions } from '../capture-queue.js';
 import { joinCaptureResource, joinedDuplicate, joinHosts, type CaptureResourceAccess } from './join-capture-resource.js';
 import { DEFAULT_BACKOFF, QueueHealth } from './queue-health.js';
@@ -69,7 +58,7 @@ const SHORT_WATCH_MS = 1000;
  * The queue is not ready (/readyz 503, with the reason) until a list has succeeded.
  */
 export class KubeQueue implements CaptureQueue {
-  private readonly api: CustomObjectsApi;
+  private readonly api: CaptureApi;
   private readonly health: QueueHealth;
   private readonly listeners = new Set<(c: Capture) => void>();
   private readonly seen = new Set<string>();
@@ -85,14 +74,14 @@ export class KubeQueue implements CaptureQueue {
   private readonly resources: CaptureResourceAccess = {
     get: async (name) => {
       try {
-        return (await this.call('get', () => this.api.getNamespacedCustomObject({ ...this.base, name }))) as CaptureResource;
+        return await this.call('get', () => this.api.get(name));
       } catch (e) {
         if (isAmberError(e, 'CAPTURE_RESOURCE_NOT_FOUND')) return undefined;
         throw e;
       }
     },
     replace: async (name, body) => {
-      const saved = (await this.call('join', () => this.api.replaceNamespacedCustomObject({ ...this.base, name, body }))) as CaptureResource;
+      const saved = await this.call('join', () => this.api.replace(name, body));
       this.remember(saved);
       return saved;
     },
@@ -113,7 +102,7 @@ export class KubeQueue implements CaptureQueue {
     private readonly role: QueueRole,
     private readonly rewatchMs = 500,
   ) {
-    this.api = o.kc.makeApiClient(CustomObjectsApi);
+    this.api = captureApi(o.kc, o.namespace);
     this.health = new QueueHealth(o.log, o.backoff ?? DEFAULT_BACKOFF);
   }
 
@@ -124,10 +113,6 @@ export class KubeQueue implements CaptureQueue {
 
   private call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     return this.health.call(what, fn);
-  }
-
-  private get base() {
-    return { group: CAPTURE_GROUP, version: CAPTURE_VERSION, namespace: this.o.namespace, plural: CAPTURE_PLURAL };
   }
 
   /**
@@ -169,9 +154,7 @@ export class KubeQueue implements CaptureQueue {
     });
     const name = captureName(request.dedupeKey, seq);
     try {
-      const created = (await this.call('create', () =>
-        this.api.createNamespacedCustomObject({ ...this.base, body: toResource(capture, name, node) }),
-      )) as CaptureResource;
+      const created = await this.call('create', () => this.api.create(toResource(capture, name, node)));
       // The API server drops .status on create (status subresource): write it separately.
       this.names.set(capture.id, name);
       await this.writeStatus(name, created, capture.status);
@@ -207,7 +190,7 @@ export class KubeQueue implements CaptureQueue {
   async updateStatus(id: string, status: CaptureStatus): Promise<Capture> {
     const name = this.names.get(id) ?? (await this.resolveName(id));
     for (let attempt = 1; ; attempt++) {
-      const current = (await this.call('get', () => this.api.getNamespacedCustomObject({ ...this.base, name }))) as CaptureResource;
+      const current = await this.call('get', () => this.api.get(name));
       try {
         const saved = await this.writeStatus(name, current, status);
         return fromResource(saved);
@@ -251,7 +234,7 @@ export class KubeQueue implements CaptureQueue {
 
   private async writeStatus(name: string, current: CaptureResource, status: CaptureStatus): Promise<CaptureResource> {
     const body = { ...current, status };
-    return (await this.call('update status', () => this.api.replaceNamespacedCustomObjectStatus({ ...this.base, name, body }))) as CaptureResource;
+    return await this.call('update status', () => this.api.replaceStatus(name, body));
   }
 
   private async resolveName(id: string): Promise<string> {
@@ -268,9 +251,7 @@ export class KubeQueue implements CaptureQueue {
 
   private async listResources(labelSelector: string | undefined): Promise<Capture[]> {
     const selector = [this.node !== undefined ? `${LABELS.node}=${this.node}` : undefined, labelSelector].filter((s) => s !== undefined).join(',');
-    const out = (await this.call('list', () =>
-      this.api.listNamespacedCustomObject({ ...this.base, ...(selector !== '' ? { labelSelector: selector } : {}) }),
-    )) as { items?: unknown[] };
+    const out = await this.call('list', () => this.api.list({ labelSelector: selector }));
     this.health.markListed();
     return (out.items ?? []).flatMap((r) => {
       try {
@@ -296,7 +277,7 @@ export class KubeQueue implements CaptureQueue {
   /** The responder's first list: retried until the API server answers it (readiness waits for it). */
   private async listUntilAnswered(): Promise<void> {
     for (let attempt = 1; !this.health.closed && !this.health.hasListed; attempt++) {
-      const listed = await this.health.attempt('list', () => this.api.listNamespacedCustomObject({ ...this.base, limit: 1 }));
+      const listed = await this.health.attempt('list', () => this.api.list({ limit: 1 }));
       if (listed.ok) this.health.markListed();
       else await this.health.pause(this.health.failed('list', listed.failure, attempt));
     }
@@ -313,25 +294,20 @@ export class KubeQueue implements CaptureQueue {
     let failures = 0;
     while (!this.health.closed) {
       if (resourceVersion === undefined) {
-        const listed = await this.health.attempt('list', () =>
-          this.api.listNamespacedCustomObject({ ...this.base, ...(labelSelector !== undefined ? { labelSelector } : {}) }),
-        );
+        const listed = await this.health.attempt('list', () => this.api.list({ labelSelector }));
         if (!listed.ok) {
           if (!this.health.closed) await this.health.pause(this.health.failed('list', listed.failure, ++failures));
           continue;
         }
-        const out = listed.value as { items?: CaptureResource[]; metadata?: { resourceVersion?: string } };
+        const out = listed.value;
         this.health.markListed();
         failures = 0;
         this.cache.clear();
-        for (const r of out.items ?? []) this.report(r);
+        for (const r of out.items ?? []) this.report(r as CaptureResource);
         resourceVersion = out.metadata?.resourceVersion;
       }
       const started = Date.now();
-      const path = `/apis/${CAPTURE_GROUP}/${CAPTURE_VERSION}/namespaces/${this.o.namespace}/${CAPTURE_PLURAL}`;
-      const ended = await watchOnce(
-        new Watch(this.o.kc),
-        path,
+      const ended = await this.api.watch(
         { labelSelector, resourceVersion },
         {
           resourceVersion: (rv) => (resourceVersion = rv),

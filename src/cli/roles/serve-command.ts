@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { FileQueue } from '../queue/file-queue.js';
-import { version, type Io } from './cli-support.js';
+import { FileQueue } from '../../queue/file/file-queue.js';
+import { version, type Io } from '../cli-support.js';
 import { loadRolePolicies, loadRoleSettings } from './role-settings.js';
 import { closeStarted, runUntilSignalled, stopInOrder, type CapturingServing } from './serving.js';
 import { configuredKubeletAddress, setUpEvidence, startCaptureSide, type CaptureSide } from './start-capture.js';

@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
-import type { Settings } from '../config/settings.js';
-import { loadPublicJwks, mergeJwks, type SigningKey } from '../evidence/signing-key.js';
-import { IntakeMetrics } from '../http/intake-metrics.js';
-import { startServer, type RunningServer } from '../http/start-server.js';
-import type { CompiledPolicy } from '../policy/compile-policy.js';
-import type { CaptureQueue } from '../queue/capture-queue.js';
-import type { Authenticator } from '../http/token-auth.js';
+import type { Settings } from '../../config/settings.js';
+import { loadPublicJwks, mergeJwks, type SigningKey } from '../../evidence/signing-key.js';
+import { IntakeMetrics } from '../../http/intake-metrics.js';
+import { startServer, type RunningServer } from '../../http/start-server.js';
+import type { CompiledPolicy } from '../../policy/compile-policy.js';
+import type { CaptureQueue } from '../../queue/capture-queue.js';
+import type { Authenticator } from '../../http/token-auth.js';
 import { setUpAuth } from './auth-setup.js';
-import { version } from './cli-support.js';
+import { version } from '../cli-support.js';
 
 /** The intake's credentials and the public keys it publishes besides its own, read before anything starts. */
 export interface IntakeSetup {

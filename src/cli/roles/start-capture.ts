@@ -1,19 +1,19 @@
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { DEFAULT_CAPTURE_SETTINGS } from '../capture/capture-deps.js';
-import { startCaptureWorker, type CaptureWorker } from '../capture/capture-worker.js';
-import type { Settings } from '../config/settings.js';
-import { AmberError } from '../core/amber-error.js';
-import { loadOrCreateSigningKey, loadSigningKey, writeJwks, type SigningKey } from '../evidence/signing-key.js';
-import { kubeApi, loadKubeConfig } from '../kube/kube-api.js';
-import { KubeletClient } from '../kube/kubelet-client.js';
-import { kubeletCredentials } from '../kube/kubelet-credentials.js';
-import { parseKubeletAddress, type KubeletAddress } from '../kube/resolve-target.js';
-import type { CaptureQueue } from '../queue/capture-queue.js';
-import type { CompiledPolicy } from '../policy/compile-policy.js';
-import { openStore, type OpenedStore } from '../storage/open-store.js';
-import { s3StoreSettings } from './s3-store-settings.js';
-import { describeError, version, type Io } from './cli-support.js';
+import { DEFAULT_CAPTURE_SETTINGS } from '../../capture/capture-deps.js';
+import { startCaptureWorker, type CaptureWorker } from '../../capture/capture-worker.js';
+import type { Settings } from '../../config/settings.js';
+import { AmberError } from '../../core/amber-error.js';
+import { loadOrCreateSigningKey, loadSigningKey, writeJwks, type SigningKey } from '../../evidence/signing-key.js';
+import { kubeApi, loadKubeConfig } from '../../kube/kube-api.js';
+import { KubeletClient } from '../../kube/kubelet-client.js';
+import { kubeletCredentials } from '../../kube/kubelet-credentials.js';
+import { parseKubeletAddress, type KubeletAddress } from '../../kube/resolve-target.js';
+import type { CaptureQueue } from '../../queue/capture-queue.js';
+import type { CompiledPolicy } from '../../policy/compile-policy.js';
+import { openStore, type OpenedStore } from '../../storage/open-store.js';
+import { s3StoreSettings } from '../s3-store-settings.js';
+import { describeError, version, type Io } from '../cli-support.js';
 
 /** The signing key from settings, or one generated into `<data-dir>/signing` (with a warning). */
 export async function setUpSigning(settings: Settings, log: Logger): Promise<SigningKey> {

@@ -1,11 +1,11 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { Settings } from '../config/settings.js';
-import { kubeApi, loadKubeConfig } from '../kube/kube-api.js';
-import { placeTarget } from '../kube/place-target.js';
-import { failUnclaimed } from '../queue/kube/fail-unclaimed.js';
-import { KubeQueue } from '../queue/kube/kube-queue.js';
-import { version, type Io } from './cli-support.js';
+import type { Settings } from '../../config/settings.js';
+import { kubeApi, loadKubeConfig } from '../../kube/kube-api.js';
+import { placeTarget } from '../../kube/place-target.js';
+import { failUnclaimed } from '../../queue/kube/fail-unclaimed.js';
+import { KubeQueue } from '../../queue/kube/kube-queue.js';
+import { version, type Io } from '../cli-support.js';
 import { loadRolePolicies, loadRoleSettings } from './role-settings.js';
 import { captureNamespace, closeStarted, runUntilSignalled, stopInOrder, type Serving } from './serving.js';
 import { setUpIntake, startIntake } from './start-intake.js';

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import type { Role } from '../config/overridable-settings.js';
-import type { Settings } from '../config/settings.js';
-import type { RunningServer } from '../http/start-server.js';
-import type { CaptureQueue } from '../queue/capture-queue.js';
-import { EXIT, type Io } from './cli-support.js';
+import type { Role } from '../../config/overridable-settings.js';
+import type { Settings } from '../../config/settings.js';
+import type { RunningServer } from '../../http/start-server.js';
+import type { CaptureQueue } from '../../queue/capture-queue.js';
+import { EXIT, type Io } from '../cli-support.js';
 import type { CaptureSide } from './start-capture.js';
 
 /** A started role: what it listens on, and how it stops. */

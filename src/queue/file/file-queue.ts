@@ -1,9 +1,9 @@
 import { Compile } from 'typebox/compile';
-import { AmberError } from '../core/amber-error.js';
-import { Capture, CaptureStatus, type Phase } from '../core/capture.js';
-import type { CaptureKeys } from '../core/decision.js';
-import { canJoin, JOINABLE_PHASES, joinCapture, podKey, type JoinView } from '../core/join-capture.js';
-import { newCapture, type CaptureQueue, type CaptureRef, type CaptureRequest, type EnqueueResult, type ListOptions } from './capture-queue.js';
+import { AmberError } from '../../core/amber-error.js';
+import { Capture, CaptureStatus, type Phase } from '../../core/capture.js';
+import type { CaptureKeys } from '../../core/decision.js';
+import { canJoin, JOINABLE_PHASES, joinCapture, podKey, type JoinView } from '../../core/join-capture.js';
+import { newCapture, type CaptureQueue, type CaptureRef, type CaptureRequest, type EnqueueResult, type ListOptions } from '../capture-queue.js';
 import { JsonlJournal, type JournalPosition } from './jsonl-journal.js';
 
 const checkCapture = Compile(Capture);

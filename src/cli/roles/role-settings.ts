@@ -1,13 +1,13 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { loadSettings } from '../config/load-settings.js';
-import { kindOf, OVERRIDABLE, type Role } from '../config/overridable-settings.js';
-import type { Settings } from '../config/settings.js';
-import type { CompiledPolicy } from '../policy/compile-policy.js';
-import { loadPolicies } from '../policy/load-policies.js';
-import { parseFlags, type Io } from './cli-support.js';
-import { defaultRecipients } from './encryption-setup.js';
-import { createLogger } from './create-logger.js';
+import { loadSettings } from '../../config/load-settings.js';
+import { kindOf, OVERRIDABLE, type Role } from '../../config/overridable-settings.js';
+import type { Settings } from '../../config/settings.js';
+import type { CompiledPolicy } from '../../policy/compile-policy.js';
+import { loadPolicies } from '../../policy/load-policies.js';
+import { parseFlags, type Io } from '../cli-support.js';
+import { defaultRecipients } from '../encryption-setup.js';
+import { createLogger } from '../create-logger.js';
 import { roleHelp } from './role-help.js';
 
 type FlagSpec = { readonly type: 'string' | 'boolean'; readonly short?: string };

@@ -1,4 +1,4 @@
-import { defaultText, OVERRIDABLE, type HelpSection, type OverridableSetting, type Role } from '../config/overridable-settings.js';
+import { defaultText, OVERRIDABLE, type HelpSection, type OverridableSetting, type Role } from '../../config/overridable-settings.js';
 
 /** What each role does, above its options. */
 const ABOUT: Record<Role, string> = {

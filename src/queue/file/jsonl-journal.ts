@@ -1,6 +1,6 @@
 import { open, readFile, rename, mkdir, writeFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { AmberError } from '../core/amber-error.js';
+import { AmberError } from '../../core/amber-error.js';
 
 /** Where one record's line is in the file: its first byte and its length without the newline. */
 export interface JournalPosition {

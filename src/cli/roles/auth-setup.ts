@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Settings } from '../config/settings.js';
-import { AmberError } from '../core/amber-error.js';
-import { noAuthenticator, parseTokens, tokenAuthenticator, type Authenticator } from '../http/token-auth.js';
+import type { Settings } from '../../config/settings.js';
+import { AmberError } from '../../core/amber-error.js';
+import { noAuthenticator, parseTokens, tokenAuthenticator, type Authenticator } from '../../http/token-auth.js';
 
 /**
  * Bearer tokens from `auth.tokensFile`; without one, a token generated once into
