@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import { Compile } from 'typebox/compile';
 import { AmberError } from '../core/amber-error.js';
+import { sha256Hex } from '../core/canonical-json.js';
 import { Capture, type CaptureStatus } from '../core/capture.js';
 import { podKey } from '../core/join-capture.js';
 
@@ -48,7 +48,7 @@ export interface CaptureResource {
 
 /** 40 hex characters of SHA-256: label-safe and collision-free enough for keys. */
 export function digest40(text: string): string {
-  return createHash('sha256').update(text).digest('hex').slice(0, 40);
+  return sha256Hex(text).slice(0, 40);
 }
 
 /**
