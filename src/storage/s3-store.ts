@@ -21,7 +21,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { AmberError } from '../core/amber-error.js';
 import { hashFile, HashStream } from '../core/hash-stream.js';
 import type { ObjectStore, PutMeta, Retention, StoredObject } from './object-store.js';
-import { s3ErrorInfo } from './s3-errors.js';
+import { s3ErrorInfo, storeError } from './s3-errors.js';
 
 export interface S3StoreOptions {
   readonly client: S3Client;
@@ -404,19 +404,4 @@ function checkKey(key: string): void {
   if (key === '' || key.startsWith('/') || key.includes('\0') || key.split('/').some((p) => p === '..' || p === '.')) {
     throw new AmberError('STORE_BAD_KEY', { key });
   }
-}
-
-function storeError(code: 'STORE_UNAVAILABLE' | 'STORE_LOCK_FAILED' | 'STORE_NOT_IMPLEMENTED', key: string, operation: string, cause: unknown): AmberError {
-  const info = s3ErrorInfo(cause);
-  return new AmberError(
-    code,
-    {
-      key,
-      operation,
-      message: info.message,
-      ...(info.status !== undefined ? { status: info.status } : {}),
-      ...(info.code !== undefined ? { s3Code: info.code } : {}),
-    },
-    { cause },
-  );
 }
