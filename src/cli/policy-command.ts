@@ -21,7 +21,7 @@ export const POLICY_HELP = `Usage:
 
   --policies DIR   policy directory (AMBER_POLICIES, default ./policies)
   --json           machine-readable output
-  --config FILE, --admission-listen HOST:PORT, --admission-client-ca FILE, --admission-allow-unauthenticated-holds
+  --config FILE, --admission-listen HOST:PORT, --admission-client-ca FILE, --admission-unauthenticated-holds
                    the settings amber runs with (also as AMBER_* env vars): a policy that holds admission
                    requests is refused without the API server's client certificate, as at start-up
 `;
@@ -33,7 +33,7 @@ const FLAGS = {
   config: { type: 'string' },
   'admission-listen': { type: 'string' },
   'admission-client-ca': { type: 'string' },
-  'admission-allow-unauthenticated-holds': { type: 'boolean' },
+  'admission-unauthenticated-holds': { type: 'boolean' },
 } as const;
 
 /** The policies, and the admission hold check against the settings given by flags, env and --config, as a role runs it at start-up. */

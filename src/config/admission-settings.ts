@@ -62,7 +62,7 @@ export interface HoldingPolicy {
  * A policy that holds (`admission.holdUntil`, `admission.holdDeletes`) makes the webhook keep a
  * request open or deny a pod's removal: without the API server's client certificate anyone who
  * can reach the port could do that, so such a policy refuses to load unless the operator allowed
- * it (`--admission-allow-unauthenticated-holds`). Checked when the policies are loaded, and by
+ * it (`--admission-unauthenticated-holds`). Checked when the policies are loaded, and by
  * `amber policy validate|test` with the same settings. Without the admission listener nothing can
  * hold, and nothing is refused.
  */
@@ -74,6 +74,6 @@ export function checkAdmissionHolds(settings: Settings, policies: readonly Holdi
   throw new AmberError('CONFIG_INVALID', {
     setting: 'admission.clientCA',
     policies: holding.map((p) => p.name),
-    problem: `policy ${holding.map((p) => p.name).join(', ')} holds admission requests (admission.holdUntil or holdDeletes), which without --admission-client-ca any caller could trigger: set --admission-client-ca, or allow it with --admission-allow-unauthenticated-holds`,
+    problem: `policy ${holding.map((p) => p.name).join(', ')} holds admission requests (admission.holdUntil or holdDeletes), which without --admission-client-ca any caller could trigger: set --admission-client-ca, or allow it with --admission-unauthenticated-holds`,
   });
 }

@@ -62,7 +62,7 @@ t.test('without mTLS a policy that holds refuses to load, unless unauthenticated
   for (const policies of [HOLDING, DELETES]) {
     const e = thrown(() => checkAdmissionHolds(unauth, policies));
     t.equal(e.code, 'CONFIG_INVALID');
-    t.match(e.message, new RegExp(`${policies[0]?.name}.*--admission-allow-unauthenticated-holds`));
+    t.match(e.message, new RegExp(`${policies[0]?.name}.*--admission-unauthenticated-holds`));
   }
   t.doesNotThrow(() => checkAdmissionHolds(unauth, QUIET), 'a policy that only watches loads');
   const mtls = await withTls({ 'admission-listen': '0.0.0.0:9443', 'admission-client-ca': '/ca.crt' });
@@ -107,7 +107,7 @@ t.test('amber serve refuses to start with the admission listener and no caller a
   const out: string[] = [];
   const cli = { out: (s: string) => out.push(s), err: (s: string) => out.push(s), env: { AMBER_ADMISSION_LISTEN: '0.0.0.0:9443' } };
   t.equal(await runCli(['policy', 'validate', '--policies', policies], cli), 1, 'refused with the admission listener and no mTLS');
-  t.match(out.join('\n'), /CONFIG_INVALID.*exec-hold.*--admission-allow-unauthenticated-holds/);
+  t.match(out.join('\n'), /CONFIG_INVALID.*exec-hold.*--admission-unauthenticated-holds/);
   t.equal(await runCli(['policy', 'validate', '--policies', policies, '--admission-client-ca', '/ca.crt'], cli), 0, 'accepted with mTLS');
   t.equal(await runCli(['policy', 'validate', '--policies', policies], { ...cli, env: {} }), 0, 'accepted without the admission listener');
 });
