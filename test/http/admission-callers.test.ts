@@ -121,6 +121,17 @@ t.test('unauthenticated mode: signals say so, and holds are refused unless allow
   t.same(JSON.parse(await bundleFile(stack, capture?.id ?? '', 'signals.json')).callers, ['unauthenticated']);
 });
 
+t.test('a client CA and unauthenticated callers together: each signal says which it was', async (t) => {
+  const stack = await startStack({ policyYaml: POLICY('{}'), admission: { allowUnauthenticated: true } });
+  t.teardown(() => stack.close());
+  stack.podWithAlert('web-8');
+  stack.podWithAlert('web-9');
+  t.equal((await stack.postReview(execReview('web-8'), { as: 'nobody' })).body.response.allowed, true, 'no certificate: let in');
+  t.equal((await stack.postReview(execReview('web-9'))).body.response.allowed, true);
+  const callers = Object.fromEntries((await stack.queue.list()).map((c) => [c.spec.target.pod, c.spec.trigger.caller]));
+  t.same(callers, { 'web-8': 'unauthenticated', 'web-9': 'apiserver-mtls' });
+});
+
 t.test('unauthenticated holds, when the operator allowed them, hold', async (t) => {
   const stack = await startStack({
     policyYaml: POLICY('{ holdUntil: checkpointed, maxWaitSeconds: 5 }'),
