@@ -32,14 +32,32 @@ export function recordJoins(record: CaptureRecord): boolean {
   return fresh.length > 0;
 }
 
+/**
+ * `signal.received`: what the signal was, and for admission how its caller was authenticated and
+ * what that caller asserted (user, groups, command) — never as facts. A capture queued before
+ * callers were recorded (its trigger has top-level user/groups/command) had no authenticated
+ * caller: its assertion is recorded as `unauthenticated`. Custody entries already written stay as
+ * they are (verification hashes them as written).
+ */
 function signalDetails(t: CaptureTrigger): Record<string, unknown> {
+  const legacy = t.user !== undefined || t.groups !== undefined || t.command !== undefined;
+  const asserted =
+    t.asserted ??
+    (legacy
+      ? {
+          by: t.caller ?? 'unauthenticated',
+          ...(t.user !== undefined ? { user: t.user } : {}),
+          ...(t.groups !== undefined ? { groups: t.groups } : {}),
+          ...(t.command !== undefined ? { command: t.command } : {}),
+        }
+      : undefined);
+  const caller = t.caller ?? asserted?.by;
   return {
     source: t.source,
     rule: t.rule,
     priority: t.priority,
     signalDigest: t.signalDigest,
-    ...(t.user !== undefined ? { user: t.user } : {}),
-    ...(t.groups !== undefined ? { groups: t.groups } : {}),
-    ...(t.command !== undefined ? { command: t.command } : {}),
+    ...(caller !== undefined ? { caller } : {}),
+    ...(asserted !== undefined ? { asserted } : {}),
   };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { AmberError, isAmberError } from '../core/amber-error.js';
-import type { CaptureStatus } from '../core/capture.js';
+import type { Capture, CaptureStatus } from '../core/capture.js';
+import type { Caller } from '../core/signal.js';
 import { ARTIFACT_NAMES } from '../evidence/bundle-layout.js';
 import type { KubeApi } from '../kube/kube-api.js';
 import type { ResolvedTarget } from '../kube/resolve-target.js';
@@ -71,7 +72,7 @@ export async function uploadStep(parts: UploadParts, record: CaptureRecord, bund
   if (include.has('podSpec') && !has(ARTIFACT_NAMES.podJson) && pod) {
     add(await bundle.putText(ARTIFACT_NAMES.podJson, 'application/json', `${JSON.stringify(redactPod(pod), null, 2)}\n`));
   }
-  if (!has(ARTIFACT_NAMES.signals)) add(await bundle.putText(ARTIFACT_NAMES.signals, 'application/json', signalsJson(capture.signals)));
+  if (!has(ARTIFACT_NAMES.signals)) add(await bundle.putText(ARTIFACT_NAMES.signals, 'application/json', signalsJson(capture.signals, signalCallers(capture))));
   if (include.has('logs')) {
     for (const c of capture.status.checkpoints ?? []) {
       const name = ARTIFACT_NAMES.logs(c.container);
@@ -88,13 +89,26 @@ export async function uploadStep(parts: UploadParts, record: CaptureRecord, bund
   await record.save({ artifacts: [...artifacts] });
 }
 
-/** signals.json: a readable copy; the exact received bytes are kept inside as `raw` when they differ. */
-function signalsJson(signals: readonly unknown[]): string {
+/**
+ * signals.json: a readable copy; the exact received bytes are kept inside as `raw` when they
+ * differ, and — when any signal was an admission request — `callers`, how the sender of each
+ * signal was authenticated, in the order of `signals` (null for an alert, which records none yet).
+ */
+function signalsJson(signals: readonly unknown[], callers: readonly (Caller | null)[]): string {
   const text = `${JSON.stringify(
     signals.map((s) => (typeof s === 'string' ? (JSON.parse(s) as unknown) : s)),
     null,
     2,
   )}\n`;
   const raw = signals.filter((s): s is string => typeof s === 'string');
-  return raw.length > 0 ? `${JSON.stringify({ signals: JSON.parse(text) as unknown, raw }, null, 2)}\n` : text;
+  const withCallers = callers.some((c) => c !== null) ? { callers } : {};
+  return raw.length > 0 || 'callers' in withCallers
+    ? `${JSON.stringify({ signals: JSON.parse(text) as unknown, ...(raw.length > 0 ? { raw } : {}), ...withCallers }, null, 2)}\n`
+    : text;
+}
+
+/** The caller of each of the capture's signals: the first is its trigger's, each later one a joined signal's. */
+function signalCallers(capture: Capture): (Caller | null)[] {
+  const triggers = [capture.spec.trigger, ...(capture.joined ?? []).map((j) => j.trigger)];
+  return capture.signals.map((_s, i) => triggers[i]?.caller ?? triggers[i]?.asserted?.by ?? null);
 }

@@ -1,4 +1,6 @@
 import { readFile } from 'node:fs/promises';
+import { checkAdmissionHolds } from '../config/admission-settings.js';
+import { loadSettings } from '../config/load-settings.js';
 import { planCapture } from '../core/decision.js';
 import type { CaptureTarget, EvidenceSettings } from '../core/capture.js';
 import type { Signal } from '../core/signal.js';
@@ -19,9 +21,29 @@ export const POLICY_HELP = `Usage:
 
   --policies DIR   policy directory (AMBER_POLICIES, default ./policies)
   --json           machine-readable output
+  --config FILE, --admission-listen HOST:PORT, --admission-client-ca FILE, --admission-unauthenticated-holds
+                   the settings amber runs with (also as AMBER_* env vars): a policy that holds admission
+                   requests is refused without the API server's client certificate, as at start-up
 `;
 
-const FLAGS = { policies: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+const FLAGS = {
+  policies: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  config: { type: 'string' },
+  'admission-listen': { type: 'string' },
+  'admission-client-ca': { type: 'string' },
+  'admission-unauthenticated-holds': { type: 'boolean' },
+} as const;
+
+/** The policies, and the admission hold check against the settings given by flags, env and --config, as a role runs it at start-up. */
+async function loadChecked(dir: string, flags: Record<string, string | boolean | undefined>, io: Io): Promise<CompiledPolicy[]> {
+  const policies = await loadPolicies(dir);
+  const config = flags['config'];
+  const settings = await loadSettings({ flags, env: io.env, configFile: typeof config === 'string' ? config : undefined });
+  checkAdmissionHolds(settings, policies);
+  return policies;
+}
 
 export async function policyCommand(args: readonly string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
@@ -35,17 +57,18 @@ export async function policyCommand(args: readonly string[], io: Io): Promise<nu
     return EXIT.OK;
   }
   const dir = values.policies ?? io.env['AMBER_POLICIES'] ?? './policies';
-  if (sub === 'validate') return validate(dir, values.json === true, io);
+  const load = () => loadChecked(dir, values, io);
+  if (sub === 'validate') return validate(load, values.json === true, io);
   if (sub === 'test') {
     if (positionals.length === 0) throw new UsageError('policy test needs at least one FILE');
-    return test(dir, positionals, values.json === true, io);
+    return test(load, positionals, values.json === true, io);
   }
   throw new UsageError(`unknown policy subcommand '${sub}'`);
 }
 
-async function validate(dir: string, json: boolean, io: Io): Promise<number> {
+async function validate(load: () => Promise<CompiledPolicy[]>, json: boolean, io: Io): Promise<number> {
   try {
-    const policies = await loadPolicies(dir);
+    const policies = await load();
     if (json) io.out(JSON.stringify({ valid: true, policies: policies.map((p) => ({ name: p.name, file: p.file })) }));
     else for (const p of policies) io.out(`ok  ${p.name}  (${p.file})`);
     return EXIT.OK;
@@ -85,10 +108,10 @@ interface FileResult {
   error?: string;
 }
 
-async function test(dir: string, files: readonly string[], json: boolean, io: Io): Promise<number> {
+async function test(load: () => Promise<CompiledPolicy[]>, files: readonly string[], json: boolean, io: Io): Promise<number> {
   let policies: CompiledPolicy[];
   try {
-    policies = await loadPolicies(dir);
+    policies = await load();
   } catch (e) {
     io.err(`invalid policy set: ${describeError(e)}`);
     return EXIT.CANNOT_RUN;

@@ -8,7 +8,7 @@ import { DEFAULT_SETTINGS, Settings } from './settings.js';
 export type Role = 'serve' | 'responder' | 'agent';
 
 /** Where a setting's flag is listed in the help. */
-export type HelpSection = 'server' | 'capture' | 'kube' | 's3';
+export type HelpSection = 'server' | 'admission' | 'capture' | 'kube' | 's3';
 
 /** A setting that also comes from a flag and an `AMBER_*` variable. */
 export interface OverridableSetting {
@@ -79,6 +79,81 @@ export const OVERRIDABLE: readonly OverridableSetting[] = [
     absent: 'none',
     roles: INTAKE,
     section: 'server',
+  },
+  {
+    path: 'admission.listen',
+    flag: 'admission-listen',
+    env: 'AMBER_ADMISSION_LISTEN',
+    arg: 'HOST:PORT',
+    help: 'serve the admission webhook (POST /v1/admission, HTTPS) here',
+    absent: 'off',
+    roles: INTAKE,
+    section: 'admission',
+  },
+  {
+    path: 'admission.tlsCert',
+    flag: 'admission-tls-cert',
+    env: 'AMBER_ADMISSION_TLS_CERT',
+    arg: 'FILE',
+    help: "the webhook's serving certificate…",
+    absent: '--tls-cert',
+    roles: INTAKE,
+    section: 'admission',
+  },
+  {
+    path: 'admission.tlsKey',
+    flag: 'admission-tls-key',
+    env: 'AMBER_ADMISSION_TLS_KEY',
+    arg: 'FILE',
+    help: '…and key',
+    absent: '--tls-key',
+    roles: INTAKE,
+    section: 'admission',
+  },
+  {
+    path: 'admission.clientCA',
+    flag: 'admission-client-ca',
+    env: 'AMBER_ADMISSION_CLIENT_CA',
+    arg: 'FILE',
+    help: "require the API server's client certificate, signed by this CA (mTLS)",
+    absent: 'none',
+    roles: INTAKE,
+    section: 'admission',
+  },
+  {
+    path: 'admission.clientName',
+    flag: 'admission-client-name',
+    env: 'AMBER_ADMISSION_CLIENT_NAME',
+    arg: 'NAME',
+    help: '…with this subject CN or DNS/URI SAN',
+    absent: 'any the CA signed',
+    roles: INTAKE,
+    section: 'admission',
+  },
+  {
+    path: 'admission.allowUnauthenticated',
+    flag: 'admission-allow-unauthenticated',
+    env: 'AMBER_ADMISSION_ALLOW_UNAUTHENTICATED',
+    help: 'accept callers without a verified client certificate (recorded: unauthenticated)',
+    roles: INTAKE,
+    section: 'admission',
+  },
+  {
+    path: 'admission.allowUnauthenticatedHolds',
+    flag: 'admission-unauthenticated-holds',
+    env: 'AMBER_ADMISSION_UNAUTHENTICATED_HOLDS',
+    help: 'let policies hold exec and pod removal for unauthenticated callers',
+    roles: INTAKE,
+    section: 'admission',
+  },
+  {
+    path: 'admission.maxConcurrentHolds',
+    flag: 'admission-max-holds',
+    env: 'AMBER_ADMISSION_MAX_HOLDS',
+    arg: 'N',
+    help: 'reviews held at once; beyond, answered at once (allowed)',
+    roles: INTAKE,
+    section: 'admission',
   },
   { path: 'bodyLimit', flag: 'body-limit', env: 'AMBER_BODY_LIMIT', arg: 'BYTES', help: 'largest request body', roles: INTAKE, section: 'server' },
   { path: 'logLevel', flag: 'log-level', env: 'AMBER_LOG_LEVEL', arg: 'LEVEL', help: 'fatal|error|warn|info|debug|trace', roles: ALL, section: 'server' },

@@ -3,6 +3,7 @@ import Type, { type Static } from 'typebox';
 const closed = { additionalProperties: false } as const;
 const LabelKeys = Type.Array(Type.String({ minLength: 1 }), { minItems: 1 });
 /** 1–65535 */
+const LISTEN = '^(\\[[0-9a-fA-F:.]+\\]|[^:\\s]+):(6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|\\d{1,4})$';
 const PORT = '(6553[0-5]|655[0-2]\\d|65[0-4]\\d{2}|6[0-4]\\d{3}|[1-5]\\d{4}|[1-9]\\d{0,3})';
 
 /** Every setting amber has: one schema for the YAML file, env vars and flags alike. */
@@ -38,6 +39,31 @@ export const Settings = Type.Object(
         key: Type.Optional(Type.String({ minLength: 1 })),
         /** Client certificates signed by this CA authenticate (Falco's http_output cannot send headers). */
         clientCA: Type.Optional(Type.String({ minLength: 1 })),
+      },
+      closed,
+    ),
+    /**
+     * The admission webhook (`POST /v1/admission`) on a listener of its own, always HTTPS: the API
+     * server calls webhooks over TLS only. Off unless `listen` is set; on, it needs a way to know
+     * its caller: the API server's client certificate (`clientCA`), or the operator's explicit
+     * `allowUnauthenticated`.
+     */
+    admission: Type.Object(
+      {
+        listen: Type.Optional(Type.String({ pattern: LISTEN, description: 'HOST:PORT' })),
+        /** The webhook's serving certificate and key; absent: tls.cert and tls.key. */
+        tlsCert: Type.Optional(Type.String({ minLength: 1 })),
+        tlsKey: Type.Optional(Type.String({ minLength: 1 })),
+        /** Callers must present a client certificate this CA signed (the API server's, from its AdmissionConfiguration kubeconfig). */
+        clientCA: Type.Optional(Type.String({ minLength: 1 })),
+        /** …whose subject CN or a DNS/URI SAN is this name; absent: any certificate the CA signed. */
+        clientName: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+        /** Let callers without a verified client certificate in; their signals are recorded as `unauthenticated`. */
+        allowUnauthenticated: Type.Boolean(),
+        /** Let policies hold exec and pod removal (`admission.holdUntil`, `holdDeletes`) for unauthenticated callers. */
+        allowUnauthenticatedHolds: Type.Boolean(),
+        /** Reviews held at once (holdUntil); one more is answered at once (allowed), logged and counted. 0: never hold. */
+        maxConcurrentHolds: Type.Integer({ minimum: 0, maximum: 10_000 }),
       },
       closed,
     ),
@@ -170,6 +196,7 @@ export const DEFAULT_SETTINGS: Settings = {
   bodyLimit: 1024 * 1024,
   auth: { insecureNoAuth: false },
   tls: {},
+  admission: { allowUnauthenticated: false, allowUnauthenticatedHolds: false, maxConcurrentHolds: 32 },
   alertmanager: {
     labels: {
       namespace: ['namespace', 'k8s_ns_name'],

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { CustodyEntry } from './custody-entry.js';
-import { Source } from './signal.js';
+import { Caller, Source } from './signal.js';
 
 export const Phase = Type.Union([
   Type.Literal('Pending'),
@@ -36,7 +36,22 @@ export const CaptureTrigger = Type.Object({
   time: Type.String(),
   policy: Type.String(),
   signalDigest: Type.String(),
-  /** Admission signals: who opened the session, and what they ran (also in the custody log). */
+  /** Admission signals: how the caller (the API server, or whoever called the webhook) was authenticated. */
+  caller: Type.Optional(Caller),
+  /**
+   * Admission signals: who opened the session and what they ran, as the caller asserted them — the
+   * API server's word when `by` is `apiserver-mtls`, anyone's when `unauthenticated` (also in the
+   * custody log).
+   */
+  asserted: Type.Optional(
+    Type.Object({
+      by: Caller,
+      user: Type.Optional(Type.String()),
+      groups: Type.Optional(Type.Array(Type.String())),
+      command: Type.Optional(Type.String()),
+    }),
+  ),
+  /** Read only, never written: captures queued before issue 17 recorded these as facts (see `asserted`). */
   user: Type.Optional(Type.String()),
   groups: Type.Optional(Type.Array(Type.String())),
   command: Type.Optional(Type.String()),

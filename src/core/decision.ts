@@ -1,4 +1,4 @@
-import type { CaptureSpec, EvidenceSettings, IncludeItem } from './capture.js';
+import type { CaptureSpec, CaptureTrigger, EvidenceSettings, IncludeItem } from './capture.js';
 import { signalDigest, type Signal } from './signal.js';
 
 /** A policy's verdict on a signal: capture this, this way. */
@@ -78,16 +78,25 @@ export function planCapture(d: Decision, keys: CaptureKeys = captureKeys(d)): Pl
   };
 }
 
-/** For an admission signal, the requesting user, their groups and the command, from the signal's fields. */
-function admissionActor(signal: Decision['signal']): { user?: string; groups?: string[]; command?: string } {
+/**
+ * For an admission signal, how its caller was authenticated, and the requesting user, their groups
+ * and the command from the signal's fields — recorded as that caller's assertion, not as facts.
+ */
+function admissionActor(signal: Decision['signal']): Pick<CaptureTrigger, 'caller' | 'asserted'> {
   if (signal.source !== 'admission') return {};
   const f = signal.fields;
   const user = f['user.name'];
   const groups = f['user.groups'];
   const command = f['exec.command'];
+  // a signal made without a caller (a test, `amber policy test`) asserts as anyone would
+  const by = signal.caller ?? 'unauthenticated';
   return {
-    ...(typeof user === 'string' ? { user } : {}),
-    ...(typeof groups === 'string' && groups !== '' ? { groups: groups.split(',') } : {}),
-    ...(typeof command === 'string' ? { command } : {}),
+    caller: by,
+    asserted: {
+      by,
+      ...(typeof user === 'string' ? { user } : {}),
+      ...(typeof groups === 'string' && groups !== '' ? { groups: groups.split(',') } : {}),
+      ...(typeof command === 'string' ? { command } : {}),
+    },
   };
 }

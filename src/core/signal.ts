@@ -37,6 +37,15 @@ export function parsePriority(text: string): Priority | undefined {
   return ALIASES[text.trim().toLowerCase()];
 }
 
+/**
+ * How the sender of a signal was authenticated. Today only admission signals record it:
+ * `apiserver-mtls` when the API server presented a client certificate the configured CA verified
+ * (and, when one is configured, with the expected name), `unauthenticated` when the operator let
+ * callers in without one (`--admission-allow-unauthenticated`).
+ */
+export const Caller = Type.Union([Type.Literal('apiserver-mtls'), Type.Literal('unauthenticated')]);
+export type Caller = Static<typeof Caller>;
+
 /** What the alert says about where it happened; every name is validated at intake. */
 export const SignalTarget = Type.Object({
   namespace: Type.Optional(Type.String()),
@@ -68,6 +77,8 @@ export const Signal = Type.Object({
    * Falcosidekick's uuid. Absent when the source gives none.
    */
   deliveryKey: Type.Optional(Type.String()),
+  /** How the sender was authenticated (admission signals). */
+  caller: Type.Optional(Caller),
   /** The event as received (one alert of a batch, with its group's context). */
   raw: Type.Unknown(),
   /**

@@ -1,11 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyBaseLogger, onRequestHookHandler } from 'fastify';
+import { AmberError } from '../core/amber-error.js';
 import type { Capture } from '../core/capture.js';
+import type { Caller } from '../core/signal.js';
 import { AdmissionAnswer, AdmissionReview } from '../intake/admission-review.js';
 import { normaliseAdmission } from '../intake/normalise-admission.js';
 import type { CompiledPolicy } from '../policy/compile-policy.js';
 import { PolicyIndex } from '../policy/evaluate-policies.js';
 import type { CaptureQueue } from '../queue/capture-queue.js';
+import { admissionCaller, type AdmissionCallers } from './admission-caller.js';
 import type { IntakeMetrics } from './intake-metrics.js';
 import { ErrorAnswer } from './intake-routes.js';
 import { respondToSignals, type ResponderDeps } from './respond-to-signals.js';
@@ -14,8 +17,21 @@ export interface AdmissionRouteOptions {
   readonly policies: readonly CompiledPolicy[];
   readonly queue: CaptureQueue;
   readonly metrics: IntakeMetrics;
+  /** Who may call, and how each caller counts (admission-caller.ts). */
+  readonly callers: AdmissionCallers;
+  /** Policies may hold (holdUntil, holdDeletes) for an unauthenticated caller too. */
+  readonly allowUnauthenticatedHolds: boolean;
+  /** Reviews held at once; one more is answered at once (allowed). */
+  readonly maxConcurrentHolds: number;
   /** How often a held answer looks at the capture again. */
   readonly pollMs?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** How the admission request's caller was authenticated (set before the body is read). */
+    admissionCaller?: Caller;
+  }
 }
 
 /** The webhook must answer within its timeoutSeconds (≤ 30): no hold may come near it. */
@@ -28,23 +44,44 @@ const HOLD_CEILING_MS = 25_000;
  * until the target's checkpoint is written (fail-open after maxWaitSeconds), and with
  * `admission.holdDeletes` a DELETE or eviction of a pod whose capture has not reached Uploading
  * is denied, naming the capture. Errors of amber's own never deny: the request is allowed and the
- * failure logged. No bearer token: the API server calls it over TLS (see the chart).
+ * failure logged.
+ *
+ * It is served on a listener of its own (`--admission-listen`), never beside the alert intake. Its
+ * caller is the API server, known by its client certificate (mTLS, `--admission-client-ca`), or —
+ * where the operator allowed it — anyone (`unauthenticated`); a caller that is neither is refused
+ * with 401 before its body is read, and queues nothing. Every signal records its caller, and what
+ * the review says about the user and the command is recorded as that caller's assertion. Holds
+ * need an authenticated caller unless the operator allowed them without (a hold keeps a
+ * connection open, a denial blocks a deletion), and at most `maxConcurrentHolds` are held at once.
  */
 export const admissionRoutes: FastifyPluginAsyncTypebox<AdmissionRouteOptions> = async (app, opts) => {
   const deps: ResponderDeps = { policies: opts.policies, index: new PolicyIndex(opts.policies), queue: opts.queue, metrics: opts.metrics };
   const byName = new Map(opts.policies.map((p) => [p.name, p]));
   const pollMs = opts.pollMs ?? 50;
+  let holding = 0;
+  const identify: onRequestHookHandler = (request, _reply, done) => {
+    const caller = admissionCaller(request, opts.callers);
+    if (caller === undefined) {
+      done(new AmberError('AUTH_REQUIRED', { route: '/v1/admission', need: "the API server's client certificate" }));
+      return;
+    }
+    request.admissionCaller = caller;
+    done();
+  };
+  const mayHold = (caller: Caller) => caller === 'apiserver-mtls' || opts.allowUnauthenticatedHolds;
 
   app.post(
     '/v1/admission',
     {
+      onRequest: identify,
       schema: {
         summary: 'Kubernetes validating admission webhook (AdmissionReview v1)',
         body: AdmissionReview,
-        response: { 200: AdmissionAnswer, 400: ErrorAnswer, 413: ErrorAnswer, 415: ErrorAnswer, 422: ErrorAnswer },
+        response: { 200: AdmissionAnswer, 400: ErrorAnswer, 401: ErrorAnswer, 413: ErrorAnswer, 415: ErrorAnswer, 422: ErrorAnswer },
       },
     },
     async (request) => {
+      const caller = request.admissionCaller ?? 'unauthenticated';
       const review = request.body;
       const uid = review.request.uid;
       const answer = (allowed: boolean, extra: Partial<AdmissionAnswer['response']> = {}): AdmissionAnswer => ({
@@ -57,12 +94,15 @@ export const admissionRoutes: FastifyPluginAsyncTypebox<AdmissionRouteOptions> =
         operation: review.request.operation,
         resource: `pods/${review.request.subResource ?? ''}`,
         pod: `${review.request.namespace ?? ''}/${review.request.name ?? ''}`,
+        caller,
       });
       try {
-        const event = normaliseAdmission(review, request.rawBody);
+        const event = normaliseAdmission(review, request.rawBody, caller);
         if (event.kind === 'other') return answer(true);
-        if (event.kind === 'removal')
+        if (event.kind === 'removal') {
+          if (!mayHold(caller)) return answer(true);
           return await holdRemoval(event.namespace, event.pod, byName, opts.queue, log).then((deny) => (deny ? answer(false, deny) : answer(true)));
+        }
         if (event.dryRun) {
           log.debug('dry run: nothing is captured');
           return answer(true);
@@ -74,10 +114,28 @@ export const admissionRoutes: FastifyPluginAsyncTypebox<AdmissionRouteOptions> =
         );
         if (holdMs > 0) {
           const ids = outcome.body.captures.filter((c) => (byName.get(c.policy)?.admission.holdUntilCheckpointedMs ?? 0) > 0).map((c) => c.id);
+          if (!mayHold(caller)) {
+            opts.metrics.countHoldSkipped('unauthenticated');
+            log.warn({ captures: ids }, 'an unauthenticated caller is never held: answering at once (allowed)');
+            return answer(true);
+          }
+          if (holding >= opts.maxConcurrentHolds) {
+            opts.metrics.countHoldSkipped('limit');
+            log.warn(
+              { captures: ids, holding, maxConcurrentHolds: opts.maxConcurrentHolds },
+              'too many admission reviews held at once: answering at once (allowed)',
+            );
+            return answer(true);
+          }
+          holding++;
           const started = Date.now();
-          const done = await waitForCheckpoints(opts.queue, ids, holdMs, pollMs);
-          if (done) log.info({ captures: ids, heldMs: Date.now() - started }, 'exec held until the checkpoint was written');
-          else log.warn({ captures: ids, heldMs: Date.now() - started }, 'checkpoint not written within maxWaitSeconds: allowing (fail-open)');
+          try {
+            const done = await waitForCheckpoints(opts.queue, ids, holdMs, pollMs);
+            if (done) log.info({ captures: ids, heldMs: Date.now() - started }, 'exec held until the checkpoint was written');
+            else log.warn({ captures: ids, heldMs: Date.now() - started }, 'checkpoint not written within maxWaitSeconds: allowing (fail-open)');
+          } finally {
+            holding--;
+          }
         }
         return answer(true);
       } catch (err) {

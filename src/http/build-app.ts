@@ -12,7 +12,7 @@ import { healthRoutes } from './health-routes.js';
 import type { IntakeMetrics } from './intake-metrics.js';
 import { intakeRoutes } from './intake-routes.js';
 import type { Authenticator } from './token-auth.js';
-import { admissionRoutes } from './admission-routes.js';
+import { admissionRoutes, type AdmissionRouteOptions } from './admission-routes.js';
 
 export interface AppDeps {
   readonly log: FastifyBaseLogger;
@@ -25,6 +25,12 @@ export interface AppDeps {
   readonly version: string;
   /** Public keys that verify manifest signatures, served at /.well-known/jwks.json. */
   readonly jwks?: { readonly keys: readonly object[] } | undefined;
+  /**
+   * Given: this app is the admission listener, and serves `POST /v1/admission` alone. Absent: the
+   * intake (alerts, captures, health, metrics, keys), which never serves the webhook — the two are
+   * on separate ports so the webhook's can be reachable from the API server only.
+   */
+  readonly admission?: Omit<AdmissionRouteOptions, 'policies' | 'queue' | 'metrics'> | undefined;
   /** Extra server options (https, connection timeouts) from the server wrapper. */
   readonly serverOptions?: Partial<FastifyServerOptions> & Record<string, unknown>;
 }
@@ -107,13 +113,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}` } });
   });
 
+  if (deps.admission) {
+    await app.register(admissionRoutes, { ...deps.admission, policies: deps.policies, queue: deps.queue, metrics: deps.metrics });
+    return app;
+  }
   await app.register(healthRoutes, { queue: deps.queue, metrics: deps.metrics });
   if (deps.jwks) {
     const jwks = deps.jwks;
     app.get('/.well-known/jwks.json', { schema: { summary: 'Public keys that verify evidence manifests' } }, async () => jwks);
   }
   await app.register(intakeRoutes, { policies: deps.policies, queue: deps.queue, metrics: deps.metrics, labelKeys: deps.labelKeys });
-  await app.register(admissionRoutes, { policies: deps.policies, queue: deps.queue, metrics: deps.metrics });
   await app.register(captureRoutes, { queue: deps.queue });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -147,6 +147,7 @@ export class IntakeMetrics {
   private readonly queuedCounts = new PendingCounts<string>((policy) => ({ policy }));
   private readonly duplicateCounts = new PendingCounts<string>((policy) => ({ policy }));
   private readonly joinCounts = new PendingCounts<string>((policy) => ({ policy }));
+  private readonly holdSkippedCounts = new PendingCounts<string>((reason) => ({ reason }));
 
   readonly signals = pendingCounter(
     this.registry,
@@ -176,6 +177,13 @@ export class IntakeMetrics {
     'Capture requests that joined a capture of the same container instead of checkpointing it again, by policy',
     ['policy'] as const,
     this.joinCounts,
+  );
+  readonly admissionHoldsSkipped = pendingCounter(
+    this.registry,
+    'amber_admission_holds_skipped_total',
+    'Admission reviews a policy would hold that were answered at once (allowed), by reason (limit: too many held at once; unauthenticated: the caller has no client certificate)',
+    ['reason'] as const,
+    this.holdSkippedCounts,
   );
   readonly intakeSeconds = new IntakeHistogram();
 
@@ -209,6 +217,11 @@ export class IntakeMetrics {
   /** amber_capture_joins_total{policy} += 1. */
   countJoined(policy: string): void {
     this.joinCounts.add(policy, 1);
+  }
+
+  /** amber_admission_holds_skipped_total{reason} += 1. */
+  countHoldSkipped(reason: 'limit' | 'unauthenticated'): void {
+    this.holdSkippedCounts.add(reason, 1);
   }
 
   /** amber_intake_duration_seconds{route, status}. */

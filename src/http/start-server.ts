@@ -6,7 +6,13 @@ import { buildApp, type App, type AppDeps } from './build-app.js';
 export interface ServerOptions {
   /** HOST:PORT; port 0 picks a free one. */
   readonly listen: string;
-  readonly tls?: { readonly cert?: string | undefined; readonly key?: string | undefined; readonly clientCA?: string | undefined };
+  readonly tls?: {
+    readonly cert?: string | undefined;
+    readonly key?: string | undefined;
+    readonly clientCA?: string | undefined;
+    /** Refuse, in the TLS handshake, a client without a certificate `clientCA` verified (the admission listener's mTLS). */
+    readonly requireClientCert?: boolean | undefined;
+  };
   /**
    * How often the TLS files are read again (default 60 s): cert-manager renews the webhook's
    * certificate in place, and a server that kept the first one would fail every admission call
@@ -67,7 +73,7 @@ export async function startServer(deps: Omit<AppDeps, 'serverOptions'>, options:
   };
 }
 
-type TlsFiles = { readonly cert: string; readonly key: string; readonly clientCA?: string | undefined };
+type TlsFiles = { readonly cert: string; readonly key: string; readonly clientCA?: string | undefined; readonly requireClientCert?: boolean | undefined };
 type TlsMaterial = { cert: Buffer; key: Buffer; ca?: Buffer; requestCert?: boolean; rejectUnauthorized?: boolean };
 
 async function readTls(tls: TlsFiles): Promise<TlsMaterial> {
@@ -83,8 +89,8 @@ async function readTls(tls: TlsFiles): Promise<TlsMaterial> {
     key: await read('tls.key', tls.key),
     ...(tls.clientCA === undefined
       ? {}
-      : // Ask for a certificate but let bearer-token clients in too; the auth hook decides.
-        { ca: await read('tls.clientCA', tls.clientCA), requestCert: true, rejectUnauthorized: false }),
+      : // Ask for a certificate; unless one is required, let bearer-token clients in too and the auth hook decides.
+        { ca: await read('tls.clientCA', tls.clientCA), requestCert: true, rejectUnauthorized: tls.requireClientCert === true }),
   };
 }
 

@@ -1,5 +1,5 @@
 import { AmberError } from '../core/amber-error.js';
-import type { FieldValue, SignalTarget } from '../core/signal.js';
+import type { Caller, FieldValue, SignalTarget } from '../core/signal.js';
 import type { AdmissionReview } from './admission-review.js';
 import { checkTarget, clip, type IntakeResult } from './intake-result.js';
 
@@ -17,9 +17,11 @@ const FIELD_SOURCES = { namespace: 'request.namespace', pod: 'request.name', con
  * An AdmissionReview → a signal (`pods/exec`, `pods/attach`, `pods/ephemeralcontainers`), a
  * removal (DELETE of a pod, CREATE of `pods/eviction`), or nothing amber acts on. The signal's
  * fields say who and what: `user.name`, `user.groups`, `exec.command`, `exec.container`,
- * `exec.tty`, `admission.operation`, `admission.subresource`, `admission.dryRun`.
+ * `exec.tty`, `admission.operation`, `admission.subresource`, `admission.dryRun`, and
+ * `admission.caller` — how the sender of the review was authenticated (`caller`), which is also the
+ * signal's `caller`: the user, groups and command are only what that caller asserts.
  */
-export function normaliseAdmission(review: AdmissionReview, rawText?: string): AdmissionEvent {
+export function normaliseAdmission(review: AdmissionReview, rawText?: string, caller: Caller = 'unauthenticated'): AdmissionEvent {
   const r = review.request;
   const dryRun = r.dryRun === true;
   if (r.resource.group !== '' || r.resource.resource !== 'pods') return { kind: 'other', reason: `not a pod (${r.resource.resource})` };
@@ -41,6 +43,7 @@ export function normaliseAdmission(review: AdmissionReview, rawText?: string): A
     'admission.operation': r.operation,
     'admission.subresource': sub,
     'admission.dryRun': dryRun,
+    'admission.caller': caller,
   };
   if (r.userInfo.username !== undefined) fields['user.name'] = r.userInfo.username;
   if (r.userInfo.groups !== undefined) fields['user.groups'] = r.userInfo.groups.join(',');
@@ -64,6 +67,7 @@ export function normaliseAdmission(review: AdmissionReview, rawText?: string): A
             `${who} ${sub === 'ephemeralcontainers' ? 'added a debug container to' : sub} ${r.namespace}/${r.name}${container ? `/${container}` : ''}${command ? `: ${command.join(' ')}` : ''}`,
           ),
           deliveryKey: `admission/${r.uid}`,
+          caller,
           raw: review,
           ...(rawText !== undefined ? { rawText } : {}),
         },

@@ -111,6 +111,9 @@ export function render(values: Record<string, unknown> = {}, extraArgs: readonly
 }
 
 /** The value variants the tests render (besides the defaults). */
+/** The webhook on, its caller known by the API server's client certificate (the documented setup). */
+export const WEBHOOK = { enabled: true, clientCA: { secretName: 'apiserver-webhook-client-ca' }, clientName: 'kube-apiserver' } as const;
+
 export const VARIANTS: Record<string, Record<string, unknown>> = {
   defaults: {},
   'cert-manager with a self-signed bootstrap issuer': { tls: { mode: 'certManager' } },
@@ -124,6 +127,7 @@ export const VARIANTS: Record<string, Record<string, unknown>> = {
       forcePathStyle: true,
     },
     tls: { mode: 'existingSecret', existingSecret: 'amber-serving', existingCABundle: 'Zm9v' },
+    webhook: WEBHOOK,
   },
   'static S3 credentials from values': {
     s3: {
@@ -154,6 +158,11 @@ export const VARIANTS: Record<string, Record<string, unknown>> = {
     },
     config: { capture: { concurrency: 2 } },
     tls: { clientCA: { secretName: 'falco-client-ca' } },
+  },
+  "webhook with the API server's client certificate": { webhook: WEBHOOK },
+  'webhook with unauthenticated callers': {
+    webhook: { enabled: true, allowUnauthenticated: true, allowUnauthenticatedHolds: true, maxConcurrentHolds: 8 },
+    tls: { mode: 'certManager' },
   },
   'webhook off, extra policy': {
     webhook: { enabled: false },

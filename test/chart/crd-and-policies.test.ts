@@ -176,12 +176,29 @@ t.test("the CRD accepts and refuses the same Captures as amber's TypeBox schemas
   const capture = { apiVersion: 'forensics.amber.dev/v1alpha1', kind: 'Capture', metadata: { name: '01jp' }, spec, status };
   t.ok(checkSpec.Check(spec) && checkStatus.Check(status), 'the sample is valid for amber');
   t.same(validate(root, capture), [], 'and for the CRD');
+  const admission = {
+    ...capture,
+    spec: {
+      ...spec,
+      trigger: {
+        ...spec.trigger,
+        source: 'admission',
+        rule: 'pods/exec',
+        caller: 'apiserver-mtls',
+        asserted: { by: 'apiserver-mtls', user: 'alice@example.com', groups: ['sre'], command: '/bin/sh' },
+      },
+    },
+  };
+  t.ok(checkSpec.Check(admission.spec), 'an admission trigger, its caller and what the caller asserted, are valid for amber');
+  t.same(validate(root, admission), [], 'and kept whole by the CRD (nothing pruned)');
   const bad: [string, unknown][] = [
     ['an unknown phase', { ...capture, status: { ...status, phase: 'Done' } }],
     ['no target pod', { ...capture, spec: { ...spec, target: { namespace: 'shop' } } }],
     ['a string timeout', { ...capture, spec: { ...spec, timeoutSeconds: '120' } }],
     ['a negative retention', { ...capture, spec: { ...spec, evidence: { retentionDays: -1, lock: 'none' } } }],
     ['an unknown lock', { ...capture, spec: { ...spec, evidence: { retentionDays: 1, lock: 'forever' } } }],
+    ['an unknown caller', { ...admission, spec: { ...admission.spec, trigger: { ...admission.spec.trigger, caller: 'root' } } }],
+    ['an assertion without its asserter', { ...admission, spec: { ...admission.spec, trigger: { ...admission.spec.trigger, asserted: { user: 'alice' } } } }],
     ['a phase time that is not a string', { ...capture, status: { ...status, phaseTimes: { Sealed: 1 } } }],
   ];
   for (const [what, c] of bad) {

@@ -95,7 +95,12 @@ const CASES: Record<string, { values: Record<string, unknown>; accounts: Record<
     accounts: { agent: 'forensics-agent', responder: 'forensics-intake' },
   },
   'every option on': {
-    values: { metrics: { serviceMonitor: { enabled: true } }, networkPolicy: { enabled: true }, tls: { mode: 'certManager' }, webhook: { evidenceHold: true } },
+    values: {
+      metrics: { serviceMonitor: { enabled: true } },
+      networkPolicy: { enabled: true },
+      tls: { mode: 'certManager' },
+      webhook: { enabled: true, allowUnauthenticated: true, evidenceHold: true },
+    },
     accounts: { agent: 'amber-agent', responder: 'amber-responder' },
   },
 };

@@ -30,6 +30,7 @@ import {
   responderName,
   template,
   VARIANTS,
+  WEBHOOK,
   type Container,
   type K8sObject,
   type PodSpec,
@@ -189,6 +190,8 @@ t.test('defaults: responder Deployment, agent DaemonSet, CRD, Secrets generated 
   t.equal(find(objects, 'Secret', 'amber-s3').length, 0, 'no S3 Secret without credentials');
   t.equal(find(objects, 'ServiceMonitor').length + find(objects, 'NetworkPolicy').length, 0, 'ServiceMonitor and NetworkPolicy are opt-in');
   t.equal(find(objects, 'ConfigMap', 'amber-config').length, 0, 'no config file unless config is set');
+  t.equal(find(objects, 'ValidatingWebhookConfiguration').length, 0, 'the webhook is off until the operator says how its caller is known');
+  t.notOk(env(responder, 'AMBER_ADMISSION_MAX_HOLDS'), 'and no admission listener');
 });
 
 t.test('the generated signing key is one amber loads (Ed25519 PKCS#8)', async (t) => {
@@ -350,21 +353,71 @@ const EVIDENCE_HOLD = [
   { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods/eviction'], scope: 'Namespaced' },
 ];
 
+t.test("webhook: its own port (`webhook`), the API server's client certificate required, the Service and the webhook pointing at it", async (t) => {
+  const objects = variant("webhook with the API server's client certificate");
+  const responder = container(objects, 'Deployment');
+  t.same(responder.args?.slice(-2), ['--admission-listen', '0.0.0.0:9443'], 'the admission listener, with the intake certificate');
+  t.same(responder.ports, [
+    { name: 'https', containerPort: 8443, protocol: 'TCP' },
+    { name: 'webhook', containerPort: 9443, protocol: 'TCP' },
+  ]);
+  t.match(responder.livenessProbe, { httpGet: { port: 'https' } }, 'probes stay on the intake port (the webhook port wants a client certificate)');
+  t.match(one(objects, 'Service', responderName)['spec'], {
+    ports: [
+      { name: 'https', port: 443, targetPort: 'https' },
+      { name: 'webhook', port: 9443, targetPort: 'webhook' },
+    ],
+  });
+  t.same(
+    webhookOf(objects).clientConfig.service,
+    { name: responderName, namespace: NAMESPACE, path: '/v1/admission', port: 9443 },
+    'the API server calls the webhook port',
+  );
+  t.equal(env(responder, 'AMBER_ADMISSION_CLIENT_CA'), '/etc/amber/admission-client-ca/ca.crt');
+  t.equal(env(responder, 'AMBER_ADMISSION_CLIENT_NAME'), 'kube-apiserver');
+  t.equal(env(responder, 'AMBER_ADMISSION_ALLOW_UNAUTHENTICATED'), undefined);
+  t.equal(env(responder, 'AMBER_ADMISSION_MAX_HOLDS'), '32');
+  t.match(
+    podSpec(one(objects, 'Deployment')).volumes?.find((v) => v.name === 'admission-client-ca'),
+    { secret: { secretName: 'apiserver-webhook-client-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+  );
+  t.ok(responder.volumeMounts?.some((m) => m.name === 'admission-client-ca' && m.mountPath === '/etc/amber/admission-client-ca' && m.readOnly === true));
+
+  const open = variant('webhook with unauthenticated callers');
+  const r2 = container(open, 'Deployment');
+  t.equal(env(r2, 'AMBER_ADMISSION_ALLOW_UNAUTHENTICATED'), 'true');
+  t.equal(env(r2, 'AMBER_ADMISSION_UNAUTHENTICATED_HOLDS'), 'true');
+  t.equal(env(r2, 'AMBER_ADMISSION_MAX_HOLDS'), '8');
+  t.equal(env(r2, 'AMBER_ADMISSION_CLIENT_CA'), undefined);
+  t.notOk(
+    podSpec(one(open, 'Deployment')).volumes?.some((v) => v.name === 'admission-client-ca'),
+    'no CA to mount',
+  );
+  const moved = render({ webhook: { ...WEBHOOK, port: 10250 } });
+  t.equal(webhookOf(moved).clientConfig.service.port, 10250, 'webhook.port moves the listener, the Service port and the webhook together');
+  t.same(container(moved, 'Deployment').args?.slice(-2), ['--admission-listen', '0.0.0.0:10250']);
+  const cm = render({ webhook: { enabled: true, clientCA: { configMapName: 'apiserver-ca', key: 'ca.pem' } } });
+  t.match(
+    podSpec(one(cm, 'Deployment')).volumes?.find((v) => v.name === 'admission-client-ca'),
+    { configMap: { name: 'apiserver-ca', items: [{ key: 'ca.pem', path: 'ca.crt' }] } },
+  );
+});
+
 t.test('webhook: observes exec, attach, debug and pod removal; never blocks the cluster', async (t) => {
-  const objects = render();
+  const objects = render({ webhook: WEBHOOK });
   const hook = webhookOf(objects);
   t.equal(hook.failurePolicy, 'Ignore', 'a down responder lets every request through');
   t.equal(hook.sideEffects, 'NoneOnDryRun');
   t.equal(hook.timeoutSeconds, 30, 'the API server maximum');
   t.same(hook.admissionReviewVersions, ['v1']);
-  t.same(hook.clientConfig.service, { name: responderName, namespace: NAMESPACE, path: '/v1/admission', port: 443 });
+  t.same(hook.clientConfig.service, { name: responderName, namespace: NAMESPACE, path: '/v1/admission', port: 9443 });
   t.same(hook.rules, [...SIGNALS, ...EVIDENCE_HOLD]);
   t.same(hook.namespaceSelector.matchExpressions, [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['kube-system', NAMESPACE] }]);
   t.match(hook.name, /^[a-z0-9-]+(\.[a-z0-9-]+){2,}$/, 'a fully qualified webhook name');
 });
 
 t.test('webhook, tls.mode=generate: caBundle is the CA that signed the serving certificate, for the Service names', async (t) => {
-  const objects = render();
+  const objects = render({ webhook: WEBHOOK });
   const hook = webhookOf(objects);
   const secret = one(objects, 'Secret', 'amber-tls');
   t.equal(secret['type'], 'kubernetes.io/tls');
@@ -383,7 +436,7 @@ t.test('webhook, tls.mode=generate: caBundle is the CA that signed the serving c
 });
 
 t.test('webhook, tls.mode=certManager: the CA is injected from the Certificate the responder serves', async (t) => {
-  const objects = render({ tls: { mode: 'certManager', extraDNSNames: ['amber.example.com'] } });
+  const objects = render({ tls: { mode: 'certManager', extraDNSNames: ['amber.example.com'] }, webhook: WEBHOOK });
   const config = one(objects, 'ValidatingWebhookConfiguration');
   t.equal(config.metadata.annotations?.['cert-manager.io/inject-ca-from'], `${NAMESPACE}/amber-tls`);
   t.equal(webhookOf(objects).clientConfig.caBundle, undefined, 'cert-manager fills caBundle');
@@ -402,7 +455,9 @@ t.test('webhook, tls.mode=certManager: the CA is injected from the Certificate t
 
 t.test('webhook options: no evidence hold, more excluded namespaces, Fail, a shorter timeout', async (t) => {
   const hook = webhookOf(
-    render({ webhook: { evidenceHold: false, excludeNamespaces: ['kube-system', 'falco', 'monitoring'], failurePolicy: 'Fail', timeoutSeconds: 10 } }),
+    render({
+      webhook: { ...WEBHOOK, evidenceHold: false, excludeNamespaces: ['kube-system', 'falco', 'monitoring'], failurePolicy: 'Fail', timeoutSeconds: 10 },
+    }),
   );
   t.same(hook.rules, SIGNALS, 'only exec/attach/ephemeral containers');
   t.same(hook.namespaceSelector.matchExpressions[0]?.values, ['kube-system', 'falco', 'monitoring', NAMESPACE]);
@@ -414,10 +469,13 @@ t.test('webhook: refuses what the API server would refuse, or what could not wor
   const tooLong = template({ webhook: { timeoutSeconds: 31 } });
   t.not(tooLong.status, 0, 'timeoutSeconds above 30');
   t.match(tooLong.stderr, /timeoutSeconds/);
-  const noCA = template({ tls: { mode: 'existingSecret', existingSecret: 'mine' } });
+  const noCA = template({ tls: { mode: 'existingSecret', existingSecret: 'mine' }, webhook: WEBHOOK });
   t.not(noCA.status, 0, 'an existing certificate without its CA');
   t.match(noCA.stderr, /tls\.existingCABundle is required/);
   const badPolicy = template({ webhook: { failurePolicy: 'Block' } });
+  const anyone = template({ webhook: { enabled: true } });
+  t.not(anyone.status, 0, 'the webhook without a way to know its caller');
+  t.match(anyone.stderr, /webhook\.clientCA\.secretName.*webhook\.allowUnauthenticated=true/);
   t.not(badPolicy.status, 0, 'a failurePolicy the API server does not know');
 });
 

@@ -13,6 +13,9 @@ export interface TestPki {
   /** A client certificate from another CA: must not authenticate. */
   readonly strangerCert: string;
   readonly strangerKey: string;
+  /** The API server's client certificate for webhooks (CN kube-apiserver, SAN DNS:kube-apiserver.webhook-client), from the CA. */
+  readonly apiserverCert: string;
+  readonly apiserverKey: string;
   read(file: string): Buffer;
 }
 
@@ -66,6 +69,7 @@ export function makeTestPki(): TestPki {
   leaf('server', 'test-ca', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   leaf('falco', 'test-ca', 'extendedKeyUsage=clientAuth\n');
   leaf('stranger', 'stranger-ca', 'extendedKeyUsage=clientAuth\n');
+  leaf('kube-apiserver', 'test-ca', 'extendedKeyUsage=clientAuth\nsubjectAltName=DNS:kube-apiserver.webhook-client\n');
   return {
     dir,
     caCert: p('test-ca.crt'),
@@ -75,6 +79,8 @@ export function makeTestPki(): TestPki {
     clientKey: p('falco.key'),
     strangerCert: p('stranger.crt'),
     strangerKey: p('stranger.key'),
+    apiserverCert: p('kube-apiserver.crt'),
+    apiserverKey: p('kube-apiserver.key'),
     read: (file) => readFileSync(file),
   };
 }

@@ -1,4 +1,5 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_CAPTURE_SETTINGS, type CaptureSettings } from '../../src/capture/capture-deps.js';
@@ -18,6 +19,7 @@ import { FileStore } from '../../src/storage/file-store.js';
 import type { ObjectStore } from '../../src/storage/object-store.js';
 import { startSimCluster, type SimCluster } from '../sim/sim-cluster.js';
 import { LogSink } from './log-sink.js';
+import { makeTestPki, type TestPki } from './make-certs.js';
 import { TOKEN } from './start-test-app.js';
 
 export interface Stack {
@@ -28,7 +30,16 @@ export interface Stack {
   readonly store: ObjectStore;
   readonly key: SigningKey;
   readonly logs: LogSink;
+  /** The metrics both listeners count into. */
+  readonly metrics: IntakeMetrics;
   readonly server: RunningServer;
+  /** The admission listener (HTTPS, its own port), and the PKI its certificates come from. */
+  readonly admission: { readonly url: string; readonly server: RunningServer; readonly pki: TestPki };
+  /**
+   * POSTs an AdmissionReview to the admission listener, by default as the API server (its client
+   * certificate from the trusted CA); `as: 'nobody'` presents none, `as: 'stranger'` one from another CA.
+   */
+  postReview(body: unknown, opts?: { as?: 'apiserver' | 'nobody' | 'stranger' | 'falco' }): Promise<{ status: number; body: any }>;
   /** Adds a running pod on node-a and returns a Falco alert (terminal shell) for its container. */
   podWithAlert(name?: string): Record<string, any>;
   postFalco(alert: unknown): Promise<{ status: number; body: any }>;
@@ -39,8 +50,23 @@ export interface Stack {
  * amber in one process — intake, journal, worker, real kube client and kubelet client — against
  * the simulated cluster over HTTPS. Everything real but the cluster.
  */
+export interface StackAdmission {
+  /** Callers need the API server's client certificate (default true). */
+  readonly mtls?: boolean;
+  readonly clientName?: string;
+  readonly allowUnauthenticated?: boolean;
+  readonly allowUnauthenticatedHolds?: boolean;
+  readonly maxConcurrentHolds?: number;
+}
+
 export async function startStack(
-  opts: { policyYaml?: string; kubeletToken?: 'forbidden'; capture?: Partial<CaptureSettings>; store?: { store: ObjectStore; prefix: string } } = {},
+  opts: {
+    policyYaml?: string;
+    kubeletToken?: 'forbidden';
+    capture?: Partial<CaptureSettings>;
+    store?: { store: ObjectStore; prefix: string };
+    admission?: StackAdmission;
+  } = {},
 ): Promise<Stack> {
   const root = await mkdtemp(join(tmpdir(), 'amber-stack-'));
   const sim = await startSimCluster({ nodes: ['node-a'], root: join(root, 'sim') });
@@ -71,13 +97,14 @@ export async function startStack(
     actor: { component: 'agent', node: 'node-a' },
     version: 'test',
   });
+  const metrics = new IntakeMetrics();
   const server = await startServer(
     {
       log,
       queue,
       policies,
       auth: tokenAuthenticator([TOKEN], { acceptClientCerts: false }),
-      metrics: new IntakeMetrics(),
+      metrics,
       bodyLimit: DEFAULT_SETTINGS.bodyLimit,
       labelKeys: DEFAULT_SETTINGS.alertmanager.labels,
       version: 'test',
@@ -85,8 +112,72 @@ export async function startStack(
     },
     { listen: '127.0.0.1:0' },
   );
+  const pki = makeTestPki();
+  const a = opts.admission ?? {};
+  const mtls = a.mtls ?? true;
+  const allowUnauthenticated = a.allowUnauthenticated ?? false;
+  const admission = await startServer(
+    {
+      log,
+      queue,
+      policies,
+      auth: tokenAuthenticator([TOKEN], { acceptClientCerts: false }),
+      metrics,
+      bodyLimit: DEFAULT_SETTINGS.bodyLimit,
+      labelKeys: DEFAULT_SETTINGS.alertmanager.labels,
+      version: 'test',
+      admission: {
+        callers: { mtls, clientName: a.clientName, allowUnauthenticated },
+        allowUnauthenticatedHolds: a.allowUnauthenticatedHolds ?? false,
+        maxConcurrentHolds: a.maxConcurrentHolds ?? DEFAULT_SETTINGS.admission.maxConcurrentHolds,
+      },
+    },
+    {
+      listen: '127.0.0.1:0',
+      tls: { cert: pki.serverCert, key: pki.serverKey, ...(mtls ? { clientCA: pki.caCert } : {}), requireClientCert: mtls && !allowUnauthenticated },
+    },
+  );
+  const identities = {
+    apiserver: { cert: pki.apiserverCert, key: pki.apiserverKey },
+    falco: { cert: pki.clientCert, key: pki.clientKey },
+    stranger: { cert: pki.strangerCert, key: pki.strangerKey },
+    nobody: undefined,
+  };
   let n = 0;
   return {
+    admission: { url: admission.url, server: admission, pki },
+    metrics,
+    postReview(body, { as = 'apiserver' } = {}) {
+      const id = identities[as];
+      return new Promise((resolve, reject) => {
+        const req = request(
+          `${admission.url}/v1/admission`,
+          {
+            method: 'POST',
+            ca: pki.read(pki.caCert),
+            ...(id ? { cert: pki.read(id.cert), key: pki.read(id.key) } : {}),
+            headers: { 'content-type': 'application/json' },
+            agent: false,
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              const text = Buffer.concat(chunks).toString();
+              let parsed: unknown = text;
+              try {
+                parsed = JSON.parse(text);
+              } catch {
+                // not JSON
+              }
+              resolve({ status: res.statusCode ?? 0, body: parsed });
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end(typeof body === 'string' ? body : JSON.stringify(body));
+      });
+    },
     sim,
     url: server.url,
     queue,
@@ -124,12 +215,13 @@ export async function startStack(
       return { status: res.status, body: await res.json() };
     },
     async close() {
-      await server.close();
+      await Promise.all([server.close(), admission.close()]);
       await worker.stop();
       await kubelet.close();
       await queue.close();
       await sim.close();
       await rm(root, { recursive: true, force: true });
+      await rm(pki.dir, { recursive: true, force: true });
     },
   };
 }

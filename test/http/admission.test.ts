@@ -39,14 +39,11 @@ function execReview(pod: string, opts: { dryRun?: boolean; subResource?: string;
   };
 }
 
+/** As the API server calls it: HTTPS on the admission listener, with its client certificate from the trusted CA. */
 async function review(stack: Stack, body: unknown): Promise<{ status: number; body: any; ms: number; at: number }> {
   const started = Date.now();
-  const res = await fetch(`${stack.url}/v1/admission`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  return { status: res.status, body: await res.json(), ms: Date.now() - started, at: Date.now() };
+  const res = await stack.postReview(body);
+  return { status: res.status, body: res.body, ms: Date.now() - started, at: Date.now() };
 }
 
 t.test('an exec that a policy matches queues a capture with who and what, and is allowed at once', async (t) => {
@@ -63,15 +60,19 @@ t.test('an exec that a policy matches queues a capture with who and what, and is
     source: 'admission',
     rule: 'pods/exec',
     policy: 'exec-into-prod',
-    user: 'alice@example.com',
-    groups: ['system:authenticated', 'sre'],
-    command: '/bin/sh',
+    caller: 'apiserver-mtls',
+    asserted: { by: 'apiserver-mtls', user: 'alice@example.com', groups: ['system:authenticated', 'sre'], command: '/bin/sh' },
   });
+  t.notOk(capture && 'user' in capture.spec.trigger, 'who and what are assertions, not top-level facts');
   t.match(capture?.spec.target, { namespace: 'shop', pod: 'web-1', container: 'app' });
   const done = await stack.worker.settled(capture?.id ?? '', 30_000);
   t.equal(done.status.phase, 'Sealed');
   const received = done.status.custody?.find((e) => e.action === 'signal.received');
-  t.match(received?.details, { user: 'alice@example.com', groups: ['system:authenticated', 'sre'], command: '/bin/sh' }, 'the custody log says who');
+  t.match(
+    received?.details,
+    { caller: 'apiserver-mtls', asserted: { by: 'apiserver-mtls', user: 'alice@example.com', groups: ['system:authenticated', 'sre'], command: '/bin/sh' } },
+    'the custody log says who, as the API server asserted it',
+  );
   const again = await review(stack, req);
   t.equal(again.body.response.allowed, true);
   t.equal((await stack.queue.list()).length, 1, 'the same request re-sent is a duplicate');
@@ -121,7 +122,7 @@ t.test('dryRun never captures; kubectl debug and attach are signals; other reque
   );
   t.equal(debug.body.response.allowed, true);
   const [captured] = await stack.queue.list();
-  t.match(captured?.spec.trigger, { rule: 'pods/ephemeralcontainers', command: 'sh' });
+  t.match(captured?.spec.trigger, { rule: 'pods/ephemeralcontainers', asserted: { command: 'sh' } });
   t.equal(captured?.spec.target.container, 'app', 'the debug target is the container captured');
   const other = await review(stack, execReview('web-4', { operation: 'CREATE', subResource: 'binding', kind: 'Binding', object: {} }));
   t.equal(other.body.response.allowed, true);

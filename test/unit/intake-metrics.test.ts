@@ -12,6 +12,7 @@ type Op =
   | { kind: 'signal'; source: Source; outcome: SignalOutcome; n: number }
   | { kind: 'match' | 'queued' | 'duplicate' | 'joined'; policy: string }
   | { kind: 'intake'; route: string; status: number; seconds: number }
+  | { kind: 'holdSkipped'; reason: 'limit' | 'unauthenticated' }
   | { kind: 'scrape' };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
@@ -31,6 +32,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     status: fc.constantFrom(200, 202, 401, 422),
     seconds: fc.oneof(fc.constantFrom(0, 0.001, 0.0025, 2.5, 3, 1e-9), fc.double({ min: 0, max: 5, noNaN: true })),
   }),
+  fc.record({ kind: fc.constant('holdSkipped' as const), reason: fc.constantFrom('limit' as const, 'unauthenticated' as const) }),
   fc.constant({ kind: 'scrape' as const }),
 );
 
@@ -62,6 +64,12 @@ function reference() {
     labelNames: ['policy'],
     registers: [registry],
   });
+  const holdsSkipped = new Counter({
+    name: 'amber_admission_holds_skipped_total',
+    help: 'Admission reviews a policy would hold that were answered at once (allowed), by reason (limit: too many held at once; unauthenticated: the caller has no client certificate)',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
   const seconds = new Histogram({
     name: 'amber_intake_duration_seconds',
     help: 'Time from request to answer on the intake routes',
@@ -69,7 +77,7 @@ function reference() {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  return { registry, signals, matches, queued, duplicates, joins, seconds };
+  return { registry, signals, matches, queued, duplicates, joins, holdsSkipped, seconds };
 }
 
 t.test('a scrape shows what prom-client would show for the same updates (property)', async (t) => {
@@ -102,6 +110,10 @@ t.test('a scrape shows what prom-client would show for the same updates (propert
           case 'intake':
             mine.observeIntake(o.route, o.status, o.seconds);
             ref.seconds.observe({ route: o.route, status: String(o.status) }, o.seconds);
+            break;
+          case 'holdSkipped':
+            mine.countHoldSkipped(o.reason);
+            ref.holdsSkipped.inc({ reason: o.reason });
             break;
           case 'scrape':
             if ((await mine.registry.metrics()) !== (await ref.registry.metrics())) return false;

@@ -5,10 +5,11 @@ import { kubeApi, loadKubeConfig } from '../../kube/kube-api.js';
 import { placeTarget } from '../../kube/place-target.js';
 import { failUnclaimed } from '../../queue/kube/fail-unclaimed.js';
 import { KubeQueue } from '../../queue/kube/kube-queue.js';
+import type { RunningServer } from '../../http/start-server.js';
 import { version, type Io } from '../cli-support.js';
 import { loadRolePolicies, loadRoleSettings } from './role-settings.js';
 import { captureNamespace, closeStarted, runUntilSignalled, stopInOrder, type Serving } from './serving.js';
-import { setUpIntake, startIntake } from './start-intake.js';
+import { setUpIntake, startAdmission, startIntake } from './start-intake.js';
 
 /**
  * `amber responder`, the cluster's intake: policies decide, and each capture becomes a Capture
@@ -20,7 +21,7 @@ export async function startResponder(args: readonly string[], io: Io): Promise<S
   if (!started) return undefined;
   const { settings, log } = started;
   const policies = await loadRolePolicies(settings, log);
-  const intake = await setUpIntake(settings, log);
+  const intake = await setUpIntake(settings, log, policies);
   // the responder verifies nothing itself, but analysts fetch the keys from it
   if (intake.published.length === 0) log.warn('no public keys to publish at /.well-known/jwks.json: set --jwks-file (the Helm chart does)');
   const kc = loadKubeConfig(settings.kubeconfig, io.env);
@@ -32,11 +33,14 @@ export async function startResponder(args: readonly string[], io: Io): Promise<S
   // lists, retrying with backoff until the API answers: /readyz says 503 until then, the process never exits over it
   queue.start();
   const sweeper = sweepUnclaimed(queue, settings, log);
+  let server: RunningServer | undefined;
   try {
-    const server = await startIntake({ settings, log, queue, policies, setup: intake });
+    server = await startIntake({ settings, log, queue, policies, setup: intake });
+    const admission = await startAdmission({ settings, log, queue, policies, setup: intake });
     log.info({ url: server.url, dataDir: resolve(settings.dataDir), store: settings.store, version: version() }, 'amber is serving');
-    return { role: 'responder', server, settings, log, stop: stopInOrder(log, { server, queue, timers: [sweeper] }) };
+    return { role: 'responder', server, settings, log, stop: stopInOrder(log, { server, admission, queue, timers: [sweeper] }) };
   } catch (e) {
+    await server?.close();
     await closeStarted({ queue, timers: [sweeper] });
     throw e;
   }

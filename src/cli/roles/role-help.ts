@@ -14,6 +14,7 @@ status. Serves only /healthz, /readyz and /metrics on --listen.`,
 
 const SECTIONS: Record<HelpSection, string> = {
   server: 'Options (each also as an env var; flag > env > --config file > default):',
+  admission: 'Admission webhook (its own HTTPS listener; the API server as caller):',
   capture: 'Capture (checkpoint → seal → store):',
   kube: 'Kubernetes-native roles (amber responder / amber agent):',
   s3: "S3 store (--store s3://bucket/prefix; credentials: the AWS SDK's chain — env, profile, IRSA, IMDS):",

@@ -1,10 +1,11 @@
 import { resolve } from 'node:path';
 import { FileQueue } from '../../queue/file/file-queue.js';
+import type { RunningServer } from '../../http/start-server.js';
 import { version, type Io } from '../cli-support.js';
 import { loadRolePolicies, loadRoleSettings } from './role-settings.js';
 import { closeStarted, runUntilSignalled, stopInOrder, type CapturingServing } from './serving.js';
 import { configuredKubeletAddress, setUpEvidence, startCaptureSide, type CaptureSide } from './start-capture.js';
-import { setUpIntake, startIntake } from './start-intake.js';
+import { setUpIntake, startAdmission, startIntake } from './start-intake.js';
 
 /**
  * `amber serve`, the all-in-one composition root: intake, policies, the embedded file journal as
@@ -17,16 +18,20 @@ export async function startServe(args: readonly string[], io: Io): Promise<Captu
   const { settings, log } = started;
   const policies = await loadRolePolicies(settings, log);
   const evidence = await setUpEvidence(settings, io.env, policies, log);
-  const intake = await setUpIntake(settings, log);
+  const intake = await setUpIntake(settings, log, policies);
   const queue = await FileQueue.open({ dir: resolve(settings.dataDir, 'journal') });
   let capture: CaptureSide | undefined;
+  let server: RunningServer | undefined;
+  let admission: RunningServer | undefined;
   try {
     // the targets may be on any node: the Node's addresses, unless --kubelet-address says otherwise
     capture = await startCaptureSide({ settings, evidence, queue, log, kubeletAddress: configuredKubeletAddress(settings, undefined), env: io.env });
-    const server = await startIntake({ settings, log, queue, policies, setup: intake, signingKey: evidence.signingKey });
+    server = await startIntake({ settings, log, queue, policies, setup: intake, signingKey: evidence.signingKey });
+    admission = await startAdmission({ settings, log, queue, policies, setup: intake });
     log.info({ url: server.url, dataDir: resolve(settings.dataDir), store: settings.store, version: version() }, 'amber is serving');
-    return { role: 'serve', server, settings, log, capture, stop: stopInOrder(log, { server, capture, queue }) };
+    return { role: 'serve', server, settings, log, capture, stop: stopInOrder(log, { server, admission, capture, queue }) };
   } catch (e) {
+    await server?.close();
     await closeStarted({ capture, queue });
     throw e;
   }

@@ -24,6 +24,8 @@ export interface CapturingServing extends Serving {
 /** What a role is made of, in the order it stops. */
 export interface RunningParts {
   readonly server: RunningServer;
+  /** The admission webhook's listener, when it is on. */
+  readonly admission?: RunningServer | undefined;
   readonly capture?: CaptureSide | undefined;
   readonly queue: CaptureQueue;
   readonly timers?: readonly NodeJS.Timeout[];
@@ -39,7 +41,7 @@ export function stopInOrder(log: Logger, parts: RunningParts): () => Promise<voi
   return () =>
     (stopping ??= (async () => {
       for (const t of parts.timers ?? []) clearInterval(t);
-      await parts.server.close();
+      await Promise.all([parts.server.close(), parts.admission?.close()]);
       await parts.capture?.close();
       await parts.queue.close();
       log.info('stopped cleanly');

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { admissionListener, checkAdmissionHolds, type AdmissionListener } from '../../config/admission-settings.js';
 import type { Settings } from '../../config/settings.js';
 import { loadPublicJwks, mergeJwks, type SigningKey } from '../../evidence/signing-key.js';
 import { IntakeMetrics } from '../../http/intake-metrics.js';
@@ -13,13 +14,28 @@ import { version } from '../cli-support.js';
 export interface IntakeSetup {
   readonly auth: Authenticator;
   readonly published: Awaited<ReturnType<typeof loadPublicJwks>>;
+  /** The admission listener, checked; undefined when it is off. */
+  readonly admission?: AdmissionListener | undefined;
+  /** One set of metrics for both listeners: the intake's /metrics shows the webhook's too. */
+  readonly metrics: IntakeMetrics;
 }
 
-/** Auth (auth-setup.ts) and --jwks-file: a bad file stops the start before the queue opens. */
-export async function setUpIntake(settings: Settings, log: Logger): Promise<IntakeSetup> {
+/**
+ * Auth (auth-setup.ts), --jwks-file, and the admission listener's settings against the policies
+ * (config/admission-settings.ts): a bad file or an unsafe admission set-up stops the start before
+ * the queue opens.
+ */
+export async function setUpIntake(settings: Settings, log: Logger, policies: readonly CompiledPolicy[] = []): Promise<IntakeSetup> {
+  const admission = admissionListener(settings);
+  checkAdmissionHolds(settings, policies);
+  if (admission?.allowUnauthenticated)
+    log.warn(
+      { listen: admission.listen, mtls: admission.tls.clientCA !== undefined },
+      'the admission webhook accepts callers without a client certificate (--admission-allow-unauthenticated): anyone who can reach its port can make amber capture what an admission policy covers',
+    );
   const auth = await setUpAuth(settings, log);
   const published = settings.jwksFile === undefined ? [] : await loadPublicJwks(settings.jwksFile);
-  return { auth, published };
+  return { auth, published, admission, metrics: new IntakeMetrics({ processMetrics: true }) };
 }
 
 /** What the intake of `serve` and `responder` is built from. */
@@ -33,7 +49,7 @@ export interface IntakeParts {
   readonly signingKey?: SigningKey | undefined;
 }
 
-/** The fastify app on --listen: alerts, admission, captures, health, metrics, public keys. */
+/** The fastify app on --listen: alerts, captures, health, metrics, public keys (not the admission webhook: startAdmission). */
 export async function startIntake(p: IntakeParts): Promise<RunningServer> {
   const { settings, log } = p;
   return startServer(
@@ -42,7 +58,7 @@ export async function startIntake(p: IntakeParts): Promise<RunningServer> {
       queue: p.queue,
       policies: p.policies,
       auth: p.setup.auth,
-      metrics: new IntakeMetrics({ processMetrics: true }),
+      metrics: p.setup.metrics,
       bodyLimit: settings.bodyLimit,
       labelKeys: settings.alertmanager.labels,
       version: version(),
@@ -50,4 +66,31 @@ export async function startIntake(p: IntakeParts): Promise<RunningServer> {
     },
     { listen: settings.listen, tls: settings.tls },
   );
+}
+
+/** The admission webhook on --admission-listen (HTTPS, its callers as configured), or undefined when it is off. */
+export async function startAdmission(p: IntakeParts): Promise<RunningServer | undefined> {
+  const { settings, log } = p;
+  const a = p.setup.admission;
+  if (a === undefined) return undefined;
+  const server = await startServer(
+    {
+      log: log.child({ listener: 'admission' }),
+      queue: p.queue,
+      policies: p.policies,
+      auth: p.setup.auth,
+      metrics: p.setup.metrics,
+      bodyLimit: settings.bodyLimit,
+      labelKeys: settings.alertmanager.labels,
+      version: version(),
+      admission: {
+        callers: { mtls: a.tls.clientCA !== undefined, clientName: a.clientName, allowUnauthenticated: a.allowUnauthenticated },
+        allowUnauthenticatedHolds: a.allowUnauthenticatedHolds,
+        maxConcurrentHolds: a.maxConcurrentHolds,
+      },
+    },
+    { listen: a.listen, tls: { ...a.tls, requireClientCert: a.requireClientCert } },
+  );
+  log.info({ url: server.url, mtls: a.tls.clientCA !== undefined, allowUnauthenticated: a.allowUnauthenticated }, 'admission webhook listening');
+  return server;
 }
