@@ -11,7 +11,7 @@ import { parseAllDocuments } from 'yaml';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CHART = join(ROOT, 'helm', 'amber');
-/** The two values the chart requires (image and store), as CI lints and renders with them. */
+/** The values the chart requires (image, store, the API server's CIDRs), as CI lints and renders with them. */
 export const REQUIRED_VALUES = join(CHART, 'ci', 'required-values.yaml');
 export const RELEASE = 'amber';
 export const NAMESPACE = 'amber-system';
@@ -146,7 +146,16 @@ export const VARIANTS: Record<string, Record<string, unknown>> = {
   },
   'ServiceMonitor and NetworkPolicy': {
     metrics: { serviceMonitor: { enabled: true, labels: { release: 'prometheus' } } },
-    networkPolicy: { enabled: true, responder: { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'falco' } } }] } },
+    networkPolicy: {
+      intake: {
+        from: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'falco' } },
+            podSelector: { matchLabels: { 'app.kubernetes.io/name': 'falcosidekick' } },
+          },
+        ],
+      },
+    },
   },
   'custom checkpoint dir, kubelet CA and priority class': {
     agent: {

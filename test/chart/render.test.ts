@@ -188,7 +188,14 @@ t.test('defaults: responder Deployment, agent DaemonSet, CRD, Secrets generated 
   const tokens = Buffer.from((one(objects, 'Secret', 'amber-auth')['data'] as Record<string, string>)['tokens'] ?? '', 'base64').toString();
   t.match(tokens, /^[A-Za-z0-9]{48}\n$/, 'one generated bearer token');
   t.equal(find(objects, 'Secret', 'amber-s3').length, 0, 'no S3 Secret without credentials');
-  t.equal(find(objects, 'ServiceMonitor').length + find(objects, 'NetworkPolicy').length, 0, 'ServiceMonitor and NetworkPolicy are opt-in');
+  t.equal(find(objects, 'ServiceMonitor').length, 0, 'the ServiceMonitor is opt-in');
+  t.same(
+    find(objects, 'NetworkPolicy')
+      .map((p) => p.metadata.name)
+      .sort(),
+    [agentName, responderName],
+    'the NetworkPolicies are on (test/chart/networkpolicy.test.ts holds what they admit)',
+  );
   t.equal(find(objects, 'ConfigMap', 'amber-config').length, 0, 'no config file unless config is set');
   t.equal(find(objects, 'ValidatingWebhookConfiguration').length, 0, 'the webhook is off until the operator says how its caller is known');
   t.notOk(env(responder, 'AMBER_ADMISSION_MAX_HOLDS'), 'and no admission listener');
@@ -268,14 +275,19 @@ t.test('ServiceMonitor and NetworkPolicy when enabled', async (t) => {
   });
   t.match(one(objects, 'ServiceMonitor', agentName), { spec: { endpoints: [{ port: 'metrics', scheme: 'http' }] } });
   t.match(one(objects, 'Service', agentName), { spec: { clusterIP: 'None', ports: [{ name: 'metrics', port: 9090 }] } });
-  t.match(one(objects, 'NetworkPolicy', responderName), {
-    spec: {
-      policyTypes: ['Ingress'],
-      ingress: [{ ports: [{ port: 8443 }], from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'falco' } } }] }],
-    },
-  });
-  const agentPolicy = one(objects, 'NetworkPolicy', agentName)['spec'] as { ingress: { ports: { port: number }[]; from?: unknown }[] };
-  t.same(agentPolicy.ingress, [{ ports: [{ protocol: 'TCP', port: 9090 }] }], 'the agent: its metrics port only, from anywhere');
+  const intake = (one(objects, 'NetworkPolicy', responderName)['spec'] as { ingress: { ports: { port: string }[]; from: unknown[] }[] }).ingress.find(
+    (rule) => rule.ports[0]?.port === 'https' && JSON.stringify(rule.from).includes('falco'),
+  );
+  t.same(
+    intake?.from,
+    [
+      {
+        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'falco' } },
+        podSelector: { matchLabels: { 'app.kubernetes.io/name': 'falcosidekick' } },
+      },
+    ],
+    'networkPolicy.intake.from narrows the intake to the given pods',
+  );
 });
 
 t.test('the agent reaches its own kubelet at NODE_IP (status.hostIP) unless agent.kubelet.address says where', async (t) => {
