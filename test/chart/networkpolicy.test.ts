@@ -3,7 +3,7 @@
 // and compute, per port name, which peers may reach it — so a rule that opens a port to any source
 // (no `from`) or opens every port (no `ports`) fails here, whatever else it allows.
 import t from 'tap';
-import { agentName, find, one, podSpec, render, responderName, template, type K8sObject } from './chart.js';
+import { agentName, find, one, podSpec, render, responderName, template, WEBHOOK, type K8sObject } from './chart.js';
 
 interface Peer {
   readonly ipBlock?: { cidr: string; except?: string[] };
@@ -43,8 +43,10 @@ const API_SERVER = ['10.0.0.10/32', '10.0.0.11/32', '2001:db8::/64'];
 t.test(
   'the default install fences both roles: the webhook port from the API server, the intake from Falco and monitoring, metrics from monitoring',
   async (t) => {
+    // The webhook is off by default (it needs the API server's client CA); with it on,
     // required-values.yaml (what `helm install` needs anyway) gives the API server's range.
-    const objects = render();
+    t.same([...admitted(spec(render(), responderName)).keys()], ['https'], 'the default install: the intake port only, fenced');
+    const objects = render({ webhook: WEBHOOK });
     t.same(
       find(objects, 'NetworkPolicy')
         .map((p) => p.metadata.name)
@@ -69,17 +71,13 @@ t.test(
 );
 
 t.test('every port a policy names is a named port of the pods it selects', async (t) => {
-  const objects = render();
-  // The `webhook` port is the admission listener's, added by the webhook-listener change of issue
-  // 17 (templates/responder.yaml): drop it from this list once that change is merged.
-  const providedElsewhere = new Set(['webhook']);
+  const objects = render({ webhook: WEBHOOK });
   for (const [policy, kind] of [
     [responderName, 'Deployment'],
     [agentName, 'DaemonSet'],
   ] as const) {
     const names = new Set(podSpec(one(objects, kind)).containers.flatMap((c) => (c.ports ?? []).map((p) => p.name)));
     for (const port of admitted(spec(objects, policy)).keys()) {
-      if (providedElsewhere.has(port)) continue;
       t.ok(names.has(port), `${policy}: port ${port} is one of the pod's named ports (${[...names].join(', ')})`);
     }
   }
@@ -90,7 +88,7 @@ t.test('every port a policy names is a named port of the pods it selects', async
 
 t.test('the webhook port admits exactly the configured API-server CIDRs and peers, and no intake peer', async (t) => {
   const konnectivity: Peer = { ...ns('kube-system'), podSelector: { matchLabels: { app: 'konnectivity-agent' } } };
-  const objects = render({ networkPolicy: { webhook: { apiServerCIDRs: API_SERVER, from: [konnectivity] } } });
+  const objects = render({ webhook: WEBHOOK, networkPolicy: { webhook: { apiServerCIDRs: API_SERVER, from: [konnectivity] } } });
   const r = admitted(spec(objects, responderName));
   t.same(r.get('webhook'), [...API_SERVER.map(cidr), konnectivity], 'each CIDR an ipBlock, then the extra peers, in order');
   t.notOk(
@@ -102,7 +100,7 @@ t.test('the webhook port admits exactly the configured API-server CIDRs and peer
     'the alert senders and Prometheus cannot reach the webhook port',
   );
 
-  const peersOnly = admitted(spec(render({ networkPolicy: { webhook: { apiServerCIDRs: [], from: [konnectivity] } } }), responderName));
+  const peersOnly = admitted(spec(render({ webhook: WEBHOOK, networkPolicy: { webhook: { apiServerCIDRs: [], from: [konnectivity] } } }), responderName));
   t.same(peersOnly.get('webhook'), [konnectivity], 'peers alone are enough (AKS and GKE through konnectivity)');
 });
 
@@ -112,7 +110,7 @@ t.test('the intake port admits exactly the configured namespaces', async (t) => 
   t.same(r.get('https'), [...senders, ns('observability')], 'the given senders, then Prometheus; the defaults are replaced, not added to');
   t.notOk(JSON.stringify(r.get('https')).includes('"falco"'), 'the default falco namespace is gone');
 
-  const closed = render({ networkPolicy: { intake: { from: [] }, metrics: { from: [] } } });
+  const closed = render({ webhook: WEBHOOK, networkPolicy: { intake: { from: [] }, metrics: { from: [] } } });
   const c = admitted(spec(closed, responderName));
   t.same([...c.keys()], ['webhook'], 'an empty intake.from closes the intake port (it never means "from anywhere")');
   t.same(spec(closed, agentName).ingress, [], 'an empty metrics.from closes the agent entirely (the kubelet probes still pass)');
@@ -120,7 +118,7 @@ t.test('the intake port admits exactly the configured namespaces', async (t) => 
 
 t.test('an empty apiServerCIDRs with the webhook enabled fails the render, naming the value', async (t) => {
   for (const webhook of [{ apiServerCIDRs: [] }, { apiServerCIDRs: [], from: [] }]) {
-    const r = template({ networkPolicy: { webhook } });
+    const r = template({ webhook: WEBHOOK, networkPolicy: { webhook } });
     t.not(r.status, 0, `${JSON.stringify(webhook)}: helm template fails`);
     t.equal(r.stdout, '', 'and nothing is rendered');
     t.match(r.stderr, /networkPolicy\.webhook\.apiServerCIDRs \(or networkPolicy\.webhook\.from\) is required while the webhook and networkPolicy are enabled/);
@@ -132,12 +130,12 @@ t.test('an empty apiServerCIDRs with the webhook enabled fails the render, namin
   t.same([...r.keys()], ['https'], 'without the webhook nothing is required and no webhook rule is rendered');
   t.equal(find(noWebhook, 'ValidatingWebhookConfiguration').length, 0);
 
-  const anywhere = admitted(spec(render({ networkPolicy: { webhook: { apiServerCIDRs: ['0.0.0.0/0', '::/0'] } } }), responderName));
+  const anywhere = admitted(spec(render({ webhook: WEBHOOK, networkPolicy: { webhook: { apiServerCIDRs: ['0.0.0.0/0', '::/0'] } } }), responderName));
   t.same(anywhere.get('webhook'), [cidr('0.0.0.0/0'), cidr('::/0')], 'any source must be asked for in so many words');
 });
 
 t.test('networkPolicy.enabled: false renders no NetworkPolicy and needs no API-server CIDRs', async (t) => {
-  const objects = render({ networkPolicy: { enabled: false, webhook: { apiServerCIDRs: [] } } });
+  const objects = render({ webhook: WEBHOOK, networkPolicy: { enabled: false, webhook: { apiServerCIDRs: [] } } });
   t.equal(find(objects, 'NetworkPolicy').length, 0);
   t.equal(find(objects, 'ValidatingWebhookConfiguration').length, 1, 'the webhook itself is unaffected');
 });
