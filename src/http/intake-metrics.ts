@@ -147,6 +147,7 @@ export class IntakeMetrics {
   private readonly queuedCounts = new PendingCounts<string>((policy) => ({ policy }));
   private readonly duplicateCounts = new PendingCounts<string>((policy) => ({ policy }));
   private readonly joinCounts = new PendingCounts<string>((policy) => ({ policy }));
+  private readonly overBudgetCounts = new PendingCounts<string>((budget) => ({ budget }));
 
   readonly signals = pendingCounter(
     this.registry,
@@ -176,6 +177,13 @@ export class IntakeMetrics {
     'Capture requests that joined a capture of the same container instead of checkpointing it again, by policy',
     ['policy'] as const,
     this.joinCounts,
+  );
+  readonly overBudget = pendingCounter(
+    this.registry,
+    'amber_captures_over_budget_total',
+    'Captures recorded as Failed (BudgetExceeded) instead of checkpointed, by the budget used up',
+    ['budget'] as const,
+    this.overBudgetCounts,
   );
   readonly intakeSeconds = new IntakeHistogram();
 
@@ -209,6 +217,11 @@ export class IntakeMetrics {
   /** amber_capture_joins_total{policy} += 1. */
   countJoined(policy: string): void {
     this.joinCounts.add(policy, 1);
+  }
+
+  /** amber_captures_over_budget_total{budget} += 1. */
+  countOverBudget(budget: string): void {
+    this.overBudgetCounts.add(budget, 1);
   }
 
   /** amber_intake_duration_seconds{route, status}. */

@@ -15,6 +15,7 @@ status. Serves only /healthz, /readyz and /metrics on --listen.`,
 const SECTIONS: Record<HelpSection, string> = {
   server: 'Options (each also as an env var; flag > env > --config file > default):',
   capture: 'Capture (checkpoint → seal → store):',
+  budgets: 'Budgets (shared by every replica; over budget: recorded, Failed BudgetExceeded, never checkpointed):',
   kube: 'Kubernetes-native roles (amber responder / amber agent):',
   s3: "S3 store (--store s3://bucket/prefix; credentials: the AWS SDK's chain — env, profile, IRSA, IMDS):",
 };
