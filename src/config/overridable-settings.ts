@@ -8,7 +8,7 @@ import { DEFAULT_SETTINGS, Settings } from './settings.js';
 export type Role = 'serve' | 'responder' | 'agent';
 
 /** Where a setting's flag is listed in the help. */
-export type HelpSection = 'server' | 'admission' | 'capture' | 'kube' | 's3';
+export type HelpSection = 'server' | 'admission' | 'capture' | 'budgets' | 'kube' | 's3';
 
 /** A setting that also comes from a flag and an `AMBER_*` variable. */
 export interface OverridableSetting {
@@ -280,6 +280,42 @@ export const OVERRIDABLE: readonly OverridableSetting[] = [
     absent: 'none',
     roles: INTAKE,
     section: 'capture',
+  },
+  {
+    path: 'budgets.capturesPerHour',
+    flag: 'max-captures-per-hour',
+    env: 'AMBER_MAX_CAPTURES_PER_HOUR',
+    arg: 'N',
+    help: 'captures per rolling hour, cluster-wide (0: unlimited)',
+    roles: INTAKE,
+    section: 'budgets',
+  },
+  {
+    path: 'budgets.capturesPerNodePerHour',
+    flag: 'max-captures-per-node-per-hour',
+    env: 'AMBER_MAX_CAPTURES_PER_NODE_PER_HOUR',
+    arg: 'N',
+    help: 'captures per rolling hour on one node (0: unlimited)',
+    roles: INTAKE,
+    section: 'budgets',
+  },
+  {
+    path: 'budgets.capturesPerNamespacePerHour',
+    flag: 'max-captures-per-namespace-per-hour',
+    env: 'AMBER_MAX_CAPTURES_PER_NAMESPACE_PER_HOUR',
+    arg: 'N',
+    help: 'captures per rolling hour in one namespace (0: unlimited)',
+    roles: INTAKE,
+    section: 'budgets',
+  },
+  {
+    path: 'budgets.archiveBytesPerNodePerDay',
+    flag: 'max-archive-bytes-per-node-per-day',
+    env: 'AMBER_MAX_ARCHIVE_BYTES_PER_NODE_PER_DAY',
+    arg: 'BYTES',
+    help: 'no new checkpoint on a node whose archives of the last 24 h reach this (0: unlimited)',
+    roles: INTAKE,
+    section: 'budgets',
   },
   {
     path: 'kube.namespace',

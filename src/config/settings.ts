@@ -123,6 +123,20 @@ export const Settings = Type.Object(
       },
       closed,
     ),
+    /**
+     * What any caller can make amber freeze (issue 17), counted from the queue's records so every
+     * replica shares them: captures per rolling hour cluster-wide, per node and per namespace, and
+     * bytes of sealed archives per node per rolling day. 0 = unlimited.
+     */
+    budgets: Type.Object(
+      {
+        capturesPerHour: Type.Integer({ minimum: 0 }),
+        capturesPerNodePerHour: Type.Integer({ minimum: 0 }),
+        capturesPerNamespacePerHour: Type.Integer({ minimum: 0 }),
+        archiveBytesPerNodePerDay: Type.Integer({ minimum: 0 }),
+      },
+      closed,
+    ),
     /** The S3 store (`--store s3://bucket/prefix`); credentials come from the AWS SDK's usual chain. */
     s3: Type.Object(
       {
@@ -211,6 +225,8 @@ export const DEFAULT_SETTINGS: Settings = {
   cluster: 'default',
   kubelet: { insecureSkipTLSVerify: false, checkpointDir: '/var/lib/kubelet/checkpoints' },
   capture: { deleteNodeCopy: true, minFreeBytes: 1024 * 1024 * 1024, maxAttempts: 3, concurrency: 4, report: true },
+  // README "Budgets" says why these: a leaked token cannot checkpoint the cluster, a real incident is never stopped
+  budgets: { capturesPerHour: 100, capturesPerNodePerHour: 20, capturesPerNamespacePerHour: 30, archiveBytesPerNodePerDay: 128 * 1024 ** 3 },
   kube: { unclaimedSeconds: 300, apiBackoffBaseMs: 1000, apiBackoffMaxMs: 30_000 },
   encryption: { recipients: [] },
   s3: { forcePathStyle: false, partSizeMiB: 16, queueSize: 4, sse: 'none', maxAttempts: 8, requestTimeoutSeconds: 120, staleUploadHours: 24 },

@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   CAPTURE_NOT_FOUND: 'no capture has this id',
   QUEUE_CONFLICT: transient('the Capture resource changed since it was read (409): read it again and retry'),
   CAPTURE_RESOURCE_NOT_FOUND: 'the API server has no such Capture resource (404): it was deleted, or the Capture CRD is not installed',
+  // budgets (issue 17): the capture is recorded, Failed with reason BudgetExceeded, never checkpointed
+  BUDGET_EXCEEDED: 'a capture budget (per hour, node, namespace, or archive bytes per node per day) was used up, so nothing was checkpointed',
   // evidence store
   STORE_BAD_KEY: 'an object key would leave the store',
   STORE_EXISTS: 'an object already exists under this key; evidence is never overwritten',

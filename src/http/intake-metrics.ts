@@ -148,6 +148,7 @@ export class IntakeMetrics {
   private readonly duplicateCounts = new PendingCounts<string>((policy) => ({ policy }));
   private readonly joinCounts = new PendingCounts<string>((policy) => ({ policy }));
   private readonly holdSkippedCounts = new PendingCounts<string>((reason) => ({ reason }));
+  private readonly overBudgetCounts = new PendingCounts<string>((budget) => ({ budget }));
 
   readonly signals = pendingCounter(
     this.registry,
@@ -184,6 +185,13 @@ export class IntakeMetrics {
     'Admission reviews a policy would hold that were answered at once (allowed), by reason (limit: too many held at once; unauthenticated: the caller has no client certificate)',
     ['reason'] as const,
     this.holdSkippedCounts,
+  );
+  readonly overBudget = pendingCounter(
+    this.registry,
+    'amber_captures_over_budget_total',
+    'Captures recorded as Failed (BudgetExceeded) instead of checkpointed, by the budget used up',
+    ['budget'] as const,
+    this.overBudgetCounts,
   );
   readonly intakeSeconds = new IntakeHistogram();
 
@@ -222,6 +230,11 @@ export class IntakeMetrics {
   /** amber_admission_holds_skipped_total{reason} += 1. */
   countHoldSkipped(reason: 'limit' | 'unauthenticated'): void {
     this.holdSkippedCounts.add(reason, 1);
+  }
+
+  /** amber_captures_over_budget_total{budget} += 1. */
+  countOverBudget(budget: string): void {
+    this.overBudgetCounts.add(budget, 1);
   }
 
   /** amber_intake_duration_seconds{route, status}. */

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import Type, { type Static } from 'typebox';
 import { CaptureTarget, type Capture } from '../core/capture.js';
+import type { ExceededBudget } from '../core/capture-budget.js';
 import { captureKeys, planCapture, type Decision } from '../core/decision.js';
 import type { Signal, Source } from '../core/signal.js';
 import type { IntakeResult } from '../intake/intake-result.js';
@@ -18,6 +19,8 @@ export const IntakeAnswer = Type.Object({
       duplicate: Type.Boolean(),
       /** the signal joined a capture of the same container that was not yet checkpointed (one freeze per container) */
       joined: Type.Optional(Type.Boolean()),
+      /** the capture is recorded but Failed (BudgetExceeded): this budget was used up, nothing is checkpointed */
+      budgetExceeded: Type.Optional(Type.String()),
     }),
   ),
   reason: Type.Optional(Type.String()),
@@ -35,7 +38,7 @@ export interface ResponderDeps {
 type Answer = IntakeAnswer['captures'][number];
 type Outcome = { status: 200 | 202; body: IntakeAnswer };
 /** What the queue answered: the capture it made (or, from `enqueue`, the one it had), or the existing one's reference. */
-type Queued = { capture: Capture | CaptureRef; duplicate: boolean; joined?: boolean | undefined };
+type Queued = { capture: Capture | CaptureRef; duplicate: boolean; joined?: boolean | undefined; overBudget?: ExceededBudget | undefined };
 
 export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown }).then === 'function';
@@ -91,7 +94,25 @@ async function queueOne(d: Decision, deps: ResponderDeps, log: FastifyBaseLogger
 }
 
 /** Counts and logs what the queue made of a decision (duplicates at debug: a storm must not become a storm of log lines). */
-function settled(d: Decision, { capture, duplicate, joined }: Queued, deps: ResponderDeps, log: FastifyBaseLogger): Answer {
+function settled(d: Decision, { capture, duplicate, joined, overBudget }: Queued, deps: ResponderDeps, log: FastifyBaseLogger): Answer {
+  if (overBudget !== undefined) {
+    deps.metrics.countOverBudget(overBudget.budget);
+    // one line per capture refused: a storm over budget is worth seeing (the alert is kept in the capture)
+    log.warn(
+      {
+        ...about(d.signal),
+        policy: d.policy,
+        capture: capture.id,
+        budget: overBudget.budget,
+        limit: overBudget.limit,
+        window: overBudget.window,
+        scope: overBudget.scope,
+      },
+      'capture over budget: recorded as Failed (BudgetExceeded), not checkpointed',
+    );
+    const target = 'spec' in capture ? capture.spec.target : capture.target;
+    return { id: capture.id, policy: d.policy, target, duplicate, budgetExceeded: overBudget.budget };
+  }
   if (duplicate) {
     deps.metrics.countDuplicate(d.policy);
     if (enabled(log, 'debug')) log.debug({ ...about(d.signal), policy: d.policy, capture: capture.id }, 'duplicate of a queued capture');

@@ -17,6 +17,10 @@ export const LABELS = {
   delivery: `${CAPTURE_GROUP}/delivery`,
   /** digest40 of `namespace/pod`: the captures a new signal for that pod may join */
   pod: `${CAPTURE_GROUP}/pod`,
+  /** `pending` | `counted` | `exceeded`: where the capture stands with the budgets (queue/kube/kube-budgets.ts) */
+  budget: `${CAPTURE_GROUP}/budget`,
+  /** the UTC hour it was queued in, `yyyymmddhh`: the budgets list only the captures of their window */
+  hour: `${CAPTURE_GROUP}/hour`,
 } as const;
 
 /** What the spec's schema does not hold travels in annotations (a structural schema would prune it). */
@@ -29,6 +33,8 @@ export const ANNOTATIONS = {
   signals: `${CAPTURE_GROUP}/signals`,
   /** JoinedSignal[] as JSON: the signals of other policies that joined this capture */
   joined: `${CAPTURE_GROUP}/joined`,
+  /** the resourceVersion a budget-pending Capture was created at, kept by the first join (which changes it) */
+  createdRevision: `${CAPTURE_GROUP}/created-revision`,
 } as const;
 
 export interface CaptureResource {
@@ -100,6 +106,12 @@ export function withJoins(r: CaptureResource, joined: Capture): CaptureResource 
       ...r.metadata,
       annotations: {
         ...r.metadata.annotations,
+        // a Capture still waiting for its budget decision is ranked by the revision it was created at
+        ...(r.metadata.labels?.[LABELS.budget] === 'pending' &&
+        r.metadata.annotations?.[ANNOTATIONS.createdRevision] === undefined &&
+        r.metadata.resourceVersion
+          ? { [ANNOTATIONS.createdRevision]: r.metadata.resourceVersion }
+          : {}),
         [ANNOTATIONS.signals]: JSON.stringify(joined.signals),
         [ANNOTATIONS.joined]: JSON.stringify(joined.joined ?? []),
       },

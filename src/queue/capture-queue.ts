@@ -1,4 +1,5 @@
 import type { Capture, CaptureStatus, CaptureTarget, Phase } from '../core/capture.js';
+import type { ExceededBudget } from '../core/capture-budget.js';
 import { newCaptureId } from '../core/capture-id.js';
 import type { CaptureKeys, PlannedCapture } from '../core/decision.js';
 
@@ -18,6 +19,11 @@ export interface EnqueueResult {
    * (core/join-capture.ts): its signal and policy were durably added to `capture`.
    */
   readonly joined?: boolean;
+  /**
+   * Set when the request was over a budget: `capture` is new, durable, and Failed with reason
+   * BudgetExceeded (its signals kept, nothing checkpointed). Joins and duplicates consume no budget.
+   */
+  readonly overBudget?: ExceededBudget;
 }
 
 /** What a duplicate is answered with: the existing capture's id and target. */

@@ -34,7 +34,9 @@ const REQUIRED: Record<'agent' | 'responder', readonly Permission[]> = {
   ],
   responder: [
     { scope: 'cluster', apiGroup: '', resource: 'pods', verbs: ['get', 'list'] },
-    { scope: 'namespace', apiGroup: CAPTURES, resource: 'captures', verbs: ['create', 'get', 'list', 'watch'] },
+    // `update`: a join rewrites the Capture it joins (queue/kube/join-capture-resource.ts), and the
+    // budgets relabel a new Capture `counted` or `exceeded` once decided (queue/kube/kube-budgets.ts).
+    { scope: 'namespace', apiGroup: CAPTURES, resource: 'captures', verbs: ['create', 'get', 'list', 'watch', 'update'] },
     // The issue listed `get`; `update` too, because the API server drops .status on create, so the
     // responder writes a new Capture's first status (Pending, or Failed when the target cannot be
     // placed), and it fails Captures no agent took (src/kube/kube-queue.ts: writeStatus; src/kube/fail-unclaimed.ts).

@@ -24,8 +24,10 @@ t.test('every overridable setting is in the help of the roles that read it, with
     const lines = text.split('\n');
     for (const s of OVERRIDABLE) {
       const at = lines.findIndex((l) => l.startsWith(`  ${flagUsage(s)} `));
-      // a row may carry its default on the next, indented line
-      const line = at < 0 ? undefined : `${lines[at]} ${/^ {6,}\(default/.test(lines[at + 1] ?? '') ? (lines[at + 1] ?? '').trim() : ''}`;
+      // a row may carry its text and its default on the next, indented lines
+      let end = at + 1;
+      while (at >= 0 && /^ {6,}\S/.test(lines[end] ?? '')) end++;
+      const line = at < 0 ? undefined : lines.slice(at, end).join(' ');
       if (!s.roles.includes(role)) {
         t.notOk(line, `${role} does not list --${s.flag}, which it does not read`);
         continue;

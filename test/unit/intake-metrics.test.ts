@@ -11,6 +11,7 @@ import { IntakeMetrics, type SignalOutcome } from '../../src/http/intake-metrics
 type Op =
   | { kind: 'signal'; source: Source; outcome: SignalOutcome; n: number }
   | { kind: 'match' | 'queued' | 'duplicate' | 'joined'; policy: string }
+  | { kind: 'overBudget'; budget: string }
   | { kind: 'intake'; route: string; status: number; seconds: number }
   | { kind: 'holdSkipped'; reason: 'limit' | 'unauthenticated' }
   | { kind: 'scrape' };
@@ -26,6 +27,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
     kind: fc.constantFrom('match' as const, 'queued' as const, 'duplicate' as const, 'joined' as const),
     policy: fc.constantFrom('interactive-shell', 'crypto-miners', 'p"q\\r'),
   }),
+  fc.record({ kind: fc.constant('overBudget' as const), budget: fc.constantFrom('cluster-per-hour', 'node-per-hour', 'namespace-per-hour') }),
   fc.record({
     kind: fc.constant('intake' as const),
     route: fc.constantFrom('/v1/alerts/falco', '/v1/alerts/alertmanager'),
@@ -70,6 +72,12 @@ function reference() {
     labelNames: ['reason'],
     registers: [registry],
   });
+  const overBudget = new Counter({
+    name: 'amber_captures_over_budget_total',
+    help: 'Captures recorded as Failed (BudgetExceeded) instead of checkpointed, by the budget used up',
+    labelNames: ['budget'],
+    registers: [registry],
+  });
   const seconds = new Histogram({
     name: 'amber_intake_duration_seconds',
     help: 'Time from request to answer on the intake routes',
@@ -77,7 +85,7 @@ function reference() {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
-  return { registry, signals, matches, queued, duplicates, joins, holdsSkipped, seconds };
+  return { registry, signals, matches, queued, duplicates, joins, holdsSkipped, overBudget, seconds };
 }
 
 t.test('a scrape shows what prom-client would show for the same updates (property)', async (t) => {
@@ -106,6 +114,10 @@ t.test('a scrape shows what prom-client would show for the same updates (propert
           case 'joined':
             mine.countJoined(o.policy);
             ref.joins.inc({ policy: o.policy });
+            break;
+          case 'overBudget':
+            mine.countOverBudget(o.budget);
+            ref.overBudget.inc({ budget: o.budget });
             break;
           case 'intake':
             mine.observeIntake(o.route, o.status, o.seconds);

@@ -29,7 +29,7 @@ export async function startResponder(args: readonly string[], io: Io): Promise<S
   const namespace = captureNamespace(settings, io.env);
   const backoff = { baseMs: settings.kube.apiBackoffBaseMs, maxMs: settings.kube.apiBackoffMaxMs };
   log.info({ namespace }, 'responder: Captures are created as resources');
-  const queue = KubeQueue.forResponder({ kc, namespace, log, backoff, place: (target) => placeTarget(api, target) });
+  const queue = KubeQueue.forResponder({ kc, namespace, log, backoff, place: (target) => placeTarget(api, target), budgets: settings.budgets });
   // lists, retrying with backoff until the API answers: /readyz says 503 until then, the process never exits over it
   queue.start();
   const sweeper = sweepUnclaimed(queue, settings, log);

@@ -16,6 +16,7 @@ const SECTIONS: Record<HelpSection, string> = {
   server: 'Options (each also as an env var; flag > env > --config file > default):',
   admission: 'Admission webhook (its own HTTPS listener; the API server as caller):',
   capture: 'Capture (checkpoint → seal → store):',
+  budgets: 'Budgets (shared by every replica; over budget: recorded, Failed BudgetExceeded, never checkpointed):',
   kube: 'Kubernetes-native roles (amber responder / amber agent):',
   s3: "S3 store (--store s3://bucket/prefix; credentials: the AWS SDK's chain — env, profile, IRSA, IMDS):",
 };
@@ -37,9 +38,13 @@ export function roleHelp(role: Role): string {
   const flagWidth = Math.max(...mine.map((s) => flagUsage(s).length), '--config FILE'.length) + 2;
   const envWidth = Math.max(...mine.map((s) => s.env.length)) + 2;
   const row = (s: OverridableSetting): string[] => {
-    const head = `  ${flagUsage(s).padEnd(flagWidth)}${s.env.padEnd(envWidth)}${s.help}`;
+    const cols = `  ${flagUsage(s).padEnd(flagWidth)}${s.env.padEnd(envWidth)}`;
+    const head = `${cols}${s.help}`;
     const tail = `(default: ${defaultText(s)})`;
-    return head.length + 1 + tail.length <= WIDTH ? [`${head} ${tail}`] : [head, `${' '.repeat(2 + flagWidth + envWidth)}${tail}`];
+    if (head.length + 1 + tail.length <= WIDTH) return [`${head} ${tail}`];
+    // too wide for the columns (the budget flags' names are long): the text goes under the flag
+    const under = (text: string) => (cols.length + text.length <= WIDTH ? `${' '.repeat(cols.length)}${text}` : `${' '.repeat(6)}${text}`);
+    return head.length <= WIDTH ? [head, under(tail)] : [cols.trimEnd(), `${' '.repeat(6)}${s.help}`, `${' '.repeat(6)}${tail}`];
   };
   const out = [`Usage: amber ${role} [options]`, '', ABOUT[role], ''];
   for (const section of Object.keys(SECTIONS) as HelpSection[]) {

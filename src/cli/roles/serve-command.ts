@@ -1,4 +1,9 @@
 import { resolve } from 'node:path';
+import type { Settings } from '../../config/settings.js';
+import type { Capture } from '../../core/capture.js';
+import { hasNodeBudgets } from '../../core/capture-budget.js';
+import { kubeApi, loadKubeConfig } from '../../kube/kube-api.js';
+import { placeTarget } from '../../kube/place-target.js';
 import { FileQueue } from '../../queue/file/file-queue.js';
 import type { RunningServer } from '../../http/start-server.js';
 import { version, type Io } from '../cli-support.js';
@@ -19,7 +24,7 @@ export async function startServe(args: readonly string[], io: Io): Promise<Captu
   const policies = await loadRolePolicies(settings, log);
   const evidence = await setUpEvidence(settings, io.env, policies, log);
   const intake = await setUpIntake(settings, log, policies);
-  const queue = await FileQueue.open({ dir: resolve(settings.dataDir, 'journal') });
+  const queue = await FileQueue.open({ dir: resolve(settings.dataDir, 'journal'), budgets: settings.budgets, nodeOf: nodeOfTargets(settings, io.env) });
   let capture: CaptureSide | undefined;
   let server: RunningServer | undefined;
   let admission: RunningServer | undefined;
@@ -35,6 +40,25 @@ export async function startServe(args: readonly string[], io: Io): Promise<Captu
     await closeStarted({ capture, queue });
     throw e;
   }
+}
+
+/**
+ * For the node budgets: the target pod's node, read at intake (best-effort: a pod that cannot be
+ * read leaves the node unknown, and the node budgets do not apply to that capture). None without
+ * node budgets or a Kubernetes configuration.
+ */
+function nodeOfTargets(settings: Settings, env: Io['env']): ((target: Capture['spec']['target']) => Promise<string | undefined>) | undefined {
+  if (!hasNodeBudgets(settings.budgets)) return undefined;
+  let api: ReturnType<typeof kubeApi>;
+  try {
+    api = kubeApi(loadKubeConfig(settings.kubeconfig, env));
+  } catch {
+    return undefined; // start-capture.ts says so in its warning
+  }
+  return async (target) => {
+    const placed = await placeTarget(api, target);
+    return 'node' in placed ? placed.node : undefined;
+  };
 }
 
 /** `amber serve`: runs until SIGTERM/SIGINT, then shuts down within the grace period. */

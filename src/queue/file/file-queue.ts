@@ -1,6 +1,19 @@
 import { Compile } from 'typebox/compile';
 import { AmberError } from '../../core/amber-error.js';
 import { Capture, CaptureStatus, type Phase } from '../../core/capture.js';
+import {
+  archiveBytesOf,
+  budgetExceededStatus,
+  DAY_MS,
+  exceededBudget,
+  hasBudgets,
+  hasNodeBudgets,
+  isOverBudget,
+  nodeOf,
+  UNLIMITED,
+  type BudgetLimits,
+  type BudgetUse,
+} from '../../core/capture-budget.js';
 import type { CaptureKeys } from '../../core/decision.js';
 import { canJoin, JOINABLE_PHASES, joinCapture, podKey, type JoinView } from '../../core/join-capture.js';
 import { newCapture, type CaptureQueue, type CaptureRef, type CaptureRequest, type EnqueueResult, type ListOptions } from '../capture-queue.js';
@@ -34,6 +47,8 @@ interface Entry {
   joinSpec: JoinView['spec'] | undefined;
   /** The joins being written, one after another; readers of the capture wait for them. */
   joining: Promise<unknown> | undefined;
+  /** What it counts for in the budgets: undefined for a capture recorded over budget (it froze nothing). */
+  budget: { createdMs: number; namespace: string; node: string | undefined; archiveBytes: number } | undefined;
 }
 
 /**
@@ -51,6 +66,13 @@ export interface FileQueueOptions {
   /** `<data-dir>/journal` */
   readonly dir: string;
   readonly now?: () => number;
+  /** Captures per hour, node, namespace; archive bytes per node per day (default: unlimited). */
+  readonly budgets?: BudgetLimits;
+  /**
+   * The target's node, for the node budgets (`amber serve` reads the pod); undefined when it
+   * cannot be told. Asked only when a node budget is set and the target names no node.
+   */
+  readonly nodeOf?: (target: Capture['spec']['target']) => Promise<string | undefined>;
 }
 
 /**
@@ -69,12 +91,16 @@ export class FileQueue implements CaptureQueue {
   private readonly joinable = new Map<string, Set<Entry>>();
   private readonly listeners = new Set<(capture: Capture) => void>();
   private readonly acceptListeners = new Set<(capture: Capture, durable: Promise<unknown>) => void>();
+  /** The captures that consumed budget, in the order they were accepted: what a budget counts (newest last). */
+  private readonly counted: Entry[] = [];
 
   private constructor(
     private readonly journal: JsonlJournal,
     /** Status updates go to a journal of their own, so an intake's fsync never queues behind them. */
     private readonly statusJournal: JsonlJournal,
     private readonly now: () => number,
+    private readonly budgets: BudgetLimits = UNLIMITED,
+    private readonly placeNode?: (target: Capture['spec']['target']) => Promise<string | undefined>,
   ) {}
 
   static async open(options: FileQueueOptions): Promise<FileQueue> {
@@ -86,7 +112,7 @@ export class FileQueue implements CaptureQueue {
       await journal.close();
       throw e;
     }
-    const queue = new FileQueue(journal, status.journal, options.now ?? Date.now);
+    const queue = new FileQueue(journal, status.journal, options.now ?? Date.now, options.budgets, options.nodeOf);
     try {
       // Replay: every record is checked here, so a later read-back meets only checked records.
       // The captures are held until the end of the replay only (they may be rewritten below).
@@ -112,6 +138,7 @@ export class FileQueue implements CaptureQueue {
         }
         replayed.set(capture.id, { ...capture, status: next });
         queue.setPhase(entry, next.phase);
+        queue.noteUse(entry, next);
         entry.statusAt = at;
       }
       // Keep only the newest of each at start-up: merge statuses into the captures, then empty
@@ -145,6 +172,14 @@ export class FileQueue implements CaptureQueue {
       statusAt: undefined,
       joinSpec: capture.spec,
       joining: undefined,
+      budget: isOverBudget(capture.status)
+        ? undefined
+        : {
+            createdMs: Date.parse(capture.createdAt),
+            namespace: capture.spec.target.namespace,
+            node: nodeOf(capture),
+            archiveBytes: archiveBytesOf(capture.status),
+          },
     };
     const previous = this.byId.get(capture.id);
     if (previous) {
@@ -153,6 +188,7 @@ export class FileQueue implements CaptureQueue {
     }
     this.byId.set(capture.id, entry);
     this.order.push(entry);
+    if (entry.budget) this.counted.push(entry);
     this.indexKeys({ dedupeKey: capture.dedupeKey, deliveryKey: capture.deliveryKey }, { entry, ms: entry.createdMs, writing: undefined });
     this.setPhase(entry, capture.status.phase);
     return entry;
@@ -191,11 +227,29 @@ export class FileQueue implements CaptureQueue {
     if (set?.delete(entry) && set.size === 0) this.joinable.delete(pod);
   }
 
+  /** A status tells where the capture ran and how large its sealed archives are: the budgets count them. */
+  private noteUse(entry: Entry, status: CaptureStatus): void {
+    if (!entry.budget) return;
+    entry.budget.node = status.resolved?.node ?? entry.ref.target.node ?? entry.budget.node;
+    entry.budget.archiveBytes = archiveBytesOf(status);
+  }
+
+  /** The budget uses of the last day, newest first (older ones are no longer looked at). */
+  private *recentUses(now: number): Generator<BudgetUse> {
+    for (let i = this.counted.length - 1; i >= 0; i--) {
+      const use = (this.counted[i] as Entry).budget as BudgetUse;
+      if (now - use.createdMs >= DAY_MS) return;
+      yield use;
+    }
+  }
+
   private unindex(entry: Entry): void {
     const { ref, dedupeKey, deliveryKey } = entry;
     this.byId.delete(ref.id);
     const i = this.order.lastIndexOf(entry);
     if (i >= 0) this.order.splice(i, 1);
+    const c = this.counted.lastIndexOf(entry);
+    if (c >= 0) this.counted.splice(c, 1);
     if (this.byDedupeKey.get(dedupeKey)?.entry === entry) this.byDedupeKey.delete(dedupeKey);
     if (deliveryKey !== undefined && this.byDeliveryKey.get(deliveryKey)?.entry === entry) this.byDeliveryKey.delete(deliveryKey);
     const set = this.joinable.get(podKey(ref.target));
@@ -229,6 +283,9 @@ export class FileQueue implements CaptureQueue {
   }
 
   async enqueue(request: CaptureRequest): Promise<EnqueueResult> {
+    // the node budgets need the target's node: learned before deciding (best-effort; unknown → they do not apply)
+    const needsNode = hasNodeBudgets(this.budgets) && request.spec.target.node === undefined && this.placeNode !== undefined;
+    const node = needsNode && this.existing(request) === undefined ? await this.placeNode?.(request.spec.target).catch(() => undefined) : undefined;
     const now = this.now();
     const duplicate = this.findDuplicate(request, now);
     if (duplicate !== undefined) {
@@ -237,7 +294,7 @@ export class FileQueue implements CaptureQueue {
     }
     if (!this.journal.healthy) throw new AmberError('QUEUE_UNAVAILABLE', { reason: 'journal write failed earlier' });
     const host = this.findHost(request);
-    if (host === undefined) return this.create(request, now);
+    if (host === undefined) return this.create(request, now, undefined, node);
     // Decided here, synchronously: a duplicate of this signal arriving meanwhile waits for the join.
     const ref: KeyRef = { entry: host, ms: now, writing: undefined };
     const previous = this.byDedupeKey.get(request.dedupeKey);
@@ -256,11 +313,20 @@ export class FileQueue implements CaptureQueue {
     }
   }
 
-  /** A new capture, durable before it is announced. `ref`: a key already pointing at a join that came too late. */
-  private async create(request: CaptureRequest, now: number, ref?: KeyRef): Promise<EnqueueResult> {
-    const capture = newCapture(request, now);
+  /**
+   * A new capture, durable before it is announced. `ref`: a key already pointing at a join that came too late.
+   * The budgets are decided here, synchronously, from the captures in memory: one process owns the
+   * journal, so no two requests can take the last slot. Over budget, the capture is recorded Failed
+   * (BudgetExceeded) and counts for nothing.
+   */
+  private async create(request: CaptureRequest, now: number, ref?: KeyRef, node?: string): Promise<EnqueueResult> {
+    const target = { namespace: request.spec.target.namespace, node: request.spec.target.node ?? node };
+    const over = hasBudgets(this.budgets) ? exceededBudget(this.budgets, target, this.recentUses(now), now) : undefined;
+    const capture =
+      over === undefined ? newCapture(request, now) : newCapture(request, now, { status: budgetExceededStatus(over, new Date(now).toISOString()) });
     const written = this.journal.append({ v: 1, capture });
     const entry = this.index(capture, written);
+    if (entry.budget && entry.budget.node === undefined) entry.budget.node = node;
     if (ref) ref.entry = entry;
     for (const listener of this.acceptListeners) listener(capture, written);
     try {
@@ -272,7 +338,7 @@ export class FileQueue implements CaptureQueue {
       entry.writing = undefined;
     }
     for (const listener of this.listeners) listener(capture);
-    return { capture, duplicate: false };
+    return over === undefined ? { capture, duplicate: false } : { capture, duplicate: false, overBudget: over };
   }
 
   /**
@@ -336,6 +402,7 @@ export class FileQueue implements CaptureQueue {
     if (entry.statusAt === undefined || at.offset > entry.statusAt.offset) {
       entry.statusAt = at;
       this.setPhase(entry, status.phase);
+      this.noteUse(entry, status);
     }
     // A join decided before this status was written is part of the capture this answers with.
     await entry.joining?.catch(() => undefined);

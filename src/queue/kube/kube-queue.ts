@@ -10,6 +10,8 @@ import { ANNOTATIONS, captureName, digest40, fromResource, LABELS, toResource, t
 import { newCapture, type CaptureQueue, type CaptureRequest, type EnqueueResult, type ListOptions } from '../capture-queue.js';
 import { joinCaptureResource, joinedDuplicate, joinHosts, type CaptureResourceAccess } from './join-capture-resource.js';
 import { DEFAULT_BACKOFF, QueueHealth } from './queue-health.js';
+import { KubeBudgets } from './kube-budgets.js';
+import { hasBudgets, hasNodeBudgets, type BudgetLimits, type ExceededBudget } from '../../core/capture-budget.js';
 
 /** Where the responder learns a target's node before it creates the Capture (the agent there takes it). */
 export type PlaceTarget = (target: Capture['spec']['target']) => Promise<{ node: string } | { reason: string; message: string }>;
@@ -27,6 +29,8 @@ export interface KubeQueueConnection {
 export interface ResponderQueueOptions extends KubeQueueConnection {
   /** Finds the target's node for new Captures. */
   readonly place: PlaceTarget;
+  /** Captures per hour, node, namespace; archive bytes per node per day, shared by every replica (default: unlimited). */
+  readonly budgets?: BudgetLimits;
 }
 
 export interface AgentQueueOptions extends KubeQueueConnection {
@@ -37,7 +41,8 @@ export interface AgentQueueOptions extends KubeQueueConnection {
 }
 
 /** The role a KubeQueue was made for: each needs its own part, so neither can be half-configured. */
-type QueueRole = { readonly kind: 'responder'; readonly place: PlaceTarget } | { readonly kind: 'agent'; readonly node: string };
+type QueueRole =
+  { readonly kind: 'responder'; readonly place: PlaceTarget; readonly budgets?: BudgetLimits | undefined } | { readonly kind: 'agent'; readonly node: string };
 
 const UPDATE_RETRIES = 5;
 /** A watch that ends this soon with nothing received counts as a failure (client-go's "very short watch"). */
@@ -89,7 +94,7 @@ export class KubeQueue implements CaptureQueue {
 
   /** The responder's queue: creates Captures, each labelled with the node `place` finds for its target. */
   static forResponder(o: ResponderQueueOptions): KubeQueue {
-    return new KubeQueue(o, { kind: 'responder', place: o.place });
+    return new KubeQueue(o, { kind: 'responder', place: o.place, budgets: o.budgets });
   }
 
   /** An agent's queue: lists and watches the Captures of its node, and writes their status. */
@@ -104,7 +109,23 @@ export class KubeQueue implements CaptureQueue {
   ) {
     this.api = captureApi(o.kc, o.namespace);
     this.health = new QueueHealth(o.log, o.backoff ?? DEFAULT_BACKOFF);
+    if (role.kind === 'responder' && role.budgets !== undefined && hasBudgets(role.budgets)) {
+      this.budgets = new KubeBudgets(
+        role.budgets,
+        {
+          list: async (labelSelector) => ((await this.call('list', () => this.api.list({ labelSelector }))).items ?? []) as CaptureResource[],
+          create: (body) => this.call('create', () => this.api.create(body)),
+          get: (name) => this.call('get', () => this.api.get(name)),
+          replace: (name, body) => this.call('budget', () => this.api.replace(name, body)),
+          replaceStatus: (name, body) => this.call('update status', () => this.api.replaceStatus(name, body)),
+        },
+        o.log,
+      );
+    }
   }
+
+  /** The budgets, when the responder enforces any (kube-budgets.ts). */
+  private readonly budgets: KubeBudgets | undefined;
 
   /** The agent's node: its list and watch see only the Captures labelled with it. */
   private get node(): string | undefined {
@@ -143,6 +164,9 @@ export class KubeQueue implements CaptureQueue {
     }
     const seq = latest ? seqOf(latest, this.names) + 1 : 0;
     const at = new Date(now).toISOString();
+    // a storm over a budget that is known full costs no pod read (the node budgets need the node)
+    const full = this.budgets && !hasNodeBudgets(this.budgets.limits) ? this.budgets.knownFull(request.spec.target, now) : undefined;
+    if (full) return this.createNew(newCapture(request, now), captureName(request.dedupeKey, seq), undefined, now, full);
     const placed = this.role.kind === 'responder' ? await this.role.place(request.spec.target) : undefined;
     const node = placed !== undefined && 'node' in placed ? placed.node : undefined;
     const capture = newCapture(request, now, {
@@ -152,8 +176,19 @@ export class KubeQueue implements CaptureQueue {
         ? { status: { phase: 'Failed' as const, phaseTimes: { Pending: at, Failed: at }, attempts: 0, reason: placed.reason, message: placed.message } }
         : {}),
     });
-    const name = captureName(request.dedupeKey, seq);
+    return this.createNew(capture, captureName(request.dedupeKey, seq), node, now);
+  }
+
+  /** Creates the Capture resource `name` (within the budgets, when there are any); a 409 is the other replica's. */
+  private async createNew(capture: Capture, name: string, node: string | undefined, now: number, full?: ExceededBudget): Promise<EnqueueResult> {
     try {
+      // a capture already failed (its target cannot be placed) consumes no budget
+      if (this.budgets && capture.status.phase !== 'Failed') {
+        const body = toResource(capture, name, node);
+        const done = full ? await this.budgets.createExceeded(capture, body, full, now) : await this.budgets.create(capture, body, node, now);
+        this.names.set(capture.id, name);
+        return done.overBudget ? { capture: done.capture, duplicate: false, overBudget: done.overBudget } : { capture: done.capture, duplicate: false };
+      }
       const created = await this.call('create', () => this.api.create(toResource(capture, name, node)));
       // The API server drops .status on create (status subresource): write it separately.
       this.names.set(capture.id, name);
