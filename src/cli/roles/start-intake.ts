@@ -3,6 +3,7 @@ import { admissionListener, checkAdmissionHolds, type AdmissionListener } from '
 import type { Settings } from '../../config/settings.js';
 import { loadPublicJwks, mergeJwks, type SigningKey } from '../../evidence/signing-key.js';
 import { IntakeMetrics } from '../../http/intake-metrics.js';
+import type { AppDeps } from '../../http/build-app.js';
 import { startServer, type RunningServer } from '../../http/start-server.js';
 import type { CompiledPolicy } from '../../policy/compile-policy.js';
 import type { CaptureQueue } from '../../queue/capture-queue.js';
@@ -51,38 +52,35 @@ export interface IntakeParts {
 
 /** The fastify app on --listen: alerts, captures, health, metrics, public keys (not the admission webhook: startAdmission). */
 export async function startIntake(p: IntakeParts): Promise<RunningServer> {
-  const { settings, log } = p;
+  const { settings } = p;
   return startServer(
-    {
-      log,
-      queue: p.queue,
-      policies: p.policies,
-      auth: p.setup.auth,
-      metrics: p.setup.metrics,
-      bodyLimit: settings.bodyLimit,
-      labelKeys: settings.alertmanager.labels,
-      version: version(),
-      jwks: mergeJwks(p.signingKey ? [p.signingKey.publicJwk] : [], p.setup.published),
-    },
+    { ...appParts(p, p.log), jwks: mergeJwks(p.signingKey ? [p.signingKey.publicJwk] : [], p.setup.published) },
     { listen: settings.listen, tls: settings.tls },
   );
 }
 
+/** What both listeners' apps are built from: one queue, one policy set, one set of metrics. */
+function appParts(p: IntakeParts, log: Logger): Omit<AppDeps, 'jwks' | 'admission' | 'serverOptions'> {
+  return {
+    log,
+    queue: p.queue,
+    policies: p.policies,
+    auth: p.setup.auth,
+    metrics: p.setup.metrics,
+    bodyLimit: p.settings.bodyLimit,
+    labelKeys: p.settings.alertmanager.labels,
+    version: version(),
+  };
+}
+
 /** The admission webhook on --admission-listen (HTTPS, its callers as configured), or undefined when it is off. */
 export async function startAdmission(p: IntakeParts): Promise<RunningServer | undefined> {
-  const { settings, log } = p;
+  const { log } = p;
   const a = p.setup.admission;
   if (a === undefined) return undefined;
   const server = await startServer(
     {
-      log: log.child({ listener: 'admission' }),
-      queue: p.queue,
-      policies: p.policies,
-      auth: p.setup.auth,
-      metrics: p.setup.metrics,
-      bodyLimit: settings.bodyLimit,
-      labelKeys: settings.alertmanager.labels,
-      version: version(),
+      ...appParts(p, log.child({ listener: 'admission' })),
       admission: {
         callers: { mtls: a.tls.clientCA !== undefined, clientName: a.clientName, allowUnauthenticated: a.allowUnauthenticated },
         allowUnauthenticatedHolds: a.allowUnauthenticatedHolds,
