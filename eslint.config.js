@@ -19,6 +19,7 @@ const FOLDERS = {
   storage: ['core'],
   analysis: ['core'],
   capture: ['core', 'kube', 'evidence', 'storage', 'analysis'],
+  restore: ['core', 'evidence', 'storage', 'kube'],
   http: ['core', 'intake', 'policy', 'queue'],
 };
 const SDKS = { kube: ['@kubernetes/client-node'], storage: ['@aws-sdk/*'], evidence: ['jose'], http: ['fastify', '@fastify/*'] };

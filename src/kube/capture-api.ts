@@ -1,5 +1,6 @@
 import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
 import { CAPTURE_GROUP, CAPTURE_PLURAL, CAPTURE_VERSION, type CaptureResource } from './capture-resource.js';
+import { pooledApiClient } from './pooled-api-client.js';
 import { watchOnce, type WatchHandlers } from './watch-once.js';
 
 /** A list of Capture resources as the API server answers it. */
@@ -26,7 +27,7 @@ export interface CaptureApi {
 }
 
 export function captureApi(kc: KubeConfig, namespace: string): CaptureApi {
-  const api = kc.makeApiClient(CustomObjectsApi);
+  const api = pooledApiClient(kc, CustomObjectsApi);
   const base = { group: CAPTURE_GROUP, version: CAPTURE_VERSION, namespace, plural: CAPTURE_PLURAL };
   const path = `/apis/${CAPTURE_GROUP}/${CAPTURE_VERSION}/namespaces/${namespace}/${CAPTURE_PLURAL}`;
   return {

@@ -1,9 +1,10 @@
-import { CoreV1Api, createConfiguration, KubeConfig, ServerConfiguration, type RequestContext, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { AmberError, isAmberError, type ErrorCode } from '../core/amber-error.js';
 import { apiFailure } from './api-failure.js';
+import { pooledApiClient } from './pooled-api-client.js';
 
 /** The client's configuration, for the folders that hand it on without importing the SDK. */
 export type { KubeConfig };
@@ -45,7 +46,7 @@ export function loadKubeConfig(file?: string, env: KubeConfigEnv = {}): KubeConf
 }
 
 export function kubeApi(kc: KubeConfig): KubeApi {
-  const core = reusingConnections(kc);
+  const core = pooledApiClient(kc, CoreV1Api);
   const call = async <T>(what: string, fn: () => Promise<T>, notFound: ErrorCode = 'POD_GONE'): Promise<T | undefined> => {
     try {
       return await fn();
@@ -67,34 +68,6 @@ export function kubeApi(kc: KubeConfig): KubeApi {
     readLogs: async (namespace, pod, container, tailLines) =>
       (await call(`logs of ${namespace}/${pod}/${container}`, () => core.readNamespacedPodLog({ namespace, name: pod, container, tailLines }))) ?? '',
   };
-}
-
-/**
- * A CoreV1Api like `kc.makeApiClient(CoreV1Api)`, except that requests share one connection pool.
- * The client builds a fresh undici dispatcher for every request, so every call pays a TLS
- * handshake (5–10 ms on loopback); the pod and node reads sit on the path from alert to
- * checkpoint, where every millisecond is attacker time. The first dispatcher (same cluster, same
- * TLS options) is kept and reused.
- */
-function reusingConnections(kc: KubeConfig): CoreV1Api {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new AmberError('KUBE_CONFIG', { problem: 'no current cluster' });
-  let shared: ReturnType<RequestContext['getDispatcher']>;
-  const config = createConfiguration({
-    baseServer: new ServerConfiguration(cluster.server, {}),
-    authMethods: { default: kc },
-    promiseMiddleware: [
-      {
-        pre: async (context: RequestContext) => {
-          shared ??= context.getDispatcher();
-          if (shared !== undefined) context.setDispatcher(shared);
-          return context;
-        },
-        post: async (context) => context,
-      },
-    ],
-  });
-  return new CoreV1Api(config);
 }
 
 /** A read whose 404 (`code`) means "there is none". */
