@@ -1,3 +1,4 @@
+import { retentionOf } from '../storage/retention-of.js';
 import { createReadStream } from 'node:fs';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -11,14 +12,13 @@ import { ARTIFACT_NAMES, bundleLayout, type BundleLayout } from '../evidence/bun
 import type { CustodyChain } from '../evidence/custody-chain.js';
 import type { Manifest, ManifestArtifact } from '../evidence/manifest.js';
 import type { SigningKey } from '../evidence/signing-key.js';
-import type { ObjectStore, PutMeta, Retention, StoredObject } from '../storage/object-store.js';
+import type { ObjectStore, PutMeta, StoredObject } from '../storage/object-store.js';
 
 /** 1 MiB reads: 64 KiB chunks cost more in per-chunk overhead than the hashing; 4 MiB ones in allocation. */
 const STREAM_CHUNK = 1024 * 1024;
 const AGE_MEDIA_TYPE = 'application/octet-stream';
 /** manifest.json and addendum.json are small; a bigger one is not ours. */
 const DOCUMENT_LIMIT = 16 * 1024 * 1024;
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface Plaintext {
   readonly size: number;
@@ -320,18 +320,6 @@ export function recordStored(chain: CustodyChain, stored: StoredArtifact): void 
   if (a.plaintext)
     chain.append('artifact.encrypted', { name: a.name, format: 'age', recipients: [...(stored.recipients ?? [])], size: a.size, sha256: a.sha256 });
   chain.append('artifact.stored', { name: a.name, uri: stored.uri, ...(stored.existed ? { existing: true } : {}) });
-}
-
-/**
- * The Object Lock retention a capture's evidence gets: the policy's mode, until `retentionDays`
- * after the capture was queued — fixed by the capture, so every retry asks for the same date.
- */
-export function retentionOf(evidence: EvidenceSettings, createdAt: string): Retention | undefined {
-  if (evidence.lock === 'none' || evidence.retentionDays === 0) return undefined;
-  return {
-    mode: evidence.lock === 'compliance' ? 'COMPLIANCE' : 'GOVERNANCE',
-    retainUntil: new Date(Date.parse(createdAt) + evidence.retentionDays * DAY_MS),
-  };
 }
 
 function contentTypeOf(mediaType: string): string {

@@ -1,12 +1,14 @@
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Settings } from '../config/settings.js';
 import { AmberError } from '../core/amber-error.js';
 import { directorySource, storeSource, type BundleSource } from '../evidence/bundle-source.js';
 import type { Check } from '../evidence/verify-bundle.js';
 import type { Manifest } from '../evidence/manifest.js';
-import { retentionOf } from '../capture/evidence-bundle.js';
+import { retentionOf } from '../storage/retention-of.js';
+import { FileStore } from '../storage/file-store.js';
+import type { ObjectStore } from '../storage/object-store.js';
 import { openStore, parseS3Uri } from '../storage/open-store.js';
 import type { S3Store } from '../storage/s3-store.js';
 import { processIo } from './cli-support.js';
@@ -22,6 +24,9 @@ export interface ObjectLock {
 
 export interface BundleTarget {
   readonly source: BundleSource;
+  /** Where records added to the bundle are written (write-once, like the bundle's own objects): the store and a file's key in it. */
+  readonly store: ObjectStore;
+  key(name: string): string;
   /** S3 only: each object's retention, and a check that it is what the manifest promised. */
   locks?(names: readonly string[], manifest: Manifest | undefined): Promise<{ objects: ObjectLock[]; checks: Check[] }>;
 }
@@ -36,12 +41,13 @@ export async function openBundleTarget(target: string, s3: Settings['s3']): Prom
     if (prefix === '' || (await source.list()).length === 0) {
       throw new AmberError('BUNDLE_NOT_FOUND', { target, problem: 'no objects under this prefix' });
     }
-    return { source, locks: (names, manifest) => objectLocks(store, prefix, names, manifest) };
+    return { source, store, key: (name) => `${prefix}/${name}`, locks: (names, manifest) => objectLocks(store, prefix, names, manifest) };
   }
   const dir = target.startsWith('file://') ? fileURLToPath(target) : resolve(target);
   const s = await stat(dir).catch(() => undefined);
   if (!s?.isDirectory()) throw new AmberError('BUNDLE_NOT_FOUND', { target, problem: s ? 'not a directory' : 'does not exist' });
-  return { source: directorySource(dir) };
+  // the store's root is the parent: its temp files then never land inside the bundle
+  return { source: directorySource(dir), store: new FileStore(dirname(dir)), key: (name) => `${basename(dir)}/${name}` };
 }
 
 async function objectLocks(

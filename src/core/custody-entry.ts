@@ -15,6 +15,12 @@ export const CUSTODY_ACTIONS = [
   'bundle.sealed',
   // after sealing, in a signed addendum
   'report.produced',
+  // an analyst's restore, in a signed restore record (restore-<n>.json): the bundle verified, the
+  // checkpoint image written, and where it was restored
+  'restore.verified',
+  'restore.image-written',
+  'restore.sandbox-created',
+  'restore.podman-restored',
 ] as const;
 export type CustodyAction = (typeof CUSTODY_ACTIONS)[number];
 

@@ -27,16 +27,22 @@ export interface AddendumTools {
  * Checks addendum.json / addendum.jws when the bundle has them: schema, signature (by the key
  * that signed the manifest), that it extends exactly this manifest, its artifacts' sizes and
  * hashes, and that its custody entries continue the sealed chain. Returns the names it accounts
- * for (so they are not reported as unlisted files); none when there is no addendum.
+ * for (so they are not reported as unlisted files; none when there is no addendum), and the
+ * addendum when it fits the schema (a restore record may continue its custody).
  */
-export async function verifyAddendum(manifest: Manifest, manifestBytes: Uint8Array, jwks: JSONWebKeySet, tools: AddendumTools): Promise<string[]> {
+export async function verifyAddendum(
+  manifest: Manifest,
+  manifestBytes: Uint8Array,
+  jwks: JSONWebKeySet,
+  tools: AddendumTools,
+): Promise<{ names: string[]; addendum?: Addendum }> {
   const { present, add } = tools;
   const hasJson = present.has(ARTIFACT_NAMES.addendum);
   const hasJws = present.has(ARTIFACT_NAMES.addendumJws);
-  if (!hasJson && !hasJws) return [];
-  const fail = (detail: string): string[] => {
+  if (!hasJson && !hasJws) return { names: [] };
+  const fail = (detail: string): { names: string[] } => {
     add({ check: 'addendum', ok: false, detail });
-    return [ARTIFACT_NAMES.addendum, ARTIFACT_NAMES.addendumJws].filter((n) => present.has(n));
+    return { names: [ARTIFACT_NAMES.addendum, ARTIFACT_NAMES.addendumJws].filter((n) => present.has(n)) };
   };
   if (!hasJson) return fail('addendum.jws without addendum.json');
   if (!hasJws) return fail('addendum.json is not signed: addendum.jws is missing (a report may still be being written)');
@@ -74,7 +80,7 @@ export async function verifyAddendum(manifest: Manifest, manifestBytes: Uint8Arr
 
   for (const a of addendum.artifacts) if (!clash.includes(a.name)) await tools.checkArtifact(a);
   add(custodyCheck(addendum.custody.entries, addendum.custody.head, manifest));
-  return names;
+  return { names, addendum };
 }
 
 async function signatureCheck(jws: string, payload: Uint8Array, manifest: Manifest, jwks: JSONWebKeySet, add: (c: Check) => void): Promise<void> {

@@ -11,6 +11,7 @@ import { verifyCustodyJsonl } from './custody-chain.js';
 import { Manifest, type ManifestArtifact } from './manifest.js';
 import { verifyDetached } from './signing-key.js';
 import { verifyAddendum } from './verify-addendum.js';
+import { verifyRestores } from './verify-restores.js';
 import { plaintextCheck } from './verify-plaintext.js';
 import type { AgeIdentity } from './age/age-keys.js';
 
@@ -21,7 +22,8 @@ export { directorySource, storeSource } from './bundle-source.js';
  * One finding. `check` is a stable name: `manifest`, `signature`, `artifact names`, `capture id`,
  * `archives`, `times`, `signing key`, `custody listed`, `artifact`, `unlisted file`,
  * `custody chain`, `custody head`, `custody entries`, and for a bundle with an addendum (the
- * triage report) `addendum`, `addendum signature`, `addendum custody`; with age identities,
+ * triage report) `addendum`, `addendum signature`, `addendum custody`; for a restored one
+ * `restore numbers`, and per restore record `restore`, `restore signature`, `restore custody`; with age identities,
  * `plaintext` for each encrypted artifact. `artifact` names the file, `line` the
  * 1-based line of custody.jsonl.
  */
@@ -99,7 +101,7 @@ export async function verifyBundle(source: BundleSource, opts: VerifyOptions): P
     const kept = await checkArtifact(a);
     if (a.name === CUSTODY && kept) custodyBytes = kept;
   }
-  const byAddendum =
+  const { names: byAddendum, addendum } =
     manifestBytes instanceof Uint8Array
       ? await verifyAddendum(manifest, manifestBytes, opts.jwks, {
           present,
@@ -107,8 +109,16 @@ export async function verifyBundle(source: BundleSource, opts: VerifyOptions): P
           readSmall: (name, limit) => readSmall(source, present, name, limit),
           checkArtifact,
         })
+      : { names: [], addendum: undefined };
+  const byRestores =
+    manifestBytes instanceof Uint8Array
+      ? await verifyRestores(manifest, manifestBytes, addendum, opts.jwks, {
+          present,
+          add,
+          readSmall: (name, limit) => readSmall(source, present, name, limit),
+        })
       : [];
-  const listed = new Set<string>([...manifest.artifacts.map((a) => a.name), ARTIFACT_NAMES.manifest, ARTIFACT_NAMES.manifestJws, ...byAddendum]);
+  const listed = new Set<string>([...manifest.artifacts.map((a) => a.name), ARTIFACT_NAMES.manifest, ARTIFACT_NAMES.manifestJws, ...byAddendum, ...byRestores]);
   for (const name of present) {
     if (!listed.has(name))
       add({ check: 'unlisted file', ok: false, artifact: name, detail: 'in the bundle but listed neither in the manifest nor in a signed addendum' });
