@@ -101,7 +101,8 @@ export function renderCheck(c: Check): string {
   return `FAIL ${what}${c.detail === undefined ? '' : `: ${c.detail}`}`;
 }
 
-async function loadJwks(from: string, isDefault: boolean): Promise<JSONWebKeySet> {
+/** A JWKS from a file or an http(s) URL; JWKS_UNREADABLE naming what is wrong (and, for the default location, how to point elsewhere). */
+export async function loadJwks(from: string, isDefault: boolean): Promise<JSONWebKeySet> {
   const fail = (problem: string, cause?: unknown): never => {
     const hint = isDefault ? '; pass --jwks FILE|URL, or --data-dir for the data dir that holds signing/jwks.json' : '';
     throw new AmberError('JWKS_UNREADABLE', { jwks: from, problem: problem + hint }, cause === undefined ? undefined : { cause });
@@ -136,7 +137,8 @@ async function loadJwks(from: string, isDefault: boolean): Promise<JSONWebKeySet
   return value as JSONWebKeySet;
 }
 
-function progressPrinter(io: Io): (p: VerifyProgress) => void {
+/** Progress lines on stderr for artifacts above 64 MiB, every tenth. */
+export function progressPrinter(io: Io): (p: VerifyProgress) => void {
   const shown = new Map<string, number>();
   return ({ name, done, total }) => {
     if (total <= PROGRESS_ABOVE) return;

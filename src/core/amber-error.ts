@@ -54,6 +54,8 @@ export const ERROR_CODES = {
   // bundle verification (amber verify)
   BUNDLE_NOT_FOUND: 'no evidence bundle directory at the target',
   JWKS_UNREADABLE: 'the JWKS (public keys to verify with) cannot be read or is not a key set',
+  // restore (amber restore)
+  RESTORE_REFUSED: 'the restore was refused before anything was built: the bundle does not verify, or an input it needs is missing or wrong',
   // age encryption of evidence (age-encryption.org/v1)
   AGE_BAD_RECIPIENT: 'a recipient is not an age X25519 public key (age1…)',
   AGE_BAD_IDENTITY: 'an age identity file cannot be read, or holds something other than AGE-SECRET-KEY-1… keys',

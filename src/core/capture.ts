@@ -124,6 +124,24 @@ export const CaptureStatus = Type.Object({
       signingKeyId: Type.String(),
     }),
   ),
+  /**
+   * The analysts' restores of the sealed capture (amber restore), as their signed restore records
+   * in the bundle say; written by `amber restore` when it reaches the cluster. The records are the
+   * proof; this list is where an analyst sees them.
+   */
+  restores: Type.Optional(
+    Type.Array(
+      Type.Object({
+        number: Type.Integer({ minimum: 1 }),
+        at: Type.String(),
+        by: Type.String(),
+        /** The restore record (restore-<n>.json) beside the bundle. */
+        record: Type.String(),
+        image: Type.String(),
+        sandbox: Type.Optional(Type.Object({ namespace: Type.String(), pod: Type.String(), node: Type.Optional(Type.String()) })),
+      }),
+    ),
+  ),
   /** The custody chain so far; it survives restarts with the capture. */
   custody: Type.Optional(Type.Array(CustodyEntry)),
   /**
