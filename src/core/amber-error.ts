@@ -56,6 +56,7 @@ export const ERROR_CODES = {
   JWKS_UNREADABLE: 'the JWKS (public keys to verify with) cannot be read or is not a key set',
   // restore (amber restore)
   RESTORE_REFUSED: 'the restore was refused before anything was built: the bundle does not verify, or an input it needs is missing or wrong',
+  RESTORE_ARCHIVE_MISMATCH: 'the archive read for the image is not the sealed one (its SHA-256 or size differs): nothing was written',
   PODMAN_RESTORE_FAILED: "podman could not restore the archive (its own message is in the details: no CRIU, no runtime, a name in use…)",
   // age encryption of evidence (age-encryption.org/v1)
   AGE_BAD_RECIPIENT: 'a recipient is not an age X25519 public key (age1…)',

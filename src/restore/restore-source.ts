@@ -35,7 +35,10 @@ export function sealedArchive(source: BundleSource, manifest: Manifest, containe
   if (!names.includes(chosen) || artifact === undefined) throw new AmberError('CONTAINER_NOT_FOUND', { container: chosen, containers: names });
   const inside = artifact.plaintext;
   if (inside !== undefined && identities.length === 0) {
-    throw new AmberError('RESTORE_REFUSED', { archive: artifact.name, problem: 'the archive is stored encrypted (age): pass --identity with a key it was encrypted to' });
+    throw new AmberError('RESTORE_REFUSED', {
+      archive: artifact.name,
+      problem: 'the archive is stored encrypted (age): pass --identity with a key it was encrypted to',
+    });
   }
   return {
     name: artifact.name,
