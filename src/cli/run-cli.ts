@@ -14,6 +14,7 @@ Commands:
   verify TARGET      check an evidence bundle's signature, hashes and custody chain
   inspect TARGET     what a checkpoint holds: processes, connections, dropped files, memory search
   diff A B           what changed between two checkpoints: processes, command lines, files, sockets
+  restore TARGET     a verified capture as a checkpoint image (OCI layout, registry), a sandbox pod or a local Podman
   jwks               print the public key set that verifies the manifests
 
 Run 'amber <command> --help' for a command's options.
@@ -36,6 +37,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   jwks: async () => (await import('./jwks-command.js')).jwksCommand,
   inspect: async () => (await import('./inspect-command.js')).inspectCommand,
   diff: async () => (await import('./diff-command.js')).diffCommand,
+  restore: async () => (await import('./restore-command.js')).restoreCommand,
 };
 
 export async function runCli(argv: readonly string[], io: Io = processIo): Promise<number> {

@@ -1,0 +1,93 @@
+import type { Readable } from 'node:stream';
+import { resolve } from 'node:path';
+import type { RestoreRecord } from '../../evidence/restore-record.js';
+import type { Manifest } from '../../evidence/manifest.js';
+import { checkpointImage, type CheckpointImage } from '../../restore/checkpoint-image.js';
+import { writeOciLayout } from '../../restore/oci-layout.js';
+import { podmanRestore } from '../../restore/podman-restore.js';
+import type { RestoreFacts, RestoreStep } from '../../restore/record-restore.js';
+import type { RestoreArchive } from '../../restore/restore-source.js';
+import type { Io } from '../cli-support.js';
+import type { ArchiveFacts } from './describe-archive.js';
+import type { RestoreRequest } from './restore-flags.js';
+
+/** What the restore made, for its record. */
+export interface RestoreOutputs {
+  readonly steps: RestoreStep[];
+  /** The record's facts but who restored it (undefined for a dry run). */
+  readonly facts?: Omit<RestoreFacts, 'restoredBy'>;
+  /** After the record is written: what else learns of it (the Capture's status). */
+  readonly recorded?: (record: RestoreRecord, uri: string) => Promise<void>;
+}
+
+export interface RestoreInput {
+  readonly archive: RestoreArchive;
+  readonly facts: ArchiveFacts;
+  readonly sealed?: { readonly manifest: Manifest; readonly manifestBytes: Buffer; readonly uri: string } | undefined;
+}
+
+/** The checkpoint image of the archive, from what the bundle and the archive say. */
+export function imageOf(request: RestoreRequest, input: RestoreInput, sha256Of: (bytes: Buffer) => string): CheckpointImage {
+  const { archive, facts, sealed } = input;
+  const target = sealed?.manifest.target;
+  const container = target?.containers.find((c) => c.name === archive.container);
+  return checkpointImage({
+    archive: { sha256: archive.sha256, size: archive.size, compression: facts.compression, diffId: facts.diffId },
+    container: archive.container,
+    pod: { name: target?.pod ?? facts.pod, namespace: target?.namespace ?? facts.namespace, uid: target?.podUID },
+    engine: facts.engine,
+    criuVersion: facts.criuVersion,
+    rootfsImage: { name: container?.image ?? facts.rootfsImage, id: container?.imageID ?? facts.rootfsImageRef },
+    architecture: request.arch ?? facts.arch ?? 'amd64',
+    ...(sealed ? { capture: { id: sealed.manifest.captureId, bundleUri: sealed.uri, manifestSha256: sha256Of(sealed.manifestBytes) } } : {}),
+    // the capture's seal time: a second restore of the same capture builds the same image
+    created: sealed?.manifest.times.sealed ?? new Date(0).toISOString(),
+  });
+}
+
+/**
+ * Writes what the analyst asked for, in order: the OCI layout, the registry push, the sandbox, the
+ * local Podman restore. A failure stops there (nothing after it is attempted) and is the
+ * command's failure: what was already written stays, and no record claims more than was done.
+ */
+export async function restoreOutputs(request: RestoreRequest, input: RestoreInput, io: Io, sha256Of: (bytes: Buffer) => string): Promise<RestoreOutputs> {
+  const steps: RestoreStep[] = [];
+  const image = imageOf(request, input, sha256Of);
+  const tag = request.tag ?? (input.sealed ? `restore-${input.sealed.manifest.captureId}` : 'restore');
+  const open = (): Promise<Readable> => input.archive.open();
+  let ociLayout: string | undefined;
+  if (request.ociLayout) {
+    ociLayout = resolve(request.ociLayout.dir);
+    await writeOciLayout(ociLayout, image, open, tag);
+    io.out(`oci layout ${ociLayout}:${tag} (image ${image.manifest.descriptor.digest}, layer ${image.layer.digest})`);
+    steps.push({
+      action: 'restore.image-written',
+      at: new Date().toISOString(),
+      details: { ociLayout: `${ociLayout}:${tag}`, digest: image.manifest.descriptor.digest, layer: image.layer.digest },
+    });
+  }
+  let podman: RestoreFacts['podman'];
+  if (request.podman) {
+    const name = `amber-restore-${input.sealed?.manifest.captureId ?? 'unsealed'}-${Date.now().toString(36)}`;
+    const restored = await podmanRestore(input.archive, { name, engine: input.facts.engine });
+    io.out(`podman container ${restored.container} (${restored.id}), network: ${restored.network}`);
+    podman = { container: restored.container, network: restored.network };
+    steps.push({
+      action: 'restore.podman-restored',
+      at: new Date().toISOString(),
+      details: { container: restored.container, id: restored.id, network: restored.network },
+    });
+  }
+  return {
+    steps,
+    facts: {
+      archive: { name: input.archive.name, container: input.archive.container, sha256: input.archive.sha256 },
+      image: {
+        digest: image.manifest.descriptor.digest,
+        layerDigest: image.layer.digest,
+        ...(ociLayout !== undefined ? { ociLayout: `${ociLayout}:${tag}` } : {}),
+      },
+      ...(podman ? { podman } : {}),
+    },
+  };
+}
