@@ -120,14 +120,14 @@ export interface RestoreRequest {
 }
 
 export function restoreRequest(values: Values, env: Readonly<Record<string, string | undefined>>): RestoreRequest {
-  if (values['oci-layout'] === undefined && values.image === undefined && !values.podman) {
-    throw new UsageError('say where to restore: --oci-layout DIR, --image REF (with --namespace NS for a sandbox) or --podman');
-  }
   if (values.namespace !== undefined && values.image === undefined)
     throw new UsageError('--namespace needs --image: the sandbox pod pulls the image from a registry');
   if (values['dry-run'] && values.namespace === undefined) throw new UsageError('--dry-run prints the sandbox objects: it needs --namespace');
   for (const f of ['node', 'runtime-class', 'tolerate', 'node-selector', 'capture-namespace', 'kubeconfig', 'allow-same-namespace'] as const) {
     if (values[f] !== undefined && values.namespace === undefined) throw new UsageError(`--${f} is for the sandbox: it needs --namespace`);
+  }
+  if (values['oci-layout'] === undefined && values.image === undefined && !values.podman) {
+    throw new UsageError('say where to restore: --oci-layout DIR, --image REF (with --namespace NS for a sandbox) or --podman');
   }
   for (const f of ['registry-user', 'registry-password-file', 'registry-ca', 'insecure-registry'] as const) {
     if (values[f] !== undefined && values.image === undefined) throw new UsageError(`--${f} is for the push: it needs --image`);
