@@ -91,8 +91,13 @@ export async function restoreCommand(args: readonly string[], io: Io): Promise<n
 
   let outputs: RestoreOutputs;
   try {
-    const bundle = sealed && { manifest: sealed.manifest, manifestBytes: sealed.manifestBytes, uri: sealed.bundle.source.location };
-    outputs = await restoreOutputs(request, { archive, facts, sealed: bundle }, io, sha256Hex);
+    const bundle = sealed && {
+      manifest: sealed.manifest,
+      manifestBytes: sealed.manifestBytes,
+      uri: sealed.bundle.source.location,
+      names: await sealed.bundle.source.list(),
+    };
+    outputs = await restoreOutputs(request, { archive, facts, sealed: bundle, restoredBy: `${by.user}@${by.host}` }, io, sha256Hex);
   } catch (e) {
     if (isAmberError(e, 'RESTORE_REFUSED') || isAmberError(e, 'RESTORE_ARCHIVE_MISMATCH')) {
       io.err(`REFUSED: ${e.message}`);

@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { forbidden as forbiddenError } from './api-errors.js';
 import { answerFault } from './api-faults.js';
 import { serveCustomResources } from './custom-resources.js';
+import { createdPods, serveSandboxResources } from './sandbox-resources.js';
 import { nodeListObject, nodeObject, podListObject, podObject, statusObject } from './k8s-objects.js';
 import type { PodRecord } from './k8s-objects.js';
 import { matchesLabels, parseLabelSelector } from './label-selector.js';
@@ -128,6 +129,7 @@ function serve(state: SimState): (req: IncomingMessage, res: ServerResponse) => 
     // RBAC here is all or nothing: a request that passes authorization reaches storage
     if (answerFault(state, 'storage', req, res, url, id.allowed)) return;
     if (serveCustomResources(state, req, res, url, { ...id, authenticated: auth.kind === 'ok' })) return;
+    if (serveSandboxResources(state, req, res, url, id)) return;
     const r = route(url.pathname);
     if (!r) return writeJson(res, 404, statusObject(404, 'NotFound', 'the server could not find the requested resource', {}));
     if (req.method !== 'GET') {
@@ -157,7 +159,11 @@ function serve(state: SimState): (req: IncomingMessage, res: ServerResponse) => 
           res,
           200,
           podListObject(
-            items.map((p) => podObject(p, layout)),
+            [
+              ...items.map((p) => podObject(p, layout)),
+              // pods created through the API (a restore's sandbox) are listed beside them
+              ...(createdPods(state, r.ns).filter((o) => matchesLabels(labels, (o['metadata'] as { labels?: Record<string, string> }).labels)) as never[]),
+            ],
             rv,
           ),
         );

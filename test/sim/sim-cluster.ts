@@ -62,6 +62,8 @@ export interface SimCluster {
   advertiseKubeletPort(node: string, port: number | undefined): void;
   /** Captures as the API serves them (copies), ordered by namespace then name; all namespaces when none is given */
   captures(namespace?: string): Record<string, any>[];
+  /** Pods or NetworkPolicies created through the API (a restore's sandbox), copies, in the order they were created */
+  createdObjects(kind: 'Pod' | 'NetworkPolicy'): Record<string, any>[];
   /**
    * stores a Capture as a POST would (validated, uid/creationTimestamp/generation/resourceVersion
    * filled in, ADDED event) but keeps `.status` if given; namespace: metadata.namespace or
@@ -183,6 +185,7 @@ export async function startSimCluster(opts: SimClusterOptions = {}): Promise<Sim
     ]),
     resourceVersion: startRv,
     captures: new Map(),
+    created: new Map(),
     captureWatch: new WatchHub(
       startRv,
       () => faults.watchWindow,
@@ -300,6 +303,9 @@ export async function startSimCluster(opts: SimClusterOptions = {}): Promise<Sim
       },
       setLogs(ns, pod, container, lines) {
         state.logs.set(logKey(ns, pod, container), [...lines]);
+      },
+      createdObjects(kind) {
+        return [...state.created.values()].filter((o) => o['kind'] === kind).map((o) => structuredClone(o));
       },
       captures(ns) {
         return [...state.captures.entries()]

@@ -90,6 +90,8 @@ export interface SimState {
   /** Captures as served, keyed `namespace/name` */
   readonly captures: Map<string, JsonObject>;
   readonly captureWatch: WatchHub;
+  /** Pods and NetworkPolicies created through the API (sandbox-resources.ts), keyed `<plural>/<namespace>/<name>` */
+  readonly created: Map<string, JsonObject>;
   /** the nodes' local time zone (`UTC`, `±HH:MM`, or an IANA name): archive names and runtime log times */
   readonly timeZone: string;
   /** aborted by close(): running checkpoints stop waiting and write nothing */

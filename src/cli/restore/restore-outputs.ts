@@ -1,12 +1,16 @@
 import type { Readable } from 'node:stream';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { RestoreRecord } from '../../evidence/restore-record.js';
 import type { Manifest } from '../../evidence/manifest.js';
 import { checkpointImage, type CheckpointImage } from '../../restore/checkpoint-image.js';
 import { writeOciLayout } from '../../restore/oci-layout.js';
+import { parseImageRef, pushImage } from '../../restore/registry-client.js';
 import { podmanRestore } from '../../restore/podman-restore.js';
 import type { RestoreFacts, RestoreStep } from '../../restore/record-restore.js';
 import type { RestoreArchive } from '../../restore/restore-source.js';
+import { AmberError } from '../../core/amber-error.js';
+import { createSandbox } from './create-sandbox.js';
 import type { Io } from '../cli-support.js';
 import type { ArchiveFacts } from './describe-archive.js';
 import type { RestoreRequest } from './restore-flags.js';
@@ -23,7 +27,9 @@ export interface RestoreOutputs {
 export interface RestoreInput {
   readonly archive: RestoreArchive;
   readonly facts: ArchiveFacts;
-  readonly sealed?: { readonly manifest: Manifest; readonly manifestBytes: Buffer; readonly uri: string } | undefined;
+  readonly sealed?: { readonly manifest: Manifest; readonly manifestBytes: Buffer; readonly uri: string; readonly names: readonly string[] } | undefined;
+  /** `user@host`, for the sandbox's annotations */
+  readonly restoredBy: string;
 }
 
 /** The checkpoint image of the archive, from what the bundle and the archive say. */
@@ -55,6 +61,12 @@ export async function restoreOutputs(request: RestoreRequest, input: RestoreInpu
   const image = imageOf(request, input, sha256Of);
   const tag = request.tag ?? (input.sealed ? `restore-${input.sealed.manifest.captureId}` : 'restore');
   const open = (): Promise<Readable> => input.archive.open();
+  if (request.dryRun && request.sandbox && request.image) {
+    // nothing is written: the image's digest is known without pushing it
+    const ref = parseImageRef(request.image.ref, tag);
+    await createSandbox(request.sandbox, `${ref.registry}/${ref.repository}:${ref.tag}@${image.manifest.descriptor.digest}`, input, io, true);
+    return { steps };
+  }
   let ociLayout: string | undefined;
   if (request.ociLayout) {
     ociLayout = resolve(request.ociLayout.dir);
@@ -65,6 +77,34 @@ export async function restoreOutputs(request: RestoreRequest, input: RestoreInpu
       at: new Date().toISOString(),
       details: { ociLayout: `${ociLayout}:${tag}`, digest: image.manifest.descriptor.digest, layer: image.layer.digest },
     });
+  }
+  let reference: string | undefined;
+  if (request.image) {
+    const ref = parseImageRef(request.image.ref, tag);
+    const password = request.image.passwordFile !== undefined ? (await readFile(request.image.passwordFile, 'utf8')).trim() : request.image.password;
+    const pushed = await pushImage(ref, image, open, {
+      insecure: request.image.insecure,
+      ca: request.image.caFile !== undefined ? await readFile(request.image.caFile) : undefined,
+      credentials: { user: request.image.user, password },
+      onProgress: pushProgress(io),
+    });
+    reference = pushed.reference;
+    io.out(`pushed ${pushed.reference} (layer ${image.layer.digest})`);
+    steps.push({
+      action: 'restore.image-written',
+      at: new Date().toISOString(),
+      details: { reference: pushed.reference, digest: pushed.digest, layer: image.layer.digest },
+    });
+  }
+  let sandbox: RestoreFacts['sandbox'];
+  let recorded: RestoreOutputs['recorded'];
+  if (request.sandbox) {
+    if (reference === undefined) throw new AmberError('RESTORE_REFUSED', { problem: 'a sandbox needs the image in a registry (--image)' });
+    const made = await createSandbox(request.sandbox, reference, input, io, false);
+    if (made === undefined) return { steps };
+    sandbox = made.sandbox;
+    recorded = made.recorded;
+    steps.push({ action: 'restore.sandbox-created', at: new Date().toISOString(), details: { ...made.sandbox } });
   }
   let podman: RestoreFacts['podman'];
   if (request.podman) {
@@ -87,7 +127,20 @@ export async function restoreOutputs(request: RestoreRequest, input: RestoreInpu
         layerDigest: image.layer.digest,
         ...(ociLayout !== undefined ? { ociLayout: `${ociLayout}:${tag}` } : {}),
       },
+      ...(sandbox ? { sandbox } : {}),
       ...(podman ? { podman } : {}),
     },
+    ...(recorded ? { recorded } : {}),
+  };
+}
+
+/** Progress of a push on stderr: every tenth, or one line when stderr is not a terminal. */
+function pushProgress(io: Io): (sent: number, total: number) => void {
+  let shown = -1;
+  return (sent, total) => {
+    const tenth = total === 0 ? 10 : Math.floor((sent * 10) / total);
+    if (tenth === shown) return;
+    shown = tenth;
+    io.err(`pushing the archive: ${tenth * 10}% of ${(total / 2 ** 20).toFixed(1)} MiB`);
   };
 }
