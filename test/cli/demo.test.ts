@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -53,4 +54,23 @@ t.test('amber demo seals a bundle against the simulated cluster, verifies it, an
     'report.json holds the same reading',
   );
   t.ok(report.checkpoints[0]?.indicators.some((i) => i.id === 'executable-added'));
+
+  // Restored as a checkpoint image: the layer skopeo reads is the sealed archive, and the restore is on record.
+  const layout = join(dir, 'restored');
+  const restore = await runAmber(['restore', bundle, '--oci-layout', layout, '--data-dir', dir]);
+  t.equal(restore.code, 0, restore.stderr);
+  const manifest = JSON.parse(await readFile(join(bundle, 'manifest.json'), 'utf8')) as { captureId: string; artifacts: { name: string; sha256: string }[] };
+  const raw = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', `oci:${layout}:restore-${manifest.captureId}`], { encoding: 'utf8' })) as {
+    layers: { digest: string }[];
+  };
+  t.equal(
+    raw.layers[0]?.digest,
+    `sha256:${manifest.artifacts.find((a) => a.name === 'checkpoint-checkout.tar')?.sha256}`,
+    "the image's layer digest is the manifest's archive hash",
+  );
+  const again = await runAmber(['verify', bundle, '--jwks', join(dir, 'signing', 'jwks.json')]);
+  t.equal(again.code, 0, again.stdout);
+  t.match(again.stdout, /ok {3}restore custody restore-1\.json \(2 entries continue the chain\)/);
+  const record = JSON.parse(await readFile(join(bundle, 'restore-1.json'), 'utf8')) as { custody: { continues: string } };
+  t.equal(record.custody.continues, 'addendum', 'the restore continues the custody after the report addendum');
 });
