@@ -60,7 +60,7 @@ export const ERROR_CODES = {
   REGISTRY_UNAUTHORIZED: 'the registry refused the credentials, or asked for some that were not given (401/403)',
   REGISTRY_UNAVAILABLE: transient('the registry did not answer, or answered 5xx/429, through every retry'),
   REGISTRY_REJECTED: 'the registry refused a request of the push (its error codes are in the details)',
-  PODMAN_RESTORE_FAILED: "podman could not restore the archive (its own message is in the details: no CRIU, no runtime, a name in use…)",
+  PODMAN_RESTORE_FAILED: 'podman could not restore the archive (its own message is in the details: no CRIU, no runtime, a name in use…)',
   // age encryption of evidence (age-encryption.org/v1)
   AGE_BAD_RECIPIENT: 'a recipient is not an age X25519 public key (age1…)',
   AGE_BAD_IDENTITY: 'an age identity file cannot be read, or holds something other than AGE-SECRET-KEY-1… keys',
