@@ -30,6 +30,19 @@ const checkManifest = Compile(Manifest);
  * continues its custody. Exit 0 restored or written, 1 refused, 2 could not run.
  */
 export async function restoreCommand(args: readonly string[], io: Io): Promise<number> {
+  try {
+    return await restore(args, io);
+  } catch (e) {
+    // a refusal is the answer "no" (exit 1), whichever step found it; anything else could not run (2)
+    if (isAmberError(e, 'RESTORE_REFUSED') || isAmberError(e, 'RESTORE_ARCHIVE_MISMATCH')) {
+      io.err(`REFUSED: ${e.message}`);
+      return EXIT.NO;
+    }
+    throw e;
+  }
+}
+
+async function restore(args: readonly string[], io: Io): Promise<number> {
   const { values, positionals } = parseFlags(args, RESTORE_FLAGS);
   if (values.help) {
     io.out(RESTORE_HELP);
@@ -89,22 +102,13 @@ export async function restoreCommand(args: readonly string[], io: Io): Promise<n
       details: { bundle: sealed.bundle.source.location, checks: sealed.checks, archive: archive.name, by },
     });
 
-  let outputs: RestoreOutputs;
-  try {
-    const bundle = sealed && {
-      manifest: sealed.manifest,
-      manifestBytes: sealed.manifestBytes,
-      uri: sealed.bundle.source.location,
-      names: await sealed.bundle.source.list(),
-    };
-    outputs = await restoreOutputs(request, { archive, facts, sealed: bundle, restoredBy: `${by.user}@${by.host}` }, io, sha256Hex);
-  } catch (e) {
-    if (isAmberError(e, 'RESTORE_REFUSED') || isAmberError(e, 'RESTORE_ARCHIVE_MISMATCH')) {
-      io.err(`REFUSED: ${e.message}`);
-      return EXIT.NO;
-    }
-    throw e;
-  }
+  const bundle = sealed && {
+    manifest: sealed.manifest,
+    manifestBytes: sealed.manifestBytes,
+    uri: sealed.bundle.source.location,
+    names: await sealed.bundle.source.list(),
+  };
+  const outputs: RestoreOutputs = await restoreOutputs(request, { archive, facts, sealed: bundle, restoredBy: `${by.user}@${by.host}` }, io, sha256Hex);
   steps.push(...outputs.steps);
   if (request.dryRun) return EXIT.OK;
 

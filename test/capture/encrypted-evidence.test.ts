@@ -205,3 +205,33 @@ t.test('the standard age tool decrypts the archive to exactly the bytes the mani
     'the report is readable by the recipients and names the archive',
   );
 });
+
+t.test('restore --identity builds the image from the decrypted archive: its layer is the plaintext the manifest names', async (t) => {
+  const b = await encryptedBundle(t);
+  const layout = join(b.dir, 'layout');
+  const without = await cli(['restore', b.bundle, '--oci-layout', layout, '--jwks', b.jwks, '--data-dir', b.dir]);
+  t.equal(without.code, 1, 'refused');
+  t.match(without.err, /REFUSED: .*the archive is stored encrypted \(age\): pass --identity/);
+  const restored = await cli([
+    'restore',
+    b.bundle,
+    '--oci-layout',
+    layout,
+    '--jwks',
+    b.jwks,
+    '--data-dir',
+    b.dir,
+    '--identity',
+    await b.identity(team, 'team'),
+  ]);
+  t.equal(restored.code, 0, restored.err);
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+  const manifest = JSON.parse(await readFile(join(layout, 'blobs', 'sha256', (index.manifests[0]?.digest ?? '').slice(7)), 'utf8')) as {
+    layers: { digest: string }[];
+  };
+  const archive = b.manifest.artifacts.find((a) => a.name === 'checkpoint-app.tar.age');
+  t.equal(manifest.layers[0]?.digest, `sha256:${archive?.plaintext?.sha256}`, 'the evidence, not its ciphertext');
+  const verified = await cli(['verify', b.bundle, '--jwks', b.jwks]);
+  t.equal(verified.code, 0, verified.out);
+  t.match(verified.out, /ok {3}restore restore-1\.json/);
+});
