@@ -5,6 +5,7 @@ import { loadSettings } from '../config/load-settings.js';
 import { DEFAULT_SETTINGS } from '../config/settings.js';
 import { AmberError } from '../core/amber-error.js';
 import { readIdentities } from './encryption-setup.js';
+import { mergeJwks } from '../evidence/signing-key.js';
 import { verifyBundle, type Check, type VerifyProgress } from '../evidence/verify-bundle.js';
 import { openBundleTarget } from './bundle-target.js';
 import { EXIT, parseFlags, UsageError, type Io } from './cli-support.js';
@@ -23,8 +24,8 @@ export const VERIFY_HELP = `Usage:
                    serve: AMBER_S3_ENDPOINT, AMBER_S3_FORCE_PATH_STYLE, the AWS SDK's chain, --config)
   --config FILE    settings YAML (for the S3 settings)
   --jwks FILE|URL  the public keys to verify with: a JWKS file, or an http(s) URL such as
-                   https://amber.example/.well-known/jwks.json
-                   (default <data-dir>/signing/jwks.json)
+                   https://amber.example/.well-known/jwks.json (default <data-dir>/signing/jwks.json);
+                   repeatable: add the keys of the analysts who signed restore records
   --identity FILE  an age identity file (AGE-SECRET-KEY-1…, as age-keygen writes it): encrypted
                    artifacts (<name>.age) are then decrypted, streamed, and their plaintext size
                    and SHA-256 checked too. Without it their stored bytes, the signature and the
@@ -34,7 +35,7 @@ export const VERIFY_HELP = `Usage:
 `;
 
 const FLAGS = {
-  jwks: { type: 'string' },
+  jwks: { type: 'string', multiple: true },
   identity: { type: 'string' },
   'data-dir': { type: 'string' },
   config: { type: 'string' },
@@ -55,8 +56,9 @@ export async function verifyCommand(args: readonly string[], io: Io): Promise<nu
   const target = positionals[0] as string;
   const settings = target.startsWith('s3://') ? await loadSettings({ flags: {}, env: io.env, configFile: values.config }) : undefined;
   const bundle = await openBundleTarget(target, (settings ?? { s3: DEFAULT_SETTINGS.s3 }).s3);
-  const jwksFrom = values.jwks ?? join(values['data-dir'] ?? io.env['AMBER_DATA_DIR'] ?? './.amber', 'signing', 'jwks.json');
-  const jwks = await loadJwks(jwksFrom, values.jwks === undefined);
+  const jwksFrom = values.jwks ?? [join(values['data-dir'] ?? io.env['AMBER_DATA_DIR'] ?? './.amber', 'signing', 'jwks.json')];
+  // several sets: the cluster's, and the key of each analyst who restored the capture (restore records)
+  const jwks = mergeJwks(...(await Promise.all(jwksFrom.map(async (f) => (await loadJwks(f, values.jwks === undefined)).keys))));
 
   const { source } = bundle;
   const identities = values.identity === undefined ? [] : await readIdentities(values.identity);
@@ -72,13 +74,20 @@ export async function verifyCommand(args: readonly string[], io: Io): Promise<nu
   if (values.json) {
     io.out(
       JSON.stringify(
-        { valid, target: source.location, jwks: jwksFrom, checks, manifest: report.manifest, ...(locks ? { objects: locks.objects } : {}) },
+        {
+          valid,
+          target: source.location,
+          jwks: jwksFrom.length === 1 ? jwksFrom[0] : jwksFrom,
+          checks,
+          manifest: report.manifest,
+          ...(locks ? { objects: locks.objects } : {}),
+        },
         null,
         2,
       ),
     );
   } else {
-    io.out(`bundle ${source.location}\njwks   ${jwksFrom}`);
+    io.out(`bundle ${source.location}\njwks   ${jwksFrom.join(', ')}`);
     for (const c of checks) io.out(renderCheck(c));
     if (locks && locks.checks.length === 0) {
       // nothing promised: still say what the store holds

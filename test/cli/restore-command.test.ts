@@ -6,7 +6,10 @@ import { restoreCommand } from '../../src/cli/restore-command.js';
 import { verifyCommand } from '../../src/cli/verify-command.js';
 import type { Manifest } from '../../src/evidence/manifest.js';
 import type { RestoreRecord } from '../../src/evidence/restore-record.js';
+import { loadOrCreateSigningKey } from '../../src/evidence/signing-key.js';
+import { hashFile } from '../../src/core/hash-stream.js';
 import { makeBundle, type TestBundle } from '../helpers/make-bundle.js';
+import { REAL_DIR } from '../helpers/real-checkpoints.js';
 
 function capture() {
   const out: string[] = [];
@@ -88,4 +91,36 @@ t.test('a capture of several containers needs --container; an unknown one is nam
   t.equal(await restoreCommand([b.dir, '--oci-layout', layout, '--data-dir', b.dataDir, '--container', 'sidecar'], c.io), 0, c.err.join('\n'));
   const manifest = JSON.parse(await readFile(b.path('manifest.json'), 'utf8')) as Manifest;
   t.equal(manifest.captureId, b.manifest.captureId);
+});
+
+t.test("an analyst's own signing key: verify needs its JWKS beside the cluster's (--jwks twice)", async (t) => {
+  const b = await bundle(t);
+  const analyst = join(b.root, 'analyst');
+  const { key } = await loadOrCreateSigningKey(analyst);
+  const c = capture();
+  t.equal(
+    await restoreCommand([b.dir, '--oci-layout', join(b.root, 'layout'), '--jwks', b.jwksFile, '--signing-key', join(analyst, 'signing-key.pem')], c.io),
+    0,
+    c.err.join('\n'),
+  );
+  t.match(c.out.join('\n'), new RegExp(`signed by kid ${key.kid}`));
+  const one = capture();
+  t.equal(await verifyCommand([b.dir, '--jwks', b.jwksFile], one.io), 1, 'the cluster key alone does not know the restorer');
+  t.match(one.out.join('\n'), /FAIL restore signature restore-1\.json: signed by kid .* which the JWKS does not hold/);
+  const both = capture();
+  t.equal(await verifyCommand([b.dir, '--jwks', b.jwksFile, '--jwks', join(analyst, 'jwks.json')], both.io), 0, both.out.join('\n'));
+  t.match(both.out.join('\n'), /ok {3}restore signature restore-1\.json \(kid .*, EdDSA \(the restorer's own key\)\)/);
+});
+
+t.test('--unsealed restores a bare archive: the container from the archive itself, a warning that nobody vouches for it, no record', async (t) => {
+  const b = await bundle(t);
+  const archive = join(REAL_DIR, 'checkpoint-amber-pod_default-shell-2026-12-06T19:11:17Z.tar');
+  const layout = join(b.root, 'layout');
+  const c = capture();
+  t.equal(await restoreCommand([archive, '--unsealed', '--oci-layout', layout, '--tag', 'bare'], c.io), 0, c.err.join('\n'));
+  t.match(c.err.join('\n'), /is not sealed: its sha256 [0-9a-f]{64} is vouched for by nobody, and no restore record is written/);
+  const raw = skopeo('inspect', '--raw', `oci:${layout}:bare`);
+  t.equal(raw['layers'][0].digest, `sha256:${(await hashFile(archive)).sha256}`);
+  t.equal(raw['annotations']['io.kubernetes.cri-o.annotations.checkpoint.name'], 'shell', "the container named by the archive's own metadata");
+  t.equal(raw['annotations']['org.criu.checkpoint.engine.name'], 'cri-o');
 });

@@ -10,6 +10,8 @@ t.test('the failures that pass by themselves are retried; every other code fails
     // a Capture resource changed under a status write: read it again, retry
     'QUEUE_CONFLICT',
     'QUEUE_UNAVAILABLE',
+    // the push already retried; a later run of amber restore may succeed
+    'REGISTRY_UNAVAILABLE',
     'STORE_LOCK_FAILED',
     'STORE_UNAVAILABLE',
   ]);

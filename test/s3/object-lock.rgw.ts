@@ -71,6 +71,16 @@ t.test('a capture is stored under compliance retention; verify on the s3:// URI 
   t.equal(refused?.$metadata?.httpStatusCode, 403, `deleting a locked version is refused (${refused?.name ?? 'no error'})`);
   const still = await runAmber(['verify', uri, '--jwks', jwks], env);
   t.equal(still.code, 0, 'the bundle still verifies');
+
+  // restored from S3: the record lands beside the bundle under the bundle's own retention
+  const restored = await runAmber(['restore', uri, '--jwks', jwks, '--oci-layout', join(work, 'layout'), '--data-dir', work], env);
+  t.equal(restored.code, 0, restored.stdout + restored.stderr);
+  const record = await client.send(new GetObjectRetentionCommand({ Bucket: bucket, Key: `${dir}/restore-1.json` }));
+  t.equal(record.Retention?.Mode, 'COMPLIANCE', 'the restore record is retained like the evidence');
+  const withRestore = await runAmber(['verify', uri, '--jwks', jwks, '--jwks', join(work, 'signing', 'jwks.json')], env);
+  t.equal(withRestore.code, 0, withRestore.stdout);
+  t.match(withRestore.stdout, /ok {3}restore restore-1\.json/);
+  t.match(withRestore.stdout, /ok {3}retention restore-1\.jws/);
 });
 
 t.test('governance mode and a legal hold are applied as the policy asks, and a missing lock fails verify', async (t) => {

@@ -1,0 +1,61 @@
+// The optional sandbox namespace of `amber restore` (issue 18): off by default; when on, fenced,
+// bounded, and open to the listed restorers only, in that namespace only.
+import { LimitRange } from 'kubernetes-models/v1/LimitRange';
+import { Namespace } from 'kubernetes-models/v1/Namespace';
+import { ResourceQuota } from 'kubernetes-models/v1/ResourceQuota';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import t from 'tap';
+import { find, NAMESPACE, one, render, template } from './chart.js';
+
+const RESTORERS = [{ kind: 'Group', name: 'forensics', apiGroup: 'rbac.authorization.k8s.io' }];
+const MODELS: Record<string, new (o: never) => { validate(): void }> = { Namespace, NetworkPolicy, ResourceQuota, LimitRange, Role, RoleBinding };
+
+t.test('off by default: no sandbox namespace, nothing rendered outside the release namespace', async (t) => {
+  const objects = render();
+  t.same(find(objects, 'Namespace'), []);
+  t.same(
+    objects.filter((o) => o.metadata.namespace !== undefined && o.metadata.namespace !== NAMESPACE).map((o) => o.kind),
+    [],
+  );
+});
+
+t.test('on: the namespace with a deny-all policy for every pod, a quota, defaults it can count, and a Role only there', async (t) => {
+  const objects = render({ sandbox: { enabled: true, restorers: RESTORERS } });
+  const inSandbox = objects.filter((o) => o.metadata.namespace === 'amber-sandbox' || (o.kind === 'Namespace' && o.metadata.name === 'amber-sandbox'));
+  t.same(inSandbox.map((o) => o.kind).sort(), ['LimitRange', 'Namespace', 'NetworkPolicy', 'ResourceQuota', 'Role', 'RoleBinding']);
+  for (const o of inSandbox) {
+    const Model = MODELS[o.kind];
+    t.doesNotThrow(() => Model && new Model(o as never).validate(), `${o.kind} passes its schema`);
+  }
+  t.equal(
+    one(objects, 'Namespace').metadata.labels?.['pod-security.kubernetes.io/enforce'],
+    'privileged',
+    'CRIU restores processes with the capabilities they had',
+  );
+  const deny = inSandbox.find((o) => o.kind === 'NetworkPolicy')?.['spec'] as Record<string, unknown>;
+  t.same(deny, { podSelector: {}, policyTypes: ['Ingress', 'Egress'] }, 'every pod, no rule: nothing in, nothing out');
+  const role = inSandbox.find((o) => o.kind === 'Role') as unknown as { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] };
+  t.same(
+    role.rules.map((r) => `${r.apiGroups.join(',')}/${r.resources.join(',')}: ${r.verbs.join(',')}`),
+    ['/pods: create,get,list,watch,delete', '/pods/log: get', 'networking.k8s.io/networkpolicies: create,get,list,delete'],
+  );
+  const binding = inSandbox.find((o) => o.kind === 'RoleBinding') as unknown as { subjects: unknown[]; roleRef: { kind: string } };
+  t.same(binding.subjects, RESTORERS);
+  t.equal(binding.roleRef.kind, 'Role', 'a Role, not a ClusterRole: the restorers can do nothing elsewhere');
+  const hard = (inSandbox.find((o) => o.kind === 'ResourceQuota')?.['spec'] as { hard: Record<string, string> }).hard;
+  t.equal(hard['pods'], '10');
+  const limits = (inSandbox.find((o) => o.kind === 'LimitRange')?.['spec'] as { limits: { defaultRequest: Record<string, string> }[] }).limits;
+  t.ok(limits[0]?.defaultRequest['cpu'] && limits[0]?.defaultRequest['memory'], 'a restored pod without requests gets some the quota counts');
+});
+
+t.test("the sandbox may not be amber's own namespace; without restorers the Role is bound to nobody", async (t) => {
+  const r = template({ sandbox: { enabled: true, namespace: NAMESPACE } });
+  t.not(r.status, 0);
+  t.match(r.stderr, /sandbox\.namespace must not be amber's own namespace/);
+  t.same(
+    find(render({ sandbox: { enabled: true } }), 'RoleBinding').filter((o) => o.metadata.namespace === 'amber-sandbox'),
+    [],
+  );
+});
