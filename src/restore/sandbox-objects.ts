@@ -38,7 +38,17 @@ export interface SandboxInput {
   readonly at: string;
   /** The original's namespace is refused unless this is set. */
   readonly allowSameNamespace?: boolean;
+  /**
+   * Where the checkpointed container had bind mounts (its volumes, a service-account token…):
+   * CRI-O refuses to restore unless the new container has a mount at each one its `bind.mounts`
+   * lists. Those every container gets from the kubelet and the runtime are left to them; each
+   * other one gets an empty, read-only stand-in.
+   */
+  readonly bindMounts?: readonly string[];
 }
+
+/** Mounts every container gets from the kubelet and the runtime: the restored container has them without a volume. */
+const RUNTIME_MOUNTS = new Set(['/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/dev/termination-log', '/dev/shm', '/run/.containerenv']);
 
 /** The two objects of a sandbox, as the API takes them. */
 export interface SandboxObjects {
@@ -76,6 +86,8 @@ export function sandboxObjects(input: SandboxInput): SandboxObjects {
   }
   if (!Number.isInteger(input.restoreNumber) || input.restoreNumber < 1) refuse(`restore number ${input.restoreNumber} is not ≥ 1`);
   const name = sandboxName(input.captureId, input.restoreNumber);
+  const standIns = [...new Set(input.bindMounts ?? [])].filter((d) => !RUNTIME_MOUNTS.has(d)).sort();
+  for (const d of standIns) if (!d.startsWith('/') || d.includes('\0')) refuse(`the bind mount ${JSON.stringify(d)} is not an absolute path`);
   const labels = {
     [SANDBOX_LABELS.managedBy]: 'amber',
     [SANDBOX_LABELS.restoreOf]: labelValue(input.captureId),
@@ -95,7 +107,19 @@ export function sandboxObjects(input: SandboxInput): SandboxObjects {
     kind: 'Pod',
     metadata: { name, namespace: input.namespace, labels, annotations },
     spec: {
-      containers: [{ name: input.container, image: input.image, imagePullPolicy: 'IfNotPresent' }],
+      containers: [
+        {
+          name: input.container,
+          image: input.image,
+          imagePullPolicy: 'IfNotPresent',
+          // an empty, read-only stand-in at each of the original's bind mounts: CRI-O's check passes
+          // while nothing of the original's volumes (a token, a Secret, a host path) reaches the
+          // restored process — what they held is in the bundle. A destination that was a file, not
+          // a directory, cannot take an emptyDir: the runtime then fails the restore, naming it.
+          ...(standIns.length > 0 ? { volumeMounts: standIns.map((d, i) => ({ name: `restore-mount-${i}`, mountPath: d, readOnly: true })) } : {}),
+        },
+      ],
+      ...(standIns.length > 0 ? { volumes: standIns.map((_, i) => ({ name: `restore-mount-${i}`, emptyDir: { sizeLimit: '1Mi' } })) } : {}),
       restartPolicy: 'Never',
       automountServiceAccountToken: false,
       enableServiceLinks: false,

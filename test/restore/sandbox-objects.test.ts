@@ -101,3 +101,20 @@ t.test('tolerations and node selectors are read as kubectl writes taints, with p
   t.match(thrown(() => parseToleration('a=b:Sometimes')).details['problem'], /key=value:Effect/);
   t.match(thrown(() => parseNodeSelector(['pool'])).details['problem'], /key=value/);
 });
+
+t.test("the original's bind mounts get empty read-only stand-ins (CRI-O checks each exists); the runtime's own are left to it", async (t) => {
+  const { pod } = sandboxObjects(
+    input(1, { bindMounts: ['/etc/hosts', '/etc/resolv.conf', '/dev/shm', '/var/run/secrets/kubernetes.io/serviceaccount', '/data', '/data'] }),
+  );
+  t.same(pod['spec'].volumes, [
+    { name: 'restore-mount-0', emptyDir: { sizeLimit: '1Mi' } },
+    { name: 'restore-mount-1', emptyDir: { sizeLimit: '1Mi' } },
+  ]);
+  t.same(pod['spec'].containers[0].volumeMounts, [
+    { name: 'restore-mount-0', mountPath: '/data', readOnly: true },
+    { name: 'restore-mount-1', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true },
+  ]);
+  t.equal(pod['spec'].automountServiceAccountToken, false, 'the token path is there, the token is not');
+  t.notOk('volumes' in sandboxObjects(input(1, { bindMounts: ['/etc/hosts', '/etc/resolv.conf'] })).pod['spec']);
+  t.match(thrown(() => sandboxObjects(input(1, { bindMounts: ['data'] }))).details['problem'], /is not an absolute path/);
+});

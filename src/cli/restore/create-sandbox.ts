@@ -52,6 +52,7 @@ export async function createSandbox(
       restoredBy: by,
       at: new Date().toISOString(),
       allowSameNamespace: request.allowSameNamespace,
+      bindMounts: input.facts.bindMounts,
     });
   const records = input.sealed ? input.sealed.names.filter((n) => RESTORE_FILE.exec(n)?.[2] === 'json').length : 0;
   if (dryRun) {

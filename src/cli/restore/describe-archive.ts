@@ -20,6 +20,11 @@ export interface ArchiveFacts {
   readonly rootfsImage?: string | undefined;
   readonly rootfsImageRef?: string | undefined;
   readonly compression: Compression;
+  /**
+   * Where the container had bind mounts (the OCI spec's mounts of type bind: the volumes, the
+   * token, the runtime's files), for the sandbox's stand-ins; CRI-O's bind.mounts lists these.
+   */
+  readonly bindMounts: readonly string[];
   /** sha256 of the uncompressed tar: the image config's diff_id (the archive's own hash when it is not compressed) */
   readonly diffId?: string | undefined;
 }
@@ -49,6 +54,9 @@ export async function describeArchive(open: () => Promise<Readable>): Promise<Ar
     rootfsImage: c.image,
     rootfsImageRef: c.imageRef,
     compression,
+    bindMounts: (inspection.mounts ?? [])
+      .filter((m) => m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind'))
+      .map((m) => m.destination),
     ...(diffId !== undefined ? { diffId } : {}),
   };
 }
