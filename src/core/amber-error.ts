@@ -59,6 +59,7 @@ export const ERROR_CODES = {
   RESTORE_ARCHIVE_MISMATCH: 'the archive read for the image is not the sealed one (its SHA-256 or size differs): nothing was written',
   REGISTRY_UNAUTHORIZED: 'the registry refused the credentials, or asked for some that were not given (401/403)',
   REGISTRY_UNAVAILABLE: transient('the registry did not answer, or answered 5xx/429, through every retry'),
+  REGISTRY_TLS: "the registry's certificate does not verify against the CA given (--registry-ca) or the system's",
   REGISTRY_REJECTED: 'the registry refused a request of the push (its error codes are in the details)',
   PODMAN_RESTORE_FAILED: 'podman could not restore the archive (its own message is in the details: no CRIU, no runtime, a name in use…)',
   // age encryption of evidence (age-encryption.org/v1)

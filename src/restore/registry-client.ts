@@ -229,6 +229,10 @@ class RegistryClient {
           ...(body !== undefined ? { body } : {}),
         });
       } catch (e) {
+        const code = tlsCode(e);
+        // a certificate that does not verify never will: a hard stop, not retried
+        if (code !== undefined)
+          throw new AmberError('REGISTRY_TLS', { registry: this.ref.registry, problem: code, hint: 'pass the registry CA with --registry-ca' });
         throw new Transient(`${method} ${new URL(url).pathname}: ${(e as Error).message}`);
       }
       if (res.statusCode === 401 && auth === 0) {
@@ -281,6 +285,15 @@ class RegistryClient {
 }
 
 class LostUpload extends Error {}
+
+/** The TLS verification failure behind a request error (undici wraps the socket's error as its cause), if it is one. */
+function tlsCode(e: unknown): string | undefined {
+  for (let err = e as { code?: unknown; cause?: unknown } | undefined, depth = 0; err && depth < 4; err = err.cause as typeof err, depth++) {
+    const code = typeof err.code === 'string' ? err.code : undefined;
+    if (code && (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code) || code === 'ERR_TLS_CERT_ALTNAME_INVALID')) return code;
+  }
+  return undefined;
+}
 
 function asError(what: string, e: unknown): unknown {
   if (e instanceof Transient) return new AmberError('REGISTRY_UNAVAILABLE', { what, problem: e.message });
