@@ -19,6 +19,12 @@ export interface HttpTargetOptions {
 /** A webhook (our JSON, optionally signed) or a Slack incoming webhook, POSTed with Node's fetch. */
 export function httpTarget(o: HttpTargetOptions): NotifyTarget {
   const where = redactUrl(o.url);
+  // fetch refuses a URL with userinfo: it becomes Basic credentials, as a browser would send them
+  const parsed = new URL(o.url);
+  const basic = parsed.username === '' && parsed.password === '' ? undefined : `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`;
+  parsed.username = '';
+  parsed.password = '';
+  const url = parsed.toString();
   return {
     name: o.name,
     type: o.type,
@@ -28,11 +34,12 @@ export function httpTarget(o: HttpTargetOptions): NotifyTarget {
     async send(n: Notification): Promise<Delivery> {
       const body = Buffer.from(JSON.stringify(o.type === 'slack' ? slackMessage(n) : n));
       const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'amber-notify' };
+      if (basic !== undefined) headers['authorization'] = `Basic ${Buffer.from(basic).toString('base64')}`;
       if (o.type === 'webhook') headers['x-amber-event'] = n.event;
       if (o.type === 'webhook' && o.secret !== undefined) headers[SIGNATURE_HEADER] = signatureHeader(o.secret, body, Math.floor(Date.now() / 1000));
       let res: Response;
       try {
-        res = await fetch(o.url, { method: 'POST', headers, body, redirect: 'error', signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) });
+        res = await fetch(url, { method: 'POST', headers, body, redirect: 'error', signal: AbortSignal.timeout(o.timeoutMs ?? 10_000) });
       } catch (e) {
         // the error's own text may quote the URL: say only what kind of failure it was
         return { ok: false, retry: true, reason: connectionProblem(e) };
