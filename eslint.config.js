@@ -20,6 +20,7 @@ const FOLDERS = {
   analysis: ['core'],
   capture: ['core', 'kube', 'evidence', 'storage', 'analysis'],
   restore: ['core', 'evidence', 'storage', 'kube'],
+  notify: ['core', 'kube'],
   http: ['core', 'intake', 'policy', 'queue'],
 };
 const SDKS = { kube: ['@kubernetes/client-node'], storage: ['@aws-sdk/*'], evidence: ['jose'], http: ['fastify', '@fastify/*'] };

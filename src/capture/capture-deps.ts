@@ -29,6 +29,18 @@ export interface CaptureQueuePort extends CaptureStatusStore {
 }
 
 /**
+ * Told when a capture reaches its end: Sealed (once its report is settled, so the report's
+ * indicators travel with it) or Failed. Synchronous and void on purpose: a listener queues its
+ * work and returns, so it can neither delay nor fail a capture. The same capture may be told
+ * twice (a restart re-running it, the resume path): listeners dedupe on capture id + event.
+ * The notifications (src/notify/) implement it; the composition root wires them.
+ */
+export interface CaptureEvents {
+  sealed(capture: Capture): void;
+  failed(capture: Capture): void;
+}
+
+/**
  * Everything the capture pipeline is built from; handed in, never looked up. runCapture hands each
  * step only the parts it uses.
  */
@@ -50,6 +62,8 @@ export interface CaptureDeps {
   readonly uploads?: Semaphore;
   /** Bounds captures in their checkpoint step (pod read, kubelet request). Default: no bound. */
   readonly checkpoints?: Semaphore;
+  /** Told of each capture that ends Sealed or Failed (notifications). Default: nobody. */
+  readonly events?: CaptureEvents;
 }
 
 export interface CaptureSettings {

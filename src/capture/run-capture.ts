@@ -33,6 +33,7 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
   if (phase === 'Sealed' && record.current.status.report?.state === 'Pending') {
     // sealed by an earlier run that stopped before its report: only the report and the clean-up are left
     await reportStep(report, record, bundle); // best-effort: a failed report is recorded, the evidence stands
+    tell(deps, record.current, log);
     await cleanUp(settings, record.current, bundle, log);
     return record.current;
   }
@@ -45,6 +46,7 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
     await abortLeftoverUploads(bundle, log); // best-effort: leftover uploads only cost storage
     const { reason, message } = record.current.status;
     await record.save({ reason: reason ?? 'AttemptsExhausted', message: message ?? 'the last attempt did not finish' }, 'Failed');
+    tell(deps, record.current, log);
     return record.current;
   }
   record.clearOutcome();
@@ -74,10 +76,29 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
       await abortLeftoverUploads(bundle, log); // best-effort, before the report: the evidence's own leftovers
       await reportStep(report, record, bundle); // best-effort: a failed report is recorded, the evidence stands
     }
+    // told once the report is settled, so its indicators travel with the news; the seal itself never waited for either
+    tell(deps, record.current, log);
     await cleanUp(settings, record.current, bundle, log);
     return record.current;
   } catch (e) {
-    return await fail(settings, record, bundle, e, attempts, log);
+    const ended = await fail(settings, record, bundle, e, attempts, log);
+    tell(deps, ended, log);
+    return ended;
+  }
+}
+
+/**
+ * Tells the listeners (notifications) of a capture that ended Sealed or Failed; a capture still
+ * retrying is not news. The listener only queues: it returns at once.
+ */
+function tell(deps: Pick<CaptureDeps, 'events'>, capture: Capture, log: Logger): void {
+  if (deps.events === undefined) return;
+  try {
+    // notification is best-effort: never fails the capture
+    if (capture.status.phase === 'Sealed') deps.events.sealed(capture);
+    else if (capture.status.phase === 'Failed') deps.events.failed(capture);
+  } catch (err) {
+    log.warn({ err }, 'a capture listener threw; the capture is unaffected');
   }
 }
 

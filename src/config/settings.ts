@@ -189,6 +189,30 @@ export const Settings = Type.Object(
       },
       closed,
     ),
+    /**
+     * Who hears of a capture that is Sealed or Failed (README "Notifications"); config file only.
+     * A policy's `spec.notify` names some of these for its captures. Checked again at start
+     * (src/notify/notify-settings.ts): a URL that does not parse, a name a policy references
+     * that is not here.
+     */
+    notifications: Type.Array(
+      Type.Object(
+        {
+          name: Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 }),
+          type: Type.Union([Type.Literal('webhook'), Type.Literal('slack'), Type.Literal('kubernetes-event')]),
+          /** webhook and slack: where to POST (or `urlFile`, for a URL that holds a secret, like Slack's). */
+          url: Type.Optional(Type.String({ pattern: '^https?://[^\\s]+$' })),
+          urlFile: Type.Optional(Type.String({ minLength: 1 })),
+          /** webhook: the HMAC-SHA256 key, in a file (never logged). */
+          secretFile: Type.Optional(Type.String({ minLength: 1 })),
+          on: Type.Array(Type.Union([Type.Literal('sealed'), Type.Literal('failed')]), { minItems: 1, uniqueItems: true }),
+          /** Only these policies' captures; absent: every policy's (unless the policy's own `spec.notify` says otherwise). */
+          policies: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+        },
+        closed,
+      ),
+      { maxItems: 32 },
+    ),
     /** Private signing key (JWK or PKCS#8 PEM, Ed25519 or P-256); absent: generated into <data-dir>/signing. */
     signingKey: Type.Optional(Type.String({ minLength: 1 })),
     /**
@@ -229,5 +253,6 @@ export const DEFAULT_SETTINGS: Settings = {
   budgets: { capturesPerHour: 100, capturesPerNodePerHour: 20, capturesPerNamespacePerHour: 30, archiveBytesPerNodePerDay: 128 * 1024 ** 3 },
   kube: { unclaimedSeconds: 300, apiBackoffBaseMs: 1000, apiBackoffMaxMs: 30_000 },
   encryption: { recipients: [] },
+  notifications: [],
   s3: { forcePathStyle: false, partSizeMiB: 16, queueSize: 4, sse: 'none', maxAttempts: 8, requestTimeoutSeconds: 120, staleUploadHours: 24 },
 };

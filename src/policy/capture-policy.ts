@@ -68,6 +68,8 @@ export const CapturePolicy = Type.Object(
             closed,
           ),
         ),
+        /** Send this policy's captures to these of the settings' `notifications` only; `[]`: to none. Absent: every one that takes them. */
+        notify: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 }), { maxItems: 32, uniqueItems: true })),
         evidence: Type.Optional(
           Type.Object(
             {

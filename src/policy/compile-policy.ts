@@ -37,6 +37,8 @@ export interface CompiledPolicy {
   readonly evidence: EvidenceSettings;
   /** What the admission webhook does for this policy's captures. */
   readonly admission: { readonly holdUntilCheckpointedMs: number; readonly holdDeletes: boolean };
+  /** `spec.notify`: the only notifications (by name) this policy's captures go to; absent: every one that takes them. */
+  readonly notify?: readonly string[];
 }
 
 export function compilePolicy(policy: CapturePolicy, file: string, defaultRecipients: readonly string[] = []): CompiledPolicy {
@@ -125,6 +127,7 @@ export function compilePolicy(policy: CapturePolicy, file: string, defaultRecipi
       holdUntilCheckpointedMs: policy.spec.admission?.holdUntil === 'checkpointed' ? (policy.spec.admission.maxWaitSeconds ?? 10) * 1000 : 0,
       holdDeletes: policy.spec.admission?.holdDeletes === true,
     },
+    ...(policy.spec.notify === undefined ? {} : { notify: policy.spec.notify }),
   };
 }
 

@@ -21,7 +21,8 @@ export async function startAgent(args: readonly string[], io: Io): Promise<Captu
   if (!started) return undefined;
   const { settings, log } = started;
   // the policies say whether evidence must be locked: the store is checked against them
-  const evidence = await setUpEvidence(settings, io.env, await loadRolePolicies(settings, log), log);
+  const policies = await loadRolePolicies(settings, log);
+  const evidence = await setUpEvidence(settings, io.env, policies, log);
   const node = settings.kube.node ?? io.env['NODE_NAME'];
   if (node === undefined || node === '') {
     throw new AmberError('CONFIG_INVALID', {
@@ -37,11 +38,18 @@ export async function startAgent(args: readonly string[], io: Io): Promise<Captu
   queue.start();
   let capture: CaptureSide | undefined;
   try {
-    capture = await startCaptureSide({ settings, evidence, queue, log, kubeletAddress: agentKubeletAddress(settings, node, io.env), env: io.env });
-    const server = await startHealthServer(
-      { queue, log, metrics: new IntakeMetrics({ processMetrics: true }) },
-      { listen: settings.listen, tls: settings.tls },
-    );
+    const metrics = new IntakeMetrics({ processMetrics: true });
+    capture = await startCaptureSide({
+      settings,
+      evidence,
+      queue,
+      log,
+      kubeletAddress: agentKubeletAddress(settings, node, io.env),
+      env: io.env,
+      policies,
+      registry: metrics.registry,
+    });
+    const server = await startHealthServer({ queue, log, metrics }, { listen: settings.listen, tls: settings.tls });
     log.info({ url: server.url, dataDir: resolve(settings.dataDir), store: settings.store, version: version() }, 'amber is serving');
     return { role: 'agent', server, settings, log, capture, stop: stopInOrder(log, { server, capture, queue }) };
   } catch (e) {

@@ -5,6 +5,7 @@ import { kindOf, OVERRIDABLE, type Role } from '../../config/overridable-setting
 import type { Settings } from '../../config/settings.js';
 import type { CompiledPolicy } from '../../policy/compile-policy.js';
 import { loadPolicies } from '../../policy/load-policies.js';
+import { checkNotifications } from '../../notify/notify-settings.js';
 import { parseFlags, type Io } from '../cli-support.js';
 import { defaultRecipients } from '../encryption-setup.js';
 import { createLogger } from '../create-logger.js';
@@ -31,6 +32,8 @@ export interface RoleStart {
 /** The policies from --policies, compiled with the default recipients, and logged. */
 export async function loadRolePolicies(settings: Settings, log: Logger): Promise<CompiledPolicy[]> {
   const policies = await loadPolicies(settings.policies, { recipients: await defaultRecipients(settings) });
+  // hard stop: a notification a policy names must exist, and every URL must parse
+  checkNotifications(settings.notifications, policies);
   log.info({ dir: resolve(settings.policies), policies: policies.map((p) => p.name) }, 'policies loaded');
   return policies;
 }

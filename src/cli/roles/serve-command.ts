@@ -30,7 +30,16 @@ export async function startServe(args: readonly string[], io: Io): Promise<Captu
   let admission: RunningServer | undefined;
   try {
     // the targets may be on any node: the Node's addresses, unless --kubelet-address says otherwise
-    capture = await startCaptureSide({ settings, evidence, queue, log, kubeletAddress: configuredKubeletAddress(settings, undefined), env: io.env });
+    capture = await startCaptureSide({
+      settings,
+      evidence,
+      queue,
+      log,
+      kubeletAddress: configuredKubeletAddress(settings, undefined),
+      env: io.env,
+      policies,
+      registry: intake.metrics.registry,
+    });
     server = await startIntake({ settings, log, queue, policies, setup: intake, signingKey: evidence.signingKey });
     admission = await startAdmission({ settings, log, queue, policies, setup: intake });
     log.info({ url: server.url, dataDir: resolve(settings.dataDir), store: settings.store, version: version() }, 'amber is serving');

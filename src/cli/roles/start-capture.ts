@@ -12,6 +12,9 @@ import { parseKubeletAddress, type KubeletAddress } from '../../kube/resolve-tar
 import type { CaptureQueue } from '../../queue/capture-queue.js';
 import type { CompiledPolicy } from '../../policy/compile-policy.js';
 import { openStore, type OpenedStore } from '../../storage/open-store.js';
+import { Notifier } from '../../notify/notifier.js';
+import { httpTargets } from '../../notify/notify-settings.js';
+import type { Registry } from 'prom-client';
 import { s3StoreSettings } from '../s3-store-settings.js';
 import { describeError, version, type Io } from '../cli-support.js';
 
@@ -62,6 +65,25 @@ export interface CaptureSideParts {
    * process runs, for the custody chain (the downward API's NODE_NAME and POD_NAME).
    */
   readonly env: Io['env'];
+  /** The policies, for their `spec.notify`. */
+  readonly policies: readonly CompiledPolicy[];
+  /** Where the notification metrics are registered (the role's /metrics). */
+  readonly registry?: Registry;
+}
+
+/**
+ * The notifications of the settings (undefined when there are none). kubernetes-event entries
+ * are not built yet (README "Notifications"): they are skipped with a warning.
+ */
+export async function setUpNotifier(p: Pick<CaptureSideParts, 'settings' | 'log' | 'policies' | 'registry'>): Promise<Notifier | undefined> {
+  const { settings, log } = p;
+  if (settings.notifications.length === 0) return undefined;
+  const events = settings.notifications.filter((n) => n.type === 'kubernetes-event').map((n) => n.name);
+  if (events.length > 0) log.warn({ notifications: events }, 'kubernetes-event notifications are not built yet: none is sent');
+  const targets = await httpTargets(settings.notifications); // hard stop: a URL or secret file that cannot be read
+  const policyNotify = new Map(p.policies.flatMap((c) => (c.notify === undefined ? [] : [[c.name, c.notify] as const])));
+  log.info({ notifications: targets.map((t) => ({ name: t.name, type: t.type, to: t.where })) }, 'notifications configured');
+  return new Notifier({ targets, policyNotify, cluster: settings.cluster, log, ...(p.registry ? { registry: p.registry } : {}) });
 }
 
 /**
@@ -82,6 +104,7 @@ export async function startCaptureSide(p: CaptureSideParts): Promise<CaptureSide
     log.warn('kubelet certificates are NOT verified (--kubelet-insecure-skip-tls-verify): a machine in the middle could feed amber a forged checkpoint');
   }
   const kubelet = new KubeletClient(await kubeletCredentials(kc, settings.kubelet));
+  const notifier = await setUpNotifier(p);
   const worker = await startCaptureWorker(
     {
       queue: p.queue,
@@ -107,6 +130,7 @@ export async function startCaptureSide(p: CaptureSideParts): Promise<CaptureSide
         ...(env['POD_NAME'] ? { pod: env['POD_NAME'] } : {}),
       },
       version: version(),
+      ...(notifier ? { events: notifier } : {}),
     },
     { concurrency: settings.capture.concurrency },
   );
@@ -119,6 +143,7 @@ export async function startCaptureSide(p: CaptureSideParts): Promise<CaptureSide
     worker,
     async close() {
       await worker.stop();
+      notifier?.close();
       await kubelet.close();
     },
   };
