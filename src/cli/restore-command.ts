@@ -14,7 +14,6 @@ import { openBundleTarget } from './bundle-target.js';
 import { EXIT, parseFlags, UsageError, type Io } from './cli-support.js';
 import { readIdentities } from './encryption-setup.js';
 import { describeArchive, type ArchiveFacts } from './restore/describe-archive.js';
-import { sha256Hex } from '../core/canonical-json.js';
 import { restoreOutputs, type RestoreOutputs } from './restore/restore-outputs.js';
 import { RESTORE_FLAGS, RESTORE_HELP, restoreRequest } from './restore/restore-flags.js';
 import { loadJwks, progressPrinter, renderCheck } from './verify-command.js';
@@ -108,7 +107,7 @@ async function restore(args: readonly string[], io: Io): Promise<number> {
     uri: sealed.bundle.source.location,
     names: await sealed.bundle.source.list(),
   };
-  const outputs: RestoreOutputs = await restoreOutputs(request, { archive, facts, sealed: bundle, restoredBy: `${by.user}@${by.host}` }, io, sha256Hex);
+  const outputs: RestoreOutputs = await restoreOutputs(request, { archive, facts, sealed: bundle, restoredBy: `${by.user}@${by.host}` }, io);
   steps.push(...outputs.steps);
   if (request.dryRun) return EXIT.OK;
 

@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import t from 'tap';
 import { restoreCommand } from '../../src/cli/restore-command.js';
 import { verifyCommand } from '../../src/cli/verify-command.js';
-import { planCapture } from '../../src/core/decision.js';
 import type { RestoreRecord } from '../../src/evidence/restore-record.js';
 import { captureApi } from '../../src/kube/capture-api.js';
 import { fromResource, LABELS, toResource } from '../../src/kube/capture-resource.js';
@@ -12,6 +11,7 @@ import { SANDBOX_LABELS } from '../../src/restore/sandbox-objects.js';
 import { makeBundle } from '../helpers/make-bundle.js';
 import { startRegistry } from '../helpers/start-registry.js';
 import { matchesLabels, parseLabelSelector } from '../sim/label-selector.js';
+import { shellCaptureRequest } from '../helpers/shell-capture.js';
 import { startSimCluster } from '../sim/sim-cluster.js';
 
 function capture() {
@@ -30,24 +30,7 @@ t.test('restore --image --namespace: pushed, a fenced sandbox pod created, recor
   t.teardown(() => registry.close());
   // the Capture resource the bundle was sealed from
   const kc = loadKubeConfig(sim.kubeconfigPath);
-  const request = planCapture({
-    policy: 'interactive-shell',
-    signal: {
-      source: 'falco',
-      rule: 'r',
-      priority: 'Notice',
-      time: new Date().toISOString(),
-      tags: [],
-      fields: {},
-      target: { namespace: 'shop', pod: 'checkout-7d9f8b6c5-x2x9q', container: 'checkout' },
-      raw: {},
-    },
-    containers: 'target',
-    cooldownMs: 60_000,
-    timeoutSeconds: 120,
-    include: [],
-    evidence: { retentionDays: 1, lock: 'none' },
-  });
+  const request = shellCaptureRequest('checkout-7d9f8b6c5-x2x9q', 'checkout');
   const sealedAt = new Date().toISOString();
   sim.addCapture({
     ...toResource({ ...newCapture(request, Date.now()), id: b.manifest.captureId }, 'cap-restore-test', 'node-a'),

@@ -1,5 +1,4 @@
 import t from 'tap';
-import { planCapture } from '../../src/core/decision.js';
 import { createLogger } from '../../src/cli/create-logger.js';
 import { captureApi } from '../../src/kube/capture-api.js';
 import { kubeApi, loadKubeConfig } from '../../src/kube/kube-api.js';
@@ -8,6 +7,7 @@ import { addCaptureRestore } from '../../src/queue/kube/add-capture-restore.js';
 import { KubeQueue } from '../../src/queue/kube/kube-queue.js';
 import { rejected } from '../helpers/amber-errors.js';
 import { LogSink } from '../helpers/log-sink.js';
+import { shellCaptureRequest } from '../helpers/shell-capture.js';
 import { startSimCluster } from '../sim/sim-cluster.js';
 
 const NS = 'amber-system';
@@ -20,26 +20,7 @@ t.test("a restore is added to the Capture's status once, beside what the agent w
   const api = kubeApi(kc);
   const queue = KubeQueue.forResponder({ kc, namespace: NS, log: createLogger('warn', new LogSink()), place: (target) => placeTarget(api, target) });
   t.teardown(() => queue.close());
-  const { capture } = await queue.enqueue(
-    planCapture({
-      policy: 'interactive-shell',
-      signal: {
-        source: 'falco',
-        rule: 'r',
-        priority: 'Notice',
-        time: new Date().toISOString(),
-        tags: [],
-        fields: {},
-        target: { namespace: 'shop', pod: 'web-1', container: 'app' },
-        raw: {},
-      },
-      containers: 'target',
-      cooldownMs: 60_000,
-      timeoutSeconds: 120,
-      include: [],
-      evidence: { retentionDays: 1, lock: 'none' },
-    }),
-  );
+  const { capture } = await queue.enqueue(shellCaptureRequest('web-1', 'app'));
   const restore = { number: 1, at: '2026-12-07T08:00:00.000Z', by: 'analyst@ws', record: 'file:///b/restore-1.json', image: `reg/x@sha256:${'1'.repeat(64)}` };
   const captures = captureApi(kc, NS);
   await addCaptureRestore(captures, capture.id, restore);

@@ -10,6 +10,7 @@ import { podmanRestore } from '../../restore/podman-restore.js';
 import type { RestoreFacts, RestoreStep } from '../../restore/record-restore.js';
 import type { RestoreArchive } from '../../restore/restore-source.js';
 import { AmberError } from '../../core/amber-error.js';
+import { sha256Hex } from '../../core/canonical-json.js';
 import { createSandbox } from './create-sandbox.js';
 import type { Io } from '../cli-support.js';
 import type { ArchiveFacts } from './describe-archive.js';
@@ -33,7 +34,7 @@ export interface RestoreInput {
 }
 
 /** The checkpoint image of the archive, from what the bundle and the archive say. */
-export function imageOf(request: RestoreRequest, input: RestoreInput, sha256Of: (bytes: Buffer) => string): CheckpointImage {
+export function imageOf(request: RestoreRequest, input: RestoreInput): CheckpointImage {
   const { archive, facts, sealed } = input;
   const target = sealed?.manifest.target;
   const container = target?.containers.find((c) => c.name === archive.container);
@@ -45,7 +46,7 @@ export function imageOf(request: RestoreRequest, input: RestoreInput, sha256Of: 
     criuVersion: facts.criuVersion,
     rootfsImage: { name: container?.image ?? facts.rootfsImage, id: container?.imageID ?? facts.rootfsImageRef },
     architecture: request.arch ?? facts.arch ?? 'amd64',
-    ...(sealed ? { capture: { id: sealed.manifest.captureId, bundleUri: sealed.uri, manifestSha256: sha256Of(sealed.manifestBytes) } } : {}),
+    ...(sealed ? { capture: { id: sealed.manifest.captureId, bundleUri: sealed.uri, manifestSha256: sha256Hex(sealed.manifestBytes) } } : {}),
     // the capture's seal time: a second restore of the same capture builds the same image
     created: sealed?.manifest.times.sealed ?? new Date(0).toISOString(),
   });
@@ -56,9 +57,9 @@ export function imageOf(request: RestoreRequest, input: RestoreInput, sha256Of: 
  * local Podman restore. A failure stops there (nothing after it is attempted) and is the
  * command's failure: what was already written stays, and no record claims more than was done.
  */
-export async function restoreOutputs(request: RestoreRequest, input: RestoreInput, io: Io, sha256Of: (bytes: Buffer) => string): Promise<RestoreOutputs> {
+export async function restoreOutputs(request: RestoreRequest, input: RestoreInput, io: Io): Promise<RestoreOutputs> {
   const steps: RestoreStep[] = [];
-  const image = imageOf(request, input, sha256Of);
+  const image = imageOf(request, input);
   const tag = request.tag ?? (input.sealed ? `restore-${input.sealed.manifest.captureId}` : 'restore');
   const open = (): Promise<Readable> => input.archive.open();
   if (request.dryRun && request.sandbox && request.image) {
