@@ -21,6 +21,7 @@ const FOLDERS = {
   capture: ['core', 'kube', 'evidence', 'storage', 'analysis'],
   restore: ['core', 'evidence', 'storage', 'kube'],
   notify: ['core', 'kube'],
+  review: ['core', 'evidence', 'storage', 'analysis'],
   http: ['core', 'intake', 'policy', 'queue'],
 };
 const SDKS = { kube: ['@kubernetes/client-node'], storage: ['@aws-sdk/*'], evidence: ['jose'], http: ['fastify', '@fastify/*'] };

@@ -53,6 +53,7 @@ export const ERROR_CODES = {
   STORE_NOT_IMPLEMENTED: 'the evidence store does not implement this request (501 Not Implemented)',
   // bundle verification (amber verify)
   BUNDLE_NOT_FOUND: 'no evidence bundle directory at the target',
+  BUNDLE_READ_FAILED: 'a bundle file could not be read whole, or its length differs from its listed size (it changed while read): the download was cut off',
   JWKS_UNREADABLE: 'the JWKS (public keys to verify with) cannot be read or is not a key set',
   // restore (amber restore)
   RESTORE_REFUSED: 'the restore was refused before anything was built: the bundle does not verify, or an input it needs is missing or wrong',
