@@ -145,7 +145,6 @@ function* header(path: string, size: number, opts: { mtime: number; dir: boolean
 
 /** ustar's split of a path into prefix (≤ 155 bytes) + `/` + name (≤ 100 bytes), or undefined when none exists. */
 function ustarSplit(path: string): { name: string; prefix: string } | undefined {
-  // eslint-disable-next-line no-control-regex
   if (!/^[\x20-\x7e]*$/.test(path)) return undefined; // pax says UTF-8; ustar fields say nothing
   if (path.length <= 100) return { name: path, prefix: '' };
   // the name part keeps a directory's trailing slash, so search from the last `/` before it
