@@ -11,10 +11,10 @@
  * `open()`, and only then.
  *
  * The memory search locates matches by the pagemaps alone (the process tree does not take part), so
- * that it can hand each match out (`onMatch`) as it is found in the first read: a pages file whose
- * pagemaps came before it is searched with its final layout, as a later pagemap image cannot change
- * one read earlier (a name read twice keeps its first copy). Only a pages file whose layout grew
- * after it streamed past (its pagemap came later) is searched again in the second read, with
+ * that it can hand each match out (`onMatch`) as it is found in the first read: the pagemaps read
+ * before the first pages file are final, as a later image cannot change one read earlier (a name read
+ * twice keeps its first copy). Only a pages file whose layout grew after it streamed past (a pagemap
+ * came after the first pages file) is searched again in the second read, with
  * the matches already handed out kept and not repeated (MemorySearch.relayout). Holding matches back
  * until the process tree is read instead would hold them to the end of the archive, where
  * pstree.img sorts; a pagemap whose process the tree lacks is searched all the same, and said.
