@@ -9,9 +9,18 @@
  * with layouts decoded from mm/pagemap alone; when the full reader's layouts turn out different
  * (an archive in another order, an orphan pagemap), the memory part is read again from a fresh
  * `open()`, and only then.
+ *
+ * The memory search locates matches by the pagemaps alone (the process tree does not take part), so
+ * that it can hand each match out (`onMatch`) as it is found in the first read: the pagemaps read
+ * before the first pages file are final, as a later image cannot change one read earlier (a name read
+ * twice keeps its first copy). Only a pages file whose layout grew after it streamed past (a pagemap
+ * came after the first pages file) is searched again in the second read, with
+ * the matches already handed out kept and not repeated (MemorySearch.relayout). Holding matches back
+ * until the process tree is read instead would hold them to the end of the archive, where
+ * pstree.img sorts; a pagemap whose process the tree lacks is searched all the same, and said.
  */
-import type { Readable } from 'node:stream';
 import { AmberError } from '../core/amber-error.js';
+import { archiveChunks, type OpenArchive } from './archive/archive-chunks.js';
 import { CHECKPOINT_DIR as DIR, collectArchive, imageName, PAGES } from './archive/collect-archive.js';
 import type { AnalysisWarning, CriuDumpModel, CriuProcess, DumpStatsInfo } from './criu/criu-model.js';
 import { containerFacts } from './archive/container-facts.js';
@@ -33,33 +42,32 @@ export interface InspectOptions {
   contextBytes?: number;
   /** stop the search after this many matches (default 1000) */
   maxMatches?: number;
+  /**
+   * Called with each memory match as soon as it is certain, once each, in the order of the
+   * `matches` returned; most come during the first read of the archive. Not called once `signal`
+   * is aborted. If it throws, the reading stops and the inspection rejects with that error.
+   */
+  onMatch?: (m: MemoryMatch) => void;
+  /** Aborting it stops the reading at once (the source is destroyed) and rejects with AmberError SEARCH_CANCELLED. */
+  signal?: AbortSignal;
 }
 
-/**
- * Opens the archive from its start; called once, or twice when the pages came before the images
- * that map them. A `Readable` (e.g. `createReadStream(path, { highWaterMark: 1 << 20 })`) or
- * any async iterable of chunks; `readFileChunks(path)` is the fast one for a file.
- */
-export type OpenArchive = () => ArchiveSource | Promise<ArchiveSource>;
-export type ArchiveSource = Readable | AsyncIterable<Buffer | Uint8Array>;
+export type { ArchiveSource, OpenArchive } from './archive/archive-chunks.js';
 
 interface Memory {
   reader: ArgvEnvReader;
-  search?: MemorySearch;
   processes: CriuProcess[];
 }
 
-function buildMemory(processes: CriuProcess[], pattern: MemoryPattern | undefined, opts: InspectOptions): Memory {
-  const own = opts.pid === undefined ? processes : processes.filter((p) => p.pid === opts.pid);
-  return {
-    processes: own,
-    reader: new ArgvEnvReader(own, DIR),
-    ...(pattern && { search: new MemorySearch(own, pattern, { pid: opts.pid, contextBytes: opts.contextBytes, maxMatches: opts.maxMatches, dir: DIR }) }),
-  };
+const own = (processes: CriuProcess[], opts: InspectOptions) => (opts.pid === undefined ? processes : processes.filter((p) => p.pid === opts.pid));
+
+function buildMemory(processes: CriuProcess[], opts: InspectOptions): Memory {
+  const mine = own(processes, opts);
+  return { processes: mine, reader: new ArgvEnvReader(mine, DIR) };
 }
 
-async function streamPages(file: string, body: AsyncIterable<Buffer>, memory: Memory): Promise<void> {
-  const consumers: PagesConsumer[] = [memory.reader, ...(memory.search ? [memory.search] : [])].filter((c) => c.wants(file));
+async function streamPages(file: string, body: AsyncIterable<Buffer>, all: (PagesConsumer | undefined | false)[]): Promise<void> {
+  const consumers = all.filter((c): c is PagesConsumer => !!c && c.wants(file));
   let offset = 0;
   try {
     for await (const chunk of body) {
@@ -80,31 +88,63 @@ function tarWarnings(w: TarWalk, warnings: AnalysisWarning[], file: string): voi
   for (const e of w.entryErrors) warnings.push({ file, message: `an entry could not be read: ${e.message}` });
 }
 
-async function* chunksOf(open: OpenArchive): AsyncIterable<Buffer | Uint8Array> {
-  const source = await open();
-  for await (const c of source) yield c as Buffer | Uint8Array;
-}
-
 /**
  * Reads a checkpoint archive (CRI-O, containerd or Podman layout, or a tarred CRIU folder; plain,
  * gzip or zstd, told by its first bytes) into an Inspection, and searches the dumped memory when
  * `opts.search` is given. Damage anywhere is a warning in the result. Throws AmberError
  * NOT_A_CHECKPOINT when the input is no tar, or a tar with neither `checkpoint/` nor CRIU images;
  * SEARCH_BAD_PATTERN before reading anything when the pattern is empty or its /regex/ does not
- * compile; and the source's own error when reading it fails.
+ * compile; SEARCH_CANCELLED when `opts.signal` is aborted; and the source's own error when reading it fails.
  */
 export async function inspectCheckpoint(open: OpenArchive, opts: InspectOptions = {}): Promise<{ inspection: Inspection; matches?: MemoryMatch[] }> {
   const pattern = opts.search === undefined ? undefined : parseMemoryPattern(opts.search);
-  const limit = opts.maxEntryBytes ?? 64 * 1024 * 1024;
-  let memory: Memory | undefined;
-  /** key of each pages file's layout when it streamed past */
-  const streamed = new Map<string, string>();
+  // One signal for the caller's abort and for an onMatch that throws: either stops the reading.
+  const stop = new AbortController();
+  const cancel = () => stop.abort(new AmberError('SEARCH_CANCELLED', {}, { cause: opts.signal?.reason }));
+  if (opts.signal?.aborted) cancel();
+  opts.signal?.addEventListener('abort', cancel, { once: true });
+  try {
+    return await inspect(open, opts, pattern, stop);
+  } finally {
+    opts.signal?.removeEventListener('abort', cancel);
+  }
+}
 
-  const c = await collectArchive(chunksOf(open), limit, async (image, body, images) => {
-    memory ??= buildMemory(memoryLayouts(images), pattern, opts);
+async function inspect(
+  open: OpenArchive,
+  opts: InspectOptions,
+  pattern: MemoryPattern | undefined,
+  stop: AbortController,
+): Promise<{ inspection: Inspection; matches?: MemoryMatch[] }> {
+  const limit = opts.maxEntryBytes ?? 64 * 1024 * 1024;
+  const onMatch = opts.onMatch;
+  const emit =
+    onMatch &&
+    ((m: MemoryMatch) => {
+      try {
+        onMatch(m);
+      } catch (err) {
+        stop.abort(err); // hard stop: thrown inside a tar entry, it would otherwise pass as a damaged entry
+      }
+    });
+  const searchOpts = { pid: opts.pid, contextBytes: opts.contextBytes, maxMatches: opts.maxMatches, dir: DIR, signal: stop.signal, onMatch: emit };
+  let memory: Memory | undefined;
+  let search: MemorySearch | undefined;
+  /** key of each pages file's layout when it streamed past (the argv reader's and the search's) */
+  const streamed = new Map<string, string>();
+  const stopped = () => {
+    if (stop.signal.aborted) throw stop.signal.reason;
+  };
+
+  const c = await collectArchive(archiveChunks(open, stop.signal), limit, async (image, body, images) => {
+    if (!memory) {
+      memory = buildMemory(memoryLayouts(images), opts);
+      if (pattern) search = new MemorySearch(memory.processes, pattern, searchOpts);
+    }
     streamed.set(image, layoutKey(memory.processes, image));
-    await streamPages(image, body, memory);
+    await streamPages(image, body, [memory.reader, search]);
   });
+  stopped();
   const walk = c.walk;
   if (!c.checkpointDir && c.images.size === 0 && c.pagesStreamed.size === 0) {
     throw new AmberError(
@@ -126,26 +166,39 @@ export async function inspectCheckpoint(open: OpenArchive, opts: InspectOptions 
     model = { processes: [], warnings: [{ file: DIR, message: `the CRIU images could not be read: ${(err as Error).message}` }] };
   }
 
-  // The memory part again, from a fresh open(), only if what streamed past was read with other layouts.
-  const finalMemory = buildMemory(model.processes, pattern, opts);
+  // The memory part again, from a fresh open(), only if what streamed past was read with other layouts:
+  // the argv reader's by the process tree, the search's by the pagemaps (see the top of this file).
+  const finalMemory = buildMemory(model.processes, opts);
   const first = memory as Memory | undefined;
-  const files = new Set([...streamed.keys(), ...finalMemory.processes.flatMap((p) => (p.pagemap ? [`pages-${p.pagemap.pagesId}.img`] : []))]);
-  const stale = first !== undefined && [...files].some((f) => layoutKey(finalMemory.processes, f) !== (streamed.get(f) ?? layoutKey(first.processes, f)));
-  if (stale) {
+  const mapped = (ps: CriuProcess[]) => ps.flatMap((p) => (p.pagemap ? [`pages-${p.pagemap.pagesId}.img`] : []));
+  const changed = (final: CriuProcess[], f: string) => first !== undefined && layoutKey(final, f) !== (streamed.get(f) ?? layoutKey(first.processes, f));
+  const stale = [...new Set([...streamed.keys(), ...mapped(finalMemory.processes)])].some((f) => changed(finalMemory.processes, f));
+  const searchLayouts = own(memoryLayouts(c.images), opts);
+  const redo = [...new Set([...streamed.keys(), ...mapped(searchLayouts)])].filter((f) => changed(searchLayouts, f));
+  search ??= pattern && new MemorySearch(searchLayouts, pattern, searchOpts);
+  if (redo.length > 0) search?.relayout(searchLayouts, redo);
+  const reader = stale || !first ? finalMemory : first;
+  if (stale || redo.length > 0) {
     const again = await walkTar(
-      chunksOf(open),
+      archiveChunks(open, stop.signal),
       async (e) => {
         const image = imageName(e.name);
-        const wanted = image !== undefined && PAGES.test(image) && (finalMemory.reader.wants(image) || finalMemory.search?.wants(image) === true);
-        if (wanted) await streamPages(image, e.body, finalMemory);
+        const consumers = [stale && finalMemory.reader, search];
+        if (image !== undefined && PAGES.test(image) && consumers.some((x) => x && x.wants(image))) await streamPages(image, e.body, consumers);
       },
       { drain: false },
     );
+    stopped();
     if (again.damage && again.entries === 0) c.warnings.push({ file: 'archive', message: `the second read for memory failed: ${again.damage.message}` });
   }
-  const used = stale || !first ? finalMemory : first;
-  const strings = used.reader.result();
-  const searched = used.search?.result();
+  const strings = reader.reader.result();
+  const searched = search?.result();
+  const untreed = pattern ? searchLayouts.filter((p) => p.pagemap && !model.processes.some((q) => q.pid === p.pid)).map((p) => p.pid) : [];
+  if (untreed.length > 0)
+    c.warnings.push({
+      file: `${DIR}/pstree.img`,
+      message: `the process tree lacks pid(s) ${untreed.join(', ')}, which have pagemaps: their memory was searched all the same`,
+    });
 
   const meta = containerFacts({
     config: c.metadata.get('config.dump'),

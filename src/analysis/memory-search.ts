@@ -7,6 +7,10 @@
  * the context after it; the bytes from the cutoff on (plus the context before) move to the front
  * of the window and are searched with the next chunk. So a match that straddles a chunk boundary
  * is found exactly once, and memory stays at one window whatever the file size.
+ *
+ * Each match is handed to `onMatch` when it is decided, in the order `result()` lists them. A pages
+ * file may be read again with other layouts (`relayout`, for a second read of the archive): a match
+ * already found there (same file offset, same process) is neither kept nor handed out again.
  */
 import { AmberError } from '../core/amber-error.js';
 import type { AnalysisWarning, CriuProcess } from './criu/criu-model.js';
@@ -80,6 +84,10 @@ export interface MemorySearchOptions {
   dir?: string;
   /** bytes searched at a time (default 1 MiB); small values exercise the chunk boundaries in tests */
   windowBytes?: number;
+  /** called with each match as it is kept (the order of `result().matches`); not called once `signal` is aborted */
+  onMatch?: (m: MemoryMatch) => void;
+  /** once aborted, the search wants no more bytes and hands out no more matches */
+  signal?: AbortSignal;
 }
 
 export class MemorySearch implements PagesConsumer {
@@ -87,7 +95,13 @@ export class MemorySearch implements PagesConsumer {
   private readonly states = new Map<string, FileState>();
   private readonly ended = new Set<string>();
   private readonly found: MemoryMatch[] = [];
-  private readonly warnings: AnalysisWarning[] = [];
+  /** `file:offset:pid` of each match kept (at most maxMatches): a file read again does not repeat them */
+  private readonly seen = new Set<string>();
+  /** per pages file, so that a file read again replaces its own */
+  private readonly fileWarnings = new Map<string, AnalysisWarning[]>();
+  private limitWarning: AnalysisWarning | undefined;
+  private readonly onMatch: ((m: MemoryMatch) => void) | undefined;
+  private readonly signal: AbortSignal | undefined;
   private readonly context: number;
   private readonly max: number;
   private readonly overlap: number;
@@ -107,9 +121,32 @@ export class MemorySearch implements PagesConsumer {
     this.filterPid = opts.pid;
     this.window = Math.max(1, Math.floor(opts.windowBytes ?? (pattern.kind === 'literal' ? WINDOW : REGEX_WINDOW)));
     this.overlap = pattern.kind === 'literal' ? pattern.bytes.length - 1 : MAX_REGEX_MATCH;
+    this.onMatch = opts.onMatch;
+    this.signal = opts.signal;
+    this.map(processes);
+  }
+
+  /**
+   * Takes these processes' layouts for `files`, which are searched again when fed again (a second
+   * read of the archive, once the final layouts are known). Their warnings are dropped; their
+   * matches found before stay, in place, and are not reported twice.
+   */
+  relayout(processes: readonly CriuProcess[], files: Iterable<string>): void {
+    const redo = new Set(files);
+    for (const f of redo) {
+      this.segments.delete(f);
+      this.ended.delete(f);
+      this.states.delete(f);
+      this.fileWarnings.delete(f);
+    }
+    this.map(processes, redo);
+  }
+
+  private map(processes: readonly CriuProcess[], only?: ReadonlySet<string>): void {
     for (const p of processes) {
-      if (!p.pagemap || (opts.pid !== undefined && p.pid !== opts.pid)) continue;
+      if (!p.pagemap || (this.filterPid !== undefined && p.pid !== this.filterPid)) continue;
       const file = pagesFileName(p.pagemap.pagesId);
+      if (only && !only.has(file)) continue;
       const byPid = this.segments.get(file) ?? new Map<number, Segment[]>();
       const list = byPid.get(p.pid) ?? [];
       for (const r of p.pagemap.runs) {
@@ -122,7 +159,7 @@ export class MemorySearch implements PagesConsumer {
   }
 
   wants(file: string): boolean {
-    return !this.full && this.segments.has(file) && !this.ended.has(file);
+    return !this.full && this.signal?.aborted !== true && this.segments.has(file) && !this.ended.has(file);
   }
 
   feed(file: string, offset: number, chunk: Buffer): void {
@@ -163,17 +200,20 @@ export class MemorySearch implements PagesConsumer {
     if (!st) return;
     if (!this.full) this.scan(file, st, true);
     if (st.unmapped > 0) {
-      this.warnings.push({
-        file: `${this.dir}/${file}`,
-        message: `${st.unmapped} match(es) in bytes that no pagemap describes (the file is longer than its pagemaps say); not reported`,
-      });
+      this.fileWarnings.set(file, [
+        {
+          file: `${this.dir}/${file}`,
+          message: `${st.unmapped} match(es) in bytes that no pagemap describes (the file is longer than its pagemaps say); not reported`,
+        },
+      ]);
     }
     this.states.delete(file);
   }
 
-  /** Matches in file order, and the warnings (a stop at maxMatches, bytes outside every pagemap). */
+  /** Matches in the order found (file order, unless a file was read again), and the warnings (a stop at maxMatches, bytes outside every pagemap). */
   result(): { matches: MemoryMatch[]; warnings: AnalysisWarning[] } {
-    return { matches: [...this.found], warnings: [...this.warnings] };
+    const warnings = [...this.fileWarnings.values()].flat();
+    return { matches: [...this.found], warnings: this.limitWarning ? [...warnings, this.limitWarning] : warnings };
   }
 
   /** Bytes carried between windows: the longest match still undecided and context either side of it. */
@@ -249,16 +289,21 @@ export class MemorySearch implements PagesConsumer {
     const lacking = this.context - start;
     const ctx = printable(lacking > 0 && before ? Buffer.concat([before.subarray(Math.max(0, before.length - lacking)), after]) : after);
     for (const o of owners) {
+      const key = `${file}:${base + start}:${o.pid}`;
+      if (this.seen.has(key)) continue;
       if (this.found.length === this.max) {
         this.full = true;
-        this.warnings.push({
+        this.limitWarning = {
           file: `${this.dir}/${file}`,
           offset: base + start,
           message: `more than ${this.max} matches for ${this.pattern.text}; only the first ${this.max} are reported`,
-        });
+        };
         return false;
       }
-      this.found.push({ pid: o.pid, address: `0x${o.vaddr.toString(16)}`, context: ctx });
+      const m: MemoryMatch = { pid: o.pid, address: `0x${o.vaddr.toString(16)}`, context: ctx };
+      this.seen.add(key);
+      this.found.push(m);
+      if (this.signal?.aborted !== true) this.onMatch?.(m);
     }
     return true;
   }

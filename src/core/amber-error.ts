@@ -102,6 +102,7 @@ export const ERROR_CODES = {
   // analysis (amber inspect, the triage report)
   NOT_A_CHECKPOINT: 'the input is not a checkpoint archive (no tar, or a tar with neither checkpoint/ nor CRIU images)',
   SEARCH_BAD_PATTERN: 'the memory search pattern is empty or its /regex/ does not compile',
+  SEARCH_CANCELLED: 'the reading of a checkpoint archive (and its memory search) was cancelled by its caller before it finished',
   // generic
   NOT_FOUND: 'no such route',
   INTERNAL: 'an unexpected failure',

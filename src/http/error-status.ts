@@ -16,6 +16,9 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   // a Capture changed under a write, or the Capture CRD is missing: the sender retries later
   QUEUE_CONFLICT: 503,
   CAPTURE_RESOURCE_NOT_FOUND: 503,
+  // a search cancelled by the analyst (or another request) before it answered: no standard code says
+  // "cancelled by the client" (499 is nginx's own); 409, the request met a state that ended it, is the nearest
+  SEARCH_CANCELLED: 409,
 };
 
 /** Fastify's own error codes for body handling, mapped onto ours. */
