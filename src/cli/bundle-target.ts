@@ -6,21 +6,13 @@ import { AmberError } from '../core/amber-error.js';
 import { directorySource, storeSource, type BundleSource } from '../evidence/bundle-source.js';
 import type { Check } from '../evidence/verify-bundle.js';
 import type { Manifest } from '../evidence/manifest.js';
-import { retentionOf } from '../storage/retention-of.js';
 import { FileStore } from '../storage/file-store.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { openStore, parseS3Uri } from '../storage/open-store.js';
 import type { S3Store } from '../storage/s3-store.js';
+import { objectLocks, type ObjectLock } from '../review/object-locks.js';
 import { processIo } from './cli-support.js';
 import { s3StoreSettings } from './s3-store-settings.js';
-
-/** The lock state of one stored object of a bundle (S3 only). */
-export interface ObjectLock {
-  readonly name: string;
-  readonly mode?: string;
-  readonly retainUntil?: string;
-  readonly legalHold: boolean;
-}
 
 export interface BundleTarget {
   readonly source: BundleSource;
@@ -48,45 +40,4 @@ export async function openBundleTarget(target: string, s3: Settings['s3']): Prom
   if (!s?.isDirectory()) throw new AmberError('BUNDLE_NOT_FOUND', { target, problem: s ? 'not a directory' : 'does not exist' });
   // the store's root is the parent: its temp files then never land inside the bundle
   return { source: directorySource(dir), store: new FileStore(dirname(dir)), key: (name) => `${basename(dir)}/${name}` };
-}
-
-async function objectLocks(
-  store: S3Store,
-  prefix: string,
-  names: readonly string[],
-  manifest: Manifest | undefined,
-): Promise<{ objects: ObjectLock[]; checks: Check[] }> {
-  const objects: ObjectLock[] = [];
-  const checks: Check[] = [];
-  const evidence = manifest?.evidence;
-  // what the capture asked the store for (the same computation), so what the policy promised
-  const retention = evidence !== undefined && manifest !== undefined ? retentionOf(evidence, manifest.times.queued) : undefined;
-  const wanted = retention?.mode;
-  const promised = retention?.retainUntil.getTime();
-  for (const name of names) {
-    const info = await store.headObject(`${prefix}/${name}`);
-    if (info === undefined) continue;
-    const lock: ObjectLock = {
-      name,
-      ...(info.lockMode !== undefined ? { mode: info.lockMode } : {}),
-      ...(info.retainUntil !== undefined ? { retainUntil: info.retainUntil.toISOString() } : {}),
-      legalHold: info.legalHold,
-    };
-    objects.push(lock);
-    if (wanted === undefined || promised === undefined) continue;
-    const until = info.retainUntil?.getTime();
-    const ok = info.lockMode === wanted && until !== undefined && until >= promised - 1000;
-    checks.push({
-      check: 'retention',
-      artifact: name,
-      ok,
-      detail: ok
-        ? `${info.lockMode} until ${lock.retainUntil}${info.legalHold ? ', legal hold' : ''}`
-        : `the manifest promises ${wanted} until at least ${new Date(promised).toISOString()}; the store reports ${info.lockMode ?? 'no lock'}${lock.retainUntil ? ` until ${lock.retainUntil}` : ''}`,
-    });
-    if (evidence?.legalHold === true && !info.legalHold) {
-      checks.push({ check: 'legal hold', artifact: name, ok: false, detail: 'the manifest promises a legal hold; the store reports none' });
-    }
-  }
-  return { objects, checks };
 }

@@ -6,7 +6,8 @@ import { DEFAULT_SETTINGS } from '../config/settings.js';
 import { AmberError } from '../core/amber-error.js';
 import { readIdentities } from './encryption-setup.js';
 import { mergeJwks } from '../evidence/signing-key.js';
-import { verifyBundle, type Check, type VerifyProgress } from '../evidence/verify-bundle.js';
+import type { Check, VerifyProgress } from '../evidence/verify-bundle.js';
+import { verifyStored } from '../review/verify-stored.js';
 import { openBundleTarget } from './bundle-target.js';
 import { EXIT, parseFlags, UsageError, type Io } from './cli-support.js';
 
@@ -62,15 +63,8 @@ export async function verifyCommand(args: readonly string[], io: Io): Promise<nu
 
   const { source } = bundle;
   const identities = values.identity === undefined ? [] : await readIdentities(values.identity);
-  const report = await verifyBundle(source, { jwks, identities, onProgress: progressPrinter(io) });
-  const locks = bundle.locks
-    ? await bundle.locks(
-        (await source.list()).filter((n) => !n.endsWith('/')),
-        report.manifest,
-      )
-    : undefined;
-  const checks = [...report.checks, ...(locks?.checks ?? [])];
-  const valid = report.valid && checks.every((c) => c.ok);
+  const result = await verifyStored(source, { jwks, identities, locks: bundle.locks, onProgress: progressPrinter(io) });
+  const { checks, valid } = result;
   if (values.json) {
     io.out(
       JSON.stringify(
@@ -79,8 +73,8 @@ export async function verifyCommand(args: readonly string[], io: Io): Promise<nu
           target: source.location,
           jwks: jwksFrom.length === 1 ? jwksFrom[0] : jwksFrom,
           checks,
-          manifest: report.manifest,
-          ...(locks ? { objects: locks.objects } : {}),
+          manifest: result.manifest,
+          ...(result.objects ? { objects: result.objects } : {}),
         },
         null,
         2,
@@ -89,13 +83,13 @@ export async function verifyCommand(args: readonly string[], io: Io): Promise<nu
   } else {
     io.out(`bundle ${source.location}\njwks   ${jwksFrom.join(', ')}`);
     for (const c of checks) io.out(renderCheck(c));
-    if (locks && locks.checks.length === 0) {
+    if (result.objects && !checks.some((c) => c.check === 'retention')) {
       // nothing promised: still say what the store holds
-      for (const o of locks.objects)
+      for (const o of result.objects)
         io.out(`info lock ${o.name}: ${o.mode ?? 'no retention'}${o.retainUntil ? ` until ${o.retainUntil}` : ''}${o.legalHold ? ', legal hold' : ''}`);
     }
-    const sealedEncrypted = report.manifest?.artifacts.filter((a) => a.plaintext !== undefined).length ?? 0;
-    if (sealedEncrypted > 0 && identities.length === 0)
+    const sealedEncrypted = result.encryptedUnchecked;
+    if (sealedEncrypted > 0)
       io.out(`info ${sealedEncrypted} artifacts are encrypted (age): their stored bytes are checked; pass --identity to check what is inside`);
     const failed = checks.filter((c) => !c.ok).length;
     io.out(valid ? `VALID: all ${checks.length} checks passed` : `INVALID: ${failed} of ${checks.length} checks failed`);

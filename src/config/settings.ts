@@ -213,6 +213,36 @@ export const Settings = Type.Object(
       ),
       { maxItems: 32 },
     ),
+    /**
+     * The evidence browser at /ui (README "The evidence browser"). Sign-in turns a bearer token into
+     * a signed session cookie; `proxyUser` instead trusts a front proxy's user header, from the
+     * listed addresses only.
+     */
+    ui: Type.Object(
+      {
+        enabled: Type.Boolean(),
+        /** How long a session lasts after sign-in. */
+        sessionMinutes: Type.Integer({ minimum: 5, maximum: 7 * 24 * 60 }),
+        /**
+         * The key sessions are signed with (32+ bytes, in a file): replicas that share it accept one
+         * another's sessions. Absent: a random key per process (a restart signs everyone out).
+         */
+        sessionKeyFile: Type.Optional(Type.String({ minLength: 1 })),
+        /** Sign-in attempts allowed per client address per minute (then 429 with Retry-After). */
+        signInPerMinute: Type.Integer({ minimum: 1, maximum: 1000 }),
+        /** Trust `header` as the signed-in user's name, on requests from these addresses or CIDRs only (oauth2-proxy: X-Forwarded-User). */
+        proxyUser: Type.Optional(
+          Type.Object(
+            {
+              header: Type.String({ pattern: '^[A-Za-z0-9-]+$', maxLength: 64 }),
+              from: Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 64 }),
+            },
+            closed,
+          ),
+        ),
+      },
+      closed,
+    ),
     /** Private signing key (JWK or PKCS#8 PEM, Ed25519 or P-256); absent: generated into <data-dir>/signing. */
     signingKey: Type.Optional(Type.String({ minLength: 1 })),
     /**
@@ -254,5 +284,6 @@ export const DEFAULT_SETTINGS: Settings = {
   kube: { unclaimedSeconds: 300, apiBackoffBaseMs: 1000, apiBackoffMaxMs: 30_000 },
   encryption: { recipients: [] },
   notifications: [],
+  ui: { enabled: true, sessionMinutes: 12 * 60, signInPerMinute: 10 },
   s3: { forcePathStyle: false, partSizeMiB: 16, queueSize: 4, sse: 'none', maxAttempts: 8, requestTimeoutSeconds: 120, staleUploadHours: 24 },
 };

@@ -13,6 +13,11 @@ import type { IntakeMetrics } from './intake-metrics.js';
 import { intakeRoutes } from './intake-routes.js';
 import type { Authenticator } from './token-auth.js';
 import { admissionRoutes, type AdmissionRouteOptions } from './admission-routes.js';
+import { CaptureFeed } from './capture-feed.js';
+import type { EvidenceDesk } from './evidence-desk.js';
+import { evidenceRoutes } from './evidence-routes.js';
+import { uiRoutes, type UiOptions } from './ui/ui-routes.js';
+import type { UiUser } from './ui/ui-session.js';
 
 export interface AppDeps {
   readonly log: FastifyBaseLogger;
@@ -31,6 +36,10 @@ export interface AppDeps {
    * on separate ports so the webhook's can be reachable from the API server only.
    */
   readonly admission?: Omit<AdmissionRouteOptions, 'policies' | 'queue' | 'metrics'> | undefined;
+  /** The evidence browser at /ui and its sign-in; absent with --ui false. */
+  readonly ui?: UiOptions | undefined;
+  /** Reads of sealed bundles (report, verification, memory search, download); absent: those routes are not served. */
+  readonly desk?: EvidenceDesk | undefined;
   /** Extra server options (https, connection timeouts) from the server wrapper. */
   readonly serverOptions?: Partial<FastifyServerOptions> & Record<string, unknown>;
 }
@@ -44,6 +53,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     principal?: string;
+    /** Set when the request came from the evidence browser (a session cookie or the trusted proxy). */
+    uiUser?: UiUser;
     /** The JSON body exactly as received (kept as evidence; see Signal.rawText). */
     rawBody?: string;
   }
@@ -85,8 +96,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // rather than a global hook that looks at the route's config on every request (fastify builds a
   // fresh routeOptions object each time it is read), and callback-style, so an authenticated
   // request goes on to body parsing synchronously instead of through a promise.
+  const sessions = deps.ui?.sessions;
   const authenticate: onRequestHookHandler = (request, reply, done) => {
-    const principal = deps.auth.authenticate(request);
+    let principal = deps.auth.authenticate(request);
+    const browser = principal === undefined ? sessions?.userOf(request) : undefined;
+    if (browser && sessions) {
+      // a browser sends its cookie on every request: anything that changes something must also
+      // carry the token only our page can read (CSRF)
+      if (request.method !== 'GET' && request.method !== 'HEAD' && !sessions.csrfHolds(request, browser)) {
+        done(new AmberError('UI_CSRF_MISMATCH'));
+        return;
+      }
+      principal = browser.user;
+      request.uiUser = browser;
+    }
     if (principal === undefined) {
       reply.header('www-authenticate', 'Bearer realm="amber"');
       done(new AmberError('AUTH_REQUIRED'));
@@ -100,6 +123,18 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
     // The automatic HEAD route of a GET route arrives with the GET route's hooks, auth included.
     if (!own.includes(authenticate)) route.onRequest = [authenticate, ...own];
+  });
+
+  // every action in the evidence browser is logged with its user
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.uiUser) {
+      const id = (request.params as { id?: unknown } | undefined)?.id;
+      request.log.info(
+        { user: request.uiUser.user, via: request.uiUser.via, method: request.method, route: request.routeOptions.url, capture: id, status: reply.statusCode },
+        'evidence browser request',
+      );
+    }
+    done();
   });
 
   app.setErrorHandler((error: FastifyError & { validation?: SchemaError[] }, request, reply) => {
@@ -123,7 +158,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     app.get('/.well-known/jwks.json', { schema: { summary: 'Public keys that verify evidence manifests' } }, async () => jwks);
   }
   await app.register(intakeRoutes, { policies: deps.policies, queue: deps.queue, metrics: deps.metrics, labelKeys: deps.labelKeys });
-  await app.register(captureRoutes, { queue: deps.queue });
+  const feed = deps.ui ? new CaptureFeed({ queue: deps.queue, log: deps.log }) : undefined;
+  if (feed) app.addHook('onClose', async () => feed.stop());
+  await app.register(captureRoutes, { queue: deps.queue, feed });
+  if (deps.desk) await app.register(evidenceRoutes, { queue: deps.queue, desk: deps.desk });
+  if (deps.ui) await app.register(uiRoutes, { ...deps.ui, auth: deps.auth });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -3,31 +3,85 @@ import Type from 'typebox';
 import { AmberError } from '../core/amber-error.js';
 import { Capture, Phase } from '../core/capture.js';
 import type { CaptureQueue } from '../queue/capture-queue.js';
+import type { CaptureFeed, CaptureSummary as Summary } from './capture-feed.js';
 import { ErrorAnswer } from './intake-routes.js';
 
 const CaptureSummary = Type.Omit(Capture, ['signals']);
 
-/** Read access to the capture queue. */
-export const captureRoutes: FastifyPluginAsyncTypebox<{ queue: CaptureQueue }> = async (app, { queue }) => {
+/** How many captures a filtered list looks through. */
+const FILTER_WINDOW = 5000;
+
+const ListQuery = Type.Object(
+  {
+    phase: Type.Optional(Phase),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    namespace: Type.Optional(Type.String({ maxLength: 253 })),
+    policy: Type.Optional(Type.String({ maxLength: 253 })),
+    /** an indicator id the triage report found (`reverse-shell`) */
+    indicator: Type.Optional(Type.String({ maxLength: 64 })),
+    /** text anywhere in the id, target, rule or policy (case-insensitive) */
+    q: Type.Optional(Type.String({ maxLength: 256 })),
+    /** paging: captures created before this capture (its id) */
+    before: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+
+/** Read access to the capture queue, and its changes as server-sent events. */
+export const captureRoutes: FastifyPluginAsyncTypebox<{ queue: CaptureQueue; feed?: CaptureFeed | undefined }> = async (app, { queue, feed }) => {
   app.get(
     '/v1/captures',
     {
       config: { auth: true },
       schema: {
-        summary: 'Captures, newest first (without the raw signals)',
+        summary: 'Captures, newest first (without the raw signals), filtered and paged',
         security: [{ bearer: [] }],
-        querystring: Type.Object(
-          { phase: Type.Optional(Phase), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) },
-          { additionalProperties: false },
-        ),
-        response: { 200: Type.Object({ captures: Type.Array(CaptureSummary) }), 401: ErrorAnswer, 422: ErrorAnswer },
+        querystring: ListQuery,
+        response: { 200: Type.Object({ captures: Type.Array(CaptureSummary), more: Type.Boolean() }), 401: ErrorAnswer, 422: ErrorAnswer },
       },
     },
     async (request) => {
-      const captures = await queue.list({ phase: request.query.phase, limit: request.query.limit });
-      return { captures: captures.map(({ signals: _signals, ...rest }) => rest) };
+      const { phase, limit = 100, namespace, policy, indicator, q, before } = request.query;
+      const filtered = namespace !== undefined || policy !== undefined || indicator !== undefined || q !== undefined || before !== undefined;
+      const listed = await queue.list({ phase, limit: filtered ? FILTER_WINDOW : limit + 1 });
+      let from = 0;
+      if (before !== undefined) {
+        const at = listed.findIndex((c) => c.id === before);
+        from = at < 0 ? listed.length : at + 1;
+      }
+      const text = q?.toLowerCase();
+      const wanted = listed.slice(from).filter(
+        (c) =>
+          (namespace === undefined || c.spec.target.namespace === namespace) &&
+          (policy === undefined || c.spec.trigger.policy === policy) &&
+          (indicator === undefined || (c.status.report?.indicators ?? []).includes(indicator)) &&
+          (text === undefined || haystack(c).includes(text)),
+      );
+      return { captures: wanted.slice(0, limit).map(summary), more: wanted.length > limit };
     },
   );
+
+  if (feed) {
+    app.get(
+      '/v1/captures/events',
+      { config: { auth: true }, schema: { summary: 'Captures as they change (text/event-stream: `capture` events of capture summaries)', security: [{ bearer: [] }] } },
+      (request, reply) => {
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', connection: 'keep-alive' });
+        // tells the page the stream is open (and how soon to come back after a cut)
+        res.write('retry: 2000\n: open\n\n');
+        const unsubscribe = feed.subscribe((c: Summary) => void res.write(`event: capture\ndata: ${JSON.stringify(c)}\n\n`));
+        // a comment now and then keeps proxies from closing an idle stream
+        const beat = setInterval(() => void res.write(': beat\n\n'), 15_000);
+        beat.unref();
+        request.raw.once('close', () => {
+          clearInterval(beat);
+          unsubscribe();
+        });
+      },
+    );
+  }
 
   app.get(
     '/v1/captures/:id',
@@ -47,3 +101,12 @@ export const captureRoutes: FastifyPluginAsyncTypebox<{ queue: CaptureQueue }> =
     },
   );
 };
+
+function summary({ signals: _signals, ...rest }: Capture): Summary {
+  return rest;
+}
+
+function haystack(c: Capture): string {
+  const t = c.spec.target;
+  return [c.id, t.namespace, t.pod, t.container ?? '', c.spec.trigger.rule, c.spec.trigger.policy].join('\n').toLowerCase();
+}

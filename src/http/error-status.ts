@@ -4,6 +4,11 @@ import type { ErrorCode } from '../core/amber-error.js';
 export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   INTAKE_BAD_JSON: 400,
   AUTH_REQUIRED: 401,
+  UI_CSRF_MISMATCH: 403,
+  SIGN_IN_RATE_LIMITED: 429,
+  EVIDENCE_UNAVAILABLE: 409,
+  SEARCH_BAD_PATTERN: 422,
+  EVIDENCE_STORE_UNREACHABLE: 503,
   CAPTURE_NOT_FOUND: 404,
   NOT_FOUND: 404,
   INTAKE_BODY_TOO_LARGE: 413,

@@ -8,6 +8,8 @@ import type { FastifyRequest } from 'fastify';
 export interface Authenticator {
   /** The principal (`token:<n>` or the certificate subject CN), or undefined when not authenticated. */
   authenticate(request: FastifyRequest): string | undefined;
+  /** The principal a bearer token stands for (the evidence browser's sign-in), or undefined. */
+  checkToken(token: string): string | undefined;
   readonly enabled: boolean;
 }
 
@@ -30,18 +32,23 @@ const BEARER = /^Bearer\s+(\S+)\s*$/i;
 export function tokenAuthenticator(tokens: readonly string[], options: { acceptClientCerts: boolean }): Authenticator {
   // The principal names, made once rather than per request.
   const principals = tokens.map((_t, i) => `token:${i + 1}`);
+  const checkToken = (presented: string): string | undefined => {
+    // Every configured token is compared, whichever one matches, so the time taken does
+    // not tell which token (or how many) a guess came close to.
+    let found = -1;
+    for (let i = 0; i < tokens.length; i++) if (sameSecret(tokens[i] as string, presented) && found === -1) found = i;
+    return found === -1 ? undefined : principals[found];
+  };
   return {
     enabled: true,
+    checkToken: (token) => (token.length <= 4096 ? checkToken(token) : undefined),
     authenticate(request) {
       const header = request.headers.authorization;
       if (typeof header === 'string' && header.length <= 4096) {
         const m = BEARER.exec(header);
         if (m?.[1] !== undefined) {
-          // Every configured token is compared, whichever one matches, so the time taken does
-          // not tell which token (or how many) a guess came close to.
-          let found = -1;
-          for (let i = 0; i < tokens.length; i++) if (sameSecret(tokens[i] as string, m[1]) && found === -1) found = i;
-          if (found !== -1) return principals[found];
+          const principal = checkToken(m[1]);
+          if (principal !== undefined) return principal;
         }
       }
       if (options.acceptClientCerts) {
@@ -60,6 +67,7 @@ export function tokenAuthenticator(tokens: readonly string[], options: { acceptC
 export const noAuthenticator: Authenticator = {
   enabled: false,
   authenticate: () => 'anonymous',
+  checkToken: () => 'anonymous',
 };
 
 /** Tokens file: one token per line; blank lines and lines starting with `#` are skipped. */
