@@ -23,6 +23,7 @@ const FOLDERS = {
   notify: ['core', 'kube'],
   review: ['core', 'evidence', 'storage', 'analysis'],
   http: ['core', 'intake', 'policy', 'queue'],
+  ui: [],
 };
 const SDKS = { kube: ['@kubernetes/client-node'], storage: ['@aws-sdk/*'], evidence: ['jose'], http: ['fastify', '@fastify/*'] };
 

@@ -26,10 +26,13 @@ export interface TriageReport {
 export interface ReportResult {
   sha256: string;
   indicators: string[];
+  /** How many indicators of each severity the report holds (the evidence browser's list shows them). */
+  severities: Severities;
   custody: readonly CustodyEntry[];
 }
 
 const SEVERITY = { high: 0, medium: 1, info: 2 } as const;
+type Severities = Record<keyof typeof SEVERITY, number>;
 
 /**
  * Analyses a sealed bundle's archives, as stored, into report.json, and seals that under a signed
@@ -56,7 +59,9 @@ export async function produceReport(opts: {
     const report = stored.artifacts.find((a) => (a.plaintext?.name ?? a.name) === ARTIFACT_NAMES.report);
     const produced = stored.custody.entries.find((e) => e.action === ('report.produced' satisfies CustodyAction));
     const indicators = Array.isArray(produced?.details['indicators']) ? (produced.details['indicators'] as string[]) : [];
-    return { sha256: report?.plaintext?.sha256 ?? report?.sha256 ?? '', indicators, custody: stored.custody.entries };
+    const recorded = produced?.details['severities'] as Partial<Severities> | undefined;
+    const severities = { high: recorded?.high ?? 0, medium: recorded?.medium ?? 0, info: recorded?.info ?? 0 };
+    return { sha256: report?.plaintext?.sha256 ?? report?.sha256 ?? '', indicators, severities, custody: stored.custody.entries };
   }
 
   const checkpoints: TriageReport['checkpoints'] = [];
@@ -80,10 +85,13 @@ export async function produceReport(opts: {
     checkpoints,
   };
   const ids = indicatorIds(report);
+  const severities: Severities = { high: 0, medium: 0, info: 0 };
+  for (const i of checkpoints.flatMap((c) => c.indicators)) severities[i.severity]++;
   const start = manifest.custody.entries;
   chain.append('report.produced', {
     archives: checkpoints.map((c) => ({ name: c.archive.name, sha256: c.archive.sha256 })),
     indicators: ids,
+    severities,
     warnings: checkpoints.reduce((n, c) => n + c.warnings.length, 0),
   });
   const written = await bundle.putText(ARTIFACT_NAMES.report, 'application/json', `${JSON.stringify(report, null, 2)}\n`);
@@ -96,7 +104,7 @@ export async function produceReport(opts: {
     artifacts: [written.artifact],
     custody: { entries: [...custody], head: chain.head },
   });
-  return { sha256: (written.artifact.plaintext ?? written.artifact).sha256, indicators: ids, custody };
+  return { sha256: (written.artifact.plaintext ?? written.artifact).sha256, indicators: ids, severities, custody };
 }
 
 /**

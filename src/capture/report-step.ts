@@ -38,7 +38,7 @@ export async function reportStep(parts: ReportParts, record: CaptureRecord, bund
         ...(parts.now ? { now: parts.now } : {}),
       }),
     );
-    report = { state: 'Written', sha256: made.sha256, indicators: made.indicators };
+    report = { state: 'Written', sha256: made.sha256, indicators: made.indicators, severities: made.severities };
     record.adoptCustody(made.custody);
     parts.log.info({ indicators: made.indicators }, 'triage report written');
   } catch (e) {

@@ -154,6 +154,8 @@ export const CaptureStatus = Type.Object({
       sha256: Type.Optional(Type.String()),
       /** Indicator ids found (`reverse-shell`, `executable-added`, …), most severe first. */
       indicators: Type.Optional(Type.Array(Type.String())),
+      /** How many indicators of each severity were found (the evidence browser's list shows them). */
+      severities: Type.Optional(Type.Object({ high: Type.Integer({ minimum: 0 }), medium: Type.Integer({ minimum: 0 }), info: Type.Integer({ minimum: 0 }) })),
       reason: Type.Optional(Type.String()),
       message: Type.Optional(Type.String()),
     }),

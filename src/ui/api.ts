@@ -25,7 +25,15 @@ export interface CaptureSummary {
   createdAt: string;
   spec: {
     target: { namespace: string; pod: string; container?: string; node?: string };
-    trigger: { source: string; rule: string; priority?: string; time: string; policy: string; signalDigest: string; asserted?: { user?: string; command?: string } };
+    trigger: {
+      source: string;
+      rule: string;
+      priority?: string;
+      time: string;
+      policy: string;
+      signalDigest: string;
+      asserted?: { user?: string; command?: string };
+    };
     evidence: { retentionDays: number; lock: string; encryption?: { recipients: string[] } };
   };
   status: {
@@ -37,7 +45,7 @@ export interface CaptureSummary {
     retryAt?: string;
     bundle?: { uri: string; archives: { container: string; size: number; sha256: string }[]; signingKeyId: string };
     custody?: CustodyEntry[];
-    report?: { state: string; indicators?: string[]; reason?: string; message?: string };
+    report?: { state: string; indicators?: string[]; severities?: { high: number; medium: number; info: number }; reason?: string; message?: string };
     restores?: { number: number; at: string; by: string; image: string; sandbox?: { namespace: string; pod: string } }[];
   };
 }
@@ -87,14 +95,28 @@ export interface ReportProcess {
   cmdline: string[];
   env: string[];
   files: { fd: number; kind: string; path?: string; mode?: string }[];
-  sockets: { fd: number; kind: string; family?: string; protocol?: string; state?: string; local?: string; remote?: string; path?: string; recvQueue?: number; sendQueue?: number }[];
+  sockets: {
+    fd: number;
+    kind: string;
+    family?: string;
+    protocol?: string;
+    state?: string;
+    local?: string;
+    remote?: string;
+    path?: string;
+    recvQueue?: number;
+    sendQueue?: number;
+  }[];
 }
 
 export interface ReportCheckpoint {
   archive: { container: string; name: string; size: number; sha256: string };
   container: Record<string, unknown>;
   processes: ReportProcess[];
-  rootfsDiff: { added: { path: string; type: string; size: number; mode: string; sha256?: string; executable: boolean; linkTarget?: string }[]; deleted: string[] };
+  rootfsDiff: {
+    added: { path: string; type: string; size: number; mode: string; sha256?: string; executable: boolean; linkTarget?: string }[];
+    deleted: string[];
+  };
   indicators: Indicator[];
   warnings: { file: string; message: string }[];
 }
@@ -135,7 +157,13 @@ async function call<T>(method: string, path: string, body?: unknown, signal?: Ab
   const headers: Record<string, string> = { accept: 'application/json' };
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (method !== 'GET') headers['x-csrf-token'] = csrf;
-  const res = await fetch(path, { method, headers, credentials: 'same-origin', ...(body !== undefined ? { body: JSON.stringify(body) } : {}), ...(signal ? { signal } : {}) });
+  const res = await fetch(path, {
+    method,
+    headers,
+    credentials: 'same-origin',
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    ...(signal ? { signal } : {}),
+  });
   if (res.status === 204) return undefined as T;
   const text = await res.text();
   let value: unknown;
@@ -171,7 +199,13 @@ export const api = {
   bundleUrl: (id: string) => `/v1/captures/${enc(id)}/bundle.tar`,
 
   /** Memory search: calls onMatch per match line as it arrives; rejects with AbortError when cancelled. */
-  async search(id: string, q: string, pid: number | undefined, signal: AbortSignal, onMatch: (m: Match) => void): Promise<{ matches: number; warnings: string[] }> {
+  async search(
+    id: string,
+    q: string,
+    pid: number | undefined,
+    signal: AbortSignal,
+    onMatch: (m: Match) => void,
+  ): Promise<{ matches: number; warnings: string[] }> {
     const res = await fetch(`/v1/captures/${enc(id)}/memory?q=${enc(q)}${pid !== undefined ? `&pid=${pid}` : ''}`, { credentials: 'same-origin', signal });
     if (!res.ok || !res.body) {
       const e = ((await res.json().catch(() => undefined)) as { error?: { code?: string; message?: string } } | undefined)?.error;
@@ -185,7 +219,11 @@ export const api = {
       buffered += value;
       let nl: number;
       while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buffered.slice(0, nl)) as { match?: Match; done?: { matches: number; warnings: string[] }; error?: { code: string; message: string } };
+        const line = JSON.parse(buffered.slice(0, nl)) as {
+          match?: Match;
+          done?: { matches: number; warnings: string[] };
+          error?: { code: string; message: string };
+        };
         buffered = buffered.slice(nl + 1);
         if (line.match) onMatch(line.match);
         if (line.error) throw new ApiError(200, line.error.code, line.error.message);
@@ -198,7 +236,7 @@ export const api = {
   /** Server-sent capture changes; returns the close function. */
   events(onCapture: (c: CaptureSummary) => void, onState: (open: boolean) => void): () => void {
     const source = new EventSource('/v1/captures/events');
-    source.addEventListener('capture', (e) => onCapture(JSON.parse((e as MessageEvent<string>).data) as CaptureSummary));
+    source.addEventListener('capture', (e) => onCapture(JSON.parse((e as MessageEvent).data as string) as CaptureSummary));
     source.onopen = () => onState(true);
     source.onerror = () => onState(false);
     return () => source.close();

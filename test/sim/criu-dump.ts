@@ -50,6 +50,8 @@ export interface DumpInput {
   podIP: string;
   /** Extra environment of the container (NAME=value), appended to pid 1's env. */
   env: string[];
+  /** pid 1's argv (the container's command); default /bin/sh /app/entrypoint.sh. */
+  argv?: string[];
   /** Time of the dump, ms since the epoch. */
   now: number;
   /** Where the container lives (cgroup, mounts); derived from `seed` and `podName` when absent. */
@@ -210,7 +212,7 @@ function processes(input: DumpInput): Proc[] {
     comm: 'sh',
     exe: '/usr/bin/dash',
     libs,
-    argv: ['/bin/sh', '/app/entrypoint.sh'],
+    argv: input.argv ?? ['/bin/sh', '/app/entrypoint.sh'],
     env: podEnv,
     cwd: '/app',
     heapPages: 0,

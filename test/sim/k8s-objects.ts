@@ -17,6 +17,10 @@ export interface SimContainer {
   name: string;
   image: string;
   running?: boolean;
+  /** The pod spec's `command` (default: the image's entrypoint, /bin/sh /app/entrypoint.sh): pid 1's argv. */
+  command?: string[];
+  /** Files the container wrote (its rw layer): they are in the checkpoint's rootfs-diff.tar. */
+  writes?: { path: string; body: string }[];
 }
 export interface SimEnv {
   container: string;
@@ -91,6 +95,7 @@ export function podObject(rec: PodRecord, layout: RuntimeLayout): IPod {
       name: c.name,
       image: c.image,
       imagePullPolicy: 'IfNotPresent',
+      ...(c.command ? { command: c.command } : {}),
       ...(env.length ? { env } : {}),
       resources: {},
       terminationMessagePath: '/dev/termination-log',

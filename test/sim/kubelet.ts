@@ -85,7 +85,8 @@ export function containerContext(state: SimState, rec: PodRecord, container: str
     startedAt: rec.createdAt + 2000,
     checkpointedAt: now,
     restartCount: 0,
-    argv: ['/bin/sh', '/app/entrypoint.sh'],
+    argv: c?.command ?? ['/bin/sh', '/app/entrypoint.sh'],
+    writes: c?.writes ?? [],
     env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `HOSTNAME=${rec.spec.name}`, ...env],
     logLines: state.logs.get(logKey(rec.spec.namespace, rec.spec.name, container)) ?? [],
   };

@@ -41,6 +41,8 @@ export interface ContainerContext extends ContainerIdentity {
   argv: string[];
   env: string[];
   logLines: string[];
+  /** Files the container wrote besides the miner's, for rootfs-diff.tar. */
+  writes?: { path: string; body: string }[];
 }
 
 const json = (v: unknown, layout: RuntimeLayout) => Buffer.from(layout === 'crio' ? JSON.stringify(v, null, 2) : JSON.stringify(v));
@@ -328,6 +330,7 @@ export async function rootfsDiff(c: ContainerContext, minerConfig: string): Prom
       mtime,
       body: Buffer.from('#!/bin/sh\ncd /tmp/.x && chmod +x kworkerd && nohup ./kworkerd -c config.json >/dev/null 2>&1 &\n'),
     },
+    ...(c.writes ?? []).map((w) => ({ name: w.path.replace(/^\/+/, ''), mode: 0o644, mtime, body: Buffer.from(w.body) })),
   ];
   if (c.layout === 'crio') return tarToBuffer(entries);
   return gzipSync(

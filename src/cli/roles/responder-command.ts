@@ -9,12 +9,15 @@ import type { RunningServer } from '../../http/start-server.js';
 import { version, type Io } from '../cli-support.js';
 import { loadRolePolicies, loadRoleSettings } from './role-settings.js';
 import { captureNamespace, closeStarted, runUntilSignalled, stopInOrder, type Serving } from './serving.js';
-import { setUpIntake, startAdmission, startIntake } from './start-intake.js';
+import { openStore } from '../../storage/open-store.js';
+import { s3StoreSettings } from '../s3-store-settings.js';
+import { publishedJwks, setUpIntake, startAdmission, startIntake } from './start-intake.js';
+import { setUpUi } from './ui-setup.js';
 
 /**
  * `amber responder`, the cluster's intake: policies decide, and each capture becomes a Capture
- * resource for the agent on the target's node. It holds no signing key and opens no store: it
- * never writes evidence.
+ * resource for the agent on the target's node. It holds no signing key and never writes evidence;
+ * the evidence browser reads sealed bundles from --store (the agents' bucket).
  */
 export async function startResponder(args: readonly string[], io: Io): Promise<Serving | undefined> {
   const started = await loadRoleSettings(args, io, 'responder');
@@ -24,6 +27,9 @@ export async function startResponder(args: readonly string[], io: Io): Promise<S
   const intake = await setUpIntake(settings, log, policies);
   // the responder verifies nothing itself, but analysts fetch the keys from it
   if (intake.published.length === 0) log.warn('no public keys to publish at /.well-known/jwks.json: set --jwks-file (the Helm chart does)');
+  // read-only: the desk only lists and reads; nothing is checked or cleaned up at start (the agents do that)
+  const store = openStore(settings.store, s3StoreSettings(settings.s3, io.env)).store;
+  const browser = await setUpUi(settings, log, { store, jwks: publishedJwks({ setup: intake }) });
   const kc = loadKubeConfig(settings.kubeconfig, io.env);
   const api = kubeApi(kc);
   const namespace = captureNamespace(settings, io.env);
@@ -35,7 +41,7 @@ export async function startResponder(args: readonly string[], io: Io): Promise<S
   const sweeper = sweepUnclaimed(queue, settings, log);
   let server: RunningServer | undefined;
   try {
-    server = await startIntake({ settings, log, queue, policies, setup: intake });
+    server = await startIntake({ settings, log, queue, policies, setup: intake, browser });
     const admission = await startAdmission({ settings, log, queue, policies, setup: intake });
     log.info({ url: server.url, dataDir: resolve(settings.dataDir), store: settings.store, version: version() }, 'amber is serving');
     return { role: 'responder', server, settings, log, stop: stopInOrder(log, { server, admission, queue, timers: [sweeper] }) };

@@ -10,7 +10,8 @@ import { version, type Io } from '../cli-support.js';
 import { loadRolePolicies, loadRoleSettings } from './role-settings.js';
 import { closeStarted, runUntilSignalled, stopInOrder, type CapturingServing } from './serving.js';
 import { configuredKubeletAddress, setUpEvidence, startCaptureSide, type CaptureSide } from './start-capture.js';
-import { setUpIntake, startAdmission, startIntake } from './start-intake.js';
+import { publishedJwks, setUpIntake, startAdmission, startIntake } from './start-intake.js';
+import { setUpUi } from './ui-setup.js';
 
 /**
  * `amber serve`, the all-in-one composition root: intake, policies, the embedded file journal as
@@ -24,6 +25,7 @@ export async function startServe(args: readonly string[], io: Io): Promise<Captu
   const policies = await loadRolePolicies(settings, log);
   const evidence = await setUpEvidence(settings, io.env, policies, log);
   const intake = await setUpIntake(settings, log, policies);
+  const browser = await setUpUi(settings, log, { store: evidence.store.store, jwks: publishedJwks({ signingKey: evidence.signingKey, setup: intake }) });
   const queue = await FileQueue.open({ dir: resolve(settings.dataDir, 'journal'), budgets: settings.budgets, nodeOf: nodeOfTargets(settings, io.env) });
   let capture: CaptureSide | undefined;
   let server: RunningServer | undefined;
@@ -40,7 +42,7 @@ export async function startServe(args: readonly string[], io: Io): Promise<Captu
       policies,
       registry: intake.metrics.registry,
     });
-    server = await startIntake({ settings, log, queue, policies, setup: intake, signingKey: evidence.signingKey });
+    server = await startIntake({ settings, log, queue, policies, setup: intake, signingKey: evidence.signingKey, browser });
     admission = await startAdmission({ settings, log, queue, policies, setup: intake });
     log.info({ url: server.url, dataDir: resolve(settings.dataDir), store: settings.store, version: version() }, 'amber is serving');
     return { role: 'serve', server, settings, log, capture, stop: stopInOrder(log, { server, admission, capture, queue }) };

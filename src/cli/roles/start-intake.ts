@@ -48,15 +48,19 @@ export interface IntakeParts {
   readonly setup: IntakeSetup;
   /** serve's own signing key, published at /.well-known/jwks.json; the responder holds none */
   readonly signingKey?: SigningKey | undefined;
+  /** The evidence browser and the evidence routes (ui-setup.ts), on the intake listener only. */
+  readonly browser?: Pick<AppDeps, 'ui' | 'desk'> | undefined;
 }
 
 /** The fastify app on --listen: alerts, captures, health, metrics, public keys (not the admission webhook: startAdmission). */
 export async function startIntake(p: IntakeParts): Promise<RunningServer> {
   const { settings } = p;
-  return startServer(
-    { ...appParts(p, p.log), jwks: mergeJwks(p.signingKey ? [p.signingKey.publicJwk] : [], p.setup.published) },
-    { listen: settings.listen, tls: settings.tls },
-  );
+  return startServer({ ...appParts(p, p.log), ...(p.browser ?? {}), jwks: publishedJwks(p) }, { listen: settings.listen, tls: settings.tls });
+}
+
+/** The keys /.well-known/jwks.json serves, and the evidence browser verifies with: the signing key's and --jwks-file's. */
+export function publishedJwks(p: Pick<IntakeParts, 'signingKey' | 'setup'>): ReturnType<typeof mergeJwks> {
+  return mergeJwks(p.signingKey ? [p.signingKey.publicJwk] : [], p.setup.published);
 }
 
 /** What both listeners' apps are built from: one queue, one policy set, one set of metrics. */

@@ -1,0 +1,161 @@
+import { useState } from 'preact/hooks';
+import { api, ApiError, type CaptureSummary, type CustodyEntry, type Verification } from './api.js';
+import { renderCheck, shellWord, time } from './format.js';
+
+/** The custody chain as a timeline: each entry's `prev` must be the hash of the one before it. */
+export function CustodyTimeline({ entries }: { entries: CustodyEntry[] }) {
+  return (
+    <section aria-labelledby="custody-title" class="panel">
+      <h2 id="custody-title">Chain of custody</h2>
+      {entries.length === 0 ? (
+        <p>No custody entries yet.</p>
+      ) : (
+        <ol class="custody">
+          {entries.map((e, i) => {
+            const before = entries[i - 1];
+            const linked = before === undefined ? undefined : e.prev === before.hash;
+            return (
+              <li data-seq={e.seq} class={linked === false ? 'broken' : undefined}>
+                <div>
+                  <strong>
+                    #{e.seq} {e.action}
+                  </strong>{' '}
+                  <time dateTime={e.at}>{time(e.at)}</time> by {e.actor.component}
+                  {e.actor.pod !== undefined ? ` (${e.actor.pod})` : ''}
+                  {e.actor.node !== undefined ? ` on ${e.actor.node}` : ''}
+                </div>
+                <div class="mono hash">hash {e.hash}</div>
+                <div class="mono hash">
+                  prev {e.prev}{' '}
+                  {linked === undefined
+                    ? '(the start of the chain)'
+                    : linked
+                      ? `= the hash of #${before!.seq}`
+                      : `≠ the hash of #${before!.seq}: the chain is broken here`}
+                </div>
+                {Object.keys(e.details).length > 0 && (
+                  <details>
+                    <summary>Details</summary>
+                    <pre>{JSON.stringify(e.details, null, 2)}</pre>
+                  </details>
+                )}
+              </li>
+            );
+          })}
+        </ol>
+      )}
+    </section>
+  );
+}
+
+/** The bundle verified by the server now, each check named as `amber verify` names it. */
+export function VerificationPanel({ id, onExpired }: { id: string; onExpired: () => void }) {
+  const [state, setState] = useState<
+    { kind: 'idle' } | { kind: 'running' } | { kind: 'done'; v: Verification; at: string } | { kind: 'error'; message: string }
+  >({ kind: 'idle' });
+  const run = async () => {
+    setState({ kind: 'running' });
+    try {
+      setState({ kind: 'done', v: await api.verification(id), at: new Date().toISOString() });
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) onExpired();
+      else setState({ kind: 'error', message: e instanceof Error ? e.message : String(e) });
+    }
+  };
+  return (
+    <section aria-labelledby="verify-title" class="panel">
+      <h2 id="verify-title">Verification</h2>
+      <p class="muted">
+        The server reads the stored bundle and checks it as `amber verify` does: the signature, every artifact's hash, the custody chain and, on S3, the
+        retention locks.
+      </p>
+      <button type="button" onClick={run} disabled={state.kind === 'running'}>
+        {state.kind === 'done' ? 'Verify again' : 'Verify now'}
+      </button>
+      <div role="status" aria-live="polite">
+        {state.kind === 'running' && <p>Verifying…</p>}
+        {state.kind === 'error' && <p class="error">Could not verify: {state.message}</p>}
+        {state.kind === 'done' && (
+          <>
+            <p class={state.v.valid ? 'verdict valid' : 'verdict invalid'}>
+              {state.v.valid
+                ? `VALID: all ${state.v.checks.length} checks passed`
+                : `INVALID: ${state.v.checks.filter((c) => !c.ok).length} of ${state.v.checks.length} checks failed`}{' '}
+              <span class="muted">({time(state.at)})</span>
+            </p>
+            <ul class="checks" aria-label="Checks">
+              {state.v.checks.map((c) => (
+                <li class={c.ok ? 'ok' : 'fail'}>
+                  <span class="mono">{renderCheck(c)}</span>
+                </li>
+              ))}
+            </ul>
+            {state.v.encryptedUnchecked > 0 && (
+              <p class="muted">
+                {state.v.encryptedUnchecked} artifacts are encrypted (age): their stored bytes are checked; what is inside needs the identity.
+              </p>
+            )}
+          </>
+        )}
+      </div>
+    </section>
+  );
+}
+
+function Copyable({ label, text }: { label: string; text: string }) {
+  const [copied, setCopied] = useState(false);
+  return (
+    <div class="copyable">
+      <pre aria-label={label}>{text}</pre>
+      <button
+        type="button"
+        class="small"
+        aria-label={`Copy: ${label}`}
+        onClick={() =>
+          navigator.clipboard.writeText(text).then(
+            () => setCopied(true),
+            () => setCopied(false),
+          )
+        }
+      >
+        {copied ? 'Copied' : 'Copy'}
+      </button>
+    </div>
+  );
+}
+
+/** Download, and the commands that verify, inspect and restore the capture outside this page. */
+export function RestoreCommands({ capture }: { capture: CaptureSummary }) {
+  const uri = capture.status.bundle?.uri ?? '';
+  const dir = `amber-${capture.id}`;
+  const restores = capture.status.restores ?? [];
+  return (
+    <section aria-labelledby="download-title" class="panel">
+      <h2 id="download-title">Download and restore</h2>
+      <p>
+        <a href={api.bundleUrl(capture.id)} download={`${dir}.tar`} class="button">
+          Download the bundle (.tar with the public keys and a README)
+        </a>
+      </p>
+      <Copyable label="Verify the download offline" text={`tar -xf ${dir}.tar\namber verify ${dir}/${shellWord(capture.id)} --jwks ${dir}/jwks.json`} />
+      <Copyable label="Inspect the stored bundle" text={`amber inspect ${shellWord(uri)}`} />
+      <Copyable
+        label="Restore in a sandbox"
+        text={`amber restore ${shellWord(uri)} --image <registry>/restores/${shellWord(capture.spec.target.pod)} --namespace amber-sandbox`}
+      />
+      {restores.length > 0 && (
+        <>
+          <h3>Restores</h3>
+          <ul>
+            {restores.map((r) => (
+              <li>
+                #{r.number} {time(r.at)} by {r.by}: <span class="mono">{r.image}</span>
+                {r.sandbox ? ` in ${r.sandbox.namespace}/${r.sandbox.pod}` : ''}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </section>
+  );
+}
