@@ -33,7 +33,7 @@ const importRules = Object.entries(FOLDERS).map(([folder, may]) => {
     .filter(([owner]) => owner !== folder)
     .flatMap(([, names]) => names);
   return {
-    files: [`src/${folder}/**/*.ts`],
+    files: [`src/${folder}/**/*.ts`, `src/${folder}/**/*.tsx`],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -64,7 +64,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       // tap queues a subtest itself: `t.test(...)` need not be awaited
@@ -77,6 +77,29 @@ export default tseslint.config(
     },
   },
   ...importRules,
+  {
+    // The page renders attacker-controlled evidence: only ever as text (README "The evidence browser")
+    files: ['src/ui/**/*.tsx', 'src/ui/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "JSXAttribute[name.name='dangerouslySetInnerHTML']", message: 'no HTML from strings: evidence is attacker-controlled' },
+        {
+          selector: 'AssignmentExpression > MemberExpression.left[property.name=/^(innerHTML|outerHTML)$/]',
+          message: 'no HTML from strings: evidence is attacker-controlled',
+        },
+        {
+          selector: 'CallExpression[callee.property.name=/^(insertAdjacentHTML|write|writeln|createContextualFragment)$/]',
+          message: 'no HTML from strings: evidence is attacker-controlled',
+        },
+        {
+          selector:
+            "JSXAttribute[name.name='href'] > JSXExpressionContainer > :not(CallExpression[callee.name='captureHref'], CallExpression[callee.object.name='api'], TemplateLiteral)",
+          message: 'links are built by captureHref or the api client, never from evidence',
+        },
+      ],
+    },
+  },
   {
     // tests reach into JSON answers and SDK shapes they assert on
     files: ['test/**/*.ts'],

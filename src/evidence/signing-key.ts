@@ -15,6 +15,9 @@ import {
 } from 'jose';
 import { AmberError } from '../core/amber-error.js';
 
+/** A set of public keys (RFC 7517), as the evidence folder verifies with: for callers that may not import jose. */
+export type PublicKeySet = JSONWebKeySet;
+
 export type SigningAlg = 'EdDSA' | 'ES256';
 type PrivateKey = Awaited<ReturnType<typeof importPKCS8>>;
 

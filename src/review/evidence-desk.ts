@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { JSONWebKeySet } from 'jose';
+import type { PublicKeySet } from '../evidence/signing-key.js';
 import { inspectCheckpoint } from '../analysis/inspect-checkpoint.js';
 import { AmberError, isAmberError } from '../core/amber-error.js';
 import type { Capture } from '../core/capture.js';
@@ -44,7 +44,7 @@ export class EvidenceDesk {
     private readonly opts: {
       store: ObjectReader;
       /** The keys bundles are verified with, also put into downloads. */
-      jwks: JSONWebKeySet;
+      jwks: PublicKeySet;
     },
   ) {
     const probe = opts.store.uri('x');
@@ -82,7 +82,8 @@ export class EvidenceDesk {
       const source = await this.source(capture);
       const store = this.opts.store;
       const key = this.keyOf(capture);
-      const locks = store instanceof S3Store ? (names: readonly string[], m: Parameters<typeof objectLocks>[3]) => objectLocks(store, key, names, m) : undefined;
+      const locks =
+        store instanceof S3Store ? (names: readonly string[], m: Parameters<typeof objectLocks>[3]) => objectLocks(store, key, names, m) : undefined;
       const r = await this.read(() => verifyStored(source, { jwks: this.opts.jwks, locks }));
       return { valid: r.valid, target: r.target, checks: r.checks, encryptedUnchecked: r.encryptedUnchecked };
     })().finally(() => this.running.delete(capture.id));

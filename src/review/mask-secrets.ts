@@ -1,7 +1,14 @@
 /** Names of environment variables that hold secrets by convention. */
-const SECRET_NAME = /(pass(word|wd)?|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credential|auth|session|cookie|signature|dsn|conn(ection)?[-_]?str)/i;
+const SECRET_NAME =
+  /(pass(word|wd)?|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credential|auth|session|cookie|signature|dsn|conn(ection)?[-_]?str)/i;
 /** Values that look like credentials whatever their name: AWS keys, JWTs, PEM keys, URLs with a password, long random strings. */
-const SECRET_VALUE = [/^(AKIA|ASIA)[A-Z0-9]{16}$/, /^eyJ[\w-]{8,}\.[\w-]{8,}\./, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, /^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^/\s@]+@/i, /^(gh[pousr]_|xox[abpr]-|sk_live_|glpat-)/];
+const SECRET_VALUE = [
+  /^(AKIA|ASIA)[A-Z0-9]{16}$/,
+  /^eyJ[\w-]{8,}\.[\w-]{8,}\./,
+  /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
+  /^[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^/\s@]+@/i,
+  /^(gh[pousr]_|xox[abpr]-|sk_live_|glpat-)/,
+];
 /** `--password=…`, `--token …`'s value. */
 const SECRET_FLAG = /^--?[\w-]*(pass(word)?|secret|token|api[-_]?key|credential)[\w-]*(=|$)/i;
 

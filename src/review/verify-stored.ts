@@ -1,4 +1,4 @@
-import type { JSONWebKeySet } from 'jose';
+import type { PublicKeySet } from '../evidence/signing-key.js';
 import type { AgeIdentity } from '../evidence/age/age-keys.js';
 import type { BundleSource } from '../evidence/bundle-source.js';
 import type { Manifest } from '../evidence/manifest.js';
@@ -27,7 +27,7 @@ export interface StoredVerification {
  */
 export async function verifyStored(
   source: BundleSource,
-  opts: { jwks: JSONWebKeySet; identities?: readonly AgeIdentity[]; locks?: LockReader | undefined; onProgress?: (p: VerifyProgress) => void },
+  opts: { jwks: PublicKeySet; identities?: readonly AgeIdentity[]; locks?: LockReader | undefined; onProgress?: (p: VerifyProgress) => void },
 ): Promise<StoredVerification> {
   const identities = opts.identities ?? [];
   const report = await verifyBundle(source, { jwks: opts.jwks, identities, ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) });

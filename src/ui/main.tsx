@@ -41,7 +41,7 @@ function SignIn({ onSignedIn }: { onSignedIn: (s: Session) => void }) {
   return (
     <main class="sign-in">
       <h1>amber evidence</h1>
-      <form onSubmit={submit} aria-describedby="sign-in-help">
+      <form onSubmit={(e) => void submit(e)} aria-describedby="sign-in-help">
         <p id="sign-in-help">Sign in with an amber API token (the same bearer token the API takes).</p>
         <label for="token">Access token</label>
         <input id="token" name="token" type="password" autoComplete="off" required value={token} onInput={(e) => setToken(e.currentTarget.value)} autoFocus />
@@ -100,7 +100,7 @@ function App() {
           {session.user}
         </span>
         {session.via === 'session' && (
-          <button type="button" onClick={signOut}>
+          <button type="button" onClick={() => void signOut()}>
             Sign out
           </button>
         )}

@@ -47,7 +47,7 @@ export function MemorySearch({ id, pids }: { id: string; pids: number[] }) {
   return (
     <section aria-labelledby="search-title" class="panel">
       <h2 id="search-title">Memory search</h2>
-      <form class="search" role="search" aria-label="Search the checkpointed memory" onSubmit={run}>
+      <form class="search" role="search" aria-label="Search the checkpointed memory" onSubmit={(e) => void run(e)}>
         <div class="field">
           <label for="search-pattern">Pattern (text, or /regex/flags)</label>
           <input

@@ -69,7 +69,7 @@ export function VerificationPanel({ id, onExpired }: { id: string; onExpired: ()
         The server reads the stored bundle and checks it as `amber verify` does: the signature, every artifact's hash, the custody chain and, on S3, the
         retention locks.
       </p>
-      <button type="button" onClick={run} disabled={state.kind === 'running'}>
+      <button type="button" onClick={() => void run()} disabled={state.kind === 'running'}>
         {state.kind === 'done' ? 'Verify again' : 'Verify now'}
       </button>
       <div role="status" aria-live="polite">
@@ -111,12 +111,13 @@ function Copyable({ label, text }: { label: string; text: string }) {
         type="button"
         class="small"
         aria-label={`Copy: ${label}`}
-        onClick={() =>
+        onClick={() => {
+          // clipboard access may be refused (no user gesture, no secure context): the text stays selectable
           navigator.clipboard.writeText(text).then(
             () => setCopied(true),
             () => setCopied(false),
-          )
-        }
+          );
+        }}
       >
         {copied ? 'Copied' : 'Copy'}
       </button>

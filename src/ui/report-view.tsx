@@ -170,7 +170,12 @@ function IndicatorList({ indicators }: { indicators: Indicator[] }) {
           <span class={`sev sev-${i.severity}`}>{i.severity}</span> <strong class="mono">{i.id}</strong> {i.summary}
           {i.pid !== undefined ? ` (pid ${i.pid})` : ''}
           {i.path !== undefined ? <span class="mono"> {i.path}</span> : null}
-          {i.evidence !== undefined && <pre class="evidence">{JSON.stringify(i.evidence, null, 2)}</pre>}
+          {i.evidence !== undefined && (
+            <details class="evidence">
+              <summary>Evidence</summary>
+              <pre>{JSON.stringify(i.evidence, null, 2)}</pre>
+            </details>
+          )}
         </li>
       ))}
     </ul>

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
 import type { Settings } from '../../config/settings.js';
 import { AmberError } from '../../core/amber-error.js';
 import type { ObjectReader } from '../../evidence/bundle-source.js';
+import type { PublicKeySet } from '../../evidence/signing-key.js';
 import type { AppDeps } from '../../http/build-app.js';
 import { addressList, SignInLimiter, UiSessions } from '../../http/ui/ui-session.js';
 import { EvidenceDesk } from '../../review/evidence-desk.js';
@@ -22,7 +22,7 @@ const ASSETS_DIR = fileURLToPath(new URL('../../ui/', import.meta.url));
 export async function setUpUi(
   settings: Settings,
   log: Logger,
-  evidence: { store: ObjectReader | undefined; jwks: JSONWebKeySet },
+  evidence: { store: ObjectReader | undefined; jwks: PublicKeySet },
   assetsDir: string = ASSETS_DIR,
 ): Promise<Pick<AppDeps, 'ui' | 'desk'>> {
   const ui = settings.ui;
