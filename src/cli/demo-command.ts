@@ -7,7 +7,7 @@ import { openBundleTarget } from './bundle-target.js';
 import { EXIT, parseFlags, type Io } from './cli-support.js';
 import { startServe } from './roles/serve-command.js';
 
-export const DEMO_HELP = `Usage: amber demo [--data-dir DIR] [--policies DIR] [--store URI] [--log-level LEVEL]
+export const DEMO_HELP = `Usage: amber demo [--data-dir DIR] [--policies DIR] [--store URI] [--log-level LEVEL] [--keep-serving [--listen HOST:PORT]]
 
 Runs the whole flow on this machine, no cluster needed: starts a simulated Kubernetes API server
 and kubelet (HTTPS, real paths and answers, CRIU-format checkpoint archives), starts amber on the
@@ -20,6 +20,9 @@ Sealed, verifies the bundle, and prints where it is.
                    S3 settings from the environment (AMBER_S3_ENDPOINT, AMBER_S3_FORCE_PATH_STYLE,
                    AWS_ACCESS_KEY_ID…), as for serve
   --log-level L    amber's own log lines (warn)
+  --keep-serving   afterwards, keep amber and the simulated cluster running (until Ctrl-C) and
+                   print where the evidence browser is: open it and sign in with the token
+  --listen H:P     where amber listens (127.0.0.1:8080 with --keep-serving, else any free port)
 Exit 0 only when the sealed bundle verifies.
 `;
 
@@ -28,6 +31,8 @@ const FLAGS = {
   policies: { type: 'string' },
   store: { type: 'string' },
   'log-level': { type: 'string' },
+  'keep-serving': { type: 'boolean' },
+  listen: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -74,7 +79,7 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
     const serving = await startServe(
       [
         '--listen',
-        '127.0.0.1:0',
+        values.listen ?? (values['keep-serving'] ? '127.0.0.1:8080' : '127.0.0.1:0'),
         '--data-dir',
         dataDir,
         '--policies',
@@ -138,6 +143,13 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
         io.out(`triage report not made: ${triage.reason ?? ''} ${triage.message ?? ''}`);
       }
       io.out(valid ? 'the sealed bundle VERIFIES' : 'the bundle did NOT verify');
+      if (values['keep-serving']) {
+        io.out(`the evidence browser: ${serving.server.url}/ui/  (sign in with the token in ${join(dataDir, 'auth-token')}); Ctrl-C stops`);
+        await new Promise<void>((done) => {
+          process.once('SIGINT', () => done());
+          process.once('SIGTERM', () => done());
+        });
+      }
       return valid ? EXIT.OK : EXIT.NO;
     } finally {
       await serving.stop();

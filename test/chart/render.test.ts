@@ -161,7 +161,7 @@ t.test('defaults: responder Deployment, agent DaemonSet, CRD, Secrets generated 
   );
   t.equal(env(responder, 'AMBER_JWKS_FILE'), '/var/run/amber/jwks/jwks.json', 'which the responder publishes');
   t.ok(responder.volumeMounts?.some((m) => m.name === 'public-keys' && m.readOnly === true));
-  t.equal(env(responder, 'AMBER_S3_SSE'), undefined, 'nor S3 settings');
+  t.equal(env(responder, 'AMBER_S3_SSE'), 'none', 'S3 settings, only to read bundles for the evidence browser (ui.readEvidence)');
   t.equal(env(responder, 'AMBER_AUTH_TOKENS_FILE'), '/etc/amber/auth/tokens');
   t.equal(env(agent, 'AMBER_AUTH_TOKENS_FILE'), undefined, 'the agent takes no alerts and gets no tokens');
   t.equal(env(agent, 'AMBER_CHECKPOINT_DIR'), '/var/lib/kubelet/checkpoints');
@@ -238,8 +238,31 @@ t.test('existing Secrets are referenced, not created', async (t) => {
   t.same(env(agent, 'AWS_SECRET_ACCESS_KEY'), { secretKeyRef: { name: 'rgw-user', key: 'secret' } });
   t.equal(env(agent, 'AMBER_S3_ENDPOINT'), 'https://rgw.example.com');
   t.equal(env(agent, 'AMBER_S3_FORCE_PATH_STYLE'), 'true');
-  t.equal(env(container(objects, 'Deployment'), 'AWS_ACCESS_KEY_ID'), undefined, 'the responder never touches the store');
+  t.same(env(container(objects, 'Deployment'), 'AWS_ACCESS_KEY_ID'), { secretKeyRef: { name: 'rgw-user', key: 'access' } }, 'the responder reads the store for the evidence browser');
+  t.match(volumes.find((v) => v.name === 'ui-session'), { secret: { secretName: 'amber-sessions', items: [{ key: 'key', path: 'session-key' }] } });
   t.match(one(objects, 'ValidatingWebhookConfiguration')['webhooks'], [{ clientConfig: { caBundle: 'Zm9v' } }]);
+});
+
+t.test('the evidence browser: one generated session key for every replica, the store read with the S3 settings; off when told', async (t) => {
+  const objects = variant('defaults');
+  const key = Buffer.from((one(objects, 'Secret', 'amber-ui-session')['data'] as Record<string, string>)['session-key'] ?? '', 'base64');
+  t.ok(key.length >= 32, 'at least the 32 bytes amber requires');
+  const responder = container(objects, 'Deployment');
+  t.equal(env(responder, 'AMBER_UI_SESSION_KEY_FILE'), '/etc/amber/ui/session-key');
+  t.match(responder.volumeMounts?.find((m) => m.name === 'ui-session'), { mountPath: '/etc/amber/ui', readOnly: true });
+  t.match(podSpec(one(objects, 'Deployment')).volumes?.find((v) => v.name === 'ui-session'), {
+    secret: { secretName: 'amber-ui-session', items: [{ key: 'session-key', path: 'session-key' }] },
+  });
+  t.equal(env(responder, 'AMBER_S3_FORCE_PATH_STYLE'), 'false', 'the S3 settings, to read sealed bundles');
+  t.equal(env(responder, 'AMBER_SIGNING_KEY'), undefined, 'but never the signing key');
+
+  const off = variant('evidence browser off');
+  t.equal(env(container(off, 'Deployment'), 'AMBER_UI'), 'false');
+  t.equal(find(off, 'Secret', 'amber-ui-session').length, 0);
+  t.equal(env(container(off, 'Deployment'), 'AMBER_S3_FORCE_PATH_STYLE'), undefined, 'and no store settings');
+  const blind = container(variant('evidence browser without reading the store'), 'Deployment');
+  t.equal(env(blind, 'AWS_ACCESS_KEY_ID'), undefined, 'readEvidence false: no S3 credentials on the responder');
+  t.equal(env(blind, 'AMBER_UI_SESSION_KEY_FILE'), '/etc/amber/ui/session-key');
 });
 
 t.test("credentials and keys given in values become the chart's Secrets", async (t) => {

@@ -5,6 +5,7 @@ t.test('the failures that pass by themselves are retried; every other code fails
   const codes = Object.keys(ERROR_CODES) as ErrorCode[];
   t.same(codes.filter(isTransient).sort(), [
     'CHECKPOINT_IN_PROGRESS',
+    'EVIDENCE_STORE_UNREACHABLE',
     'KUBELET_UNREACHABLE',
     'KUBE_API_UNAVAILABLE',
     // a Capture resource changed under a status write: read it again, retry
@@ -12,6 +13,8 @@ t.test('the failures that pass by themselves are retried; every other code fails
     'QUEUE_UNAVAILABLE',
     // the push already retried; a later run of amber restore may succeed
     'REGISTRY_UNAVAILABLE',
+    // the evidence browser's sign-in: Retry-After says when
+    'SIGN_IN_RATE_LIMITED',
     'STORE_LOCK_FAILED',
     'STORE_UNAVAILABLE',
   ]);

@@ -83,6 +83,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.signingKey.existingSecret }}{{ .Values.signingKey.existingSecretKey }}{{ else }}signing-key{{ end -}}
 {{- end -}}
 
+{{- define "amber.ui.secretName" -}}
+{{- default (include "amber.child" (dict "root" . "suffix" "ui-session")) .Values.ui.existingSecret -}}
+{{- end -}}
+{{- define "amber.ui.secretKey" -}}
+{{- if .Values.ui.existingSecret }}{{ .Values.ui.existingSecretKey }}{{ else }}session-key{{ end -}}
+{{- end -}}
+
 {{- define "amber.auth.secretName" -}}
 {{- default (include "amber.child" (dict "root" . "suffix" "auth")) .Values.auth.existingSecret -}}
 {{- end -}}
@@ -172,6 +179,11 @@ agent's alone (amber.agentEnv); AMBER_STORE is given to both so that logs and an
 {{- define "amber.agentEnv" -}}
 - name: AMBER_SIGNING_KEY
   value: /etc/amber/signing/signing-key
+{{ include "amber.s3Env" . }}
+{{- end -}}
+
+{{/* The S3 store's settings and credentials: the agent writes with them, the evidence browser reads. */}}
+{{- define "amber.s3Env" -}}
 {{- with .Values.s3.endpoint }}
 - name: AMBER_S3_ENDPOINT
   value: {{ . | quote }}

@@ -10,8 +10,11 @@ import type { AppDeps } from '../../http/build-app.js';
 import { addressList, SignInLimiter, UiSessions } from '../../http/ui/ui-session.js';
 import { EvidenceDesk } from '../../review/evidence-desk.js';
 
-/** The built page: dist/ui, beside dist/cli (npm run build writes it). */
-const ASSETS_DIR = fileURLToPath(new URL('../../ui/', import.meta.url));
+/**
+ * The built page: dist/ui, beside dist/cli (npm run build writes it). Run from the sources (the
+ * in-process tests load src/ through tap's TypeScript loader), the page is still the built one.
+ */
+const ASSETS_DIR = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../../../dist/ui/' : '../../ui/', import.meta.url));
 
 /**
  * The evidence browser of `serve` and `responder`: its sessions (the key from
