@@ -131,7 +131,10 @@ export const VARIANTS: Record<string, Record<string, unknown>> = {
     ui: { existingSecret: 'amber-sessions', existingSecretKey: 'key' },
   },
   'evidence browser off': { ui: { enabled: false } },
-  'evidence browser without reading the store': { ui: { readEvidence: false }, s3: { credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'c2VjcmV0' } } },
+  'evidence browser without reading the store': {
+    ui: { readEvidence: false },
+    s3: { credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'c2VjcmV0' } },
+  },
   'static S3 credentials from values': {
     s3: {
       credentials: { accessKeyId: 'AKIAEXAMPLE', secretAccessKey: 'c2VjcmV0' },

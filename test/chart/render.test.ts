@@ -238,8 +238,15 @@ t.test('existing Secrets are referenced, not created', async (t) => {
   t.same(env(agent, 'AWS_SECRET_ACCESS_KEY'), { secretKeyRef: { name: 'rgw-user', key: 'secret' } });
   t.equal(env(agent, 'AMBER_S3_ENDPOINT'), 'https://rgw.example.com');
   t.equal(env(agent, 'AMBER_S3_FORCE_PATH_STYLE'), 'true');
-  t.same(env(container(objects, 'Deployment'), 'AWS_ACCESS_KEY_ID'), { secretKeyRef: { name: 'rgw-user', key: 'access' } }, 'the responder reads the store for the evidence browser');
-  t.match(volumes.find((v) => v.name === 'ui-session'), { secret: { secretName: 'amber-sessions', items: [{ key: 'key', path: 'session-key' }] } });
+  t.same(
+    env(container(objects, 'Deployment'), 'AWS_ACCESS_KEY_ID'),
+    { secretKeyRef: { name: 'rgw-user', key: 'access' } },
+    'the responder reads the store for the evidence browser',
+  );
+  t.match(
+    volumes.find((v) => v.name === 'ui-session'),
+    { secret: { secretName: 'amber-sessions', items: [{ key: 'key', path: 'session-key' }] } },
+  );
   t.match(one(objects, 'ValidatingWebhookConfiguration')['webhooks'], [{ clientConfig: { caBundle: 'Zm9v' } }]);
 });
 
@@ -249,10 +256,16 @@ t.test('the evidence browser: one generated session key for every replica, the s
   t.ok(key.length >= 32, 'at least the 32 bytes amber requires');
   const responder = container(objects, 'Deployment');
   t.equal(env(responder, 'AMBER_UI_SESSION_KEY_FILE'), '/etc/amber/ui/session-key');
-  t.match(responder.volumeMounts?.find((m) => m.name === 'ui-session'), { mountPath: '/etc/amber/ui', readOnly: true });
-  t.match(podSpec(one(objects, 'Deployment')).volumes?.find((v) => v.name === 'ui-session'), {
-    secret: { secretName: 'amber-ui-session', items: [{ key: 'session-key', path: 'session-key' }] },
-  });
+  t.match(
+    responder.volumeMounts?.find((m) => m.name === 'ui-session'),
+    { mountPath: '/etc/amber/ui', readOnly: true },
+  );
+  t.match(
+    podSpec(one(objects, 'Deployment')).volumes?.find((v) => v.name === 'ui-session'),
+    {
+      secret: { secretName: 'amber-ui-session', items: [{ key: 'session-key', path: 'session-key' }] },
+    },
+  );
   t.equal(env(responder, 'AMBER_S3_FORCE_PATH_STYLE'), 'false', 'the S3 settings, to read sealed bundles');
   t.equal(env(responder, 'AMBER_SIGNING_KEY'), undefined, 'but never the signing key');
 

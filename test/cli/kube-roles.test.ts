@@ -22,7 +22,8 @@ t.test('responder + agent: the alert becomes a Capture resource, the agent kille
     0,
     printed.join('\n'),
   );
-  const responder = spawnAmber(['responder', ...common, '--data-dir', responderData, '--jwks-file', jwksFile]);
+  // the agents' store, which the responder only reads (the evidence browser's routes)
+  const responder = spawnAmber(['responder', ...common, '--data-dir', responderData, '--jwks-file', jwksFile, '--store', `file://${join(root, 'evidence')}`]);
   procs.push(responder);
   const { url } = await responder.waitForLog('amber is serving', 30_000);
   const agentArgs = [
@@ -93,6 +94,9 @@ t.test('responder + agent: the alert becomes a Capture resource, the agent kille
   });
   t.equal(code, 0, out.join('\n'));
   t.match(out.join('\n'), /ok +signature/, 'verified against the keys the responder publishes');
+  const served = (await (await fetch(`${url as string}/v1/captures/${id}/verification`, { headers: auth })).json()) as { valid: boolean; checks: unknown[] };
+  t.ok(served.valid, "the responder verifies the agent's bundle for the evidence browser, with the keys it publishes");
+  t.ok(served.checks.length > 10);
   for (const p of [second, responder]) {
     p.child.kill('SIGTERM');
     t.equal(await p.exited(), 0);
