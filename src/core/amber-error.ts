@@ -33,7 +33,7 @@ export const ERROR_CODES = {
   INTAKE_BAD_TIME: 'a timestamp in the alert cannot be parsed',
   // auth
   AUTH_REQUIRED: 'no valid credentials were presented',
-  UI_CSRF_MISMATCH: 'a state-changing request from a signed-in browser lacks the session\'s CSRF token',
+  UI_CSRF_MISMATCH: "a state-changing request from a signed-in browser lacks the session's CSRF token",
   SIGN_IN_RATE_LIMITED: transient('too many sign-in attempts from this address in the last minute'),
   // the evidence browser's reads of a stored bundle
   EVIDENCE_UNAVAILABLE: 'the capture has no sealed bundle, or this server cannot read it (encrypted, another store)',

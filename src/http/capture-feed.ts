@@ -16,9 +16,7 @@ export class CaptureFeed {
   private timer: NodeJS.Timeout | undefined;
   private polling = false;
 
-  constructor(
-    private readonly opts: { queue: CaptureQueue; log: FastifyBaseLogger; intervalMs?: number; window?: number },
-  ) {}
+  constructor(private readonly opts: { queue: CaptureQueue; log: FastifyBaseLogger; intervalMs?: number; window?: number }) {}
 
   /** Calls `listener` with every capture that changes from now on; returns the unsubscribe. */
   subscribe(listener: (c: CaptureSummary) => void): () => void {
@@ -47,7 +45,14 @@ export class CaptureFeed {
     try {
       const captures = await this.opts.queue.list({ limit: this.opts.window ?? 200 });
       for (const { signals: _signals, ...c } of captures) {
-        const mark = JSON.stringify([c.status.phase, c.status.attempts, c.status.phaseTimes, c.status.report?.state, c.status.restores?.length, c.status.reason]);
+        const mark = JSON.stringify([
+          c.status.phase,
+          c.status.attempts,
+          c.status.phaseTimes,
+          c.status.report?.state,
+          c.status.restores?.length,
+          c.status.reason,
+        ]);
         if (this.seen.get(c.id) === mark) continue;
         this.seen.set(c.id, mark);
         if (tell) for (const l of this.listeners) l(c);

@@ -50,13 +50,15 @@ export const captureRoutes: FastifyPluginAsyncTypebox<{ queue: CaptureQueue; fee
         from = at < 0 ? listed.length : at + 1;
       }
       const text = q?.toLowerCase();
-      const wanted = listed.slice(from).filter(
-        (c) =>
-          (namespace === undefined || c.spec.target.namespace === namespace) &&
-          (policy === undefined || c.spec.trigger.policy === policy) &&
-          (indicator === undefined || (c.status.report?.indicators ?? []).includes(indicator)) &&
-          (text === undefined || haystack(c).includes(text)),
-      );
+      const wanted = listed
+        .slice(from)
+        .filter(
+          (c) =>
+            (namespace === undefined || c.spec.target.namespace === namespace) &&
+            (policy === undefined || c.spec.trigger.policy === policy) &&
+            (indicator === undefined || (c.status.report?.indicators ?? []).includes(indicator)) &&
+            (text === undefined || haystack(c).includes(text)),
+        );
       return { captures: wanted.slice(0, limit).map(summary), more: wanted.length > limit };
     },
   );
@@ -64,11 +66,19 @@ export const captureRoutes: FastifyPluginAsyncTypebox<{ queue: CaptureQueue; fee
   if (feed) {
     app.get(
       '/v1/captures/events',
-      { config: { auth: true }, schema: { summary: 'Captures as they change (text/event-stream: `capture` events of capture summaries)', security: [{ bearer: [] }] } },
+      {
+        config: { auth: true },
+        schema: { summary: 'Captures as they change (text/event-stream: `capture` events of capture summaries)', security: [{ bearer: [] }] },
+      },
       (request, reply) => {
         reply.hijack();
         const res = reply.raw;
-        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', connection: 'keep-alive' });
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-store',
+          'x-content-type-options': 'nosniff',
+          connection: 'keep-alive',
+        });
         // tells the page the stream is open (and how soon to come back after a cut)
         res.write('retry: 2000\n: open\n\n');
         const unsubscribe = feed.subscribe((c: Summary) => void res.write(`event: capture\ndata: ${JSON.stringify(c)}\n\n`));

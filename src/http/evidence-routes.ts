@@ -56,7 +56,13 @@ export const evidenceRoutes: FastifyPluginAsyncTypebox<{ queue: CaptureQueue; de
     '/v1/captures/:id/reveal',
     {
       config: { auth: true },
-      schema: { summary: 'One masked value of the report, in clear (logged with who asked)', security, params: Id, body: SecretRef, response: { 200: Type.Object({ value: Type.String() }) } },
+      schema: {
+        summary: 'One masked value of the report, in clear (logged with who asked)',
+        security,
+        params: Id,
+        body: SecretRef,
+        response: { 200: Type.Object({ value: Type.String() }) },
+      },
     },
     async (request) => {
       const capture = await captureOf(request.params.id);
@@ -83,7 +89,10 @@ export const evidenceRoutes: FastifyPluginAsyncTypebox<{ queue: CaptureQueue; de
     },
     async (request) => {
       const result = await desk.verify(await captureOf(request.params.id));
-      request.log.info({ user: request.principal, capture: request.params.id, valid: result.valid, failed: result.checks.filter((c) => !c.ok).length }, 'bundle verified');
+      request.log.info(
+        { user: request.principal, capture: request.params.id, valid: result.valid, failed: result.checks.filter((c) => !c.ok).length },
+        'bundle verified',
+      );
       return result;
     },
   );

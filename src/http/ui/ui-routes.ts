@@ -41,7 +41,11 @@ export const uiRoutes: FastifyPluginAsyncTypebox<UiOptions & { auth: Authenticat
     try {
       files.set(name, await readFile(join(opts.assetsDir, name)));
     } catch (cause) {
-      throw new AmberError('CONFIG_INVALID', { setting: 'ui.enabled', problem: `the page's ${name} is not in ${opts.assetsDir}: run npm run build, or --ui false` }, { cause });
+      throw new AmberError(
+        'CONFIG_INVALID',
+        { setting: 'ui.enabled', problem: `the page's ${name} is not in ${opts.assetsDir}: run npm run build, or --ui false` },
+        { cause },
+      );
     }
   }
   const page = (_request: FastifyRequest, reply: FastifyReply) =>
@@ -55,8 +59,7 @@ export const uiRoutes: FastifyPluginAsyncTypebox<UiOptions & { auth: Authenticat
   }
 
   const Session = Type.Object({ user: Type.String(), csrf: Type.String(), via: Type.String(), expiresAt: Type.Optional(Type.String()) });
-  const userOf = (request: FastifyRequest): UiUser | undefined =>
-    auth.enabled ? sessions.userOf(request) : { user: 'anonymous', csrf: 'none', via: 'proxy' };
+  const userOf = (request: FastifyRequest): UiUser | undefined => (auth.enabled ? sessions.userOf(request) : { user: 'anonymous', csrf: 'none', via: 'proxy' });
 
   app.get('/ui/api/session', { schema: { summary: 'Who the browser is signed in as', response: { 200: Session } } }, async (request, reply) => {
     const user = userOf(request);
