@@ -38,6 +38,7 @@ export const ERROR_CODES = {
   // the evidence browser's reads of a stored bundle
   EVIDENCE_UNAVAILABLE: 'the capture has no sealed bundle, or this server cannot read it (encrypted, another store)',
   EVIDENCE_STORE_UNREACHABLE: transient('the evidence store did not answer a read'),
+  EVIDENCE_BUSY: transient('this server is already running as many memory searches and verifications as it runs at once'),
   // queue
   QUEUE_UNAVAILABLE: transient('the capture queue cannot persist right now'),
   QUEUE_LOCKED: 'another amber process holds the journal',

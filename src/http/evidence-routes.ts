@@ -37,6 +37,10 @@ export const evidenceRoutes: FastifyPluginAsyncTypebox<{ queue: CaptureQueue; de
     return capture;
   };
   const security = [{ bearer: [] }];
+  // a busy server says when to come back (the page shows the message)
+  app.addHook('onError', async (_request, reply, error) => {
+    if (isAmberError(error) && error.code === 'EVIDENCE_BUSY') void reply.header('retry-after', '5');
+  });
 
   app.get(
     '/v1/captures/:id/report',

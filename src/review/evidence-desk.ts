@@ -29,6 +29,11 @@ interface ReportShape {
 }
 
 const REPORT_LIMIT = 64 * 1024 * 1024;
+/**
+ * Memory searches and verifications read whole archives and run on the event loop the intake
+ * shares: more than this many at once are refused (EVIDENCE_BUSY, 429) rather than slow alerts.
+ */
+const DEFAULT_HEAVY = 2;
 
 /**
  * The evidence browser's reads of sealed bundles in the server's own store (the port is
@@ -39,12 +44,15 @@ const REPORT_LIMIT = 64 * 1024 * 1024;
 export class EvidenceDesk {
   private readonly running = new Map<string, ReturnType<EvidenceDesk['verify']>>();
   private readonly storePrefix: string;
+  private heavy = 0;
 
   constructor(
     private readonly opts: {
       store: ObjectReader;
       /** The keys bundles are verified with, also put into downloads. */
       jwks: PublicKeySet;
+      /** Memory searches and verifications at once (default 2); beyond, EVIDENCE_BUSY. */
+      maxHeavy?: number;
     },
   ) {
     const probe = opts.store.uri('x');
@@ -78,7 +86,7 @@ export class EvidenceDesk {
   verify(capture: Capture): Promise<{ valid: boolean; target: string; checks: { check: string; ok: boolean }[]; encryptedUnchecked: number }> {
     const running = this.running.get(capture.id);
     if (running) return running;
-    const run = (async () => {
+    const run = this.slot(async () => {
       const source = await this.source(capture);
       const store = this.opts.store;
       const key = this.keyOf(capture);
@@ -86,16 +94,20 @@ export class EvidenceDesk {
         store instanceof S3Store ? (names: readonly string[], m: Parameters<typeof objectLocks>[3]) => objectLocks(store, key, names, m) : undefined;
       const r = await this.read(() => verifyStored(source, { jwks: this.opts.jwks, locks }));
       return { valid: r.valid, target: r.target, checks: r.checks, encryptedUnchecked: r.encryptedUnchecked };
-    })().finally(() => this.running.delete(capture.id));
+    }).finally(() => this.running.delete(capture.id));
     this.running.set(capture.id, run);
     return run;
   }
 
-  async search(
+  search(
     capture: Capture,
     pattern: string,
     opts: { pid?: number | undefined; signal: AbortSignal; onMatch: (m: { pid: number; address: string; context: string; container: string }) => void },
   ): Promise<{ matches: number; warnings: string[] }> {
+    return this.slot(() => this.searchNow(capture, pattern, opts));
+  }
+
+  private async searchNow(capture: Capture, pattern: string, opts: Parameters<EvidenceDesk['search']>[2]): Promise<{ matches: number; warnings: string[] }> {
     const source = await this.source(capture);
     const names = await this.read(() => source.list());
     const archives = (capture.status.bundle?.archives ?? []).map((a) => a.container);
@@ -140,6 +152,18 @@ export class EvidenceDesk {
       ],
     });
     return { fileName: `amber-${capture.id}.tar`, stream };
+  }
+
+  /** Runs `fn` in one of the heavy slots, or refuses at once when none is free. */
+  private async slot<T>(fn: () => Promise<T>): Promise<T> {
+    const max = this.opts.maxHeavy ?? DEFAULT_HEAVY;
+    if (this.heavy >= max) throw new AmberError('EVIDENCE_BUSY', { running: this.heavy, max });
+    this.heavy++;
+    try {
+      return await fn();
+    } finally {
+      this.heavy--;
+    }
   }
 
   private keyOf(capture: Capture): string {

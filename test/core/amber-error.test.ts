@@ -5,6 +5,7 @@ t.test('the failures that pass by themselves are retried; every other code fails
   const codes = Object.keys(ERROR_CODES) as ErrorCode[];
   t.same(codes.filter(isTransient).sort(), [
     'CHECKPOINT_IN_PROGRESS',
+    'EVIDENCE_BUSY',
     'EVIDENCE_STORE_UNREACHABLE',
     'KUBELET_UNREACHABLE',
     'KUBE_API_UNAVAILABLE',
