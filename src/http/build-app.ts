@@ -16,6 +16,7 @@ import { admissionRoutes, type AdmissionRouteOptions } from './admission-routes.
 import { CaptureFeed } from './capture-feed.js';
 import type { EvidenceDesk } from './evidence-desk.js';
 import { evidenceRoutes } from './evidence-routes.js';
+import { policyRoutes } from './policy-routes.js';
 import { uiRoutes, type UiOptions } from './ui/ui-routes.js';
 import type { UiUser } from './ui/ui-session.js';
 
@@ -161,6 +162,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const feed = deps.ui ? new CaptureFeed({ queue: deps.queue, log: deps.log }) : undefined;
   if (feed) app.addHook('onClose', async () => feed.stop());
   await app.register(captureRoutes, { queue: deps.queue, feed });
+  await app.register(policyRoutes, { policies: deps.policies });
   if (deps.desk) await app.register(evidenceRoutes, { queue: deps.queue, desk: deps.desk });
   if (deps.ui) await app.register(uiRoutes, { ...deps.ui, auth: deps.auth });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -39,6 +39,8 @@ export interface CompiledPolicy {
   readonly admission: { readonly holdUntilCheckpointedMs: number; readonly holdDeletes: boolean };
   /** `spec.notify`: the only notifications (by name) this policy's captures go to; absent: every one that takes them. */
   readonly notify?: readonly string[];
+  /** `spec.match` as written, for people (the evidence browser shows why a capture was made); absent on hand-built policies. */
+  readonly match?: CapturePolicy['spec']['match'];
 }
 
 export function compilePolicy(policy: CapturePolicy, file: string, defaultRecipients: readonly string[] = []): CompiledPolicy {
@@ -109,6 +111,7 @@ export function compilePolicy(policy: CapturePolicy, file: string, defaultRecipi
     disabled: policy.spec.disabled ?? false,
     sources: new Set(match.sources),
     conditions,
+    match,
     ...(exactRules === undefined ? {} : { exactRules }),
     ...(matchesRule === undefined ? {} : { matchesRule }),
     capture: {

@@ -50,8 +50,17 @@ export interface CaptureSummary {
   };
 }
 
+export interface PolicySummary {
+  name: string;
+  description: string;
+  file: string;
+  disabled: boolean;
+  match: unknown;
+}
+
 export interface Capture extends CaptureSummary {
   signals: unknown[];
+  joined?: { at: string; phase: string; trigger: { policy: string; rule: string } }[];
 }
 
 export interface Check {
@@ -193,6 +202,7 @@ export const api = {
     return call<{ captures: CaptureSummary[]; more: boolean }>('GET', `/v1/captures${q ? `?${q}` : ''}`);
   },
   capture: (id: string) => call<Capture>('GET', `/v1/captures/${enc(id)}`),
+  policies: () => call<{ policies: PolicySummary[] }>('GET', '/v1/policies'),
   report: (id: string) => call<{ report: Report; masked: SecretRef[] }>('GET', `/v1/captures/${enc(id)}/report`),
   reveal: (id: string, ref: SecretRef) => call<{ value: string }>('POST', `/v1/captures/${enc(id)}/reveal`, ref),
   verification: (id: string) => call<Verification>('GET', `/v1/captures/${enc(id)}/verification`),

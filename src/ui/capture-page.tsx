@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'preact/hooks';
-import { api, ApiError, type Capture, type CaptureSummary, type Report, type SecretRef } from './api.js';
+import { api, ApiError, type Capture, type CaptureSummary, type PolicySummary, type Report, type SecretRef } from './api.js';
 import { Phase } from './captures-page.js';
 import { CustodyTimeline, RestoreCommands, VerificationPanel } from './proof-panels.js';
 import { MemorySearch } from './memory-search.js';
@@ -41,6 +41,33 @@ function Timeline({ c }: { c: CaptureSummary }) {
   );
 }
 
+/** Why a policy matched: its description and its match conditions as this server runs them now. */
+function PolicyWhy({ name }: { name: string }) {
+  const [policy, setPolicy] = useState<PolicySummary | null | undefined>();
+  useEffect(() => {
+    api.policies().then(
+      (r) => setPolicy(r.policies.find((p) => p.name === name) ?? null),
+      () => setPolicy(null),
+    );
+  }, [name]);
+  return (
+    <>
+      <span class="mono">{name}</span>
+      {policy === null && <span class="muted"> (not in this server's policy set now)</span>}
+      {policy && (
+        <>
+          {' '}
+          — {policy.description}
+          <details>
+            <summary>Its conditions (all held), as loaded now from {policy.file}</summary>
+            <pre>{JSON.stringify(policy.match, null, 2)}</pre>
+          </details>
+        </>
+      )}
+    </>
+  );
+}
+
 function Trigger({ c }: { c: Capture }) {
   const t = c.spec.trigger;
   return (
@@ -61,8 +88,19 @@ function Trigger({ c }: { c: Capture }) {
         <dd>{time(t.time)}</dd>
         <dt>Matched policy</dt>
         <dd>
-          <span class="mono">{t.policy}</span> — the alert's rule and target matched it; its evidence settings: {c.spec.evidence.retentionDays} days, lock{' '}
-          {c.spec.evidence.lock}
+          <PolicyWhy name={t.policy} />
+        </dd>
+        {(c.joined ?? []).map((j) => (
+          <>
+            <dt>Also matched</dt>
+            <dd>
+              <PolicyWhy name={j.trigger.policy} /> (its signal joined at {time(j.at)}, while {j.phase})
+            </dd>
+          </>
+        ))}
+        <dt>Evidence kept</dt>
+        <dd>
+          {c.spec.evidence.retentionDays} days, lock {c.spec.evidence.lock}
           {c.spec.evidence.encryption ? `, encrypted to ${c.spec.evidence.encryption.recipients.length} recipients` : ''}
         </dd>
         {t.asserted?.user !== undefined && (

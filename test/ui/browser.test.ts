@@ -74,6 +74,12 @@ t.test('an analyst signs in, watches a capture seal, reads, searches, downloads 
     await page.getByRole('heading', { name: /shop\/web-1\/app/ }).waitFor();
     t.equal(new URL(page.url()).hash, `#/captures/${id}`);
     await page.locator('li[data-pid]').first().waitFor({ timeout: 30_000 });
+    await page.getByText('Its conditions (all held), as loaded now from interactive-shell.yaml').waitFor();
+    t.match(
+      await page.locator('section[aria-labelledby="trigger-title"]').textContent(),
+      /interactive-shell — Someone opened an interactive shell/,
+      'why: the policy, as described',
+    );
 
     const inspected = JSON.parse((await runCliHere(['inspect', bundleDir, '--json'])).stdout) as {
       processes: { pid: number; comm: string; cmdline: string[] }[];
