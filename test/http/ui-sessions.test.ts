@@ -73,6 +73,10 @@ t.test('the cookie reads the API; changes need the CSRF token', async (t) => {
   t.equal(wrong.body.error.code, 'UI_CSRF_MISMATCH');
   const short = await a.call('POST', '/v1/alerts/falco', { cookie, csrf: 'x', json: alert });
   t.equal(short.status, 403, 'a token of another length');
+  // 'é' goes out as two UTF-8 bytes, read back as two latin1 characters: as many characters as the token, more bytes
+  const accented = await a.call('POST', '/v1/alerts/falco', { cookie, csrf: `é${csrf.slice(2)}`, json: alert });
+  t.equal(accented.status, 403, 'a non-ASCII token of the same length is a mismatch, not a 500');
+  t.equal(accented.body.error.code, 'UI_CSRF_MISMATCH');
   t.equal((await a.queue.list()).length, 0, 'nothing was queued by the refused requests');
 
   const right = await a.call('POST', '/v1/alerts/falco', { cookie, csrf, json: alert });
