@@ -39,6 +39,7 @@ export interface Reply {
   readonly status: number;
   readonly headers: IncomingMessage['headers'];
   readonly text: string;
+  readonly raw: Buffer;
   /** The body parsed as JSON, or undefined. */
   readonly body: any;
 }
@@ -107,14 +108,15 @@ export async function startUiApp(options: UiAppOptions = {}): Promise<UiApp> {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
         res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
+          const raw = Buffer.concat(chunks);
+          const text = raw.toString('utf8');
           let parsed: unknown;
           try {
             parsed = JSON.parse(text);
           } catch {
             // not JSON (the page, NDJSON)
           }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body: parsed });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, raw, body: parsed });
         });
       });
       req.on('error', reject);
