@@ -138,9 +138,10 @@ export class UiSessions {
 export function addressList(entries: readonly string[]): BlockList {
   const list = new BlockList();
   for (const entry of entries) {
-    const [address = '', bits] = entry.split('/');
+    const [address = '', bits, ...rest] = entry.split('/');
     const family = isIP(address);
-    if (family === 0) throw new Error(`'${entry}' is not an IP address or CIDR`);
+    // `10.0.0.0/8/9` is no CIDR (it was read as 10.0.0.0/8)
+    if (family === 0 || rest.length > 0) throw new Error(`'${entry}' is not an IP address or CIDR`);
     const type = family === 6 ? 'ipv6' : 'ipv4';
     if (bits === undefined) list.addAddress(address, type);
     else {
