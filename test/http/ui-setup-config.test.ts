@@ -161,3 +161,13 @@ t.test('the app refuses to start with CONFIG_INVALID when the page is not built'
   t.equal(page.status, 200, 'with all three files it starts');
   t.equal(await page.text(), 'body{}', 'and serves the files of assetsDir');
 });
+
+t.test('by default the page is the built one (dist/ui), also when amber runs from its sources', async (t) => {
+  const dir = await tempDir(t);
+  const ui = await setUpUi(settingsWith({}), createLogger('silent'), noStore);
+  t.match(ui.ui?.assetsDir, /[/\\]dist[/\\]ui[/\\]?$/);
+  const url = await serve(t, dir, ui, 'default');
+  const script = await fetch(`${url}/ui/assets/app.js`);
+  t.equal(script.status, 200);
+  t.ok((await script.text()).length > 1000, 'the bundled script');
+});

@@ -10,8 +10,12 @@ import type { AppDeps } from '../../http/build-app.js';
 import { addressList, SignInLimiter, UiSessions } from '../../http/ui/ui-session.js';
 import { EvidenceDesk } from '../../review/evidence-desk.js';
 
-/** The built page: dist/ui, beside dist/cli (npm run build writes it). */
-const ASSETS_DIR = fileURLToPath(new URL('../../ui/', import.meta.url));
+/**
+ * The built page: dist/ui, beside dist/cli (npm run build writes it). Run from the sources (the
+ * tests run amber serve in process) this module is in src/cli/roles, and src/ui holds the page's
+ * sources, not the page: the built one is still dist/ui.
+ */
+const ASSETS_DIR = fileURLToPath(new URL(/\/src\/cli\/roles\/ui-setup\.ts$/.test(import.meta.url) ? '../../../dist/ui/' : '../../ui/', import.meta.url));
 
 /**
  * The evidence browser of `serve` and `responder`: its sessions (the key from
