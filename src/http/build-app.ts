@@ -110,6 +110,24 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       }
       principal = browser.user;
       request.uiUser = browser;
+      // every action in the evidence browser is logged with its user, when its answer ends: on
+      // 'close', which a cut-short answer (the event stream of a closed tab, a cancelled search or
+      // download) emits too — fastify's onResponse runs on 'finish' only, and never logged those
+      reply.raw.once('close', () => {
+        const id = (request.params as { id?: unknown } | undefined)?.id;
+        request.log.info(
+          {
+            user: browser.user,
+            via: browser.via,
+            method: request.method,
+            route: request.routeOptions.url,
+            capture: id,
+            status: reply.statusCode,
+            ...(reply.raw.writableFinished ? {} : { cut: true }),
+          },
+          'evidence browser request',
+        );
+      });
     }
     if (principal === undefined) {
       reply.header('www-authenticate', 'Bearer realm="amber"');
@@ -124,18 +142,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
     // The automatic HEAD route of a GET route arrives with the GET route's hooks, auth included.
     if (!own.includes(authenticate)) route.onRequest = [authenticate, ...own];
-  });
-
-  // every action in the evidence browser is logged with its user
-  app.addHook('onResponse', (request, reply, done) => {
-    if (request.uiUser) {
-      const id = (request.params as { id?: unknown } | undefined)?.id;
-      request.log.info(
-        { user: request.uiUser.user, via: request.uiUser.via, method: request.method, route: request.routeOptions.url, capture: id, status: reply.statusCode },
-        'evidence browser request',
-      );
-    }
-    done();
   });
 
   app.setErrorHandler((error: FastifyError & { validation?: SchemaError[] }, request, reply) => {

@@ -47,12 +47,13 @@ export class UiSessions {
 
   /** A new session for `user`: the Set-Cookie value and what the page is told. */
   issue(user: string): { setCookie: string; session: UiUser } {
-    const expires = this.now() + this.opts.minutes * 60_000;
+    const now = this.now();
+    const expires = now + this.opts.minutes * 60_000;
     const nonce = randomBytes(16).toString('base64url');
     const payload = Buffer.from(JSON.stringify({ u: user, e: expires, n: nonce })).toString('base64url');
     const value = `${payload}.${this.mac(payload)}`;
     return {
-      setCookie: this.cookie(value, Math.floor((expires - this.now()) / 1000)),
+      setCookie: this.cookie(value, Math.floor((expires - now) / 1000)),
       session: { user, csrf: this.csrfOf(`n:${nonce}`), via: 'session', expiresAt: new Date(expires).toISOString() },
     };
   }
@@ -83,8 +84,11 @@ export class UiSessions {
   /** Whether a state-changing request carries the user's CSRF token. */
   csrfHolds(request: FastifyRequest, user: UiUser): boolean {
     const sent = request.headers['x-csrf-token'];
-    if (typeof sent !== 'string' || sent.length !== user.csrf.length) return false;
-    return timingSafeEqual(Buffer.from(sent), Buffer.from(user.csrf));
+    if (typeof sent !== 'string') return false;
+    // bytes, not characters: a header of non-ASCII characters has as many characters as the token but more bytes
+    const a = Buffer.from(sent);
+    const b = Buffer.from(user.csrf);
+    return a.length === b.length && timingSafeEqual(a, b);
   }
 
   private proxied(request: FastifyRequest): string | undefined {
@@ -134,9 +138,10 @@ export class UiSessions {
 export function addressList(entries: readonly string[]): BlockList {
   const list = new BlockList();
   for (const entry of entries) {
-    const [address = '', bits] = entry.split('/');
+    const [address = '', bits, ...rest] = entry.split('/');
     const family = isIP(address);
-    if (family === 0) throw new Error(`'${entry}' is not an IP address or CIDR`);
+    // `10.0.0.0/8/9` is no CIDR (it was read as 10.0.0.0/8)
+    if (family === 0 || rest.length > 0) throw new Error(`'${entry}' is not an IP address or CIDR`);
     const type = family === 6 ? 'ipv6' : 'ipv4';
     if (bits === undefined) list.addAddress(address, type);
     else {
