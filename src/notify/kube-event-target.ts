@@ -62,5 +62,4 @@ export function eventNote(n: Notification): string {
   return clean(`Sealed ${who}; ${report}; bundle ${n.bundle?.uri ?? 'unknown'}; ${tail}`);
 }
 
-// eslint-disable-next-line no-control-regex
 const clean = (s: string) => s.replace(/[\u0000-\u001f\u007f]+/g, ' ');
