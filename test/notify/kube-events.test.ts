@@ -108,7 +108,7 @@ async function eventsOn(resource: Obj, ms = 5000): Promise<Obj[]> {
   return on();
 }
 
-t.test('an agent capture that seals: one Normal CaptureSealed Event on the Capture, in amber’s namespace, with the indicators and the bundle', async (t) => {
+t.test("an agent capture that seals: one Normal CaptureSealed Event on the Capture, in amber's namespace, with the indicators and the bundle", async (t) => {
   const serving = await agent(t, 'sealed');
   const capture = await captureOnNodeA(t, 'web-sealed');
   t.equal(capture.status.phase, 'Sealed', String(capture.status.message ?? 'sealed'));
@@ -140,7 +140,7 @@ t.test('an agent capture that seals: one Normal CaptureSealed Event on the Captu
   t.match(metrics, /amber_notifications_sent_total\{name="events",type="kubernetes-event"\} 1/, 'counted as sent');
 });
 
-t.test('a failed capture: a Warning CaptureFailed Event with the reason, and nothing in the target’s namespace', async (t) => {
+t.test("a failed capture: a Warning CaptureFailed Event with the reason, and nothing in the target's namespace", async (t) => {
   await agent(t, 'failed');
   sim.faults.checkpointError = 'criu failed: type NOTIFY errno 0';
   const capture = await captureOnNodeA(t, 'web-failed');
