@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { AmberError } from '../core/amber-error.js';
+import type { CaptureEventsApi } from '../kube/capture-events.js';
 import { httpTarget } from './http-target.js';
+import { kubeEventTarget } from './kube-event-target.js';
 import type { NotifyTarget } from './notifier.js';
 
 /** One entry of the settings' `notifications` (config/settings.ts has the schema). */
@@ -26,9 +28,16 @@ const bad = (index: number, problem: string) => new AmberError('CONFIG_INVALID',
  * What the schema cannot say about the notifications, checked at start (a failure refuses to
  * start): names unique, a URL (or urlFile) for webhook and Slack and none for an Event, a URL
  * that parses as http(s) — the problem never quotes it, it may hold a secret —, and every policy
- * named by a notification, and every notification named by a policy's `spec.notify`, exists.
+ * named by a notification, and every notification named by a policy's `spec.notify`, exists. A
+ * kubernetes-event notification is refused where there are no Capture resources to put its Events
+ * on (`amber serve`'s file journal): configured, it would never send anything, and a security
+ * team that believes it is told is worse off than one that knows it is not.
  */
-export function checkNotifications(settings: readonly NotificationSetting[], policies: readonly NotifyingPolicy[]): void {
+export function checkNotifications(
+  settings: readonly NotificationSetting[],
+  policies: readonly NotifyingPolicy[],
+  where: { readonly captureResources: boolean } = { captureResources: true },
+): void {
   const names = new Set<string>();
   const policyNames = new Set(policies.map((p) => p.name));
   settings.forEach((n, i) => {
@@ -37,6 +46,11 @@ export function checkNotifications(settings: readonly NotificationSetting[], pol
     if (n.type === 'kubernetes-event') {
       if (n.url !== undefined || n.urlFile !== undefined || n.secretFile !== undefined)
         throw bad(i, 'a kubernetes-event notification takes no url, urlFile or secretFile');
+      if (!where.captureResources)
+        throw bad(
+          i,
+          'a kubernetes-event notification is an Event on the Capture resource, and amber serve keeps its captures in a file journal, not as Capture resources: run the responder and agents (the Helm chart), or use a webhook or slack notification',
+        );
     } else {
       if ((n.url === undefined) === (n.urlFile === undefined)) throw bad(i, `a ${n.type} notification needs exactly one of url and urlFile`);
       if (n.url !== undefined) checkUrl(i, n.url);
@@ -68,8 +82,7 @@ function checkUrl(index: number, url: string): void {
 
 /**
  * The HTTP targets of the settings, their URL and secret files read (a file that cannot be read,
- * or an empty one, refuses to start). kubernetes-event entries are built by the root that has a
- * Capture resource to put them on (kube/capture-events.ts) and skipped here.
+ * or an empty one, refuses to start). kubernetes-event entries are built by kubeEventTargets.
  */
 export async function httpTargets(settings: readonly NotificationSetting[]): Promise<NotifyTarget[]> {
   const targets: NotifyTarget[] = [];
@@ -96,4 +109,11 @@ async function readSecretFile(index: number, what: string, file: string): Promis
   const trimmed = Buffer.from(bytes.toString('utf8').replace(/\r?\n$/, ''));
   if (trimmed.length === 0) throw bad(index, `${what} ${file} is empty`);
   return trimmed;
+}
+
+/** The kubernetes-event targets of the settings, their Events written through `events` (amber's namespace). */
+export function kubeEventTargets(settings: readonly NotificationSetting[], events: CaptureEventsApi): NotifyTarget[] {
+  return settings
+    .filter((n) => n.type === 'kubernetes-event')
+    .map((n) => kubeEventTarget({ name: n.name, on: new Set(n.on), policies: n.policies === undefined ? undefined : new Set(n.policies), events }));
 }

@@ -31,6 +31,8 @@ const REQUIRED: Record<'agent' | 'responder', readonly Permission[]> = {
     { scope: 'cluster', apiGroup: '', resource: 'pods/log', verbs: ['get'] },
     { scope: 'namespace', apiGroup: CAPTURES, resource: 'captures', verbs: ['get', 'list', 'watch', 'update', 'patch'] },
     { scope: 'namespace', apiGroup: CAPTURES, resource: 'captures/status', verbs: ['get', 'update', 'patch'] },
+    // kubernetes-event notifications: an Event on the Capture, in amber's namespace (kube/capture-events.ts)
+    { scope: 'namespace', apiGroup: 'events.k8s.io', resource: 'events', verbs: ['create'] },
   ],
   responder: [
     { scope: 'cluster', apiGroup: '', resource: 'pods', verbs: ['get', 'list'] },
@@ -162,9 +164,11 @@ for (const [name, { values, accounts }] of Object.entries(CASES)) {
   }
 }
 
-t.test('the contract itself keeps Captures namespaced and the kubelet reachable without nodes/proxy', async (t) => {
+t.test('the contract itself keeps Captures and Events namespaced and the kubelet reachable without nodes/proxy', async (t) => {
   for (const p of [...REQUIRED.agent, ...REQUIRED.responder]) {
     if (p.apiGroup === CAPTURES) t.equal(p.scope, 'namespace', `${p.resource} is namespaced`);
+    // an Event anywhere else could land in the target's namespace, where the suspect reads it
+    if (p.resource === 'events') t.equal(p.scope, 'namespace', `${p.apiGroup || 'core'}/events only in amber's namespace`);
     t.not(p.resource, 'nodes/proxy');
   }
 });

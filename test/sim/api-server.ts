@@ -1,6 +1,6 @@
 /**
  * The simulated kube-apiserver: the pod/node read paths amber uses (and, through
- * custom-resources.ts, the Capture custom resource), with the real authn → authz →
+ * custom-resources.ts, the Capture custom resource; through event-resources.ts, Events), with the real authn → authz →
  * routing order and the real metav1.Status error bodies (k8s.io/apimachinery/pkg/api/errors:
  * NewUnauthorized, NewForbidden, NewNotFound, NewBadRequest; apiserver
  * endpoints/handlers/responsewriters/errors.go forbiddenMessage).
@@ -10,6 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { forbidden as forbiddenError } from './api-errors.js';
 import { answerFault } from './api-faults.js';
 import { serveCustomResources } from './custom-resources.js';
+import { serveEvents } from './event-resources.js';
 import { createdPods, serveSandboxResources } from './sandbox-resources.js';
 import { nodeListObject, nodeObject, podListObject, podObject, statusObject } from './k8s-objects.js';
 import type { PodRecord } from './k8s-objects.js';
@@ -130,6 +131,7 @@ function serve(state: SimState): (req: IncomingMessage, res: ServerResponse) => 
     if (answerFault(state, 'storage', req, res, url, id.allowed)) return;
     if (serveCustomResources(state, req, res, url, { ...id, authenticated: auth.kind === 'ok' })) return;
     if (serveSandboxResources(state, req, res, url, id)) return;
+    if (serveEvents(state, req, res, url, id)) return;
     const r = route(url.pathname);
     if (!r) return writeJson(res, 404, statusObject(404, 'NotFound', 'the server could not find the requested resource', {}));
     if (req.method !== 'GET') {

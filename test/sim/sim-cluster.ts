@@ -64,6 +64,8 @@ export interface SimCluster {
   captures(namespace?: string): Record<string, any>[];
   /** Pods or NetworkPolicies created through the API (a restore's sandbox), copies, in the order they were created */
   createdObjects(kind: 'Pod' | 'NetworkPolicy'): Record<string, any>[];
+  /** events.k8s.io/v1 Events created through the API (copies, in the order they were created); all namespaces when none is given */
+  events(namespace?: string): Record<string, any>[];
   /**
    * stores a Capture as a POST would (validated, uid/creationTimestamp/generation/resourceVersion
    * filled in, ADDED event) but keeps `.status` if given; namespace: metadata.namespace or
@@ -186,6 +188,7 @@ export async function startSimCluster(opts: SimClusterOptions = {}): Promise<Sim
     resourceVersion: startRv,
     captures: new Map(),
     created: new Map(),
+    events: new Map(),
     captureWatch: new WatchHub(
       startRv,
       () => faults.watchWindow,
@@ -306,6 +309,9 @@ export async function startSimCluster(opts: SimClusterOptions = {}): Promise<Sim
       },
       createdObjects(kind) {
         return [...state.created.values()].filter((o) => o['kind'] === kind).map((o) => structuredClone(o));
+      },
+      events(ns) {
+        return [...state.events.entries()].filter(([k]) => ns === undefined || k.startsWith(`${ns}/`)).map(([, o]) => structuredClone(o));
       },
       captures(ns) {
         return [...state.captures.entries()]

@@ -92,6 +92,8 @@ export interface SimState {
   readonly captureWatch: WatchHub;
   /** Pods and NetworkPolicies created through the API (sandbox-resources.ts), keyed `<plural>/<namespace>/<name>` */
   readonly created: Map<string, JsonObject>;
+  /** events.k8s.io/v1 Events created through the API (event-resources.ts), keyed `namespace/name` */
+  readonly events: Map<string, JsonObject>;
   /** the nodes' local time zone (`UTC`, `±HH:MM`, or an IANA name): archive names and runtime log times */
   readonly timeZone: string;
   /** aborted by close(): running checkpoints stop waiting and write nothing */

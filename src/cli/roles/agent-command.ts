@@ -21,7 +21,7 @@ export async function startAgent(args: readonly string[], io: Io): Promise<Captu
   if (!started) return undefined;
   const { settings, log } = started;
   // the policies say whether evidence must be locked: the store is checked against them
-  const policies = await loadRolePolicies(settings, log);
+  const policies = await loadRolePolicies(settings, log, 'agent');
   const evidence = await setUpEvidence(settings, io.env, policies, log);
   const node = settings.kube.node ?? io.env['NODE_NAME'];
   if (node === undefined || node === '') {
@@ -48,6 +48,7 @@ export async function startAgent(args: readonly string[], io: Io): Promise<Captu
       env: io.env,
       policies,
       registry: metrics.registry,
+      captureNamespace: namespace,
     });
     const server = await startHealthServer({ queue, log, metrics }, { listen: settings.listen, tls: settings.tls });
     log.info({ url: server.url, dataDir: resolve(settings.dataDir), store: settings.store, version: version() }, 'amber is serving');

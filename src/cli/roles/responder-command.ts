@@ -23,7 +23,7 @@ export async function startResponder(args: readonly string[], io: Io): Promise<S
   const started = await loadRoleSettings(args, io, 'responder');
   if (!started) return undefined;
   const { settings, log } = started;
-  const policies = await loadRolePolicies(settings, log);
+  const policies = await loadRolePolicies(settings, log, 'responder');
   const intake = await setUpIntake(settings, log, policies);
   // the responder verifies nothing itself, but analysts fetch the keys from it
   if (intake.published.length === 0) log.warn('no public keys to publish at /.well-known/jwks.json: set --jwks-file (the Helm chart does)');

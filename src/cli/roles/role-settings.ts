@@ -30,10 +30,10 @@ export interface RoleStart {
 }
 
 /** The policies from --policies, compiled with the default recipients, and logged. */
-export async function loadRolePolicies(settings: Settings, log: Logger): Promise<CompiledPolicy[]> {
+export async function loadRolePolicies(settings: Settings, log: Logger, role: Role): Promise<CompiledPolicy[]> {
   const policies = await loadPolicies(settings.policies, { recipients: await defaultRecipients(settings) });
-  // hard stop: a notification a policy names must exist, and every URL must parse
-  checkNotifications(settings.notifications, policies);
+  // hard stop: a notification a policy names must exist, every URL must parse, and an Event needs a Capture resource
+  checkNotifications(settings.notifications, policies, { captureResources: role !== 'serve' });
   log.info({ dir: resolve(settings.policies), policies: policies.map((p) => p.name) }, 'policies loaded');
   return policies;
 }

@@ -22,7 +22,7 @@ export async function startServe(args: readonly string[], io: Io): Promise<Captu
   const started = await loadRoleSettings(args, io, 'serve');
   if (!started) return undefined;
   const { settings, log } = started;
-  const policies = await loadRolePolicies(settings, log);
+  const policies = await loadRolePolicies(settings, log, 'serve');
   const evidence = await setUpEvidence(settings, io.env, policies, log);
   const intake = await setUpIntake(settings, log, policies);
   const browser = await setUpUi(settings, log, { store: evidence.store.store, jwks: publishedJwks({ signingKey: evidence.signingKey, setup: intake }) });

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { DEFAULT_CAPTURE_SETTINGS } from '../../capture/capture-deps.js';
@@ -13,7 +14,8 @@ import type { CaptureQueue } from '../../queue/capture-queue.js';
 import type { CompiledPolicy } from '../../policy/compile-policy.js';
 import { openStore, type OpenedStore } from '../../storage/open-store.js';
 import { Notifier } from '../../notify/notifier.js';
-import { httpTargets } from '../../notify/notify-settings.js';
+import { httpTargets, kubeEventTargets } from '../../notify/notify-settings.js';
+import { captureEventsApi, type CaptureEventsApi } from '../../kube/capture-events.js';
 import type { Registry } from 'prom-client';
 import { s3StoreSettings } from '../s3-store-settings.js';
 import { describeError, version, type Io } from '../cli-support.js';
@@ -69,18 +71,34 @@ export interface CaptureSideParts {
   readonly policies: readonly CompiledPolicy[];
   /** Where the notification metrics are registered (the role's /metrics). */
   readonly registry?: Registry;
+  /**
+   * amber's namespace, where the Capture resources are (the agent's): kubernetes-event
+   * notifications are Events there. Absent in `serve` (a file journal), which refuses them at load.
+   */
+  readonly captureNamespace?: string;
 }
 
 /**
  * The notifications of the settings (undefined when there are none). kubernetes-event entries
- * are not built yet (README "Notifications"): they are skipped with a warning.
+ * need `events` (the Capture resources' namespace); without it they refuse to start, as
+ * checkNotifications already does for `serve`.
  */
-export async function setUpNotifier(p: Pick<CaptureSideParts, 'settings' | 'log' | 'policies' | 'registry'>): Promise<Notifier | undefined> {
+export async function setUpNotifier(
+  p: Pick<CaptureSideParts, 'settings' | 'log' | 'policies' | 'registry'> & { readonly events?: CaptureEventsApi | undefined },
+): Promise<Notifier | undefined> {
   const { settings, log } = p;
   if (settings.notifications.length === 0) return undefined;
-  const events = settings.notifications.filter((n) => n.type === 'kubernetes-event').map((n) => n.name);
-  if (events.length > 0) log.warn({ notifications: events }, 'kubernetes-event notifications are not built yet: none is sent');
-  const targets = await httpTargets(settings.notifications); // hard stop: a URL or secret file that cannot be read
+  const eventsAt = settings.notifications.findIndex((n) => n.type === 'kubernetes-event');
+  if (eventsAt >= 0 && p.events === undefined) {
+    throw new AmberError('CONFIG_INVALID', {
+      setting: `notifications[${eventsAt}]`,
+      problem: 'a kubernetes-event notification needs Capture resources (the agent role)',
+    });
+  }
+  const targets = [
+    ...(await httpTargets(settings.notifications)), // hard stop: a URL or secret file that cannot be read
+    ...(p.events === undefined ? [] : kubeEventTargets(settings.notifications, p.events)),
+  ];
   const policyNotify = new Map(p.policies.flatMap((c) => (c.notify === undefined ? [] : [[c.name, c.notify] as const])));
   log.info({ notifications: targets.map((t) => ({ name: t.name, type: t.type, to: t.where })) }, 'notifications configured');
   return new Notifier({ targets, policyNotify, cluster: settings.cluster, log, ...(p.registry ? { registry: p.registry } : {}) });
@@ -104,7 +122,11 @@ export async function startCaptureSide(p: CaptureSideParts): Promise<CaptureSide
     log.warn('kubelet certificates are NOT verified (--kubelet-insecure-skip-tls-verify): a machine in the middle could feed amber a forged checkpoint');
   }
   const kubelet = new KubeletClient(await kubeletCredentials(kc, settings.kubelet));
-  const notifier = await setUpNotifier(p);
+  const wantsEvents = p.captureNamespace !== undefined && settings.notifications.some((n) => n.type === 'kubernetes-event');
+  const events = wantsEvents
+    ? captureEventsApi(kc, { namespace: p.captureNamespace as string, reportingInstance: env['POD_NAME'] || env['NODE_NAME'] || hostname() })
+    : undefined;
+  const notifier = await setUpNotifier({ ...p, events });
   const worker = await startCaptureWorker(
     {
       queue: p.queue,
