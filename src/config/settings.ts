@@ -240,6 +240,34 @@ export const Settings = Type.Object(
             closed,
           ),
         ),
+        /**
+         * The restore button (`serve` only): a restore from the page does what `amber restore
+         * --image <image> --namespace <namespace>` does, signed with the server's key and recorded
+         * as requested by the signed-in user. Absent: the page offers the commands to copy only.
+         */
+        restore: Type.Optional(
+          Type.Object(
+            {
+              /** `host[:port]/repository` the checkpoint image is pushed to (tagged restore-<capture id>). */
+              image: Type.String({ pattern: '^[^\\s/]+/[^\\s]+$', maxLength: 255 }),
+              /** The sandbox namespace (a Pod and its deny-all NetworkPolicy per restore); never the original's. */
+              namespace: Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 }),
+              registryUser: Type.Optional(Type.String({ minLength: 1 })),
+              /** The registry password, in a file (AMBER_REGISTRY_PASSWORD otherwise). */
+              registryPasswordFile: Type.Optional(Type.String({ minLength: 1 })),
+              registryCaFile: Type.Optional(Type.String({ minLength: 1 })),
+              /** Plain HTTP to the registry (a test registry on loopback). */
+              insecureRegistry: Type.Optional(Type.Boolean()),
+              node: Type.Optional(Type.String({ minLength: 1 })),
+              runtimeClass: Type.Optional(Type.String({ minLength: 1 })),
+              /** `key=value:Effect`, `key:Effect` or `key:Exists`, as `amber restore --tolerate`. */
+              tolerations: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 16 })),
+              /** `key=value`, as `amber restore --node-selector`. */
+              nodeSelector: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 16 })),
+            },
+            closed,
+          ),
+        ),
       },
       closed,
     ),

@@ -15,8 +15,10 @@ import type { Authenticator } from './token-auth.js';
 import { admissionRoutes, type AdmissionRouteOptions } from './admission-routes.js';
 import { CaptureFeed } from './capture-feed.js';
 import type { EvidenceDesk } from './evidence-desk.js';
+import type { EvidenceRestorer } from './evidence-restorer.js';
 import { evidenceRoutes } from './evidence-routes.js';
 import { policyRoutes } from './policy-routes.js';
+import { restoreRoutes } from './restore-routes.js';
 import { uiRoutes, type UiOptions } from './ui/ui-routes.js';
 import type { UiUser } from './ui/ui-session.js';
 
@@ -41,6 +43,8 @@ export interface AppDeps {
   readonly ui?: UiOptions | undefined;
   /** Reads of sealed bundles (report, verification, memory search, download); absent: those routes are not served. */
   readonly desk?: EvidenceDesk | undefined;
+  /** The restore button (`ui.restore`, serve only); absent: its routes are not served. */
+  readonly restorer?: EvidenceRestorer | undefined;
   /** Extra server options (https, connection timeouts) from the server wrapper. */
   readonly serverOptions?: Partial<FastifyServerOptions> & Record<string, unknown>;
 }
@@ -170,6 +174,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(captureRoutes, { queue: deps.queue, feed });
   await app.register(policyRoutes, { policies: deps.policies });
   if (deps.desk) await app.register(evidenceRoutes, { queue: deps.queue, desk: deps.desk });
+  if (deps.restorer) await app.register(restoreRoutes, { queue: deps.queue, restorer: deps.restorer });
   if (deps.ui) await app.register(uiRoutes, { ...deps.ui, auth: deps.auth });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;

@@ -25,6 +25,15 @@ export const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   // a search cancelled by the analyst (or another request) before it answered: no standard code says
   // "cancelled by the client" (499 is nginx's own); 409, the request met a state that ended it, is the nearest
   SEARCH_CANCELLED: 409,
+  // the restore button: a refusal is the evidence's state; a registry or cluster that fails is a bad gateway
+  RESTORE_REFUSED: 409,
+  RESTORE_ARCHIVE_MISMATCH: 409,
+  REGISTRY_UNAUTHORIZED: 502,
+  REGISTRY_TLS: 502,
+  REGISTRY_REJECTED: 502,
+  REGISTRY_UNAVAILABLE: 503,
+  KUBE_FORBIDDEN: 502,
+  KUBE_API_UNAVAILABLE: 503,
 };
 
 /** Fastify's own error codes for body handling, mapped onto ours. */

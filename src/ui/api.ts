@@ -144,6 +144,19 @@ export interface Match {
   container: string;
 }
 
+export interface RestoreTarget {
+  image: string;
+  namespace: string;
+}
+
+export interface RestoreDone {
+  number: number;
+  record: string;
+  image: string;
+  sandbox: { namespace: string; pod: string; networkPolicy: string };
+  signedBy: string;
+}
+
 /** An answer that was not 2xx: the API's stable code and its words. */
 export class ApiError extends Error {
   constructor(
@@ -207,6 +220,13 @@ export const api = {
   reveal: (id: string, ref: SecretRef) => call<{ value: string }>('POST', `/v1/captures/${enc(id)}/reveal`, ref),
   verification: (id: string) => call<Verification>('GET', `/v1/captures/${enc(id)}/verification`),
   bundleUrl: (id: string) => `/v1/captures/${enc(id)}/bundle.tar`,
+  /** Where the restore button restores to; undefined when this server has no restore button (404). */
+  restoreTarget: () =>
+    call<RestoreTarget>('GET', '/v1/restores/target').catch((e: unknown) => {
+      if (e instanceof ApiError && e.status === 404) return undefined;
+      throw e;
+    }),
+  restore: (id: string) => call<RestoreDone>('POST', `/v1/captures/${enc(id)}/restores`),
 
   /** Memory search: calls onMatch per match line as it arrives; rejects with AbortError when cancelled. */
   async search(

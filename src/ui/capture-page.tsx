@@ -196,7 +196,7 @@ export function CapturePage({ id, onExpired }: { id: string; onExpired: () => vo
       {sealed && (
         <>
           <VerificationPanel id={id} onExpired={onExpired} />
-          <RestoreCommands capture={capture} />
+          <RestoreCommands capture={capture} onExpired={onExpired} />
         </>
       )}
       {report === undefined ? (

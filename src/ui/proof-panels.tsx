@@ -1,5 +1,5 @@
-import { useState } from 'preact/hooks';
-import { api, ApiError, type CaptureSummary, type CustodyEntry, type Verification } from './api.js';
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError, type CaptureSummary, type CustodyEntry, type RestoreDone, type RestoreTarget, type Verification } from './api.js';
 import { renderCheck, shellWord, time } from './format.js';
 
 /** The custody chain as a timeline: each entry's `prev` must be the hash of the one before it. */
@@ -126,7 +126,7 @@ function Copyable({ label, text }: { label: string; text: string }) {
 }
 
 /** Download, and the commands that verify, inspect and restore the capture outside this page. */
-export function RestoreCommands({ capture }: { capture: CaptureSummary }) {
+export function RestoreCommands({ capture, onExpired }: { capture: CaptureSummary; onExpired: () => void }) {
   const uri = capture.status.bundle?.uri ?? '';
   const dir = `amber-${capture.id}`;
   const restores = capture.status.restores ?? [];
@@ -140,6 +140,7 @@ export function RestoreCommands({ capture }: { capture: CaptureSummary }) {
       </p>
       <Copyable label="Verify the download offline" text={`tar -xf ${dir}.tar\namber verify ${dir}/${shellWord(capture.id)} --jwks ${dir}/jwks.json`} />
       <Copyable label="Inspect the stored bundle" text={`amber inspect ${shellWord(uri)}`} />
+      <RestoreButton id={capture.id} onExpired={onExpired} />
       <Copyable
         label="Restore in a sandbox"
         text={`amber restore ${shellWord(uri)} --image <registry>/restores/${shellWord(capture.spec.target.pod)} --namespace amber-sandbox`}
@@ -158,5 +159,73 @@ export function RestoreCommands({ capture }: { capture: CaptureSummary }) {
         </>
       )}
     </section>
+  );
+}
+
+type RestoreState = { step: 'idle' } | { step: 'confirm' } | { step: 'restoring' } | { step: 'done'; done: RestoreDone } | { step: 'failed'; message: string };
+
+/**
+ * The restore button, when the server has one (`ui.restore`): a second click confirms, because a
+ * restore starts the suspect's processes again (in a fenced sandbox pod). The server answers once
+ * the pod exists and the signed record is written; the capture's restore list then shows it.
+ */
+function RestoreButton({ id, onExpired }: { id: string; onExpired: () => void }) {
+  const [target, setTarget] = useState<RestoreTarget | undefined>();
+  const [state, setState] = useState<RestoreState>({ step: 'idle' });
+  useEffect(() => {
+    api.restoreTarget().then(setTarget, (e: unknown) => {
+      if (e instanceof ApiError && e.status === 401) onExpired();
+    });
+  }, [onExpired]);
+  if (target === undefined) return null;
+  const restore = () => {
+    setState({ step: 'restoring' });
+    api.restore(id).then(
+      (done) => setState({ step: 'done', done }),
+      (e: unknown) => {
+        if (e instanceof ApiError && e.status === 401) onExpired();
+        else setState({ step: 'failed', message: e instanceof ApiError ? `${e.code}: ${e.message}` : String(e) });
+      },
+    );
+  };
+  return (
+    <div class="restore" aria-live="polite">
+      {(state.step === 'idle' || state.step === 'failed') && (
+        <button type="button" onClick={() => setState({ step: 'confirm' })}>
+          Restore in a sandbox…
+        </button>
+      )}
+      {state.step === 'confirm' && (
+        <div role="group" aria-label="Confirm the restore">
+          <p>
+            This starts the captured processes again in namespace <span class="mono">{target.namespace}</span>, in a pod fenced by a NetworkPolicy that denies
+            all traffic, from an image pushed to <span class="mono">{target.image}</span>. The restore is recorded, signed, in the bundle's custody under your
+            name.
+          </p>
+          <button type="button" onClick={restore}>
+            Restore now
+          </button>{' '}
+          <button type="button" class="secondary" onClick={() => setState({ step: 'idle' })}>
+            Cancel
+          </button>
+        </div>
+      )}
+      {state.step === 'restoring' && <p class="loading">Restoring: verifying the bundle, pushing the image, creating the sandbox…</p>}
+      {state.step === 'done' && (
+        <p role="status">
+          Restored (restore {state.done.number}): pod{' '}
+          <span class="mono">
+            {state.done.sandbox.namespace}/{state.done.sandbox.pod}
+          </span>{' '}
+          from <span class="mono">{state.done.image}</span>; record <span class="mono">{state.done.record}</span>, signed by{' '}
+          <span class="mono">{state.done.signedBy}</span>.
+        </p>
+      )}
+      {state.step === 'failed' && (
+        <p role="alert" class="error">
+          The restore did not complete: {state.message}
+        </p>
+      )}
+    </div>
   );
 }

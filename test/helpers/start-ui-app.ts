@@ -8,6 +8,7 @@ import type { JSONWebKeySet } from 'jose';
 import { createLogger } from '../../src/cli/create-logger.js';
 import { DEFAULT_SETTINGS } from '../../src/config/settings.js';
 import type { ObjectReader } from '../../src/evidence/bundle-source.js';
+import type { EvidenceRestorer } from '../../src/http/evidence-restorer.js';
 import { IntakeMetrics } from '../../src/http/intake-metrics.js';
 import { startServer, type RunningServer } from '../../src/http/start-server.js';
 import { tokenAuthenticator } from '../../src/http/token-auth.js';
@@ -33,6 +34,8 @@ export interface UiAppOptions {
   readonly queue?: FileQueue;
   /** Where sealed bundles are read (the evidence routes); absent: those routes are not served. */
   readonly evidence?: { readonly store: ObjectReader; readonly jwks: JSONWebKeySet };
+  /** The restore button's port; absent: its routes are not served. */
+  readonly restorer?: EvidenceRestorer;
 }
 
 export interface Reply {
@@ -89,6 +92,7 @@ export async function startUiApp(options: UiAppOptions = {}): Promise<UiApp> {
       labelKeys: DEFAULT_SETTINGS.alertmanager.labels,
       version: 'test',
       ui: { sessions, limiter: new SignInLimiter(options.signInPerMinute ?? 100, options.now), assetsDir: ASSETS_DIR },
+      ...(options.restorer ? { restorer: options.restorer } : {}),
       ...(options.evidence ? { desk: new EvidenceDesk(options.evidence), jwks: options.evidence.jwks } : {}),
     },
     { listen: '127.0.0.1:0', ...(pki ? { tls: { cert: pki.serverCert, key: pki.serverKey } } : {}) },

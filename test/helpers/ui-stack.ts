@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startSimCluster, type SimCluster } from '../sim/sim-cluster.js';
@@ -24,10 +24,14 @@ export interface UiStack {
 
 /**
  * The real `amber serve` process (dist/, as npm test builds it) with its evidence browser on,
- * the repository's policies and a file store, against the simulated cluster.
+ * the repository's policies and a file store, against the simulated cluster; `config` is the
+ * YAML of its --config file.
  */
-export async function startUiStack(t: { teardown(fn: () => unknown): void }, name: string): Promise<UiStack> {
+export async function startUiStack(t: { teardown(fn: () => unknown): void }, name: string, opts: { config?: string } = {}): Promise<UiStack> {
   const root = await mkdtemp(join(tmpdir(), `amber-${name}-`));
+  const config = join(root, 'amber.yaml');
+  // settings only a config file can give (ui.restore)
+  await writeFile(config, opts.config ?? '{}\n');
   const sim = await startSimCluster({ nodes: ['node-a'], root: join(root, 'sim') });
   const dataDir = join(root, 'data');
   const evidenceDir = join(root, 'evidence');
@@ -51,6 +55,8 @@ export async function startUiStack(t: { teardown(fn: () => unknown): void }, nam
     '0',
     '--cluster',
     'sim',
+    '--config',
+    config,
   ]);
   t.teardown(async () => {
     amber.child.kill('SIGKILL');

@@ -7,7 +7,7 @@
  * (`npm run screenshots` writes docs/ui-*.png).
  */
 import { execFileSync } from 'node:child_process';
-import { appendFile, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import t from 'tap';
 import { renderCheck } from '../../src/cli/verify-command.js';
 import { chromiumMissing, launchChromium } from '../helpers/browser.js';
 import { runCliHere } from '../helpers/run-amber.js';
+import { startRegistry } from '../helpers/start-registry.js';
 import { startUiStack } from '../helpers/ui-stack.js';
 import { controlsWithoutNames, screenshot } from '../helpers/ui-page.js';
 
@@ -22,7 +23,11 @@ t.setTimeout(240_000);
 
 t.test('an analyst signs in, watches a capture seal, reads, searches, downloads and verifies it, then signs out', { skip: chromiumMissing() }, async (t) => {
   const context = await launchChromium(t);
-  const stack = await startUiStack(t, 'ui');
+  const registry = await startRegistry();
+  t.teardown(() => registry.close());
+  const stack = await startUiStack(t, 'ui', {
+    config: `ui:\n  restore:\n    image: ${registry.address}/forensics/restores\n    namespace: amber-sandbox\n    insecureRegistry: true\n    node: node-a\n`,
+  });
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -171,6 +176,46 @@ t.test('an analyst signs in, watches a capture seal, reads, searches, downloads 
     const verified = await runCliHere(['verify', join(dir, `amber-${id}`, id), '--jwks', join(dir, `amber-${id}`, 'jwks.json')]);
     t.equal(verified.code, 0, verified.stdout + verified.stderr);
     t.match(verified.stdout, /VALID/);
+  });
+
+  await t.test('the restore button makes a fenced sandbox pod and a signed record that amber verify accepts', async (t) => {
+    await page.getByRole('button', { name: 'Restore in a sandbox…' }).click();
+    const confirm = page.getByRole('group', { name: 'Confirm the restore' });
+    t.match(await confirm.textContent(), /namespace amber-sandbox/, 'the page says where before anything starts');
+    t.equal(stack.sim.createdObjects('Pod').length, 0, 'nothing is made before the confirmation');
+    await confirm.getByRole('button', { name: 'Restore now' }).click();
+    const done = page.getByRole('status').filter({ hasText: 'Restored' });
+    await done.waitFor({ timeout: 90_000 });
+    const pods = stack.sim.createdObjects('Pod');
+    const policies = stack.sim.createdObjects('NetworkPolicy');
+    t.equal(pods.length, 1, 'one sandbox pod');
+    t.equal(policies.length, 1, 'and its NetworkPolicy');
+    const pod = pods[0] as Record<string, any>;
+    t.equal(pod.metadata.namespace, 'amber-sandbox');
+    t.match(await done.textContent(), `amber-sandbox/${pod.metadata.name}`, 'the page names the pod the cluster has');
+    t.match(pod.spec.containers[0].image, new RegExp(`^${registry.address}/forensics/restores@sha256:[0-9a-f]{64}$`));
+    t.same(policies[0]?.spec.policyTypes, ['Ingress', 'Egress']);
+    const selector = Object.entries((policies[0]?.spec.podSelector.matchLabels ?? {}) as Record<string, string>);
+    t.ok(selector.length > 0 && selector.every(([k, v]) => pod.metadata.labels[k] === v), 'the NetworkPolicy selects the pod');
+
+    const verified = await runCliHere(['verify', bundleDir, '--jwks', join(stack.dataDir, 'signing', 'jwks.json'), '--json']);
+    t.equal(verified.code, 0, verified.stderr);
+    const checks = (JSON.parse(verified.stdout) as { checks: { check: string; ok: boolean; artifact?: string }[] }).checks;
+    for (const name of ['restore signature', 'restore custody'])
+      t.ok(
+        checks.some((c) => c.check === name && c.artifact?.startsWith('restore-1.') && c.ok),
+        `verify passes the record's ${name}`,
+      );
+    const record = JSON.parse(await readFile(join(bundleDir, 'restore-1.json'), 'utf8')) as Record<string, any>;
+    const session = (await page.evaluate(() => fetch('/ui/api/session').then((r) => r.json()))) as { user: string };
+    t.equal(record.restoredBy.user, session.user, 'the record names the signed-in user');
+    const verifiedStep = (record.custody.entries as { action: string; actor: { component: string }; details: Record<string, unknown> }[]).find(
+      (e) => e.action === 'restore.verified',
+    );
+    t.equal(verifiedStep?.details['via'], 'the evidence browser');
+    t.equal(verifiedStep?.actor.component, 'amber serve (evidence browser)');
+    await page.getByText(new RegExp(`#1 .* by ${session.user}@`)).waitFor({ timeout: 10_000 });
+    t.pass('the capture lists its restore, live');
   });
 
   await t.test('a tampered bundle fails verification, naming the artifact', async (t) => {

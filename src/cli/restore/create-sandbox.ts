@@ -76,10 +76,11 @@ export async function createSandbox(
         ...(request.node !== undefined ? { node: request.node } : {}),
         ...(request.runtimeClass !== undefined ? { runtimeClass: request.runtimeClass } : {}),
       };
+      const captureNamespace = request.captureNamespace;
       const recorded = async (record: RestoreRecord, uri: string): Promise<void> => {
-        if (manifest === undefined) return;
+        if (manifest === undefined || captureNamespace === undefined) return;
         try {
-          await addCaptureRestore(captureApi(kc, request.captureNamespace), manifest.captureId, {
+          await addCaptureRestore(captureApi(kc, captureNamespace), manifest.captureId, {
             number: record.number,
             at: record.at,
             by: `${record.restoredBy.user}@${record.restoredBy.host}`,
@@ -87,11 +88,11 @@ export async function createSandbox(
             image,
             sandbox: { namespace: sandbox.namespace, pod: sandbox.pod, ...(sandbox.node !== undefined ? { node: sandbox.node } : {}) },
           });
-          io.err(`the Capture ${manifest.captureId} in ${request.captureNamespace} lists the restore`);
+          io.err(`the Capture ${manifest.captureId} in ${captureNamespace} lists the restore`);
         } catch (e) {
           // the Capture's list is a convenience, best-effort: the signed record beside the bundle is the proof
           io.err(
-            `the Capture ${manifest.captureId} in ${request.captureNamespace} does not list the restore: ${isAmberError(e) ? `${e.code} ${e.message}` : String(e)}`,
+            `the Capture ${manifest.captureId} in ${captureNamespace} does not list the restore: ${isAmberError(e) ? `${e.code} ${e.message}` : String(e)}`,
           );
         }
       };

@@ -112,7 +112,8 @@ export interface RestoreRequest {
     readonly runtimeClass?: string | undefined;
     readonly tolerations: readonly string[];
     readonly nodeSelector: readonly string[];
-    readonly captureNamespace: string;
+    /** Where amber's Capture resources are, for the status listing; undefined: no Capture to list it on (`serve`). */
+    readonly captureNamespace: string | undefined;
     readonly allowSameNamespace: boolean;
   };
   readonly podman: boolean;

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { AmberError } from '../../core/amber-error.js';
 import type { Settings } from '../../config/settings.js';
 import { kubeApi, loadKubeConfig } from '../../kube/kube-api.js';
 import { placeTarget } from '../../kube/place-target.js';
@@ -23,6 +24,12 @@ export async function startResponder(args: readonly string[], io: Io): Promise<S
   const started = await loadRoleSettings(args, io, 'responder');
   if (!started) return undefined;
   const { settings, log } = started;
+  if (settings.ui.restore !== undefined) {
+    throw new AmberError('CONFIG_INVALID', {
+      setting: 'ui.restore',
+      problem: 'the restore button runs in serve only: the responder holds no signing key and never writes evidence (analysts run amber restore)',
+    });
+  }
   const policies = await loadRolePolicies(settings, log, 'responder');
   const intake = await setUpIntake(settings, log, policies);
   // the responder verifies nothing itself, but analysts fetch the keys from it

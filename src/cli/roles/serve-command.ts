@@ -12,6 +12,7 @@ import { closeStarted, runUntilSignalled, stopInOrder, type CapturingServing } f
 import { configuredKubeletAddress, setUpEvidence, startCaptureSide, type CaptureSide } from './start-capture.js';
 import { publishedJwks, setUpIntake, startAdmission, startIntake } from './start-intake.js';
 import { setUpUi } from './ui-setup.js';
+import { uiRestorer } from './ui-restorer.js';
 
 /**
  * `amber serve`, the all-in-one composition root: intake, policies, the embedded file journal as
@@ -25,8 +26,10 @@ export async function startServe(args: readonly string[], io: Io): Promise<Captu
   const policies = await loadRolePolicies(settings, log, 'serve');
   const evidence = await setUpEvidence(settings, io.env, policies, log);
   const intake = await setUpIntake(settings, log, policies);
-  const browser = await setUpUi(settings, log, { store: evidence.store.store, jwks: publishedJwks({ signingKey: evidence.signingKey, setup: intake }) });
+  const jwks = publishedJwks({ signingKey: evidence.signingKey, setup: intake });
+  const ui = await setUpUi(settings, log, { store: evidence.store.store, jwks });
   const queue = await FileQueue.open({ dir: resolve(settings.dataDir, 'journal'), budgets: settings.budgets, nodeOf: nodeOfTargets(settings, io.env) });
+  const browser = { ...ui, restorer: uiRestorer({ settings, queue, signingKey: evidence.signingKey, jwks, log, env: io.env }) };
   let capture: CaptureSide | undefined;
   let server: RunningServer | undefined;
   let admission: RunningServer | undefined;

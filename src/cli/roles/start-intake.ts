@@ -49,7 +49,7 @@ export interface IntakeParts {
   /** serve's own signing key, published at /.well-known/jwks.json; the responder holds none */
   readonly signingKey?: SigningKey | undefined;
   /** The evidence browser and the evidence routes (ui-setup.ts), on the intake listener only. */
-  readonly browser?: Pick<AppDeps, 'ui' | 'desk'> | undefined;
+  readonly browser?: Pick<AppDeps, 'ui' | 'desk' | 'restorer'> | undefined;
 }
 
 /** The fastify app on --listen: alerts, captures, health, metrics, public keys (not the admission webhook: startAdmission). */
