@@ -241,9 +241,10 @@ export const Settings = Type.Object(
           ),
         ),
         /**
-         * The restore button (`serve` only): a restore from the page does what `amber restore
-         * --image <image> --namespace <namespace>` does, signed with the server's key and recorded
-         * as requested by the signed-in user. Absent: the page offers the commands to copy only.
+         * The restore button: a restore from the page does what `amber restore --image <image>
+         * --namespace <namespace>` does, signed with the key of the process that runs it (serve
+         * itself; for a responder, the agent of the capture's node, which needs the same setting)
+         * and recorded as requested by the signed-in user. Absent: the page offers the commands only.
          */
         restore: Type.Optional(
           Type.Object(

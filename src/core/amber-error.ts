@@ -64,6 +64,7 @@ export const ERROR_CODES = {
   // restore (amber restore)
   RESTORE_REFUSED: 'the restore was refused before anything was built: the bundle does not verify, or an input it needs is missing or wrong',
   RESTORE_ARCHIVE_MISMATCH: 'the archive read for the image is not the sealed one (its SHA-256 or size differs): nothing was written',
+  RESTORE_INTERRUPTED: 'the agent stopped while it ran this restore: what it had made (an image, a sandbox pod) stays, and no record claims it',
   REGISTRY_UNAUTHORIZED: 'the registry refused the credentials, or asked for some that were not given (401/403)',
   REGISTRY_UNAVAILABLE: transient('the registry did not answer, or answered 5xx/429, through every retry'),
   REGISTRY_TLS: "the registry's certificate does not verify against the CA given (--registry-ca) or the system's",

@@ -142,6 +142,30 @@ export const CaptureStatus = Type.Object({
       }),
     ),
   ),
+  /**
+   * Restores asked for in the evidence browser of a responder, which holds no signing key: the agent
+   * of the capture's node runs each one (as `amber restore --image --namespace` would) and answers
+   * here. `Running` is set before it starts; a request an agent finds `Running` at its start was
+   * cut off, and is answered `Failed`.
+   */
+  restoreRequests: Type.Optional(
+    Type.Array(
+      Type.Object({
+        id: Type.String(),
+        at: Type.String(),
+        /** The signed-in user who asked. */
+        by: Type.String(),
+        state: Type.Union([Type.Literal('Requested'), Type.Literal('Running'), Type.Literal('Done'), Type.Literal('Failed')]),
+        /** Done: the restore record's number (its entry in `restores`). */
+        number: Type.Optional(Type.Integer({ minimum: 1 })),
+        /** Failed: the stable code, and the words. */
+        reason: Type.Optional(Type.String()),
+        message: Type.Optional(Type.String()),
+        answeredAt: Type.Optional(Type.String()),
+      }),
+      { maxItems: 64 },
+    ),
+  ),
   /** The custody chain so far; it survives restarts with the capture. */
   custody: Type.Optional(Type.Array(CustodyEntry)),
   /**

@@ -43,7 +43,7 @@ export interface AppDeps {
   readonly ui?: UiOptions | undefined;
   /** Reads of sealed bundles (report, verification, memory search, download); absent: those routes are not served. */
   readonly desk?: EvidenceDesk | undefined;
-  /** The restore button (`ui.restore`, serve only); absent: its routes are not served. */
+  /** The restore button (`ui.restore`): serve restores itself, a responder files the request for the agent; absent: its routes are not served. */
   readonly restorer?: EvidenceRestorer | undefined;
   /** Extra server options (https, connection timeouts) from the server wrapper. */
   readonly serverOptions?: Partial<FastifyServerOptions> & Record<string, unknown>;

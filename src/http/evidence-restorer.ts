@@ -13,15 +13,25 @@ export interface RestoreDone {
   readonly signedBy: string;
 }
 
+/** A restore filed for the agent of the capture's node to run (a responder holds no signing key). */
+export interface RestoreRequested {
+  /** The request's id in the capture's `status.restoreRequests`, where the agent answers. */
+  readonly id: string;
+  readonly node?: string | undefined;
+}
+
+export type RestoreAnswer = { readonly done: RestoreDone } | { readonly requested: RestoreRequested };
+
 /**
- * The evidence browser's restore button, for the HTTP layer: restores a sealed capture into a
- * sandbox as `amber restore --image … --namespace …` does (src/cli/roles/ui-restorer.ts), with the
- * record saying who asked. Throws EVIDENCE_UNAVAILABLE (no sealed bundle), RESTORE_REFUSED (it
+ * The evidence browser's restore button, for the HTTP layer (src/cli/roles/ui-restorer.ts):
+ * `serve` restores a sealed capture into a sandbox itself, as `amber restore --image …
+ * --namespace …` does, with the record saying who asked; a responder files the request for the
+ * agent of the capture's node. Throws EVIDENCE_UNAVAILABLE (no sealed bundle), RESTORE_REFUSED (it
  * does not verify), EVIDENCE_BUSY (a restore is already running), and the registry's and the
  * cluster's codes when they fail.
  */
 export interface EvidenceRestorer {
   /** Where restores go, for the page to say before the analyst clicks. */
   readonly target: { readonly image: string; readonly namespace: string };
-  restore(capture: Capture, by: { user: string }, onProgress: (line: string) => void): Promise<RestoreDone>;
+  restore(capture: Capture, by: { user: string }, onProgress: (line: string) => void): Promise<RestoreAnswer>;
 }

@@ -46,7 +46,16 @@ export interface CaptureSummary {
     bundle?: { uri: string; archives: { container: string; size: number; sha256: string }[]; signingKeyId: string };
     custody?: CustodyEntry[];
     report?: { state: string; indicators?: string[]; severities?: { high: number; medium: number; info: number }; reason?: string; message?: string };
-    restores?: { number: number; at: string; by: string; image: string; sandbox?: { namespace: string; pod: string } }[];
+    restores?: { number: number; at: string; by: string; record: string; image: string; sandbox?: { namespace: string; pod: string } }[];
+    restoreRequests?: {
+      id: string;
+      at: string;
+      by: string;
+      state: 'Requested' | 'Running' | 'Done' | 'Failed';
+      number?: number;
+      reason?: string;
+      message?: string;
+    }[];
   };
 }
 
@@ -226,7 +235,8 @@ export const api = {
       if (e instanceof ApiError && e.status === 404) return undefined;
       throw e;
     }),
-  restore: (id: string) => call<RestoreDone>('POST', `/v1/captures/${enc(id)}/restores`),
+  /** `done` when this server restored it (serve); `requested` when the agent of the capture's node will (a responder). */
+  restore: (id: string) => call<{ done: RestoreDone } | { requested: { id: string; node?: string } }>('POST', `/v1/captures/${enc(id)}/restores`),
 
   /** Memory search: calls onMatch per match line as it arrives; rejects with AbortError when cancelled. */
   async search(

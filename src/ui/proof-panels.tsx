@@ -140,7 +140,7 @@ export function RestoreCommands({ capture, onExpired }: { capture: CaptureSummar
       </p>
       <Copyable label="Verify the download offline" text={`tar -xf ${dir}.tar\namber verify ${dir}/${shellWord(capture.id)} --jwks ${dir}/jwks.json`} />
       <Copyable label="Inspect the stored bundle" text={`amber inspect ${shellWord(uri)}`} />
-      <RestoreButton id={capture.id} onExpired={onExpired} />
+      <RestoreButton capture={capture} onExpired={onExpired} />
       <Copyable
         label="Restore in a sandbox"
         text={`amber restore ${shellWord(uri)} --image <registry>/restores/${shellWord(capture.spec.target.pod)} --namespace amber-sandbox`}
@@ -162,14 +162,22 @@ export function RestoreCommands({ capture, onExpired }: { capture: CaptureSummar
   );
 }
 
-type RestoreState = { step: 'idle' } | { step: 'confirm' } | { step: 'restoring' } | { step: 'done'; done: RestoreDone } | { step: 'failed'; message: string };
+type RestoreState =
+  | { step: 'idle' }
+  | { step: 'confirm' }
+  | { step: 'restoring' }
+  | { step: 'requested'; request: string; node?: string | undefined }
+  | { step: 'done'; done: RestoreDone }
+  | { step: 'failed'; message: string };
 
 /**
  * The restore button, when the server has one (`ui.restore`): a second click confirms, because a
- * restore starts the suspect's processes again (in a fenced sandbox pod). The server answers once
- * the pod exists and the signed record is written; the capture's restore list then shows it.
+ * restore starts the suspect's processes again (in a fenced sandbox pod). `serve` answers once
+ * the pod exists and the signed record is written; a responder answers that it filed the request,
+ * and the agent's answer then arrives on the capture (live).
  */
-function RestoreButton({ id, onExpired }: { id: string; onExpired: () => void }) {
+function RestoreButton({ capture, onExpired }: { capture: CaptureSummary; onExpired: () => void }) {
+  const id = capture.id;
   const [target, setTarget] = useState<RestoreTarget | undefined>();
   const [state, setState] = useState<RestoreState>({ step: 'idle' });
   useEffect(() => {
@@ -181,7 +189,8 @@ function RestoreButton({ id, onExpired }: { id: string; onExpired: () => void })
   const restore = () => {
     setState({ step: 'restoring' });
     api.restore(id).then(
-      (done) => setState({ step: 'done', done }),
+      (answer) =>
+        setState('done' in answer ? { step: 'done', done: answer.done } : { step: 'requested', request: answer.requested.id, node: answer.requested.node }),
       (e: unknown) => {
         if (e instanceof ApiError && e.status === 401) onExpired();
         else setState({ step: 'failed', message: e instanceof ApiError ? `${e.code}: ${e.message}` : String(e) });
@@ -211,6 +220,7 @@ function RestoreButton({ id, onExpired }: { id: string; onExpired: () => void })
         </div>
       )}
       {state.step === 'restoring' && <p class="loading">Restoring: verifying the bundle, pushing the image, creating the sandbox…</p>}
+      {state.step === 'requested' && <RequestedRestore capture={capture} request={state.request} node={state.node} />}
       {state.step === 'done' && (
         <p role="status">
           Restored (restore {state.done.number}): pod{' '}
@@ -227,5 +237,40 @@ function RestoreButton({ id, onExpired }: { id: string; onExpired: () => void })
         </p>
       )}
     </div>
+  );
+}
+
+/** A restore filed for the agent (a responder's page): its state as the agent answers on the capture, live. */
+function RequestedRestore({ capture, request, node }: { capture: CaptureSummary; request: string; node?: string | undefined }) {
+  const r = (capture.status.restoreRequests ?? []).find((x) => x.id === request);
+  const restore = r?.number !== undefined ? (capture.status.restores ?? []).find((x) => x.number === r.number) : undefined;
+  if (r?.state === 'Done')
+    return (
+      <p role="status">
+        Restored (restore {r.number}) by the agent on node {node ?? 'of the capture'}
+        {restore?.sandbox ? (
+          <>
+            : pod{' '}
+            <span class="mono">
+              {restore.sandbox.namespace}/{restore.sandbox.pod}
+            </span>{' '}
+            from <span class="mono">{restore.image}</span>; record <span class="mono">{restore.record}</span>.
+          </>
+        ) : (
+          '.'
+        )}
+      </p>
+    );
+  if (r?.state === 'Failed')
+    return (
+      <p role="alert" class="error">
+        The restore did not complete: {r.reason}: {r.message}
+      </p>
+    );
+  return (
+    <p class="loading" role="status">
+      {r?.state === 'Running' ? 'The agent is restoring it' : 'Filed for the agent'} on node {node ?? 'of the capture'}: verifying the bundle, pushing the
+      image, creating the sandbox…
+    </p>
   );
 }

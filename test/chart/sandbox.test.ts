@@ -59,3 +59,34 @@ t.test("the sandbox may not be amber's own namespace; without restorers the Role
     [],
   );
 });
+
+t.test("the restore button (config.ui.restore) binds the agents to the sandbox's Role, and needs the chart's sandbox", async (t) => {
+  const restore = { image: 'registry.example/restores', namespace: 'amber-sandbox' };
+  const objects = render({
+    sandbox: { enabled: true, restorers: RESTORERS },
+    config: { ui: { restore } },
+    ui: { restoreRegistrySecret: 'registry-push' },
+  });
+  const binding = find(objects, 'RoleBinding').find((o) => o.metadata.namespace === 'amber-sandbox') as unknown as { subjects: Record<string, string>[] };
+  t.same(binding.subjects, [...RESTORERS, { kind: 'ServiceAccount', name: 'amber-agent', namespace: NAMESPACE }], 'the listed restorers and the agents');
+  t.doesNotThrow(() => new RoleBinding(binding as never).validate());
+  const agent = one(objects, 'DaemonSet') as unknown as { spec: { template: { spec: { containers: { env: { name: string; valueFrom?: unknown }[] }[] } } } };
+  t.match(
+    agent.spec.template.spec.containers[0]?.env.find((e) => e.name === 'AMBER_REGISTRY_PASSWORD'),
+    { valueFrom: { secretKeyRef: { name: 'registry-push', key: 'password' } } },
+    'the agents push with the registry password from the Secret',
+  );
+  const noButton = render({ sandbox: { enabled: true, restorers: RESTORERS } });
+  const plain = one(noButton, 'DaemonSet') as unknown as typeof agent;
+  t.equal(
+    plain.spec.template.spec.containers[0]?.env.find((e) => e.name === 'AMBER_REGISTRY_PASSWORD'),
+    undefined,
+  );
+
+  const withoutSandbox = template({ config: { ui: { restore } } });
+  t.not(withoutSandbox.status, 0);
+  t.match(withoutSandbox.stderr, /config\.ui\.restore \(the restore button\) needs sandbox\.enabled/);
+  const elsewhere = template({ sandbox: { enabled: true }, config: { ui: { restore: { ...restore, namespace: 'other' } } } });
+  t.not(elsewhere.status, 0);
+  t.match(elsewhere.stderr, /config\.ui\.restore\.namespace \(other\) must be sandbox\.namespace \(amber-sandbox\)/);
+});

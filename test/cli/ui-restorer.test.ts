@@ -13,7 +13,8 @@ import { verifyCommand } from '../../src/cli/verify-command.js';
 import { DEFAULT_SETTINGS, type Settings } from '../../src/config/settings.js';
 import { isAmberError } from '../../src/core/amber-error.js';
 import { loadOrCreateSigningKey } from '../../src/evidence/signing-key.js';
-import type { EvidenceRestorer } from '../../src/http/evidence-restorer.js';
+import type { Capture } from '../../src/core/capture.js';
+import type { EvidenceRestorer, RestoreDone } from '../../src/http/evidence-restorer.js';
 import { LogSink } from '../helpers/log-sink.js';
 import { sealedCaptures, type SealedCaptures } from '../helpers/sealed-capture.js';
 import { startRegistry, type TestRegistry } from '../helpers/start-registry.js';
@@ -26,10 +27,12 @@ interface Rig {
   sim: SimCluster;
   registry: TestRegistry;
   restorer: EvidenceRestorer;
+  /** The restorer's restore, done in this process (serve): its answer's `done`. */
+  restore: (capture: Capture, by: { user: string }, onProgress: (line: string) => void) => Promise<RestoreDone>;
   logs: LogSink;
 }
 
-async function rig(t: { teardown(fn: () => unknown): void }, restore?: Partial<NonNullable<Settings['ui']['restore']>>): Promise<Rig> {
+async function rig(t: { teardown(fn: () => unknown): void }, overrides?: Partial<NonNullable<Settings['ui']['restore']>>): Promise<Rig> {
   const sealed = await sealedCaptures();
   t.teardown(() => sealed.close());
   const sim = await startSimCluster({ nodes: ['node-a'] });
@@ -42,7 +45,7 @@ async function rig(t: { teardown(fn: () => unknown): void }, restore?: Partial<N
     kubeconfig: sim.kubeconfigPath,
     ui: {
       ...DEFAULT_SETTINGS.ui,
-      restore: { image: `${registry.address}/forensics/restores`, namespace: 'amber-sandbox', insecureRegistry: true, ...restore },
+      restore: { image: `${registry.address}/forensics/restores`, namespace: 'amber-sandbox', insecureRegistry: true, ...overrides },
     },
   };
   const restorer = uiRestorer({
@@ -54,7 +57,12 @@ async function rig(t: { teardown(fn: () => unknown): void }, restore?: Partial<N
     env: {},
   });
   if (!restorer) throw new Error('ui.restore is set: there must be a restorer');
-  return { sealed, sim, registry, restorer, logs };
+  const restore = async (capture: Capture, by: { user: string }, onProgress: (line: string) => void): Promise<RestoreDone> => {
+    const answer = await restorer.restore(capture, by, onProgress);
+    if (!('done' in answer)) throw new Error(`serve restores itself, but filed ${JSON.stringify(answer)}`);
+    return answer.done;
+  };
+  return { sealed, sim, registry, restorer, restore, logs };
 }
 
 function quietIo() {
@@ -80,7 +88,7 @@ t.test('a restore from the page: a fenced sandbox, a record signed by the server
   const r = await rig(t);
   const capture = await r.sealed.seal();
   const progress: string[] = [];
-  const done = await r.restorer.restore(capture, { user: 'alice' }, (line) => progress.push(line));
+  const done = await r.restore(capture, { user: 'alice' }, (line) => progress.push(line));
   t.equal(done.number, 1);
   t.match(done.image, new RegExp(`^${r.registry.address}/forensics/restores:restore-${capture.id}@sha256:[0-9a-f]{64}$`));
   t.ok(
@@ -118,7 +126,7 @@ t.test('a restore from the page: a fenced sandbox, a record signed by the server
       sandbox: { namespace: 'amber-sandbox', pod: done.sandbox.pod },
     },
   ]);
-  const again = await r.restorer.restore(capture, { user: 'bob' }, () => undefined);
+  const again = await r.restore(capture, { user: 'bob' }, () => undefined);
   t.equal(again.number, 2, 'a second restore is the next record, in its own sandbox');
   t.not(again.sandbox.pod, done.sandbox.pod);
   t.equal((await r.sealed.queue.get(capture.id))?.status.restores?.length, 2);
@@ -127,9 +135,9 @@ t.test('a restore from the page: a fenced sandbox, a record signed by the server
 t.test('one restore at a time: a second click while one runs is EVIDENCE_BUSY and builds nothing', async (t) => {
   const r = await rig(t);
   const capture = await r.sealed.seal();
-  const first = r.restorer.restore(capture, { user: 'alice' }, () => undefined);
+  const first = r.restore(capture, { user: 'alice' }, () => undefined);
   await t.rejects(
-    r.restorer.restore(capture, { user: 'bob' }, () => undefined),
+    r.restore(capture, { user: 'bob' }, () => undefined),
     { code: 'EVIDENCE_BUSY' },
   );
   t.equal((await first).number, 1);
@@ -140,19 +148,19 @@ t.test('refused like amber restore: a tampered bundle, a capture not sealed, a b
   const r = await rig(t);
   const capture = await r.sealed.seal();
   await appendFile(join(r.sealed.dirOf(capture), 'signals.json'), ' ');
-  const tampered = await r.restorer.restore(capture, { user: 'alice' }, () => undefined).catch((e: unknown) => e);
+  const tampered = await r.restore(capture, { user: 'alice' }, () => undefined).catch((e: unknown) => e);
   t.ok(isAmberError(tampered, 'RESTORE_REFUSED'), String(tampered));
   t.same((tampered as { details: { failed: string[] } }).details.failed, ['signals.json'], 'the failing artifact is named');
 
   const pending = await r.sealed.pending();
   await t.rejects(
-    r.restorer.restore(pending, { user: 'alice' }, () => undefined),
+    r.restore(pending, { user: 'alice' }, () => undefined),
     { code: 'EVIDENCE_UNAVAILABLE' },
   );
 
   const other = await r.sealed.seal();
   await t.rejects(
-    r.restorer.restore({ ...other, id: capture.id }, { user: 'alice' }, () => undefined),
+    r.restore({ ...other, id: capture.id }, { user: 'alice' }, () => undefined),
     {
       code: 'RESTORE_REFUSED',
       message: /is capture .*'s, not /,
@@ -165,7 +173,7 @@ t.test('refused like amber restore: a tampered bundle, a capture not sealed, a b
 t.test('a registry that refuses the push fails the restore with its code, and no record claims a sandbox', async (t) => {
   const r = await rig(t, { image: '127.0.0.1:1/forensics/restores' });
   const capture = await r.sealed.seal();
-  const failed = await r.restorer.restore(capture, { user: 'alice' }, () => undefined).catch((e: unknown) => e);
+  const failed = await r.restore(capture, { user: 'alice' }, () => undefined).catch((e: unknown) => e);
   t.ok(isAmberError(failed, 'REGISTRY_UNAVAILABLE'), String(failed));
   t.equal(r.sim.createdObjects('Pod').length, 0);
   await t.rejects(readFile(join(r.sealed.dirOf(capture), 'restore-1.json')), { code: 'ENOENT' });

@@ -7,7 +7,7 @@
 import t from 'tap';
 import { AmberError } from '../../src/core/amber-error.js';
 import type { Capture } from '../../src/core/capture.js';
-import type { EvidenceRestorer, RestoreDone } from '../../src/http/evidence-restorer.js';
+import type { EvidenceRestorer, RestoreAnswer, RestoreDone } from '../../src/http/evidence-restorer.js';
 import { shellCaptureRequest } from '../helpers/shell-capture.js';
 import { startUiApp, TOKEN } from '../helpers/start-ui-app.js';
 
@@ -19,7 +19,7 @@ const DONE: RestoreDone = {
   signedBy: 'kid-1',
 };
 
-function fakeRestorer(answer: (capture: Capture) => Promise<RestoreDone>) {
+function fakeRestorer(answer: (capture: Capture) => Promise<RestoreAnswer>) {
   const calls: { id: string; user: string }[] = [];
   const restorer: EvidenceRestorer = {
     target: { image: '127.0.0.1:5000/forensics/r', namespace: 'amber-sandbox' },
@@ -46,7 +46,7 @@ t.test('without ui.restore there is no restore route: the page shows the command
 });
 
 t.test('a restore from the browser needs the session and its CSRF token, and is logged with who asked', async (t) => {
-  const { restorer, calls } = fakeRestorer(async () => DONE);
+  const { restorer, calls } = fakeRestorer(async () => ({ done: DONE }));
   const app = await startUiApp({ restorer });
   t.teardown(() => app.close());
   const id = await sealedIn(app);
@@ -62,7 +62,7 @@ t.test('a restore from the browser needs the session and its CSRF token, and is 
 
   const made = await app.call('POST', `/v1/captures/${id}/restores`, { cookie, csrf });
   t.equal(made.status, 201);
-  t.same(made.body, DONE);
+  t.same(made.body, { done: DONE });
   t.same(calls, [{ id, user: 'token:1' }], 'the restorer is told the signed-in user');
   t.match(app.logs.find('a restore of the evidence was asked for')[0], { user: 'token:1', capture: id, level: 40 });
   t.match(app.logs.find('the evidence was restored into a sandbox')[0], { user: 'token:1', capture: id, number: 1, sandbox: DONE.sandbox });

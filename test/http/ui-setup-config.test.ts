@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { createLogger } from '../../src/cli/create-logger.js';
-import { startResponder } from '../../src/cli/roles/responder-command.js';
 import { setUpUi } from '../../src/cli/roles/ui-setup.js';
 import { DEFAULT_SETTINGS, type Settings } from '../../src/config/settings.js';
 import type { AppDeps } from '../../src/http/build-app.js';
@@ -171,19 +170,4 @@ t.test('by default the page is the built one (dist/ui), also when amber runs fro
   const script = await fetch(`${url}/ui/assets/app.js`);
   t.equal(script.status, 200);
   t.ok((await script.text()).length > 1000, 'the bundled script');
-});
-
-t.test('ui.restore is refused by the responder, which holds no signing key and writes no evidence', async (t) => {
-  const dir = await tempDir(t);
-  const config = join(dir, 'amber.yaml');
-  await writeFile(config, 'ui:\n  restore:\n    image: registry.example/forensics/restores\n    namespace: amber-sandbox\n');
-  const err: string[] = [];
-  await t.rejects(
-    startResponder(['--config', config, '--data-dir', join(dir, 'data'), '--log-level', 'fatal'], {
-      out: () => undefined,
-      err: (s) => void err.push(s),
-      env: {},
-    }),
-    { code: 'CONFIG_INVALID', details: { setting: 'ui.restore', problem: /serve only/ } },
-  );
 });

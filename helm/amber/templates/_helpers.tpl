@@ -179,6 +179,13 @@ agent's alone (amber.agentEnv); AMBER_STORE is given to both so that logs and an
 {{- define "amber.agentEnv" -}}
 - name: AMBER_SIGNING_KEY
   value: /etc/amber/signing/signing-key
+{{- if and (include "amber.restoreButton" .) .Values.ui.restoreRegistrySecret }}
+- name: AMBER_REGISTRY_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.ui.restoreRegistrySecret }}
+      key: {{ .Values.ui.restoreRegistrySecretKey }}
+{{- end }}
 {{ include "amber.s3Env" . }}
 {{- end -}}
 
@@ -242,4 +249,21 @@ agent's alone (amber.agentEnv); AMBER_STORE is given to both so that logs and an
   mountPath: /tmp
 - name: data
   mountPath: /var/lib/amber
+{{- end -}}
+
+{{/*
+"true" when config.ui.restore turns the evidence browser's restore button on (the agents then run
+the restores): it needs the sandbox namespace the chart makes, under the same name.
+*/}}
+{{- define "amber.restoreButton" -}}
+{{- $restore := dig "ui" "restore" nil (.Values.config | default dict) -}}
+{{- if $restore -}}
+{{- if not .Values.sandbox.enabled -}}
+{{- fail "config.ui.restore (the restore button) needs sandbox.enabled: the agents restore into the chart's sandbox namespace" -}}
+{{- end -}}
+{{- if ne (get $restore "namespace") .Values.sandbox.namespace -}}
+{{- fail (printf "config.ui.restore.namespace (%v) must be sandbox.namespace (%s): the agents may create pods there only" (get $restore "namespace") .Values.sandbox.namespace) -}}
+{{- end -}}
+true
+{{- end -}}
 {{- end -}}

@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { AmberError } from '../../core/amber-error.js';
 import type { Settings } from '../../config/settings.js';
 import { kubeApi, loadKubeConfig } from '../../kube/kube-api.js';
 import { placeTarget } from '../../kube/place-target.js';
@@ -14,32 +13,31 @@ import { openStore } from '../../storage/open-store.js';
 import { s3StoreSettings } from '../s3-store-settings.js';
 import { publishedJwks, setUpIntake, startAdmission, startIntake } from './start-intake.js';
 import { setUpUi } from './ui-setup.js';
+import { requestingRestorer } from './ui-restorer.js';
+import { captureApi } from '../../kube/capture-api.js';
 
 /**
  * `amber responder`, the cluster's intake: policies decide, and each capture becomes a Capture
  * resource for the agent on the target's node. It holds no signing key and never writes evidence;
- * the evidence browser reads sealed bundles from --store (the agents' bucket).
+ * the evidence browser reads sealed bundles from --store (the agents' bucket), and its restore
+ * button (`ui.restore`) files requests on the Capture for the agent to run.
  */
 export async function startResponder(args: readonly string[], io: Io): Promise<Serving | undefined> {
   const started = await loadRoleSettings(args, io, 'responder');
   if (!started) return undefined;
   const { settings, log } = started;
-  if (settings.ui.restore !== undefined) {
-    throw new AmberError('CONFIG_INVALID', {
-      setting: 'ui.restore',
-      problem: 'the restore button runs in serve only: the responder holds no signing key and never writes evidence (analysts run amber restore)',
-    });
-  }
   const policies = await loadRolePolicies(settings, log, 'responder');
   const intake = await setUpIntake(settings, log, policies);
   // the responder verifies nothing itself, but analysts fetch the keys from it
   if (intake.published.length === 0) log.warn('no public keys to publish at /.well-known/jwks.json: set --jwks-file (the Helm chart does)');
   // read-only: the desk only lists and reads; nothing is checked or cleaned up at start (the agents do that)
   const store = openStore(settings.store, s3StoreSettings(settings.s3, io.env)).store;
-  const browser = await setUpUi(settings, log, { store, jwks: publishedJwks({ setup: intake }) });
   const kc = loadKubeConfig(settings.kubeconfig, io.env);
   const api = kubeApi(kc);
   const namespace = captureNamespace(settings, io.env);
+  const ui = await setUpUi(settings, log, { store, jwks: publishedJwks({ setup: intake }) });
+  // the restore button files the request on the Capture: the agent of its node restores it
+  const browser = { ...ui, restorer: requestingRestorer({ settings, api: captureApi(kc, namespace), log }) };
   const backoff = { baseMs: settings.kube.apiBackoffBaseMs, maxMs: settings.kube.apiBackoffMaxMs };
   log.info({ namespace }, 'responder: Captures are created as resources');
   const queue = KubeQueue.forResponder({ kc, namespace, log, backoff, place: (target) => placeTarget(api, target), budgets: settings.budgets });

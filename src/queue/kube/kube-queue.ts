@@ -66,6 +66,7 @@ export class KubeQueue implements CaptureQueue {
   private readonly api: CaptureApi;
   private readonly health: QueueHealth;
   private readonly listeners = new Set<(c: Capture) => void>();
+  private readonly changeListeners = new Set<(c: Capture) => void>();
   private readonly seen = new Set<string>();
   private readonly names = new Map<string, string>();
   private watching: AbortController | undefined;
@@ -243,6 +244,17 @@ export class KubeQueue implements CaptureQueue {
   }
 
   /**
+   * Every version of this queue's Captures the watch sees (status writes included; each listed one
+   * again after a relist), where `watch` tells of a capture once. The agent's restore requests
+   * arrive this way (restore-requests.ts).
+   */
+  onChange(listener: (capture: Capture) => void): () => void {
+    this.changeListeners.add(listener);
+    this.watchLoop ??= this.runWatch();
+    return () => this.changeListeners.delete(listener);
+  }
+
+  /**
    * Starts talking to the API server: an agent lists and watches its Captures, a responder lists
    * once — retried with backoff until one succeeds (not ready until then). Calling it again does nothing.
    */
@@ -268,7 +280,14 @@ export class KubeQueue implements CaptureQueue {
   }
 
   private async writeStatus(name: string, current: CaptureResource, status: CaptureStatus): Promise<CaptureResource> {
-    const body = { ...current, status };
+    // restores and restore requests are written by others (amber restore, the responder) meanwhile: a
+    // status that does not carry them keeps the resource's
+    const theirs = (current.status ?? {}) as Partial<CaptureStatus>;
+    const kept = {
+      ...(status.restores === undefined && theirs.restores !== undefined ? { restores: theirs.restores } : {}),
+      ...(status.restoreRequests === undefined && theirs.restoreRequests !== undefined ? { restoreRequests: theirs.restoreRequests } : {}),
+    };
+    const body = { ...current, status: { ...status, ...kept } };
     return await this.call('update status', () => this.api.replaceStatus(name, body));
   }
 
@@ -379,6 +398,7 @@ export class KubeQueue implements CaptureQueue {
       return; // not amber-shaped: logged where it is listed
     }
     this.cache.set(c.id, c);
+    for (const l of this.changeListeners) l(c);
     if (this.seen.has(c.id)) return;
     this.seen.add(c.id);
     for (const l of this.listeners) l(c);
