@@ -7,7 +7,7 @@ import type { KubeletAddress } from '../../kube/resolve-target.js';
 import { KubeQueue } from '../../queue/kube/kube-queue.js';
 import type { Settings } from '../../config/settings.js';
 import { version, type Io } from '../cli-support.js';
-import { loadRolePolicies, loadRoleSettings } from './role-settings.js';
+import { loadRolePolicies, loadRoleSettings, loadRoleYara } from './role-settings.js';
 import { captureNamespace, closeStarted, runUntilSignalled, stopInOrder, type CapturingServing } from './serving.js';
 import { configuredKubeletAddress, setUpEvidence, startCaptureSide, type CaptureSide } from './start-capture.js';
 
@@ -22,6 +22,7 @@ export async function startAgent(args: readonly string[], io: Io): Promise<Captu
   const { settings, log } = started;
   // the policies say whether evidence must be locked: the store is checked against them
   const policies = await loadRolePolicies(settings, log, 'agent');
+  const yara = await loadRoleYara(settings, log);
   const evidence = await setUpEvidence(settings, io.env, policies, log);
   const node = settings.kube.node ?? io.env['NODE_NAME'];
   if (node === undefined || node === '') {
@@ -47,6 +48,7 @@ export async function startAgent(args: readonly string[], io: Io): Promise<Captu
       kubeletAddress: agentKubeletAddress(settings, node, io.env),
       env: io.env,
       policies,
+      yara,
       registry: metrics.registry,
       captureNamespace: namespace,
     });
