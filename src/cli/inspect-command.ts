@@ -108,7 +108,9 @@ export async function inspectCommand(args: readonly string[], io: Io): Promise<n
   if (values.search !== undefined) {
     const matches = results.flatMap((r) => (r.matches ?? []).map((m) => ({ ...(results.length > 1 ? { archive: r.input.name } : {}), ...m })));
     const warnings = results.flatMap((r) => r.inspection.warnings);
-    if (values.json) io.out(JSON.stringify({ matches, ...(warnings.length > 0 ? { warnings } : {}) }, null, 2));
+    const yara = results.flatMap((r) => (r.yara ? [{ ...(results.length > 1 ? { archive: r.input.name } : {}), ...r.yara }] : []));
+    const found = yara.length === 0 ? {} : { yara: yara.length === 1 && results.length === 1 ? yara[0] : yara };
+    if (values.json) io.out(JSON.stringify({ matches, ...found, ...(warnings.length > 0 ? { warnings } : {}) }, null, 2));
     else io.out(renderMatches(matches, warnings));
     return EXIT.OK;
   }

@@ -46,6 +46,17 @@ t.test('inspect --yara DIR --json: the matches with pid, address and mapping, an
   );
 });
 
+t.test('inspect --search with --yara --json: the search matches and the YARA findings', async (t) => {
+  const r = await cli('inspect', '--search', 'DB_PASSWORD=', '--yara', rules, '--json', ctrd);
+  t.equal(r.code, 0, r.err);
+  const o = JSON.parse(r.out) as { matches: { pid: number }[]; yara: { matches: { rule: string }[] } };
+  t.same(
+    o.matches.map((m) => m.pid).sort((a, b) => a - b),
+    [1, 16],
+  );
+  t.match(o.yara.matches, [{ rule: 'stratum_url' }]);
+});
+
 t.test('inspect --yara: the human report lists each match with where it is', async (t) => {
   const r = await cli('inspect', '--yara', join(rules, 'miner.yar'), ctrd);
   t.equal(r.code, 0, r.err);

@@ -116,7 +116,9 @@ t.test('a match is an indicator whose severity is its rule’s severity meta (hi
     context: 'ctx',
   });
   t.same(
-    [{ severity: 'high' }, { severity: 'INFO' }, { severity: 'medium' }, { severity: 'critical' }, { severity: 3 }, {}].map((x) => severityOf(m(x))),
+    ([{ severity: 'high' }, { severity: 'INFO' }, { severity: 'medium' }, { severity: 'critical' }, { severity: 3 }, {}] as YaraMatch['meta'][]).map((x) =>
+      severityOf(m(x)),
+    ),
     ['high', 'info', 'medium', 'medium', 'medium', 'medium'],
   );
   t.match(yaraIndicators({ ruleFiles: [], matches: [m({ severity: 'high' })], incomplete: [] }), [
