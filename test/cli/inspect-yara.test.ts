@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { runCli } from '../../src/cli/run-cli.js';
-import { REAL_ARCHIVES, realPath, type RealArchive } from '../helpers/real-checkpoints.js';
+import { REAL_ARCHIVES, REAL_DIR, readJsonExact, realPath, type RealArchive } from '../helpers/real-checkpoints.js';
 import { spawnAmber } from '../helpers/run-amber.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'amber-yara-cli-'));
@@ -50,9 +50,12 @@ t.test('inspect --search with --yara --json: the search matches and the YARA fin
   const r = await cli('inspect', '--search', 'DB_PASSWORD=', '--yara', rules, '--json', ctrd);
   t.equal(r.code, 0, r.err);
   const o = JSON.parse(r.out) as { matches: { pid: number }[]; yara: { matches: { rule: string }[] } };
+  const truth = readJsonExact(`${REAL_DIR}ctrd-app/ground-truth.json`) as { processes: { container_pid: number; env: string[] }[] };
+  const withEnv = truth.processes.filter((p) => p.env.some((e) => e.startsWith('DB_PASSWORD='))).map((p) => p.container_pid);
   t.same(
     o.matches.map((m) => m.pid).sort((a, b) => a - b),
-    [1, 16],
+    withEnv.sort((a, b) => a - b),
+    'the processes the ground truth gives DB_PASSWORD',
   );
   t.match(o.yara.matches, [{ rule: 'stratum_url' }]);
 });
