@@ -176,3 +176,18 @@ t.test('the engine’s own time-out marks the region incomplete', async (t) => {
   const r = scan(p, Buffer.alloc(2 * PAGE), PAGE, {}, giveUp);
   t.equal(r.incomplete.length, 1);
 });
+
+t.test('a pattern that matches at every byte of a zeroed region is reported once, and quickly', async (t) => {
+  const base = 0x70000000;
+  const pages = 1024; // 4 MiB of zeros: two windows
+  const p = processWith([[base, pages]], [anonVma(base, base + pages * PAGE)]);
+  const zeros = yaraXEngine().compile([{ file: 'zeros.yar', text: 'rule zeros { strings: $z = { 00 00 } condition: $z }' }]);
+  const started = Date.now();
+  const r = scan(p, Buffer.alloc(pages * PAGE), 1 << 20, {}, zeros.scanner({ timeoutMs: 10_000 }));
+  t.same(
+    r.matches.map((m) => [m.rule, (m.where as { address: string }).address]),
+    [['zeros', `0x${base.toString(16)}`]],
+  );
+  // uncapped, the engine hands back a million matches per window: about 45 s each on this machine
+  t.ok(Date.now() - started < 20_000, `${Date.now() - started} ms`);
+});
