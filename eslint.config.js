@@ -25,7 +25,13 @@ const FOLDERS = {
   http: ['core', 'intake', 'policy', 'queue'],
   ui: [],
 };
-const SDKS = { kube: ['@kubernetes/client-node'], storage: ['@aws-sdk/*'], evidence: ['jose'], http: ['fastify', '@fastify/*'] };
+const SDKS = {
+  kube: ['@kubernetes/client-node'],
+  storage: ['@aws-sdk/*'],
+  evidence: ['jose'],
+  http: ['fastify', '@fastify/*'],
+  analysis: ['@virustotal/yara-x'],
+};
 
 const importRules = Object.entries(FOLDERS).map(([folder, may]) => {
   const forbidden = [...Object.keys(FOLDERS), 'cli'].filter((f) => f !== folder && !may.includes(f));

@@ -28,8 +28,12 @@ import { inspectedProcess } from './inspected-process.js';
 import type { Inspection, MemoryMatch } from './inspection.js';
 import { MemorySearch, parseMemoryPattern, type MemoryPattern } from './memory-search.js';
 import { ArgvEnvReader, layoutKey, memoryLayouts, type PagesConsumer } from './criu/process-memory.js';
-import { readCriuDump, readStatsDump } from './criu/read-criu-dump.js';
+import { filePathsOf, readCriuDump, readStatsDump } from './criu/read-criu-dump.js';
 import { walkTar, type TarWalk } from './archive/tar-walk.js';
+import type { YaraFindings } from './yara/yara-findings.js';
+import { YaraFileScan } from './yara/yara-file-scan.js';
+import { YaraMemoryScan } from './yara/yara-memory-scan.js';
+import type { YaraRules, YaraScanner } from './yara/yara-rules.js';
 
 export interface InspectOptions {
   /** a literal, or `/regex/flags`, searched in all dumped memory */
@@ -50,6 +54,19 @@ export interface InspectOptions {
   onMatch?: (m: MemoryMatch) => void;
   /** Aborting it stops the reading at once (the source is destroyed) and rejects with AmberError SEARCH_CANCELLED. */
   signal?: AbortSignal;
+  /**
+   * Scans every process's memory (by VMA, yara/yara-memory-scan.ts) and every file added or
+   * changed (yara/yara-file-scan.ts) with these rules, in the same pass; the result's `yara`.
+   */
+  yara?: YaraRules;
+  /** wall time the YARA rules may run on one region, a VMA or a file (default 10 s); past it the region is `incomplete` */
+  yaraBudgetMs?: number;
+}
+
+export interface InspectResult {
+  inspection: Inspection;
+  matches?: MemoryMatch[];
+  yara?: YaraFindings;
 }
 
 export type { ArchiveSource, OpenArchive } from './archive/archive-chunks.js';
@@ -96,17 +113,19 @@ function tarWarnings(w: TarWalk, warnings: AnalysisWarning[], file: string): voi
  * SEARCH_BAD_PATTERN before reading anything when the pattern is empty or its /regex/ does not
  * compile; SEARCH_CANCELLED when `opts.signal` is aborted; and the source's own error when reading it fails.
  */
-export async function inspectCheckpoint(open: OpenArchive, opts: InspectOptions = {}): Promise<{ inspection: Inspection; matches?: MemoryMatch[] }> {
+export async function inspectCheckpoint(open: OpenArchive, opts: InspectOptions = {}): Promise<InspectResult> {
   const pattern = opts.search === undefined ? undefined : parseMemoryPattern(opts.search);
   // One signal for the caller's abort and for an onMatch that throws: either stops the reading.
   const stop = new AbortController();
   const cancel = () => stop.abort(new AmberError('SEARCH_CANCELLED', {}, { cause: opts.signal?.reason }));
   if (opts.signal?.aborted) cancel();
   opts.signal?.addEventListener('abort', cancel, { once: true });
+  const scanner = opts.yara?.scanner({ timeoutMs: opts.yaraBudgetMs ?? 10_000 });
   try {
-    return await inspect(open, opts, pattern, stop);
+    return await inspect(open, opts, pattern, stop, scanner);
   } finally {
     opts.signal?.removeEventListener('abort', cancel);
+    scanner?.close();
   }
 }
 
@@ -115,7 +134,8 @@ async function inspect(
   opts: InspectOptions,
   pattern: MemoryPattern | undefined,
   stop: AbortController,
-): Promise<{ inspection: Inspection; matches?: MemoryMatch[] }> {
+  scanner: YaraScanner | undefined,
+): Promise<InspectResult> {
   const limit = opts.maxEntryBytes ?? 64 * 1024 * 1024;
   const onMatch = opts.onMatch;
   const emit =
@@ -130,20 +150,29 @@ async function inspect(
   const searchOpts = { pid: opts.pid, contextBytes: opts.contextBytes, maxMatches: opts.maxMatches, dir: DIR, signal: stop.signal, onMatch: emit };
   let memory: Memory | undefined;
   let search: MemorySearch | undefined;
+  const yaraOpts = { dir: DIR, ...(opts.yaraBudgetMs !== undefined && { budgetMs: opts.yaraBudgetMs }) };
+  const yaraFiles = scanner && new YaraFileScan(scanner, yaraOpts);
+  let yaraMemory: YaraMemoryScan | undefined;
   /** key of each pages file's layout when it streamed past (the argv reader's and the search's) */
   const streamed = new Map<string, string>();
   const stopped = () => {
     if (stop.signal.aborted) throw stop.signal.reason;
   };
 
-  const c = await collectArchive(archiveChunks(open, stop.signal), limit, async (image, body, images) => {
-    if (!memory) {
-      memory = buildMemory(memoryLayouts(images), opts);
-      if (pattern) search = new MemorySearch(memory.processes, pattern, searchOpts);
-    }
-    streamed.set(image, layoutKey(memory.processes, image));
-    await streamPages(image, body, [memory.reader, search]);
-  });
+  const c = await collectArchive(
+    archiveChunks(open, stop.signal),
+    limit,
+    async (image, body, images) => {
+      if (!memory) {
+        memory = buildMemory(memoryLayouts(images), opts);
+        if (pattern) search = new MemorySearch(memory.processes, pattern, searchOpts);
+        if (scanner) yaraMemory = new YaraMemoryScan(memory.processes, scanner, yaraOpts);
+      }
+      streamed.set(image, layoutKey(memory.processes, image));
+      await streamPages(image, body, [memory.reader, search, yaraMemory]);
+    },
+    yaraFiles && ((path, size) => yaraFiles.file(path, size)),
+  );
   stopped();
   const walk = c.walk;
   if (!c.checkpointDir && c.images.size === 0 && c.pagesStreamed.size === 0) {
@@ -176,14 +205,16 @@ async function inspect(
   const searchLayouts = own(memoryLayouts(c.images), opts);
   const redo = [...new Set([...streamed.keys(), ...mapped(searchLayouts)])].filter((f) => changed(searchLayouts, f));
   search ??= pattern && new MemorySearch(searchLayouts, pattern, searchOpts);
+  yaraMemory ??= scanner && new YaraMemoryScan(searchLayouts, scanner, yaraOpts);
   if (redo.length > 0) search?.relayout(searchLayouts, redo);
+  if (redo.length > 0) yaraMemory?.relayout(searchLayouts, redo);
   const reader = stale || !first ? finalMemory : first;
   if (stale || redo.length > 0) {
     const again = await walkTar(
       archiveChunks(open, stop.signal),
       async (e) => {
         const image = imageName(e.name);
-        const consumers = [stale && finalMemory.reader, search];
+        const consumers = [stale && finalMemory.reader, search, yaraMemory];
         if (image !== undefined && PAGES.test(image) && consumers.some((x) => x && x.wants(image))) await streamPages(image, e.body, consumers);
       },
       { drain: false },
@@ -193,6 +224,8 @@ async function inspect(
   }
   const strings = reader.reader.result();
   const searched = search?.result();
+  const inMemory = yaraMemory?.result(filePathsOf(c.images));
+  const inFiles = yaraFiles?.result();
   const untreed = pattern ? searchLayouts.filter((p) => p.pagemap && !model.processes.some((q) => q.pid === p.pid)).map((p) => p.pid) : [];
   if (untreed.length > 0)
     c.warnings.push({
@@ -225,9 +258,23 @@ async function inspect(
     checkpointSize: c.sizes,
     compression: walk.compression,
     stats: statsRead?.stats ?? ({} as DumpStatsInfo),
-    warnings: [...c.warnings, ...meta.warnings, ...(statsRead?.warnings ?? []), ...model.warnings, ...strings.warnings, ...(searched?.warnings ?? [])],
+    warnings: [
+      ...c.warnings,
+      ...meta.warnings,
+      ...(statsRead?.warnings ?? []),
+      ...model.warnings,
+      ...strings.warnings,
+      ...(searched?.warnings ?? []),
+      ...(inMemory?.warnings ?? []),
+      ...(inFiles?.warnings ?? []),
+    ],
   };
-  return { inspection, ...(searched && { matches: searched.matches }) };
+  const yara: YaraFindings | undefined = opts.yara && {
+    ruleFiles: [...opts.yara.files],
+    matches: [...(inMemory?.matches ?? []), ...(inFiles?.matches ?? [])],
+    incomplete: [...(inMemory?.incomplete ?? []), ...(inFiles?.incomplete ?? [])],
+  };
+  return { inspection, ...(searched && { matches: searched.matches }), ...(yara && { yara }) };
 }
 
 function parseDeletedFiles(data: Buffer | undefined, warnings: AnalysisWarning[]): string[] {

@@ -8,7 +8,7 @@ import type { InspectedProcess, InspectedSocket, Inspection } from './inspection
 export interface Indicator {
   /**
    * stable, for scripts: `reverse-shell`, `reverse-shell-cmdline`, `executable-added`, `exe-deleted`, `exe-memfd`, `mining-port`,
-   * `mining-cmdline`, `reverse-shell-port`, `backdoor-listener`, `frozen-time`
+   * `mining-cmdline`, `reverse-shell-port`, `backdoor-listener`, `frozen-time`; from YARA rules (yara/yara-indicators.ts) `yara-match`, `yara-incomplete`
    */
   id: string;
   severity: 'high' | 'medium' | 'info';

@@ -8,6 +8,7 @@ import type { CheckpointResult } from '../kube/kubelet-client.js';
 import type { KubeletAddress } from '../kube/resolve-target.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import type { CaptureStatusStore } from './capture-record.js';
+import type { YaraRules } from '../analysis/yara/yara-rules.js';
 
 /** The one call of the kubelet the pipeline needs (KubeletClient implements it). */
 export interface Checkpointer {
@@ -64,6 +65,8 @@ export interface CaptureDeps {
   readonly checkpoints?: Semaphore;
   /** Told of each capture that ends Sealed or Failed (notifications). Default: nobody. */
   readonly events?: CaptureEvents;
+  /** The YARA rules the triage report scans memory and added files with. Default: none. */
+  readonly yara?: YaraRules;
 }
 
 export interface CaptureSettings {

@@ -1,6 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { inspectCheckpoint } from '../analysis/inspect-checkpoint.js';
+import { inspectCheckpoint, type InspectResult } from '../analysis/inspect-checkpoint.js';
+import { yaraIndicators } from '../analysis/yara/yara-indicators.js';
+import type { YaraRules } from '../analysis/yara/yara-rules.js';
 import type { Inspection } from '../analysis/inspection.js';
 import { triageIndicators, type Indicator } from '../analysis/triage-indicators.js';
 import { AmberError } from '../core/amber-error.js';
@@ -49,6 +51,8 @@ export async function produceReport(opts: {
   /** Where the node copy of a checkpoint is (read first; the only source of an encrypted archive). */
   nodeCopy: (checkpoint: { container: string; path: string }) => string;
   now?: () => Date;
+  /** YARA rules to scan memory and added files with: their matches join the indicators. */
+  yara?: YaraRules;
 }): Promise<ReportResult> {
   const { capture, chain, bundle } = opts;
   const { manifest, sha256: manifestSha256 } = await bundle.readManifest();
@@ -70,11 +74,11 @@ export async function produceReport(opts: {
     const sealed = manifest.artifacts.find((a) => (a.plaintext?.name ?? a.name) === name);
     if (!sealed) throw new AmberError('EVIDENCE_CONFLICT', { name, problem: 'the sealed manifest does not list this archive' });
     const identity = sealed.plaintext ?? sealed;
-    const inspection = await inspectSealed(bundle, opts.nodeCopy(c), identity, sealed.plaintext !== undefined);
+    const { inspection, yara } = await inspectSealed(bundle, opts.nodeCopy(c), identity, sealed.plaintext !== undefined, opts.yara);
     checkpoints.push({
       archive: { container: c.container, name, size: identity.size, sha256: identity.sha256 },
       ...inspection,
-      indicators: triageIndicators(inspection),
+      indicators: [...triageIndicators(inspection), ...(yara ? yaraIndicators(yara) : [])],
     });
   }
   const report: TriageReport = {
@@ -116,7 +120,8 @@ async function inspectSealed(
   local: string,
   sealed: { name: string; size: number; sha256: string },
   encrypted: boolean,
-): Promise<Inspection> {
+  rules: YaraRules | undefined,
+): Promise<InspectResult> {
   const onNode = await stat(local).then(
     (s) => s.isFile(),
     () => false,
@@ -128,19 +133,22 @@ async function inspectSealed(
     });
   }
   let first: HashStream | undefined;
-  const { inspection } = await inspectCheckpoint(async () => {
-    const body = onNode ? createReadStream(local, { highWaterMark: 1024 * 1024 }) : await bundle.read(sealed.name);
-    if (first !== undefined) return body;
-    first = new HashStream();
-    body.on('error', (e: Error) => first?.destroy(e));
-    return body.pipe(first);
-  });
+  const result = await inspectCheckpoint(
+    async () => {
+      const body = onNode ? createReadStream(local, { highWaterMark: 1024 * 1024 }) : await bundle.read(sealed.name);
+      if (first !== undefined) return body;
+      first = new HashStream();
+      body.on('error', (e: Error) => first?.destroy(e));
+      return body.pipe(first);
+    },
+    rules && { yara: rules },
+  );
   const hash = first as HashStream | undefined;
   // the reader may stop early (it has what it needs); only a complete read proves the bytes
   if (hash !== undefined && hash.bytes === sealed.size && hash.sha256 !== sealed.sha256) {
     throw new AmberError('EVIDENCE_CONFLICT', { name: sealed.name, problem: 'the archive read is not the one the manifest seals' });
   }
-  return inspection;
+  return result;
 }
 
 function indicatorIds(report: TriageReport): string[] {

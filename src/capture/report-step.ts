@@ -6,6 +6,7 @@ import type { EvidenceBundle } from './evidence-bundle.js';
 import { produceReport } from './produce-report.js';
 import type { Semaphore } from './semaphore.js';
 import { nodeCopyOf } from './archive-access.js';
+import type { YaraRules } from '../analysis/yara/yara-rules.js';
 
 /** What the report step uses. */
 export interface ReportParts {
@@ -16,6 +17,8 @@ export interface ReportParts {
   /** The bound on heavy work the report shares with uploads. */
   readonly uploads: Semaphore;
   readonly now?: (() => Date) | undefined;
+  /** The YARA rules of the report (absent: none). */
+  readonly yara?: YaraRules | undefined;
 }
 
 /**
@@ -36,6 +39,7 @@ export async function reportStep(parts: ReportParts, record: CaptureRecord, bund
         version: parts.version,
         nodeCopy: (c) => nodeCopyOf(parts.checkpointDir, c),
         ...(parts.now ? { now: parts.now } : {}),
+        ...(parts.yara ? { yara: parts.yara } : {}),
       }),
     );
     report = { state: 'Written', sha256: made.sha256, indicators: made.indicators, severities: made.severities };

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { verifyBundle } from '../evidence/verify-bundle.js';
@@ -7,7 +7,7 @@ import { openBundleTarget } from './bundle-target.js';
 import { EXIT, parseFlags, type Io } from './cli-support.js';
 import { startServe } from './roles/serve-command.js';
 
-export const DEMO_HELP = `Usage: amber demo [--data-dir DIR] [--policies DIR] [--store URI] [--log-level LEVEL] [--keep-serving [--listen HOST:PORT]]
+export const DEMO_HELP = `Usage: amber demo [--data-dir DIR] [--policies DIR] [--yara DIR] [--store URI] [--log-level LEVEL] [--keep-serving [--listen HOST:PORT]]
 
 Runs the whole flow on this machine, no cluster needed: starts a simulated Kubernetes API server
 and kubelet (HTTPS, real paths and answers, CRIU-format checkpoint archives), starts amber on the
@@ -16,6 +16,7 @@ Sealed, verifies the bundle, and prints where it is.
 
   --data-dir DIR   everything (evidence, keys, journal, simulated node) goes under DIR (./amber-demo)
   --policies DIR   policy set (./policies)
+  --yara DIR       YARA rules the triage report scans with (./yara, the sample rules)
   --store URI      evidence store (file://<data-dir>/evidence), or s3://bucket/prefix with the
                    S3 settings from the environment (AMBER_S3_ENDPOINT, AMBER_S3_FORCE_PATH_STYLE,
                    AWS_ACCESS_KEY_ID…), as for serve
@@ -29,6 +30,7 @@ Exit 0 only when the sealed bundle verifies.
 const FLAGS = {
   'data-dir': { type: 'string' },
   policies: { type: 'string' },
+  yara: { type: 'string' },
   store: { type: 'string' },
   'log-level': { type: 'string' },
   'keep-serving': { type: 'boolean' },
@@ -76,6 +78,9 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
     ]);
     io.out(`simulated cluster up: pod shop/checkout-7d9f8b6c5-x2x9q on node-a`);
     await mkdir(dataDir, { recursive: true });
+    // analysis.yara has no flag (a list of paths): the demo hands serve a settings file, beside the simulated cluster's files
+    const settingsFile = join(dataDir, 'sim', 'demo-settings.yaml');
+    await writeFile(settingsFile, `analysis:\n  yara: [${JSON.stringify(resolve(values.yara ?? 'yara'))}]\n`);
     const serving = await startServe(
       [
         '--listen',
@@ -98,6 +103,8 @@ export async function demoCommand(args: readonly string[], io: Io): Promise<numb
         cluster.checkpointDir('node-a'),
         '--min-free-bytes',
         '0',
+        '--config',
+        settingsFile,
       ],
       // the demo's own flags win; S3 settings (endpoint, path style…) pass through from the environment
       { ...io, env: Object.fromEntries(Object.entries(io.env).filter(([k]) => k.startsWith('AMBER_S3_') || k === 'AWS_REGION' || k === 'AWS_DEFAULT_REGION')) },

@@ -7,6 +7,11 @@ import { inspectCheckpoint } from '../analysis/inspect-checkpoint.js';
 import { readFileChunks } from '../analysis/archive/read-file-chunks.js';
 import type { Inspection, MemoryMatch } from '../analysis/inspection.js';
 import { triageIndicators, type Indicator } from '../analysis/triage-indicators.js';
+import { loadYaraRules } from '../analysis/yara/load-yara-rules.js';
+import type { YaraFindings } from '../analysis/yara/yara-findings.js';
+import { yaraIndicators } from '../analysis/yara/yara-indicators.js';
+import type { YaraRules } from '../analysis/yara/yara-rules.js';
+import { yaraXEngine } from '../analysis/yara/yara-x-engine.js';
 import { loadSettings } from '../config/load-settings.js';
 import { DEFAULT_SETTINGS } from '../config/settings.js';
 import { isAmberError } from '../core/amber-error.js';
@@ -18,7 +23,7 @@ import { describeError, EXIT, parseFlags, UsageError, type Io } from './cli-supp
 import { renderInspection, renderMatches } from './render-inspection.js';
 
 export const INSPECT_HELP = `Usage:
-  amber inspect ARCHIVE|BUNDLE [--json] [--search TEXT|/REGEX/flags] [--pid N] [--identity FILE] [--config FILE]
+  amber inspect ARCHIVE|BUNDLE [--json] [--search TEXT|/REGEX/flags] [--yara FILE|DIR]… [--pid N] [--identity FILE] [--config FILE]
       Reads a checkpoint archive without CRIU and without restoring anything: the container
       (engine, OCI runtime, image, pod, addresses, mounts, annotations), the process tree with
       command lines and environments, open files and connections (with their queues) per
@@ -35,6 +40,10 @@ export const INSPECT_HELP = `Usage:
                    (a bundle with several archives: {"checkpoints":[…]} of those)
   --search S       search all process memory for TEXT, or /REGEX/flags; prints each match's
                    process, address and surrounding bytes ({"matches":[…]} with --json)
+  --yara FILE|DIR  scan every process's memory and every added or changed file with the YARA
+                   rules in FILE, or in DIR's .yar/.yara files (repeatable); the matches are
+                   indicators, listed with their process, address and mapping or path
+                   ({"yara":{"matches":[…],"incomplete":[…]}} with --json)
   --pid N          only this process (and, with --search, only its memory)
   --identity FILE  an age identity file: reads encrypted archives (checkpoint-….tar.age, or an
                    ARCHIVE.age file) by decrypting them as a stream
@@ -45,6 +54,7 @@ Exit 0 read (with or without warnings), 1 not a checkpoint, 2 could not run.
 const FLAGS = {
   json: { type: 'boolean' },
   search: { type: 'string' },
+  yara: { type: 'string', multiple: true },
   pid: { type: 'string' },
   identity: { type: 'string' },
   config: { type: 'string' },
@@ -71,13 +81,15 @@ export async function inspectCommand(args: readonly string[], io: Io): Promise<n
   if (values.search === '') throw new UsageError('--search needs a text or a /regex/');
   const identities = values.identity === undefined ? undefined : await readIdentities(values.identity);
   const inputs = await inputsOf(positionals[0] as string, io, values.config, identities);
-  const options = { ...(values.search !== undefined ? { search: values.search } : {}), ...(pid !== undefined ? { pid } : {}) };
+  const yara = await rulesOf(values.yara ?? []);
+  const options = { ...(values.search !== undefined ? { search: values.search } : {}), ...(pid !== undefined ? { pid } : {}), ...(yara && { yara }) };
 
-  const results: { input: Input; inspection: Inspection; matches?: MemoryMatch[]; indicators: Indicator[] }[] = [];
+  const results: { input: Input; inspection: Inspection; matches?: MemoryMatch[]; yara?: YaraFindings; indicators: Indicator[] }[] = [];
   for (const input of inputs) {
     try {
-      const { inspection, matches } = await inspectCheckpoint(() => input.open(), options);
-      results.push({ input, inspection, indicators: triageIndicators(inspection), ...(matches ? { matches } : {}) });
+      const { inspection, matches, yara: found } = await inspectCheckpoint(() => input.open(), options);
+      const indicators = [...triageIndicators(inspection), ...(found ? yaraIndicators(found) : [])];
+      results.push({ input, inspection, indicators, ...(matches ? { matches } : {}), ...(found ? { yara: found } : {}) });
     } catch (e) {
       if (isAmberError(e) && e.code.startsWith('AGE_')) {
         io.err(`amber inspect: ${input.name} cannot be decrypted: ${describeError(e)}`);
@@ -96,17 +108,34 @@ export async function inspectCommand(args: readonly string[], io: Io): Promise<n
   if (values.search !== undefined) {
     const matches = results.flatMap((r) => (r.matches ?? []).map((m) => ({ ...(results.length > 1 ? { archive: r.input.name } : {}), ...m })));
     const warnings = results.flatMap((r) => r.inspection.warnings);
-    if (values.json) io.out(JSON.stringify({ matches, ...(warnings.length > 0 ? { warnings } : {}) }, null, 2));
+    const yara = results.flatMap((r) => (r.yara ? [{ ...(results.length > 1 ? { archive: r.input.name } : {}), ...r.yara }] : []));
+    const found = yara.length === 0 ? {} : { yara: yara.length === 1 && results.length === 1 ? yara[0] : yara };
+    if (values.json) io.out(JSON.stringify({ matches, ...found, ...(warnings.length > 0 ? { warnings } : {}) }, null, 2));
     else io.out(renderMatches(matches, warnings));
     return EXIT.OK;
   }
   if (values.json) {
-    const objects = results.map((r) => ({ ...(results.length > 1 ? { archive: r.input.name } : {}), ...r.inspection, indicators: r.indicators }));
+    const objects = results.map((r) => ({
+      ...(results.length > 1 ? { archive: r.input.name } : {}),
+      ...r.inspection,
+      indicators: r.indicators,
+      ...(r.yara ? { yara: r.yara } : {}),
+    }));
     io.out(JSON.stringify(objects.length === 1 ? objects[0] : { checkpoints: objects }, null, 2));
   } else {
-    io.out(results.map((r) => renderInspection(r.input.name, r.inspection, r.indicators)).join('\n'));
+    io.out(results.map((r) => renderInspection(r.input.name, r.inspection, r.indicators, r.yara)).join('\n'));
   }
   return EXIT.OK;
+}
+
+/** The rules of --yara, compiled before any archive is read: a bad rule is the caller's to fix (file and line), not an archive's fault. */
+async function rulesOf(paths: readonly string[]): Promise<YaraRules | undefined> {
+  try {
+    return await loadYaraRules(paths, yaraXEngine());
+  } catch (e) {
+    if (isAmberError(e, 'YARA_RULES_INVALID')) throw new UsageError(describeError(e));
+    throw e;
+  }
 }
 
 /**

@@ -8,6 +8,8 @@ import { normaliseAlert } from '../intake/normalise-alert.js';
 import { loadPolicies } from '../policy/load-policies.js';
 import type { CompiledPolicy } from '../policy/compile-policy.js';
 import { evaluatePolicies } from '../policy/evaluate-policies.js';
+import { loadYaraRules } from '../analysis/yara/load-yara-rules.js';
+import { yaraXEngine } from '../analysis/yara/yara-x-engine.js';
 import { describeError, EXIT, parseFlags, UsageError, type Io } from './cli-support.js';
 
 export const POLICY_HELP = `Usage:
@@ -23,7 +25,8 @@ export const POLICY_HELP = `Usage:
   --json           machine-readable output
   --config FILE, --admission-listen HOST:PORT, --admission-client-ca FILE, --admission-unauthenticated-holds
                    the settings amber runs with (also as AMBER_* env vars): a policy that holds admission
-                   requests is refused without the API server's client certificate, as at start-up
+                   requests is refused without the API server's client certificate, as at start-up;
+                   the YARA rules of analysis.yara in --config are compiled, as at start-up
 `;
 
 const FLAGS = {
@@ -36,12 +39,14 @@ const FLAGS = {
   'admission-unauthenticated-holds': { type: 'boolean' },
 } as const;
 
-/** The policies, and the admission hold check against the settings given by flags, env and --config, as a role runs it at start-up. */
+/** The policies, the YARA rules of `analysis.yara`, and the admission hold check against the settings given by flags, env and --config, as a role runs it at start-up. */
 async function loadChecked(dir: string, flags: Record<string, string | boolean | undefined>, io: Io): Promise<CompiledPolicy[]> {
   const policies = await loadPolicies(dir);
   const config = flags['config'];
   const settings = await loadSettings({ flags, env: io.env, configFile: typeof config === 'string' ? config : undefined });
   checkAdmissionHolds(settings, policies);
+  // the rules a role compiles at start-up (analysis.yara): a bad one fails here as it would there
+  await loadYaraRules(settings.analysis.yara, yaraXEngine());
   return policies;
 }
 

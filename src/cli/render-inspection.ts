@@ -1,6 +1,7 @@
 import type { AnalysisWarning, DumpStatsInfo } from '../analysis/criu/criu-model.js';
 import type { ContainerFacts, Engine, InspectedProcess, InspectedSocket, Inspection, MemoryMatch } from '../analysis/inspection.js';
 import type { Indicator } from '../analysis/triage-indicators.js';
+import { describeMapping, type YaraFindings } from '../analysis/yara/yara-findings.js';
 
 const MAX_ARG = 120;
 
@@ -71,7 +72,7 @@ function statsLines(s: DumpStatsInfo): string[] {
 }
 
 /** The readable tree `amber inspect` prints: container, processes, files and sockets, rootfs changes, mounts, indicators, warnings. */
-export function renderInspection(name: string, i: Inspection, indicators: readonly Indicator[]): string {
+export function renderInspection(name: string, i: Inspection, indicators: readonly Indicator[], yara?: YaraFindings): string {
   const out: string[] = [`archive    ${name}${i.compression && i.compression !== 'none' ? ` (${i.compression})` : ''}`];
   out.push(...containerLines(i.container));
   if (i.checkpointSize) {
@@ -125,11 +126,23 @@ export function renderInspection(name: string, i: Inspection, indicators: readon
     out.push('', `indicators (${indicators.length})`);
     for (const x of indicators) out.push(`  [${x.severity}] ${x.id}: ${x.summary}`);
   }
+  if (yara) out.push('', ...yaraLines(yara));
   if (i.warnings.length > 0) {
     out.push('', `warnings (${i.warnings.length})`);
     for (const w of i.warnings) out.push(`  ${renderWarning(w)}`);
   }
   return `${out.join('\n')}\n`;
+}
+
+/** Each YARA match with where it is and the bytes around it; the regions the rules did not finish. */
+function yaraLines(y: YaraFindings): string[] {
+  const out = [`yara (${y.matches.length} match${y.matches.length === 1 ? '' : 'es'}; rules ${y.ruleFiles.join(', ')})`];
+  for (const m of y.matches) {
+    const where = m.where.in === 'memory' ? `pid ${m.where.pid} ${m.where.address} ${describeMapping(m.where.mapping)}` : `${m.where.path}@${m.where.offset}`;
+    out.push(`  ${m.rule}${m.tags.length > 0 ? ` [${m.tags.join(',')}]` : ''}  ${where}  ${m.context}`);
+  }
+  for (const x of y.incomplete) out.push(`  incomplete: ${x.where}: ${x.reason}`);
+  return out;
 }
 
 /** A socket's queues and buffers, when the reader found them: `recv-q 0 send-q 12 unsent 0, sndbuf 4.0 MiB rcvbuf 128.0 KiB`. */

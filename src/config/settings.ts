@@ -272,6 +272,14 @@ export const Settings = Type.Object(
       },
       closed,
     ),
+    /** What the triage report looks for beyond amber's own indicators (README "YARA rules"); config file only. */
+    analysis: Type.Object(
+      {
+        /** YARA rule files, or folders of `.yar`/`.yara` files, compiled at start: a bad rule stops the server with its file and line. */
+        yara: Type.Array(Type.String({ minLength: 1 }), { maxItems: 64 }),
+      },
+      closed,
+    ),
     /** Private signing key (JWK or PKCS#8 PEM, Ed25519 or P-256); absent: generated into <data-dir>/signing. */
     signingKey: Type.Optional(Type.String({ minLength: 1 })),
     /**
@@ -314,5 +322,6 @@ export const DEFAULT_SETTINGS: Settings = {
   encryption: { recipients: [] },
   notifications: [],
   ui: { enabled: true, sessionMinutes: 12 * 60, signInPerMinute: 10 },
+  analysis: { yara: [] },
   s3: { forcePathStyle: false, partSizeMiB: 16, queueSize: 4, sse: 'none', maxAttempts: 8, requestTimeoutSeconds: 120, staleUploadHours: 24 },
 };

@@ -110,6 +110,7 @@ export const ERROR_CODES = {
   NOT_A_CHECKPOINT: 'the input is not a checkpoint archive (no tar, or a tar with neither checkpoint/ nor CRIU images)',
   SEARCH_BAD_PATTERN: 'the memory search pattern is empty or its /regex/ does not compile',
   SEARCH_CANCELLED: 'the reading of a checkpoint archive (and its memory search) was cancelled by its caller before it finished',
+  YARA_RULES_INVALID: 'a YARA rule file cannot be read or does not compile (the file, line and column are in the details)',
   // generic
   NOT_FOUND: 'no such route',
   INTERNAL: 'an unexpected failure',

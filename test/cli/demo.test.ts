@@ -14,6 +14,7 @@ t.test('amber demo seals a bundle against the simulated cluster, verifies it, an
   t.match(stdout, /ok {3}signature/);
   t.match(stdout, /the sealed bundle VERIFIES/);
   t.match(stdout, /^triage report: .*reverse-shell.*executable-added/m, 'the newcomer sees what the report found');
+  t.match(stdout, /^triage report: .*yara-match/m, 'the sample YARA rules (yara/) found the simulated miner');
   const bundle = /bundle: (\S+)/.exec(stdout)?.[1] as string;
   t.ok(bundle.startsWith(join(dir, 'evidence')), 'everything lives under --data-dir');
   t.same((await readdir(bundle)).sort(), [

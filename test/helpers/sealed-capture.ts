@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JSONWebKeySet } from 'jose';
+import type { YaraRules } from '../../src/analysis/yara/yara-rules.js';
 import { DEFAULT_CAPTURE_SETTINGS, type CaptureDeps } from '../../src/capture/capture-deps.js';
 import { runCapture } from '../../src/capture/run-capture.js';
 import { createLogger } from '../../src/cli/create-logger.js';
@@ -38,7 +39,7 @@ export interface SealedCaptures {
  * that writes a simulated checkpoint archive (test/sim), into a FileStore, the Capture in a
  * FileQueue — the same bundle, custody chain, signature and triage report the worker makes.
  */
-export async function sealedCaptures(): Promise<SealedCaptures> {
+export async function sealedCaptures(opts: { /** the YARA rules the report scans with */ yara?: YaraRules } = {}): Promise<SealedCaptures> {
   const root = await mkdtemp(join(tmpdir(), 'amber-sealed-'));
   const queue = await FileQueue.open({ dir: join(root, 'journal') });
   const signingDir = join(root, 'signing');
@@ -83,6 +84,7 @@ export async function sealedCaptures(): Promise<SealedCaptures> {
     actor: { component: 'agent', node: 'node-a' },
     version: 'test',
     settings: { ...DEFAULT_CAPTURE_SETTINGS, checkpointDir: join(root, 'checkpoints'), cluster: 'test', minFreeBytes: 0, retryBaseMs: 1 },
+    ...(opts.yara && { yara: opts.yara }),
   };
   let n = 0;
   const request = (pod: string) =>

@@ -13,7 +13,7 @@
 import { classifyImage } from '../criu/criu-image.js';
 import type { AnalysisWarning } from '../criu/criu-model.js';
 import type { CheckpointSize, RootfsChange } from '../inspection.js';
-import { readRootfsDiff } from './rootfs-diff.js';
+import { readRootfsDiff, type RootfsFileReader } from './rootfs-diff.js';
 import { walkTar, type TarEntry, type TarWalk } from './tar-walk.js';
 
 export const CHECKPOINT_DIR = 'checkpoint';
@@ -71,12 +71,14 @@ const regular = (e: TarEntry) => e.header.type === 'file' || e.header.type === '
 
 /**
  * Walks the archive once. `onPages(image, body, images)` is called for each pages file with the
- * images collected so far; it must read (or leave) `body` before resolving.
+ * images collected so far; it must read (or leave) `body` before resolving. `onRootfsFile` reads
+ * each regular file of `rootfs-diff.tar` as it streams past.
  */
 export async function collectArchive(
   source: AsyncIterable<Buffer | Uint8Array>,
   limit: number,
   onPages: (image: string, body: AsyncIterable<Buffer>, images: ReadonlyMap<string, Buffer>) => Promise<void>,
+  onRootfsFile?: RootfsFileReader,
 ): Promise<ArchiveContents> {
   const c: Omit<ArchiveContents, 'walk'> = {
     images: new Map(),
@@ -131,7 +133,7 @@ export async function collectArchive(
           return;
         }
         c.sizes.rootfsDiffBytes = header.size;
-        const diff = await readRootfsDiff(e.body, name);
+        const diff = await readRootfsDiff(e.body, name, onRootfsFile);
         c.rootfs = { added: diff.added, deleted: diff.deleted };
         c.warnings.push(...diff.warnings);
         return;

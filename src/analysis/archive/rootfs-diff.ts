@@ -33,7 +33,10 @@ async function* copied(body: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
   for await (const c of body) yield Buffer.from(c);
 }
 
-export async function readRootfsDiff(body: AsyncIterable<Buffer>, file = 'rootfs-diff.tar'): Promise<RootfsDiff> {
+/** Something that reads each regular file's bytes as they stream past (the YARA scan of added files). */
+export type RootfsFileReader = (path: string, size: number) => { write(chunk: Buffer): void; end(): void };
+
+export async function readRootfsDiff(body: AsyncIterable<Buffer>, file = 'rootfs-diff.tar', onFile?: RootfsFileReader): Promise<RootfsDiff> {
   const added: RootfsChange[] = [];
   const deleted: string[] = [];
   const warnings: AnalysisWarning[] = [];
@@ -61,11 +64,14 @@ export async function readRootfsDiff(body: AsyncIterable<Buffer>, file = 'rootfs
     const change: RootfsChange = { path, type, size: 0, mode: mode.toString(8).padStart(4, '0'), executable: false };
     if (type === 'file') {
       const hash = createHash('sha256');
+      const reader = onFile?.(path, header.size ?? 0);
       let size = 0;
       for await (const chunk of data) {
         hash.update(chunk);
+        reader?.write(chunk);
         size += chunk.length;
       }
+      reader?.end();
       change.size = size;
       change.sha256 = hash.digest('hex');
     }

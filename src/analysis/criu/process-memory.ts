@@ -7,9 +7,9 @@
  * between runs was never dumped (untouched memory). So a virtual range is a list of pieces, each
  * either somewhere in the pages file or absent for a stated reason — never guessed.
  */
-import type { AnalysisWarning, CriuProcess, MmInfo, PageRun } from './criu-model.js';
+import type { AnalysisWarning, CriuProcess, PageRun } from './criu-model.js';
 import { pagemapEntryPages, type MmEntry, type PagemapEntry } from './criu-messages.js';
-import { pageRunOf } from './read-criu-dump.js';
+import { mmInfo, pageRunOf } from './read-criu-dump.js';
 import { decodeImage } from './decode-criu-image.js';
 import { safeNumber, type U64 } from './proto-reader.js';
 
@@ -279,7 +279,7 @@ export function nulStrings(buf: Buffer, complete: boolean): string[] {
 const n64 = (v: unknown) => (typeof v === 'number' || typeof v === 'bigint' ? safeNumber(v as U64) : undefined);
 
 /**
- * Each process's memory layout (mm bounds, pagemap runs) from `mm-<pid>.img` and
+ * Each process's memory layout (mm bounds and VMAs, pagemap runs) from `mm-<pid>.img` and
  * `pagemap-<pid>.img` alone, before the process tree is known: in an archive's lexical order
  * `pstree.img` comes after the pages files, which have to be read as they stream past. The rules
  * are CRIU's (an old `in_parent` entry is PE_PARENT, an entry without flags is PE_PRESENT, the
@@ -309,21 +309,7 @@ export function memoryLayouts(images: ReadonlyMap<string, Buffer>): CriuProcess[
     const proc: CriuProcess = { pid, ppid: 0, pgid: 0, sid: 0, threads: [pid], fds: [], pagemap: { pagesId, runs } };
     const mmData = images.get(`mm-${pid}.img`);
     const mm = mmData ? (decodeImage(`mm-${pid}.img`, mmData).records[0] as unknown as MmEntry | undefined) : undefined;
-    if (mm) {
-      const b = (v: unknown) => n64(v) ?? 0;
-      const info: MmInfo = {
-        argStart: b(mm.mm_arg_start),
-        argEnd: b(mm.mm_arg_end),
-        envStart: b(mm.mm_env_start),
-        envEnd: b(mm.mm_env_end),
-        startCode: b(mm.mm_start_code),
-        endCode: b(mm.mm_end_code),
-        startBrk: b(mm.mm_start_brk),
-        brk: b(mm.mm_brk),
-        vmas: [],
-      };
-      proc.mm = info;
-    }
+    if (mm) proc.mm = mmInfo(mm);
     out.push(proc);
   }
   return out.sort((a, b) => a.pid - b.pid);
@@ -342,6 +328,8 @@ export function layoutKey(processes: readonly CriuProcess[], file: string): stri
         p.pid,
         p.mm ? [p.mm.argStart, p.mm.argEnd, p.mm.envStart, p.mm.envEnd] : null,
         p.pagemap?.runs.map((r) => [r.vaddr, r.nrPages, r.offset, runInFile(r), r.inParent, r.lazy]),
+        // the YARA scan reads memory by VMA (yara/yara-memory-scan.ts)
+        p.mm?.vmas.map((v) => [v.start, v.end]),
       ]),
   );
 }

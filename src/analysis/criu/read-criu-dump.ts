@@ -149,7 +149,8 @@ class FileTable {
   }
 }
 
-function mmInfo(m: MmEntry): MmInfo {
+/** An mm_entry as the model holds it (the memory layouts read before the process tree use it too). */
+export function mmInfo(m: MmEntry): MmInfo {
   const n = (v: unknown) => num(v) ?? 0;
   return {
     argStart: n(m.mm_arg_start),
@@ -357,6 +358,15 @@ export function readStatsDump(data: Buffer, file = 'stats-dump'): { stats?: Dump
   set('pagesWritten', dump.pages_written);
   set('pagesLazy', dump.pages_lazy);
   return { stats, warnings };
+}
+
+/**
+ * The path of each file id of the dump's files table (a file-backed VMA's `shmid` names one), for a
+ * reader that wants no more of the dump; readCriuDump reports the table's damage.
+ */
+export function filePathsOf(images: ReadonlyMap<string, Buffer>): (id: number) => string | undefined {
+  const table = new FileTable(new DumpImages(images, 'checkpoint', []));
+  return (id) => table.path(id);
 }
 
 /**

@@ -14,7 +14,7 @@ import { runRestoreRequests } from './restore-requests.js';
 import { sandboxRestore } from './ui-restorer.js';
 import type { Settings } from '../../config/settings.js';
 import { version, type Io } from '../cli-support.js';
-import { loadRolePolicies, loadRoleSettings } from './role-settings.js';
+import { loadRolePolicies, loadRoleSettings, loadRoleYara } from './role-settings.js';
 import { captureNamespace, closeStarted, runUntilSignalled, stopInOrder, type CapturingServing } from './serving.js';
 import { configuredKubeletAddress, setUpEvidence, startCaptureSide, type CaptureSide, type Evidence } from './start-capture.js';
 
@@ -29,6 +29,7 @@ export async function startAgent(args: readonly string[], io: Io): Promise<Captu
   const { settings, log } = started;
   // the policies say whether evidence must be locked: the store is checked against them
   const policies = await loadRolePolicies(settings, log, 'agent');
+  const yara = await loadRoleYara(settings, log);
   const evidence = await setUpEvidence(settings, io.env, policies, log);
   const node = settings.kube.node ?? io.env['NODE_NAME'];
   if (node === undefined || node === '') {
@@ -55,6 +56,7 @@ export async function startAgent(args: readonly string[], io: Io): Promise<Captu
       kubeletAddress: agentKubeletAddress(settings, node, io.env),
       env: io.env,
       policies,
+      yara,
       registry: metrics.registry,
       captureNamespace: namespace,
     });

@@ -10,6 +10,9 @@ import { parseFlags, type Io } from '../cli-support.js';
 import { defaultRecipients } from '../encryption-setup.js';
 import { createLogger } from '../create-logger.js';
 import { roleHelp } from './role-help.js';
+import { loadYaraRules } from '../../analysis/yara/load-yara-rules.js';
+import type { YaraRules } from '../../analysis/yara/yara-rules.js';
+import { yaraXEngine } from '../../analysis/yara/yara-x-engine.js';
 
 type FlagSpec = { readonly type: 'string' | 'boolean'; readonly short?: string };
 
@@ -36,6 +39,17 @@ export async function loadRolePolicies(settings: Settings, log: Logger, role: Ro
   checkNotifications(settings.notifications, policies, { captureResources: role !== 'serve' });
   log.info({ dir: resolve(settings.policies), policies: policies.map((p) => p.name) }, 'policies loaded');
   return policies;
+}
+
+/**
+ * The YARA rules of `analysis.yara`, compiled with YARA-X; undefined when none are configured.
+ * Hard stop: a rule that does not compile throws YARA_RULES_INVALID (file, line, column) before
+ * the role takes any alert.
+ */
+export async function loadRoleYara(settings: Settings, log: Logger): Promise<YaraRules | undefined> {
+  const rules = await loadYaraRules(settings.analysis.yara, yaraXEngine());
+  if (rules) log.info({ files: rules.files }, 'YARA rules compiled');
+  return rules;
 }
 
 /** Flags → settings (flag > env > --config file > default) and the role's logger; undefined when --help was asked (and printed). */

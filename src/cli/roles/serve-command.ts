@@ -7,7 +7,7 @@ import { placeTarget } from '../../kube/place-target.js';
 import { FileQueue } from '../../queue/file/file-queue.js';
 import type { RunningServer } from '../../http/start-server.js';
 import { version, type Io } from '../cli-support.js';
-import { loadRolePolicies, loadRoleSettings } from './role-settings.js';
+import { loadRolePolicies, loadRoleSettings, loadRoleYara } from './role-settings.js';
 import { closeStarted, runUntilSignalled, stopInOrder, type CapturingServing } from './serving.js';
 import { configuredKubeletAddress, setUpEvidence, startCaptureSide, type CaptureSide } from './start-capture.js';
 import { publishedJwks, setUpIntake, startAdmission, startIntake } from './start-intake.js';
@@ -24,6 +24,7 @@ export async function startServe(args: readonly string[], io: Io): Promise<Captu
   if (!started) return undefined;
   const { settings, log } = started;
   const policies = await loadRolePolicies(settings, log, 'serve');
+  const yara = await loadRoleYara(settings, log);
   const evidence = await setUpEvidence(settings, io.env, policies, log);
   const intake = await setUpIntake(settings, log, policies);
   const jwks = publishedJwks({ signingKey: evidence.signingKey, setup: intake });
@@ -43,6 +44,7 @@ export async function startServe(args: readonly string[], io: Io): Promise<Captu
       kubeletAddress: configuredKubeletAddress(settings, undefined),
       env: io.env,
       policies,
+      yara,
       registry: intake.metrics.registry,
     });
     server = await startIntake({ settings, log, queue, policies, setup: intake, signingKey: evidence.signingKey, browser });

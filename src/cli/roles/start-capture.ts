@@ -17,6 +17,7 @@ import { Notifier } from '../../notify/notifier.js';
 import { httpTargets, kubeEventTargets } from '../../notify/notify-settings.js';
 import { captureEventsApi, type CaptureEventsApi } from '../../kube/capture-events.js';
 import type { Registry } from 'prom-client';
+import type { YaraRules } from '../../analysis/yara/yara-rules.js';
 import { s3StoreSettings } from '../s3-store-settings.js';
 import { describeError, version, type Io } from '../cli-support.js';
 
@@ -69,6 +70,8 @@ export interface CaptureSideParts {
   readonly env: Io['env'];
   /** The policies, for their `spec.notify`. */
   readonly policies: readonly CompiledPolicy[];
+  /** The YARA rules the triage report scans with (`analysis.yara`), compiled at start. */
+  readonly yara?: YaraRules | undefined;
   /** Where the notification metrics are registered (the role's /metrics). */
   readonly registry?: Registry;
   /**
@@ -153,6 +156,7 @@ export async function startCaptureSide(p: CaptureSideParts): Promise<CaptureSide
       },
       version: version(),
       ...(notifier ? { events: notifier } : {}),
+      ...(p.yara ? { yara: p.yara } : {}),
     },
     { concurrency: settings.capture.concurrency },
   );
