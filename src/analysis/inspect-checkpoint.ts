@@ -50,6 +50,20 @@ export interface InspectOptions {
   onMatch?: (m: MemoryMatch) => void;
   /** Aborting it stops the reading at once (the source is destroyed) and rejects with AmberError SEARCH_CANCELLED. */
   signal?: AbortSignal;
+  /**
+   * A second search in the same read of the memory, for a caller that wants each match with its
+   * bytes (the indicator lists' domains, one combined pattern): its own pattern and limit; its
+   * matches go to its `onMatch` only, never into `matches`; its warnings join the inspection's.
+   */
+  scan?: MemoryScan;
+}
+
+export interface MemoryScan {
+  readonly pattern: MemoryPattern;
+  readonly maxMatches: number;
+  readonly contextBytes?: number;
+  /** If it throws, the reading stops and the inspection rejects with that error. */
+  readonly onMatch: (m: MemoryMatch, matched: Buffer) => void;
 }
 
 export type { ArchiveSource, OpenArchive } from './archive/archive-chunks.js';
@@ -130,6 +144,15 @@ async function inspect(
   const searchOpts = { pid: opts.pid, contextBytes: opts.contextBytes, maxMatches: opts.maxMatches, dir: DIR, signal: stop.signal, onMatch: emit };
   let memory: Memory | undefined;
   let search: MemorySearch | undefined;
+  let scan: MemorySearch | undefined;
+  const scanOpts = opts.scan && {
+    pid: opts.pid,
+    contextBytes: opts.scan.contextBytes,
+    maxMatches: opts.scan.maxMatches,
+    dir: DIR,
+    signal: stop.signal,
+    onMatch: guarded(opts.scan.onMatch, stop),
+  };
   /** key of each pages file's layout when it streamed past (the argv reader's and the search's) */
   const streamed = new Map<string, string>();
   const stopped = () => {
@@ -140,9 +163,10 @@ async function inspect(
     if (!memory) {
       memory = buildMemory(memoryLayouts(images), opts);
       if (pattern) search = new MemorySearch(memory.processes, pattern, searchOpts);
+      if (opts.scan) scan = new MemorySearch(memory.processes, opts.scan.pattern, scanOpts);
     }
     streamed.set(image, layoutKey(memory.processes, image));
-    await streamPages(image, body, [memory.reader, search]);
+    await streamPages(image, body, [memory.reader, search, scan]);
   });
   stopped();
   const walk = c.walk;
@@ -177,13 +201,15 @@ async function inspect(
   const redo = [...new Set([...streamed.keys(), ...mapped(searchLayouts)])].filter((f) => changed(searchLayouts, f));
   search ??= pattern && new MemorySearch(searchLayouts, pattern, searchOpts);
   if (redo.length > 0) search?.relayout(searchLayouts, redo);
+  scan ??= opts.scan && new MemorySearch(searchLayouts, opts.scan.pattern, scanOpts);
+  if (redo.length > 0) scan?.relayout(searchLayouts, redo);
   const reader = stale || !first ? finalMemory : first;
   if (stale || redo.length > 0) {
     const again = await walkTar(
       archiveChunks(open, stop.signal),
       async (e) => {
         const image = imageName(e.name);
-        const consumers = [stale && finalMemory.reader, search];
+        const consumers = [stale && finalMemory.reader, search, scan];
         if (image !== undefined && PAGES.test(image) && consumers.some((x) => x && x.wants(image))) await streamPages(image, e.body, consumers);
       },
       { drain: false },
@@ -225,9 +251,28 @@ async function inspect(
     checkpointSize: c.sizes,
     compression: walk.compression,
     stats: statsRead?.stats ?? ({} as DumpStatsInfo),
-    warnings: [...c.warnings, ...meta.warnings, ...(statsRead?.warnings ?? []), ...model.warnings, ...strings.warnings, ...(searched?.warnings ?? [])],
+    warnings: [
+      ...c.warnings,
+      ...meta.warnings,
+      ...(statsRead?.warnings ?? []),
+      ...model.warnings,
+      ...strings.warnings,
+      ...(searched?.warnings ?? []),
+      ...(scan?.result().warnings ?? []),
+    ],
   };
   return { inspection, ...(searched && { matches: searched.matches }) };
+}
+
+/** A callback that throws stops the reading instead: thrown inside a tar entry, it would otherwise pass as a damaged entry. */
+function guarded<A extends unknown[]>(fn: (...a: A) => void, stop: AbortController): (...a: A) => void {
+  return (...a) => {
+    try {
+      fn(...a);
+    } catch (err) {
+      stop.abort(err);
+    }
+  };
 }
 
 function parseDeletedFiles(data: Buffer | undefined, warnings: AnalysisWarning[]): string[] {

@@ -84,8 +84,11 @@ export interface MemorySearchOptions {
   dir?: string;
   /** bytes searched at a time (default 1 MiB); small values exercise the chunk boundaries in tests */
   windowBytes?: number;
-  /** called with each match as it is kept (the order of `result().matches`); not called once `signal` is aborted */
-  onMatch?: (m: MemoryMatch) => void;
+  /**
+   * called with each match as it is kept (the order of `result().matches`), and the bytes matched
+   * (a view valid during the call); not called once `signal` is aborted
+   */
+  onMatch?: (m: MemoryMatch, matched: Buffer) => void;
   /** once aborted, the search wants no more bytes and hands out no more matches */
   signal?: AbortSignal;
 }
@@ -100,7 +103,7 @@ export class MemorySearch implements PagesConsumer {
   /** per pages file, so that a file read again replaces its own */
   private readonly fileWarnings = new Map<string, AnalysisWarning[]>();
   private limitWarning: AnalysisWarning | undefined;
-  private readonly onMatch: ((m: MemoryMatch) => void) | undefined;
+  private readonly onMatch: ((m: MemoryMatch, matched: Buffer) => void) | undefined;
   private readonly signal: AbortSignal | undefined;
   private readonly context: number;
   private readonly max: number;
@@ -303,7 +306,7 @@ export class MemorySearch implements PagesConsumer {
       const m: MemoryMatch = { pid: o.pid, address: `0x${o.vaddr.toString(16)}`, context: ctx };
       this.seen.add(key);
       this.found.push(m);
-      if (this.signal?.aborted !== true) this.onMatch?.(m);
+      if (this.signal?.aborted !== true) this.onMatch?.(m, view.subarray(start, end));
     }
     return true;
   }

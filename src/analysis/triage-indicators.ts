@@ -82,7 +82,8 @@ function localPort(s: InspectedSocket): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function sockDesc(s: InspectedSocket): Record<string, unknown> {
+/** A socket as an indicator's evidence shows it (the fields that are set). */
+export function sockDesc(s: InspectedSocket): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries({ fd: s.fd, kind: s.kind, protocol: s.protocol, state: s.state, local: s.local, remote: s.remote, path: s.path }).filter(
       ([, v]) => v !== undefined,

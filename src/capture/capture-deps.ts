@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ListSource } from '../analysis/lists/indicator-list.js';
 import type { Capture } from '../core/capture.js';
 import type { CustodyActor } from '../core/custody-entry.js';
 import type { SigningKey } from '../evidence/signing-key.js';
@@ -64,6 +65,8 @@ export interface CaptureDeps {
   readonly checkpoints?: Semaphore;
   /** Told of each capture that ends Sealed or Failed (notifications). Default: nobody. */
   readonly events?: CaptureEvents;
+  /** The indicator lists the triage report matches (analysis.lists). Default: none. */
+  readonly lists?: ListSource;
 }
 
 export interface CaptureSettings {

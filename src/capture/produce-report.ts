@@ -1,6 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { inspectCheckpoint } from '../analysis/inspect-checkpoint.js';
+import { inspectCheckpoint, type MemoryScan } from '../analysis/inspect-checkpoint.js';
+import { entryCount, type ListSource } from '../analysis/lists/indicator-list.js';
+import { ListMatcher } from '../analysis/lists/list-matcher.js';
 import type { Inspection } from '../analysis/inspection.js';
 import { triageIndicators, type Indicator } from '../analysis/triage-indicators.js';
 import { AmberError } from '../core/amber-error.js';
@@ -21,6 +23,15 @@ export interface TriageReport {
   generatedAt: string;
   tool: { name: 'amber'; version: string };
   checkpoints: (Inspection & { archive: { container: string; name: string; size: number; sha256: string }; indicators: Indicator[] })[];
+  /** The indicator lists matched, as they were then (the file's SHA-256 names the version); absent without lists. */
+  lists?: ListVersion[];
+}
+
+export interface ListVersion {
+  name: string;
+  kind: string;
+  sha256: string;
+  entries: number;
 }
 
 export interface ReportResult {
@@ -49,6 +60,8 @@ export async function produceReport(opts: {
   /** Where the node copy of a checkpoint is (read first; the only source of an encrypted archive). */
   nodeCopy: (checkpoint: { container: string; path: string }) => string;
   now?: () => Date;
+  /** Indicator lists to match (README "Indicator lists"); read once, so every archive of the report meets the same versions. */
+  lists?: ListSource | undefined;
 }): Promise<ReportResult> {
   const { capture, chain, bundle } = opts;
   const { manifest, sha256: manifestSha256 } = await bundle.readManifest();
@@ -64,17 +77,19 @@ export async function produceReport(opts: {
     return { sha256: report?.plaintext?.sha256 ?? report?.sha256 ?? '', indicators, severities, custody: stored.custody.entries };
   }
 
+  const lists = (await opts.lists?.current()) ?? [];
   const checkpoints: TriageReport['checkpoints'] = [];
   for (const c of capture.status.checkpoints ?? []) {
     const name = ARTIFACT_NAMES.archive(c.container);
     const sealed = manifest.artifacts.find((a) => (a.plaintext?.name ?? a.name) === name);
     if (!sealed) throw new AmberError('EVIDENCE_CONFLICT', { name, problem: 'the sealed manifest does not list this archive' });
     const identity = sealed.plaintext ?? sealed;
-    const inspection = await inspectSealed(bundle, opts.nodeCopy(c), identity, sealed.plaintext !== undefined);
+    const matcher = new ListMatcher(lists);
+    const inspection = await inspectSealed(bundle, opts.nodeCopy(c), identity, sealed.plaintext !== undefined, matcher.scan);
     checkpoints.push({
       archive: { container: c.container, name, size: identity.size, sha256: identity.sha256 },
       ...inspection,
-      indicators: triageIndicators(inspection),
+      indicators: [...triageIndicators(inspection), ...matcher.indicators(inspection)],
     });
   }
   const report: TriageReport = {
@@ -83,6 +98,7 @@ export async function produceReport(opts: {
     generatedAt: (opts.now ?? (() => new Date()))().toISOString(),
     tool: { name: 'amber', version: opts.version },
     checkpoints,
+    ...(lists.length > 0 && { lists: lists.map((l) => ({ name: l.name, kind: l.kind, sha256: l.sha256, entries: entryCount(l) })) }),
   };
   const ids = indicatorIds(report);
   const severities: Severities = { high: 0, medium: 0, info: 0 };
@@ -93,6 +109,7 @@ export async function produceReport(opts: {
     indicators: ids,
     severities,
     warnings: checkpoints.reduce((n, c) => n + c.warnings.length, 0),
+    ...(report.lists && { lists: report.lists.map((l) => ({ name: l.name, sha256: l.sha256 })) }),
   });
   const written = await bundle.putText(ARTIFACT_NAMES.report, 'application/json', `${JSON.stringify(report, null, 2)}\n`);
   recordStored(chain, written);
@@ -116,6 +133,7 @@ async function inspectSealed(
   local: string,
   sealed: { name: string; size: number; sha256: string },
   encrypted: boolean,
+  scan: MemoryScan | undefined,
 ): Promise<Inspection> {
   const onNode = await stat(local).then(
     (s) => s.isFile(),
@@ -134,7 +152,7 @@ async function inspectSealed(
     first = new HashStream();
     body.on('error', (e: Error) => first?.destroy(e));
     return body.pipe(first);
-  });
+  }, scan && { scan });
   const hash = first as HashStream | undefined;
   // the reader may stop early (it has what it needs); only a complete read proves the bytes
   if (hash !== undefined && hash.bytes === sealed.size && hash.sha256 !== sealed.sha256) {

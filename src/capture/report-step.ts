@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ListSource } from '../analysis/lists/indicator-list.js';
 import { isAmberError } from '../core/amber-error.js';
 import type { CaptureStatus } from '../core/capture.js';
 import { reasonOf, type CaptureRecord } from './capture-record.js';
@@ -16,6 +17,8 @@ export interface ReportParts {
   /** The bound on heavy work the report shares with uploads. */
   readonly uploads: Semaphore;
   readonly now?: (() => Date) | undefined;
+  /** The indicator lists in force, asked for at each report. */
+  readonly lists?: ListSource | undefined;
 }
 
 /**
@@ -36,6 +39,7 @@ export async function reportStep(parts: ReportParts, record: CaptureRecord, bund
         version: parts.version,
         nodeCopy: (c) => nodeCopyOf(parts.checkpointDir, c),
         ...(parts.now ? { now: parts.now } : {}),
+        lists: parts.lists,
       }),
     );
     report = { state: 'Written', sha256: made.sha256, indicators: made.indicators, severities: made.severities };

@@ -1,12 +1,15 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { inspectCheckpoint } from '../analysis/inspect-checkpoint.js';
 import { readFileChunks } from '../analysis/archive/read-file-chunks.js';
 import type { Inspection, MemoryMatch } from '../analysis/inspection.js';
 import { triageIndicators, type Indicator } from '../analysis/triage-indicators.js';
+import type { IndicatorList, ListKind, ListSpec } from '../analysis/lists/indicator-list.js';
+import { IndicatorLists } from '../analysis/lists/indicator-lists.js';
+import { ListMatcher } from '../analysis/lists/list-matcher.js';
 import { loadSettings } from '../config/load-settings.js';
 import { DEFAULT_SETTINGS } from '../config/settings.js';
 import { isAmberError } from '../core/amber-error.js';
@@ -18,7 +21,8 @@ import { describeError, EXIT, parseFlags, UsageError, type Io } from './cli-supp
 import { renderInspection, renderMatches } from './render-inspection.js';
 
 export const INSPECT_HELP = `Usage:
-  amber inspect ARCHIVE|BUNDLE [--json] [--search TEXT|/REGEX/flags] [--pid N] [--identity FILE] [--config FILE]
+  amber inspect ARCHIVE|BUNDLE [--json] [--search TEXT|/REGEX/flags] [--pid N] [--list KIND:FILE]…
+                [--identity FILE] [--config FILE]
       Reads a checkpoint archive without CRIU and without restoring anything: the container
       (engine, OCI runtime, image, pod, addresses, mounts, annotations), the process tree with
       command lines and environments, open files and connections (with their queues) per
@@ -36,9 +40,12 @@ export const INSPECT_HELP = `Usage:
   --search S       search all process memory for TEXT, or /REGEX/flags; prints each match's
                    process, address and surrounding bytes ({"matches":[…]} with --json)
   --pid N          only this process (and, with --search, only its memory)
+  --list KIND:FILE an indicator list to match (repeatable): sha256:FILE (files in the rootfs diff,
+                   and processes running them), address:FILE (sockets), domain:FILE (memory);
+                   matches are indicators naming the list (the file's name) and the entry
   --identity FILE  an age identity file: reads encrypted archives (checkpoint-….tar.age, or an
                    ARCHIVE.age file) by decrypting them as a stream
-  --config FILE    settings YAML (for S3: endpoint, path style)
+  --config FILE    settings YAML (for S3: endpoint, path style; its analysis.lists are matched too)
 Exit 0 read (with or without warnings), 1 not a checkpoint, 2 could not run.
 `;
 
@@ -48,6 +55,7 @@ const FLAGS = {
   pid: { type: 'string' },
   identity: { type: 'string' },
   config: { type: 'string' },
+  list: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -72,12 +80,15 @@ export async function inspectCommand(args: readonly string[], io: Io): Promise<n
   const identities = values.identity === undefined ? undefined : await readIdentities(values.identity);
   const inputs = await inputsOf(positionals[0] as string, io, values.config, identities);
   const options = { ...(values.search !== undefined ? { search: values.search } : {}), ...(pid !== undefined ? { pid } : {}) };
+  const lists = await listsOf(values.list ?? [], values.config, io);
 
   const results: { input: Input; inspection: Inspection; matches?: MemoryMatch[]; indicators: Indicator[] }[] = [];
   for (const input of inputs) {
     try {
-      const { inspection, matches } = await inspectCheckpoint(() => input.open(), options);
-      results.push({ input, inspection, indicators: triageIndicators(inspection), ...(matches ? { matches } : {}) });
+      const matcher = new ListMatcher(lists);
+      const { inspection, matches } = await inspectCheckpoint(() => input.open(), { ...options, ...(matcher.scan && { scan: matcher.scan }) });
+      const indicators = [...triageIndicators(inspection), ...matcher.indicators(inspection)];
+      results.push({ input, inspection, indicators, ...(matches ? { matches } : {}) });
     } catch (e) {
       if (isAmberError(e) && e.code.startsWith('AGE_')) {
         io.err(`amber inspect: ${input.name} cannot be decrypted: ${describeError(e)}`);
@@ -107,6 +118,25 @@ export async function inspectCommand(args: readonly string[], io: Io): Promise<n
     io.out(results.map((r) => renderInspection(r.input.name, r.inspection, r.indicators)).join('\n'));
   }
   return EXIT.OK;
+}
+
+/**
+ * `--list KIND:FILE` (named after the file) and the --config file's `analysis.lists`, loaded as a
+ * server loads them: a bad line is a usage error naming the file and line.
+ */
+async function listsOf(given: readonly string[], configFile: string | undefined, io: Io): Promise<readonly IndicatorList[]> {
+  const specs: ListSpec[] = given.map((arg) => {
+    const m = /^(sha256|address|domain):(.+)$/.exec(arg);
+    if (!m) throw new UsageError(`--list takes KIND:FILE with KIND sha256, address or domain, not '${arg}'`);
+    return { name: basename(m[2] as string), kind: m[1] as ListKind, path: m[2] as string };
+  });
+  if (configFile !== undefined) specs.push(...(await loadSettings({ flags: {}, env: io.env, configFile })).analysis.lists);
+  try {
+    return await (await IndicatorLists.load(specs)).current();
+  } catch (e) {
+    if (isAmberError(e) && (e.code.startsWith('INDICATOR_LIST_') || e.code === 'CONFIG_INVALID')) throw new UsageError(describeError(e));
+    throw e;
+  }
 }
 
 /**

@@ -243,6 +243,30 @@ export const Settings = Type.Object(
       },
       closed,
     ),
+    /** What the triage report looks for besides amber's own rules; config file only. */
+    analysis: Type.Object(
+      {
+        /**
+         * Indicator lists (README "Indicator lists"): files of SHA-256 hashes, IP addresses or CIDR
+         * blocks (with optional ports), or domain names, one a line. Read at start (a bad line
+         * refuses to start, naming file and line) and again whenever a file changes.
+         */
+        lists: Type.Array(
+          Type.Object(
+            {
+              name: Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 }),
+              kind: Type.Union([Type.Literal('sha256'), Type.Literal('address'), Type.Literal('domain')]),
+              path: Type.String({ minLength: 1 }),
+              /** of its indicators; absent: high */
+              severity: Type.Optional(Type.Union([Type.Literal('high'), Type.Literal('medium'), Type.Literal('info')])),
+            },
+            closed,
+          ),
+          { maxItems: 64 },
+        ),
+      },
+      closed,
+    ),
     /** Private signing key (JWK or PKCS#8 PEM, Ed25519 or P-256); absent: generated into <data-dir>/signing. */
     signingKey: Type.Optional(Type.String({ minLength: 1 })),
     /**
@@ -284,6 +308,7 @@ export const DEFAULT_SETTINGS: Settings = {
   kube: { unclaimedSeconds: 300, apiBackoffBaseMs: 1000, apiBackoffMaxMs: 30_000 },
   encryption: { recipients: [] },
   notifications: [],
+  analysis: { lists: [] },
   ui: { enabled: true, sessionMinutes: 12 * 60, signInPerMinute: 10 },
   s3: { forcePathStyle: false, partSizeMiB: 16, queueSize: 4, sse: 'none', maxAttempts: 8, requestTimeoutSeconds: 120, staleUploadHours: 24 },
 };
