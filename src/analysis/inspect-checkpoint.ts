@@ -62,6 +62,8 @@ export interface MemoryScan {
   readonly pattern: MemoryPattern;
   readonly maxMatches: number;
   readonly contextBytes?: number;
+  /** keeps only the matches whose bytes it accepts (MemorySearchOptions.accept) */
+  readonly accept?: (matched: Buffer) => boolean;
   /** If it throws, the reading stops and the inspection rejects with that error. */
   readonly onMatch: (m: MemoryMatch, matched: Buffer) => void;
 }
@@ -149,6 +151,7 @@ async function inspect(
     pid: opts.pid,
     contextBytes: opts.scan.contextBytes,
     maxMatches: opts.scan.maxMatches,
+    accept: opts.scan.accept,
     dir: DIR,
     signal: stop.signal,
     onMatch: guarded(opts.scan.onMatch, stop),

@@ -89,6 +89,11 @@ export interface MemorySearchOptions {
    * (a view valid during the call); not called once `signal` is aborted
    */
   onMatch?: (m: MemoryMatch, matched: Buffer) => void;
+  /**
+   * Keeps only the matches whose bytes it accepts; the others are neither counted, kept nor
+   * handed out. For a broad pattern narrowed by a lookup (the indicator lists' domain names).
+   */
+  accept?: (matched: Buffer) => boolean;
   /** once aborted, the search wants no more bytes and hands out no more matches */
   signal?: AbortSignal;
 }
@@ -104,6 +109,7 @@ export class MemorySearch implements PagesConsumer {
   private readonly fileWarnings = new Map<string, AnalysisWarning[]>();
   private limitWarning: AnalysisWarning | undefined;
   private readonly onMatch: ((m: MemoryMatch, matched: Buffer) => void) | undefined;
+  private readonly accept: ((matched: Buffer) => boolean) | undefined;
   private readonly signal: AbortSignal | undefined;
   private readonly context: number;
   private readonly max: number;
@@ -125,6 +131,7 @@ export class MemorySearch implements PagesConsumer {
     this.window = Math.max(1, Math.floor(opts.windowBytes ?? (pattern.kind === 'literal' ? WINDOW : REGEX_WINDOW)));
     this.overlap = pattern.kind === 'literal' ? pattern.bytes.length - 1 : MAX_REGEX_MATCH;
     this.onMatch = opts.onMatch;
+    this.accept = opts.accept;
     this.signal = opts.signal;
     this.map(processes);
   }
@@ -283,6 +290,7 @@ export class MemorySearch implements PagesConsumer {
   /** false once the search is full */
   private report(file: string, st: FileState, view: Buffer, base: number, start: number, end: number, before: Buffer | undefined): boolean {
     st.reportedEnd = base + end;
+    if (this.accept && !this.accept(view.subarray(start, end))) return true;
     const owners = this.owners(file, base + start);
     if (owners.length === 0) {
       if (this.filterPid === undefined) st.unmapped++;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { AmberError, isAmberError, isTransient } from '../../src/core/amber-error.js';
 import { parseIndicatorList, type IndicatorList, type ListKind } from '../../src/analysis/lists/indicator-list.js';
 import { netContains, parseEndpoint, parseIp } from '../../src/analysis/lists/ip-address.js';
-import { domainPattern } from '../../src/analysis/lists/domain-pattern.js';
+import { hostNamePattern, listedSuffix } from '../../src/analysis/lists/domain-pattern.js';
 
 const parse = (kind: ListKind, text: string, path = `/lists/${kind}.txt`) => parseIndicatorList({ name: `my-${kind}`, kind, path }, Buffer.from(text));
 
@@ -121,16 +121,21 @@ t.test('domains: lower-cased, a trailing dot dropped; wildcards, single labels a
   t.match(refusal('domain', 'a..example').details, { problem: /not a DNS label/ });
 });
 
-t.test('the domain pattern finds names on word boundaries, subdomains included, in any case', async (t) => {
-  const pattern = domainPattern(['example.com', 'pool.example', 'pool.evil']);
-  if (pattern?.kind !== 'regex') throw new Error('a regex');
-  const found = (text: string) => [...text.matchAll(pattern.re)].map((m) => m[0]);
+t.test('listed domains are found on word boundaries, subdomains included, in any case', async (t) => {
+  const listed = new Set(['example.com', 'pool.example', 'pool.evil']);
+  const found = (text: string) => {
+    const { re } = hostNamePattern() as { re: RegExp };
+    return [...text.matchAll(re)].flatMap((m) => listedSuffix(m[0], listed) ?? []);
+  };
   t.same(found('GET http://example.com/x'), ['example.com']);
-  t.same(found('EXAMPLE.COM'), ['EXAMPLE.COM'], 'case is ignored');
+  t.same(found('EXAMPLE.COM'), ['example.com'], 'case is ignored');
   t.same(found('notexample.com x-example.com _example.com'), [], 'a longer label is another name');
-  t.same(found('cdn.example.com'), ['example.com'], 'a subdomain is under the listed name');
+  t.same(found('cdn.example.com a.b.pool.evil'), ['example.com', 'pool.evil'], 'a subdomain is under the listed name');
   t.same(found('example.com.evil.net example.community'), [], 'a name does not run on into another');
   t.same(found('example.com. example.com:443 "example.com"'), ['example.com', 'example.com', 'example.com']);
-  t.same(found('stratum+tcp://pool.example:3333 pool.evil\x00'), ['pool.example', 'pool.evil'], 'names sharing a prefix');
-  t.equal(domainPattern([]), undefined);
+  t.same(found('stratum+tcp://pool.example:3333 pool.evil\x00'), ['pool.example', 'pool.evil']);
+  t.same(found(`${'a'.repeat(63)}.example.com`), ['example.com']);
+  t.same(found(`${'a'.repeat(64)}.example.com`), ['example.com'], 'after a dot, even past a label longer than DNS allows');
+  t.same(found(`x.${'b'.repeat(64)}`), [], 'a run whose last label is too long is no name');
+  t.equal(listedSuffix('com', new Set(['com'])), undefined, 'a single label is never a match');
 });

@@ -12,6 +12,7 @@ import { readFileChunks } from '../../src/analysis/archive/read-file-chunks.js';
 import type { Inspection } from '../../src/analysis/inspection.js';
 import { parseIndicatorList, type IndicatorList, type ListKind } from '../../src/analysis/lists/indicator-list.js';
 import { ListMatcher } from '../../src/analysis/lists/list-matcher.js';
+import { MemorySearch } from '../../src/analysis/memory-search.js';
 import type { Indicator } from '../../src/analysis/triage-indicators.js';
 import { groundTruth, REAL_ARCHIVES, realMembers, realPath, type Json, type RealArchive } from '../helpers/real-checkpoints.js';
 
@@ -228,4 +229,38 @@ t.test('hand-made inspection: a running dropped executable, a hard link to it, a
     ],
     "a deleted executable's bytes are not in the archive: pid 5 is not matched",
   );
+});
+
+t.test('synthetic memory: names across chunk boundaries, in any case, under noise that does not count toward the limit', async (t) => {
+  const noise = Array.from({ length: 20_000 }, (_, i) => `lib${i}.so.6`).join(' ');
+  const memory = Buffer.from(`${noise} GET HTTP://CDN.Pool.Example/x notpool.example ${noise} pool.example.evil.net wss://pool.example:443 `, 'latin1');
+  const pages = Buffer.concat([memory, Buffer.alloc(4096 - (memory.length % 4096))]);
+  const processes = [
+    {
+      pid: 9,
+      ppid: 1,
+      pgid: 9,
+      sid: 9,
+      threads: [9],
+      fds: [],
+      pagemap: { pagesId: 1, runs: [{ vaddr: 0x7f0000000000, nrPages: pages.length / 4096, offset: 0, inParent: false, lazy: false, inFile: true }] },
+    },
+  ];
+  for (const chunk of [pages.length, 4096, 1000, 7]) {
+    const matcher = new ListMatcher([list('pools', 'domain', ['pool.example'])]);
+    const scan = matcher.scan;
+    if (!scan) throw new Error('a domain list has a scan');
+    // a limit far below the noise: only listed names count toward it
+    const search = new MemorySearch(processes, scan.pattern, { maxMatches: 10, accept: scan.accept, onMatch: scan.onMatch, windowBytes: 1 << 12 });
+    for (let o = 0; o < pages.length; o += chunk) search.feed('pages-1.img', o, pages.subarray(o, o + chunk));
+    search.end('pages-1.img');
+    t.same(search.result().warnings, [], `chunks of ${chunk}: no limit reached`);
+    const at = memory.indexOf('CDN.Pool.Example');
+    const [found] = matcher.indicators({ container: {}, processes: [], rootfsDiff: { added: [], deleted: [] }, stats: {}, warnings: [] });
+    t.match(
+      found?.evidence,
+      { domain: 'pool.example', found: 'cdn.pool.example', matches: 2, address: `0x${(0x7f0000000000 + at).toString(16)}` },
+      `chunks of ${chunk}: the subdomain in upper case and the name with a port; not notpool.example nor pool.example.evil.net`,
+    );
+  }
 });

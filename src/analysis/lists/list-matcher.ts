@@ -12,7 +12,7 @@
 import type { InspectedSocket, Inspection, MemoryMatch } from '../inspection.js';
 import type { MemoryScan } from '../inspect-checkpoint.js';
 import { sockDesc, type Indicator } from '../triage-indicators.js';
-import { domainPattern } from './domain-pattern.js';
+import { hostNamePattern, listedSuffix } from './domain-pattern.js';
 import type { AddressEntry, IndicatorList, ListEntry } from './indicator-list.js';
 import { netContains, parseEndpoint } from './ip-address.js';
 
@@ -25,6 +25,8 @@ export const MAX_DOMAIN_MATCHES = 10_000;
 
 interface DomainHit {
   first: MemoryMatch;
+  /** the name as found (the listed domain, or a subdomain of it) */
+  name: string;
   count: number;
 }
 
@@ -38,17 +40,33 @@ export class ListMatcher {
   readonly scan: MemoryScan | undefined;
 
   constructor(private readonly lists: readonly IndicatorList[]) {
-    const domains = new Set(lists.flatMap((l) => (l.kind === 'domain' ? [...l.domains.keys()] : [])));
-    const pattern = domainPattern(domains);
-    this.scan = pattern && { pattern, maxMatches: MAX_DOMAIN_MATCHES, onMatch: (m, bytes) => this.record(m, bytes) };
+    const domainLists = lists.filter((l) => l.kind === 'domain');
+    // one list's map is used as it is: a large list is not copied for every archive
+    const listed: ReadonlySet<string> | ReadonlyMap<string, unknown> =
+      domainLists.length === 1
+        ? (domainLists[0] as Extract<IndicatorList, { kind: 'domain' }>).domains
+        : new Set(domainLists.flatMap((l) => [...l.domains.keys()]));
+    // most names in memory (libc.so.6, GLIBC_2.2.5) end in a label no listed domain ends in: one lookup rules them out
+    const lastLabels = new Set([...listed.keys()].map((d) => d.slice(d.lastIndexOf('.') + 1)));
+    this.scan =
+      listed.size === 0
+        ? undefined
+        : {
+            pattern: hostNamePattern(),
+            maxMatches: MAX_DOMAIN_MATCHES,
+            accept: (bytes) =>
+              lastLabels.has(bytes.toString('latin1', bytes.lastIndexOf(0x2e) + 1).toLowerCase()) &&
+              listedSuffix(bytes.toString('latin1'), listed) !== undefined,
+            onMatch: (m, bytes) => this.record(m, bytes.toString('latin1'), listed),
+          };
   }
 
-  private record(m: MemoryMatch, bytes: Buffer): void {
-    const domain = bytes.toString('latin1').toLowerCase();
+  private record(m: MemoryMatch, name: string, listed: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
+    const domain = listedSuffix(name, listed) as string;
     const byPid = this.hits.get(domain) ?? new Map<number, DomainHit>();
     const hit = byPid.get(m.pid);
     if (hit) hit.count++;
-    else byPid.set(m.pid, { first: m, count: 1 });
+    else byPid.set(m.pid, { first: m, name: name.toLowerCase(), count: 1 });
     this.hits.set(domain, byPid);
   }
 
@@ -72,8 +90,8 @@ export class ListMatcher {
           id: 'listed-domain',
           severity: list.severity,
           pid,
-          summary: `${who} has ${domain} in its memory (${hit.count}×), listed in ${list.name}`,
-          evidence: { ...named(list, e), domain, address: hit.first.address, context: hit.first.context, matches: hit.count },
+          summary: `${who} has ${hit.name === domain ? domain : `${hit.name} (under ${domain})`} in its memory (${hit.count}×), listed in ${list.name}`,
+          evidence: { ...named(list, e), domain, found: hit.name, address: hit.first.address, context: hit.first.context, matches: hit.count },
         });
       }
     }
@@ -83,11 +101,11 @@ export class ListMatcher {
 
 function hashIndicators(list: Extract<IndicatorList, { kind: 'sha256' }>, inspection: Inspection): Indicator[] {
   const out: Indicator[] = [];
-  const files = new Map(inspection.rootfsDiff.added.flatMap((f) => (f.sha256 === undefined ? [] : [[f.path, f] as const])));
+  const byPath = new Map(inspection.rootfsDiff.added.map((f) => [f.path, f]));
   // a hard link in the diff has the bytes of the file it names
   const hashOf = (path: string) => {
-    const f = inspection.rootfsDiff.added.find((a) => a.path === path);
-    return f?.sha256 ?? (f?.type === 'hardlink' && f.linkTarget ? files.get(f.linkTarget)?.sha256 : undefined);
+    const f = byPath.get(path);
+    return f?.sha256 ?? (f?.type === 'hardlink' && f.linkTarget ? byPath.get(f.linkTarget)?.sha256 : undefined);
   };
   for (const f of inspection.rootfsDiff.added) {
     const sha256 = hashOf(f.path);
