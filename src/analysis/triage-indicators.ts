@@ -8,7 +8,8 @@ import type { InspectedProcess, InspectedSocket, Inspection } from './inspection
 export interface Indicator {
   /**
    * stable, for scripts: `reverse-shell`, `reverse-shell-cmdline`, `executable-added`, `exe-deleted`, `exe-memfd`, `mining-port`,
-   * `mining-cmdline`, `reverse-shell-port`, `backdoor-listener`, `frozen-time`
+   * `mining-cmdline`, `reverse-shell-port`, `backdoor-listener`, `frozen-time`; from indicator lists
+   * (lists/list-matcher.ts) `listed-hash`, `listed-address`, `listed-domain`
    */
   id: string;
   severity: 'high' | 'medium' | 'info';
