@@ -33,6 +33,12 @@ t.test('a hash list takes one SHA-256 a line, any case, with # comments, notes a
   t.same(list.hashes.get(a), { entry: a.toUpperCase(), line: 3 });
   t.same(list.hashes.get(b), { entry: b, line: 4, note: 'the miner' });
   t.equal(list.severity, 'high', 'a team lists what it wants to hear about');
+  const twice = parse('sha256', `\uFEFF${a}\n${a.toUpperCase()} # again\n`);
+  t.same(
+    twice.kind === 'sha256' ? [...twice.hashes.values()] : [],
+    [{ entry: a, line: 1 }],
+    'a leading BOM is no part of the entry; a repeat is one entry, its first line',
+  );
   t.equal(list.sha256, createHash('sha256').update(`# dropped by the campaign\n\n${a.toUpperCase()}\r\n  ${b}   # the miner\n`).digest('hex'));
 });
 

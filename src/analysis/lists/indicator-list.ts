@@ -76,7 +76,11 @@ export function parseIndicatorList(spec: ListSpec, bytes: Buffer): IndicatorList
   const hashes = new Map<string, ListEntry>();
   const domains = new Map<string, ListEntry>();
   const addresses: AddressEntry[] = [];
-  const lines = bytes.toString('utf8').split(/\r?\n/);
+  // a byte-order mark is what some editors start a UTF-8 file with, not part of the first entry
+  const lines = bytes
+    .toString('utf8')
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/);
   for (const [i, raw] of lines.entries()) {
     const line = i + 1;
     const bad = (problem: string): never => {
@@ -91,15 +95,16 @@ export function parseIndicatorList(spec: ListSpec, bytes: Buffer): IndicatorList
     if (/\s/.test(entry)) bad(`'${entry}' holds a space: one entry a line (a note goes after a #)`);
     if (spec.kind === 'sha256') {
       if (!SHA256.test(entry)) bad(`'${entry}' is not a SHA-256 (64 hex digits)`);
-      hashes.set(entry.toLowerCase(), { entry, line, ...note });
+      // an entry listed twice is one entry, named by its first line
+      if (!hashes.has(entry.toLowerCase())) hashes.set(entry.toLowerCase(), { entry, line, ...note });
     } else if (spec.kind === 'domain') {
       const problem = domainProblem(entry);
       if (problem) bad(problem);
-      domains.set(normalDomain(entry), { entry, line, ...note });
+      if (!domains.has(normalDomain(entry))) domains.set(normalDomain(entry), { entry, line, ...note });
     } else {
       const parsed = parseAddressEntry(entry);
       if (typeof parsed === 'string') bad(parsed);
-      addresses.push({ ...(parsed as Omit<AddressEntry, 'line' | 'entry'>), entry, line, ...note });
+      if (!addresses.some((a) => a.entry === entry)) addresses.push({ ...(parsed as Omit<AddressEntry, 'line' | 'entry'>), entry, line, ...note });
     }
   }
   if (spec.kind === 'sha256') return { ...loaded, kind: 'sha256', hashes };
