@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { AmberError, isAmberError, isTransient } from '../../src/core/amber-error.js';
 import { parseIndicatorList, type IndicatorList, type ListKind } from '../../src/analysis/lists/indicator-list.js';
 import { netContains, parseEndpoint, parseIp } from '../../src/analysis/lists/ip-address.js';
-import { hostNamePattern, listedSuffix } from '../../src/analysis/lists/domain-pattern.js';
+import { hostNamePattern, listedSuffixes } from '../../src/analysis/lists/domain-pattern.js';
 
 const parse = (kind: ListKind, text: string, path = `/lists/${kind}.txt`) => parseIndicatorList({ name: `my-${kind}`, kind, path }, Buffer.from(text));
 
@@ -131,7 +131,7 @@ t.test('listed domains are found on word boundaries, subdomains included, in any
   const listed = new Set(['example.com', 'pool.example', 'pool.evil']);
   const found = (text: string) => {
     const { re } = hostNamePattern() as { re: RegExp };
-    return [...text.matchAll(re)].flatMap((m) => listedSuffix(m[0], listed) ?? []);
+    return [...text.matchAll(re)].flatMap((m) => listedSuffixes(m[0], listed));
   };
   t.same(found('GET http://example.com/x'), ['example.com']);
   t.same(found('EXAMPLE.COM'), ['example.com'], 'case is ignored');
@@ -143,5 +143,10 @@ t.test('listed domains are found on word boundaries, subdomains included, in any
   t.same(found(`${'a'.repeat(63)}.example.com`), ['example.com']);
   t.same(found(`${'a'.repeat(64)}.example.com`), ['example.com'], 'after a dot, even past a label longer than DNS allows');
   t.same(found(`x.${'b'.repeat(64)}`), [], 'a run whose last label is too long is no name');
-  t.equal(listedSuffix('com', new Set(['com'])), undefined, 'a single label is never a match');
+  t.same(listedSuffixes('com', new Set(['com'])), [], 'a single label is never a match');
+  t.same(
+    listedSuffixes('EU.Pool.Example', new Set(['pool.example', 'eu.pool.example'])),
+    ['eu.pool.example', 'pool.example'],
+    'every listed name it is under, longest first',
+  );
 });

@@ -263,4 +263,20 @@ t.test('synthetic memory: names across chunk boundaries, in any case, under nois
       `chunks of ${chunk}: the subdomain in upper case and the name with a port; not notpool.example nor pool.example.evil.net`,
     );
   }
+
+  // a name under two listed domains (of two lists) is each list's indicator
+  const matcher = new ListMatcher([list('pools', 'domain', ['pool.example']), list('cdn', 'domain', ['cdn.pool.example'])]);
+  const scan = matcher.scan as NonNullable<typeof matcher.scan>;
+  const search = new MemorySearch(processes, scan.pattern, { maxMatches: 10, accept: scan.accept, onMatch: scan.onMatch });
+  search.feed('pages-1.img', 0, pages);
+  search.end('pages-1.img');
+  t.same(
+    matcher
+      .indicators({ container: {}, processes: [], rootfsDiff: { added: [], deleted: [] }, stats: {}, warnings: [] })
+      .map((i) => [i.evidence?.['list'], i.evidence?.['domain'], i.evidence?.['matches']]),
+    [
+      ['pools', 'pool.example', 2],
+      ['cdn', 'cdn.pool.example', 1],
+    ],
+  );
 });

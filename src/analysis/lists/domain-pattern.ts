@@ -29,14 +29,18 @@ export function hostNamePattern(): MemoryPattern {
 }
 
 /**
- * The listed domain that `name` (as found in memory, any case) is or is a subdomain of, the
- * longest such; undefined when none. A single label is never listed.
+ * The listed domains that `name` (as found in memory, any case) is or is a subdomain of, longest
+ * first; none when it is under no listed domain. A single label is never listed.
  */
-export function listedSuffix(name: string, listed: ReadonlySet<string> | ReadonlyMap<string, unknown>): string | undefined {
+export function listedSuffixes(name: string, listed: ReadonlySet<string> | ReadonlyMap<string, unknown>, first = false): string[] {
   const lower = name.toLowerCase();
+  const out: string[] = [];
   for (let at = 0; lower.includes('.', at); at = lower.indexOf('.', at) + 1) {
     const suffix = at === 0 ? lower : lower.slice(at);
-    if (listed.has(suffix)) return suffix;
+    if (listed.has(suffix)) {
+      out.push(suffix);
+      if (first) break;
+    }
   }
-  return undefined;
+  return out;
 }

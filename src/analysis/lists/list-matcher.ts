@@ -12,7 +12,7 @@
 import type { InspectedSocket, Inspection, MemoryMatch } from '../inspection.js';
 import type { MemoryScan } from '../inspect-checkpoint.js';
 import { sockDesc, type Indicator } from '../triage-indicators.js';
-import { hostNamePattern, listedSuffix } from './domain-pattern.js';
+import { hostNamePattern, listedSuffixes } from './domain-pattern.js';
 import type { AddressEntry, IndicatorList, ListEntry } from './indicator-list.js';
 import { netContains, parseEndpoint } from './ip-address.js';
 
@@ -56,18 +56,20 @@ export class ListMatcher {
             maxMatches: MAX_DOMAIN_MATCHES,
             accept: (bytes) =>
               lastLabels.has(bytes.toString('latin1', bytes.lastIndexOf(0x2e) + 1).toLowerCase()) &&
-              listedSuffix(bytes.toString('latin1'), listed) !== undefined,
+              listedSuffixes(bytes.toString('latin1'), listed, true).length > 0,
             onMatch: (m, bytes) => this.record(m, bytes.toString('latin1'), listed),
           };
   }
 
+  /** under every listed domain the name is under: each list that names one of them says so */
   private record(m: MemoryMatch, name: string, listed: ReadonlySet<string> | ReadonlyMap<string, unknown>): void {
-    const domain = listedSuffix(name, listed) as string;
-    const byPid = this.hits.get(domain) ?? new Map<number, DomainHit>();
-    const hit = byPid.get(m.pid);
-    if (hit) hit.count++;
-    else byPid.set(m.pid, { first: m, name: name.toLowerCase(), count: 1 });
-    this.hits.set(domain, byPid);
+    for (const domain of listedSuffixes(name, listed)) {
+      const byPid = this.hits.get(domain) ?? new Map<number, DomainHit>();
+      const hit = byPid.get(m.pid);
+      if (hit) hit.count++;
+      else byPid.set(m.pid, { first: m, name: name.toLowerCase(), count: 1 });
+      this.hits.set(domain, byPid);
+    }
   }
 
   indicators(inspection: Inspection): Indicator[] {
