@@ -61,6 +61,22 @@ export interface InspectOptions {
   yara?: YaraRules;
   /** wall time the YARA rules may run on one region, a VMA or a file (default 10 s); past it the region is `incomplete` */
   yaraBudgetMs?: number;
+  /**
+   * A second search in the same read of the memory, for a caller that wants each match with its
+   * bytes (the indicator lists' domains, one combined pattern): its own pattern and limit; its
+   * matches go to its `onMatch` only, never into `matches`; its warnings join the inspection's.
+   */
+  scan?: MemoryScan;
+}
+
+export interface MemoryScan {
+  readonly pattern: MemoryPattern;
+  readonly maxMatches: number;
+  readonly contextBytes?: number;
+  /** keeps only the matches whose bytes it accepts (MemorySearchOptions.accept) */
+  readonly accept?: (matched: Buffer) => boolean;
+  /** If it throws, the reading stops and the inspection rejects with that error. */
+  readonly onMatch: (m: MemoryMatch, matched: Buffer) => void;
 }
 
 export interface InspectResult {
@@ -153,6 +169,16 @@ async function inspect(
   const yaraOpts = { dir: DIR, ...(opts.yaraBudgetMs !== undefined && { budgetMs: opts.yaraBudgetMs }) };
   const yaraFiles = scanner && new YaraFileScan(scanner, yaraOpts);
   let yaraMemory: YaraMemoryScan | undefined;
+  let scan: MemorySearch | undefined;
+  const scanOpts = opts.scan && {
+    pid: opts.pid,
+    contextBytes: opts.scan.contextBytes,
+    maxMatches: opts.scan.maxMatches,
+    accept: opts.scan.accept,
+    dir: DIR,
+    signal: stop.signal,
+    onMatch: guarded(opts.scan.onMatch, stop),
+  };
   /** key of each pages file's layout when it streamed past (the argv reader's and the search's) */
   const streamed = new Map<string, string>();
   const stopped = () => {
@@ -166,10 +192,11 @@ async function inspect(
       if (!memory) {
         memory = buildMemory(memoryLayouts(images), opts);
         if (pattern) search = new MemorySearch(memory.processes, pattern, searchOpts);
+        if (opts.scan) scan = new MemorySearch(memory.processes, opts.scan.pattern, scanOpts);
         if (scanner) yaraMemory = new YaraMemoryScan(memory.processes, scanner, yaraOpts);
       }
       streamed.set(image, layoutKey(memory.processes, image));
-      await streamPages(image, body, [memory.reader, search, yaraMemory]);
+      await streamPages(image, body, [memory.reader, search, scan, yaraMemory]);
     },
     yaraFiles && ((path, size) => yaraFiles.file(path, size)),
   );
@@ -207,6 +234,8 @@ async function inspect(
   search ??= pattern && new MemorySearch(searchLayouts, pattern, searchOpts);
   yaraMemory ??= scanner && new YaraMemoryScan(searchLayouts, scanner, yaraOpts);
   if (redo.length > 0) search?.relayout(searchLayouts, redo);
+  scan ??= opts.scan && new MemorySearch(searchLayouts, opts.scan.pattern, scanOpts);
+  if (redo.length > 0) scan?.relayout(searchLayouts, redo);
   if (redo.length > 0) yaraMemory?.relayout(searchLayouts, redo);
   const reader = stale || !first ? finalMemory : first;
   if (stale || redo.length > 0) {
@@ -214,7 +243,7 @@ async function inspect(
       archiveChunks(open, stop.signal),
       async (e) => {
         const image = imageName(e.name);
-        const consumers = [stale && finalMemory.reader, search, yaraMemory];
+        const consumers = [stale && finalMemory.reader, search, scan, yaraMemory];
         if (image !== undefined && PAGES.test(image) && consumers.some((x) => x && x.wants(image))) await streamPages(image, e.body, consumers);
       },
       { drain: false },
@@ -265,6 +294,7 @@ async function inspect(
       ...model.warnings,
       ...strings.warnings,
       ...(searched?.warnings ?? []),
+      ...(scan?.result().warnings ?? []),
       ...(inMemory?.warnings ?? []),
       ...(inFiles?.warnings ?? []),
     ],
@@ -275,6 +305,17 @@ async function inspect(
     incomplete: [...(inMemory?.incomplete ?? []), ...(inFiles?.incomplete ?? [])],
   };
   return { inspection, ...(searched && { matches: searched.matches }), ...(yara && { yara }) };
+}
+
+/** A callback that throws stops the reading instead: thrown inside a tar entry, it would otherwise pass as a damaged entry. */
+function guarded<A extends unknown[]>(fn: (...a: A) => void, stop: AbortController): (...a: A) => void {
+  return (...a) => {
+    try {
+      fn(...a);
+    } catch (err) {
+      stop.abort(err);
+    }
+  };
 }
 
 function parseDeletedFiles(data: Buffer | undefined, warnings: AnalysisWarning[]): string[] {

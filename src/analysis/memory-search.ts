@@ -84,8 +84,16 @@ export interface MemorySearchOptions {
   dir?: string;
   /** bytes searched at a time (default 1 MiB); small values exercise the chunk boundaries in tests */
   windowBytes?: number;
-  /** called with each match as it is kept (the order of `result().matches`); not called once `signal` is aborted */
-  onMatch?: (m: MemoryMatch) => void;
+  /**
+   * called with each match as it is kept (the order of `result().matches`), and the bytes matched
+   * (a view valid during the call); not called once `signal` is aborted
+   */
+  onMatch?: (m: MemoryMatch, matched: Buffer) => void;
+  /**
+   * Keeps only the matches whose bytes it accepts; the others are neither counted, kept nor
+   * handed out. For a broad pattern narrowed by a lookup (the indicator lists' domain names).
+   */
+  accept?: (matched: Buffer) => boolean;
   /** once aborted, the search wants no more bytes and hands out no more matches */
   signal?: AbortSignal;
 }
@@ -100,7 +108,8 @@ export class MemorySearch implements PagesConsumer {
   /** per pages file, so that a file read again replaces its own */
   private readonly fileWarnings = new Map<string, AnalysisWarning[]>();
   private limitWarning: AnalysisWarning | undefined;
-  private readonly onMatch: ((m: MemoryMatch) => void) | undefined;
+  private readonly onMatch: ((m: MemoryMatch, matched: Buffer) => void) | undefined;
+  private readonly accept: ((matched: Buffer) => boolean) | undefined;
   private readonly signal: AbortSignal | undefined;
   private readonly context: number;
   private readonly max: number;
@@ -122,6 +131,7 @@ export class MemorySearch implements PagesConsumer {
     this.window = Math.max(1, Math.floor(opts.windowBytes ?? (pattern.kind === 'literal' ? WINDOW : REGEX_WINDOW)));
     this.overlap = pattern.kind === 'literal' ? pattern.bytes.length - 1 : MAX_REGEX_MATCH;
     this.onMatch = opts.onMatch;
+    this.accept = opts.accept;
     this.signal = opts.signal;
     this.map(processes);
   }
@@ -280,6 +290,7 @@ export class MemorySearch implements PagesConsumer {
   /** false once the search is full */
   private report(file: string, st: FileState, view: Buffer, base: number, start: number, end: number, before: Buffer | undefined): boolean {
     st.reportedEnd = base + end;
+    if (this.accept && !this.accept(view.subarray(start, end))) return true;
     const owners = this.owners(file, base + start);
     if (owners.length === 0) {
       if (this.filterPid === undefined) st.unmapped++;
@@ -303,7 +314,7 @@ export class MemorySearch implements PagesConsumer {
       const m: MemoryMatch = { pid: o.pid, address: `0x${o.vaddr.toString(16)}`, context: ctx };
       this.seen.add(key);
       this.found.push(m);
-      if (this.signal?.aborted !== true) this.onMatch?.(m);
+      if (this.signal?.aborted !== true) this.onMatch?.(m, view.subarray(start, end));
     }
     return true;
   }

@@ -8,7 +8,9 @@ import type { InspectedProcess, InspectedSocket, Inspection } from './inspection
 export interface Indicator {
   /**
    * stable, for scripts: `reverse-shell`, `reverse-shell-cmdline`, `executable-added`, `exe-deleted`, `exe-memfd`, `mining-port`,
-   * `mining-cmdline`, `reverse-shell-port`, `backdoor-listener`, `frozen-time`; from YARA rules (yara/yara-indicators.ts) `yara-match`, `yara-incomplete`
+   * `mining-cmdline`, `reverse-shell-port`, `backdoor-listener`, `frozen-time`; from YARA rules (yara/yara-indicators.ts) `yara-match`,
+   * `yara-incomplete`; from indicator lists
+   * (lists/list-matcher.ts) `listed-hash`, `listed-address`, `listed-domain`
    */
   id: string;
   severity: 'high' | 'medium' | 'info';
@@ -82,7 +84,8 @@ function localPort(s: InspectedSocket): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function sockDesc(s: InspectedSocket): Record<string, unknown> {
+/** A socket as an indicator's evidence shows it (the fields that are set). */
+export function sockDesc(s: InspectedSocket): Record<string, unknown> {
   return Object.fromEntries(
     Object.entries({ fd: s.fd, kind: s.kind, protocol: s.protocol, state: s.state, local: s.local, remote: s.remote, path: s.path }).filter(
       ([, v]) => v !== undefined,

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ListSource } from '../analysis/lists/indicator-list.js';
 import type { Capture } from '../core/capture.js';
 import type { CustodyActor } from '../core/custody-entry.js';
 import type { SigningKey } from '../evidence/signing-key.js';
@@ -67,6 +68,8 @@ export interface CaptureDeps {
   readonly events?: CaptureEvents;
   /** The YARA rules the triage report scans memory and added files with. Default: none. */
   readonly yara?: YaraRules;
+  /** The indicator lists the triage report matches (analysis.lists). Default: none. */
+  readonly lists?: ListSource;
 }
 
 export interface CaptureSettings {

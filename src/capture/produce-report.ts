@@ -1,6 +1,8 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { inspectCheckpoint, type InspectResult } from '../analysis/inspect-checkpoint.js';
+import { inspectCheckpoint, type InspectResult, type MemoryScan } from '../analysis/inspect-checkpoint.js';
+import { entryCount, type ListSource } from '../analysis/lists/indicator-list.js';
+import { ListMatcher } from '../analysis/lists/list-matcher.js';
 import { yaraIndicators } from '../analysis/yara/yara-indicators.js';
 import type { YaraRules } from '../analysis/yara/yara-rules.js';
 import type { Inspection } from '../analysis/inspection.js';
@@ -23,6 +25,15 @@ export interface TriageReport {
   generatedAt: string;
   tool: { name: 'amber'; version: string };
   checkpoints: (Inspection & { archive: { container: string; name: string; size: number; sha256: string }; indicators: Indicator[] })[];
+  /** The indicator lists matched, as they were then (the file's SHA-256 names the version); absent without lists. */
+  lists?: ListVersion[];
+}
+
+export interface ListVersion {
+  name: string;
+  kind: string;
+  sha256: string;
+  entries: number;
 }
 
 export interface ReportResult {
@@ -53,6 +64,8 @@ export async function produceReport(opts: {
   now?: () => Date;
   /** YARA rules to scan memory and added files with: their matches join the indicators. */
   yara?: YaraRules;
+  /** Indicator lists to match (README "Indicator lists"); read once, so every archive of the report meets the same versions. */
+  lists?: ListSource | undefined;
 }): Promise<ReportResult> {
   const { capture, chain, bundle } = opts;
   const { manifest, sha256: manifestSha256 } = await bundle.readManifest();
@@ -68,17 +81,22 @@ export async function produceReport(opts: {
     return { sha256: report?.plaintext?.sha256 ?? report?.sha256 ?? '', indicators, severities, custody: stored.custody.entries };
   }
 
+  const lists = (await opts.lists?.current()) ?? [];
   const checkpoints: TriageReport['checkpoints'] = [];
   for (const c of capture.status.checkpoints ?? []) {
     const name = ARTIFACT_NAMES.archive(c.container);
     const sealed = manifest.artifacts.find((a) => (a.plaintext?.name ?? a.name) === name);
     if (!sealed) throw new AmberError('EVIDENCE_CONFLICT', { name, problem: 'the sealed manifest does not list this archive' });
     const identity = sealed.plaintext ?? sealed;
-    const { inspection, yara } = await inspectSealed(bundle, opts.nodeCopy(c), identity, sealed.plaintext !== undefined, opts.yara);
+    const matcher = new ListMatcher(lists);
+    const { inspection, yara } = await inspectSealed(bundle, opts.nodeCopy(c), identity, sealed.plaintext !== undefined, {
+      rules: opts.yara,
+      scan: matcher.scan,
+    });
     checkpoints.push({
       archive: { container: c.container, name, size: identity.size, sha256: identity.sha256 },
       ...inspection,
-      indicators: [...triageIndicators(inspection), ...(yara ? yaraIndicators(yara) : [])],
+      indicators: [...triageIndicators(inspection), ...matcher.indicators(inspection), ...(yara ? yaraIndicators(yara) : [])],
     });
   }
   const report: TriageReport = {
@@ -87,6 +105,7 @@ export async function produceReport(opts: {
     generatedAt: (opts.now ?? (() => new Date()))().toISOString(),
     tool: { name: 'amber', version: opts.version },
     checkpoints,
+    ...(lists.length > 0 && { lists: lists.map((l) => ({ name: l.name, kind: l.kind, sha256: l.sha256, entries: entryCount(l) })) }),
   };
   const ids = indicatorIds(report);
   const severities: Severities = { high: 0, medium: 0, info: 0 };
@@ -97,6 +116,7 @@ export async function produceReport(opts: {
     indicators: ids,
     severities,
     warnings: checkpoints.reduce((n, c) => n + c.warnings.length, 0),
+    ...(report.lists && { lists: report.lists.map((l) => ({ name: l.name, sha256: l.sha256 })) }),
   });
   const written = await bundle.putText(ARTIFACT_NAMES.report, 'application/json', `${JSON.stringify(report, null, 2)}\n`);
   recordStored(chain, written);
@@ -120,7 +140,7 @@ async function inspectSealed(
   local: string,
   sealed: { name: string; size: number; sha256: string },
   encrypted: boolean,
-  rules: YaraRules | undefined,
+  detect: { rules: YaraRules | undefined; scan: MemoryScan | undefined },
 ): Promise<InspectResult> {
   const onNode = await stat(local).then(
     (s) => s.isFile(),
@@ -141,7 +161,7 @@ async function inspectSealed(
       body.on('error', (e: Error) => first?.destroy(e));
       return body.pipe(first);
     },
-    rules && { yara: rules },
+    { ...(detect.rules && { yara: detect.rules }), ...(detect.scan && { scan: detect.scan }) },
   );
   const hash = first as HashStream | undefined;
   // the reader may stop early (it has what it needs); only a complete read proves the bytes

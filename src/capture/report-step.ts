@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { ListSource } from '../analysis/lists/indicator-list.js';
 import { isAmberError } from '../core/amber-error.js';
 import type { CaptureStatus } from '../core/capture.js';
 import { reasonOf, type CaptureRecord } from './capture-record.js';
@@ -19,6 +20,8 @@ export interface ReportParts {
   readonly now?: (() => Date) | undefined;
   /** The YARA rules of the report (absent: none). */
   readonly yara?: YaraRules | undefined;
+  /** The indicator lists in force, asked for at each report. */
+  readonly lists?: ListSource | undefined;
 }
 
 /**
@@ -40,6 +43,7 @@ export async function reportStep(parts: ReportParts, record: CaptureRecord, bund
         nodeCopy: (c) => nodeCopyOf(parts.checkpointDir, c),
         ...(parts.now ? { now: parts.now } : {}),
         ...(parts.yara ? { yara: parts.yara } : {}),
+        lists: parts.lists,
       }),
     );
     report = { state: 'Written', sha256: made.sha256, indicators: made.indicators, severities: made.severities };

@@ -28,7 +28,7 @@ export async function runCapture(deps: CaptureDeps, id: string, prepared: { targ
   // without bounds given (a test, a single run), nothing waits
   const checkpoints = deps.checkpoints ?? new Semaphore(Number.POSITIVE_INFINITY);
   const uploads = deps.uploads ?? new Semaphore(Number.POSITIVE_INFINITY);
-  const report: ReportParts = { version: deps.version, checkpointDir: settings.checkpointDir, log, uploads, now: deps.now, yara: deps.yara };
+  const report: ReportParts = { version: deps.version, checkpointDir: settings.checkpointDir, log, uploads, now: deps.now, yara: deps.yara, lists: deps.lists };
   const { phase } = record.current.status;
   if (phase === 'Sealed' && record.current.status.report?.state === 'Pending') {
     // sealed by an earlier run that stopped before its report: only the report and the clean-up are left

@@ -1,12 +1,15 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { inspectCheckpoint } from '../analysis/inspect-checkpoint.js';
 import { readFileChunks } from '../analysis/archive/read-file-chunks.js';
 import type { Inspection, MemoryMatch } from '../analysis/inspection.js';
 import { triageIndicators, type Indicator } from '../analysis/triage-indicators.js';
+import type { IndicatorList, ListKind, ListSpec } from '../analysis/lists/indicator-list.js';
+import { IndicatorLists } from '../analysis/lists/indicator-lists.js';
+import { ListMatcher } from '../analysis/lists/list-matcher.js';
 import { loadYaraRules } from '../analysis/yara/load-yara-rules.js';
 import type { YaraFindings } from '../analysis/yara/yara-findings.js';
 import { yaraIndicators } from '../analysis/yara/yara-indicators.js';
@@ -23,7 +26,8 @@ import { describeError, EXIT, parseFlags, UsageError, type Io } from './cli-supp
 import { renderInspection, renderMatches } from './render-inspection.js';
 
 export const INSPECT_HELP = `Usage:
-  amber inspect ARCHIVE|BUNDLE [--json] [--search TEXT|/REGEX/flags] [--yara FILE|DIR]… [--pid N] [--identity FILE] [--config FILE]
+  amber inspect ARCHIVE|BUNDLE [--json] [--search TEXT|/REGEX/flags] [--pid N] [--yara FILE|DIR]… [--list KIND:FILE]…
+                [--identity FILE] [--config FILE]
       Reads a checkpoint archive without CRIU and without restoring anything: the container
       (engine, OCI runtime, image, pod, addresses, mounts, annotations), the process tree with
       command lines and environments, open files and connections (with their queues) per
@@ -45,9 +49,12 @@ export const INSPECT_HELP = `Usage:
                    indicators, listed with their process, address and mapping or path
                    ({"yara":{"matches":[…],"incomplete":[…]}} with --json)
   --pid N          only this process (and, with --search, only its memory)
+  --list KIND:FILE an indicator list to match (repeatable): sha256:FILE (files in the rootfs diff,
+                   and processes running them), address:FILE (sockets), domain:FILE (memory);
+                   matches are indicators naming the list (the file's name) and the entry
   --identity FILE  an age identity file: reads encrypted archives (checkpoint-….tar.age, or an
                    ARCHIVE.age file) by decrypting them as a stream
-  --config FILE    settings YAML (for S3: endpoint, path style)
+  --config FILE    settings YAML (for S3: endpoint, path style; its analysis.lists are matched too)
 Exit 0 read (with or without warnings), 1 not a checkpoint, 2 could not run.
 `;
 
@@ -58,6 +65,7 @@ const FLAGS = {
   pid: { type: 'string' },
   identity: { type: 'string' },
   config: { type: 'string' },
+  list: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -83,12 +91,14 @@ export async function inspectCommand(args: readonly string[], io: Io): Promise<n
   const inputs = await inputsOf(positionals[0] as string, io, values.config, identities);
   const yara = await rulesOf(values.yara ?? []);
   const options = { ...(values.search !== undefined ? { search: values.search } : {}), ...(pid !== undefined ? { pid } : {}), ...(yara && { yara }) };
+  const lists = await listsOf(values.list ?? [], values.config, io);
 
   const results: { input: Input; inspection: Inspection; matches?: MemoryMatch[]; yara?: YaraFindings; indicators: Indicator[] }[] = [];
   for (const input of inputs) {
     try {
-      const { inspection, matches, yara: found } = await inspectCheckpoint(() => input.open(), options);
-      const indicators = [...triageIndicators(inspection), ...(found ? yaraIndicators(found) : [])];
+      const matcher = new ListMatcher(lists);
+      const { inspection, matches, yara: found } = await inspectCheckpoint(() => input.open(), { ...options, ...(matcher.scan && { scan: matcher.scan }) });
+      const indicators = [...triageIndicators(inspection), ...matcher.indicators(inspection), ...(found ? yaraIndicators(found) : [])];
       results.push({ input, inspection, indicators, ...(matches ? { matches } : {}), ...(found ? { yara: found } : {}) });
     } catch (e) {
       if (isAmberError(e) && e.code.startsWith('AGE_')) {
@@ -134,6 +144,25 @@ async function rulesOf(paths: readonly string[]): Promise<YaraRules | undefined>
     return await loadYaraRules(paths, yaraXEngine());
   } catch (e) {
     if (isAmberError(e, 'YARA_RULES_INVALID')) throw new UsageError(describeError(e));
+    throw e;
+  }
+}
+
+/**
+ * `--list KIND:FILE` (named after the file) and the --config file's `analysis.lists`, loaded as a
+ * server loads them: a bad line is a usage error naming the file and line.
+ */
+async function listsOf(given: readonly string[], configFile: string | undefined, io: Io): Promise<readonly IndicatorList[]> {
+  const specs: ListSpec[] = given.map((arg) => {
+    const m = /^(sha256|address|domain):(.+)$/.exec(arg);
+    if (!m) throw new UsageError(`--list takes KIND:FILE with KIND sha256, address or domain, not '${arg}'`);
+    return { name: basename(m[2] as string), kind: m[1] as ListKind, path: m[2] as string };
+  });
+  if (configFile !== undefined) specs.push(...(await loadSettings({ flags: {}, env: io.env, configFile })).analysis.lists);
+  try {
+    return await (await IndicatorLists.load(specs)).current();
+  } catch (e) {
+    if (isAmberError(e) && (e.code.startsWith('INDICATOR_LIST_') || e.code === 'CONFIG_INVALID')) throw new UsageError(describeError(e));
     throw e;
   }
 }

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { IndicatorLists } from '../analysis/lists/indicator-lists.js';
 import { checkAdmissionHolds } from '../config/admission-settings.js';
 import { loadSettings } from '../config/load-settings.js';
 import { planCapture } from '../core/decision.js';
@@ -14,7 +15,8 @@ import { describeError, EXIT, parseFlags, UsageError, type Io } from './cli-supp
 
 export const POLICY_HELP = `Usage:
   amber policy validate [--policies DIR]
-      Loads and checks every policy, exactly as 'amber serve' does at start-up.
+      Loads and checks every policy (and the indicator lists of --config), exactly as 'amber serve'
+      does at start-up.
       Exit 0 valid, 1 invalid, 2 could not run.
   amber policy test [--policies DIR] [--json] FILE…
       Shows which policies match each alert in the files (a Falco event, a Falcosidekick
@@ -47,6 +49,7 @@ async function loadChecked(dir: string, flags: Record<string, string | boolean |
   checkAdmissionHolds(settings, policies);
   // the rules a role compiles at start-up (analysis.yara): a bad one fails here as it would there
   await loadYaraRules(settings.analysis.yara, yaraXEngine());
+  await IndicatorLists.load(settings.analysis.lists); // the lists of --config, checked as a role checks them at start-up
   return policies;
 }
 

@@ -272,11 +272,29 @@ export const Settings = Type.Object(
       },
       closed,
     ),
-    /** What the triage report looks for beyond amber's own indicators (README "YARA rules"); config file only. */
+    /** What the triage report looks for beyond amber's own indicators (README "YARA rules", "Indicator lists"); config file only. */
     analysis: Type.Object(
       {
         /** YARA rule files, or folders of `.yar`/`.yara` files, compiled at start: a bad rule stops the server with its file and line. */
         yara: Type.Array(Type.String({ minLength: 1 }), { maxItems: 64 }),
+        /**
+         * Indicator lists (README "Indicator lists"): files of SHA-256 hashes, IP addresses or CIDR
+         * blocks (with optional ports), or domain names, one a line. Read at start (a bad line
+         * refuses to start, naming file and line) and again whenever a file changes.
+         */
+        lists: Type.Array(
+          Type.Object(
+            {
+              name: Type.String({ pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 }),
+              kind: Type.Union([Type.Literal('sha256'), Type.Literal('address'), Type.Literal('domain')]),
+              path: Type.String({ minLength: 1 }),
+              /** of its indicators; absent: high */
+              severity: Type.Optional(Type.Union([Type.Literal('high'), Type.Literal('medium'), Type.Literal('info')])),
+            },
+            closed,
+          ),
+          { maxItems: 64 },
+        ),
       },
       closed,
     ),
@@ -322,6 +340,6 @@ export const DEFAULT_SETTINGS: Settings = {
   encryption: { recipients: [] },
   notifications: [],
   ui: { enabled: true, sessionMinutes: 12 * 60, signInPerMinute: 10 },
-  analysis: { yara: [] },
+  analysis: { yara: [], lists: [] },
   s3: { forcePathStyle: false, partSizeMiB: 16, queueSize: 4, sse: 'none', maxAttempts: 8, requestTimeoutSeconds: 120, staleUploadHours: 24 },
 };

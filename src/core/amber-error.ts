@@ -111,6 +111,9 @@ export const ERROR_CODES = {
   SEARCH_BAD_PATTERN: 'the memory search pattern is empty or its /regex/ does not compile',
   SEARCH_CANCELLED: 'the reading of a checkpoint archive (and its memory search) was cancelled by its caller before it finished',
   YARA_RULES_INVALID: 'a YARA rule file cannot be read or does not compile (the file, line and column are in the details)',
+  // indicator lists (analysis.lists, amber inspect --list)
+  INDICATOR_LIST_INVALID: 'an indicator list has a line that is not an entry of its kind (the file and line are in the details)',
+  INDICATOR_LIST_UNREADABLE: 'an indicator list file cannot be read',
   // generic
   NOT_FOUND: 'no such route',
   INTERNAL: 'an unexpected failure',

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
+import { IndicatorLists } from '../../analysis/lists/indicator-lists.js';
 import { DEFAULT_CAPTURE_SETTINGS } from '../../capture/capture-deps.js';
 import { startCaptureWorker, type CaptureWorker } from '../../capture/capture-worker.js';
 import type { Settings } from '../../config/settings.js';
@@ -20,6 +21,9 @@ import type { Registry } from 'prom-client';
 import type { YaraRules } from '../../analysis/yara/yara-rules.js';
 import { s3StoreSettings } from '../s3-store-settings.js';
 import { describeError, version, type Io } from '../cli-support.js';
+
+/** How often the running server checks its indicator lists for an edit between reports. */
+const LIST_CHECK_MS = 30_000;
 
 /** The signing key from settings, or one generated into `<data-dir>/signing` (with a warning). */
 export async function setUpSigning(settings: Settings, log: Logger): Promise<SigningKey> {
@@ -114,6 +118,8 @@ export async function setUpNotifier(
 export async function startCaptureSide(p: CaptureSideParts): Promise<CaptureSide> {
   const { settings, log, kubeletAddress, env } = p;
   const { store, prefix } = p.evidence.store;
+  // hard stop, before anything runs: a list that does not load would silently find nothing
+  const lists = await IndicatorLists.load(settings.analysis.lists, { log });
   let kc;
   try {
     kc = loadKubeConfig(settings.kubeconfig, env);
@@ -157,6 +163,7 @@ export async function startCaptureSide(p: CaptureSideParts): Promise<CaptureSide
       version: version(),
       ...(notifier ? { events: notifier } : {}),
       ...(p.yara ? { yara: p.yara } : {}),
+      lists,
     },
     { concurrency: settings.capture.concurrency },
   );
@@ -165,9 +172,12 @@ export async function startCaptureSide(p: CaptureSideParts): Promise<CaptureSide
     { cluster: kc.getCurrentCluster()?.server, checkpointDir: settings.kubelet.checkpointDir, store: settings.store, kubelet: kubeletAt },
     'capture worker started',
   );
+  // each report stats the lists anyway; this check only logs a broken edit soon after it is made
+  const unwatch = settings.analysis.lists.length > 0 ? lists.watch(LIST_CHECK_MS) : () => undefined;
   return {
     worker,
     async close() {
+      unwatch();
       await worker.stop();
       notifier?.close();
       await kubelet.close();
