@@ -1,11 +1,13 @@
 // The optional sandbox namespace of `amber restore` (issue 18): off by default; when on, fenced,
-// bounded, and open to the listed restorers only, in that namespace only.
+// bounded, and open to the listed restorers only, in that namespace only. And what the agents
+// bring to the evidence: the restore button's binding, YARA rules and indicator lists.
 import { LimitRange } from 'kubernetes-models/v1/LimitRange';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { ResourceQuota } from 'kubernetes-models/v1/ResourceQuota';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import t from 'tap';
 import { find, NAMESPACE, one, render, template } from './chart.js';
 
@@ -89,4 +91,44 @@ t.test("the restore button (config.ui.restore) binds the agents to the sandbox's
   const elsewhere = template({ sandbox: { enabled: true }, config: { ui: { restore: { ...restore, namespace: 'other' } } } });
   t.not(elsewhere.status, 0);
   t.match(elsewhere.stderr, /config\.ui\.restore\.namespace \(other\) must be sandbox\.namespace \(amber-sandbox\)/);
+});
+
+t.test('YARA rules and indicator lists from ConfigMaps are mounted on the agents only, read-only; none by default', async (t) => {
+  type Pod = {
+    spec: {
+      template: {
+        spec: {
+          volumes: { name: string; configMap?: { name: string } }[];
+          containers: { volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }[];
+        };
+      };
+    };
+  };
+  const agentOf = (objects: ReturnType<typeof render>) => one(objects, 'DaemonSet') as unknown as Pod;
+  const plain = agentOf(render()).spec.template.spec;
+  t.notOk(plain.volumes.some((v) => v.name === 'yara-rules' || v.name === 'indicator-lists'));
+  const objects = render({ analysis: { yaraConfigMap: 'team-yara', listsConfigMap: 'team-lists' }, config: { analysis: { yara: ['/etc/amber/yara'] } } });
+  const pod = agentOf(objects).spec.template.spec;
+  t.doesNotThrow(() => new DaemonSet(agentOf(objects) as never).validate());
+  t.same(
+    pod.volumes.filter((v) => v.configMap?.name.startsWith('team-')).map((v) => [v.name, v.configMap?.name]),
+    [
+      ['yara-rules', 'team-yara'],
+      ['indicator-lists', 'team-lists'],
+    ],
+  );
+  for (const [name, path] of [
+    ['yara-rules', '/etc/amber/yara'],
+    ['indicator-lists', '/etc/amber/lists'],
+  ])
+    t.match(
+      pod.containers[0]?.volumeMounts.find((m) => m.name === name),
+      { mountPath: path, readOnly: true },
+      `${name} at ${path}`,
+    );
+  const responder = one(objects, 'Deployment') as unknown as Pod;
+  t.notOk(
+    responder.spec.template.spec.volumes.some((v) => v.name === 'yara-rules'),
+    'the responder analyses nothing',
+  );
 });
