@@ -23,7 +23,19 @@
 //   `inspect`, default dist/cli/main.js), BENCH_KEEP=1 (keep the archive and extracted files).
 //   Needs `yara` on PATH (apt-get install yara).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, createReadStream, createWriteStream, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  createReadStream,
+  createWriteStream,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -149,7 +161,9 @@ if (process.argv[2] === '--child') {
     dropped = r.dropped;
   } else throw new Error(`unknown mode ${mode}`);
   const t1 = process.hrtime.bigint();
-  process.stdout.write(
+  // to a file: a large result written to a pipe just before process.exit() can arrive cut short
+  writeFileSync(
+    process.env.BENCH_CHILD_OUT,
     JSON.stringify({
       seconds: Number(t1 - t0) / 1e9,
       setupSeconds: Number(tReady - t0) / 1e9,
@@ -455,9 +469,16 @@ function yaraCli(target, { recursive = false } = {}) {
   return timed('yara', ['-s', '-w', '-p', '1', ...(recursive ? ['-r'] : []), ...RULE_FILES, target]);
 }
 
+let childRuns = 0;
 function child(mode, window, paths) {
-  const r = timed(process.execPath, [fileURLToPath(import.meta.url), '--child', mode, String(window), ...paths]);
-  return { ...JSON.parse(r.stdout), seconds: r.seconds, cpuSeconds: r.cpuSeconds };
+  const out = join(tmpdir(), `amber-bench-yara-child-${process.pid}-${childRuns++}.json`);
+  process.env.BENCH_CHILD_OUT = out;
+  try {
+    const r = timed(process.execPath, [fileURLToPath(import.meta.url), '--child', mode, String(window), ...paths]);
+    return { ...JSON.parse(readFileSync(out, 'utf8')), seconds: r.seconds, cpuSeconds: r.cpuSeconds };
+  } finally {
+    rmSync(out, { force: true });
+  }
 }
 
 function amberMain() {
