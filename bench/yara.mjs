@@ -10,8 +10,9 @@
 // Measured, each a fresh process, rounds interleaved, medians:
 //   cli     `yara -s -w -p 1 RULES… DIR` over the extracted pages files (the baseline)
 //   engine  YARA-X (@virustotal/yara-x, WASM) in-process over the same files, in bounded windows
-//   memory  YARA-X over the archive as amber reads it (amber's tar walk and CRIU readers from dist/),
-//           each process's memory region by region (runs contiguous in address and file), in windows
+//   warm    the same after a warm-up in the process, the scan alone (a long-running amber's case)
+//   memory  YARA-X over the archive as amber reads it (amber's tar walk and pagemap reader from dist/):
+//           each pages file (one process) in windows, matches across a seam between regions dropped
 //   inspect `amber inspect --yara RULES ARCHIVE --json` end to end, when the CLI has the flag
 // Ratios are baseline time / our time (higher is better). The correctness part compares the rules
 // and (pattern, offset) matches the engines report on the planted samples, on the whole dump
