@@ -80,13 +80,52 @@ export class YaraCollector {
           : hit.matches.find((x) => x.offset >= decides.from && x.offset < decides.cutoff);
       if (!m && (hit.matches.length > 0 || 'crossing' in decides || !decides.first)) continue;
       region.reported.add(key);
-      const at = m?.offset ?? 0;
-      // a long match shows its start: the context is for a reader, not a copy of the match
-      const end = m ? m.offset + Math.min(m.length, MAX_SHOWN) : 0;
-      const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
-      const context = printable(bytes.subarray(Math.max(0, at - this.context), Math.min(bytes.length, end + this.context)));
-      kept.push({ hit, offset: at, context, ...(m && { pattern: m.pattern }) });
+      kept.push(this.keptAt(hit, m, buf, 0, buf.length));
     }
     return kept;
+  }
+
+  /**
+   * Scans the regions `segments` hold, packed one after another in `buf`, with one call: the engine
+   * costs 7–15 ms per call whatever the size (docs/benchmarks.md), and a process has many small
+   * regions. A rule's condition then sees the whole pack, as `yara` sees a process's memory; its
+   * hit is kept for each region that holds one of its matches whole (a match that runs from one
+   * region into the next is not in memory, and is dropped). A rule without pattern matches is the
+   * first region's when that is its first window. The time is shared out by size. Returns the
+   * hits per segment, in order, offsets in the segment.
+   */
+  scanPacked(buf: Uint8Array, segments: readonly { region: ScanRegion; at: number; length: number; first: boolean }[]): KeptHit[][] {
+    const out: KeptHit[][] = segments.map(() => []);
+    if (buf.length === 0 || segments.every((s) => s.region.timedOut)) return out;
+    const started = this.now();
+    const result = this.scanner.scan(buf);
+    const elapsed = this.now() - started;
+    for (const seg of segments) {
+      seg.region.elapsedMs += (elapsed * seg.length) / buf.length;
+      if (result.timedOut || seg.region.elapsedMs > this.budgetMs) seg.region.timedOut = true;
+    }
+    for (const hit of result.hits) {
+      const key = `${hit.namespace}:${hit.rule}`;
+      segments.forEach((seg, i) => {
+        if (seg.region.reported.has(key)) return;
+        const end = seg.at + seg.length;
+        const m = hit.matches.find((x) => x.offset >= seg.at && x.offset + x.length <= end);
+        if (!m && (hit.matches.length > 0 || i > 0 || !seg.first)) return;
+        seg.region.reported.add(key);
+        const kept = this.keptAt(hit, m, buf, seg.at, end);
+        out[i]?.push({ ...kept, offset: kept.offset - seg.at });
+      });
+    }
+    return out;
+  }
+
+  /** The hit at match `m` (or at `from`, for a rule without one), its context taken from `buf[from, to)` only. */
+  private keptAt(hit: YaraRuleHit, m: YaraRuleHit['matches'][number] | undefined, buf: Uint8Array, from: number, to: number): KeptHit {
+    const at = m?.offset ?? from;
+    // a long match shows its start: the context is for a reader, not a copy of the match
+    const end = m ? m.offset + Math.min(m.length, MAX_SHOWN) : from;
+    const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    const context = printable(bytes.subarray(Math.max(from, at - this.context), Math.min(to, end + this.context)));
+    return { hit, offset: at, context, ...(m && { pattern: m.pattern }) };
   }
 }

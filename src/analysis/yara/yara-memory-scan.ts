@@ -4,7 +4,7 @@
  *
  * The unit is a region: the present, virtually contiguous pages of one VMA (a VMA with a hole in
  * its pagemap is two regions). The bytes of a region are read into one window at a time
- * (`windowBytes`, default 2 MiB); a full window is scanned, its last `overlapBytes` (64 KiB) move to
+ * (`windowBytes`, default 16 MiB); a full window is scanned, its last `overlapBytes` (64 KiB) move to
  * the front and the next bytes follow, so a match up to the overlap long is found whole wherever
  * the windows cut, and each match start is decided by exactly one window (the ones starting in
  * the overlap are left to the next). Memory is one window per region being read — one, since
@@ -22,6 +22,13 @@
  * overlapBytes` after the previous window; a condition over two strings further apart than a
  * window is not seen. A rule is reported once per region, at its first match.
  *
+ * Packing: YARA-X costs 7–15 ms per scan whatever its size, and a process has many small regions
+ * (a heap split by untouched pages, libraries' data). So a region's last window, when it is at most
+ * half a window, is not scanned alone: it waits in a pack with the others of the same pages file
+ * (one process), and the pack is scanned in one call when the next would not fit or the file ends
+ * (YaraCollector.scanPacked: a condition sees the pack, as `yara` sees a process's memory; a match
+ * is its region's only when it lies wholly inside it). Memory: one more window.
+ *
  * Layouts: the regions are planned from the pagemaps and mm images that came before the first pages
  * file (inspect-checkpoint.ts). When the final images say otherwise (a pagemap after its pages),
  * `relayout` drops what those files gave and they are scanned again in the second read; no match
@@ -38,7 +45,7 @@ import { mappingOf, type YaraIncomplete, type YaraMatch } from './yara-findings.
 import type { YaraScanner } from './yara-rules.js';
 
 export interface YaraMemoryOptions extends CollectorOptions {
-  /** bytes scanned at a time (default 2 MiB) */
+  /** bytes scanned at a time (default 16 MiB: YARA-X pays 7–15 ms for every scan, whatever its size; docs/benchmarks.md) */
   windowBytes?: number;
   /** bytes two windows share: the longest match found across a window boundary (default 64 KiB) */
   overlapBytes?: number;
@@ -82,6 +89,13 @@ interface Stretch {
   window?: { buf: Buffer; filled: number; base: number; first: boolean };
 }
 
+/** Last windows of regions of one pages file (one process), one after another in one buffer. */
+interface Pack {
+  file: string;
+  filled: number;
+  segments: { s: Stretch; at: number; length: number; base: number; first: boolean }[];
+}
+
 interface Found {
   file: string;
   pid: number;
@@ -106,11 +120,14 @@ export class YaraMemoryScan implements PagesConsumer {
   private readonly dir: string;
   private seams = 0;
   private limitWarning: AnalysisWarning | undefined;
+  /** Small last windows of one pages file's regions, waiting to be scanned together (flushPack). */
+  private pack: Pack | undefined;
+  private packBuf: Buffer | undefined;
 
   constructor(processes: readonly CriuProcess[], scanner: YaraScanner, opts: YaraMemoryOptions = {}) {
     this.collector = new YaraCollector(scanner, opts);
     this.overlap = Math.max(0, Math.floor(opts.overlapBytes ?? 64 * 1024));
-    this.window = Math.max(this.overlap + 1, Math.floor(opts.windowBytes ?? 2 * 1024 * 1024));
+    this.window = Math.max(this.overlap + 1, Math.floor(opts.windowBytes ?? 16 * 1024 * 1024));
     this.seamBytes = Math.max(1, Math.floor(opts.seamBytes ?? 16 * 1024));
     this.max = Math.max(1, Math.floor(opts.maxMatches ?? 1000));
     this.dir = opts.dir ?? 'checkpoint';
@@ -120,6 +137,7 @@ export class YaraMemoryScan implements PagesConsumer {
   /** Takes these layouts for `files`, which are scanned again when fed again; what those files gave before is dropped. */
   relayout(processes: readonly CriuProcess[], files: Iterable<string>): void {
     const redo = new Set(files);
+    if (this.pack && redo.has(this.pack.file)) this.pack = undefined;
     for (const f of redo) {
       this.plans.delete(f);
       this.ended.delete(f);
@@ -215,6 +233,7 @@ export class YaraMemoryScan implements PagesConsumer {
     if (!plan) return;
     const short = [...plan.active, ...plan.stretches.slice(plan.next)];
     for (const s of plan.active) this.finish(s); // what did come is scanned
+    this.flushPack();
     if (short.length > 0 && !this.limitWarning) {
       const s = short[0] as Stretch;
       this.warn(
@@ -228,6 +247,7 @@ export class YaraMemoryScan implements PagesConsumer {
 
   /** The matches (with their mappings, named through `pathOf`: the dump's files table), what was not scanned whole, and warnings. */
   result(pathOf: (id: number) => string | undefined): { matches: YaraMatch[]; incomplete: YaraIncomplete[]; warnings: AnalysisWarning[] } {
+    this.flushPack();
     const matches = this.found.map(({ pid, vaddr, vma, kept }) => ({
       rule: kept.hit.rule,
       namespace: kept.hit.namespace,
@@ -283,8 +303,11 @@ export class YaraMemoryScan implements PagesConsumer {
 
   private finish(s: Stretch): void {
     const w = s.window;
-    if (w && !s.region.timedOut)
-      this.keep(s, this.collector.scan(s.region, w.buf.subarray(0, w.filled), { from: 0, cutoff: w.filled, first: w.first }), w.base);
+    if (w && !s.region.timedOut && w.filled > 0) {
+      // a last window of at most half the window size waits to be scanned with others of this file
+      if (w.filled <= this.window / 2) this.addToPack(s, w);
+      else this.keep(s, this.collector.scan(s.region, w.buf.subarray(0, w.filled), { from: 0, cutoff: w.filled, first: w.first }), w.base);
+    }
     delete s.window;
     for (const seam of [s.before, s.after]) {
       if (!seam || seam.tailFilled < seam.tail.length || seam.headFilled < seam.head.length) continue;
@@ -293,6 +316,27 @@ export class YaraMemoryScan implements PagesConsumer {
       seam.tailFilled = -1; // scanned once
       this.seams--;
     }
+  }
+
+  private addToPack(s: Stretch, w: NonNullable<Stretch['window']>): void {
+    if (this.pack && (this.pack.file !== s.region.file || this.pack.filled + w.filled > this.window)) this.flushPack();
+    this.packBuf ??= Buffer.allocUnsafe(this.window);
+    this.pack ??= { file: s.region.file, filled: 0, segments: [] };
+    const p = this.pack;
+    w.buf.copy(this.packBuf, p.filled, 0, w.filled);
+    p.segments.push({ s, at: p.filled, length: w.filled, base: w.base, first: w.first });
+    p.filled += w.filled;
+  }
+
+  private flushPack(): void {
+    const p = this.pack;
+    this.pack = undefined;
+    if (!p || !this.packBuf || this.limitWarning) return;
+    const hits = this.collector.scanPacked(
+      this.packBuf.subarray(0, p.filled),
+      p.segments.map((g) => ({ region: g.s.region, at: g.at, length: g.length, first: g.first })),
+    );
+    p.segments.forEach((g, i) => this.keep(g.s, hits[i] ?? [], g.base));
   }
 
   private keep(s: Stretch, hits: readonly KeptHit[], base: number): void {

@@ -95,14 +95,25 @@ t.test('rules that time out on a region: the region is reported incomplete, the 
   // pid 1's stack holds argv (with the URL) and its environment; pid 16's stack only the environment
   const r = await inspectCheckpoint(() => readFileChunks(realPath(ctrd)), { yara: timingOut(rules, 'stratum+tcp://') });
   t.ok(r.inspection.processes.length > 0, 'the inspection is whole');
-  t.match(r.yara?.incomplete, [{ where: /^pid 1 0x7ff/, reason: /not scanned/ }]);
+  // pid 1's small regions are scanned packed together (yara-memory-scan.ts): the scan that timed out covered them all
+  const incomplete = r.yara?.incomplete ?? [];
+  t.ok(
+    incomplete.some((i) => /^pid 1 0x7ff/.test(i.where)),
+    "pid 1's stack is incomplete",
+  );
+  t.ok(
+    incomplete.every((i) => i.where.startsWith('pid 1 ') && /not scanned/.test(i.reason)),
+    'only pid 1’s regions',
+  );
   const envPids = (r.yara?.matches ?? []).filter((m) => m.rule === 'env').map((m) => (m.where as { pid: number }).pid);
-  t.same(envPids, [16], 'pid 16 is still scanned; pid 1’s stack is the region that timed out');
+  t.same(envPids, [16], 'pid 16 is still scanned; pid 1’s regions are the ones that timed out');
   t.match(
     (r.yara?.matches ?? []).filter((m) => m.rule === 'elf'),
     [{ where: { in: 'file', path: '/tmp/.x/kdevtmpfsi' } }],
   );
-  t.match(yaraIndicators(r.yara as YaraFindings), [{ id: 'yara-match' }, { id: 'yara-match' }, { id: 'yara-incomplete', severity: 'info' }]);
+  const ids = yaraIndicators(r.yara as YaraFindings).map((i) => `${i.id} ${i.severity}`);
+  t.same(ids.filter((i) => i.startsWith('yara-match')).length, 2);
+  t.same([...new Set(ids.filter((i) => !i.startsWith('yara-match')))], ['yara-incomplete info']);
 });
 
 t.test('a match is an indicator whose severity is its rule’s severity meta (high, medium, info), medium otherwise', async (t) => {

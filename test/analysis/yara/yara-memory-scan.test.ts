@@ -179,7 +179,7 @@ t.test('the engine’s own time-out marks the region incomplete', async (t) => {
 
 t.test('a pattern that matches at every byte of a zeroed region is reported once, and quickly', async (t) => {
   const base = 0x70000000;
-  const pages = 1024; // 4 MiB of zeros: two windows
+  const pages = 1024; // 4 MiB of zeros
   const p = processWith([[base, pages]], [anonVma(base, base + pages * PAGE)]);
   const zeros = yaraXEngine().compile([{ file: 'zeros.yar', text: 'rule zeros { strings: $z = { 00 00 } condition: $z }' }]);
   const started = Date.now();
@@ -190,4 +190,29 @@ t.test('a pattern that matches at every byte of a zeroed region is reported once
   );
   // uncapped, the engine hands back a million matches per window: about 45 s each on this machine
   t.ok(Date.now() - started < 20_000, `${Date.now() - started} ms`);
+});
+
+t.test('many small regions of a process are scanned in one call, each match named at its own address', async (t) => {
+  const base = 0x20000000;
+  // 100 one-page regions, each followed by an untouched page: 100 regions, back to back in the file
+  const runs: [number, number][] = Array.from({ length: 100 }, (_, i) => [base + 2 * i * PAGE, 1]);
+  const p = processWith(runs, [anonVma(base, base + 200 * PAGE)]);
+  const file = Buffer.alloc(100 * PAGE, 0x2e);
+  for (const i of [37, 80]) Buffer.from(NEEDLE).copy(file, i * PAGE + 100);
+  const inner = rules().scanner({ timeoutMs: 10_000 });
+  let calls = 0;
+  const counting: YaraScanner = {
+    scan(buf) {
+      calls++;
+      return inner.scan(buf);
+    },
+    close: () => inner.close(),
+  };
+  const r = scan(p, file, 3 * PAGE, {}, counting);
+  t.equal(calls, 1, 'one scan for the 100 regions (the engine costs milliseconds per call)');
+  t.same(
+    r.matches.map((m) => (m.where as { address: string }).address),
+    [37, 80].map((i) => `0x${(base + 2 * i * PAGE + 100).toString(16)}`),
+  );
+  t.ok(r.matches.every((m) => m.context.includes(NEEDLE)));
 });
