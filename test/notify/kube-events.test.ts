@@ -4,6 +4,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { startAgent } from '../../src/cli/roles/agent-command.js';
 import { startServe } from '../../src/cli/roles/serve-command.js';
@@ -36,12 +37,16 @@ t.afterEach(() => {
   sim.faults.checkpointError = undefined;
 });
 
+// the repository's sample YARA rules (yara/): the sim's miner is one of their matches
+const YARA_DIR = fileURLToPath(new URL('../../yara', import.meta.url));
 const CONFIG = `notifications:
   - name: events
     type: kubernetes-event
     on: [sealed, failed]
 capture:
   maxAttempts: 1
+analysis:
+  yara: [${JSON.stringify(YARA_DIR)}]
 `;
 
 /** `amber agent` in this process, with a kubernetes-event notification in its --config file. */
@@ -131,6 +136,7 @@ t.test("an agent capture that seals: one Normal CaptureSealed Event on the Captu
   t.equal(reported.status?.report?.state, 'Written', 'the report was written');
   const indicators: string[] = reported.status?.report?.indicators ?? [];
   t.ok(indicators.length > 0, `the sim's miner and reverse shell are found (${indicators.join(', ')})`);
+  t.ok(indicators.includes('yara-match'), 'the YARA rules found the miner, and the notification says so');
   for (const id of indicators) t.match(event.note, id, `the note names ${id}`);
   t.match(event.note, 'shop/web-sealed container app');
   t.match(event.note, 'policy interactive-shell');
