@@ -3,7 +3,7 @@ import { createLogger } from '../../src/cli/create-logger.js';
 import { captureApi } from '../../src/kube/capture-api.js';
 import { kubeApi, loadKubeConfig } from '../../src/kube/kube-api.js';
 import { placeTarget } from '../../src/kube/place-target.js';
-import { addCaptureRestore } from '../../src/queue/kube/add-capture-restore.js';
+import { addCaptureRestore, keepingRestores } from '../../src/queue/kube/add-capture-restore.js';
 import { KubeQueue } from '../../src/queue/kube/kube-queue.js';
 import { rejected } from '../helpers/amber-errors.js';
 import { LogSink } from '../helpers/log-sink.js';
@@ -34,4 +34,16 @@ t.test("a restore is added to the Capture's status once, beside what the agent w
   );
   t.equal(after?.status.phase, 'Pending', 'the rest of the status is kept');
   t.equal((await rejected(addCaptureRestore(captures, 'c-nosuchcapture', restore))).code, 'CAPTURE_NOT_FOUND');
+});
+
+t.test("a status written without restores keeps the resource's (another writer's); one that carries them writes its own", async (t) => {
+  const at = new Date().toISOString();
+  const restore = { number: 1, at, by: 'alice@h', record: 'file:///b/restore-1.json', image: 'r/x@sha256:1' };
+  const request = { id: 'r1', at, by: 'alice', state: 'Requested' as const };
+  const theirs = { phase: 'Sealed' as const, phaseTimes: {}, attempts: 1, restores: [restore], restoreRequests: [request] };
+  const ours = { phase: 'Sealed' as const, phaseTimes: { Sealed: at }, attempts: 1 };
+  t.same(keepingRestores(ours, theirs), { ...ours, restores: [restore], restoreRequests: [request] });
+  const answered = { ...ours, restores: [], restoreRequests: [{ ...request, state: 'Done' as const, number: 1 }] };
+  t.same(keepingRestores(answered, theirs), answered);
+  t.same(keepingRestores(ours, {}), ours);
 });

@@ -55,3 +55,15 @@ export async function setRestoreRequest(api: CaptureApi, id: string, entry: Rest
     return { ...status, restoreRequests: at < 0 ? [...requests, entry] : requests.map((r, i) => (i === at ? entry : r)) };
   });
 }
+
+/**
+ * `status` as written over `theirs` (the resource's): restores and restore requests are written by
+ * others meanwhile (amber restore, the responder), so a status that does not carry them keeps theirs.
+ */
+export function keepingRestores(status: CaptureStatus, theirs: Partial<CaptureStatus>): CaptureStatus {
+  return {
+    ...status,
+    ...(status.restores === undefined && theirs.restores !== undefined ? { restores: theirs.restores } : {}),
+    ...(status.restoreRequests === undefined && theirs.restoreRequests !== undefined ? { restoreRequests: theirs.restoreRequests } : {}),
+  };
+}

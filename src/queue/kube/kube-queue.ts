@@ -11,6 +11,7 @@ import { newCapture, type CaptureQueue, type CaptureRequest, type EnqueueResult,
 import { joinCaptureResource, joinedDuplicate, joinHosts, type CaptureResourceAccess } from './join-capture-resource.js';
 import { DEFAULT_BACKOFF, QueueHealth } from './queue-health.js';
 import { KubeBudgets } from './kube-budgets.js';
+import { keepingRestores } from './add-capture-restore.js';
 import { hasBudgets, hasNodeBudgets, type BudgetLimits, type ExceededBudget } from '../../core/capture-budget.js';
 
 /** Where the responder learns a target's node before it creates the Capture (the agent there takes it). */
@@ -243,11 +244,7 @@ export class KubeQueue implements CaptureQueue {
     return () => this.listeners.delete(listener);
   }
 
-  /**
-   * Every version of this queue's Captures the watch sees (status writes included; each listed one
-   * again after a relist), where `watch` tells of a capture once. The agent's restore requests
-   * arrive this way (restore-requests.ts).
-   */
+  /** Every version of this queue's Captures the watch sees, where `watch` tells of each once (restore-requests.ts). */
   onChange(listener: (capture: Capture) => void): () => void {
     this.changeListeners.add(listener);
     this.watchLoop ??= this.runWatch();
@@ -280,14 +277,7 @@ export class KubeQueue implements CaptureQueue {
   }
 
   private async writeStatus(name: string, current: CaptureResource, status: CaptureStatus): Promise<CaptureResource> {
-    // restores and restore requests are written by others (amber restore, the responder) meanwhile: a
-    // status that does not carry them keeps the resource's
-    const theirs = (current.status ?? {}) as Partial<CaptureStatus>;
-    const kept = {
-      ...(status.restores === undefined && theirs.restores !== undefined ? { restores: theirs.restores } : {}),
-      ...(status.restoreRequests === undefined && theirs.restoreRequests !== undefined ? { restoreRequests: theirs.restoreRequests } : {}),
-    };
-    const body = { ...current, status: { ...status, ...kept } };
+    const body = { ...current, status: keepingRestores(status, (current.status ?? {}) as Partial<CaptureStatus>) };
     return await this.call('update status', () => this.api.replaceStatus(name, body));
   }
 
