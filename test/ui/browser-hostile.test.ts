@@ -119,7 +119,11 @@ t.test('attacker-controlled strings are shown as text and nothing they hold runs
     const logged = await stack.amber.waitForLog('a masked value of the evidence was revealed');
     t.equal(logged['user'], 'token:1');
     t.match(logged['secret'], { pid: 1, field: 'env' });
-    const requests = stack.amber.stdout.filter((l) => l.includes('"evidence browser request"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const browserRequests = () =>
+      stack.amber.stdout.filter((l) => l.includes('"evidence browser request"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    // the request line is written when the answer has gone out, after the handler's own line: it may follow a moment later
+    for (let i = 0; i < 100 && !browserRequests().some((r) => r['route'] === '/v1/captures/:id/reveal'); i++) await new Promise((r) => setTimeout(r, 50));
+    const requests = browserRequests();
     t.ok(requests.length > 0 && requests.every((r) => r['user'] === 'token:1'), 'every browser request is logged with the user');
     t.ok(
       requests.some((r) => r['route'] === '/v1/captures/:id/reveal' && r['capture'] === id),
