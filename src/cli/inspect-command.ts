@@ -15,12 +15,10 @@ import type { YaraFindings } from '../analysis/yara/yara-findings.js';
 import { yaraIndicators } from '../analysis/yara/yara-indicators.js';
 import type { YaraRules } from '../analysis/yara/yara-rules.js';
 import { yaraXEngine } from '../analysis/yara/yara-x-engine.js';
-import { loadSettings } from '../config/load-settings.js';
-import { DEFAULT_SETTINGS } from '../config/settings.js';
+import type { Settings } from '../config/settings.js';
 import { isAmberError } from '../core/amber-error.js';
 import { createAgeDecryptStream } from '../evidence/age/age-decrypt.js';
 import type { AgeIdentity } from '../evidence/age/age-keys.js';
-import { openBundleTarget } from './bundle-target.js';
 import { readIdentities } from './encryption-setup.js';
 import { describeError, EXIT, parseFlags, UsageError, type Io } from './cli-support.js';
 import { renderInspection, renderMatches } from './render-inspection.js';
@@ -149,6 +147,15 @@ async function rulesOf(paths: readonly string[]): Promise<YaraRules | undefined>
 }
 
 /**
+ * The settings (and the bundle stores below) are imported only when they are used: with TypeBox and
+ * the S3 SDK they take half a second to load, which an archive on disk need not pay.
+ */
+async function settingsOf(configFile: string | undefined, io: Io): Promise<Settings> {
+  const { loadSettings } = await import('../config/load-settings.js');
+  return loadSettings({ flags: {}, env: io.env, configFile });
+}
+
+/**
  * `--list KIND:FILE` (named after the file) and the --config file's `analysis.lists`, loaded as a
  * server loads them: a bad line is a usage error naming the file and line.
  */
@@ -158,7 +165,7 @@ async function listsOf(given: readonly string[], configFile: string | undefined,
     if (!m) throw new UsageError(`--list takes KIND:FILE with KIND sha256, address or domain, not '${arg}'`);
     return { name: basename(m[2] as string), kind: m[1] as ListKind, path: m[2] as string };
   });
-  if (configFile !== undefined) specs.push(...(await loadSettings({ flags: {}, env: io.env, configFile })).analysis.lists);
+  if (configFile !== undefined) specs.push(...(await settingsOf(configFile, io)).analysis.lists);
   try {
     return await (await IndicatorLists.load(specs)).current();
   } catch (e) {
@@ -194,8 +201,8 @@ export async function inputsOf(target: string, io: Io, configFile: string | unde
       return [decrypting(path, async () => createReadStream(path, { highWaterMark: 1024 * 1024 }))];
     }
   }
-  const settings = target.startsWith('s3://') ? await loadSettings({ flags: {}, env: io.env, configFile }) : undefined;
-  const { source } = await openBundleTarget(target, (settings ?? { s3: DEFAULT_SETTINGS.s3 }).s3);
+  const s3 = target.startsWith('s3://') ? (await settingsOf(configFile, io)).s3 : (await import('../config/settings.js')).DEFAULT_SETTINGS.s3;
+  const { source } = await (await import('./bundle-target.js')).openBundleTarget(target, s3);
   const archives = (await source.list()).filter((n) => /^checkpoint-.+\.tar(\.age)?$/.test(n));
   if (archives.length === 0) throw new UsageError(`${source.location} holds no checkpoint-<container>.tar`);
   return archives.map((name) => decrypting(`${source.location}/${name}`, () => source.open(name)));

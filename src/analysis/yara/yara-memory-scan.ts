@@ -27,7 +27,9 @@
  * half a window, is not scanned alone: it waits in a pack with the others of the same pages file
  * (one process), and the pack is scanned in one call when the next would not fit or the file ends
  * (YaraCollector.scanPacked: a condition sees the pack, as `yara` sees a process's memory; a match
- * is its region's only when it lies wholly inside it). Memory: one more window.
+ * is its region's only when it lies wholly inside it; yara-pack.ts). A stretch that fits in half a
+ * window is read straight into its place in the pack, the others' last windows are copied there;
+ * window buffers are reused. Memory: one more window.
  *
  * Layouts: the regions are planned from the pagemaps and mm images that came before the first pages
  * file (inspect-checkpoint.ts). When the final images say otherwise (a pagemap after its pages),
@@ -42,6 +44,7 @@ import type { AnalysisWarning, CriuProcess, Vma } from '../criu/criu-model.js';
 import { mapRange, pagesFileName, sortedRuns, PAGE_SIZE, type PagesConsumer } from '../criu/process-memory.js';
 import { YaraCollector, newRegion, type CollectorOptions, type KeptHit, type ScanRegion } from './yara-collector.js';
 import { mappingOf, type YaraIncomplete, type YaraMatch } from './yara-findings.js';
+import { YaraPack, type Segment } from './yara-pack.js';
 import type { YaraScanner } from './yara-rules.js';
 
 export interface YaraMemoryOptions extends CollectorOptions {
@@ -86,14 +89,18 @@ interface Stretch {
   received: number;
   before?: Seam;
   after?: Seam;
-  window?: { buf: Buffer; filled: number; base: number; first: boolean };
+  window?: Window;
 }
 
-/** Last windows of regions of one pages file (one process), one after another in one buffer. */
-interface Pack {
-  file: string;
+interface Window {
+  buf: Buffer;
   filled: number;
-  segments: { s: Stretch; at: number; length: number; base: number; first: boolean }[];
+  base: number;
+  first: boolean;
+  /** the reused buffer `buf` is the start of; none when `buf` is the stretch's segment of the pack */
+  own?: Buffer;
+  /** the pack segment `buf` is */
+  seg?: Segment<Stretch>;
 }
 
 interface Found {
@@ -120,9 +127,10 @@ export class YaraMemoryScan implements PagesConsumer {
   private readonly dir: string;
   private seams = 0;
   private limitWarning: AnalysisWarning | undefined;
-  /** Small last windows of one pages file's regions, waiting to be scanned together (flushPack). */
-  private pack: Pack | undefined;
-  private packBuf: Buffer | undefined;
+  /** Small regions of one pages file, waiting to be scanned together. */
+  private readonly pack: YaraPack<Stretch>;
+  /** window buffers of finished stretches, for the next (one, in every dump CRIU writes) */
+  private readonly spares: Buffer[] = [];
 
   constructor(processes: readonly CriuProcess[], scanner: YaraScanner, opts: YaraMemoryOptions = {}) {
     this.collector = new YaraCollector(scanner, opts);
@@ -131,14 +139,19 @@ export class YaraMemoryScan implements PagesConsumer {
     this.seamBytes = Math.max(1, Math.floor(opts.seamBytes ?? 16 * 1024));
     this.max = Math.max(1, Math.floor(opts.maxMatches ?? 1000));
     this.dir = opts.dir ?? 'checkpoint';
+    this.pack = new YaraPack(this.window, (bytes, segments) => {
+      if (this.limitWarning) return;
+      const hits = this.collector.scanPacked(bytes, segments);
+      segments.forEach((g, i) => this.keep(g.owner, hits[i] ?? [], g.base));
+    });
     this.plan(processes);
   }
 
   /** Takes these layouts for `files`, which are scanned again when fed again; what those files gave before is dropped. */
   relayout(processes: readonly CriuProcess[], files: Iterable<string>): void {
     const redo = new Set(files);
-    if (this.pack && redo.has(this.pack.file)) this.pack = undefined;
     for (const f of redo) {
+      this.pack.drop(f);
       this.plans.delete(f);
       this.ended.delete(f);
       this.incompleteBy.delete(f);
@@ -233,7 +246,7 @@ export class YaraMemoryScan implements PagesConsumer {
     if (!plan) return;
     const short = [...plan.active, ...plan.stretches.slice(plan.next)];
     for (const s of plan.active) this.finish(s); // what did come is scanned
-    this.flushPack();
+    this.pack.flush();
     if (short.length > 0 && !this.limitWarning) {
       const s = short[0] as Stretch;
       this.warn(
@@ -247,7 +260,7 @@ export class YaraMemoryScan implements PagesConsumer {
 
   /** The matches (with their mappings, named through `pathOf`: the dump's files table), what was not scanned whole, and warnings. */
   result(pathOf: (id: number) => string | undefined): { matches: YaraMatch[]; incomplete: YaraIncomplete[]; warnings: AnalysisWarning[] } {
-    this.flushPack();
+    this.pack.flush();
     const matches = this.found.map(({ pid, vaddr, vma, kept }) => ({
       rule: kept.hit.rule,
       namespace: kept.hit.namespace,
@@ -281,8 +294,7 @@ export class YaraMemoryScan implements PagesConsumer {
       if (from < s.received) s.after.tailFilled += bytes.copy(s.after.tail, from - tailStart, from - at);
     }
     if (s.region.timedOut) return;
-    s.window ??= { buf: Buffer.allocUnsafe(Math.min(this.window, s.length)), filled: 0, base: s.vaddr, first: s === s.region.stretches[0] };
-    const w = s.window;
+    const w = (s.window ??= this.open(s));
     let i = 0;
     while (i < bytes.length && !s.region.timedOut) {
       const n = Math.min(bytes.length - i, w.buf.length - w.filled);
@@ -301,13 +313,25 @@ export class YaraMemoryScan implements PagesConsumer {
     }
   }
 
+  /** A window for the stretch: its segment of the pack when it fits in half a window, else a reused buffer. */
+  private open(s: Stretch): Window {
+    const first = s === s.region.stretches[0];
+    const seg = s.length <= this.window / 2 ? this.pack.reserve(s.region.file, s, s.region, s.length, s.vaddr, first) : undefined;
+    if (seg) return { buf: this.pack.bytes(seg), filled: 0, base: s.vaddr, first, seg };
+    const own = this.spares.pop() ?? Buffer.allocUnsafe(this.window);
+    return { buf: own.subarray(0, Math.min(this.window, s.length)), filled: 0, base: s.vaddr, first, own };
+  }
+
   private finish(s: Stretch): void {
     const w = s.window;
-    if (w && !s.region.timedOut && w.filled > 0) {
+    if (w?.seg) {
+      this.pack.close(w.seg, s.region.timedOut ? 0 : w.filled); // read in place: only the flush is left
+    } else if (w && !s.region.timedOut && w.filled > 0) {
       // a last window of at most half the window size waits to be scanned with others of this file
       if (w.filled <= this.window / 2) this.addToPack(s, w);
       else this.keep(s, this.collector.scan(s.region, w.buf.subarray(0, w.filled), { from: 0, cutoff: w.filled, first: w.first }), w.base);
     }
+    if (w?.own && this.spares.length < 2) this.spares.push(w.own);
     delete s.window;
     for (const seam of [s.before, s.after]) {
       if (!seam || seam.tailFilled < seam.tail.length || seam.headFilled < seam.head.length) continue;
@@ -318,25 +342,14 @@ export class YaraMemoryScan implements PagesConsumer {
     }
   }
 
-  private addToPack(s: Stretch, w: NonNullable<Stretch['window']>): void {
-    if (this.pack && (this.pack.file !== s.region.file || this.pack.filled + w.filled > this.window)) this.flushPack();
-    this.packBuf ??= Buffer.allocUnsafe(this.window);
-    this.pack ??= { file: s.region.file, filled: 0, segments: [] };
-    const p = this.pack;
-    w.buf.copy(this.packBuf, p.filled, 0, w.filled);
-    p.segments.push({ s, at: p.filled, length: w.filled, base: w.base, first: w.first });
-    p.filled += w.filled;
-  }
-
-  private flushPack(): void {
-    const p = this.pack;
-    this.pack = undefined;
-    if (!p || !this.packBuf || this.limitWarning) return;
-    const hits = this.collector.scanPacked(
-      this.packBuf.subarray(0, p.filled),
-      p.segments.map((g) => ({ region: g.s.region, at: g.at, length: g.length, first: g.first })),
-    );
-    p.segments.forEach((g, i) => this.keep(g.s, hits[i] ?? [], g.base));
+  private addToPack(s: Stretch, w: Window): void {
+    const seg = this.pack.reserve(s.region.file, s, s.region, w.filled, w.base, w.first);
+    if (!seg) {
+      this.keep(s, this.collector.scan(s.region, w.buf.subarray(0, w.filled), { from: 0, cutoff: w.filled, first: w.first }), w.base);
+      return;
+    }
+    w.buf.copy(this.pack.bytes(seg), 0, 0, w.filled);
+    this.pack.close(seg, w.filled);
   }
 
   private keep(s: Stretch, hits: readonly KeptHit[], base: number): void {

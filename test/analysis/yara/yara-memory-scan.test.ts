@@ -216,3 +216,33 @@ t.test('many small regions of a process are scanned in one call, each match name
   );
   t.ok(r.matches.every((m) => m.context.includes(NEEDLE)));
 });
+
+t.test('a pages file that ends inside a small region: the rules see zeros where its bytes did not come, not the process scanned before', async (t) => {
+  // pid 42's region is read into the pack and scanned; pid 43's is read into the same place, and its file ends 1000 bytes in
+  const base = 0x30000000;
+  const first = processWith([[base, 4]], [anonVma(base, base + 4 * PAGE)]);
+  const second: CriuProcess = { ...processWith([[base, 4]], [anonVma(base, base + 4 * PAGE)]), pid: 43, pagemap: { pagesId: 2, runs: first.pagemap!.runs } };
+  const full = Buffer.alloc(4 * PAGE, 0x2e);
+  full.write('EVIL', 5000, 'latin1');
+  const stale = yaraXEngine().compile([{ file: 'stale.yar', text: 'rule stale { condition: uint32be(5000) == 0x4556494c }' }]);
+  const s = new YaraMemoryScan([first, second], stale.scanner({ timeoutMs: 10_000 }));
+  feed(s, 'pages-1.img', full, PAGE);
+  feed(s, 'pages-2.img', Buffer.alloc(1000, 0x2e), PAGE);
+  const r = s.result(() => undefined);
+  t.same(
+    r.matches.map((m) => [m.rule, m.where]),
+    [
+      [
+        'stale',
+        {
+          in: 'memory',
+          pid: 42,
+          address: `0x${base.toString(16)}`,
+          mapping: { start: `0x${base.toString(16)}`, end: `0x${(base + 4 * PAGE).toString(16)}`, prot: 'rw-', kind: 'anonymous' },
+        },
+      ],
+    ],
+    "pid 42's bytes are its own, and pid 43 is not handed them",
+  );
+  t.match(r.warnings, [{ file: 'checkpoint/pages-2.img', message: /ends at 1000 bytes/ }]);
+});
