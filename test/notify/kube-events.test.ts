@@ -1,7 +1,11 @@
 // kubernetes-event notifications: the agent writes an events.k8s.io/v1 Event on the Capture
 // resource, in amber's namespace (never the target's), through the real client against the
-// simulated API server — retried on 429, and never in a capture's way.
+// simulated API server — retried on 429, and never in a capture's way. The agent also posts a
+// signed webhook to a receiver on loopback: the sim's miner reaches it with its YARA indicator.
+import { createHmac } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,11 +28,27 @@ const NS = 'amber-system';
 
 let sim: SimCluster;
 let root: string;
+/** What the webhook receiver was sent: each body with its headers. */
+const received: { headers: IncomingHttpHeaders; body: Buffer }[] = [];
+let receiver: Server;
+const SECRET = 'a-shared-secret-of-the-soc';
 t.before(async () => {
   root = await mkdtemp(join(tmpdir(), 'amber-kube-events-'));
   sim = await startSimCluster({ nodes: ['node-a'], root: join(root, 'sim') });
+  await writeFile(join(root, 'webhook-secret'), SECRET);
+  receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: Buffer.concat(chunks) });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
 });
 t.teardown(async () => {
+  receiver.closeAllConnections();
+  await new Promise((r) => receiver.close(r));
   await sim.close();
   await rm(root, { recursive: true, force: true });
 });
@@ -39,22 +59,27 @@ t.afterEach(() => {
 
 // the repository's sample YARA rules (yara/): the sim's miner is one of their matches
 const YARA_DIR = fileURLToPath(new URL('../../yara', import.meta.url));
-const CONFIG = `notifications:
+const configYaml = () => `notifications:
   - name: events
     type: kubernetes-event
     on: [sealed, failed]
+  - name: soc
+    type: webhook
+    url: http://127.0.0.1:${(receiver.address() as AddressInfo).port}/amber
+    secretFile: ${JSON.stringify(join(root, 'webhook-secret'))}
+    on: [sealed]
 capture:
   maxAttempts: 1
 analysis:
   yara: [${JSON.stringify(YARA_DIR)}]
 `;
 
-/** `amber agent` in this process, with a kubernetes-event notification in its --config file. */
+/** `amber agent` in this process, with a kubernetes-event and a webhook notification in its --config file. */
 async function agent(t: T, name: string, report = true): Promise<Serving> {
   const dir = join(root, name);
   await rm(dir, { recursive: true, force: true });
   const config = join(root, `${name}.yaml`);
-  await writeFile(config, CONFIG);
+  await writeFile(config, configYaml());
   const serving = await startAgent(
     [
       ...['--config', config, '--kubeconfig', sim.kubeconfigPath, '--namespace', NS, '--cluster', 'sim', '--listen', '127.0.0.1:0', '--log-level', 'fatal'],
@@ -144,6 +169,30 @@ t.test("an agent capture that seals: one Normal CaptureSealed Event on the Captu
   t.same(sim.events('shop'), [], "nothing in the target's namespace");
   const metrics = await (await fetch(`${serving.server.url}/metrics`)).text();
   t.match(metrics, /amber_notifications_sent_total\{name="events",type="kubernetes-event"\} 1/, 'counted as sent');
+
+  // the same capture at the webhook receiver: the report's indicators, YARA's among them, signed
+  const id = capture.metadata.labels['forensics.amber.dev/id'];
+  const ofThis = () => received.filter((r) => JSON.parse(r.body.toString()).capture?.id === id);
+  for (let i = 0; i < 500 && ofThis().length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  const [hook, ...again] = ofThis();
+  t.equal(again.length, 0, 'one webhook');
+  const body = JSON.parse(hook?.body.toString() ?? '{}');
+  t.match(body, {
+    schema: 'forensics.amber.dev/notification/v1',
+    event: 'capture.sealed',
+    capture: { id, phase: 'Sealed' },
+    bundle: { uri: capture.status.bundle.uri },
+  });
+  t.same(body.report?.indicators, indicators, 'the indicators the Capture holds, yara-match among them');
+  const [, ts, mac] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(String(hook?.headers['x-amber-signature'])) ?? [];
+  t.equal(
+    mac,
+    createHmac('sha256', SECRET)
+      .update(`${ts}.`)
+      .update(hook?.body ?? '')
+      .digest('hex'),
+    'the HMAC checks out with the shared secret',
+  );
 });
 
 t.test("a failed capture: a Warning CaptureFailed Event with the reason, and nothing in the target's namespace", async (t) => {
@@ -199,7 +248,7 @@ t.test('an events API that is down (connections cut, then 500s) never slows or f
 
 t.test('amber serve refuses a kubernetes-event notification at start: its captures are not Capture resources', async (t) => {
   const config = join(root, 'serve.yaml');
-  await writeFile(config, CONFIG);
+  await writeFile(config, configYaml());
   const dir = join(root, 'serve');
   const e = await startServe(
     ['--config', config, '--listen', '127.0.0.1:0', '--log-level', 'fatal', '--data-dir', dir, '--store', `file://${join(dir, 'evidence')}`],
