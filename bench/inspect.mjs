@@ -12,6 +12,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeBenchArchive } from './sim-archive.mjs';
 
 const LITERAL = '198.51.100.7'; // the simulated miner's pool address: in its argv, its config, bash's history
 const REGEX = 'stratum\\+tcp://[0-9.]+:[0-9]+';
@@ -51,7 +52,6 @@ if (process.argv[2] === '--child') {
 
 const gib = Number(process.argv[2] ?? '1');
 const rounds = Number(process.env.BENCH_ROUNDS ?? '3');
-const { writeCheckpointArchive } = await import('../dist/sim/checkpoint-archive.js');
 
 function grepSeconds(args, path) {
   const t0 = process.hrtime.bigint();
@@ -72,33 +72,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const root = await mkdtemp(join(tmpdir(), 'amber-bench-inspect-'));
 try {
   const path = join(root, 'checkpoint-web_shop-app.tar');
-  const now = Date.now();
   const t0 = Date.now();
-  await writeCheckpointArchive(
-    path,
-    {
-      layout: 'crio',
-      namespace: 'shop',
-      pod: 'web',
-      podUid: '5b0f7c1e-9a64-4d2b-8e3f-2c71a9d4b6e0',
-      container: 'app',
-      containerId: '3f'.repeat(32),
-      sandboxId: '9c'.repeat(32),
-      image: 'ghcr.io/acme/app:1.4.2',
-      imageRef: `ghcr.io/acme/app@sha256:${'ab'.repeat(32)}`,
-      imageId: 'cd'.repeat(32),
-      podIP: '10.244.1.7',
-      hostPid: 48121,
-      createdAt: now - 3_600_000,
-      startedAt: now - 3_599_000,
-      checkpointedAt: now,
-      restartCount: 0,
-      argv: ['/bin/sh', '/app/entrypoint.sh'],
-      env: ['PATH=/usr/bin:/bin', 'HOSTNAME=web'],
-      logLines: ['listening on :8080'],
-    },
-    gib * 1024 ** 3,
-  );
+  await writeBenchArchive(path, gib);
   execFileSync('sync', [path]);
   const size = statSync(path).size;
   console.error(`archive: ${(size / 2 ** 30).toFixed(3)} GiB (${gib} GiB of pages) written in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -3,7 +3,7 @@
 // wildcards, regexes, counts), against Debian's `yara` CLI (libyara) scanning the same bytes — the
 // pages files extracted from the archive — in the same run.
 //
-// The archive is the simulated cluster's CRI-O archive (bench/inspect.mjs builds the same one); the
+// The archive is the simulated cluster's CRI-O archive (bench/sim-archive.mjs, as bench/inspect.mjs); the
 // heap of pid 1 is then overwritten in place with memory-like content (random, zero, code and text
 // pages) and samples that the rules must find, at known offsets (SAMPLES below).
 //
@@ -42,6 +42,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { writeBenchArchive } from './sim-archive.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -347,33 +348,7 @@ function slice(fd, fileSize, i, len, buf) {
 }
 
 async function buildArchive(path, gib) {
-  const { writeCheckpointArchive } = await import('../dist/sim/checkpoint-archive.js');
-  const now = Date.now();
-  const res = await writeCheckpointArchive(
-    path,
-    {
-      layout: 'crio',
-      namespace: 'shop',
-      pod: 'web',
-      podUid: '5b0f7c1e-9a64-4d2b-8e3f-2c71a9d4b6e0',
-      container: 'app',
-      containerId: '3f'.repeat(32),
-      sandboxId: '9c'.repeat(32),
-      image: 'ghcr.io/acme/app:1.4.2',
-      imageRef: `ghcr.io/acme/app@sha256:${'ab'.repeat(32)}`,
-      imageId: 'cd'.repeat(32),
-      podIP: '10.244.1.7',
-      hostPid: 48121,
-      createdAt: now - 3_600_000,
-      startedAt: now - 3_599_000,
-      checkpointedAt: now,
-      restartCount: 0,
-      argv: ['/bin/sh', '/app/entrypoint.sh'],
-      env: ['PATH=/usr/bin:/bin', 'HOSTNAME=web'],
-      logLines: ['listening on :8080'],
-    },
-    gib * 1024 ** 3,
-  );
+  const res = await writeBenchArchive(path, gib);
   const pid1 = res.processes.find((p) => p.pid === 1);
   const pages = tarEntries(path).find((e) => e.name === `checkpoint/${pid1.pagesFile}`);
   // The heap runs of pid 1 (all but the first, which holds the simulator's own strings), in file order.
