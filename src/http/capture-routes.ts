@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { AmberError } from '../core/amber-error.js';
@@ -64,6 +65,14 @@ export const captureRoutes: FastifyPluginAsyncTypebox<{ queue: CaptureQueue; fee
   );
 
   if (feed) {
+    // An event stream never goes idle, so the server's close() would wait for the page to leave
+    // (a SIGTERM then ran out its grace period and exited 2): streams are ended when the server
+    // starts to close; the page's EventSource comes back to the next server.
+    const streams = new Set<ServerResponse>();
+    app.addHook('preClose', (done) => {
+      for (const res of streams) res.end();
+      done();
+    });
     app.get(
       '/v1/captures/events',
       {
@@ -81,11 +90,13 @@ export const captureRoutes: FastifyPluginAsyncTypebox<{ queue: CaptureQueue; fee
         });
         // tells the page the stream is open (and how soon to come back after a cut)
         res.write('retry: 2000\n: open\n\n');
+        streams.add(res);
         const unsubscribe = feed.subscribe((c: Summary) => void res.write(`event: capture\ndata: ${JSON.stringify(c)}\n\n`));
         // a comment now and then keeps proxies from closing an idle stream
         const beat = setInterval(() => void res.write(': beat\n\n'), 15_000);
         beat.unref();
         request.raw.once('close', () => {
+          streams.delete(res);
           clearInterval(beat);
           unsubscribe();
         });

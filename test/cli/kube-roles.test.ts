@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { runCli } from '../../src/cli/run-cli.js';
 import { loadOrCreateSigningKey } from '../../src/evidence/signing-key.js';
+import { chromiumMissing, launchChromium } from '../helpers/browser.js';
 import { spawnAmber } from '../helpers/run-amber.js';
 import { startRegistry } from '../helpers/start-registry.js';
 import { simForProcesses } from '../helpers/sim-processes.js';
@@ -106,10 +107,28 @@ t.test(
     t.ok(served.valid, "the responder verifies the agent's bundle for the evidence browser, with the keys it publishes");
     t.ok(served.checks.length > 10);
 
-    // the restore button on the responder: filed on the Capture, run by the agent of its node with its key
-    const filed = await fetch(`${url as string}/v1/captures/${id}/restores`, { method: 'POST', headers: auth });
-    t.equal(filed.status, 202);
-    const { requested } = (await filed.json()) as { requested: { id: string; node: string } };
+    // the restore button on the responder's page: filed on the Capture (202), run by the agent of its
+    // node with its key; the page follows the request live until the agent answers
+    const page = chromiumMissing() ? undefined : await (await launchChromium(t)).newPage();
+    let requested: { id: string; node: string };
+    if (page) {
+      await page.goto(`${url as string}/ui/#/captures/${id}`);
+      await page.getByLabel('Access token').fill(token);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.getByRole('button', { name: 'Restore in a sandbox…' }).click();
+      const filed = page.waitForResponse((r) => r.url().endsWith(`/v1/captures/${id}/restores`) && r.request().method() === 'POST');
+      await page.getByRole('group', { name: 'Confirm the restore' }).getByRole('button', { name: 'Restore now' }).click();
+      t.equal((await filed).status(), 202, 'the responder files it');
+      ({ requested } = (await (await filed).json()) as { requested: { id: string; node: string } });
+      const done = page.getByRole('status').filter({ hasText: 'Restored (restore 1) by the agent on node node-a' });
+      await done.waitFor({ timeout: 60_000 });
+      t.match(await done.textContent(), /pod amber-sandbox\/\S+ from .+; record \S+\/restore-1\.json/, 'the page shows the restore the agent answered');
+    } else {
+      t.comment(`${String(chromiumMissing())}: the restore is requested through the API`);
+      const filed = await fetch(`${url as string}/v1/captures/${id}/restores`, { method: 'POST', headers: auth });
+      t.equal(filed.status, 202);
+      ({ requested } = (await filed.json()) as { requested: { id: string; node: string } });
+    }
     t.equal(requested.node, 'node-a');
     type Answered = {
       status: {

@@ -233,3 +233,22 @@ t.test('GET /v1/captures/events: server-sent events of captures as they change',
   await until('the stream is logged with its user once it ends', () => app.logs.find('evidence browser request').length > 0);
   t.match(app.logs.find('evidence browser request')[0], { user: 'token:1', via: 'session', route: '/v1/captures/events', status: 200, cut: true });
 });
+
+t.test('a server that stops while a page holds the event stream ends the stream and stops at once', async (t) => {
+  const { app } = await setup(t);
+  const { cookie } = await app.signIn();
+  const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+    const req = request(`${app.url}/v1/captures/events`, { headers: { cookie }, agent: false }, resolve);
+    req.on('error', reject);
+    req.end();
+    t.teardown(() => req.destroy());
+  });
+  t.equal(res.statusCode, 200);
+  const ended = new Promise<void>((r) => res.on('end', r).resume());
+  const started = Date.now();
+  await Promise.race([app.close(), new Promise((r) => setTimeout(r, 5000))]);
+  // without ending it, close() waits for the page to leave: a SIGTERM ran out its grace period
+  t.ok(Date.now() - started < 2000, `closed in ${Date.now() - started} ms`);
+  await ended;
+  t.pass('the stream ended');
+});
