@@ -5,7 +5,8 @@
 import type { AnalysisWarning } from './criu-model.js';
 import { classifyImage, frameImage, issuesToWarnings, type ImageKind, type PayloadLength } from './criu-image.js';
 import { CORE, CREDS, FS, INVENTORY, MM, PAGEMAP_ENTRY, PAGEMAP_HEAD, PSTREE, STATS, TASK_KOBJ_IDS } from './criu-messages.js';
-import { FDINFO, FILE_ENTRY, FIFO, INET_SK, MEMFD_INODE, PIPE, REG_FILE, SK_PACKET, TCP_STREAM, TTY_FILE, UNIX_SK } from './criu-file-messages.js';
+import { FDINFO, FILE_ENTRY, FIFO, MEMFD_INODE, PIPE, REG_FILE, TTY_FILE } from './criu-file-messages.js';
+import { INET_SK, SK_PACKET, TCP_STREAM, UNIX_SK } from './criu-socket-messages.js';
 import { MNT, NETNS } from './criu-ns-messages.js';
 import { decodeMessage, readFields, toU64, type DecodedMessage, type DecodedValue, type MessageSchema, type ProtoIssue } from './proto-reader.js';
 

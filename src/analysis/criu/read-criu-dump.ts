@@ -25,15 +25,8 @@ import {
   type StatsEntry,
   type TaskKobjIdsEntry,
 } from './criu-messages.js';
-import {
-  FD_TYPES,
-  LEGACY_FILE_IMAGES,
-  type FdinfoEntry,
-  type FileEntry,
-  type MemfdInodeEntry,
-  type SkPacketEntry,
-  type TcpStreamEntry,
-} from './criu-file-messages.js';
+import { FD_TYPES, LEGACY_FILE_IMAGES, type FdinfoEntry, type FileEntry, type MemfdInodeEntry } from './criu-file-messages.js';
+import type { SkPacketEntry, TcpStreamEntry } from './criu-socket-messages.js';
 import { resolveCriuFile } from './resolve-criu-file.js';
 import { safeNumber, type DecodedMessage, type U64 } from './proto-reader.js';
 

@@ -3,7 +3,8 @@
  * state and endpoints. Numbers are the kernel's (CRIU stores them as it got them from sock_diag).
  */
 import type { CriuFile, CriuSocket, FileKind } from './criu-model.js';
-import { FD_TYPES, type FileEntry, type InetSkEntry, type SkOptsEntry, type UnixSkEntry } from './criu-file-messages.js';
+import { FD_TYPES, type FileEntry } from './criu-file-messages.js';
+import type { InetSkEntry, SkOptsEntry, UnixSkEntry } from './criu-socket-messages.js';
 import { safeNumber } from './proto-reader.js';
 
 export interface FileLookup {
