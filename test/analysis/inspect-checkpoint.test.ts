@@ -26,6 +26,7 @@ import { triageIndicators } from '../../src/analysis/triage-indicators.js';
 import { writeCheckpointArchive, type ArchiveResult } from '../sim/checkpoint-archive.js';
 import { buildCriuDump, MINER_POOL, REVERSE_SHELL, type DumpedProcess } from '../sim/criu-dump.js';
 import { DELETED_FILES, fakeElf, type ContainerContext, type RuntimeLayout } from '../sim/runtime-metadata.js';
+import { sampleContainer } from '../sim/sample-container.js';
 import { listTarUntilEnd, readTar } from '../sim-tests/helpers.js';
 import { offsetsOf, vaddrAt } from './sim-memory.js';
 
@@ -35,29 +36,7 @@ const dir = mkdtempSync(join(tmpdir(), 'amber-inspect-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
-function context(layout: RuntimeLayout): ContainerContext {
-  return {
-    layout,
-    namespace: 'shop',
-    pod: 'web',
-    podUid: '5b0f7c1e-9a64-4d2b-8e3f-2c71a9d4b6e0',
-    container: 'app',
-    containerId: '3f'.repeat(32),
-    sandboxId: '9c'.repeat(32),
-    image: 'ghcr.io/acme/app:1.4.2',
-    imageRef: `ghcr.io/acme/app@sha256:${'ab'.repeat(32)}`,
-    imageId: 'cd'.repeat(32),
-    podIP: '10.244.1.7',
-    hostPid: 48121,
-    createdAt: T0 - 3_600_000,
-    startedAt: T0 - 3_599_000,
-    checkpointedAt: T0,
-    restartCount: 0,
-    argv: ['/bin/sh', '/app/entrypoint.sh'],
-    env: ['PATH=/usr/bin:/bin', 'HOSTNAME=web', 'APP_ENV=production'],
-    logLines: ['listening on :8080'],
-  };
-}
+const context = (layout: RuntimeLayout): ContainerContext => sampleContainer(layout, {}, T0);
 
 let n = 0;
 async function archive(layout: RuntimeLayout, pagesBytes = 256 * 1024): Promise<{ path: string; result: ArchiveResult; c: ContainerContext }> {

@@ -14,7 +14,8 @@ import { inspectCheckpoint, type InspectOptions, type OpenArchive } from '../../
 import type { MemoryMatch } from '../../src/analysis/inspection.js';
 import { searchArchiveMemory } from '../../src/analysis/search-archive-memory.js';
 import { writeCheckpointArchive, type ArchiveResult } from '../sim/checkpoint-archive.js';
-import type { ContainerContext, RuntimeLayout } from '../sim/runtime-metadata.js';
+import type { RuntimeLayout } from '../sim/runtime-metadata.js';
+import { sampleContainer } from '../sim/sample-container.js';
 import { readTar } from '../sim-tests/helpers.js';
 import { REAL_ARCHIVES, realPath } from '../helpers/real-checkpoints.js';
 import { rejected } from '../helpers/amber-errors.js';
@@ -91,28 +92,7 @@ async function simArchive(layout: RuntimeLayout, env: string[]): Promise<string>
 
 async function simArchiveWith(layout: RuntimeLayout, env: string[]): Promise<{ path: string; result: ArchiveResult }> {
   const path = join(dir, `sim-${n++}-${layout}.tar`);
-  const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
-  const c: ContainerContext = {
-    layout,
-    namespace: 'shop',
-    pod: 'web',
-    podUid: '5b0f7c1e-9a64-4d2b-8e3f-2c71a9d4b6e0',
-    container: 'app',
-    containerId: '3f'.repeat(32),
-    sandboxId: '9c'.repeat(32),
-    image: 'ghcr.io/acme/app:1.4.2',
-    imageRef: `ghcr.io/acme/app@sha256:${'ab'.repeat(32)}`,
-    imageId: 'cd'.repeat(32),
-    podIP: '10.244.1.7',
-    hostPid: 48121,
-    createdAt: T0 - 3_600_000,
-    startedAt: T0 - 3_599_000,
-    checkpointedAt: T0,
-    restartCount: 0,
-    argv: ['/bin/sh', '/app/entrypoint.sh'],
-    env,
-    logLines: ['listening on :8080'],
-  };
+  const c = sampleContainer(layout, { env });
   return { path, result: await writeCheckpointArchive(path, c, 512 * 1024) };
 }
 

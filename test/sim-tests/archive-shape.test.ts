@@ -31,7 +31,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { writeCheckpointArchive } from '../sim/checkpoint-archive.js';
 import { imageKind } from '../sim/criu-images.js';
-import type { ContainerContext, RuntimeLayout } from '../sim/runtime-metadata.js';
+import type { RuntimeLayout } from '../sim/runtime-metadata.js';
+import { sampleContainer } from '../sim/sample-container.js';
 import { critDecodeImage, keyPaths, loadCritJson, type Crit, type CritImage } from './crit-form.js';
 import { readTar, type TarEntry } from './helpers.js';
 import { critPath, readRealArchive, REAL_ARCHIVES, type RealArchive } from './real-archives.js';
@@ -41,27 +42,7 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 const T0 = Date.UTC(2026, 10, 28, 12, 0, 0);
 async function simArchive(layout: RuntimeLayout): Promise<TarEntry[]> {
-  const c: ContainerContext = {
-    layout,
-    namespace: 'shop',
-    pod: 'web-7d4b9c8f6d-x2kzq',
-    podUid: '5b0f7c1e-9a64-4d2b-8e3f-2c71a9d4b6e0',
-    container: 'app',
-    containerId: '3f'.repeat(32),
-    sandboxId: '9c'.repeat(32),
-    image: 'ghcr.io/acme/app:1.4.2',
-    imageRef: `ghcr.io/acme/app@sha256:${'ab'.repeat(32)}`,
-    imageId: 'cd'.repeat(32),
-    podIP: '10.244.1.7',
-    hostPid: 48_121,
-    createdAt: T0 - 3_600_000,
-    startedAt: T0 - 3_599_000,
-    checkpointedAt: T0,
-    restartCount: 0,
-    argv: ['/bin/sh', '/app/entrypoint.sh'],
-    env: ['PATH=/usr/bin:/bin', 'HOSTNAME=web', 'APP_ENV=production'],
-    logLines: ['listening on :8080'],
-  };
+  const c = sampleContainer(layout, { pod: 'web-7d4b9c8f6d-x2kzq' }, T0);
   const path = join(dir, `${layout}.tar`);
   await writeCheckpointArchive(path, c, 256 * 1024);
   return readTar(path);
