@@ -183,17 +183,22 @@ t.test('the capture list: filters and paging', async (t) => {
   });
 });
 
+/** The page's event stream, as the evidence browser opens it (its own connection, closed at teardown). */
+function openEvents(t: { teardown(fn: () => unknown): void }, url: string, cookie: string): Promise<import('node:http').IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/v1/captures/events`, { headers: { cookie }, agent: false }, resolve);
+    req.on('error', reject);
+    req.end();
+    t.teardown(() => req.destroy());
+  });
+}
+
 t.test('GET /v1/captures/events: server-sent events of captures as they change', async (t) => {
   const { app, queue, add } = await setup(t);
   const before = await add({ namespace: 'shop', pod: 'old-1', policy: 'interactive-shell' });
   const { cookie } = await app.signIn();
   let text = '';
-  const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
-    const req = request(`${app.url}/v1/captures/events`, { headers: { cookie }, agent: false }, resolve);
-    req.on('error', reject);
-    req.end();
-    t.teardown(() => req.destroy());
-  });
+  const res = await openEvents(t, app.url, cookie);
   t.equal(res.statusCode, 200);
   t.match(res.headers['content-type'], /^text\/event-stream/);
   t.equal(res.headers['cache-control'], 'no-store');
@@ -237,12 +242,7 @@ t.test('GET /v1/captures/events: server-sent events of captures as they change',
 t.test('a server that stops while a page holds the event stream ends the stream and stops at once', async (t) => {
   const { app } = await setup(t);
   const { cookie } = await app.signIn();
-  const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
-    const req = request(`${app.url}/v1/captures/events`, { headers: { cookie }, agent: false }, resolve);
-    req.on('error', reject);
-    req.end();
-    t.teardown(() => req.destroy());
-  });
+  const res = await openEvents(t, app.url, cookie);
   t.equal(res.statusCode, 200);
   const ended = new Promise<void>((r) => res.on('end', r).resume());
   const started = Date.now();
